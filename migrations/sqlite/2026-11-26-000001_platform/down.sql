@@ -1,0 +1,2 @@
+DROP TABLE operators;
+DROP TABLE platform_settings;

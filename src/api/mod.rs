@@ -1,0 +1,137 @@
+//! The HTTP API: thin handlers, their DTOs, and the route table that is also the OpenAPI
+//! document (an endpoint that is served is documented, by construction).
+
+pub mod auth;
+pub mod ops;
+pub mod problems;
+
+use actix_web::dev::ResourceDef;
+use actix_web::http::Method;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_actix_web::AppExt;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Stageflow API",
+        description = "Headless multi-tenant business-process platform: templates (multi-stage \
+state machines), tickets, masters and libraries.\n\nConventions: JSON bodies with snake_case \
+names; RFC 3339 UTC timestamps; UUID v7 ids; errors are RFC 9457 `application/problem+json` \
+documents with a stable `type`. A resource of another tenant answers exactly like a missing \
+one (404).",
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
+    ),
+    tags(
+        (name = "operations", description = "Liveness, readiness and discovery; no authentication."),
+        (name = "auth", description = "Access tokens and the caller's identity."),
+    ),
+    modifiers(&BearerSecurity),
+    components(
+        schemas(crate::error::Problem, crate::error::FieldError),
+        responses(
+            problems::BadRequest,
+            problems::Unauthorized,
+            problems::Forbidden,
+            problems::NotFound,
+            problems::PayloadTooLarge,
+            problems::UnsupportedMediaType,
+            problems::Unprocessable,
+            problems::Unavailable,
+            problems::Internal,
+        )
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerSecurity;
+
+impl utoipa::Modify for BearerSecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "An access token from POST /api/v1/auth/token (or an API key).",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every route of the server. Registering a handler here is what puts it in the document.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(ops::healthz)
+        .service(ops::readyz)
+        .service(utoipa_actix_web::scope("/api/v1").configure(v1));
+}
+
+fn v1(cfg: &mut ServiceConfig) {
+    cfg.service(ops::openapi_json)
+        .service(auth::create_token)
+        .service(auth::get_me);
+}
+
+/// The OpenAPI document of [`routes`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_app, doc) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(routes)
+        .split_for_parts();
+    doc
+}
+
+/// The document as committed in `openapi/openapi.json`: pretty JSON with a final newline.
+pub fn openapi_json_pretty() -> Result<String, serde_json::Error> {
+    Ok(serde_json::to_string_pretty(&openapi())? + "\n")
+}
+
+/// Which methods each documented path accepts; lets the fallback tell 405 from 404.
+pub struct RouteTable {
+    routes: Vec<(ResourceDef, Vec<Method>)>,
+}
+
+impl RouteTable {
+    pub fn from_openapi(doc: &utoipa::openapi::OpenApi) -> Self {
+        let routes = doc
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let mut methods = Vec::new();
+                let operations = [
+                    (&item.get, Method::GET),
+                    (&item.put, Method::PUT),
+                    (&item.post, Method::POST),
+                    (&item.delete, Method::DELETE),
+                    (&item.options, Method::OPTIONS),
+                    (&item.head, Method::HEAD),
+                    (&item.patch, Method::PATCH),
+                    (&item.trace, Method::TRACE),
+                ];
+                for (operation, method) in operations {
+                    if operation.is_some() {
+                        methods.push(method);
+                    }
+                }
+                (ResourceDef::new(path.as_str()), methods)
+            })
+            .collect();
+        Self { routes }
+    }
+
+    /// The methods served at `path`, or `None` when no route has that path.
+    pub fn allowed(&self, path: &str) -> Option<&[Method]> {
+        self.routes
+            .iter()
+            .find(|(def, _)| def.is_match(path))
+            .map(|(_, methods)| methods.as_slice())
+    }
+}

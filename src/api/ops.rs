@@ -1,0 +1,91 @@
+//! Operations and discovery endpoints; no authentication.
+
+use actix_web::{HttpResponse, get, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::app::AppState;
+use crate::db::{self, Backend};
+use crate::error::ApiError;
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
+pub struct Health {
+    /// Always `ok` when the process answers.
+    pub status: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "ready", "database": "sqlite"}))]
+pub struct Readiness {
+    /// `ready`: the database answers and its schema is current.
+    pub status: String,
+    /// Which backend this node runs on: `sqlite` or `postgres`.
+    pub database: String,
+}
+
+/// Liveness: the process is up and serving HTTP. Does not touch the database.
+#[utoipa::path(
+    tag = "operations",
+    operation_id = "get_health",
+    responses((status = 200, description = "The process is alive", body = Health))
+)]
+#[get("/healthz")]
+pub async fn healthz() -> web::Json<Health> {
+    web::Json(Health {
+        status: "ok".to_owned(),
+    })
+}
+
+/// Readiness: the database is reachable and every migration this binary knows is applied.
+/// Load balancers should route traffic to a node only while this answers 200.
+#[utoipa::path(
+    tag = "operations",
+    operation_id = "get_readiness",
+    responses(
+        (status = 200, description = "Ready to serve", body = Readiness),
+        (status = 503, response = super::problems::Unavailable),
+    )
+)]
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Readiness>, ApiError> {
+    let pending = state
+        .db
+        .read(|conn| {
+            conn_ping(conn)?;
+            db::migrations::has_pending(conn)
+        })
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    if pending {
+        return Err(ApiError::Unavailable(
+            "database schema is behind this binary; run `stageflow migrate`".to_owned(),
+        ));
+    }
+    Ok(web::Json(Readiness {
+        status: "ready".to_owned(),
+        database: match state.db.backend() {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        }
+        .to_owned(),
+    }))
+}
+
+fn conn_ping(conn: &mut db::DbConnection) -> Result<(), db::DbError> {
+    use diesel::r2d2::R2D2Connection;
+    conn.ping().map_err(db::DbError::from)
+}
+
+/// This OpenAPI 3.1 document, generated from the route table.
+#[utoipa::path(
+    tag = "operations",
+    operation_id = "get_openapi",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json", body = Object))
+)]
+#[get("/openapi.json")]
+pub async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(state.openapi_json.clone())
+}

@@ -1,0 +1,194 @@
+//! Builds the application: state, middleware, routes, and the HTTP server around them.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::middleware::{ErrorHandlers, Logger};
+use actix_web::{App, HttpRequest, HttpResponse, dev::Server, web};
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+
+use crate::api::{self, RouteTable, problems};
+use crate::auth::password::{PasswordHasher, random_token};
+use crate::auth::token::TokenKeys;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::{self, Database, DbError};
+use crate::error::ApiError;
+
+/// What every handler can reach, shared by all workers.
+pub struct AppState {
+    pub config: Config,
+    pub db: Database,
+    pub clock: Arc<dyn Clock>,
+    pub tokens: TokenKeys,
+    pub passwords: PasswordHasher,
+    pub openapi_json: web::Bytes,
+    pub route_table: RouteTable,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Opens the database and applies pending migrations; returns the versions applied.
+pub fn open_and_migrate(config: &Config) -> Result<(Database, Vec<String>), DbError> {
+    let db = Database::open(
+        &config.database_url,
+        config.db_pool_size,
+        config.db_connect_timeout,
+    )?;
+    let mut conn = db.get()?;
+    let applied = db::migrations::run_pending(&mut conn)?;
+    drop(conn);
+    Ok((db, applied))
+}
+
+/// A server bound to its port, ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Opens and migrates the database, makes sure the platform has its JWT secret and its
+    /// operator, and binds the listener. Blocking work runs on the blocking pool.
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        let listener = TcpListener::bind(config.listen).map_err(|source| StartError::Listen {
+            address: config.listen.to_string(),
+            source,
+        })?;
+        Self::build_with_listener(config, clock, listener).await
+    }
+
+    pub async fn build_with_listener(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        listener: TcpListener,
+    ) -> Result<Self, StartError> {
+        let state = actix_web::rt::task::spawn_blocking(move || prepare_state(config, clock))
+            .await
+            .map_err(|e| StartError::Setup(e.to_string()))??;
+        let state = web::Data::new(state);
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartError::Setup(e.to_string()))?
+            .port();
+        let config = &state.config;
+        let server_state = state.clone();
+        let server = actix_web::HttpServer::new(move || build_app(server_state.clone()))
+            .workers(config.workers)
+            .shutdown_timeout(config.shutdown_timeout.as_secs())
+            .listen(listener)
+            .map_err(|e| StartError::Setup(e.to_string()))?
+            .run();
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until SIGINT/SIGTERM, then finishes in-flight requests (graceful shutdown).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// The blocking part of start-up.
+fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
+    let (db, applied) = open_and_migrate(&config)?;
+    for version in &applied {
+        log::info!("applied migration {version}");
+    }
+    let passwords = PasswordHasher::new(config.argon2).map_err(StartError::Setup)?;
+    let mut conn = db.get()?;
+    let secret = match &config.jwt_secret {
+        Some(secret) => secret.clone(),
+        None => db::settings::get_or_insert(
+            &mut conn,
+            db::settings::JWT_SECRET,
+            &random_token(48),
+            clock.now().into(),
+        )
+        .map_err(DbError::from)?,
+    };
+    crate::bootstrap::ensure_operator(&mut conn, &config, &passwords, clock.now())?;
+    drop(conn);
+    let tokens = TokenKeys::new(secret.as_bytes(), config.access_token_ttl);
+    let doc = api::openapi();
+    let openapi_json =
+        web::Bytes::from(serde_json::to_vec(&doc).map_err(|e| StartError::Setup(e.to_string()))?);
+    Ok(AppState {
+        route_table: RouteTable::from_openapi(&doc),
+        config,
+        db,
+        clock,
+        tokens,
+        passwords,
+        openapi_json,
+    })
+}
+
+/// One worker's application: middleware, extractor limits, routes and the fallback.
+fn build_app(
+    state: web::Data<AppState>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let limit = state.config.max_body_bytes;
+    let (app, _doc) = App::new()
+        .into_utoipa_app()
+        .openapi(api::ApiDoc::openapi())
+        .app_data(state.clone())
+        .app_data(
+            web::JsonConfig::default()
+                .limit(limit)
+                .error_handler(problems::json_error),
+        )
+        .app_data(web::PayloadConfig::new(limit))
+        .app_data(web::QueryConfig::default().error_handler(problems::query_error))
+        .app_data(web::PathConfig::default().error_handler(problems::path_error))
+        .configure(api::routes)
+        .default_service(web::to(fallback))
+        .split_for_parts();
+    app.wrap(ErrorHandlers::new().default_handler(problems::ensure_problem))
+        .wrap(Logger::new(r#"%a "%r" %s %b %Dms "%{User-Agent}i""#))
+}
+
+/// No route matched: 405 with `Allow` when the path exists under another method, else 404.
+async fn fallback(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    use actix_web::ResponseError;
+    match state.route_table.allowed(req.path()) {
+        Some(methods) if !methods.is_empty() => ApiError::MethodNotAllowed {
+            allow: methods.to_vec(),
+        }
+        .error_response(),
+        _ => ApiError::NotFound.error_response(),
+    }
+}

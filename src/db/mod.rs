@@ -1,0 +1,327 @@
+//! Storage: one code path over PostgreSQL and SQLite through diesel's `MultiConnection`.
+//!
+//! Queries are written once against [`DbConnection`]; where the backends differ, code matches on
+//! the enum and runs backend-specific SQL on the inner connection (the escape hatch). See
+//! docs/ARCHITECTURE.md, "Two databases", for the rules and the known limits.
+
+pub mod migrations;
+pub mod operators;
+pub mod schema;
+pub mod settings;
+pub mod types;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::r2d2::R2D2Connection;
+use diesel::{Connection, ConnectionError, PgConnection, SqliteConnection};
+
+/// A connection to whichever backend the server runs on.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Which database engine a [`DatabaseUrl`] selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// A parsed `DATABASE_URL`: `postgres://…`/`postgresql://…`, `sqlite://path` or a plain path.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Postgres(String),
+    Sqlite(PathBuf),
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    /// Never prints a password that the URL may carry.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Postgres(_) => f.write_str("DatabaseUrl::Postgres(..)"),
+            Self::Sqlite(path) => write!(f, "DatabaseUrl::Sqlite({})", path.display()),
+        }
+    }
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Ok(Self::Postgres(raw.to_owned()));
+        }
+        let path = raw.strip_prefix("sqlite://").unwrap_or(raw);
+        if path.contains("://") {
+            return Err(
+                "unsupported scheme; use postgres://…, sqlite://path or a file path".into(),
+            );
+        }
+        if path.is_empty() || path == ":memory:" || path.starts_with("file:") {
+            return Err("needs a SQLite file path (in-memory databases are not supported)".into());
+        }
+        Ok(Self::Sqlite(PathBuf::from(path)))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Postgres(_) => Backend::Postgres,
+            Self::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+/// Why the database could not serve a call.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[from] ConnectionError),
+    #[error("no database connection available: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    #[error("cannot prepare the database file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the database task was cancelled")]
+    Cancelled,
+}
+
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
+
+/// The pool's connection factory. It picks the backend from the URL scheme itself (instead of
+/// `MultiConnection::establish` trying each backend in turn), so a refused PostgreSQL login is
+/// reported as such at once rather than as an unspecific error after the pool's timeout.
+#[derive(Debug, Clone)]
+pub struct ConnectionManager {
+    url: DatabaseUrl,
+}
+
+impl ConnectionManager {
+    pub fn new(url: DatabaseUrl) -> Self {
+        Self { url }
+    }
+
+    pub fn connect(&self) -> Result<DbConnection, DbError> {
+        match &self.url {
+            DatabaseUrl::Postgres(url) => {
+                let mut conn = PgConnection::establish(url)?;
+                // Sessions talk UTC; timestamptz values are converted by diesel anyway, this
+                // only keeps ad-hoc SQL and logs unambiguous.
+                conn.batch_execute("SET TIME ZONE 'UTC'")?;
+                Ok(DbConnection::Postgres(conn))
+            }
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+                conn.batch_execute(&format!(
+                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
+                     PRAGMA synchronous = NORMAL;"
+                ))?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
+impl r2d2::ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = DbError;
+
+    fn connect(&self) -> Result<DbConnection, DbError> {
+        ConnectionManager::connect(self)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), DbError> {
+        conn.ping().map_err(DbError::Query)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+pub type Pool = r2d2::Pool<ConnectionManager>;
+pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
+
+/// The application's handle on its database: a pool plus the rules for using it.
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool,
+    backend: Backend,
+    /// SQLite admits one writer at a time. Writers of this process queue here, in order, rather
+    /// than polling SQLite's busy handler; `BEGIN IMMEDIATE` plus the busy timeout still guard
+    /// against writers in other processes.
+    sqlite_writer: Arc<Mutex<()>>,
+}
+
+impl Database {
+    /// Opens the database (blocking): prepares a SQLite file, checks that a first connection
+    /// can be made — reporting the real error if not — and builds the pool.
+    pub fn open(url: &DatabaseUrl, pool_size: u32, timeout: Duration) -> Result<Self, DbError> {
+        let manager = ConnectionManager::new(url.clone());
+        let mut first = match url {
+            DatabaseUrl::Sqlite(path) => {
+                prepare_sqlite_file(path)?;
+                let mut conn = manager.connect()?;
+                // Journal mode is a property of the file: set it once, before the pool opens
+                // further connections (setting it from each one at once collides).
+                conn.batch_execute("PRAGMA journal_mode = WAL;")?;
+                conn
+            }
+            DatabaseUrl::Postgres(_) => manager.connect()?,
+        };
+        first.ping()?;
+        drop(first);
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(timeout)
+            .build(manager)?;
+        Ok(Self {
+            pool,
+            backend: url.backend(),
+            sqlite_writer: Arc::new(Mutex::new(())),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A pooled connection, for blocking callers (start-up, CLI, jobs).
+    pub fn get(&self) -> Result<PooledConnection, DbError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs `f` on a pooled connection on the blocking thread pool. For reads: no transaction
+    /// is opened (use [`Database::write`] for anything that writes).
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::rt::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(DbError::from)?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|_| E::from(DbError::Cancelled))?
+    }
+
+    /// Runs `f` inside one write transaction on the blocking thread pool: committed when `f`
+    /// returns `Ok`, rolled back otherwise.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        let db = self.clone();
+        actix_web::rt::task::spawn_blocking(move || db.write_blocking(f))
+            .await
+            .map_err(|_| E::from(DbError::Cancelled))?
+    }
+
+    /// [`Database::write`] for callers that are already off the async threads.
+    pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E>,
+        E: From<DbError> + From<diesel::result::Error>,
+    {
+        let mut conn = self.pool.get().map_err(DbError::from)?;
+        match self.backend {
+            Backend::Sqlite => {
+                let _turn = self.sqlite_writer.lock().unwrap_or_else(|p| p.into_inner());
+                write_transaction(&mut conn, f)
+            }
+            Backend::Postgres => write_transaction(&mut conn, f),
+        }
+    }
+}
+
+/// One write transaction on `conn`. On SQLite it begins with `BEGIN IMMEDIATE`, taking the write
+/// lock up front: a deferred transaction that reads first and writes later fails at once with
+/// "database is locked" under concurrency, whatever the busy timeout. Nested calls inside `f`
+/// (`conn.transaction(..)`) become savepoints as usual.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConnection::Sqlite(inner) => {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?
+        }
+        DbConnection::Postgres(_) => {
+            <DbConnection as Connection>::TransactionManager::begin_transaction(conn)?
+        }
+    }
+    match f(conn) {
+        Ok(value) => {
+            <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            match <DbConnection as Connection>::TransactionManager::rollback_transaction(conn) {
+                Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(error),
+                Err(rollback_error) => Err(rollback_error.into()),
+            }
+        }
+    }
+}
+
+fn prepare_sqlite_file(path: &Path) -> Result<(), DbError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    Ok(())
+}
+
+/// Whether a diesel error is a unique-constraint violation (portable across backends).
+pub fn is_unique_violation(error: &diesel::result::Error) -> bool {
+    matches!(
+        error,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls() {
+        assert_eq!(
+            DatabaseUrl::parse("postgres://u:p@h/db").unwrap().backend(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            DatabaseUrl::parse("postgresql://h/db").unwrap().backend(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://data/x.db").unwrap(),
+            DatabaseUrl::Sqlite(PathBuf::from("data/x.db"))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("/var/lib/stageflow.db").unwrap(),
+            DatabaseUrl::Sqlite(PathBuf::from("/var/lib/stageflow.db"))
+        );
+        assert!(DatabaseUrl::parse("mysql://h/db").is_err());
+        assert!(DatabaseUrl::parse(":memory:").is_err());
+        assert!(
+            !format!(
+                "{:?}",
+                DatabaseUrl::parse("postgres://u:secret@h/db").unwrap()
+            )
+            .contains("secret")
+        );
+    }
+}

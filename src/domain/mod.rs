@@ -1,0 +1,4 @@
+//! Pure domain logic: parsed types and decisions. No I/O, no clock, no randomness — time and
+//! ids are passed in by the caller.
+
+pub mod credentials;

@@ -1,0 +1,15 @@
+//! Stageflow: a headless, multi-tenant business-process platform served as a REST/JSON API.
+//!
+//! `main.rs` is only the command line; everything it runs is built here, so the integration
+//! tests start exactly the server that ships.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod bootstrap;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod ids;

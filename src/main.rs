@@ -1,0 +1,108 @@
+//! The `stageflow` command line: nothing but parsing arguments and calling the library.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use stageflow::app::{Application, open_and_migrate};
+use stageflow::clock::SystemClock;
+use stageflow::config::Config;
+
+/// Stageflow — a headless, multi-tenant business-process platform (REST/JSON API).
+///
+/// Settings come from the environment (see .env.example and docs/configuration.md).
+#[derive(Parser)]
+#[command(name = "stageflow", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply pending migrations, then serve the API (the default).
+    Serve,
+    /// Apply pending migrations and exit. Safe to repeat.
+    Migrate,
+    /// Print the OpenAPI document, or write it to a file.
+    Openapi {
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Openapi { output } => openapi(output),
+        Command::Migrate => with_config(migrate),
+        Command::Serve => with_config(serve),
+    }
+}
+
+fn with_config(run: fn(Config) -> Result<(), String>) -> ExitCode {
+    match Config::from_env() {
+        Ok(config) => match run(config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("stageflow: {message}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(error) => {
+            eprintln!("stageflow: invalid configuration: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn migrate(config: Config) -> Result<(), String> {
+    let (_db, applied) = open_and_migrate(&config).map_err(|e| e.to_string())?;
+    if applied.is_empty() {
+        println!("database is up to date");
+    } else {
+        for version in applied {
+            println!("applied {version}");
+        }
+    }
+    Ok(())
+}
+
+fn serve(config: Config) -> Result<(), String> {
+    actix_web::rt::System::new().block_on(async move {
+        let listen = config.listen;
+        let app = Application::build(config, Arc::new(SystemClock))
+            .await
+            .map_err(|e| e.to_string())?;
+        log::info!("stageflow listening on http://{listen}");
+        app.run_until_stopped().await.map_err(|e| e.to_string())
+    })
+}
+
+fn openapi(output: Option<std::path::PathBuf>) -> ExitCode {
+    let document = match stageflow::api::openapi_json_pretty() {
+        Ok(document) => document,
+        Err(error) => {
+            eprintln!("stageflow: cannot render the OpenAPI document: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let written = match output {
+        Some(path) => {
+            std::fs::write(&path, document).map_err(|e| format!("{}: {e}", path.display()))
+        }
+        None => {
+            print!("{document}");
+            Ok(())
+        }
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("stageflow: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

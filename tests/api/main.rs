@@ -1,0 +1,14 @@
+//! Integration tests: the real server over real HTTP on a real database (see helpers.rs).
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "a test reports failure by panicking"
+)]
+
+mod auth;
+mod cli;
+mod helpers;
+mod http_errors;
+mod openapi;
+mod ops;
+mod schema;
