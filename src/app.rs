@@ -25,7 +25,12 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     pub openapi_json: web::Bytes,
     pub route_table: RouteTable,
+    pub usage: crate::usage::UsageMeter,
+    pub login_limiter: LoginLimiter,
 }
+
+/// Token requests per client address (`STAGEFLOW_LOGIN_RATE_PER_MINUTE`).
+pub type LoginLimiter = governor::DefaultKeyedRateLimiter<String>;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -108,9 +113,34 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until SIGINT/SIGTERM, then finishes in-flight requests (graceful shutdown).
+    /// Serves until SIGINT/SIGTERM, then finishes in-flight requests (graceful shutdown) and
+    /// flushes the usage counters a last time.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let state = self.state.clone();
+        let housekeeping = actix_web::rt::spawn(async move {
+            let mut tick = actix_web::rt::time::interval(state.config.usage_flush_interval);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                flush_usage(&state).await;
+                state.login_limiter.retain_recent();
+            }
+        });
+        let served = self.server.await;
+        housekeeping.abort();
+        flush_usage(&self.state).await;
+        served
+    }
+}
+
+/// Writes the pending usage counts; a failure is logged and the counts wait for the next try.
+pub async fn flush_usage(state: &web::Data<AppState>) {
+    let state = state.clone();
+    let flushed = actix_web::rt::task::spawn_blocking(move || state.usage.flush(&state.db)).await;
+    match flushed {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => log::warn!("usage counters not flushed, will retry: {error}"),
+        Err(error) => log::warn!("usage flush task failed: {error}"),
     }
 }
 
@@ -138,7 +168,11 @@ fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, Star
     let doc = api::openapi();
     let openapi_json =
         web::Bytes::from(serde_json::to_vec(&doc).map_err(|e| StartError::Setup(e.to_string()))?);
+    let per_minute = std::num::NonZeroU32::new(config.login_rate_per_minute)
+        .ok_or_else(|| StartError::Setup("login rate must be positive".to_owned()))?;
     Ok(AppState {
+        usage: crate::usage::UsageMeter::default(),
+        login_limiter: governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute)),
         route_table: RouteTable::from_openapi(&doc),
         config,
         db,

@@ -64,6 +64,14 @@ pub struct Config {
     pub workers: usize,
     pub shutdown_timeout: Duration,
     pub argon2: Argon2Params,
+    pub password_min_chars: usize,
+    pub lockout_threshold: i32,
+    pub lockout_window: Duration,
+    pub lockout_duration: Duration,
+    pub refresh_token_ttl: Duration,
+    /// Token requests allowed per client address and minute (and as a burst).
+    pub login_rate_per_minute: u32,
+    pub usage_flush_interval: Duration,
 }
 
 impl Config {
@@ -101,8 +109,12 @@ impl Config {
             .map_err(|e| ConfigError::new("STAGEFLOW_OPERATOR_USERNAME", e.to_string()))?;
         let operator_password = get("STAGEFLOW_OPERATOR_PASSWORD");
         if let Some(password) = &operator_password {
-            crate::domain::credentials::NewPassword::parse(password, &operator_username)
-                .map_err(|e| ConfigError::new("STAGEFLOW_OPERATOR_PASSWORD", e.to_string()))?;
+            crate::domain::credentials::NewPassword::parse(
+                password,
+                &operator_username,
+                crate::domain::credentials::MIN_PASSWORD_CHARS,
+            )
+            .map_err(|e| ConfigError::new("STAGEFLOW_OPERATOR_PASSWORD", e.to_string()))?;
         }
         let access_token_ttl = Duration::from_secs(bounded(
             "STAGEFLOW_ACCESS_TOKEN_TTL_SECONDS",
@@ -163,6 +175,49 @@ impl Config {
             )?,
         };
 
+        let password_min_chars = bounded(
+            "STAGEFLOW_PASSWORD_MIN_LENGTH",
+            get("STAGEFLOW_PASSWORD_MIN_LENGTH"),
+            crate::domain::credentials::MIN_PASSWORD_CHARS,
+            8..=256,
+        )?;
+        let lockout_threshold = bounded(
+            "STAGEFLOW_LOCKOUT_THRESHOLD",
+            get("STAGEFLOW_LOCKOUT_THRESHOLD"),
+            5,
+            1..=1_000,
+        )?;
+        let lockout_window = Duration::from_secs(bounded(
+            "STAGEFLOW_LOCKOUT_WINDOW_SECONDS",
+            get("STAGEFLOW_LOCKOUT_WINDOW_SECONDS"),
+            900,
+            1..=86_400,
+        )?);
+        let lockout_duration = Duration::from_secs(bounded(
+            "STAGEFLOW_LOCKOUT_DURATION_SECONDS",
+            get("STAGEFLOW_LOCKOUT_DURATION_SECONDS"),
+            900,
+            1..=604_800,
+        )?);
+        let refresh_token_ttl = Duration::from_secs(bounded(
+            "STAGEFLOW_REFRESH_TOKEN_TTL_SECONDS",
+            get("STAGEFLOW_REFRESH_TOKEN_TTL_SECONDS"),
+            2_592_000,
+            60..=31_536_000,
+        )?);
+        let login_rate_per_minute = bounded(
+            "STAGEFLOW_LOGIN_RATE_PER_MINUTE",
+            get("STAGEFLOW_LOGIN_RATE_PER_MINUTE"),
+            60,
+            1..=1_000_000,
+        )?;
+        let usage_flush_interval = Duration::from_secs(bounded(
+            "STAGEFLOW_USAGE_FLUSH_SECONDS",
+            get("STAGEFLOW_USAGE_FLUSH_SECONDS"),
+            60,
+            1..=3_600,
+        )?);
+
         Ok(Self {
             database_url,
             listen,
@@ -176,6 +231,13 @@ impl Config {
             workers,
             shutdown_timeout,
             argon2,
+            password_min_chars,
+            lockout_threshold,
+            lockout_window,
+            lockout_duration,
+            refresh_token_ttl,
+            login_rate_per_minute,
+            usage_flush_interval,
         })
     }
 }

@@ -56,6 +56,12 @@ pub struct Problem {
     /// Present on validation problems: one entry per offending input.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// Present on quota problems: the plan cap that was reached (`max_users`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cap: Option<String>,
+    /// Present on quota problems: the cap's value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +80,8 @@ pub enum ApiError {
     Conflict { code: &'static str, detail: String },
     #[error("precondition failed")]
     PreconditionFailed,
+    #[error("quota exceeded: {cap}")]
+    QuotaExceeded { cap: &'static str, limit: i64 },
     #[error("payload too large (limit {limit} bytes)")]
     PayloadTooLarge { limit: usize },
     #[error("unsupported media type: {0}")]
@@ -92,6 +100,13 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    pub fn duplicate(detail: impl Into<String>) -> Self {
+        Self::Conflict {
+            code: "/problems/duplicate",
+            detail: detail.into(),
+        }
+    }
+
     pub fn internal(context: impl std::fmt::Display) -> Self {
         Self::Internal(context.to_string())
     }
@@ -126,6 +141,13 @@ impl ApiError {
                 ),
             ),
             Self::Conflict { code, detail } => (*code, detail.clone()),
+            Self::QuotaExceeded { cap, limit } => (
+                "/problems/quota-exceeded",
+                format!(
+                    "The account's plan allows {cap} = {limit}, and that is reached; nothing was \
+                     changed. Raise the plan's cap or free capacity first."
+                ),
+            ),
             Self::PreconditionFailed => (
                 "/problems/precondition-failed",
                 "The resource has changed since the version named in If-Match.".to_owned(),
@@ -169,6 +191,14 @@ impl ApiError {
                 Self::Validation(errors) => errors.clone(),
                 _ => Vec::new(),
             },
+            cap: match self {
+                Self::QuotaExceeded { cap, .. } => Some((*cap).to_owned()),
+                _ => None,
+            },
+            limit: match self {
+                Self::QuotaExceeded { limit, .. } => Some(*limit),
+                _ => None,
+            },
         }
     }
 }
@@ -181,7 +211,7 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Conflict { .. } | Self::QuotaExceeded { .. } => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

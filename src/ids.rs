@@ -6,3 +6,50 @@ typed_id!(
     /// A platform operator account.
     OperatorId
 );
+
+typed_id!(
+    /// A plan: caps on tenants, processes and users of an account.
+    PlanId
+);
+typed_id!(
+    /// A customer account (contract).
+    AccountId
+);
+typed_id!(
+    /// A tenant: the unit of isolation. Every tenant-owned row carries one.
+    TenantId
+);
+typed_id!(
+    /// A user of one tenant.
+    UserId
+);
+typed_id!(
+    /// A group (team) of users of one tenant.
+    GroupId
+);
+typed_id!(
+    /// An organization of one tenant: an internal department or an external partner.
+    OrganizationId
+);
+typed_id!(
+    /// An API key of one tenant.
+    ApiKeyId
+);
+typed_id!(
+    /// One refresh token (a link in a rotation family).
+    RefreshTokenId
+);
+typed_id!(
+    /// One audit log entry.
+    AuditEntryId
+);
+
+impl TenantId {
+    /// Marks rows that belong to the platform rather than a tenant (the operator's refresh
+    /// tokens and the platform audit log). No tenant ever has this id.
+    pub const PLATFORM: TenantId = TenantId(uuid::Uuid::nil());
+}
+typed_id!(
+    /// The id of an entity whose kind is stored beside it (an audit actor, a token subject).
+    EntityId
+);

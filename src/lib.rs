@@ -13,3 +13,5 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod ids;
+pub mod service;
+pub mod usage;

@@ -1,18 +1,19 @@
-//! Authentication: token issue and the caller's identity.
+//! Authentication: tokens, refresh, logout, the caller's identity and password.
 
-use actix_web::{get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::Validate;
 
 use crate::app::AppState;
-use crate::auth::Principal;
+use crate::auth::session::{self, TokenPair};
+use crate::auth::{Caller, Principal, client_addr};
 use crate::error::ApiError;
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"username": "operator", "password": "correct horse battery staple"}))]
+#[schema(example = json!({"tenant": "acme", "username": "yamada", "password": "correct horse battery staple"}))]
 pub struct TokenRequest {
     /// The tenant's slug; omitted by the platform operator.
     #[validate(length(min = 1, max = 63))]
@@ -24,20 +25,48 @@ pub struct TokenRequest {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"access_token": "eyJhbGciOiJIUzI1NiJ9…", "token_type": "Bearer", "expires_in": 900}))]
+#[schema(example = json!({"access_token": "eyJhbGciOiJIUzI1NiJ9…", "refresh_token": "019ac0d24a0070008000000000000001.Xk3…",
+    "token_type": "Bearer", "expires_in": 900}))]
 pub struct TokenResponse {
     /// HS256 JWT to send as `Authorization: Bearer <access_token>`.
     pub access_token: String,
+    /// Single-use token for `POST /api/v1/auth/refresh`; rotated on every use.
+    pub refresh_token: String,
     /// Always `Bearer`.
     pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: u64,
 }
 
-/// Exchanges a username and password for an access token.
+impl From<TokenPair> for TokenResponse {
+    fn from(pair: TokenPair) -> Self {
+        Self {
+            access_token: pair.access.token,
+            refresh_token: pair.refresh_token,
+            token_type: "Bearer".to_owned(),
+            expires_in: pair.access.expires_in,
+        }
+    }
+}
+
+/// Refuses a client address that has used up its token requests for now.
+fn rate_limit(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+    let key = client_addr(req).unwrap_or_default();
+    state.login_limiter.check_key(&key).map_err(|not_until| {
+        use governor::clock::{Clock, DefaultClock};
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        ApiError::RateLimited {
+            retry_after_seconds: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+        }
+    })
+}
+
+/// Exchanges a username and password for an access token and a refresh token.
 ///
-/// Unknown tenant, unknown user, wrong password and deactivated account all answer the same
-/// 401, in the same time, so the response reveals nothing about which accounts exist.
+/// Unknown tenant, unknown user, wrong password, deactivated or locked account all answer the
+/// same 401, in the same time, so the response reveals nothing about which accounts exist.
+/// After 5 failures within 15 minutes an account is locked for 15 minutes (configurable).
+/// Requests are limited per client address (429 with `Retry-After`).
 #[utoipa::path(
     tag = "auth",
     operation_id = "create_token",
@@ -49,38 +78,96 @@ pub struct TokenResponse {
         (status = 413, response = super::problems::PayloadTooLarge),
         (status = 415, response = super::problems::UnsupportedMediaType),
         (status = 422, response = super::problems::Unprocessable),
+        (status = 429, response = super::problems::TooManyRequests),
         (status = 503, response = super::problems::Unavailable),
     )
 )]
 #[post("/auth/token")]
 pub async fn create_token(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: web::Json<TokenRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
+    rate_limit(&state, &req)?;
     let request = body.into_inner();
     request.validate()?;
-    let issued = crate::auth::login(
+    let pair = session::login(
         &state,
         request.tenant.as_deref(),
         &request.username,
         &request.password,
+        client_addr(&req),
     )
     .await?;
-    Ok(web::Json(TokenResponse {
-        access_token: issued.token,
-        token_type: "Bearer".to_owned(),
-        expires_in: issued.expires_in,
-    }))
+    Ok(web::Json(pair.into()))
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    #[validate(length(min = 1, max = 256))]
+    pub refresh_token: String,
+}
+
+/// Exchanges a refresh token for a new access token and a new refresh token. Each refresh token
+/// works once; presenting a spent one again revokes every token of its login (the family) —
+/// someone else holds a copy.
+#[utoipa::path(
+    tag = "auth",
+    operation_id = "create_refresh",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new token pair", body = TokenResponse),
+        (status = 400, response = super::problems::BadRequest),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 415, response = super::problems::UnsupportedMediaType),
+        (status = 422, response = super::problems::Unprocessable),
+        (status = 503, response = super::problems::Unavailable),
+    )
+)]
+#[post("/auth/refresh")]
+pub async fn create_refresh(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<RefreshRequest>,
+) -> Result<web::Json<TokenResponse>, ApiError> {
+    body.validate()?;
+    let pair = session::refresh(&state, &body.refresh_token, client_addr(&req)).await?;
+    Ok(web::Json(pair.into()))
+}
+
+/// Ends a login: revokes the refresh token and every token rotated from it. Always 204, also
+/// for a token that is unknown or already revoked.
+#[utoipa::path(
+    tag = "auth",
+    operation_id = "delete_session",
+    request_body = RefreshRequest,
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 400, response = super::problems::BadRequest),
+        (status = 415, response = super::problems::UnsupportedMediaType),
+        (status = 422, response = super::problems::Unprocessable),
+        (status = 503, response = super::problems::Unavailable),
+    )
+)]
+#[post("/auth/logout")]
+pub async fn logout(
+    state: web::Data<AppState>,
+    body: web::Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    body.validate()?;
+    session::logout(&state, &body.refresh_token).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
-    "kind": "operator", "id": "019ac0d2-5b1e-7c3a-9d41-2f6e8a1b3c4d", "username": "operator",
-    "display_name": "Platform operator", "tenant": null, "roles": ["platform_operator"],
-    "groups": [], "organization": null
+    "kind": "user", "id": "019ac0d2-5b1e-7c3a-9d41-2f6e8a1b3c4d", "username": "yamada",
+    "display_name": "山田 太郎", "tenant": "019ac0d2-4a00-7000-8000-000000000001",
+    "roles": ["agent"], "groups": [], "organization": null
 }))]
 pub struct Me {
-    /// `operator` for the platform operator, `user` for a tenant user.
+    /// `operator`, `user` or `api_key`.
     pub kind: String,
     pub id: Uuid,
     pub username: String,
@@ -106,21 +193,82 @@ pub struct Me {
 #[get("/me")]
 pub async fn get_me(principal: Principal) -> web::Json<Me> {
     let roles = principal.roles();
-    let me = match principal {
-        Principal::Operator {
-            id,
-            username,
-            display_name,
-        } => Me {
+    let me = match principal.caller {
+        Caller::Operator(o) => Me {
             kind: "operator".to_owned(),
-            id: id.0,
-            username,
-            display_name,
+            id: o.id.0,
+            username: o.username,
+            display_name: o.display_name,
             tenant: None,
+            roles,
+            groups: Vec::new(),
+            organization: None,
+        },
+        Caller::User(u) => Me {
+            kind: "user".to_owned(),
+            id: u.id.0,
+            username: u.username,
+            display_name: u.display_name,
+            tenant: Some(u.scope.tenant_id().0),
+            roles,
+            groups: u.groups.iter().map(|g| g.0).collect(),
+            organization: u.organization_id.map(|o| o.0),
+        },
+        Caller::ApiKey(k) => Me {
+            kind: "api_key".to_owned(),
+            id: k.id.0,
+            username: k.name.clone(),
+            display_name: k.name,
+            tenant: Some(k.scope.tenant_id().0),
             roles,
             groups: Vec::new(),
             organization: None,
         },
     };
     web::Json(me)
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"current_password": "old secret phrase", "new_password": "a new, longer secret phrase"}))]
+pub struct ChangePassword {
+    #[validate(length(min = 1, max = 1024))]
+    pub current_password: String,
+    #[validate(length(min = 1, max = 1024))]
+    pub new_password: String,
+}
+
+/// Changes the caller's own password. Needs the current password; the new one must satisfy
+/// the password policy (length, not containing the username). Every refresh token of the
+/// account is revoked.
+#[utoipa::path(
+    tag = "auth",
+    operation_id = "update_my_password",
+    security(("bearer" = [])),
+    request_body = ChangePassword,
+    responses(
+        (status = 204, description = "Password changed"),
+        (status = 400, response = super::problems::BadRequest),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 415, response = super::problems::UnsupportedMediaType),
+        (status = 422, response = super::problems::Unprocessable),
+        (status = 503, response = super::problems::Unavailable),
+    )
+)]
+#[post("/me/password")]
+pub async fn change_password(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: web::Json<ChangePassword>,
+) -> Result<HttpResponse, ApiError> {
+    body.validate()?;
+    session::change_password(
+        &state,
+        &principal,
+        &body.current_password,
+        &body.new_password,
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -1,8 +1,12 @@
 //! The HTTP API: thin handlers, their DTOs, and the route table that is also the OpenAPI
 //! document (an endpoint that is served is documented, by construction).
 
+pub mod audit;
 pub mod auth;
+pub mod common;
+pub mod directory;
 pub mod ops;
+pub mod platform;
 pub mod problems;
 
 use actix_web::dev::ResourceDef;
@@ -26,6 +30,9 @@ one (404).",
     tags(
         (name = "operations", description = "Liveness, readiness and discovery; no authentication."),
         (name = "auth", description = "Access tokens and the caller's identity."),
+        (name = "platform", description = "Plans, customer accounts and tenants; platform operator only."),
+        (name = "directory", description = "A tenant's users, groups, organizations and API keys."),
+        (name = "audit", description = "The append-only audit log."),
     ),
     modifiers(&BearerSecurity),
     components(
@@ -35,6 +42,9 @@ one (404).",
             problems::Unauthorized,
             problems::Forbidden,
             problems::NotFound,
+            problems::Conflict,
+            problems::PreconditionFailed,
+            problems::TooManyRequests,
             problems::PayloadTooLarge,
             problems::UnsupportedMediaType,
             problems::Unprocessable,
@@ -75,7 +85,44 @@ pub fn routes(cfg: &mut ServiceConfig) {
 fn v1(cfg: &mut ServiceConfig) {
     cfg.service(ops::openapi_json)
         .service(auth::create_token)
-        .service(auth::get_me);
+        .service(auth::create_refresh)
+        .service(auth::logout)
+        .service(auth::get_me)
+        .service(auth::change_password)
+        .service(platform::list_plans)
+        .service(platform::create_plan)
+        .service(platform::get_plan)
+        .service(platform::update_plan)
+        .service(platform::list_accounts)
+        .service(platform::create_account)
+        .service(platform::get_account)
+        .service(platform::update_account)
+        .service(platform::get_account_usage)
+        .service(platform::list_tenants)
+        .service(platform::create_tenant)
+        .service(platform::get_tenant)
+        .service(platform::update_tenant)
+        .service(platform::delete_tenant)
+        .service(directory::list_users)
+        .service(directory::create_user)
+        .service(directory::get_user)
+        .service(directory::update_user)
+        .service(directory::delete_user)
+        .service(directory::unlock_user)
+        .service(directory::list_groups)
+        .service(directory::create_group)
+        .service(directory::get_group)
+        .service(directory::list_group_members)
+        .service(directory::add_group_member)
+        .service(directory::remove_group_member)
+        .service(directory::list_organizations)
+        .service(directory::create_organization)
+        .service(directory::get_organization)
+        .service(directory::update_organization)
+        .service(directory::list_api_keys)
+        .service(directory::create_api_key)
+        .service(directory::delete_api_key)
+        .service(audit::list_audit_log);
 }
 
 /// The OpenAPI document of [`routes`].

@@ -47,6 +47,36 @@ pub struct Forbidden(pub Problem);
 )]
 pub struct NotFound(pub Problem);
 
+/// Conflict with the current state: a duplicate name, or a plan cap reached
+/// (`/problems/quota-exceeded`, naming the cap).
+#[derive(ToResponse)]
+#[response(
+    content_type = "application/problem+json",
+    example = json!({"type": "/problems/quota-exceeded", "title": "Conflict", "status": 409,
+        "detail": "The account's plan allows max_users = 5, and that is reached; nothing was changed. Raise the plan's cap or free capacity first.",
+        "cap": "max_users", "limit": 5})
+)]
+pub struct Conflict(pub Problem);
+
+/// `If-Match` names a version that is no longer current.
+#[derive(ToResponse)]
+#[response(
+    content_type = "application/problem+json",
+    example = json!({"type": "/problems/precondition-failed", "title": "Precondition Failed",
+        "status": 412, "detail": "The resource has changed since the version named in If-Match."})
+)]
+pub struct PreconditionFailed(pub Problem);
+
+/// Too many requests from this client; retry after the `Retry-After` seconds.
+#[derive(ToResponse)]
+#[response(
+    content_type = "application/problem+json",
+    headers(("Retry-After" = u64, description = "Seconds to wait before retrying")),
+    example = json!({"type": "/problems/rate-limited", "title": "Too Many Requests", "status": 429,
+        "detail": "Too many requests; retry after 12 seconds."})
+)]
+pub struct TooManyRequests(pub Problem);
+
 /// The body exceeds the configured size limit.
 #[derive(ToResponse)]
 #[response(
@@ -187,6 +217,8 @@ pub fn ensure_problem<B: MessageBody + 'static>(
             None => status.canonical_reason().unwrap_or("Error").to_owned(),
         },
         errors: Vec::new(),
+        cap: None,
+        limit: None,
     };
     let body = serde_json::to_string(&problem).unwrap_or_default();
     let (req, mut res) = res.into_parts();

@@ -4,11 +4,17 @@
 //! the enum and runs backend-specific SQL on the inner connection (the escape hatch). See
 //! docs/ARCHITECTURE.md, "Two databases", for the rules and the known limits.
 
+pub mod audit;
+pub mod credentials;
+pub mod groups;
 pub mod migrations;
 pub mod operators;
+pub mod platform;
 pub mod schema;
 pub mod settings;
 pub mod types;
+pub mod usage;
+pub mod users;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -290,6 +296,14 @@ pub fn is_unique_violation(error: &diesel::result::Error) -> bool {
         error,
         diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
     )
+}
+
+/// Which backend a connection talks to.
+pub fn backend_of(conn: &DbConnection) -> Backend {
+    match conn {
+        DbConnection::Postgres(_) => Backend::Postgres,
+        DbConnection::Sqlite(_) => Backend::Sqlite,
+    }
 }
 
 #[cfg(test)]

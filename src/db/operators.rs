@@ -58,3 +58,18 @@ pub fn find_active(conn: &mut DbConnection, id: OperatorId) -> QueryResult<Optio
         .first(conn)
         .optional()
 }
+
+pub fn set_password(
+    conn: &mut DbConnection,
+    id: OperatorId,
+    password_hash: &str,
+    now: Timestamp,
+) -> QueryResult<usize> {
+    diesel::update(operators::table.find(id))
+        .set((
+            operators::password_hash.eq(password_hash),
+            operators::version.eq(operators::version + 1),
+            operators::updated_at.eq(now),
+        ))
+        .execute(conn)
+}

@@ -27,3 +27,198 @@ diesel::table! {
         updated_at -> DbTimestamp,
     }
 }
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTimestamp, DbUuid};
+
+    plans (id) {
+        id -> DbUuid,
+        name -> Text,
+        max_tenants -> Integer,
+        max_processes -> Integer,
+        max_users -> Integer,
+        version -> BigInt,
+        created_at -> DbTimestamp,
+        updated_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTimestamp, DbUuid};
+
+    accounts (id) {
+        id -> DbUuid,
+        name -> Text,
+        plan_id -> DbUuid,
+        version -> BigInt,
+        created_at -> DbTimestamp,
+        updated_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTimestamp, DbUuid};
+
+    tenants (id) {
+        id -> DbUuid,
+        account_id -> DbUuid,
+        slug -> Text,
+        name -> Text,
+        time_zone -> Text,
+        active -> Bool,
+        version -> BigInt,
+        created_at -> DbTimestamp,
+        updated_at -> DbTimestamp,
+        deleted_at -> Nullable<DbTimestamp>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTimestamp, DbUuid};
+
+    organizations (tenant_id, id) {
+        tenant_id -> DbUuid,
+        id -> DbUuid,
+        name -> Text,
+        kind -> Text,
+        version -> BigInt,
+        created_at -> DbTimestamp,
+        updated_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTimestamp, DbUuid};
+
+    users (tenant_id, id) {
+        tenant_id -> DbUuid,
+        id -> DbUuid,
+        username -> Text,
+        password_hash -> Text,
+        display_name -> Text,
+        email -> Nullable<Text>,
+        roles -> Text,
+        organization_id -> Nullable<DbUuid>,
+        active -> Bool,
+        failed_logins -> Integer,
+        failure_window_at -> Nullable<DbTimestamp>,
+        locked_until -> Nullable<DbTimestamp>,
+        version -> BigInt,
+        created_at -> DbTimestamp,
+        updated_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTimestamp, DbUuid};
+
+    groups (tenant_id, id) {
+        tenant_id -> DbUuid,
+        id -> DbUuid,
+        name -> Text,
+        description -> Text,
+        version -> BigInt,
+        created_at -> DbTimestamp,
+        updated_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTimestamp, DbUuid};
+
+    group_members (tenant_id, group_id, user_id) {
+        tenant_id -> DbUuid,
+        group_id -> DbUuid,
+        user_id -> DbUuid,
+        created_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTimestamp, DbUuid};
+
+    refresh_tokens (tenant_id, id) {
+        tenant_id -> DbUuid,
+        id -> DbUuid,
+        family_id -> DbUuid,
+        subject_id -> DbUuid,
+        token_hash -> Text,
+        expires_at -> DbTimestamp,
+        used_at -> Nullable<DbTimestamp>,
+        revoked_at -> Nullable<DbTimestamp>,
+        created_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTimestamp, DbUuid};
+
+    api_keys (tenant_id, id) {
+        tenant_id -> DbUuid,
+        id -> DbUuid,
+        name -> Text,
+        roles -> Text,
+        secret_hash -> Text,
+        created_by -> DbUuid,
+        created_at -> DbTimestamp,
+        last_used_at -> Nullable<DbTimestamp>,
+        revoked_at -> Nullable<DbTimestamp>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbJson, DbTimestamp, DbUuid};
+
+    audit_log (tenant_id, id) {
+        tenant_id -> DbUuid,
+        id -> DbUuid,
+        at -> DbTimestamp,
+        actor_kind -> Text,
+        actor_id -> Nullable<DbUuid>,
+        actor_name -> Text,
+        action -> Text,
+        target_kind -> Text,
+        target_id -> Nullable<Text>,
+        details -> DbJson,
+        client_addr -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::DbUuid;
+
+    usage_counters (tenant_id, month) {
+        tenant_id -> DbUuid,
+        month -> Text,
+        api_calls -> BigInt,
+    }
+}
+
+diesel::joinable!(accounts -> plans (plan_id));
+diesel::joinable!(tenants -> accounts (account_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    plans,
+    accounts,
+    tenants,
+    organizations,
+    users,
+    groups,
+    group_members,
+    refresh_tokens,
+    api_keys,
+    audit_log,
+    usage_counters,
+    operators,
+    platform_settings,
+);

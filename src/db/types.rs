@@ -263,12 +263,16 @@ macro_rules! typed_id {
 }
 pub(crate) use typed_id;
 
-/// A UUID v7 whose time part is `at` (the random part comes from the OS), so ids sort by
-/// creation time even when the clock is injected.
+/// A UUID v7 whose time part is `at`, so ids sort by creation time even when the clock is
+/// injected. Ids made by this process are strictly increasing, also within one millisecond
+/// (a shared counter), so "order by id" is creation order — lists and cursors rely on it.
 pub fn uuid_v7_at(at: DateTime<Utc>) -> Uuid {
+    static CONTEXT: std::sync::Mutex<uuid::ContextV7> =
+        std::sync::Mutex::new(uuid::ContextV7::new());
     let seconds = u64::try_from(at.timestamp()).unwrap_or(0);
+    let context = CONTEXT.lock().unwrap_or_else(|p| p.into_inner());
     Uuid::new_v7(uuid::Timestamp::from_unix(
-        uuid::NoContext,
+        &*context,
         seconds,
         at.timestamp_subsec_nanos(),
     ))
@@ -321,5 +325,8 @@ mod tests {
         let late = early + chrono::TimeDelta::milliseconds(1);
         assert!(uuid_v7_at(early) < uuid_v7_at(late));
         assert_eq!(uuid_v7_at(early).get_version_num(), 7);
+        // Strictly increasing within one instant, too.
+        let ids: Vec<Uuid> = (0..100).map(|_| uuid_v7_at(late)).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
     }
 }

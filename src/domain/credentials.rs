@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-/// Shortest password a new credential may have (the identity issue makes it configurable).
+/// Default shortest password a new credential may have (`STAGEFLOW_PASSWORD_MIN_LENGTH`).
 pub const MIN_PASSWORD_CHARS: usize = 12;
 /// Longest password accepted anywhere; bounds the work a single login can cause.
 pub const MAX_PASSWORD_BYTES: usize = 1_024;
@@ -15,8 +15,8 @@ pub enum CredentialError {
     UsernameLength,
     #[error("may contain only letters, digits and . _ - @")]
     UsernameCharacters,
-    #[error("must be at least {MIN_PASSWORD_CHARS} characters")]
-    PasswordTooShort,
+    #[error("must be at least {0} characters")]
+    PasswordTooShort(usize),
     #[error("must be at most {MAX_PASSWORD_BYTES} bytes")]
     PasswordTooLong,
     #[error("must not contain the username")]
@@ -31,7 +31,7 @@ impl CredentialError {
         match self {
             Self::UsernameLength => "length",
             Self::UsernameCharacters => "pattern",
-            Self::PasswordTooShort => "too_short",
+            Self::PasswordTooShort(_) => "too_short",
             Self::PasswordTooLong => "too_long",
             Self::PasswordContainsUsername => "contains_username",
             Self::PasswordEmpty => "required",
@@ -101,10 +101,10 @@ impl fmt::Debug for Password {
 pub struct NewPassword(Password);
 
 impl NewPassword {
-    pub fn parse(raw: &str, username: &str) -> Result<Self, CredentialError> {
+    pub fn parse(raw: &str, username: &str, min_chars: usize) -> Result<Self, CredentialError> {
         let password = Password::parse(raw)?;
-        if raw.chars().count() < MIN_PASSWORD_CHARS {
-            return Err(CredentialError::PasswordTooShort);
+        if raw.chars().count() < min_chars {
+            return Err(CredentialError::PasswordTooShort(min_chars));
         }
         if !username.is_empty() && raw.to_lowercase().contains(&username.to_lowercase()) {
             return Err(CredentialError::PasswordContainsUsername);
@@ -157,16 +157,16 @@ mod tests {
 
     #[test]
     fn new_password_policy() {
-        assert!(NewPassword::parse("correct horse battery", "alice").is_ok());
+        assert!(NewPassword::parse("correct horse battery", "alice", 12).is_ok());
         assert_eq!(
-            NewPassword::parse("short", "alice").map(|_| ()),
-            Err(CredentialError::PasswordTooShort)
+            NewPassword::parse("short", "alice", 12).map(|_| ()),
+            Err(CredentialError::PasswordTooShort(12))
         );
         assert_eq!(
-            NewPassword::parse("my-name-is-Alice!", "alice").map(|_| ()),
+            NewPassword::parse("my-name-is-Alice!", "alice", 12).map(|_| ()),
             Err(CredentialError::PasswordContainsUsername)
         );
         // Length counts characters, not bytes: twelve kana are long enough.
-        assert!(NewPassword::parse("あいうえおかきくけこさし", "alice").is_ok());
+        assert!(NewPassword::parse("あいうえおかきくけこさし", "alice", 12).is_ok());
     }
 }

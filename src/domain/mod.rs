@@ -2,3 +2,4 @@
 //! ids are passed in by the caller.
 
 pub mod credentials;
+pub mod identity;

@@ -127,6 +127,8 @@ pub fn test_config(db: &TestDb) -> Config {
     config.operator_password = Some(OPERATOR_PASSWORD.to_owned());
     config.workers = 1;
     config.db_pool_size = 4;
+    // Generous, so that only the rate-limit test meets the limit.
+    config.login_rate_per_minute = 10_000;
     config.argon2 = Argon2Params {
         memory_kib: 64,
         iterations: 1,
@@ -145,6 +147,7 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub clock: Arc<ManualClock>,
+    pub state: actix_web::web::Data<stageflow::app::AppState>,
     pub db: TestDb,
 }
 
@@ -163,11 +166,13 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
         .await
         .unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state();
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         address,
         client: reqwest::Client::new(),
         clock,
+        state,
         db,
     }
 }
@@ -260,5 +265,159 @@ impl TestApp {
 
     pub async fn operator_token(&self) -> String {
         self.login(None, OPERATOR_USERNAME, OPERATOR_PASSWORD).await
+    }
+}
+
+/// A tenant made through the operator API, with its first admin signed in.
+pub struct Tenant {
+    pub id: String,
+    pub slug: String,
+    pub account_id: String,
+    pub plan_id: String,
+    pub admin_token: String,
+}
+
+pub const ADMIN_PASSWORD: &str = "correct-horse-battery-staple";
+pub const USER_PASSWORD: &str = "purple-monkey-dishwasher-42";
+
+impl TestApp {
+    pub async fn patch_json(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
+        self.request(Method::PATCH, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Reply {
+        self.request(Method::DELETE, path, token, None).await
+    }
+
+    /// POSTs and asserts 201; returns the body.
+    pub async fn create(&self, path: &str, token: &str, body: Value) -> Value {
+        let reply = self.post_json(path, Some(token), &body).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "POST {path}: {}",
+            reply.text
+        );
+        reply.json()
+    }
+
+    pub async fn create_plan(&self, operator: &str, max_tenants: i64, max_users: i64) -> String {
+        let name = format!("plan-{}", uuid::Uuid::now_v7().simple());
+        let plan = self
+            .create(
+                "/api/v1/plans",
+                operator,
+                serde_json::json!({"name": name, "max_tenants": max_tenants,
+                    "max_processes": 10, "max_users": max_users}),
+            )
+            .await;
+        plan["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn create_account(&self, operator: &str, plan_id: &str) -> String {
+        let name = format!("account-{}", uuid::Uuid::now_v7().simple());
+        let account = self
+            .create(
+                "/api/v1/accounts",
+                operator,
+                serde_json::json!({"name": name, "plan_id": plan_id}),
+            )
+            .await;
+        account["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a tenant under `account_id` and signs its admin in.
+    pub async fn create_tenant_in(&self, operator: &str, account_id: &str, slug: &str) -> String {
+        let tenant = self
+            .create(
+                "/api/v1/tenants",
+                operator,
+                serde_json::json!({"account_id": account_id, "slug": slug, "name": format!("Tenant {slug}"),
+                    "time_zone": "Asia/Tokyo",
+                    "admin": {"username": "admin", "password": ADMIN_PASSWORD}}),
+            )
+            .await;
+        tenant["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A tenant on a plan of its own with generous caps.
+    pub async fn tenant(&self, slug: &str) -> Tenant {
+        self.tenant_with_caps(slug, 10, 100).await
+    }
+
+    pub async fn tenant_with_caps(&self, slug: &str, max_tenants: i64, max_users: i64) -> Tenant {
+        let operator = self.operator_token().await;
+        let plan_id = self.create_plan(&operator, max_tenants, max_users).await;
+        let account_id = self.create_account(&operator, &plan_id).await;
+        let id = self.create_tenant_in(&operator, &account_id, slug).await;
+        let admin_token = self.login(Some(slug), "admin", ADMIN_PASSWORD).await;
+        Tenant {
+            id,
+            slug: slug.to_owned(),
+            account_id,
+            plan_id,
+            admin_token,
+        }
+    }
+
+    /// Creates a user with `roles` in `tenant`; returns its id.
+    pub async fn user(&self, tenant: &Tenant, username: &str, roles: &[&str]) -> String {
+        let user = self
+            .create(
+                "/api/v1/users",
+                &tenant.admin_token,
+                serde_json::json!({"username": username, "password": USER_PASSWORD,
+                    "display_name": username, "roles": roles}),
+            )
+            .await;
+        user["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a user with `roles` and signs them in; returns the access token.
+    pub async fn user_token(&self, tenant: &Tenant, username: &str, roles: &[&str]) -> String {
+        self.user(tenant, username, roles).await;
+        self.login(Some(&tenant.slug), username, USER_PASSWORD)
+            .await
+    }
+
+    /// Logs in and returns the whole token response.
+    pub async fn login_pair(&self, tenant: Option<&str>, username: &str, password: &str) -> Value {
+        let mut body = serde_json::json!({"username": username, "password": password});
+        if let Some(tenant) = tenant {
+            body["tenant"] = tenant.into();
+        }
+        let reply = self.post_json("/api/v1/auth/token", None, &body).await;
+        assert_eq!(reply.status, StatusCode::OK, "login failed: {}", reply.text);
+        reply.json()
+    }
+
+    pub async fn login_status(&self, tenant: Option<&str>, username: &str, password: &str) -> u16 {
+        let mut body = serde_json::json!({"username": username, "password": password});
+        if let Some(tenant) = tenant {
+            body["tenant"] = tenant.into();
+        }
+        self.post_json("/api/v1/auth/token", None, &body)
+            .await
+            .status
+            .as_u16()
+    }
+
+    /// Audit entries of the caller's log with `action`.
+    pub async fn audit_entries(&self, token: &str, action: &str) -> Vec<Value> {
+        let reply = self
+            .get(
+                &format!("/api/v1/audit-log?action={action}&limit=500"),
+                Some(token),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        reply.json()["items"].as_array().unwrap().clone()
+    }
+}
+
+impl TestApp {
+    pub fn clock_now(&self) -> DateTime<Utc> {
+        use stageflow::clock::Clock;
+        self.clock.now()
     }
 }

@@ -7,8 +7,12 @@
 
 mod auth;
 mod cli;
+mod directory;
 mod helpers;
 mod http_errors;
+mod isolation;
 mod openapi;
 mod ops;
+mod platform;
 mod schema;
+mod sessions;

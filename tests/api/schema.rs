@@ -10,7 +10,13 @@ use stageflow::db::{Database, DatabaseUrl, migrations};
 use crate::helpers::{TestDb, postgres_admin_url};
 
 /// Tables owned by the platform rather than by a tenant: the only ones without `tenant_id`.
-const PLATFORM_TABLES: &[&str] = &["operators", "platform_settings"];
+const PLATFORM_TABLES: &[&str] = &[
+    "accounts",
+    "operators",
+    "plans",
+    "platform_settings",
+    "tenants",
+];
 
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Table {

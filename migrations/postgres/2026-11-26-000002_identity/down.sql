@@ -1,0 +1,11 @@
+DROP TABLE usage_counters;
+DROP TABLE audit_log;
+DROP TABLE api_keys;
+DROP TABLE refresh_tokens;
+DROP TABLE group_members;
+DROP TABLE groups;
+DROP TABLE users;
+DROP TABLE organizations;
+DROP TABLE tenants;
+DROP TABLE accounts;
+DROP TABLE plans;

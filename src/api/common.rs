@@ -1,0 +1,194 @@
+//! Conventions shared by every endpoint: cursor pagination, ETag / If-Match, created responses.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse};
+use base64::Engine;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::ApiError;
+
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 500;
+
+/// `?limit=&cursor=` of every list endpoint.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size, 1–500 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page; omit for the first page.
+    pub cursor: Option<String>,
+}
+
+/// A validated page request: at most `limit` items after the `after` id.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    pub limit: i64,
+    pub after: Option<uuid::Uuid>,
+}
+
+impl PageParams {
+    pub fn parse(&self) -> Result<PageRequest, ApiError> {
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::validation(
+                "limit",
+                "range",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            ));
+        }
+        let after = match &self.cursor {
+            None => None,
+            Some(cursor) => Some(decode_cursor(cursor).ok_or_else(|| {
+                ApiError::validation("cursor", "invalid", "is not a cursor returned by this list")
+            })?),
+        };
+        Ok(PageRequest { limit, after })
+    }
+
+    /// One more than the page size is fetched to learn whether another page follows.
+    pub fn fetch_limit(request: &PageRequest) -> i64 {
+        request.limit + 1
+    }
+}
+
+fn encode_cursor(id: uuid::Uuid) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+fn decode_cursor(cursor: &str) -> Option<uuid::Uuid> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    uuid::Uuid::from_slice(&bytes).ok()
+}
+
+/// One page of a list, in the order the endpoint documents.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T: ToSchema> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T: ToSchema> Page<T> {
+    /// Builds a page from rows fetched with [`PageParams::fetch_limit`]; `key` gives each row's
+    /// position (its id).
+    pub fn from_rows<R>(
+        mut rows: Vec<R>,
+        request: &PageRequest,
+        key: impl Fn(&R) -> uuid::Uuid,
+        map: impl Fn(R) -> T,
+    ) -> Self {
+        let more = rows.len() as i64 > request.limit;
+        rows.truncate(usize::try_from(request.limit).unwrap_or(usize::MAX));
+        let next_cursor = if more {
+            rows.last().map(|row| encode_cursor(key(row)))
+        } else {
+            None
+        };
+        Self {
+            items: rows.into_iter().map(map).collect(),
+            next_cursor,
+        }
+    }
+}
+
+/// The ETag of a resource at `version`.
+pub fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// The version named by `If-Match`, if the request has one. `*` matches any version.
+pub fn if_match(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
+    let Some(value) = req.headers().get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::Malformed("If-Match is not valid text.".to_owned()))?
+        .trim();
+    if value == "*" {
+        return Ok(None);
+    }
+    let tag = value.strip_prefix("W/").unwrap_or(value);
+    tag.trim_matches('"').parse::<i64>().map(Some).map_err(|_| {
+        ApiError::Malformed("If-Match must be an ETag from this API, e.g. \"3\".".to_owned())
+    })
+}
+
+/// Fails with 412 unless `current` is the version the client named (when it named one).
+pub fn check_version(expected: Option<i64>, current: i64) -> Result<(), ApiError> {
+    match expected {
+        Some(expected) if expected != current => Err(ApiError::PreconditionFailed),
+        _ => Ok(()),
+    }
+}
+
+/// 200 with the body and its ETag.
+pub fn ok_with_etag<T: Serialize>(body: &T, version: i64) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::ETAG, etag(version)))
+        .json(body)
+}
+
+/// 201 with the body, its ETag and its location.
+pub fn created<T: Serialize>(body: &T, version: i64, location: String) -> HttpResponse {
+    HttpResponse::Created()
+        .insert_header((header::ETAG, etag(version)))
+        .insert_header((header::LOCATION, location))
+        .json(body)
+}
+
+/// For PATCH bodies: distinguishes an absent field (`None`) from an explicit null
+/// (`Some(None)`).
+pub fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip() {
+        let id = uuid::Uuid::now_v7();
+        assert_eq!(decode_cursor(&encode_cursor(id)), Some(id));
+        assert_eq!(decode_cursor("nonsense!"), None);
+    }
+
+    #[test]
+    fn limits_are_bounded() {
+        let page = |limit| {
+            PageParams {
+                limit: Some(limit),
+                cursor: None,
+            }
+            .parse()
+        };
+        assert!(page(0).is_err());
+        assert!(page(501).is_err());
+        assert_eq!(page(500).unwrap().limit, 500);
+    }
+
+    #[test]
+    fn pages_know_when_more_follow() {
+        let request = PageRequest {
+            limit: 2,
+            after: None,
+        };
+        let ids: Vec<uuid::Uuid> = (0..3).map(|_| uuid::Uuid::now_v7()).collect();
+        let page: Page<String> =
+            Page::from_rows(ids.clone(), &request, |id| *id, |id| id.to_string());
+        assert_eq!(page.items.len(), 2);
+        assert_eq!(page.next_cursor, Some(encode_cursor(ids[1])));
+        let last: Page<String> =
+            Page::from_rows(ids[..2].to_vec(), &request, |id| *id, |id| id.to_string());
+        assert!(last.next_cursor.is_none());
+    }
+}

@@ -1,0 +1,37 @@
+//! The tenant a request acts in. Only this module can make one, and only from a verified
+//! credential; every query on a tenant-owned table in `crate::db` takes it first and filters or
+//! stamps rows with its tenant. So forgetting the tenant in a query is not possible: there is
+//! no other way to name a tenant's rows.
+
+use crate::ids::TenantId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenantScope {
+    tenant_id: TenantId,
+}
+
+impl TenantScope {
+    pub(in crate::auth) fn new(tenant_id: TenantId) -> Self {
+        Self { tenant_id }
+    }
+
+    /// The platform's own rows (operator refresh tokens and audit entries).
+    pub(in crate::auth) fn platform() -> Self {
+        Self {
+            tenant_id: TenantId::PLATFORM,
+        }
+    }
+
+    pub fn tenant_id(&self) -> TenantId {
+        self.tenant_id
+    }
+}
+
+/// For code that provisions a tenant it has just created (the operator's tenant creation):
+/// the only other way to obtain a scope, and it needs the platform operator's principal.
+pub(crate) fn for_new_tenant(
+    _operator: &super::OperatorPrincipal,
+    tenant_id: TenantId,
+) -> TenantScope {
+    TenantScope::new(tenant_id)
+}

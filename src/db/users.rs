@@ -1,0 +1,199 @@
+//! Tenant users. Every function takes the tenant scope first.
+
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::schema::{group_members, users};
+use super::types::Timestamp;
+use crate::auth::TenantScope;
+use crate::ids::{GroupId, OrganizationId, UserId};
+
+#[derive(Debug, Clone, Queryable)]
+pub struct UserRow {
+    pub tenant_id: crate::ids::TenantId,
+    pub id: UserId,
+    pub username: String,
+    pub password_hash: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub roles: String,
+    pub organization_id: Option<OrganizationId>,
+    pub active: bool,
+    pub failed_logins: i32,
+    pub failure_window_at: Option<Timestamp>,
+    pub locked_until: Option<Timestamp>,
+    pub version: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug)]
+pub struct NewUser<'a> {
+    pub id: UserId,
+    pub username: &'a str,
+    pub password_hash: &'a str,
+    pub display_name: &'a str,
+    pub email: Option<&'a str>,
+    pub roles: &'a str,
+    pub organization_id: Option<OrganizationId>,
+    pub now: Timestamp,
+}
+
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct UserChanges {
+    pub display_name: Option<String>,
+    pub email: Option<Option<String>>,
+    pub roles: Option<String>,
+    pub organization_id: Option<Option<OrganizationId>>,
+    pub active: Option<bool>,
+}
+
+pub fn insert(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    new: &NewUser<'_>,
+) -> QueryResult<UserRow> {
+    diesel::insert_into(users::table)
+        .values((
+            users::tenant_id.eq(scope.tenant_id()),
+            users::id.eq(new.id),
+            users::username.eq(new.username),
+            users::password_hash.eq(new.password_hash),
+            users::display_name.eq(new.display_name),
+            users::email.eq(new.email),
+            users::roles.eq(new.roles),
+            users::organization_id.eq(new.organization_id),
+            users::created_at.eq(new.now),
+            users::updated_at.eq(new.now),
+        ))
+        .get_result(conn)
+}
+
+pub fn find(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    id: UserId,
+) -> QueryResult<Option<UserRow>> {
+    users::table
+        .find((scope.tenant_id(), id))
+        .first(conn)
+        .optional()
+}
+
+pub fn find_by_username(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    username: &str,
+) -> QueryResult<Option<UserRow>> {
+    users::table
+        .filter(users::tenant_id.eq(scope.tenant_id()))
+        .filter(users::username.eq(username))
+        .first(conn)
+        .optional()
+}
+
+#[derive(Debug, Default)]
+pub struct UserFilter {
+    pub active: Option<bool>,
+    pub organization_id: Option<OrganizationId>,
+    pub role: Option<String>,
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    filter: &UserFilter,
+    after: Option<UserId>,
+    limit: i64,
+) -> QueryResult<Vec<UserRow>> {
+    let mut query = users::table
+        .filter(users::tenant_id.eq(scope.tenant_id()))
+        .order(users::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(active) = filter.active {
+        query = query.filter(users::active.eq(active));
+    }
+    if let Some(org) = filter.organization_id {
+        query = query.filter(users::organization_id.eq(org));
+    }
+    if let Some(role) = &filter.role {
+        // Roles are stored as a comma-separated list of known names without spaces.
+        query = query.filter(
+            users::roles
+                .eq(role.clone())
+                .or(users::roles.like(format!("{role},%")))
+                .or(users::roles.like(format!("%,{role}")))
+                .or(users::roles.like(format!("%,{role},%"))),
+        );
+    }
+    if let Some(after) = after {
+        query = query.filter(users::id.gt(after));
+    }
+    query.load(conn)
+}
+
+pub fn update(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    id: UserId,
+    changes: &UserChanges,
+    now: Timestamp,
+) -> QueryResult<UserRow> {
+    diesel::update(users::table.find((scope.tenant_id(), id)))
+        .set((
+            changes,
+            users::version.eq(users::version + 1),
+            users::updated_at.eq(now),
+        ))
+        .get_result(conn)
+}
+
+pub fn set_password(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    id: UserId,
+    password_hash: &str,
+    now: Timestamp,
+) -> QueryResult<usize> {
+    diesel::update(users::table.find((scope.tenant_id(), id)))
+        .set((
+            users::password_hash.eq(password_hash),
+            users::version.eq(users::version + 1),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)
+}
+
+/// Records the outcome of a password check for the lock-out rule.
+pub fn set_login_state(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    id: UserId,
+    failed_logins: i32,
+    failure_window_at: Option<Timestamp>,
+    locked_until: Option<Timestamp>,
+) -> QueryResult<usize> {
+    diesel::update(users::table.find((scope.tenant_id(), id)))
+        .set((
+            users::failed_logins.eq(failed_logins),
+            users::failure_window_at.eq(failure_window_at),
+            users::locked_until.eq(locked_until),
+        ))
+        .execute(conn)
+}
+
+/// The groups a user belongs to.
+pub fn groups_of(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    id: UserId,
+) -> QueryResult<Vec<GroupId>> {
+    group_members::table
+        .filter(group_members::tenant_id.eq(scope.tenant_id()))
+        .filter(group_members::user_id.eq(id))
+        .select(group_members::group_id)
+        .order(group_members::group_id.asc())
+        .load(conn)
+}

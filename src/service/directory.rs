@@ -1,0 +1,423 @@
+//! A tenant's directory: users, groups, organizations and API keys.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::platform::{Cap, check_cap};
+use super::{audit, unique_or};
+use crate::auth::{Principal, TenantScope};
+use crate::db::credentials::ApiKeyRow;
+use crate::db::groups::{GroupRow, OrganizationRow};
+use crate::db::users::{NewUser, UserChanges, UserRow};
+use crate::db::{self, DbConnection};
+use crate::domain::identity::{OrganizationKind, RoleSet};
+use crate::error::ApiError;
+use crate::ids::{ApiKeyId, GroupId, OrganizationId, UserId};
+
+fn account_of(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+) -> Result<crate::ids::AccountId, ApiError> {
+    Ok(db::platform::find_tenant(conn, scope.tenant_id())?
+        .ok_or(ApiError::NotFound)?
+        .account_id)
+}
+
+fn check_organization(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    organization: Option<OrganizationId>,
+) -> Result<(), ApiError> {
+    if let Some(org) = organization
+        && db::groups::find_organization(conn, scope, org)?.is_none()
+    {
+        return Err(ApiError::validation(
+            "organization_id",
+            "unknown",
+            "names no organization of this tenant",
+        ));
+    }
+    Ok(())
+}
+
+pub struct UserInput {
+    pub username: String,
+    pub password_hash: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub roles: RoleSet,
+    pub organization_id: Option<OrganizationId>,
+}
+
+/// Creates a user within the account's cap on active users; the role grant is audited.
+pub fn create_user(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    scope: &TenantScope,
+    input: &UserInput,
+    now: DateTime<Utc>,
+) -> Result<UserRow, ApiError> {
+    check_organization(conn, scope, input.organization_id)?;
+    let account = account_of(conn, scope)?;
+    db::platform::lock_account(conn, account)?;
+    check_cap(conn, account, Cap::Users)?;
+    if db::users::find_by_username(conn, scope, &input.username)?.is_some() {
+        return Err(ApiError::duplicate(
+            "The username is already taken in this tenant.",
+        ));
+    }
+    let user = db::users::insert(
+        conn,
+        scope,
+        &NewUser {
+            id: UserId::new_at(now),
+            username: &input.username,
+            password_hash: &input.password_hash,
+            display_name: &input.display_name,
+            email: input.email.as_deref(),
+            roles: &input.roles.to_storage(),
+            organization_id: input.organization_id,
+            now: now.into(),
+        },
+    )
+    .map_err(|e| unique_or(e, "The username"))?;
+    audit(
+        conn,
+        scope,
+        &principal.actor(),
+        "user.created",
+        ("user", user.id),
+        json!({"username": user.username, "roles": input.roles.names()}),
+        now.into(),
+    )?;
+    Ok(user)
+}
+
+pub struct UserUpdate {
+    pub display_name: Option<String>,
+    pub email: Option<Option<String>>,
+    pub roles: Option<RoleSet>,
+    pub organization_id: Option<Option<OrganizationId>>,
+    pub active: Option<bool>,
+}
+
+/// Edits a user. Role grants and removals, deactivation and reactivation are audited;
+/// reactivation counts against the user cap again.
+pub fn update_user(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    scope: &TenantScope,
+    id: UserId,
+    expected_version: Option<i64>,
+    update: UserUpdate,
+    now: DateTime<Utc>,
+) -> Result<UserRow, ApiError> {
+    let current = db::users::find(conn, scope, id)?.ok_or(ApiError::NotFound)?;
+    crate::api::common::check_version(expected_version, current.version)?;
+    if let Some(org) = update.organization_id {
+        check_organization(conn, scope, org)?;
+    }
+    if update.active == Some(true) && !current.active {
+        let account = account_of(conn, scope)?;
+        db::platform::lock_account(conn, account)?;
+        check_cap(conn, account, Cap::Users)?;
+    }
+    let before = RoleSet::from_storage(&current.roles);
+    let changes = UserChanges {
+        display_name: update.display_name,
+        email: update.email,
+        roles: update.roles.as_ref().map(RoleSet::to_storage),
+        organization_id: update.organization_id,
+        active: update.active,
+    };
+    let user = db::users::update(conn, scope, id, &changes, now.into())?;
+    let actor = principal.actor();
+    if let Some(after) = &update.roles {
+        let (added, removed) = before.diff(after);
+        if !added.is_empty() || !removed.is_empty() {
+            audit(
+                conn,
+                scope,
+                &actor,
+                "user.roles_changed",
+                ("user", id),
+                json!({"added": added, "removed": removed, "roles": after.names()}),
+                now.into(),
+            )?;
+        }
+    }
+    match (current.active, user.active) {
+        (true, false) => deactivated(conn, scope, &actor, &user, now)?,
+        (false, true) => audit(
+            conn,
+            scope,
+            &actor,
+            "user.reactivated",
+            ("user", id),
+            json!({}),
+            now.into(),
+        )?,
+        _ => {}
+    }
+    Ok(user)
+}
+
+fn deactivated(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    actor: &db::audit::Actor,
+    user: &UserRow,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    db::credentials::revoke_subject(conn, scope, crate::ids::EntityId(user.id.0), now.into())?;
+    audit(
+        conn,
+        scope,
+        actor,
+        "user.deactivated",
+        ("user", user.id),
+        json!({"username": user.username}),
+        now.into(),
+    )
+}
+
+/// Deactivates a user: history keeps them, their sessions end, the ID no longer counts.
+pub fn deactivate_user(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    scope: &TenantScope,
+    id: UserId,
+    expected_version: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let update = UserUpdate {
+        display_name: None,
+        email: None,
+        roles: None,
+        organization_id: None,
+        active: Some(false),
+    };
+    update_user(conn, principal, scope, id, expected_version, update, now).map(|_| ())
+}
+
+/// Lifts a lock-out before it expires.
+pub fn unlock_user(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    scope: &TenantScope,
+    id: UserId,
+    now: DateTime<Utc>,
+) -> Result<UserRow, ApiError> {
+    db::users::find(conn, scope, id)?.ok_or(ApiError::NotFound)?;
+    db::users::set_login_state(conn, scope, id, 0, None, None)?;
+    audit(
+        conn,
+        scope,
+        &principal.actor(),
+        "user.unlocked",
+        ("user", id),
+        json!({}),
+        now.into(),
+    )?;
+    db::users::find(conn, scope, id)?.ok_or(ApiError::NotFound)
+}
+
+pub fn create_group(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    scope: &TenantScope,
+    name: &str,
+    description: &str,
+    now: DateTime<Utc>,
+) -> Result<GroupRow, ApiError> {
+    let group = db::groups::insert_group(
+        conn,
+        scope,
+        GroupId::new_at(now),
+        name,
+        description,
+        now.into(),
+    )
+    .map_err(|e| unique_or(e, "The group name"))?;
+    audit(
+        conn,
+        scope,
+        &principal.actor(),
+        "group.created",
+        ("group", group.id),
+        json!({"name": name}),
+        now.into(),
+    )?;
+    Ok(group)
+}
+
+pub fn add_group_member(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    scope: &TenantScope,
+    group: GroupId,
+    user: UserId,
+    now: DateTime<Utc>,
+) -> Result<bool, ApiError> {
+    db::groups::find_group(conn, scope, group)?.ok_or(ApiError::NotFound)?;
+    if db::users::find(conn, scope, user)?.is_none() {
+        return Err(ApiError::validation(
+            "user_id",
+            "unknown",
+            "names no user of this tenant",
+        ));
+    }
+    let added = db::groups::add_member(conn, scope, group, user, now.into())?;
+    if added {
+        audit(
+            conn,
+            scope,
+            &principal.actor(),
+            "group.member_added",
+            ("group", group),
+            json!({"user_id": user}),
+            now.into(),
+        )?;
+    }
+    Ok(added)
+}
+
+pub fn remove_group_member(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    scope: &TenantScope,
+    group: GroupId,
+    user: UserId,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    db::groups::find_group(conn, scope, group)?.ok_or(ApiError::NotFound)?;
+    if !db::groups::remove_member(conn, scope, group, user)? {
+        return Err(ApiError::NotFound);
+    }
+    audit(
+        conn,
+        scope,
+        &principal.actor(),
+        "group.member_removed",
+        ("group", group),
+        json!({"user_id": user}),
+        now.into(),
+    )
+}
+
+pub fn create_organization(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    scope: &TenantScope,
+    name: &str,
+    kind: OrganizationKind,
+    now: DateTime<Utc>,
+) -> Result<OrganizationRow, ApiError> {
+    let org = db::groups::insert_organization(
+        conn,
+        scope,
+        OrganizationId::new_at(now),
+        name,
+        kind.as_str(),
+        now.into(),
+    )
+    .map_err(|e| unique_or(e, "The organization name"))?;
+    audit(
+        conn,
+        scope,
+        &principal.actor(),
+        "organization.created",
+        ("organization", org.id),
+        json!({"name": name, "kind": kind}),
+        now.into(),
+    )?;
+    Ok(org)
+}
+
+pub fn rename_organization(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    scope: &TenantScope,
+    id: OrganizationId,
+    expected_version: Option<i64>,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<OrganizationRow, ApiError> {
+    let current = db::groups::find_organization(conn, scope, id)?.ok_or(ApiError::NotFound)?;
+    crate::api::common::check_version(expected_version, current.version)?;
+    let org = db::groups::rename_organization(conn, scope, id, name, now.into())
+        .map_err(|e| unique_or(e, "The organization name"))?;
+    audit(
+        conn,
+        scope,
+        &principal.actor(),
+        "organization.renamed",
+        ("organization", id),
+        json!({"name": name}),
+        now.into(),
+    )?;
+    Ok(org)
+}
+
+/// Creates an API key; the caller gets the secret once and only its hash is stored.
+pub fn create_api_key(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    scope: &TenantScope,
+    created_by: UserId,
+    name: &str,
+    roles: &RoleSet,
+    now: DateTime<Utc>,
+) -> Result<(ApiKeyRow, String), ApiError> {
+    let id = ApiKeyId::new_at(now);
+    let secret = format!(
+        "{}{}_{}_{}",
+        crate::auth::API_KEY_PREFIX,
+        scope.tenant_id().0.simple(),
+        id.0.simple(),
+        crate::auth::password::random_token(32)
+    );
+    let row = db::credentials::insert_api_key(
+        conn,
+        scope,
+        &db::credentials::NewApiKey {
+            id,
+            name,
+            roles: &roles.to_storage(),
+            secret_hash: &crate::auth::secret_hash(&secret),
+            created_by,
+            created_at: now.into(),
+        },
+    )?;
+    audit(
+        conn,
+        scope,
+        &principal.actor(),
+        "api_key.created",
+        ("api_key", id),
+        json!({"name": name, "roles": roles.names()}),
+        now.into(),
+    )?;
+    Ok((row, secret))
+}
+
+pub fn revoke_api_key(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    scope: &TenantScope,
+    id: ApiKeyId,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    if !db::credentials::revoke_api_key(conn, scope, id, now.into())? {
+        return Err(ApiError::NotFound);
+    }
+    audit(
+        conn,
+        scope,
+        &principal.actor(),
+        "api_key.revoked",
+        ("api_key", id),
+        json!({}),
+        now.into(),
+    )
+}

@@ -1,0 +1,46 @@
+//! Application services: each public function is one use case. It takes parsed input, makes the
+//! domain decisions, and performs the database work in one transaction together with its audit
+//! entry. Handlers call exactly one of these; these never see HTTP.
+
+pub mod directory;
+pub mod platform;
+
+use crate::auth::TenantScope;
+use crate::db::audit::{Actor, Event};
+use crate::db::types::Timestamp;
+use crate::db::{self, DbConnection};
+use crate::error::ApiError;
+
+/// Records one audit entry inside the caller's transaction.
+pub(crate) fn audit(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    actor: &Actor,
+    action: &str,
+    (target_kind, target_id): (&str, impl ToString),
+    details: serde_json::Value,
+    at: Timestamp,
+) -> Result<(), ApiError> {
+    db::audit::record(
+        conn,
+        scope,
+        actor,
+        Event {
+            action,
+            target_kind,
+            target_id: Some(target_id.to_string()),
+            details,
+        },
+        at,
+    )?;
+    Ok(())
+}
+
+/// Maps a unique-key violation to a 409 naming what is taken.
+pub(crate) fn unique_or(error: diesel::result::Error, what: &str) -> ApiError {
+    if db::is_unique_violation(&error) {
+        ApiError::duplicate(format!("{what} is already taken."))
+    } else {
+        error.into()
+    }
+}

@@ -1,0 +1,309 @@
+//! Plans, accounts and tenants: the platform operator's use cases, with plan caps.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::{audit, unique_or};
+use crate::auth::{OperatorPrincipal, Principal, TenantScope, for_new_tenant};
+use crate::db::platform::{
+    AccountChanges, AccountRow, NewAccount, NewPlan, NewTenant, PlanChanges, PlanRow,
+    TenantChanges, TenantRow,
+};
+use crate::db::users::NewUser;
+use crate::db::{self, DbConnection};
+use crate::domain::identity::{Role, RoleSet, TenantSlug, TimeZone};
+use crate::error::ApiError;
+use crate::ids::{AccountId, PlanId, TenantId, UserId};
+
+/// Which cap of a plan.
+#[derive(Debug, Clone, Copy)]
+pub enum Cap {
+    Tenants,
+    Users,
+}
+
+/// Fails with `/problems/quota-exceeded` when adding one more would exceed the account's cap.
+/// Call inside the write transaction, after [`db::platform::lock_account`].
+pub fn check_cap(conn: &mut DbConnection, account: AccountId, cap: Cap) -> Result<(), ApiError> {
+    let plan = db::platform::plan_of_account(conn, account)?
+        .ok_or_else(|| ApiError::internal(format!("account {account} has no plan")))?;
+    let (used, limit, name) = match cap {
+        Cap::Tenants => (
+            db::platform::count_tenants(conn, account)?,
+            plan.max_tenants,
+            "max_tenants",
+        ),
+        Cap::Users => (
+            db::platform::count_active_users(conn, account)?,
+            plan.max_users,
+            "max_users",
+        ),
+    };
+    if used >= i64::from(limit) {
+        return Err(ApiError::QuotaExceeded {
+            cap: name,
+            limit: i64::from(limit),
+        });
+    }
+    Ok(())
+}
+
+pub struct PlanInput {
+    pub name: String,
+    pub max_tenants: i32,
+    pub max_processes: i32,
+    pub max_users: i32,
+}
+
+pub fn create_plan(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    input: &PlanInput,
+    now: DateTime<Utc>,
+) -> Result<PlanRow, ApiError> {
+    let plan = db::platform::insert_plan(
+        conn,
+        &NewPlan {
+            id: PlanId::new_at(now),
+            name: &input.name,
+            max_tenants: input.max_tenants,
+            max_processes: input.max_processes,
+            max_users: input.max_users,
+            created_at: now.into(),
+            updated_at: now.into(),
+        },
+    )
+    .map_err(|e| unique_or(e, "The plan name"))?;
+    audit(
+        conn,
+        &principal.audit_scope(),
+        &principal.actor(),
+        "plan.created",
+        ("plan", plan.id),
+        json!({"name": plan.name, "max_tenants": plan.max_tenants,
+               "max_processes": plan.max_processes, "max_users": plan.max_users}),
+        now.into(),
+    )?;
+    Ok(plan)
+}
+
+/// Lowering a cap below current usage is allowed; it only blocks further growth.
+pub fn update_plan(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    id: PlanId,
+    expected_version: Option<i64>,
+    changes: PlanChanges,
+    now: DateTime<Utc>,
+) -> Result<PlanRow, ApiError> {
+    let current = db::platform::find_plan(conn, id)?.ok_or(ApiError::NotFound)?;
+    crate::api::common::check_version(expected_version, current.version)?;
+    let plan = db::platform::update_plan(conn, id, &changes, now.into())
+        .map_err(|e| unique_or(e, "The plan name"))?;
+    audit(
+        conn,
+        &principal.audit_scope(),
+        &principal.actor(),
+        "plan.updated",
+        ("plan", id),
+        json!({"name": plan.name, "max_tenants": plan.max_tenants,
+               "max_processes": plan.max_processes, "max_users": plan.max_users}),
+        now.into(),
+    )?;
+    Ok(plan)
+}
+
+pub fn create_account(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    name: &str,
+    plan_id: PlanId,
+    now: DateTime<Utc>,
+) -> Result<AccountRow, ApiError> {
+    if db::platform::find_plan(conn, plan_id)?.is_none() {
+        return Err(ApiError::validation("plan_id", "unknown", "names no plan"));
+    }
+    let account = db::platform::insert_account(
+        conn,
+        &NewAccount {
+            id: AccountId::new_at(now),
+            name,
+            plan_id,
+            created_at: now.into(),
+            updated_at: now.into(),
+        },
+    )
+    .map_err(|e| unique_or(e, "The account name"))?;
+    audit(
+        conn,
+        &principal.audit_scope(),
+        &principal.actor(),
+        "account.created",
+        ("account", account.id),
+        json!({"name": account.name, "plan_id": account.plan_id}),
+        now.into(),
+    )?;
+    Ok(account)
+}
+
+pub fn update_account(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    id: AccountId,
+    expected_version: Option<i64>,
+    changes: AccountChanges,
+    now: DateTime<Utc>,
+) -> Result<AccountRow, ApiError> {
+    let current = db::platform::find_account(conn, id)?.ok_or(ApiError::NotFound)?;
+    crate::api::common::check_version(expected_version, current.version)?;
+    if let Some(plan) = changes.plan_id
+        && db::platform::find_plan(conn, plan)?.is_none()
+    {
+        return Err(ApiError::validation("plan_id", "unknown", "names no plan"));
+    }
+    let account = db::platform::update_account(conn, id, &changes, now.into())
+        .map_err(|e| unique_or(e, "The account name"))?;
+    audit(
+        conn,
+        &principal.audit_scope(),
+        &principal.actor(),
+        "account.updated",
+        ("account", id),
+        json!({"name": account.name, "plan_id": account.plan_id,
+               "previous_plan_id": current.plan_id}),
+        now.into(),
+    )?;
+    Ok(account)
+}
+
+pub struct TenantInput {
+    pub account_id: AccountId,
+    pub slug: TenantSlug,
+    pub name: String,
+    pub time_zone: TimeZone,
+    pub admin_username: String,
+    /// Already hashed by the caller (off the transaction).
+    pub admin_password_hash: String,
+    pub admin_display_name: String,
+}
+
+/// Creates a tenant and its first tenant admin in one transaction, within the account's caps
+/// on tenants and users.
+pub fn create_tenant(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    operator: &OperatorPrincipal,
+    input: &TenantInput,
+    now: DateTime<Utc>,
+) -> Result<(TenantRow, UserId), ApiError> {
+    if db::platform::find_account(conn, input.account_id)?.is_none() {
+        return Err(ApiError::validation(
+            "account_id",
+            "unknown",
+            "names no account",
+        ));
+    }
+    db::platform::lock_account(conn, input.account_id)?;
+    check_cap(conn, input.account_id, Cap::Tenants)?;
+    check_cap(conn, input.account_id, Cap::Users)?;
+    if db::platform::slug_taken(conn, input.slug.as_str())? {
+        return Err(ApiError::duplicate("The tenant slug is already taken."));
+    }
+    let tenant = db::platform::insert_tenant(
+        conn,
+        &NewTenant {
+            id: TenantId::new_at(now),
+            account_id: input.account_id,
+            slug: input.slug.as_str(),
+            name: &input.name,
+            time_zone: input.time_zone.name(),
+            created_at: now.into(),
+            updated_at: now.into(),
+        },
+    )
+    .map_err(|e| unique_or(e, "The tenant slug"))?;
+    let scope: TenantScope = for_new_tenant(operator, tenant.id);
+    let admin_roles =
+        RoleSet::new([Role::TenantAdmin]).ok_or_else(|| ApiError::internal("empty role set"))?;
+    let admin = db::users::insert(
+        conn,
+        &scope,
+        &NewUser {
+            id: UserId::new_at(now),
+            username: &input.admin_username,
+            password_hash: &input.admin_password_hash,
+            display_name: &input.admin_display_name,
+            email: None,
+            roles: &admin_roles.to_storage(),
+            organization_id: None,
+            now: now.into(),
+        },
+    )?;
+    let actor = principal.actor();
+    audit(
+        conn,
+        &principal.audit_scope(),
+        &actor,
+        "tenant.created",
+        ("tenant", tenant.id),
+        json!({"slug": tenant.slug, "account_id": tenant.account_id, "admin": admin.username}),
+        now.into(),
+    )?;
+    // The grant of admin rights is recorded in the tenant's own log too.
+    audit(
+        conn,
+        &scope,
+        &actor,
+        "user.created",
+        ("user", admin.id),
+        json!({"username": admin.username, "roles": admin_roles.names()}),
+        now.into(),
+    )?;
+    Ok((tenant, admin.id))
+}
+
+pub fn update_tenant(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    id: TenantId,
+    expected_version: Option<i64>,
+    changes: TenantChanges,
+    now: DateTime<Utc>,
+) -> Result<TenantRow, ApiError> {
+    let current = db::platform::find_tenant(conn, id)?.ok_or(ApiError::NotFound)?;
+    crate::api::common::check_version(expected_version, current.version)?;
+    let tenant = db::platform::update_tenant(conn, id, &changes, now.into())?;
+    audit(
+        conn,
+        &principal.audit_scope(),
+        &principal.actor(),
+        "tenant.updated",
+        ("tenant", id),
+        json!({"name": tenant.name, "time_zone": tenant.time_zone}),
+        now.into(),
+    )?;
+    Ok(tenant)
+}
+
+/// Marks a tenant deleted: its users' tokens and keys stop working at once; its data stays
+/// until the export-and-erase procedure of the operations work removes it.
+pub fn delete_tenant(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    id: TenantId,
+    expected_version: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let current = db::platform::find_tenant(conn, id)?.ok_or(ApiError::NotFound)?;
+    crate::api::common::check_version(expected_version, current.version)?;
+    db::platform::delete_tenant(conn, id, now.into())?;
+    audit(
+        conn,
+        &principal.audit_scope(),
+        &principal.actor(),
+        "tenant.deleted",
+        ("tenant", id),
+        json!({"slug": current.slug}),
+        now.into(),
+    )
+}

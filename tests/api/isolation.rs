@@ -1,0 +1,180 @@
+//! Tenant isolation: every tenant-scoped endpoint, called by tenant B on tenant A's objects,
+//! answers exactly like a missing object (404, same body).
+//!
+//! To extend: add the new endpoints to `endpoints()` with `{kind}` placeholders for A's
+//! objects, and create one such object in `objects_of_a()`.
+
+use std::collections::HashMap;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app};
+
+/// (method, path template, body) for every endpoint that names a tenant object.
+fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
+    vec![
+        (Method::GET, "/api/v1/users/{user}", None),
+        (
+            Method::PATCH,
+            "/api/v1/users/{user}",
+            Some(json!({"display_name": "x"})),
+        ),
+        (Method::DELETE, "/api/v1/users/{user}", None),
+        (Method::POST, "/api/v1/users/{user}/unlock", Some(json!({}))),
+        (Method::GET, "/api/v1/groups/{group}", None),
+        (Method::GET, "/api/v1/groups/{group}/members", None),
+        (
+            Method::POST,
+            "/api/v1/groups/{group}/members",
+            Some(json!({"user_id": "{own_user}"})),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/groups/{group}/members/{user}",
+            None,
+        ),
+        (Method::GET, "/api/v1/organizations/{organization}", None),
+        (
+            Method::PATCH,
+            "/api/v1/organizations/{organization}",
+            Some(json!({"name": "x"})),
+        ),
+        (Method::DELETE, "/api/v1/api-keys/{api_key}", None),
+    ]
+}
+
+/// One object of each kind in tenant A, by placeholder name.
+async fn objects_of_a(app: &TestApp) -> HashMap<&'static str, String> {
+    let a = app.tenant("tenant-a").await;
+    let admin = &a.admin_token;
+    let user = app.user(&a, "alice", &["agent"]).await;
+    let group = app
+        .create("/api/v1/groups", admin, json!({"name": "A team"}))
+        .await;
+    let gid = group["id"].as_str().unwrap().to_owned();
+    app.create(
+        &format!("/api/v1/groups/{gid}/members"),
+        admin,
+        json!({"user_id": user}),
+    )
+    .await;
+    let org = app
+        .create(
+            "/api/v1/organizations",
+            admin,
+            json!({"name": "A org", "kind": "internal"}),
+        )
+        .await;
+    let key = app
+        .create(
+            "/api/v1/api-keys",
+            admin,
+            json!({"name": "A key", "roles": ["agent"]}),
+        )
+        .await;
+    HashMap::from([
+        ("user", user),
+        ("group", gid),
+        ("organization", org["id"].as_str().unwrap().to_owned()),
+        ("api_key", key["id"].as_str().unwrap().to_owned()),
+    ])
+}
+
+fn fill(template: &str, values: &HashMap<&'static str, String>) -> String {
+    values.iter().fold(template.to_owned(), |s, (k, v)| {
+        s.replace(&format!("{{{k}}}"), v)
+    })
+}
+
+#[actix_web::test]
+async fn tenant_b_cannot_tell_tenant_a_objects_from_missing_ones() {
+    let app = spawn_app().await;
+    let mut a = objects_of_a(&app).await;
+    let b = app.tenant("tenant-b").await;
+    let own_user = app.user(&b, "bob", &["agent"]).await;
+    a.insert("own_user", own_user.clone());
+    let mut missing: HashMap<&'static str, String> = a
+        .keys()
+        .map(|k| (*k, uuid::Uuid::now_v7().to_string()))
+        .collect();
+    missing.insert("own_user", own_user);
+
+    for (method, template, body) in endpoints() {
+        let body_a = body
+            .as_ref()
+            .map(|b| serde_json::from_str(&fill(&b.to_string(), &a)).unwrap());
+        let body_missing = body
+            .as_ref()
+            .map(|b| serde_json::from_str(&fill(&b.to_string(), &missing)).unwrap());
+        let on_a = app
+            .request(
+                method.clone(),
+                &fill(template, &a),
+                Some(&b.admin_token),
+                body_a.as_ref(),
+            )
+            .await;
+        let on_missing = app
+            .request(
+                method.clone(),
+                &fill(template, &missing),
+                Some(&b.admin_token),
+                body_missing.as_ref(),
+            )
+            .await;
+        on_a.assert_problem(404, "/problems/not-found");
+        assert_eq!(on_a.text, on_missing.text, "{method} {template}");
+        assert_eq!(on_a.status, on_missing.status, "{method} {template}");
+    }
+
+    // Lists of B show nothing of A, and A's objects are untouched.
+    let users = app.get("/api/v1/users", Some(&b.admin_token)).await.text;
+    assert!(!users.contains(&a["user"]) && !users.contains("alice"));
+    for path in [
+        "/api/v1/groups",
+        "/api/v1/organizations",
+        "/api/v1/api-keys",
+        "/api/v1/audit-log",
+    ] {
+        let listed = app.get(path, Some(&b.admin_token)).await.text;
+        for id in a.values().filter(|id| **id != a["own_user"]) {
+            assert!(!listed.contains(id.as_str()), "{path} leaks {id}");
+        }
+    }
+    let a_admin = app
+        .login(Some("tenant-a"), "admin", crate::helpers::ADMIN_PASSWORD)
+        .await;
+    let alice = app
+        .get(&format!("/api/v1/users/{}", a["user"]), Some(&a_admin))
+        .await
+        .json();
+    assert_eq!(alice["display_name"], "alice");
+    assert_eq!(alice["active"], true);
+}
+
+#[actix_web::test]
+async fn a_token_cannot_be_pointed_at_another_tenant() {
+    let app = spawn_app().await;
+    let a = app.tenant("tenant-a").await;
+    let b = app.tenant("tenant-b").await;
+    // Credentials of A do not work under B's slug.
+    assert_eq!(app.login_status(Some(&b.slug), "admin", "wrong").await, 401);
+    let a_me = app.get("/api/v1/me", Some(&a.admin_token)).await.json();
+    assert_eq!(a_me["tenant"], a.id.as_str());
+    // An API key whose tenant part is rewritten to B's id is refused.
+    let key = app
+        .create(
+            "/api/v1/api-keys",
+            &a.admin_token,
+            json!({"name": "k", "roles": ["agent"]}),
+        )
+        .await;
+    let secret = key["secret"].as_str().unwrap();
+    let a_simple = a.id.replace('-', "");
+    let b_simple = b.id.replace('-', "");
+    let forged = secret.replace(&a_simple, &b_simple);
+    app.get("/api/v1/me", Some(&forged))
+        .await
+        .assert_problem(401, "/problems/unauthorized");
+}
