@@ -179,3 +179,40 @@ async fn deactivated_operator_token_stops_working() {
     )
     .await;
 }
+
+#[actix_web::test]
+async fn tokens_signed_with_another_algorithm_are_refused_even_with_the_right_secret() {
+    const SECRET: &str = "a-known-secret-for-this-test-only-0123456789";
+    let app = crate::helpers::spawn_app_with(|c| c.jwt_secret = Some(SECRET.to_owned())).await;
+    let token = app.operator_token().await;
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    let sign = |alg| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(alg),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    };
+    // The same claims and secret: accepted with HS256, refused with HS384 and HS512.
+    assert_eq!(
+        app.get("/api/v1/me", Some(&sign(jsonwebtoken::Algorithm::HS256)))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    for alg in [
+        jsonwebtoken::Algorithm::HS384,
+        jsonwebtoken::Algorithm::HS512,
+    ] {
+        app.get("/api/v1/me", Some(&sign(alg)))
+            .await
+            .assert_problem(401, "/problems/unauthorized");
+    }
+}

@@ -348,3 +348,28 @@ async fn platform_endpoints_are_for_the_operator_only() {
         .await
         .assert_problem(403, "/problems/forbidden");
 }
+
+#[actix_web::test]
+async fn concurrent_creations_cannot_overshoot_the_user_cap() {
+    let app = spawn_app().await;
+    // Room for exactly one more user besides the admin.
+    let tenant = app.tenant_with_caps("racy", 1, 2).await;
+    let attempts = (0..8).map(|i| {
+        let body = json!({"username": format!("racer{i}"), "password": "a long enough password",
+            "display_name": "r", "roles": ["agent"]});
+        let request = app
+            .client
+            .post(app.url("/api/v1/users"))
+            .bearer_auth(&tenant.admin_token)
+            .json(&body);
+        async move { request.send().await.unwrap().status().as_u16() }
+    });
+    let mut statuses = futures_util::future::join_all(attempts).await;
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409]);
+    let users = app
+        .get("/api/v1/users?active=true", Some(&tenant.admin_token))
+        .await
+        .json();
+    assert_eq!(users["items"].as_array().unwrap().len(), 2);
+}
