@@ -14,21 +14,25 @@ CONNECTIONS=${CONNECTIONS:-16}
 BACKENDS=${BACKENDS:-"sqlite postgres"}
 PORT=${PORT:-18181}
 BASE="http://127.0.0.1:$PORT"
-OP_PASSWORD="bench-operator-passphrase"
-ADMIN_PASSWORD="bench-admin-passphrase-42"
+OP_PASSWORD="bench-platform-passphrase"
+ADMIN_PASSWORD="bench-tenant-passphrase-42"
 work=$(mktemp -d)
 trap 'kill "${server:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-cargo build --release --quiet
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release --quiet
 bin=target/release/stageflow
 
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
-post() { curl -sf "$BASE$1" -H 'content-type: application/json' ${3:+-H "authorization: Bearer $3"} -d "$2"; }
+post() {
+  local auth=()
+  [ -z "${3:-}" ] || auth=(-H "authorization: Bearer $3")
+  curl -sf "$BASE$1" -H 'content-type: application/json' "${auth[@]}" -d "$2"
+}
 
 start_server() {
   DATABASE_URL=$1 STAGEFLOW_LISTEN=127.0.0.1:$PORT STAGEFLOW_OPERATOR_PASSWORD=$OP_PASSWORD \
-    STAGEFLOW_LOGIN_RATE_PER_MINUTE=100000000 RUST_LOG=warn "$bin" serve >"$work/server.log" 2>&1 &
+    STAGEFLOW_LOGIN_RATE_PER_MINUTE=1000000 RUST_LOG=warn "$bin" serve >"$work/server.log" 2>&1 &
   server=$!
   for _ in $(seq 1 200); do
     curl -sf "$BASE/readyz" >/dev/null 2>&1 && return 0

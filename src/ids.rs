@@ -53,3 +53,7 @@ typed_id!(
     /// The id of an entity whose kind is stored beside it (an audit actor, a token subject).
     EntityId
 );
+typed_id!(
+    /// A master (code list) of one tenant.
+    MasterId
+);

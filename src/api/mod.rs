@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod common;
 pub mod directory;
+pub mod masters;
 pub mod ops;
 pub mod platform;
 pub mod problems;
@@ -33,6 +34,7 @@ one (404).",
         (name = "platform", description = "Plans, customer accounts and tenants; platform operator only."),
         (name = "directory", description = "A tenant's users, groups, organizations and API keys."),
         (name = "audit", description = "The append-only audit log."),
+        (name = "masters", description = "Code lists (categories, priorities, impact…) that templates use for select fields."),
     ),
     modifiers(&BearerSecurity),
     components(
@@ -122,7 +124,15 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(directory::list_api_keys)
         .service(directory::create_api_key)
         .service(directory::delete_api_key)
-        .service(audit::list_audit_log);
+        .service(audit::list_audit_log)
+        .service(masters::list_masters)
+        .service(masters::create_master)
+        .service(masters::get_master)
+        .service(masters::update_master)
+        .service(masters::delete_master)
+        .service(masters::list_master_items)
+        .service(masters::create_master_item)
+        .service(masters::update_master_item);
 }
 
 /// The OpenAPI document of [`routes`].

@@ -1,22 +1,25 @@
-//! argon2id password hashing, run off the request threads and bounded in concurrency.
+//! argon2id password hashing, run off the request threads on a small pool of its own.
 
 use std::sync::Arc;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand::RngCore;
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 use crate::config::Argon2Params;
 use crate::error::ApiError;
 
 /// Hashes and verifies passwords with argon2id. Each hash costs `memory_kib` of memory and a
-/// core for tens of milliseconds, so at most one hash per core runs at a time: a burst of logins
-/// queues here instead of exhausting memory or starving other requests.
+/// core for tens of milliseconds, so hashes run on a pool of one thread per core: a burst of
+/// logins queues there instead of starving other requests. The pool is dedicated (not the
+/// shared blocking pool) because the allocator keeps each thread's freed 19 MiB block for that
+/// thread: on hundreds of blocking threads that grew the server past 1.7 GB under a login
+/// burst (docs/PERFORMANCE.md); on one thread per core it stays at cores × `memory_kib`.
 #[derive(Clone)]
 pub struct PasswordHasher {
     argon2: Argon2<'static>,
-    slots: Arc<Semaphore>,
+    pool: Arc<rayon::ThreadPool>,
     /// A real hash of a random password, verified against when the account does not exist so
     /// that unknown and known usernames take the same time to refuse.
     decoy_hash: Arc<str>,
@@ -32,10 +35,15 @@ impl PasswordHasher {
         )
         .map_err(|e| format!("invalid argon2 parameters: {e}"))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let slots = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("argon2-{i}"))
+            .build()
+            .map_err(|e| format!("cannot start the password hashing pool: {e}"))?;
         let mut hasher = Self {
             argon2,
-            slots: Arc::new(Semaphore::new(slots)),
+            pool: Arc::new(pool),
             decoy_hash: Arc::from(""),
         };
         let decoy = hasher.hash_blocking(&random_token(24))?;
@@ -54,22 +62,30 @@ impl PasswordHasher {
             .map_err(|e| e.to_string())
     }
 
-    /// Hashes on the blocking pool.
-    pub async fn hash(&self, password: String) -> Result<String, ApiError> {
-        let _slot = self.slots.acquire().await.map_err(ApiError::internal)?;
+    /// Runs `job` on the hashing pool and waits for it without blocking the caller's thread.
+    async fn on_pool<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Self) -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let (done, result) = oneshot::channel();
         let hasher = self.clone();
-        actix_web::rt::task::spawn_blocking(move || hasher.hash_blocking(&password))
-            .await
-            .map_err(ApiError::internal)?
+        self.pool.spawn(move || {
+            let _ = done.send(job(&hasher));
+        });
+        result.await.map_err(ApiError::internal)
+    }
+
+    /// Hashes on the hashing pool.
+    pub async fn hash(&self, password: String) -> Result<String, ApiError> {
+        self.on_pool(move |hasher| hasher.hash_blocking(&password))
+            .await?
             .map_err(ApiError::internal)
     }
 
     /// Verifies `password` against a stored PHC string, or against the decoy when there is no
     /// stored hash (unknown account) — the answer is then always `false`.
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, ApiError> {
-        let _slot = self.slots.acquire().await.map_err(ApiError::internal)?;
-        let hasher = self.clone();
-        actix_web::rt::task::spawn_blocking(move || {
+        self.on_pool(move |hasher| {
             let known = stored.is_some();
             let phc = stored.unwrap_or_else(|| hasher.decoy_hash.to_string());
             let matches = match PasswordHash::new(&phc) {
@@ -82,7 +98,6 @@ impl PasswordHasher {
             known && matches
         })
         .await
-        .map_err(ApiError::internal)
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod credentials;
 pub mod groups;
+pub mod masters;
 pub mod migrations;
 pub mod operators;
 pub mod platform;

@@ -222,3 +222,41 @@ diesel::allow_tables_to_appear_in_same_query!(
     operators,
     platform_settings,
 );
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTimestamp, DbUuid};
+
+    masters (tenant_id, id) {
+        tenant_id -> DbUuid,
+        id -> DbUuid,
+        key -> Text,
+        name_ja -> Text,
+        name_en -> Text,
+        description -> Text,
+        version -> BigInt,
+        created_at -> DbTimestamp,
+        updated_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTimestamp, DbUuid};
+
+    master_items (tenant_id, master_id, code) {
+        tenant_id -> DbUuid,
+        master_id -> DbUuid,
+        code -> Text,
+        label_ja -> Text,
+        label_en -> Text,
+        sort_order -> Integer,
+        active -> Bool,
+        parent_code -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> DbTimestamp,
+        updated_at -> DbTimestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(masters, master_items);

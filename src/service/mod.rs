@@ -3,6 +3,7 @@
 //! entry. Handlers call exactly one of these; these never see HTTP.
 
 pub mod directory;
+pub mod masters;
 pub mod platform;
 
 use crate::auth::TenantScope;

@@ -41,6 +41,24 @@ fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
             Some(json!({"name": "x"})),
         ),
         (Method::DELETE, "/api/v1/api-keys/{api_key}", None),
+        (Method::GET, "/api/v1/masters/{master}", None),
+        (
+            Method::PATCH,
+            "/api/v1/masters/{master}",
+            Some(json!({"description": "x"})),
+        ),
+        (Method::DELETE, "/api/v1/masters/{master}", None),
+        (Method::GET, "/api/v1/masters/{master}/items", None),
+        (
+            Method::POST,
+            "/api/v1/masters/{master}/items",
+            Some(json!({"code": "new", "label": {"ja": "x", "en": "x"}})),
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/masters/{master}/items/{item}",
+            Some(json!({"active": false})),
+        ),
     ]
 }
 
@@ -73,7 +91,17 @@ async fn objects_of_a(app: &TestApp) -> HashMap<&'static str, String> {
             json!({"name": "A key", "roles": ["agent"]}),
         )
         .await;
+    let master = app
+        .create(
+            "/api/v1/masters",
+            admin,
+            json!({"key": "a_only_master", "name": {"ja": "A", "en": "A"},
+                "items": [{"code": "a_item", "label": {"ja": "A", "en": "A"}}]}),
+        )
+        .await;
     HashMap::from([
+        ("master", master["key"].as_str().unwrap().to_owned()),
+        ("item", "a_item".to_owned()),
         ("user", user),
         ("group", gid),
         ("organization", org["id"].as_str().unwrap().to_owned()),
@@ -94,10 +122,13 @@ async fn tenant_b_cannot_tell_tenant_a_objects_from_missing_ones() {
     let b = app.tenant("tenant-b").await;
     let own_user = app.user(&b, "bob", &["agent"]).await;
     a.insert("own_user", own_user.clone());
+    // Missing objects: random ids, and keys/codes that exist nowhere.
     let mut missing: HashMap<&'static str, String> = a
         .keys()
         .map(|k| (*k, uuid::Uuid::now_v7().to_string()))
         .collect();
+    missing.insert("master", "no_such_master".to_owned());
+    missing.insert("item", "no_such_item".to_owned());
     missing.insert("own_user", own_user);
 
     for (method, template, body) in endpoints() {

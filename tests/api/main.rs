@@ -11,6 +11,7 @@ mod directory;
 mod helpers;
 mod http_errors;
 mod isolation;
+mod masters;
 mod openapi;
 mod ops;
 mod platform;

@@ -1,0 +1,2 @@
+DROP TABLE master_items;
+DROP TABLE masters;
