@@ -2,5 +2,7 @@
 //! ids are passed in by the caller.
 
 pub mod credentials;
+pub mod diagram;
 pub mod identity;
 pub mod master;
+pub mod template;
