@@ -57,3 +57,7 @@ typed_id!(
     /// A master (code list) of one tenant.
     MasterId
 );
+typed_id!(
+    /// A template (process definition) of one tenant.
+    TemplateId
+);

@@ -3,12 +3,14 @@
 
 pub mod audit;
 pub mod auth;
+pub mod catalog;
 pub mod common;
 pub mod directory;
 pub mod masters;
 pub mod ops;
 pub mod platform;
 pub mod problems;
+pub mod templates;
 
 use actix_web::dev::ResourceDef;
 use actix_web::http::Method;
@@ -35,6 +37,7 @@ one (404).",
         (name = "directory", description = "A tenant's users, groups, organizations and API keys."),
         (name = "audit", description = "The append-only audit log."),
         (name = "masters", description = "Code lists (categories, priorities, impact…) that templates use for select fields."),
+        (name = "templates", description = "Process definitions: multi-stage state machines with fields, rules and actions; versions, linting, diagrams."),
     ),
     modifiers(&BearerSecurity),
     components(
@@ -132,7 +135,22 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(masters::delete_master)
         .service(masters::list_master_items)
         .service(masters::create_master_item)
-        .service(masters::update_master_item);
+        .service(masters::update_master_item)
+        .service(templates::list_templates)
+        .service(templates::create_template)
+        .service(templates::get_template)
+        .service(templates::update_template)
+        .service(templates::delete_template)
+        .service(templates::list_template_versions)
+        .service(templates::create_template_version)
+        .service(templates::get_template_version)
+        .service(templates::update_template_version)
+        .service(templates::publish_template_version)
+        .service(templates::get_template_states)
+        .service(templates::get_template_diagram)
+        .service(templates::lint_template)
+        .service(catalog::list_catalog)
+        .service(catalog::install_catalog_entry);
 }
 
 /// The OpenAPI document of [`routes`].

@@ -13,6 +13,7 @@ pub mod operators;
 pub mod platform;
 pub mod schema;
 pub mod settings;
+pub mod templates;
 pub mod types;
 pub mod usage;
 pub mod users;

@@ -260,3 +260,44 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(masters, master_items);
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTimestamp, DbUuid};
+
+    templates (tenant_id, id) {
+        tenant_id -> DbUuid,
+        id -> DbUuid,
+        key -> Text,
+        name_ja -> Text,
+        name_en -> Text,
+        latest_version -> Integer,
+        published_version -> Nullable<Integer>,
+        archived -> Bool,
+        catalog_key -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> DbTimestamp,
+        updated_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbJson, DbTimestamp, DbUuid};
+
+    template_versions (tenant_id, template_id, number) {
+        tenant_id -> DbUuid,
+        template_id -> DbUuid,
+        number -> Integer,
+        status -> Text,
+        definition -> DbJson,
+        created_by -> DbUuid,
+        published_by -> Nullable<DbUuid>,
+        published_at -> Nullable<DbTimestamp>,
+        version -> BigInt,
+        created_at -> DbTimestamp,
+        updated_at -> DbTimestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(templates, template_versions, tenants);

@@ -5,6 +5,7 @@
 pub mod directory;
 pub mod masters;
 pub mod platform;
+pub mod templates;
 
 use crate::auth::TenantScope;
 use crate::db::audit::{Actor, Event};

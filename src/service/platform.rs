@@ -20,6 +20,8 @@ use crate::ids::{AccountId, PlanId, TenantId, UserId};
 pub enum Cap {
     Tenants,
     Users,
+    /// Templates with at least one published version.
+    Processes,
 }
 
 /// Fails with `/problems/quota-exceeded` when adding one more would exceed the account's cap.
@@ -37,6 +39,11 @@ pub fn check_cap(conn: &mut DbConnection, account: AccountId, cap: Cap) -> Resul
             db::platform::count_active_users(conn, account)?,
             plan.max_users,
             "max_users",
+        ),
+        Cap::Processes => (
+            db::templates::count_processes(conn, account)?,
+            plan.max_processes,
+            "max_processes",
         ),
     };
     if used >= i64::from(limit) {

@@ -99,7 +99,18 @@ async fn objects_of_a(app: &TestApp) -> HashMap<&'static str, String> {
                 "items": [{"code": "a_item", "label": {"ja": "A", "en": "A"}}]}),
         )
         .await;
+    let template = app
+        .create(
+            "/api/v1/templates",
+            admin,
+            json!({"key": "a_only_template", "definition": crate::templates::incident()}),
+        )
+        .await;
     HashMap::from([
+        (
+            "template",
+            template["template"]["key"].as_str().unwrap().to_owned(),
+        ),
         ("master", master["key"].as_str().unwrap().to_owned()),
         ("item", "a_item".to_owned()),
         ("user", user),
@@ -128,6 +139,7 @@ async fn tenant_b_cannot_tell_tenant_a_objects_from_missing_ones() {
         .map(|k| (*k, uuid::Uuid::now_v7().to_string()))
         .collect();
     missing.insert("master", "no_such_master".to_owned());
+    missing.insert("template", "no_such_template".to_owned());
     missing.insert("item", "no_such_item".to_owned());
     missing.insert("own_user", own_user);
 

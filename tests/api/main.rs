@@ -6,7 +6,9 @@
 )]
 
 mod auth;
+mod catalog;
 mod cli;
+mod diagrams;
 mod directory;
 mod helpers;
 mod http_errors;
@@ -17,3 +19,4 @@ mod ops;
 mod platform;
 mod schema;
 mod sessions;
+mod templates;

@@ -1,0 +1,2 @@
+DROP TABLE template_versions;
+DROP TABLE templates;

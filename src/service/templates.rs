@@ -1,0 +1,496 @@
+//! Templates: create with a first draft, edit drafts, publish (lint, cap, freeze), new drafts,
+//! archive, delete. Linting needs the tenant's masters and other templates; this module builds
+//! that context from the database.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::platform::{Cap, check_cap};
+use super::{audit, unique_or};
+use crate::api::common::check_version;
+use crate::auth::{Principal, TenantScope};
+use crate::db::templates::{DRAFT, NewTemplate, TemplateChanges, TemplateRow, VersionRow};
+use crate::db::{self, DbConnection};
+use crate::domain::template::{
+    FieldType, LintContext, LintIssue, LintReport, TemplateDefinition, lint, parse_definition,
+};
+use crate::error::{ApiError, FieldError};
+use crate::ids::{EntityId, TemplateId};
+
+/// Libraries the shipped templates write to, with their fields, until libraries are
+/// configurable (the libraries work replaces this with the tenant's real definitions).
+pub fn planned_libraries() -> BTreeMap<String, BTreeMap<String, FieldType>> {
+    let library = |fields: &[(&str, FieldType)]| {
+        fields
+            .iter()
+            .map(|(k, t)| ((*k).to_owned(), *t))
+            .collect::<BTreeMap<_, _>>()
+    };
+    BTreeMap::from([
+        (
+            "knowledge_base".to_owned(),
+            library(&[
+                ("title", FieldType::Text),
+                ("body", FieldType::LongText),
+                ("category", FieldType::Select),
+            ]),
+        ),
+        (
+            "cmdb".to_owned(),
+            library(&[
+                ("name", FieldType::Text),
+                ("status", FieldType::Text),
+                ("owner", FieldType::User),
+            ]),
+        ),
+        (
+            "faq".to_owned(),
+            library(&[
+                ("question", FieldType::Text),
+                ("answer", FieldType::LongText),
+            ]),
+        ),
+    ])
+}
+
+/// Lint issues as validation problem entries: the field is the JSON pointer.
+pub fn issues_to_errors(issues: &[LintIssue], prefix: &str) -> Vec<FieldError> {
+    issues
+        .iter()
+        .map(|i| FieldError::new(format!("{prefix}{}", i.pointer), i.code, i.message.clone()))
+        .collect()
+}
+
+/// Parses a definition; a definition of the wrong shape is 422 with located errors.
+pub fn parse(value: &Value) -> Result<TemplateDefinition, ApiError> {
+    parse_definition(value)
+        .map_err(|issues| ApiError::Validation(issues_to_errors(&issues, "definition")))
+}
+
+/// What the linter needs to know about the tenant: masters with their item codes, and the
+/// field types of the other templates (their latest version).
+pub fn lint_context(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    own_key: &str,
+) -> Result<LintContext, ApiError> {
+    let mut masters = BTreeMap::new();
+    for master in db::masters::list_masters(conn, scope, None, i64::MAX)? {
+        let codes: BTreeSet<String> = db::masters::items(conn, scope, master.id, false)?
+            .into_iter()
+            .map(|i| i.code)
+            .collect();
+        masters.insert(master.key, codes);
+    }
+    let mut templates = BTreeMap::new();
+    for template in db::templates::list_templates(conn, scope, None, i64::MAX)? {
+        if template.key == own_key {
+            continue;
+        }
+        let number = template
+            .published_version
+            .unwrap_or(template.latest_version);
+        if let Some(version) = db::templates::find_version(conn, scope, template.id, number)?
+            && let Ok(def) = parse_definition(&version.definition.0)
+        {
+            let fields = def.fields.iter().map(|f| (f.key.clone(), f.kind)).collect();
+            templates.insert(template.key, fields);
+        }
+    }
+    Ok(LintContext {
+        template_key: Some(own_key.to_owned()),
+        masters,
+        templates,
+        libraries: planned_libraries(),
+    })
+}
+
+/// Parses and lints a definition in the tenant's context.
+pub fn check(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    key: &str,
+    value: &Value,
+) -> Result<(TemplateDefinition, LintReport), ApiError> {
+    let def = parse(value)?;
+    let report = lint(&def, &lint_context(conn, scope, key)?);
+    Ok((def, report))
+}
+
+pub fn find(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    key: &str,
+) -> Result<TemplateRow, ApiError> {
+    db::templates::find_template(conn, scope, key)?.ok_or(ApiError::NotFound)
+}
+
+pub fn find_version(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    template: &TemplateRow,
+    number: i32,
+) -> Result<VersionRow, ApiError> {
+    db::templates::find_version(conn, scope, template.id, number)?.ok_or(ApiError::NotFound)
+}
+
+fn author(principal: &Principal) -> EntityId {
+    principal.actor().id.unwrap_or(EntityId(uuid::Uuid::nil()))
+}
+
+/// Creates a template and its version 1 as a draft. The draft may still have lint errors
+/// (they are reported); it must have the right shape.
+pub fn create_template(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    scope: &TenantScope,
+    key: &str,
+    definition: &Value,
+    catalog_key: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(TemplateRow, VersionRow, LintReport), ApiError> {
+    let (def, report) = check(conn, scope, key, definition)?;
+    if db::templates::find_template(conn, scope, key)?.is_some() {
+        return Err(ApiError::duplicate("The template key is already taken."));
+    }
+    let template = db::templates::insert_template(
+        conn,
+        scope,
+        &NewTemplate {
+            id: TemplateId::new_at(now),
+            key,
+            name_ja: &def.name.ja,
+            name_en: &def.name.en,
+            catalog_key,
+            now: now.into(),
+        },
+    )
+    .map_err(|e| unique_or(e, "The template key"))?;
+    let version = db::templates::insert_version(
+        conn,
+        scope,
+        template.id,
+        1,
+        definition,
+        author(principal),
+        now.into(),
+    )?;
+    audit(
+        conn,
+        scope,
+        &principal.actor(),
+        "template.created",
+        ("template", key),
+        json!({"catalog": catalog_key}),
+        now.into(),
+    )?;
+    Ok((template, version, report))
+}
+
+/// Replaces a draft's definition. A published version is immutable (409).
+#[expect(clippy::too_many_arguments, reason = "one use case, all inputs needed")]
+pub fn update_draft(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    scope: &TenantScope,
+    key: &str,
+    number: i32,
+    expected_version: Option<i64>,
+    definition: &Value,
+    now: DateTime<Utc>,
+) -> Result<(VersionRow, LintReport), ApiError> {
+    let template = find(conn, scope, key)?;
+    let current = find_version(conn, scope, &template, number)?;
+    if current.status != DRAFT {
+        return Err(published_is_immutable(number));
+    }
+    check_version(expected_version, current.version)?;
+    let (def, report) = check(conn, scope, key, definition)?;
+    let version =
+        db::templates::update_draft(conn, scope, template.id, number, definition, now.into())?
+            .ok_or_else(|| published_is_immutable(number))?;
+    if template.published_version.is_none() {
+        // Until the first publication the template is named after its draft.
+        let changes = TemplateChanges {
+            name_ja: Some(def.name.ja.clone()),
+            name_en: Some(def.name.en.clone()),
+            ..TemplateChanges::default()
+        };
+        db::templates::update_template(conn, scope, template.id, &changes, now.into())?;
+    }
+    audit(
+        conn,
+        scope,
+        &principal.actor(),
+        "template.draft_updated",
+        ("template", key),
+        json!({"version": number}),
+        now.into(),
+    )?;
+    Ok((version, report))
+}
+
+fn published_is_immutable(number: i32) -> ApiError {
+    ApiError::Conflict {
+        code: "/problems/version-published",
+        detail: format!(
+            "Version {number} is published and can no longer change; create a new draft."
+        ),
+    }
+}
+
+/// Starts a new draft from the latest version. Only one draft at a time (409).
+pub fn new_draft(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    scope: &TenantScope,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<VersionRow, ApiError> {
+    let template = find(conn, scope, key)?;
+    let latest = find_version(conn, scope, &template, template.latest_version)?;
+    if latest.status == DRAFT {
+        return Err(ApiError::Conflict {
+            code: "/problems/draft-exists",
+            detail: format!(
+                "Version {} is already a draft; edit it instead.",
+                latest.number
+            ),
+        });
+    }
+    let number = template.latest_version + 1;
+    let version = db::templates::insert_version(
+        conn,
+        scope,
+        template.id,
+        number,
+        &latest.definition.0,
+        author(principal),
+        now.into(),
+    )?;
+    let changes = TemplateChanges {
+        latest_version: Some(number),
+        ..TemplateChanges::default()
+    };
+    db::templates::update_template(conn, scope, template.id, &changes, now.into())?;
+    audit(
+        conn,
+        scope,
+        &principal.actor(),
+        "template.draft_created",
+        ("template", key),
+        json!({"version": number}),
+        now.into(),
+    )?;
+    Ok(version)
+}
+
+/// Lints and freezes a draft. Errors refuse with 422 listing every located problem; the first
+/// publication of a template counts against the plan's `max_processes`.
+pub fn publish(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    scope: &TenantScope,
+    key: &str,
+    number: i32,
+    expected_version: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<(TemplateRow, VersionRow, LintReport), ApiError> {
+    let template = find(conn, scope, key)?;
+    let current = find_version(conn, scope, &template, number)?;
+    if current.status != DRAFT {
+        return Err(published_is_immutable(number));
+    }
+    check_version(expected_version, current.version)?;
+    let (def, report) = check(conn, scope, key, &current.definition.0)?;
+    if !report.is_ok() {
+        return Err(ApiError::Validation(issues_to_errors(
+            &report.errors,
+            "definition",
+        )));
+    }
+    if template.published_version.is_none() {
+        let account = db::platform::find_tenant(conn, scope.tenant_id())?
+            .ok_or(ApiError::NotFound)?
+            .account_id;
+        db::platform::lock_account(conn, account)?;
+        check_cap(conn, account, Cap::Processes)?;
+    }
+    let version = db::templates::publish_version(
+        conn,
+        scope,
+        template.id,
+        number,
+        author(principal),
+        now.into(),
+    )?;
+    let changes = TemplateChanges {
+        name_ja: Some(def.name.ja.clone()),
+        name_en: Some(def.name.en.clone()),
+        published_version: Some(Some(number)),
+        ..TemplateChanges::default()
+    };
+    let template = db::templates::update_template(conn, scope, template.id, &changes, now.into())?;
+    audit(
+        conn,
+        scope,
+        &principal.actor(),
+        "template.published",
+        ("template", key),
+        json!({"version": number, "warnings": report.warnings.len()}),
+        now.into(),
+    )?;
+    Ok((template, version, report))
+}
+
+pub fn set_archived(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    scope: &TenantScope,
+    key: &str,
+    expected_version: Option<i64>,
+    archived: bool,
+    now: DateTime<Utc>,
+) -> Result<TemplateRow, ApiError> {
+    let template = find(conn, scope, key)?;
+    check_version(expected_version, template.version)?;
+    let changes = TemplateChanges {
+        archived: Some(archived),
+        ..TemplateChanges::default()
+    };
+    let template = db::templates::update_template(conn, scope, template.id, &changes, now.into())?;
+    audit(
+        conn,
+        scope,
+        &principal.actor(),
+        "template.updated",
+        ("template", key),
+        json!({"archived": archived}),
+        now.into(),
+    )?;
+    Ok(template)
+}
+
+/// Deletes a template that was never published; a published one is archived instead (409).
+pub fn delete_template(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    scope: &TenantScope,
+    key: &str,
+    expected_version: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let template = find(conn, scope, key)?;
+    check_version(expected_version, template.version)?;
+    if template.published_version.is_some() {
+        return Err(ApiError::Conflict {
+            code: "/problems/template-published",
+            detail: "A published template cannot be deleted (tickets may use it); archive it with PATCH instead.".to_owned(),
+        });
+    }
+    db::templates::delete_template(conn, scope, template.id)?;
+    audit(
+        conn,
+        scope,
+        &principal.actor(),
+        "template.deleted",
+        ("template", key),
+        json!({}),
+        now.into(),
+    )
+}
+
+/// What installing a catalog entry did.
+pub struct Installed {
+    pub template: TemplateRow,
+    pub version: VersionRow,
+    pub report: LintReport,
+    pub masters_created: Vec<String>,
+}
+
+/// Installs a catalog entry: creates the masters the tenant lacks (a master with the same key
+/// is reused as it is), creates the template, and publishes version 1 when `publish` is asked
+/// for and the linter finds no error in this tenant (a child-ticket template that is not
+/// installed yet is such an error; the draft then waits). Installing twice is 409.
+pub fn install(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    scope: &TenantScope,
+    entry: &crate::catalog::CatalogEntry,
+    publish_now: bool,
+    now: DateTime<Utc>,
+) -> Result<Installed, ApiError> {
+    if db::templates::find_template(conn, scope, &entry.key)?.is_some() {
+        return Err(ApiError::Conflict {
+            code: "/problems/already-installed",
+            detail: format!("The tenant already has a template {}.", entry.key),
+        });
+    }
+    let mut masters_created = Vec::new();
+    for master in &entry.masters {
+        if db::masters::find_master(conn, scope, &master.key)?.is_some() {
+            continue;
+        }
+        let input = catalog_master(master)?;
+        super::masters::create_master(conn, principal, scope, &input, now)?;
+        masters_created.push(master.key.clone());
+    }
+    let (template, version, report) = create_template(
+        conn,
+        principal,
+        scope,
+        &entry.key,
+        &entry.template,
+        Some(&entry.key),
+        now,
+    )?;
+    if publish_now && report.is_ok() {
+        let (template, version, report) =
+            publish(conn, principal, scope, &entry.key, 1, None, now)?;
+        return Ok(Installed {
+            template,
+            version,
+            report,
+            masters_created,
+        });
+    }
+    Ok(Installed {
+        template,
+        version,
+        report,
+        masters_created,
+    })
+}
+
+fn catalog_master(
+    master: &crate::catalog::CatalogMaster,
+) -> Result<super::masters::MasterInput, ApiError> {
+    use crate::domain::master::{ItemCode, MasterKey};
+    let broken = |what: &str| ApiError::internal(format!("catalog master {}: {what}", master.key));
+    let items = master
+        .items
+        .iter()
+        .map(|item| {
+            Ok(super::masters::ItemInput {
+                code: ItemCode::parse(&item.code).map_err(|_| broken("item code"))?,
+                label: item.label.clone(),
+                order: item.order,
+                active: item.active.unwrap_or(true),
+                parent: match &item.parent {
+                    Some(parent) => {
+                        Some(ItemCode::parse(parent).map_err(|_| broken("parent code"))?)
+                    }
+                    None => None,
+                },
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(super::masters::MasterInput {
+        key: MasterKey::parse(&master.key).map_err(|_| broken("key"))?,
+        name: master.name.clone(),
+        description: master.description.clone().unwrap_or_default(),
+        items,
+    })
+}

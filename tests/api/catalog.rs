@@ -1,0 +1,133 @@
+//! The shipped catalog: listing, installing in dependency order, twice is 409, diagrams.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+
+/// Installation order: a template's child-ticket templates first.
+const ORDER: &[&str] = &[
+    "itil_change",
+    "itil_problem",
+    "itil_incident",
+    "itil_service_request",
+    "isms_risk_treatment",
+    "isms_security_incident",
+    "bpo_intake",
+    "customer_inquiry",
+];
+
+#[actix_web::test]
+async fn every_catalog_template_installs_publishes_and_draws() {
+    let app = spawn_app().await;
+    let tenant = app.tenant("acme").await;
+    let pm = app.user_token(&tenant, "pm", &["process_manager"]).await;
+    let catalog = app.get("/api/v1/catalog", Some(&pm)).await.json();
+    let keys: Vec<&str> = catalog["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    for key in ORDER {
+        assert!(keys.contains(key), "{key} missing from {keys:?}");
+    }
+    assert!(
+        catalog["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["installed"] == false)
+    );
+
+    for key in ORDER {
+        let reply = app
+            .post_json(
+                &format!("/api/v1/catalog/{key}/install"),
+                Some(&pm),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{key}: {}", reply.text);
+        let installed = reply.json();
+        assert_eq!(
+            installed["version"]["status"], "published",
+            "{key}: {}",
+            installed["version"]["lint"]
+        );
+        assert_eq!(installed["template"]["catalog_key"], *key);
+        for format in ["dot", "mermaid"] {
+            let diagram = app
+                .get(
+                    &format!("/api/v1/templates/{key}/diagram?format={format}"),
+                    Some(&pm),
+                )
+                .await;
+            assert_eq!(diagram.status, StatusCode::OK, "{key} {format}");
+            if format == "dot" {
+                crate::diagrams::assert_renders_with_dot(&diagram.text);
+            }
+        }
+    }
+    let catalog = app.get("/api/v1/catalog", Some(&pm)).await.json();
+    assert!(
+        catalog["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["installed"] == true)
+    );
+
+    app.post_json(
+        "/api/v1/catalog/itil_incident/install",
+        Some(&pm),
+        &json!({}),
+    )
+    .await
+    .assert_problem(409, "/problems/already-installed");
+    app.post_json(
+        "/api/v1/catalog/no_such_entry/install",
+        Some(&pm),
+        &json!({}),
+    )
+    .await
+    .assert_problem(404, "/problems/not-found");
+}
+
+#[actix_web::test]
+async fn a_template_whose_child_template_is_missing_waits_as_a_draft() {
+    let app = spawn_app().await;
+    let tenant = app.tenant("acme").await;
+    let admin = &tenant.admin_token;
+    let installed = app
+        .create("/api/v1/catalog/itil_incident/install", admin, json!({}))
+        .await;
+    let version = &installed["version"];
+    if version["status"] == "draft" {
+        let codes: Vec<&str> = version["lint"]["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["code"].as_str().unwrap())
+            .collect();
+        assert!(codes.iter().all(|c| *c == "unknown_template"), "{codes:?}");
+    }
+    // Masters came along; a second entry reuses the shared ones.
+    assert!(!installed["masters_created"].as_array().unwrap().is_empty());
+    let masters = app
+        .get("/api/v1/masters?limit=500", Some(admin))
+        .await
+        .json();
+    assert!(!masters["items"].as_array().unwrap().is_empty());
+    let partner = app.user_token(&tenant, "partner", &["partner"]).await;
+    app.get("/api/v1/catalog", Some(&partner))
+        .await
+        .assert_problem(403, "/problems/forbidden");
+    app.post_json(
+        "/api/v1/catalog/itil_problem/install",
+        Some(&partner),
+        &json!({}),
+    )
+    .await
+    .assert_problem(403, "/problems/forbidden");
+}
