@@ -3,8 +3,9 @@
 
 use std::sync::OnceLock;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::domain::master::Labels;
 
@@ -36,31 +37,33 @@ const SOURCES: &[(&str, &str)] = &[
     ),
 ];
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogItem {
     pub code: String,
     pub label: Labels,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<i32>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogMaster {
     pub key: String,
     pub name: Labels,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default)]
     pub items: Vec<CatalogItem>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// A template with the masters it needs: the format of the catalog files, of template export
+/// and of template import.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogEntry {
     pub key: String,
@@ -69,6 +72,7 @@ pub struct CatalogEntry {
     #[serde(default)]
     pub masters: Vec<CatalogMaster>,
     /// The template definition, exactly as `GET …/versions/{n}` returns it.
+    #[schema(value_type = Object)]
     pub template: Value,
 }
 

@@ -30,6 +30,16 @@ enum Command {
         #[arg(long)]
         output: Option<std::path::PathBuf>,
     },
+    /// Print the diagram of a shipped catalog template (`mermaid` or `dot`).
+    Diagram {
+        /// The catalog key, e.g. itil_incident.
+        catalog_key: String,
+        #[arg(long, default_value = "mermaid")]
+        format: String,
+        /// Label language: ja or en.
+        #[arg(long, default_value = "ja")]
+        lang: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -37,6 +47,11 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Openapi { output } => openapi(output),
+        Command::Diagram {
+            catalog_key,
+            format,
+            lang,
+        } => diagram(&catalog_key, &format, &lang),
         Command::Migrate => with_config(migrate),
         Command::Serve => with_config(serve),
     }
@@ -102,6 +117,36 @@ fn openapi(output: Option<std::path::PathBuf>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("stageflow: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn diagram(catalog_key: &str, format: &str, lang: &str) -> ExitCode {
+    use stageflow::domain::diagram::{DiagramFormat, Language, render};
+    let Some(format) = DiagramFormat::parse(format) else {
+        eprintln!("stageflow: --format must be mermaid or dot");
+        return ExitCode::from(2);
+    };
+    let language = match lang {
+        "ja" => Language::Ja,
+        "en" => Language::En,
+        _ => {
+            eprintln!("stageflow: --lang must be ja or en");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(entry) = stageflow::catalog::entry(catalog_key) else {
+        eprintln!("stageflow: no catalog entry {catalog_key}");
+        return ExitCode::FAILURE;
+    };
+    match stageflow::domain::template::parse_definition(&entry.template) {
+        Ok(def) => {
+            print!("{}", render(&def, format, language));
+            ExitCode::SUCCESS
+        }
+        Err(issues) => {
+            eprintln!("stageflow: catalog entry {catalog_key} does not parse: {issues:?}");
             ExitCode::FAILURE
         }
     }

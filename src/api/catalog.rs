@@ -122,3 +122,154 @@ pub async fn install_catalog_entry(
     };
     Ok(created(&body, etag, location))
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportParams {
+    /// A version number; default: the published version (else the latest).
+    pub version: Option<i32>,
+}
+
+/// Exports a template in the catalog format: its definition and the masters its select
+/// fields use. `POST /api/v1/templates/import` takes the same document back.
+#[utoipa::path(
+    tag = "templates", operation_id = "get_template_export", security(("bearer" = [])),
+    params(("key" = String, Path), ExportParams),
+    responses(
+        (status = 200, description = "The template in catalog format", body = catalog::CatalogEntry),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 404, response = super::problems::NotFound),
+        (status = 422, response = super::problems::Unprocessable),
+    )
+)]
+#[get("/templates/{key}/export")]
+pub async fn export_template(
+    state: web::Data<AppState>,
+    principal: Principal,
+    key: web::Path<String>,
+    params: web::Query<ExportParams>,
+) -> Result<web::Json<catalog::CatalogEntry>, ApiError> {
+    let scope = principal.require(INSTALLERS)?;
+    let (key, version) = (key.into_inner(), params.version);
+    let entry = state
+        .db
+        .read(move |conn| svc::export(conn, &scope, &key, version))
+        .await?;
+    Ok(web::Json(entry))
+}
+
+/// Imports a template exported by this or another Stageflow (the catalog format): creates
+/// the masters the tenant lacks, the template, and publishes it when it lints clean and
+/// `publish` is not false. A template with the same key is 409.
+#[utoipa::path(
+    tag = "templates", operation_id = "create_template_import", security(("bearer" = [])),
+    params(InstallParams),
+    request_body = catalog::CatalogEntry,
+    responses(
+        (status = 201, description = "Imported", body = Installation),
+        (status = 400, response = super::problems::BadRequest),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 409, response = super::problems::Conflict),
+        (status = 422, response = super::problems::Unprocessable),
+    )
+)]
+#[post("/templates/import")]
+pub async fn import_template(
+    state: web::Data<AppState>,
+    principal: Principal,
+    params: web::Query<InstallParams>,
+    body: web::Json<catalog::CatalogEntry>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = principal.require(INSTALLERS)?;
+    let entry = body.into_inner();
+    check_entry(&entry)?;
+    let (publish, now) = (params.publish.unwrap_or(true), state.clock.now());
+    let installed = state
+        .db
+        .write(move |conn| svc::install(conn, &principal, &scope, &entry, publish, now))
+        .await?;
+    let location = format!("/api/v1/templates/{}", installed.template.key);
+    let etag = installed.template.version;
+    let body = Installation {
+        version: version_body(
+            &installed.template.key,
+            installed.version,
+            &installed.report,
+        ),
+        template: installed.template.into(),
+        masters_created: installed.masters_created,
+    };
+    Ok(created(&body, etag, location))
+}
+
+/// An imported document is client input: keys, codes and labels are checked like any other.
+fn check_entry(entry: &catalog::CatalogEntry) -> Result<(), ApiError> {
+    use crate::domain::master::{ItemCode, MasterKey};
+    use crate::error::FieldError;
+    let mut errors = Vec::new();
+    if !crate::domain::template::is_key(&entry.key) {
+        errors.push(FieldError::new("key", "pattern", "is not a template key"));
+    }
+    for (m, master) in entry.masters.iter().enumerate() {
+        if MasterKey::parse(&master.key).is_err() {
+            errors.push(FieldError::new(
+                format!("masters.{m}.key"),
+                "pattern",
+                "is not a master key",
+            ));
+        }
+        if let Err((lang, message)) = master.name.check() {
+            errors.push(FieldError::new(
+                format!("masters.{m}.name.{lang}"),
+                "length",
+                message,
+            ));
+        }
+        if master.items.len() > crate::domain::master::MAX_ITEMS {
+            errors.push(FieldError::new(
+                format!("masters.{m}.items"),
+                "too_many",
+                "too many items",
+            ));
+        }
+        for (i, item) in master.items.iter().enumerate() {
+            let bad_parent = item
+                .parent
+                .as_deref()
+                .is_some_and(|p| ItemCode::parse(p).is_err());
+            if ItemCode::parse(&item.code).is_err() || bad_parent {
+                errors.push(FieldError::new(
+                    format!("masters.{m}.items.{i}.code"),
+                    "pattern",
+                    "is not an item code",
+                ));
+            }
+            if let Err((lang, message)) = item.label.check() {
+                errors.push(FieldError::new(
+                    format!("masters.{m}.items.{i}.label.{lang}"),
+                    "length",
+                    message,
+                ));
+            }
+        }
+        if let Err(e) = crate::domain::master::check_hierarchy(
+            master
+                .items
+                .iter()
+                .map(|i| (i.code.as_str(), i.parent.as_deref())),
+        ) {
+            errors.push(FieldError::new(
+                format!("masters.{m}.items"),
+                "hierarchy",
+                e.to_string(),
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}

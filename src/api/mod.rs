@@ -150,7 +150,9 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(templates::get_template_diagram)
         .service(templates::lint_template)
         .service(catalog::list_catalog)
-        .service(catalog::install_catalog_entry);
+        .service(catalog::install_catalog_entry)
+        .service(catalog::export_template)
+        .service(catalog::import_template);
 }
 
 /// The OpenAPI document of [`routes`].

@@ -494,3 +494,69 @@ fn catalog_master(
         items,
     })
 }
+
+/// Exports a version (default: the published one, else the latest) in the catalog format,
+/// with the masters its select fields use, as they are in the tenant now.
+pub fn export(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    key: &str,
+    number: Option<i32>,
+) -> Result<crate::catalog::CatalogEntry, ApiError> {
+    use crate::catalog::{CatalogEntry, CatalogItem, CatalogMaster};
+    let template = find(conn, scope, key)?;
+    let number = number.unwrap_or(
+        template
+            .published_version
+            .unwrap_or(template.latest_version),
+    );
+    let version = find_version(conn, scope, &template, number)?;
+    let def = parse(&version.definition.0)?;
+    let mut masters: Vec<CatalogMaster> = Vec::new();
+    for field in &def.fields {
+        let Some(master_key) = &field.master else {
+            continue;
+        };
+        if masters.iter().any(|m| &m.key == master_key) {
+            continue;
+        }
+        let Some(master) = db::masters::find_master(conn, scope, master_key)? else {
+            continue;
+        };
+        let items = db::masters::items(conn, scope, master.id, false)?
+            .into_iter()
+            .map(|i| CatalogItem {
+                code: i.code,
+                label: crate::domain::master::Labels {
+                    ja: i.label_ja,
+                    en: i.label_en,
+                },
+                order: Some(i.sort_order),
+                active: Some(i.active),
+                parent: i.parent_code,
+            })
+            .collect();
+        masters.push(CatalogMaster {
+            key: master.key,
+            name: crate::domain::master::Labels {
+                ja: master.name_ja,
+                en: master.name_en,
+            },
+            description: Some(master.description).filter(|d| !d.is_empty()),
+            items,
+        });
+    }
+    Ok(CatalogEntry {
+        key: template.key,
+        name: crate::domain::master::Labels {
+            ja: def.name.ja.clone(),
+            en: def.name.en.clone(),
+        },
+        description: crate::domain::master::Labels {
+            ja: def.name.ja,
+            en: def.name.en,
+        },
+        masters,
+        template: version.definition.0,
+    })
+}

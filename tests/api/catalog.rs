@@ -131,3 +131,86 @@ async fn a_template_whose_child_template_is_missing_waits_as_a_draft() {
     .await
     .assert_problem(403, "/problems/forbidden");
 }
+
+#[actix_web::test]
+async fn a_template_exports_as_a_catalog_file_and_imports_back_unchanged() {
+    let app = spawn_app().await;
+    let a = app.tenant("tenant-a").await;
+    let b = app.tenant("tenant-b").await;
+    for key in ["itil_change", "itil_problem", "itil_incident"] {
+        app.create(
+            &format!("/api/v1/catalog/{key}/install"),
+            &a.admin_token,
+            json!({}),
+        )
+        .await;
+    }
+    let exported = app
+        .get(
+            "/api/v1/templates/itil_incident/export",
+            Some(&a.admin_token),
+        )
+        .await;
+    assert_eq!(exported.status, StatusCode::OK, "{}", exported.text);
+    let exported = exported.json();
+    // The definition is the catalog file's, unchanged.
+    let source: serde_json::Value =
+        serde_json::from_str(include_str!("../../catalog/itil_incident.json")).unwrap();
+    assert_eq!(exported["template"], source["template"]);
+    assert_eq!(exported["key"], "itil_incident");
+    let master_keys: Vec<&str> = exported["masters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["key"].as_str().unwrap())
+        .collect();
+    assert!(!master_keys.is_empty());
+
+    // Into another tenant (its child templates first), and out again: the same document.
+    for key in ["itil_change", "itil_problem"] {
+        let doc = app
+            .get(
+                &format!("/api/v1/templates/{key}/export"),
+                Some(&a.admin_token),
+            )
+            .await
+            .json();
+        app.create("/api/v1/templates/import", &b.admin_token, doc)
+            .await;
+    }
+    let imported = app
+        .create("/api/v1/templates/import", &b.admin_token, exported.clone())
+        .await;
+    assert_eq!(
+        imported["version"]["status"], "published",
+        "{}",
+        imported["version"]["lint"]
+    );
+    let again = app
+        .get(
+            "/api/v1/templates/itil_incident/export",
+            Some(&b.admin_token),
+        )
+        .await
+        .json();
+    assert_eq!(again, exported);
+
+    // Importing it twice is a conflict; a malformed document is located.
+    app.post_json("/api/v1/templates/import", Some(&b.admin_token), &exported)
+        .await
+        .assert_problem(409, "/problems/already-installed");
+    let mut bad = exported.clone();
+    bad["key"] = json!("Bad Key");
+    bad["masters"][0]["items"][0]["code"] = json!("-bad");
+    let problem = app
+        .post_json("/api/v1/templates/import", Some(&b.admin_token), &bad)
+        .await
+        .assert_problem(422, "/problems/validation");
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["key", "masters.0.items.0.code"]);
+}
