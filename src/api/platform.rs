@@ -481,9 +481,13 @@ pub async fn get_account_usage(
             db::platform::find_account(conn, id)?.ok_or(ApiError::NotFound)?;
             let mut rows = Vec::new();
             for tenant in db::platform::list_tenants(conn, Some(id), None, i64::MAX)? {
-                let active = db::platform::count_active_users_of_tenant(conn, tenant.id)?;
-                let calls = db::usage::api_calls(conn, tenant.id, &db_month)?;
-                rows.push((tenant, active, calls));
+                let figures = UsageFigures {
+                    active_ids: db::platform::count_active_users_of_tenant(conn, tenant.id)?,
+                    processes: db::templates::count_processes_of_tenant(conn, tenant.id)?,
+                    api_calls: db::usage::api_calls(conn, tenant.id, &db_month)?,
+                    ..UsageFigures::default()
+                };
+                rows.push((tenant, figures));
             }
             Ok::<_, ApiError>(rows)
         })
@@ -491,13 +495,10 @@ pub async fn get_account_usage(
     let mut total = UsageFigures::default();
     let tenants = rows
         .into_iter()
-        .map(|(tenant, active_ids, calls)| {
-            let usage = UsageFigures {
-                active_ids,
-                api_calls: calls + state.usage.pending(tenant.id, &month),
-                ..UsageFigures::default()
-            };
+        .map(|(tenant, mut usage)| {
+            usage.api_calls += state.usage.pending(tenant.id, &month);
             total.active_ids += usage.active_ids;
+            total.processes += usage.processes;
             total.api_calls += usage.api_calls;
             TenantUsage {
                 tenant_id: tenant.id,

@@ -248,3 +248,12 @@ pub fn keys(conn: &mut DbConnection, scope: &TenantScope) -> QueryResult<Vec<Str
         .select(templates::key)
         .load(conn)
 }
+
+/// Processes of one tenant: its templates with a published version.
+pub fn count_processes_of_tenant(conn: &mut DbConnection, tenant: TenantId) -> QueryResult<i64> {
+    templates::table
+        .filter(templates::tenant_id.eq(tenant))
+        .filter(templates::published_version.is_not_null())
+        .count()
+        .get_result(conn)
+}

@@ -330,6 +330,11 @@ async fn publishing_counts_against_the_process_cap() {
         .await;
     let problem = second.assert_problem(409, "/problems/quota-exceeded");
     assert_eq!(problem["cap"], "max_processes");
+    let usage = app
+        .get(&format!("/api/v1/accounts/{account}/usage"), Some(&op))
+        .await
+        .json();
+    assert_eq!(usage["total"]["processes"], 1);
     // A new version of an already published template is not a new process.
     app.post_json("/api/v1/templates/first/versions", Some(&admin), &json!({}))
         .await;
