@@ -118,23 +118,14 @@ pub async fn list_audit_log(
         from: params.from.map(Into::into),
         to: params.to.map(Into::into),
     };
-    let rows = state
-        .db
-        .read(move |conn| {
-            db::audit::list(
-                conn,
-                &scope,
-                &filter,
-                request.after.map(AuditEntryId),
-                PageParams::fetch_limit(&request),
-            )
-            .map_err(ApiError::from)
-        })
-        .await?;
-    Ok(web::Json(Page::from_rows(
-        rows,
-        &request,
-        |r| r.id.0,
-        AuditEntry::from,
-    )))
+    request
+        .load(
+            &state.db,
+            move |conn, after, limit| {
+                db::audit::list(conn, &scope, &filter, after.map(AuditEntryId), limit)
+            },
+            |r| r.id.0,
+            AuditEntry::from,
+        )
+        .await
 }

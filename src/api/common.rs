@@ -1,11 +1,13 @@
 //! Conventions shared by every endpoint: cursor pagination, ETag / If-Match, created responses.
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
+use diesel::QueryResult;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::db::{Database, DbConnection};
 use crate::error::ApiError;
 
 pub const DEFAULT_LIMIT: i64 = 50;
@@ -50,6 +52,32 @@ impl PageParams {
     /// One more than the page size is fetched to learn whether another page follows.
     pub fn fetch_limit(request: &PageRequest) -> i64 {
         request.limit + 1
+    }
+}
+
+impl PageRequest {
+    /// Runs `query(conn, after, limit)` on the database and pages its rows; `limit` is one
+    /// more than the page size, so the page knows whether another one follows. `key` gives a
+    /// row's position (its id), `map` its response form.
+    pub async fn load<R, T, Q>(
+        self,
+        db: &Database,
+        query: Q,
+        key: fn(&R) -> uuid::Uuid,
+        map: fn(R) -> T,
+    ) -> Result<web::Json<Page<T>>, ApiError>
+    where
+        R: Send + 'static,
+        T: ToSchema,
+        Q: FnOnce(&mut DbConnection, Option<uuid::Uuid>, i64) -> QueryResult<Vec<R>>
+            + Send
+            + 'static,
+    {
+        let (after, limit) = (self.after, self.limit + 1);
+        let rows = db
+            .read(move |conn| query(conn, after, limit).map_err(ApiError::from))
+            .await?;
+        Ok(web::Json(Page::from_rows(rows, &self, key, map)))
     }
 }
 

@@ -150,25 +150,16 @@ pub async fn list_users(
         organization_id: params.organization_id,
         role: params.role.map(|r| r.as_str().to_owned()),
     };
-    let rows = state
-        .db
-        .read(move |conn| {
-            db::users::list(
-                conn,
-                &scope,
-                &filter,
-                request.after.map(UserId),
-                PageParams::fetch_limit(&request),
-            )
-            .map_err(ApiError::from)
-        })
-        .await?;
-    Ok(web::Json(Page::from_rows(
-        rows,
-        &request,
-        |r| r.id.0,
-        User::from,
-    )))
+    request
+        .load(
+            &state.db,
+            move |conn, after, limit| {
+                db::users::list(conn, &scope, &filter, after.map(UserId), limit)
+            },
+            |r| r.id.0,
+            User::from,
+        )
+        .await
 }
 
 /// Creates a user. Refused with `/problems/quota-exceeded` when the account's active users
@@ -406,24 +397,16 @@ pub async fn list_groups(
 ) -> Result<web::Json<Page<Group>>, ApiError> {
     let scope = principal.require(DIRECTORY_READERS)?;
     let request = page.parse()?;
-    let rows = state
-        .db
-        .read(move |conn| {
-            db::groups::list_groups(
-                conn,
-                &scope,
-                request.after.map(GroupId),
-                PageParams::fetch_limit(&request),
-            )
-            .map_err(ApiError::from)
-        })
-        .await?;
-    Ok(web::Json(Page::from_rows(
-        rows,
-        &request,
-        |r| r.id.0,
-        Group::from,
-    )))
+    request
+        .load(
+            &state.db,
+            move |conn, after, limit| {
+                db::groups::list_groups(conn, &scope, after.map(GroupId), limit)
+            },
+            |r| r.id.0,
+            Group::from,
+        )
+        .await
 }
 
 /// Creates a group (team) for assignment.
@@ -668,24 +651,16 @@ pub async fn list_organizations(
 ) -> Result<web::Json<Page<Organization>>, ApiError> {
     let scope = principal.require(DIRECTORY_READERS)?;
     let request = page.parse()?;
-    let rows = state
-        .db
-        .read(move |conn| {
-            db::groups::list_organizations(
-                conn,
-                &scope,
-                request.after.map(OrganizationId),
-                PageParams::fetch_limit(&request),
-            )
-            .map_err(ApiError::from)
-        })
-        .await?;
-    Ok(web::Json(Page::from_rows(
-        rows,
-        &request,
-        |r| r.id.0,
-        Organization::from,
-    )))
+    request
+        .load(
+            &state.db,
+            move |conn, after, limit| {
+                db::groups::list_organizations(conn, &scope, after.map(OrganizationId), limit)
+            },
+            |r| r.id.0,
+            Organization::from,
+        )
+        .await
 }
 
 /// Creates an internal department or an external partner organization.
@@ -849,24 +824,16 @@ pub async fn list_api_keys(
 ) -> Result<web::Json<Page<ApiKey>>, ApiError> {
     let scope = principal.require(AUDIT_READERS)?;
     let request = page.parse()?;
-    let rows = state
-        .db
-        .read(move |conn| {
-            db::credentials::list_api_keys(
-                conn,
-                &scope,
-                request.after.map(ApiKeyId),
-                PageParams::fetch_limit(&request),
-            )
-            .map_err(ApiError::from)
-        })
-        .await?;
-    Ok(web::Json(Page::from_rows(
-        rows,
-        &request,
-        |r| r.id.0,
-        ApiKey::from,
-    )))
+    request
+        .load(
+            &state.db,
+            move |conn, after, limit| {
+                db::credentials::list_api_keys(conn, &scope, after.map(ApiKeyId), limit)
+            },
+            |r| r.id.0,
+            ApiKey::from,
+        )
+        .await
 }
 
 /// Creates an API key for an integration client. The response carries the secret, once.

@@ -236,24 +236,16 @@ pub async fn list_masters(
 ) -> Result<web::Json<Page<MasterSummary>>, ApiError> {
     let scope = principal.require(READERS)?;
     let request = page.parse()?;
-    let rows = state
-        .db
-        .read(move |conn| {
-            db::masters::list_masters(
-                conn,
-                &scope,
-                request.after.map(MasterId),
-                PageParams::fetch_limit(&request),
-            )
-            .map_err(ApiError::from)
-        })
-        .await?;
-    Ok(web::Json(Page::from_rows(
-        rows,
-        &request,
-        |r| r.id.0,
-        MasterSummary::from,
-    )))
+    request
+        .load(
+            &state.db,
+            move |conn, after, limit| {
+                db::masters::list_masters(conn, &scope, after.map(MasterId), limit)
+            },
+            |r| r.id.0,
+            MasterSummary::from,
+        )
+        .await
 }
 
 /// Creates a master with its items.

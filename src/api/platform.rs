@@ -96,23 +96,14 @@ pub async fn list_plans(
 ) -> Result<web::Json<Page<Plan>>, ApiError> {
     principal.operator()?;
     let request = page.parse()?;
-    let rows = state
-        .db
-        .read(move |conn| {
-            db::platform::list_plans(
-                conn,
-                request.after.map(PlanId),
-                PageParams::fetch_limit(&request),
-            )
-            .map_err(ApiError::from)
-        })
-        .await?;
-    Ok(web::Json(Page::from_rows(
-        rows,
-        &request,
-        |r| r.id.0,
-        Plan::from,
-    )))
+    request
+        .load(
+            &state.db,
+            move |conn, after, limit| db::platform::list_plans(conn, after.map(PlanId), limit),
+            |r| r.id.0,
+            Plan::from,
+        )
+        .await
 }
 
 /// Creates a plan.
@@ -284,23 +275,16 @@ pub async fn list_accounts(
 ) -> Result<web::Json<Page<Account>>, ApiError> {
     principal.operator()?;
     let request = page.parse()?;
-    let rows = state
-        .db
-        .read(move |conn| {
-            db::platform::list_accounts(
-                conn,
-                request.after.map(AccountId),
-                PageParams::fetch_limit(&request),
-            )
-            .map_err(ApiError::from)
-        })
-        .await?;
-    Ok(web::Json(Page::from_rows(
-        rows,
-        &request,
-        |r| r.id.0,
-        Account::from,
-    )))
+    request
+        .load(
+            &state.db,
+            move |conn, after, limit| {
+                db::platform::list_accounts(conn, after.map(AccountId), limit)
+            },
+            |r| r.id.0,
+            Account::from,
+        )
+        .await
 }
 
 /// Creates a customer account (contract) on a plan.
@@ -614,24 +598,16 @@ pub async fn list_tenants(
     }
     .parse()?;
     let account = params.account_id;
-    let rows = state
-        .db
-        .read(move |conn| {
-            db::platform::list_tenants(
-                conn,
-                account,
-                request.after.map(TenantId),
-                PageParams::fetch_limit(&request),
-            )
-            .map_err(ApiError::from)
-        })
-        .await?;
-    Ok(web::Json(Page::from_rows(
-        rows,
-        &request,
-        |r| r.id.0,
-        Tenant::from,
-    )))
+    request
+        .load(
+            &state.db,
+            move |conn, after, limit| {
+                db::platform::list_tenants(conn, account, after.map(TenantId), limit)
+            },
+            |r| r.id.0,
+            Tenant::from,
+        )
+        .await
 }
 
 fn parse_tenant_input(

@@ -213,24 +213,16 @@ pub async fn list_templates(
 ) -> Result<web::Json<Page<Template>>, ApiError> {
     let scope = principal.require(READERS)?;
     let request = page.parse()?;
-    let rows = state
-        .db
-        .read(move |conn| {
-            db::templates::list_templates(
-                conn,
-                &scope,
-                request.after.map(TemplateId),
-                PageParams::fetch_limit(&request),
-            )
-            .map_err(ApiError::from)
-        })
-        .await?;
-    Ok(web::Json(Page::from_rows(
-        rows,
-        &request,
-        |r| r.id.0,
-        Template::from,
-    )))
+    request
+        .load(
+            &state.db,
+            move |conn, after, limit| {
+                db::templates::list_templates(conn, &scope, after.map(TemplateId), limit)
+            },
+            |r| r.id.0,
+            Template::from,
+        )
+        .await
 }
 
 /// Creates a template with version 1 as a draft. The definition must have the right shape
