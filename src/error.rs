@@ -154,7 +154,11 @@ impl ApiError {
             ),
             Self::PayloadTooLarge { limit } => (
                 "/problems/payload-too-large",
-                format!("The request body exceeds the limit of {limit} bytes."),
+                if *limit == 0 {
+                    "The request body is too large.".to_owned()
+                } else {
+                    format!("The request body exceeds the limit of {limit} bytes.")
+                },
             ),
             Self::UnsupportedMediaType(detail) => {
                 ("/problems/unsupported-media-type", detail.clone())

@@ -359,7 +359,8 @@ pub async fn update_master(
     Ok(ok_with_etag(&master_body(master, items), version))
 }
 
-/// Deletes a master and its items.
+/// Deletes a master and its items — refused (409 `/problems/master-in-use`) while a template
+/// uses it; deactivate items instead.
 #[utoipa::path(
     tag = "masters", operation_id = "delete_master", security(("bearer" = [])),
     params(("key" = String, Path), ("If-Match" = Option<String>, Header, description = "ETag of the version being deleted")),
@@ -368,6 +369,7 @@ pub async fn update_master(
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
         (status = 404, response = super::problems::NotFound),
+        (status = 409, response = super::problems::Conflict),
         (status = 412, response = super::problems::PreconditionFailed),
     )
 )]

@@ -135,6 +135,15 @@ pub fn delete_master(
 ) -> Result<(), ApiError> {
     let current = find(conn, scope, key)?;
     check_version(expected_version, current.version)?;
+    if let Some(template) = super::templates::template_using_master(conn, scope, key)? {
+        return Err(ApiError::Conflict {
+            code: "/problems/master-in-use",
+            detail: format!(
+                "The template {template} uses this master; deactivate its items instead, or \
+                 change the template first."
+            ),
+        });
+    }
     db::masters::delete_master(conn, scope, current.id)?;
     audit(
         conn,

@@ -560,3 +560,26 @@ pub fn export(
         template: version.definition.0,
     })
 }
+
+/// The key of a template any of whose versions has a select field backed by `master`.
+pub fn template_using_master(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    master: &str,
+) -> Result<Option<String>, ApiError> {
+    for template in db::templates::list_templates(conn, scope, None, i64::MAX)? {
+        for version in db::templates::list_versions(conn, scope, template.id)? {
+            let Ok(def) = parse_definition(&version.definition.0) else {
+                continue;
+            };
+            if def
+                .fields
+                .iter()
+                .any(|f| f.master.as_deref() == Some(master))
+            {
+                return Ok(Some(template.key));
+            }
+        }
+    }
+    Ok(None)
+}

@@ -484,3 +484,29 @@ async fn diagrams_come_as_mermaid_and_dot() {
         .await
         .assert_problem(422, "/problems/validation");
 }
+
+#[actix_web::test]
+async fn a_master_in_use_by_a_template_cannot_be_deleted() {
+    let app = spawn_app().await;
+    let tenant = app.tenant("acme").await;
+    let admin = &tenant.admin_token;
+    with_impact_master(&app, admin).await;
+    app.create(
+        "/api/v1/templates",
+        admin,
+        json!({"key": "incident", "definition": incident()}),
+    )
+    .await;
+    let reply = app.delete("/api/v1/masters/impact", Some(admin)).await;
+    let problem = reply.assert_problem(409, "/problems/master-in-use");
+    assert!(problem["detail"].as_str().unwrap().contains("incident"));
+    // Deactivating its items stays possible.
+    let deactivated = app
+        .patch_json(
+            "/api/v1/masters/impact/items/low",
+            Some(admin),
+            &json!({"active": false}),
+        )
+        .await;
+    assert_eq!(deactivated.status, StatusCode::OK);
+}
