@@ -59,6 +59,37 @@ fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
             "/api/v1/masters/{master}/items/{item}",
             Some(json!({"active": false})),
         ),
+        (Method::GET, "/api/v1/templates/{template}", None),
+        (
+            Method::PATCH,
+            "/api/v1/templates/{template}",
+            Some(json!({"archived": true})),
+        ),
+        (Method::DELETE, "/api/v1/templates/{template}", None),
+        (Method::GET, "/api/v1/templates/{template}/versions", None),
+        (
+            Method::POST,
+            "/api/v1/templates/{template}/versions",
+            Some(json!({})),
+        ),
+        (Method::GET, "/api/v1/templates/{template}/versions/1", None),
+        (
+            Method::PUT,
+            "/api/v1/templates/{template}/versions/1",
+            Some(json!({"definition": crate::templates::incident()})),
+        ),
+        (
+            Method::POST,
+            "/api/v1/templates/{template}/versions/1/publish",
+            Some(json!({})),
+        ),
+        (Method::GET, "/api/v1/templates/{template}/states", None),
+        (
+            Method::GET,
+            "/api/v1/templates/{template}/diagram?format=dot&version=1",
+            None,
+        ),
+        (Method::GET, "/api/v1/templates/{template}/export", None),
     ]
 }
 
@@ -179,6 +210,8 @@ async fn tenant_b_cannot_tell_tenant_a_objects_from_missing_ones() {
         "/api/v1/organizations",
         "/api/v1/api-keys",
         "/api/v1/audit-log",
+        "/api/v1/masters",
+        "/api/v1/templates",
     ] {
         let listed = app.get(path, Some(&b.admin_token)).await.text;
         for id in a.values().filter(|id| **id != a["own_user"]) {
