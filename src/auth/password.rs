@@ -1,9 +1,10 @@
 //! argon2id password hashing, run off the request threads on a small pool of its own.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::RngCore;
 use tokio::sync::oneshot;
 
@@ -12,10 +13,10 @@ use crate::error::ApiError;
 
 /// Hashes and verifies passwords with argon2id. Each hash costs `memory_kib` of memory and a
 /// core for tens of milliseconds, so hashes run on a pool of one thread per core: a burst of
-/// logins queues there instead of starving other requests. The pool is dedicated (not the
-/// shared blocking pool) because the allocator keeps each thread's freed 19 MiB block for that
-/// thread: on hundreds of blocking threads that grew the server past 1.7 GB under a login
-/// burst (docs/PERFORMANCE.md); on one thread per core it stays at cores × `memory_kib`.
+/// logins queues there instead of starving other requests. Each hashing thread keeps its
+/// argon2 memory and reuses it for every hash: allocating 19 MiB per hash made the allocator
+/// keep freed blocks around (1.7 GB RSS on the shared blocking pool, 230–350 MB on this pool;
+/// docs/PERFORMANCE.md), while reused blocks bound it at threads × `memory_kib`.
 #[derive(Clone)]
 pub struct PasswordHasher {
     argon2: Argon2<'static>,
@@ -51,15 +52,58 @@ impl PasswordHasher {
         Ok(hasher)
     }
 
-    /// Hashes on the calling thread; for start-up and other blocking callers.
+    /// Hashes on the calling thread; for start-up and other blocking callers. The result is a
+    /// standard PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`).
     pub fn hash_blocking(&self, password: &str) -> Result<String, String> {
-        let mut salt = [0u8; 16];
-        rand::rng().fill_bytes(&mut salt);
-        let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-        self.argon2
-            .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|e| e.to_string())
+        let mut salt_bytes = [0u8; 16];
+        rand::rng().fill_bytes(&mut salt_bytes);
+        let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| e.to_string())?;
+        let params = self.argon2.params().clone();
+        let output = Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
+            hash_with_reused_memory(&self.argon2, password.as_bytes(), &salt_bytes, out)
+                .map_err(|_| argon2::password_hash::Error::Crypto)
+        })
+        .map_err(|e| e.to_string())?;
+        let phc = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&params).map_err(|e| e.to_string())?,
+            salt: Some(salt.as_salt()),
+            hash: Some(output),
+        };
+        Ok(phc.to_string())
+    }
+
+    /// Whether `password` produces the hash in the PHC string `phc` (argon2id only), computed
+    /// with the parameters stored in it.
+    fn matches(password: &str, phc: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return false;
+        };
+        let (Some(expected), Some(salt)) = (parsed.hash, parsed.salt) else {
+            return false;
+        };
+        if parsed.algorithm != Algorithm::Argon2id.ident() {
+            return false;
+        }
+        let Ok(params) = Params::try_from(&parsed) else {
+            return false;
+        };
+        let mut salt_buf = [0u8; 64];
+        let Ok(salt_bytes) = salt.decode_b64(&mut salt_buf) else {
+            return false;
+        };
+        let version = parsed
+            .version
+            .and_then(|v| Version::try_from(v).ok())
+            .unwrap_or_default();
+        let argon2 = Argon2::new(Algorithm::Argon2id, version, params);
+        let mut out = vec![0u8; expected.len()];
+        if hash_with_reused_memory(&argon2, password.as_bytes(), salt_bytes, &mut out).is_err() {
+            return false;
+        }
+        // `Output` compares in constant time.
+        Output::new(&out).is_ok_and(|computed| computed == expected)
     }
 
     /// Runs `job` on the hashing pool and waits for it without blocking the caller's thread.
@@ -88,17 +132,33 @@ impl PasswordHasher {
         self.on_pool(move |hasher| {
             let known = stored.is_some();
             let phc = stored.unwrap_or_else(|| hasher.decoy_hash.to_string());
-            let matches = match PasswordHash::new(&phc) {
-                Ok(parsed) => hasher
-                    .argon2
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok(),
-                Err(_) => false,
-            };
+            let matches = Self::matches(&password, &phc);
             known && matches
         })
         .await
     }
+}
+
+thread_local! {
+    /// This thread's argon2 working memory, kept between hashes.
+    static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// argon2 into `out`, with the calling thread's reusable block memory.
+fn hash_with_reused_memory(
+    argon2: &Argon2<'_>,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> argon2::Result<()> {
+    BLOCKS.with(|blocks| {
+        let mut blocks = blocks.borrow_mut();
+        let needed = argon2.params().block_count();
+        if blocks.len() != needed {
+            blocks.resize(needed, Block::default());
+        }
+        argon2.hash_password_into_with_memory(password, salt, out, &mut blocks[..])
+    })
 }
 
 /// A random URL-safe token of `bytes` random bytes (used for generated secrets and passwords).
@@ -148,6 +208,32 @@ mod tests {
                 .unwrap()
         );
         assert!(!hasher.verify("anything".into(), None).await.unwrap());
+    }
+
+    #[test]
+    fn hashes_verify_with_the_reference_implementation_and_back() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier};
+        let hasher = cheap();
+        let ours = hasher.hash_blocking("correct horse").unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            hasher
+                .argon2
+                .verify_password(b"correct horse", &parsed)
+                .is_ok()
+        );
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let reference = hasher
+            .argon2
+            .hash_password(b"correct horse", &salt)
+            .unwrap()
+            .to_string();
+        assert!(PasswordHasher::matches("correct horse", &reference));
+        assert!(!PasswordHasher::matches("wrong horse", &reference));
+        assert!(!PasswordHasher::matches(
+            "correct horse",
+            "not a phc string"
+        ));
     }
 
     #[test]
