@@ -27,6 +27,8 @@ pub struct AppState {
     pub route_table: RouteTable,
     pub usage: crate::usage::UsageMeter,
     pub login_limiter: LoginLimiter,
+    pub definitions: crate::service::definitions::DefinitionCache,
+    pub blobs: Arc<dyn crate::storage::BlobStore>,
 }
 
 /// Token requests per client address (`STAGEFLOW_LOGIN_RATE_PER_MINUTE`).
@@ -170,7 +172,11 @@ fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, Star
         web::Bytes::from(serde_json::to_vec(&doc).map_err(|e| StartError::Setup(e.to_string()))?);
     let per_minute = std::num::NonZeroU32::new(config.login_rate_per_minute)
         .ok_or_else(|| StartError::Setup("login rate must be positive".to_owned()))?;
+    let blobs = crate::storage::FsBlobStore::open(config.data_dir.join("attachments"))
+        .map_err(|e| StartError::Setup(format!("cannot prepare the attachment store: {e}")))?;
     Ok(AppState {
+        definitions: Default::default(),
+        blobs: Arc::new(blobs),
         usage: crate::usage::UsageMeter::default(),
         login_limiter: governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute)),
         route_table: RouteTable::from_openapi(&doc),

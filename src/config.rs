@@ -11,6 +11,8 @@ use crate::db::DatabaseUrl;
 
 /// Where the embedded database lives when `DATABASE_URL` is unset.
 pub const DEFAULT_SQLITE_PATH: &str = "./data/stageflow.db";
+/// Where attachment content goes when `STAGEFLOW_DATA_DIR` is unset.
+pub const DEFAULT_DATA_DIR: &str = "./data";
 
 /// A configuration value that could not be used, naming the variable.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +74,9 @@ pub struct Config {
     /// Token requests allowed per client address and minute (and as a burst).
     pub login_rate_per_minute: u32,
     pub usage_flush_interval: Duration,
+    /// Where attachment content is stored (by content hash).
+    pub data_dir: std::path::PathBuf,
+    pub max_attachment_bytes: u64,
 }
 
 impl Config {
@@ -221,8 +226,20 @@ impl Config {
             60,
             1..=3_600,
         )?);
+        let data_dir = match get("STAGEFLOW_DATA_DIR") {
+            Some(dir) if !dir.trim().is_empty() => std::path::PathBuf::from(dir.trim()),
+            _ => std::path::PathBuf::from(DEFAULT_DATA_DIR),
+        };
+        let max_attachment_bytes = bounded(
+            "STAGEFLOW_MAX_ATTACHMENT_BYTES",
+            get("STAGEFLOW_MAX_ATTACHMENT_BYTES"),
+            26_214_400,
+            1..=10_737_418_240,
+        )?;
 
         Ok(Self {
+            data_dir,
+            max_attachment_bytes,
             database_url,
             listen,
             jwt_secret,

@@ -61,3 +61,23 @@ typed_id!(
     /// A template (process definition) of one tenant.
     TemplateId
 );
+typed_id!(
+    /// A ticket: one case running through a template version.
+    TicketId
+);
+typed_id!(
+    /// A comment on a ticket.
+    CommentId
+);
+typed_id!(
+    /// A link between two tickets.
+    LinkId
+);
+typed_id!(
+    /// An attachment of a ticket (its metadata; the content is stored by hash).
+    AttachmentId
+);
+typed_id!(
+    /// An entry of the tenant's event log.
+    EventId
+);

@@ -15,4 +15,5 @@ pub mod domain;
 pub mod error;
 pub mod ids;
 pub mod service;
+pub mod storage;
 pub mod usage;

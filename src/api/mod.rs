@@ -11,6 +11,7 @@ pub mod ops;
 pub mod platform;
 pub mod problems;
 pub mod templates;
+pub mod tickets;
 
 use actix_web::dev::ResourceDef;
 use actix_web::http::Method;
@@ -38,6 +39,7 @@ one (404).",
         (name = "audit", description = "The append-only audit log."),
         (name = "masters", description = "Code lists (categories, priorities, impact…) that templates use for select fields."),
         (name = "templates", description = "Process definitions: multi-stage state machines with fields, rules and actions; versions, linting, diagrams."),
+        (name = "tickets", description = "Cases running through templates: fields, transitions with dry runs and reasons, history, comments, watchers, links, attachments, search and export."),
     ),
     modifiers(&BearerSecurity),
     components(
@@ -152,7 +154,22 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(catalog::list_catalog)
         .service(catalog::install_catalog_entry)
         .service(catalog::export_template)
-        .service(catalog::import_template);
+        .service(catalog::import_template)
+        .service(tickets::list_tickets)
+        .service(tickets::create_ticket)
+        .service(tickets::get_ticket)
+        .service(tickets::update_ticket)
+        .service(tickets::list_ticket_transitions)
+        .service(tickets::transition_ticket)
+        .service(tickets::list_ticket_history)
+        .service(tickets::list_ticket_comments)
+        .service(tickets::create_ticket_comment)
+        .service(tickets::list_ticket_watchers)
+        .service(tickets::create_ticket_watcher)
+        .service(tickets::delete_ticket_watcher)
+        .service(tickets::list_ticket_links)
+        .service(tickets::create_ticket_link)
+        .service(tickets::delete_ticket_link);
 }
 
 /// The OpenAPI document of [`routes`].

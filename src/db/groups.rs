@@ -50,6 +50,19 @@ pub fn find_group(
         .optional()
 }
 
+/// A group by its name (templates name groups by key, which is the group's name).
+pub fn find_group_by_name(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    name: &str,
+) -> QueryResult<Option<GroupRow>> {
+    groups::table
+        .filter(groups::tenant_id.eq(scope.tenant_id()))
+        .filter(groups::name.eq(name))
+        .first(conn)
+        .optional()
+}
+
 pub fn list_groups(
     conn: &mut DbConnection,
     scope: &TenantScope,

@@ -14,6 +14,7 @@ pub mod platform;
 pub mod schema;
 pub mod settings;
 pub mod templates;
+pub mod tickets;
 pub mod types;
 pub mod usage;
 pub mod users;

@@ -278,6 +278,7 @@ diesel::table! {
         version -> BigInt,
         created_at -> DbTimestamp,
         updated_at -> DbTimestamp,
+        ticket_seq -> BigInt,
     }
 }
 
@@ -300,4 +301,183 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(templates, template_versions, tenants);
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbJson, DbTimestamp, DbUuid};
+
+    tickets (tenant_id, id) {
+        tenant_id -> DbUuid,
+        id -> DbUuid,
+        template_id -> DbUuid,
+        template_version -> Integer,
+        key_prefix -> Text,
+        number -> BigInt,
+        title -> Text,
+        stage -> Text,
+        state -> Text,
+        closed -> Bool,
+        requester_id -> Nullable<DbUuid>,
+        assignee_id -> Nullable<DbUuid>,
+        group_id -> Nullable<DbUuid>,
+        organization_id -> Nullable<DbUuid>,
+        fields -> DbJson,
+        created_by -> DbUuid,
+        version -> BigInt,
+        created_at -> DbTimestamp,
+        updated_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::DbUuid;
+
+    ticket_field_values (tenant_id, field, value, ticket_id) {
+        tenant_id -> DbUuid,
+        field -> Text,
+        value -> Text,
+        ticket_id -> DbUuid,
+        internal -> Bool,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::DbUuid;
+
+    ticket_tokens (tenant_id, token, ticket_id, source) {
+        tenant_id -> DbUuid,
+        token -> Text,
+        ticket_id -> DbUuid,
+        source -> SmallInt,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbJson, DbTimestamp, DbUuid};
+
+    ticket_history (tenant_id, ticket_id, ticket_version, ordinal) {
+        tenant_id -> DbUuid,
+        ticket_id -> DbUuid,
+        ticket_version -> BigInt,
+        ordinal -> Integer,
+        at -> DbTimestamp,
+        actor_kind -> Text,
+        actor_id -> Nullable<DbUuid>,
+        actor_name -> Text,
+        kind -> Text,
+        transition -> Nullable<Text>,
+        from_state -> Nullable<Text>,
+        to_state -> Nullable<Text>,
+        field -> Nullable<Text>,
+        old_value -> Nullable<DbJson>,
+        new_value -> Nullable<DbJson>,
+        internal -> Bool,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTimestamp, DbUuid};
+
+    ticket_comments (tenant_id, id) {
+        tenant_id -> DbUuid,
+        id -> DbUuid,
+        ticket_id -> DbUuid,
+        author_kind -> Text,
+        author_id -> Nullable<DbUuid>,
+        author_name -> Text,
+        body -> Text,
+        internal -> Bool,
+        created_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTimestamp, DbUuid};
+
+    ticket_watchers (tenant_id, ticket_id, user_id) {
+        tenant_id -> DbUuid,
+        ticket_id -> DbUuid,
+        user_id -> DbUuid,
+        created_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTimestamp, DbUuid};
+
+    ticket_links (tenant_id, id) {
+        tenant_id -> DbUuid,
+        id -> DbUuid,
+        source_id -> DbUuid,
+        target_id -> DbUuid,
+        kind -> Text,
+        created_by -> DbUuid,
+        created_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTimestamp, DbUuid};
+
+    ticket_attachments (tenant_id, id) {
+        tenant_id -> DbUuid,
+        id -> DbUuid,
+        ticket_id -> DbUuid,
+        file_name -> Text,
+        content_type -> Text,
+        size -> BigInt,
+        sha256 -> Text,
+        internal -> Bool,
+        uploaded_by -> DbUuid,
+        uploader_name -> Text,
+        created_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbJson, DbTimestamp, DbUuid};
+
+    events (tenant_id, id) {
+        tenant_id -> DbUuid,
+        id -> DbUuid,
+        at -> DbTimestamp,
+        kind -> Text,
+        ticket_id -> Nullable<DbUuid>,
+        payload -> DbJson,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTimestamp, DbUuid};
+
+    idempotency_keys (tenant_id, principal, key) {
+        tenant_id -> DbUuid,
+        principal -> Text,
+        key -> Text,
+        request_hash -> Text,
+        status -> Integer,
+        location -> Nullable<Text>,
+        etag -> Nullable<Text>,
+        body -> Text,
+        created_at -> DbTimestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    templates,
+    template_versions,
+    tenants,
+    tickets,
+    ticket_field_values,
+    ticket_tokens,
+    ticket_links,
+    ticket_watchers
+);

@@ -25,6 +25,8 @@ pub struct TemplateRow {
     pub version: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The number of the last ticket created from the template.
+    pub ticket_seq: i64,
 }
 
 #[derive(Debug, Clone, Queryable)]

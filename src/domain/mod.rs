@@ -6,3 +6,4 @@ pub mod diagram;
 pub mod identity;
 pub mod master;
 pub mod template;
+pub mod ticket;

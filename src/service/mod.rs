@@ -2,10 +2,13 @@
 //! domain decisions, and performs the database work in one transaction together with its audit
 //! entry. Handlers call exactly one of these; these never see HTTP.
 
+pub mod definitions;
 pub mod directory;
+pub mod idempotency;
 pub mod masters;
 pub mod platform;
 pub mod templates;
+pub mod tickets;
 
 use crate::auth::TenantScope;
 use crate::db::audit::{Actor, Event};

@@ -75,6 +75,14 @@ impl TestDb {
         }
     }
 
+    /// Where this test's attachment content goes.
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        match self {
+            Self::Sqlite { path, .. } => path.with_file_name("data"),
+            Self::Postgres { name, .. } => std::env::temp_dir().join(name.as_str()),
+        }
+    }
+
     /// The URL as the `DATABASE_URL` variable would carry it.
     pub fn url_string(&self) -> String {
         match self {
@@ -96,6 +104,7 @@ impl Drop for TestDb {
             && let Ok(mut admin) = PgConnection::establish(admin_url)
         {
             let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            let _ = std::fs::remove_dir_all(std::env::temp_dir().join(name.as_str()));
         }
     }
 }
@@ -123,6 +132,7 @@ pub fn postgres_admin_url() -> Option<String> {
 pub fn test_config(db: &TestDb) -> Config {
     let mut config = Config::from_lookup(|_| None).unwrap();
     config.database_url = db.url();
+    config.data_dir = db.data_dir();
     config.operator_username = OPERATOR_USERNAME.to_owned();
     config.operator_password = Some(OPERATOR_PASSWORD.to_owned());
     config.workers = 1;

@@ -20,3 +20,4 @@ mod platform;
 mod schema;
 mod sessions;
 mod templates;
+mod tickets;

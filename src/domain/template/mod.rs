@@ -40,7 +40,7 @@ pub use model::{
     Section, SlaCategory, Stage, State, TemplateDefinition, Transition,
 };
 pub use parse::parse_definition;
-pub use scalar::is_set;
+pub use scalar::{is_set, parse_datetime_utc};
 pub use values::{
     FieldViolation, MasterItems, ValidationContext, check_editable, check_value, is_required,
     validate_values,

@@ -43,6 +43,15 @@ pub fn parse_datetime(raw: &str) -> Option<DateTime<FixedOffset>> {
     DateTime::parse_from_rfc3339(raw).ok()
 }
 
+/// An RFC 3339 timestamp in its canonical UTC form (`2026-11-26T09:00:00Z`), so that equal
+/// instants written with different offsets compare equal as text.
+pub fn parse_datetime_utc(raw: &str) -> Option<String> {
+    parse_datetime(raw).map(|t| {
+        t.with_timezone(&chrono::Utc)
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    })
+}
+
 pub fn is_uuid(raw: &str) -> bool {
     raw.len() == 36 && uuid::Uuid::try_parse(raw).is_ok()
 }

@@ -1,0 +1,11 @@
+DROP TABLE idempotency_keys;
+DROP TABLE events;
+DROP TABLE ticket_attachments;
+DROP TABLE ticket_links;
+DROP TABLE ticket_watchers;
+DROP TABLE ticket_comments;
+DROP TABLE ticket_history;
+DROP TABLE ticket_tokens;
+DROP TABLE ticket_field_values;
+DROP TABLE tickets;
+ALTER TABLE templates DROP COLUMN ticket_seq;

@@ -1,0 +1,1319 @@
+//! Tickets: the cases that run through templates. Reads apply the caller's visibility (see
+//! `domain::ticket::Audience`); a ticket the caller may not see answers 404 like a missing one.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use super::common::{Page, PageParams, if_match, ok_with_etag};
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::db::tickets::{After, CommentRow, HistoryRow, SortKey, TicketFilter};
+use crate::domain::template::{PlannedAction, TransitionOption, TransitionPlan};
+use crate::domain::ticket::{self, search::SearchQuery};
+use crate::error::ApiError;
+use crate::ids::{CommentId, GroupId, LinkId, OrganizationId, TicketId, UserId};
+use crate::service::idempotency::{self, Replayable};
+
+fn replay_response(r: Replayable) -> HttpResponse {
+    let status =
+        actix_web::http::StatusCode::from_u16(r.status).unwrap_or(actix_web::http::StatusCode::OK);
+    let mut response = HttpResponse::build(status);
+    response.content_type("application/json");
+    if let Some(location) = r.location {
+        response.insert_header((header::LOCATION, location));
+    }
+    if let Some(etag) = r.etag {
+        response.insert_header((header::ETAG, etag));
+    }
+    if r.replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    response.body(r.body)
+}
+use crate::service::tickets::{
+    self as svc, LinkKind, LoadedTicket, NewComment, NewTicketRequest, TicketCaller, TicketPatch,
+    TransitionOutcome, TransitionRequest,
+};
+
+/// A ticket as the caller may see it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "019ac0d2-4a00-7000-8000-0000000000a1", "key": "INC-42",
+    "template": "itil_incident", "template_version": 1, "title": "メールサーバ障害",
+    "stage": "open", "state": "new", "closed": false,
+    "requester": "019ac0d2-4a00-7000-8000-000000000003", "assignee": null, "group": null,
+    "organization": null, "fields": {"title": "メールサーバ障害", "impact": "high"},
+    "version": 1, "created_at": "2026-11-26T09:00:00Z", "updated_at": "2026-11-26T09:00:00Z"}))]
+pub struct Ticket {
+    pub id: TicketId,
+    /// Human key: the template's prefix and a number unique per template.
+    pub key: String,
+    /// Key of the template the ticket runs through.
+    pub template: String,
+    /// The template version the ticket is pinned to for life.
+    pub template_version: i32,
+    pub title: String,
+    pub stage: String,
+    pub state: String,
+    /// Whether the state is terminal.
+    pub closed: bool,
+    pub requester: Option<UserId>,
+    pub assignee: Option<UserId>,
+    pub group: Option<GroupId>,
+    pub organization: Option<OrganizationId>,
+    /// Field values; internal fields are left out for requesters and partners.
+    #[schema(value_type = Object)]
+    pub fields: Map<String, Value>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Ticket {
+    pub fn of(ticket: &LoadedTicket, caller: &TicketCaller) -> Self {
+        let row = &ticket.row;
+        Self {
+            id: row.id,
+            key: row.key(),
+            template: ticket.template_key.clone(),
+            template_version: row.template_version,
+            title: row.title.clone(),
+            stage: row.stage.clone(),
+            state: row.state.clone(),
+            closed: row.closed,
+            requester: row.requester_id,
+            assignee: row.assignee_id,
+            group: row.group_id,
+            organization: row.organization_id,
+            fields: caller.audience.redact(&ticket.def, &ticket.fields()),
+            version: row.version,
+            created_at: row.created_at.0,
+            updated_at: row.updated_at.0,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"template": "itil_incident",
+    "fields": {"title": "メールサーバ障害", "description": "送信できない", "impact": "high"}}))]
+pub struct CreateTicket {
+    /// Key of a template with a published version.
+    pub template: String,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub fields: Map<String, Value>,
+    /// Filing on someone's behalf (workers only); default: the caller.
+    pub requester: Option<UserId>,
+    pub assignee: Option<UserId>,
+    pub group: Option<GroupId>,
+    /// Default: the requester's organization.
+    pub organization: Option<OrganizationId>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"fields": {"impact": "low"}, "assignee": "019ac0d2-4a00-7000-8000-000000000007"}))]
+pub struct UpdateTicket {
+    /// Only the keys present change; `null` clears a field.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub fields: Map<String, Value>,
+    #[serde(default, deserialize_with = "super::common::double_option")]
+    #[schema(value_type = Option<UserId>)]
+    pub assignee: Option<Option<UserId>>,
+    #[serde(default, deserialize_with = "super::common::double_option")]
+    #[schema(value_type = Option<GroupId>)]
+    pub group: Option<Option<GroupId>>,
+    #[serde(default, deserialize_with = "super::common::double_option")]
+    #[schema(value_type = Option<OrganizationId>)]
+    pub organization: Option<Option<OrganizationId>>,
+}
+
+fn caller(principal: &Principal) -> Result<TicketCaller, ApiError> {
+    TicketCaller::of(principal)
+}
+
+fn ticket_response(ticket: &LoadedTicket, caller: &TicketCaller) -> HttpResponse {
+    ok_with_etag(&Ticket::of(ticket, caller), ticket.row.version)
+}
+
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get("Idempotency-Key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| ApiError::Malformed("Idempotency-Key is not valid text.".to_owned()))?
+        .trim();
+    if key.is_empty() || key.len() > 255 {
+        return Err(ApiError::Malformed(
+            "Idempotency-Key must be 1–255 characters.".to_owned(),
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// Files a ticket from the template's published version, in its initial state.
+///
+/// With `Idempotency-Key`, a repeat of the same request (same caller, key and body) within 24
+/// hours replays the first response; the same key with a different body is 422.
+#[utoipa::path(
+    tag = "tickets", operation_id = "create_ticket", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a repeat replays the first response")),
+    request_body = CreateTicket,
+    responses(
+        (status = 201, description = "Created", body = Ticket, headers(("ETag" = String), ("Location" = String))),
+        (status = 400, response = super::problems::BadRequest),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 422, response = super::problems::Unprocessable),
+    )
+)]
+#[post("/tickets")]
+pub async fn create_ticket(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    body: web::Json<CreateTicket>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = caller(&principal)?;
+    let key = idempotency_key(&req)?;
+    let body = body.into_inner();
+    let fingerprint = idempotency::fingerprint(&body);
+    let now = state.clock.now();
+    let state2 = state.clone();
+    let replay = state
+        .db
+        .write(move |conn| {
+            idempotency::run(
+                conn,
+                &caller.scope,
+                &caller.actor,
+                key.as_deref(),
+                &fingerprint,
+                now,
+                |conn| {
+                    let request = NewTicketRequest {
+                        template: body.template,
+                        fields: body.fields,
+                        requester: body.requester,
+                        assignee: body.assignee,
+                        group: body.group,
+                        organization: body.organization,
+                    };
+                    let ticket = svc::create(conn, &state2.definitions, &caller, &request, now)?;
+                    Ok(Replayable::created(
+                        &Ticket::of(&ticket, &caller),
+                        ticket.row.version,
+                        format!("/api/v1/tickets/{}", ticket.row.id),
+                    ))
+                },
+            )
+        })
+        .await?;
+    Ok(replay_response(replay))
+}
+
+/// One ticket, with its ETag.
+#[utoipa::path(
+    tag = "tickets", operation_id = "get_ticket", security(("bearer" = [])),
+    params(("ticket_id" = TicketId, Path)),
+    responses(
+        (status = 200, description = "The ticket", body = Ticket, headers(("ETag" = String))),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 404, response = super::problems::NotFound),
+    )
+)]
+#[get("/tickets/{ticket_id}")]
+pub async fn get_ticket(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<TicketId>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = caller(&principal)?;
+    let id = id.into_inner();
+    let s = state.clone();
+    let (ticket, caller) = state
+        .db
+        .read(move |conn| {
+            let t = svc::load(conn, &s.definitions, &caller, id)?;
+            Ok::<_, ApiError>((t, caller))
+        })
+        .await?;
+    Ok(ticket_response(&ticket, &caller))
+}
+
+/// Edits fields writable in the current state (per-state `read_only` and `hidden` rules
+/// apply), and — for agents — the assignee, group and organization.
+#[utoipa::path(
+    tag = "tickets", operation_id = "update_ticket", security(("bearer" = [])),
+    params(("ticket_id" = TicketId, Path), ("If-Match" = Option<String>, Header, description = "ETag of the version being changed")),
+    request_body = UpdateTicket,
+    responses(
+        (status = 200, description = "Updated", body = Ticket, headers(("ETag" = String))),
+        (status = 400, response = super::problems::BadRequest),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 404, response = super::problems::NotFound),
+        (status = 409, response = super::problems::Conflict),
+        (status = 412, response = super::problems::PreconditionFailed),
+        (status = 422, response = super::problems::Unprocessable),
+    )
+)]
+#[patch("/tickets/{ticket_id}")]
+pub async fn update_ticket(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<TicketId>,
+    body: web::Json<UpdateTicket>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = caller(&principal)?;
+    let expected = if_match(&req)?;
+    let body = body.into_inner();
+    let patch = TicketPatch {
+        fields: body.fields,
+        assignee: body.assignee,
+        group: body.group,
+        organization: body.organization,
+    };
+    let id = id.into_inner();
+    let now = state.clock.now();
+    let s = state.clone();
+    let (ticket, caller) = state
+        .db
+        .write(move |conn| {
+            let t = svc::update(conn, &s.definitions, &caller, id, expected, &patch, now)?;
+            Ok::<_, ApiError>((t, caller))
+        })
+        .await?;
+    Ok(ticket_response(&ticket, &caller))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExplainParams {
+    /// Also list unavailable transitions, each with every reason it is unavailable.
+    #[serde(default)]
+    pub explain: bool,
+}
+
+/// A transition as the caller sees it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"key": "resolve", "label": {"ja": "解決", "en": "Resolve"}, "to": "resolved",
+    "available": false, "required_fields": ["resolution"],
+    "reasons": [{"code": "not_permitted"}]}))]
+pub struct TransitionChoice {
+    pub key: String,
+    #[schema(value_type = Object)]
+    pub label: Value,
+    pub to: String,
+    /// True when the transition can be fired now, given the `required_fields` the request
+    /// must supply when they are not set yet.
+    pub available: bool,
+    /// Fields the transition's form asks for.
+    pub required_fields: Vec<String>,
+    /// With `explain`: why it is unavailable (`wrong_state`, `not_permitted`,
+    /// `guard_failed`, `missing_fields`).
+    #[schema(value_type = Vec<Object>)]
+    pub reasons: Vec<Value>,
+}
+
+impl From<TransitionOption> for TransitionChoice {
+    fn from(o: TransitionOption) -> Self {
+        Self {
+            key: o.key,
+            label: serde_json::to_value(&o.label).unwrap_or(Value::Null),
+            to: o.to,
+            available: o.available,
+            required_fields: o.required_fields,
+            reasons: o
+                .reasons
+                .iter()
+                .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransitionList {
+    /// The ticket's version the answer is about.
+    pub ticket_version: i64,
+    pub state: String,
+    pub items: Vec<TransitionChoice>,
+}
+
+/// What the caller can do next: the available transitions with the fields each needs; with
+/// `explain=true`, also the unavailable ones with the reasons.
+#[utoipa::path(
+    tag = "tickets", operation_id = "list_ticket_transitions", security(("bearer" = [])),
+    params(("ticket_id" = TicketId, Path), ExplainParams),
+    responses(
+        (status = 200, description = "Transitions in definition order", body = TransitionList, headers(("ETag" = String))),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 404, response = super::problems::NotFound),
+    )
+)]
+#[get("/tickets/{ticket_id}/transitions")]
+pub async fn list_ticket_transitions(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<TicketId>,
+    params: web::Query<ExplainParams>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = caller(&principal)?;
+    let id = id.into_inner();
+    let explain = params.explain;
+    let s = state.clone();
+    let (ticket, options) = state
+        .db
+        .read(move |conn| svc::options(conn, &s.definitions, &caller, id, explain))
+        .await?;
+    let body = TransitionList {
+        ticket_version: ticket.row.version,
+        state: ticket.row.state.clone(),
+        items: options.into_iter().map(TransitionChoice::from).collect(),
+    };
+    Ok(ok_with_etag(&body, ticket.row.version))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommentInput {
+    pub body: String,
+    /// Internal comments are never shown to requesters or partners (staff only).
+    #[serde(default)]
+    pub internal: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"transition": "resolve", "fields": {"resolution": "再起動で復旧"},
+    "comment": {"body": "復旧を確認しました", "internal": false}}))]
+pub struct FireTransition {
+    pub transition: String,
+    /// Values for the transition's `requires` and `sets` fields.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub fields: Map<String, Value>,
+    pub comment: Option<CommentInput>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DryRunParams {
+    /// Check everything and report the planned changes, writing nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The result of a transition (or, with `dry_run`, what it would be).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransitionResult {
+    pub dry_run: bool,
+    /// The ticket after the transition (in a dry run: as it would be).
+    pub ticket: Ticket,
+    /// The engine's plan: from, to, field changes (old and new values) and actions.
+    #[schema(value_type = Object)]
+    pub plan: Value,
+    /// Tickets created by `create_child_ticket` actions.
+    pub children: Vec<Ticket>,
+    /// Library actions, executed once libraries are available (reported, not run).
+    #[schema(value_type = Vec<Object>)]
+    pub deferred_actions: Vec<Value>,
+    pub comment: Option<Comment>,
+}
+
+fn plan_json(plan: &TransitionPlan, ticket: &LoadedTicket, caller: &TicketCaller) -> Value {
+    let mut value = serde_json::to_value(plan).unwrap_or(Value::Null);
+    if !caller.audience.is_staff()
+        && let Some(changes) = value.get_mut("field_changes").and_then(Value::as_array_mut)
+    {
+        changes.retain(|c| {
+            c.get("field")
+                .and_then(Value::as_str)
+                .is_some_and(|f| ticket.def.field(f).is_some_and(|d| !d.internal))
+        });
+    }
+    value
+}
+
+fn outcome_body(
+    outcome: &TransitionOutcome,
+    caller: &TicketCaller,
+    dry_run: bool,
+) -> TransitionResult {
+    TransitionResult {
+        dry_run,
+        ticket: Ticket::of(&outcome.ticket, caller),
+        plan: plan_json(&outcome.plan, &outcome.ticket, caller),
+        children: outcome
+            .children
+            .iter()
+            .map(|c| Ticket::of(c, caller))
+            .collect(),
+        deferred_actions: outcome
+            .deferred
+            .iter()
+            .map(|a: &PlannedAction| serde_json::to_value(a).unwrap_or(Value::Null))
+            .collect(),
+        comment: outcome.comment.clone().map(Comment::from),
+    }
+}
+
+/// Fires a transition: permission, state, guard, required fields and per-state rules are
+/// checked; the state change, field changes, actions (set_field, assign, create_child_ticket,
+/// notify) and history are written in one transaction — all or nothing. A transition not
+/// available from the current state is 409; a stale `If-Match` is 412.
+#[utoipa::path(
+    tag = "tickets", operation_id = "transition_ticket", security(("bearer" = [])),
+    params(("ticket_id" = TicketId, Path), DryRunParams, ("If-Match" = Option<String>, Header, description = "ETag of the ticket version the transition is meant for")),
+    request_body = FireTransition,
+    responses(
+        (status = 200, description = "Done (or, with dry_run, the verdict and plan)", body = TransitionResult, headers(("ETag" = String))),
+        (status = 400, response = super::problems::BadRequest),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 404, response = super::problems::NotFound),
+        (status = 409, response = super::problems::Conflict),
+        (status = 412, response = super::problems::PreconditionFailed),
+        (status = 422, response = super::problems::Unprocessable),
+    )
+)]
+#[post("/tickets/{ticket_id}/transitions")]
+pub async fn transition_ticket(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<TicketId>,
+    params: web::Query<DryRunParams>,
+    body: web::Json<FireTransition>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = caller(&principal)?;
+    let expected = if_match(&req)?;
+    let dry_run = params.dry_run;
+    let request = transition_request(body.into_inner());
+    let id = id.into_inner();
+    let now = state.clock.now();
+    let s = state.clone();
+    let (outcome, caller) = state
+        .db
+        .write(move |conn| {
+            let o = svc::fire(
+                conn,
+                &s.definitions,
+                &caller,
+                id,
+                expected,
+                &request,
+                dry_run,
+                now,
+            )?;
+            Ok::<_, ApiError>((o, caller))
+        })
+        .await?;
+    let version = outcome.ticket.row.version;
+    Ok(ok_with_etag(
+        &outcome_body(&outcome, &caller, dry_run),
+        version,
+    ))
+}
+
+fn transition_request(body: FireTransition) -> TransitionRequest {
+    TransitionRequest {
+        transition: body.transition,
+        fields: body.fields,
+        comment: body.comment.map(|c| NewComment {
+            body: c.body,
+            internal: c.internal,
+        }),
+    }
+}
+
+/// One history entry: a creation, a transition, a field change or an assignment change.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"ticket_version": 2, "ordinal": 1, "at": "2026-11-26T09:05:00Z",
+    "actor": {"kind": "user", "id": "019ac0d2-4a00-7000-8000-000000000007", "name": "agent1"},
+    "kind": "field_changed", "transition": null, "from_state": null, "to_state": null,
+    "field": "impact", "old_value": "high", "new_value": "low"}))]
+pub struct HistoryEntry {
+    /// The ticket version this change produced; entries are ordered by it, then `ordinal`.
+    pub ticket_version: i64,
+    pub ordinal: i32,
+    pub at: DateTime<Utc>,
+    pub actor: Actor,
+    /// `created`, `transition`, `field_changed` or `attribute_changed` (assignee, group,
+    /// organization).
+    pub kind: String,
+    pub transition: Option<String>,
+    pub from_state: Option<String>,
+    pub to_state: Option<String>,
+    pub field: Option<String>,
+    #[schema(value_type = Object)]
+    pub old_value: Option<Value>,
+    #[schema(value_type = Object)]
+    pub new_value: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Actor {
+    /// `user` or `api_key`.
+    pub kind: String,
+    pub id: Option<uuid::Uuid>,
+    pub name: String,
+}
+
+impl From<HistoryRow> for HistoryEntry {
+    fn from(r: HistoryRow) -> Self {
+        Self {
+            ticket_version: r.ticket_version,
+            ordinal: r.ordinal,
+            at: r.at.0,
+            actor: Actor {
+                kind: r.actor_kind,
+                id: r.actor_id.map(|a| a.0),
+                name: r.actor_name,
+            },
+            kind: r.kind,
+            transition: r.transition,
+            from_state: r.from_state,
+            to_state: r.to_state,
+            field: r.field,
+            old_value: r.old_value.map(|v| v.0),
+            new_value: r.new_value.map(|v| v.0),
+        }
+    }
+}
+
+fn encode_position(version: i64, ordinal: i32) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{version}.{ordinal}"))
+}
+
+fn decode_position(cursor: &str) -> Option<(i64, i32)> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (v, o) = text.split_once('.')?;
+    Some((v.parse().ok()?, o.parse().ok()?))
+}
+
+fn bad_cursor() -> ApiError {
+    ApiError::validation("cursor", "invalid", "is not a cursor returned by this list")
+}
+
+fn page_limit(params: &PageParams) -> Result<i64, ApiError> {
+    PageParams {
+        limit: params.limit,
+        cursor: None,
+    }
+    .parse()
+    .map(|p| p.limit)
+}
+
+/// Every transition and field change of the ticket, oldest first (by ticket version, then
+/// ordinal). Entries about internal fields are left out for requesters and partners.
+#[utoipa::path(
+    tag = "tickets", operation_id = "list_ticket_history", security(("bearer" = [])),
+    params(("ticket_id" = TicketId, Path), PageParams),
+    responses(
+        (status = 200, description = "A page of history entries", body = Page<HistoryEntry>),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 404, response = super::problems::NotFound),
+        (status = 422, response = super::problems::Unprocessable),
+    )
+)]
+#[get("/tickets/{ticket_id}/history")]
+pub async fn list_ticket_history(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<TicketId>,
+    page: web::Query<PageParams>,
+) -> Result<web::Json<Page<HistoryEntry>>, ApiError> {
+    let caller = caller(&principal)?;
+    let limit = page_limit(&page)?;
+    let after = match &page.cursor {
+        Some(c) => Some(decode_position(c).ok_or_else(bad_cursor)?),
+        None => None,
+    };
+    let id = id.into_inner();
+    let s = state.clone();
+    let mut rows = state
+        .db
+        .read(move |conn| svc::history(conn, &s.definitions, &caller, id, after, limit + 1))
+        .await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next_cursor = more
+        .then(|| {
+            rows.last()
+                .map(|r| encode_position(r.ticket_version, r.ordinal))
+        })
+        .flatten();
+    Ok(web::Json(Page {
+        items: rows.into_iter().map(HistoryEntry::from).collect(),
+        next_cursor,
+    }))
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Comment {
+    pub id: CommentId,
+    pub ticket_id: TicketId,
+    pub author: Actor,
+    pub body: String,
+    pub internal: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<CommentRow> for Comment {
+    fn from(r: CommentRow) -> Self {
+        Self {
+            id: r.id,
+            ticket_id: r.ticket_id,
+            author: Actor {
+                kind: r.author_kind,
+                id: r.author_id.map(|a| a.0),
+                name: r.author_name,
+            },
+            body: r.body,
+            internal: r.internal,
+            created_at: r.created_at.0,
+        }
+    }
+}
+
+/// Comments of a ticket, oldest first; internal ones only for staff.
+#[utoipa::path(
+    tag = "tickets", operation_id = "list_ticket_comments", security(("bearer" = [])),
+    params(("ticket_id" = TicketId, Path), PageParams),
+    responses(
+        (status = 200, description = "A page of comments", body = Page<Comment>),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 404, response = super::problems::NotFound),
+        (status = 422, response = super::problems::Unprocessable),
+    )
+)]
+#[get("/tickets/{ticket_id}/comments")]
+pub async fn list_ticket_comments(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<TicketId>,
+    page: web::Query<PageParams>,
+) -> Result<web::Json<Page<Comment>>, ApiError> {
+    let caller = caller(&principal)?;
+    let request = page.parse()?;
+    let id = id.into_inner();
+    let s = state.clone();
+    let (after, limit) = (request.after.map(CommentId), request.limit + 1);
+    let rows = state
+        .db
+        .read(move |conn| svc::comments(conn, &s.definitions, &caller, id, after, limit))
+        .await?;
+    Ok(web::Json(Page::from_rows(
+        rows,
+        &request,
+        |r| r.id.0,
+        Comment::from,
+    )))
+}
+
+/// Adds a comment. Requesters and partners write public comments only.
+#[utoipa::path(
+    tag = "tickets", operation_id = "create_ticket_comment", security(("bearer" = [])),
+    params(("ticket_id" = TicketId, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a repeat replays the first response")),
+    request_body = CommentInput,
+    responses(
+        (status = 201, description = "Created", body = Comment),
+        (status = 400, response = super::problems::BadRequest),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 404, response = super::problems::NotFound),
+        (status = 422, response = super::problems::Unprocessable),
+    )
+)]
+#[post("/tickets/{ticket_id}/comments")]
+pub async fn create_ticket_comment(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<TicketId>,
+    body: web::Json<CommentInput>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = caller(&principal)?;
+    let key = idempotency_key(&req)?;
+    let id = id.into_inner();
+    let body = body.into_inner();
+    let fingerprint = idempotency::fingerprint(&(id, &body.body, body.internal));
+    let now = state.clock.now();
+    let s = state.clone();
+    let replay = state
+        .db
+        .write(move |conn| {
+            idempotency::run(
+                conn,
+                &caller.scope,
+                &caller.actor,
+                key.as_deref(),
+                &fingerprint,
+                now,
+                |conn| {
+                    let comment = NewComment {
+                        body: body.body,
+                        internal: body.internal,
+                    };
+                    let row = svc::add_comment(conn, &s.definitions, &caller, id, &comment, now)?;
+                    let location = format!("/api/v1/tickets/{id}/comments");
+                    Ok(Replayable::created(&Comment::from(row), 1, location))
+                },
+            )
+        })
+        .await?;
+    Ok(replay_response(replay))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Watcher {
+    pub user: UserId,
+    pub since: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WatcherInput {
+    /// Default: the caller.
+    pub user: Option<UserId>,
+}
+
+/// Users watching the ticket (all of them; a ticket has few).
+#[utoipa::path(
+    tag = "tickets", operation_id = "list_ticket_watchers", security(("bearer" = [])),
+    params(("ticket_id" = TicketId, Path)),
+    responses(
+        (status = 200, description = "Watchers by user id", body = Vec<Watcher>),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 404, response = super::problems::NotFound),
+    )
+)]
+#[get("/tickets/{ticket_id}/watchers")]
+pub async fn list_ticket_watchers(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<TicketId>,
+) -> Result<web::Json<Vec<Watcher>>, ApiError> {
+    let caller = caller(&principal)?;
+    let id = id.into_inner();
+    let s = state.clone();
+    let rows = state
+        .db
+        .read(move |conn| svc::watchers(conn, &s.definitions, &caller, id))
+        .await?;
+    Ok(web::Json(
+        rows.into_iter()
+            .map(|(user, since)| Watcher {
+                user,
+                since: since.0,
+            })
+            .collect(),
+    ))
+}
+
+/// Starts watching (agents may add anyone; others only themselves). Idempotent.
+#[utoipa::path(
+    tag = "tickets", operation_id = "create_ticket_watcher", security(("bearer" = [])),
+    params(("ticket_id" = TicketId, Path)),
+    request_body = WatcherInput,
+    responses(
+        (status = 204, description = "Watching"),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 404, response = super::problems::NotFound),
+        (status = 422, response = super::problems::Unprocessable),
+    )
+)]
+#[post("/tickets/{ticket_id}/watchers")]
+pub async fn create_ticket_watcher(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<TicketId>,
+    body: web::Json<WatcherInput>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = caller(&principal)?;
+    let user = body
+        .user
+        .or(caller.user)
+        .ok_or_else(|| ApiError::validation("user", "required", "an API key must name the user"))?;
+    watch(state, caller, id.into_inner(), user, true).await
+}
+
+/// Stops a user watching (agents: anyone; others: themselves).
+#[utoipa::path(
+    tag = "tickets", operation_id = "delete_ticket_watcher", security(("bearer" = [])),
+    params(("ticket_id" = TicketId, Path), ("user_id" = UserId, Path)),
+    responses(
+        (status = 204, description = "Not watching"),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 404, response = super::problems::NotFound),
+    )
+)]
+#[delete("/tickets/{ticket_id}/watchers/{user_id}")]
+pub async fn delete_ticket_watcher(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<(TicketId, UserId)>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = caller(&principal)?;
+    let (id, user) = path.into_inner();
+    watch(state, caller, id, user, false).await
+}
+
+async fn watch(
+    state: web::Data<AppState>,
+    caller: TicketCaller,
+    id: TicketId,
+    user: UserId,
+    on: bool,
+) -> Result<HttpResponse, ApiError> {
+    let now = state.clock.now();
+    let s = state.clone();
+    state
+        .db
+        .write(move |conn| svc::set_watching(conn, &s.definitions, &caller, id, user, on, now))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A link as seen from the ticket in the path.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Link {
+    pub id: LinkId,
+    /// `parent`, `child`, `related`, `duplicate_of` (this ticket duplicates the other) or
+    /// `duplicated_by`.
+    pub kind: String,
+    pub ticket: LinkedTicket,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkedTicket {
+    pub id: TicketId,
+    pub key: String,
+    pub title: String,
+    pub state: String,
+    pub closed: bool,
+}
+
+impl LinkedTicket {
+    fn of(t: &LoadedTicket) -> Self {
+        Self {
+            id: t.row.id,
+            key: t.row.key(),
+            title: t.row.title.clone(),
+            state: t.row.state.clone(),
+            closed: t.row.closed,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"kind": "child", "ticket": "019ac0d2-4a00-7000-8000-0000000000a2"}))]
+pub struct LinkInput {
+    /// What the other ticket is to this one: `parent`, `child`, `related`, `duplicate_of`,
+    /// `duplicated_by`.
+    pub kind: String,
+    pub ticket: TicketId,
+}
+
+/// Links of the ticket in both directions, oldest first (only tickets the caller may see).
+#[utoipa::path(
+    tag = "tickets", operation_id = "list_ticket_links", security(("bearer" = [])),
+    params(("ticket_id" = TicketId, Path)),
+    responses(
+        (status = 200, description = "Links", body = Vec<Link>),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 404, response = super::problems::NotFound),
+    )
+)]
+#[get("/tickets/{ticket_id}/links")]
+pub async fn list_ticket_links(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<TicketId>,
+) -> Result<web::Json<Vec<Link>>, ApiError> {
+    let caller = caller(&principal)?;
+    let id = id.into_inner();
+    let s = state.clone();
+    let links = state
+        .db
+        .read(move |conn| svc::links(conn, &s.definitions, &caller, id))
+        .await?;
+    Ok(web::Json(
+        links
+            .iter()
+            .map(|(row, kind, other)| Link {
+                id: row.id,
+                kind: kind.as_str().to_owned(),
+                ticket: LinkedTicket::of(other),
+                created_at: row.created_at.0,
+            })
+            .collect(),
+    ))
+}
+
+/// Links the ticket to another one (agents). Parent/child links drive the engine's
+/// `all_children_closed` condition.
+#[utoipa::path(
+    tag = "tickets", operation_id = "create_ticket_link", security(("bearer" = [])),
+    params(("ticket_id" = TicketId, Path)),
+    request_body = LinkInput,
+    responses(
+        (status = 201, description = "Linked", body = Link),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 404, response = super::problems::NotFound),
+        (status = 409, response = super::problems::Conflict),
+        (status = 422, response = super::problems::Unprocessable),
+    )
+)]
+#[post("/tickets/{ticket_id}/links")]
+pub async fn create_ticket_link(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<TicketId>,
+    body: web::Json<LinkInput>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = caller(&principal)?;
+    let kind = LinkKind::parse(&body.kind).ok_or_else(|| {
+        ApiError::validation(
+            "kind",
+            "invalid",
+            "one of parent, child, related, duplicate_of, duplicated_by",
+        )
+    })?;
+    let (id, other) = (id.into_inner(), body.ticket);
+    let now = state.clock.now();
+    let s = state.clone();
+    let (row, target) = state
+        .db
+        .write(move |conn| svc::add_link(conn, &s.definitions, &caller, id, kind, other, now))
+        .await?;
+    let link = Link {
+        id: row.id,
+        kind: kind.as_str().to_owned(),
+        ticket: LinkedTicket::of(&target),
+        created_at: row.created_at.0,
+    };
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/tickets/{id}/links")))
+        .json(link))
+}
+
+/// Removes a link (agents).
+#[utoipa::path(
+    tag = "tickets", operation_id = "delete_ticket_link", security(("bearer" = [])),
+    params(("ticket_id" = TicketId, Path), ("link_id" = LinkId, Path)),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 404, response = super::problems::NotFound),
+    )
+)]
+#[delete("/tickets/{ticket_id}/links/{link_id}")]
+pub async fn delete_ticket_link(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<(TicketId, LinkId)>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = caller(&principal)?;
+    let (id, link) = path.into_inner();
+    let s = state.clone();
+    state
+        .db
+        .write(move |conn| svc::remove_link(conn, &s.definitions, &caller, id, link))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Query of the ticket list and export. Custom fields are filtered with
+/// `field.<key>=<value>` (repeatable for several fields; a multi-select matches when it
+/// holds the value).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TicketQuery {
+    /// Template key.
+    pub template: Option<String>,
+    /// Stage key.
+    pub stage: Option<String>,
+    /// State key; several separated by commas.
+    pub state: Option<String>,
+    /// `true`: only tickets in a terminal state; `false`: only open ones.
+    pub closed: Option<bool>,
+    pub assignee: Option<UserId>,
+    pub group: Option<GroupId>,
+    pub organization: Option<OrganizationId>,
+    pub requester: Option<UserId>,
+    /// Keywords (all must match): English words, and Japanese words of two or more
+    /// characters, over the title, text fields and comments.
+    pub q: Option<String>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    pub updated_after: Option<DateTime<Utc>>,
+    pub updated_before: Option<DateTime<Utc>>,
+    /// `created` (default `-created`: newest first), `updated`, `key`; prefix `-` for
+    /// descending.
+    pub sort: Option<String>,
+    /// Page size, 1–500 (default 50).
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// Reads the list query: the named parameters, and `field.<key>` filters.
+fn parse_query(
+    pairs: &[(String, String)],
+    audience: ticket::Audience,
+) -> Result<(TicketQuery, TicketFilter), ApiError> {
+    let mut named = Vec::new();
+    let mut fields: Vec<(String, Vec<String>)> = Vec::new();
+    for (k, v) in pairs {
+        if let Some(field) = k.strip_prefix("field.") {
+            if !crate::domain::template::is_key(field) {
+                return Err(ApiError::validation(k, "invalid", "not a field key"));
+            }
+            if fields.len() >= 8 {
+                return Err(ApiError::validation(
+                    k,
+                    "too_many",
+                    "at most 8 field filters",
+                ));
+            }
+            fields.push((field.to_owned(), ticket::filter_candidates(v)));
+        } else if k != "format" && k != "bom" {
+            named.push((k.as_str(), v.as_str()));
+        }
+    }
+    let encoded = serde_urlencoded::to_string(&named)
+        .map_err(|_| ApiError::Malformed("The query string cannot be read.".to_owned()))?;
+    let query: TicketQuery = serde_urlencoded::from_str(&encoded)
+        .map_err(|e| ApiError::validation("query", "invalid", format!("{e}")))?;
+    let (sort, descending) = match query.sort.as_deref().unwrap_or("-created") {
+        "created" => (SortKey::Created, false),
+        "-created" => (SortKey::Created, true),
+        "updated" => (SortKey::Updated, false),
+        "-updated" => (SortKey::Updated, true),
+        "key" => (SortKey::Key, false),
+        "-key" => (SortKey::Key, true),
+        _ => {
+            return Err(ApiError::validation(
+                "sort",
+                "invalid",
+                "one of created, updated, key, each optionally prefixed with -",
+            ));
+        }
+    };
+    let tokens = match query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        None => Vec::new(),
+        Some(q) => {
+            if q.chars().count() > 200 {
+                return Err(ApiError::validation(
+                    "q",
+                    "too_long",
+                    "at most 200 characters",
+                ));
+            }
+            SearchQuery::parse(q)
+                .map_err(|_| ApiError::validation("q", "invalid", "give 1–8 words to search for"))?
+                .tokens
+        }
+    };
+    let states = query.state.as_deref().map(|s| {
+        s.split(',')
+            .map(|x| x.trim().to_owned())
+            .filter(|x| !x.is_empty())
+            .collect::<Vec<_>>()
+    });
+    let filter = TicketFilter {
+        audience,
+        template: None,
+        states,
+        stage: query.stage.clone(),
+        closed: query.closed,
+        assignee: query.assignee,
+        group: query.group,
+        organization: query.organization,
+        requester: query.requester,
+        created_after: query.created_after.map(Into::into),
+        created_before: query.created_before.map(Into::into),
+        updated_after: query.updated_after.map(Into::into),
+        updated_before: query.updated_before.map(Into::into),
+        fields,
+        tokens,
+        sort,
+        descending,
+    };
+    Ok((query, filter))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ListCursor {
+    /// Sort key kind: c, u, k.
+    s: char,
+    id: TicketId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    p: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    n: Option<i64>,
+}
+
+fn encode_list_cursor(sort: SortKey, row: &crate::db::tickets::TicketRow) -> String {
+    let cursor = match sort {
+        SortKey::Created => ListCursor {
+            s: 'c',
+            id: row.id,
+            at: None,
+            p: None,
+            n: None,
+        },
+        SortKey::Updated => ListCursor {
+            s: 'u',
+            id: row.id,
+            at: Some(row.updated_at.0),
+            p: None,
+            n: None,
+        },
+        SortKey::Key => ListCursor {
+            s: 'k',
+            id: row.id,
+            at: None,
+            p: Some(row.key_prefix.clone()),
+            n: Some(row.number),
+        },
+    };
+    let json = serde_json::to_vec(&cursor).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+}
+
+fn decode_list_cursor(raw: &str, sort: SortKey) -> Result<After, ApiError> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw)
+        .map_err(|_| bad_cursor())?;
+    let c: ListCursor = serde_json::from_slice(&bytes).map_err(|_| bad_cursor())?;
+    match (sort, c.s, c.at, c.p, c.n) {
+        (SortKey::Created, 'c', _, _, _) => Ok(After::Created(c.id)),
+        (SortKey::Updated, 'u', Some(at), _, _) => Ok(After::Updated(at.into(), c.id)),
+        (SortKey::Key, 'k', _, Some(p), Some(n)) => Ok(After::Key(p, n, c.id)),
+        _ => Err(bad_cursor()),
+    }
+}
+
+/// Resolves the template key of a list query to its id (an unknown key matches nothing).
+fn resolve_template(
+    conn: &mut crate::db::DbConnection,
+    caller: &TicketCaller,
+    query: &TicketQuery,
+    filter: &mut TicketFilter,
+) -> Result<bool, ApiError> {
+    if let Some(key) = &query.template {
+        match crate::db::templates::find_template(conn, &caller.scope, key)? {
+            Some(t) => filter.template = Some(t.id),
+            None => return Ok(false),
+        }
+    }
+    Ok(true)
+}
+
+/// Tickets the caller may see, filtered and sorted, with stable cursor pagination (ties are
+/// broken by id). Every filter is index-backed, custom fields and keywords included.
+#[utoipa::path(
+    tag = "tickets", operation_id = "list_tickets", security(("bearer" = [])),
+    params(TicketQuery),
+    responses(
+        (status = 200, description = "A page of tickets", body = Page<Ticket>),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 422, response = super::problems::Unprocessable),
+    )
+)]
+#[get("/tickets")]
+pub async fn list_tickets(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+) -> Result<web::Json<Page<Ticket>>, ApiError> {
+    let caller = caller(&principal)?;
+    let pairs = query_pairs(&req)?;
+    let (query, mut filter) = parse_query(&pairs, caller.audience)?;
+    let limit = PageParams {
+        limit: query.limit,
+        cursor: None,
+    }
+    .parse()?
+    .limit;
+    let after = match &query.cursor {
+        Some(raw) => Some(decode_list_cursor(raw, filter.sort)?),
+        None => None,
+    };
+    let s = state.clone();
+    let sort = filter.sort;
+    let (rows, caller) = state
+        .db
+        .read(move |conn| {
+            if !resolve_template(conn, &caller, &query, &mut filter)? {
+                return Ok::<_, ApiError>((Vec::new(), caller));
+            }
+            let rows = crate::db::tickets::list_tickets(
+                conn,
+                &caller.scope,
+                &filter,
+                after.as_ref(),
+                limit + 1,
+            )?;
+            let mut loaded = Vec::with_capacity(rows.len());
+            for (row, template_key) in rows {
+                let def = s.definitions.get(
+                    conn,
+                    &caller.scope,
+                    row.template_id,
+                    row.template_version,
+                )?;
+                loaded.push(LoadedTicket {
+                    row,
+                    template_key,
+                    def,
+                });
+            }
+            Ok((loaded, caller))
+        })
+        .await?;
+    let mut rows = rows;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next_cursor = more
+        .then(|| rows.last().map(|t| encode_list_cursor(sort, &t.row)))
+        .flatten();
+    Ok(web::Json(Page {
+        items: rows.iter().map(|t| Ticket::of(t, &caller)).collect(),
+        next_cursor,
+    }))
+}
+
+fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+        .map_err(|_| ApiError::Malformed("The query string cannot be read.".to_owned()))
+}

@@ -1,0 +1,107 @@
+//! `Idempotency-Key` on creating requests: the first response is stored with the request's
+//! fingerprint in the same transaction as the creation, and a repeat with the same key and
+//! fingerprint gets it back instead of creating again. Keys are per caller; stored
+//! responses are kept for [`RETENTION_HOURS`].
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::auth::TenantScope;
+use crate::db::audit::Actor;
+use crate::db::tickets::IdempotentResponse;
+use crate::db::{self, DbConnection};
+use crate::error::ApiError;
+
+pub const RETENTION_HOURS: i64 = 24;
+
+/// A response that can be stored and replayed.
+#[derive(Debug, Clone)]
+pub struct Replayable {
+    pub status: u16,
+    pub location: Option<String>,
+    pub etag: Option<String>,
+    pub body: String,
+    /// True when this is a replay of an earlier response.
+    pub replayed: bool,
+}
+
+impl Replayable {
+    /// A 201 with its ETag and Location.
+    pub fn created<T: Serialize>(body: &T, version: i64, location: String) -> Self {
+        Self {
+            status: 201,
+            location: Some(location),
+            etag: Some(crate::api::common::etag(version)),
+            body: serde_json::to_string(body).unwrap_or_default(),
+            replayed: false,
+        }
+    }
+}
+
+/// The fingerprint of a request body (its canonical JSON, hashed).
+pub fn fingerprint<T: Serialize>(body: &T) -> String {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    format!("{:x}", Sha256::digest(&bytes))
+}
+
+fn principal_key(actor: &Actor) -> String {
+    format!(
+        "{}:{}",
+        actor.kind,
+        actor.id.map(|i| i.0.to_string()).unwrap_or_default()
+    )
+}
+
+/// Runs `create` unless the key was used before: same fingerprint → the stored response;
+/// another fingerprint → 422. Without a key, just runs `create`.
+pub fn run(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    actor: &Actor,
+    key: Option<&str>,
+    fingerprint: &str,
+    now: DateTime<Utc>,
+    create: impl FnOnce(&mut DbConnection) -> Result<Replayable, ApiError>,
+) -> Result<Replayable, ApiError> {
+    let Some(key) = key else {
+        return create(conn);
+    };
+    let principal = principal_key(actor);
+    let fresh_after = now - Duration::hours(RETENTION_HOURS);
+    if let Some(stored) = db::tickets::find_idempotent(conn, scope, &principal, key)?
+        && stored.created_at.0 > fresh_after
+    {
+        if stored.request_hash != fingerprint {
+            return Err(ApiError::validation(
+                "Idempotency-Key",
+                "reused",
+                "this key was used with a different request body",
+            ));
+        }
+        return Ok(Replayable {
+            status: u16::try_from(stored.status).unwrap_or(200),
+            location: stored.location,
+            etag: stored.etag,
+            body: stored.body,
+            replayed: true,
+        });
+    }
+    db::tickets::delete_idempotent(conn, scope, &principal, key)?;
+    let response = create(conn)?;
+    db::tickets::insert_idempotent(
+        conn,
+        &IdempotentResponse {
+            tenant_id: scope.tenant_id(),
+            principal,
+            key: key.to_owned(),
+            request_hash: fingerprint.to_owned(),
+            status: i32::from(response.status),
+            location: response.location.clone(),
+            etag: response.etag.clone(),
+            body: response.body.clone(),
+            created_at: now.into(),
+        },
+    )?;
+    Ok(response)
+}

@@ -1,0 +1,389 @@
+//! Comments, watchers, links and attachment records of a ticket.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+
+use super::{LoadedTicket, TicketCaller, load};
+use crate::db::tickets::{
+    AttachmentRow, CommentRow, LINK_DUPLICATE_OF, LINK_PARENT, LINK_RELATED, LinkRow,
+    SOURCE_COMMENTS, SOURCE_INTERNAL_COMMENTS,
+};
+use crate::db::{self, DbConnection};
+use crate::domain::ticket::{MAX_LINKS_PER_TICKET, search};
+use crate::error::ApiError;
+use crate::ids::{AttachmentId, CommentId, LinkId, TicketId, UserId};
+use crate::service::definitions::DefinitionCache;
+
+use super::transition::NewComment;
+
+/// Longest comment body, in characters.
+pub const MAX_COMMENT_CHARS: usize = 20_000;
+
+/// Writes a comment and its search tokens (the ticket must already be checked).
+pub(crate) fn insert_comment(
+    conn: &mut DbConnection,
+    caller: &TicketCaller,
+    ticket: TicketId,
+    comment: &NewComment,
+    now: DateTime<Utc>,
+) -> Result<CommentRow, ApiError> {
+    let body = comment.body.trim();
+    if body.is_empty() {
+        return Err(ApiError::validation(
+            "comment.body",
+            "required",
+            "must not be empty",
+        ));
+    }
+    if body.chars().count() > MAX_COMMENT_CHARS {
+        return Err(ApiError::validation(
+            "comment.body",
+            "too_long",
+            format!("at most {MAX_COMMENT_CHARS} characters"),
+        ));
+    }
+    if comment.internal && !caller.audience.is_staff() {
+        return Err(ApiError::Forbidden(
+            "Only staff write internal comments.".to_owned(),
+        ));
+    }
+    let row = CommentRow {
+        tenant_id: caller.scope.tenant_id(),
+        id: CommentId::new_at(now),
+        ticket_id: ticket,
+        author_kind: caller.actor.kind.to_owned(),
+        author_id: caller.actor.id,
+        author_name: caller.actor.name.clone(),
+        body: body.to_owned(),
+        internal: comment.internal,
+        created_at: now.into(),
+    };
+    db::tickets::insert_comment(conn, &row)?;
+    let source = if comment.internal {
+        SOURCE_INTERNAL_COMMENTS
+    } else {
+        SOURCE_COMMENTS
+    };
+    let tokens: Vec<(String, i16)> = search::tokenize(body)
+        .into_iter()
+        .map(|t| (t, source))
+        .collect();
+    db::tickets::add_tokens(conn, &caller.scope, ticket, &tokens)?;
+    Ok(row)
+}
+
+/// Adds a comment to a ticket the caller can see. Restricted callers write public comments
+/// only; auditors write none.
+pub fn add_comment(
+    conn: &mut DbConnection,
+    defs: &DefinitionCache,
+    caller: &TicketCaller,
+    id: TicketId,
+    comment: &NewComment,
+    now: DateTime<Utc>,
+) -> Result<CommentRow, ApiError> {
+    let ticket = load(conn, defs, caller, id)?;
+    if caller.audience.is_staff() {
+        caller.require_worker()?;
+    }
+    insert_comment(conn, caller, ticket.row.id, comment, now)
+}
+
+pub fn comments(
+    conn: &mut DbConnection,
+    defs: &DefinitionCache,
+    caller: &TicketCaller,
+    id: TicketId,
+    after: Option<CommentId>,
+    limit: i64,
+) -> Result<Vec<CommentRow>, ApiError> {
+    load(conn, defs, caller, id)?;
+    Ok(db::tickets::comments(
+        conn,
+        &caller.scope,
+        id,
+        caller.audience.is_staff(),
+        after,
+        limit,
+    )?)
+}
+
+/// Watchers: workers add anyone; everyone else may add and remove only themselves.
+pub fn set_watching(
+    conn: &mut DbConnection,
+    defs: &DefinitionCache,
+    caller: &TicketCaller,
+    id: TicketId,
+    user: UserId,
+    watch: bool,
+    now: DateTime<Utc>,
+) -> Result<bool, ApiError> {
+    load(conn, defs, caller, id)?;
+    if !caller.worker && caller.user != Some(user) {
+        return Err(ApiError::Forbidden(
+            "You may add or remove only yourself as a watcher.".to_owned(),
+        ));
+    }
+    if watch {
+        super::check_user(conn, &caller.scope, "user", user)?;
+        Ok(db::tickets::add_watcher(
+            conn,
+            &caller.scope,
+            id,
+            user,
+            now.into(),
+        )?)
+    } else {
+        Ok(db::tickets::remove_watcher(conn, &caller.scope, id, user)?)
+    }
+}
+
+pub fn watchers(
+    conn: &mut DbConnection,
+    defs: &DefinitionCache,
+    caller: &TicketCaller,
+    id: TicketId,
+) -> Result<Vec<(UserId, crate::db::types::Timestamp)>, ApiError> {
+    load(conn, defs, caller, id)?;
+    Ok(db::tickets::watchers(conn, &caller.scope, id)?)
+}
+
+/// A link as seen from one ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    /// The other ticket is this one's parent.
+    Parent,
+    /// The other ticket is this one's child.
+    Child,
+    Related,
+    /// This ticket duplicates the other.
+    DuplicateOf,
+    /// The other ticket duplicates this one.
+    DuplicatedBy,
+}
+
+impl LinkKind {
+    pub const ALL: [LinkKind; 5] = [
+        LinkKind::Parent,
+        LinkKind::Child,
+        LinkKind::Related,
+        LinkKind::DuplicateOf,
+        LinkKind::DuplicatedBy,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkKind::Parent => "parent",
+            LinkKind::Child => "child",
+            LinkKind::Related => "related",
+            LinkKind::DuplicateOf => "duplicate_of",
+            LinkKind::DuplicatedBy => "duplicated_by",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == raw)
+    }
+
+    /// The stored row (source, target, kind) for "`this` has `other` as its <self>".
+    fn stored(self, this: TicketId, other: TicketId) -> (TicketId, TicketId, &'static str) {
+        match self {
+            LinkKind::Parent => (other, this, LINK_PARENT),
+            LinkKind::Child => (this, other, LINK_PARENT),
+            LinkKind::Related => (this, other, LINK_RELATED),
+            LinkKind::DuplicateOf => (this, other, LINK_DUPLICATE_OF),
+            LinkKind::DuplicatedBy => (other, this, LINK_DUPLICATE_OF),
+        }
+    }
+
+    /// How a stored link looks from `this`.
+    pub fn seen_from(row: &LinkRow, this: TicketId) -> (Self, TicketId) {
+        let outgoing = row.source_id == this;
+        let other = if outgoing {
+            row.target_id
+        } else {
+            row.source_id
+        };
+        let kind = match (row.kind.as_str(), outgoing) {
+            (LINK_PARENT, true) => LinkKind::Child,
+            (LINK_PARENT, false) => LinkKind::Parent,
+            (LINK_DUPLICATE_OF, true) => LinkKind::DuplicateOf,
+            (LINK_DUPLICATE_OF, false) => LinkKind::DuplicatedBy,
+            _ => LinkKind::Related,
+        };
+        (kind, other)
+    }
+}
+
+/// The links of a ticket, each with the other ticket (when the caller may see it).
+pub fn links(
+    conn: &mut DbConnection,
+    defs: &DefinitionCache,
+    caller: &TicketCaller,
+    id: TicketId,
+) -> Result<Vec<(LinkRow, LinkKind, LoadedTicket)>, ApiError> {
+    load(conn, defs, caller, id)?;
+    let mut out = Vec::new();
+    for row in db::tickets::links(conn, &caller.scope, id)? {
+        let (kind, other) = LinkKind::seen_from(&row, id);
+        match load(conn, defs, caller, other) {
+            Ok(ticket) => out.push((row, kind, ticket)),
+            Err(ApiError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// Links two tickets. Workers only; both tickets must exist in the tenant.
+pub fn add_link(
+    conn: &mut DbConnection,
+    defs: &DefinitionCache,
+    caller: &TicketCaller,
+    id: TicketId,
+    kind: LinkKind,
+    other: TicketId,
+    now: DateTime<Utc>,
+) -> Result<(LinkRow, LoadedTicket), ApiError> {
+    load(conn, defs, caller, id)?;
+    caller.require_worker()?;
+    if other == id {
+        return Err(ApiError::validation(
+            "ticket",
+            "self_link",
+            "a ticket cannot link to itself",
+        ));
+    }
+    let target = match load(conn, defs, caller, other) {
+        Ok(t) => t,
+        Err(ApiError::NotFound) => {
+            return Err(ApiError::validation(
+                "ticket",
+                "unknown_reference",
+                "no ticket with this id",
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    let existing = db::tickets::links(conn, &caller.scope, id)?;
+    if existing.len() >= MAX_LINKS_PER_TICKET {
+        return Err(ApiError::Conflict {
+            code: "/problems/too-many-links",
+            detail: format!("A ticket has at most {MAX_LINKS_PER_TICKET} links."),
+        });
+    }
+    let (source, dest, stored) = kind.stored(id, other);
+    let taken: BTreeSet<(TicketId, TicketId, &str)> = existing
+        .iter()
+        .map(|l| (l.source_id, l.target_id, l.kind.as_str()))
+        .collect();
+    let reverse_parent = stored == LINK_PARENT && taken.contains(&(dest, source, LINK_PARENT));
+    if taken.contains(&(source, dest, stored)) || reverse_parent {
+        return Err(ApiError::duplicate(
+            "These tickets are already linked that way.",
+        ));
+    }
+    let row = LinkRow {
+        tenant_id: caller.scope.tenant_id(),
+        id: LinkId::new_at(now),
+        source_id: source,
+        target_id: dest,
+        kind: stored.to_owned(),
+        created_by: caller.entity(),
+        created_at: now.into(),
+    };
+    db::tickets::insert_link(conn, &row)?;
+    Ok((row, target))
+}
+
+pub fn remove_link(
+    conn: &mut DbConnection,
+    defs: &DefinitionCache,
+    caller: &TicketCaller,
+    id: TicketId,
+    link: LinkId,
+) -> Result<(), ApiError> {
+    load(conn, defs, caller, id)?;
+    caller.require_worker()?;
+    let row = db::tickets::find_link(conn, &caller.scope, link)?
+        .filter(|l| l.source_id == id || l.target_id == id)
+        .ok_or(ApiError::NotFound)?;
+    db::tickets::delete_link(conn, &caller.scope, row.id)?;
+    Ok(())
+}
+
+pub fn attachments(
+    conn: &mut DbConnection,
+    defs: &DefinitionCache,
+    caller: &TicketCaller,
+    id: TicketId,
+    after: Option<AttachmentId>,
+    limit: i64,
+) -> Result<Vec<AttachmentRow>, ApiError> {
+    load(conn, defs, caller, id)?;
+    Ok(db::tickets::attachments(
+        conn,
+        &caller.scope,
+        id,
+        caller.audience.is_staff(),
+        after,
+        limit,
+    )?)
+}
+
+/// An attachment the caller may see: its ticket must be visible, and internal attachments
+/// are staff-only. Anything else is 404.
+pub fn find_attachment(
+    conn: &mut DbConnection,
+    defs: &DefinitionCache,
+    caller: &TicketCaller,
+    id: AttachmentId,
+) -> Result<AttachmentRow, ApiError> {
+    let row = db::tickets::find_attachment(conn, &caller.scope, id)?.ok_or(ApiError::NotFound)?;
+    load(conn, defs, caller, row.ticket_id)?;
+    if row.internal && !caller.audience.is_staff() {
+        return Err(ApiError::NotFound);
+    }
+    Ok(row)
+}
+
+/// Records an uploaded attachment (its content is already stored).
+pub fn add_attachment(
+    conn: &mut DbConnection,
+    defs: &DefinitionCache,
+    caller: &TicketCaller,
+    row: AttachmentRow,
+) -> Result<AttachmentRow, ApiError> {
+    load(conn, defs, caller, row.ticket_id)?;
+    if caller.audience.is_staff() {
+        caller.require_worker()?;
+    }
+    if row.internal && !caller.audience.is_staff() {
+        return Err(ApiError::Forbidden(
+            "Only staff add internal attachments.".to_owned(),
+        ));
+    }
+    db::tickets::insert_attachment(conn, &row)?;
+    Ok(row)
+}
+
+/// History entries the caller may see, in order.
+pub fn history(
+    conn: &mut DbConnection,
+    defs: &DefinitionCache,
+    caller: &TicketCaller,
+    id: TicketId,
+    after: Option<(i64, i32)>,
+    limit: i64,
+) -> Result<Vec<db::tickets::HistoryRow>, ApiError> {
+    load(conn, defs, caller, id)?;
+    Ok(db::tickets::history(
+        conn,
+        &caller.scope,
+        id,
+        caller.audience.is_staff(),
+        after,
+        limit,
+    )?)
+}

@@ -1,0 +1,778 @@
+//! Tickets: create, read, edit, transition, and what hangs off a ticket. Every use case runs
+//! in one database transaction; visibility (`Audience`) is applied on every read, and a
+//! ticket the caller may not see answers exactly like a missing one (404).
+
+mod collab;
+mod transition;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+
+pub use collab::*;
+pub use transition::*;
+
+use super::definitions::DefinitionCache;
+use crate::auth::{Principal, TenantScope};
+use crate::db::audit::Actor;
+use crate::db::tickets::{
+    NewHistory, NewTicket, SOURCE_FIELDS, SOURCE_INTERNAL_FIELDS, TicketChanges, TicketRow,
+};
+use crate::db::types::{Json, Timestamp};
+use crate::db::{self, DbConnection};
+use crate::domain::identity::Role;
+use crate::domain::template::{
+    FieldType, MasterItems, TemplateDefinition, ValidationContext, check_editable, is_required,
+    is_set, validate_values,
+};
+use crate::domain::ticket::{self, Audience, search};
+use crate::error::{ApiError, FieldError};
+use crate::ids::{EntityId, GroupId, OrganizationId, TemplateId, TicketId, UserId};
+
+/// Roles that see every ticket of the tenant.
+pub const STAFF: [Role; 4] = [
+    Role::TenantAdmin,
+    Role::ProcessManager,
+    Role::Agent,
+    Role::Auditor,
+];
+/// Roles that work tickets (everything but reading is theirs).
+pub const WORKERS: [Role; 3] = [Role::TenantAdmin, Role::ProcessManager, Role::Agent];
+/// Roles that may file tickets.
+pub const FILERS: [Role; 5] = [
+    Role::TenantAdmin,
+    Role::ProcessManager,
+    Role::Agent,
+    Role::Requester,
+    Role::Partner,
+];
+
+/// The caller of a ticket use case, resolved once per request.
+#[derive(Debug, Clone)]
+pub struct TicketCaller {
+    pub scope: TenantScope,
+    pub audience: Audience,
+    pub actor: Actor,
+    pub user: Option<UserId>,
+    pub organization: Option<OrganizationId>,
+    pub roles: Vec<String>,
+    pub groups: Vec<GroupId>,
+    pub worker: bool,
+}
+
+impl TicketCaller {
+    /// Any tenant caller with a role that may look at tickets; 403 for the operator.
+    pub fn of(principal: &Principal) -> Result<Self, ApiError> {
+        let all = [
+            Role::TenantAdmin,
+            Role::ProcessManager,
+            Role::Agent,
+            Role::Auditor,
+            Role::Requester,
+            Role::Partner,
+        ];
+        let scope = principal.require(&all)?;
+        let staff = principal.require(&STAFF).is_ok();
+        let worker = principal.require(&WORKERS).is_ok();
+        let (user, organization, groups) = match principal.user() {
+            Ok(u) => (Some(u.id), u.organization_id, u.groups.clone()),
+            Err(_) => (None, None, Vec::new()),
+        };
+        let partner = principal.require(&[Role::Partner]).is_ok();
+        let audience = if staff {
+            Audience::Staff
+        } else {
+            Audience::Restricted {
+                user: user.map(|u| u.0),
+                organization: if partner {
+                    organization.map(|o| o.0)
+                } else {
+                    None
+                },
+            }
+        };
+        Ok(Self {
+            scope,
+            audience,
+            actor: principal.actor(),
+            user,
+            organization,
+            roles: principal.roles(),
+            groups,
+            worker,
+        })
+    }
+
+    /// 403 unless the caller works tickets (auditors and restricted callers read only).
+    pub fn require_worker(&self) -> Result<(), ApiError> {
+        if self.worker {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "This needs one of the roles: tenant_admin, process_manager, agent.".to_owned(),
+            ))
+        }
+    }
+
+    pub fn entity(&self) -> EntityId {
+        self.actor.id.unwrap_or(EntityId(uuid::Uuid::nil()))
+    }
+}
+
+/// A ticket with its template key and its (pinned) definition.
+#[derive(Debug, Clone)]
+pub struct LoadedTicket {
+    pub row: TicketRow,
+    pub template_key: String,
+    pub def: Arc<TemplateDefinition>,
+}
+
+impl LoadedTicket {
+    pub fn fields(&self) -> Map<String, Value> {
+        self.row.fields()
+    }
+}
+
+/// Loads a ticket the caller may see; 404 otherwise.
+pub fn load(
+    conn: &mut DbConnection,
+    defs: &DefinitionCache,
+    caller: &TicketCaller,
+    id: TicketId,
+) -> Result<LoadedTicket, ApiError> {
+    let (row, template_key) =
+        db::tickets::find_ticket(conn, &caller.scope, id)?.ok_or(ApiError::NotFound)?;
+    if !caller.audience.sees(
+        row.requester_id.map(|u| u.0),
+        row.organization_id.map(|o| o.0),
+    ) {
+        return Err(ApiError::NotFound);
+    }
+    let def = defs.get(conn, &caller.scope, row.template_id, row.template_version)?;
+    Ok(LoadedTicket {
+        row,
+        template_key,
+        def,
+    })
+}
+
+/// Locks and loads a ticket for a change (see [`db::tickets::lock_ticket`]).
+pub fn load_for_update(
+    conn: &mut DbConnection,
+    defs: &DefinitionCache,
+    caller: &TicketCaller,
+    id: TicketId,
+) -> Result<LoadedTicket, ApiError> {
+    db::tickets::lock_ticket(conn, &caller.scope, id)?;
+    load(conn, defs, caller, id)
+}
+
+/// Active item codes of the masters a definition uses.
+pub fn master_items(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    def: &TemplateDefinition,
+) -> Result<MasterItems, ApiError> {
+    let keys: BTreeSet<&str> = def
+        .fields
+        .iter()
+        .filter_map(|f| f.master.as_deref())
+        .collect();
+    let mut out = MasterItems::new();
+    for key in keys {
+        if let Some(master) = db::masters::find_master(conn, scope, key)? {
+            let codes = db::masters::items(conn, scope, master.id, true)?
+                .into_iter()
+                .map(|i| i.code)
+                .collect();
+            out.insert(key.to_owned(), codes);
+        }
+    }
+    Ok(out)
+}
+
+fn field_errors(violations: Vec<crate::domain::template::FieldViolation>) -> ApiError {
+    ApiError::Validation(
+        violations
+            .into_iter()
+            .map(|v| FieldError::new(v.field, v.code, v.message))
+            .collect(),
+    )
+}
+
+/// Refuses values for internal fields from callers who may not see them.
+fn check_internal_fields(
+    def: &TemplateDefinition,
+    audience: &Audience,
+    values: &Map<String, Value>,
+) -> Result<(), ApiError> {
+    if audience.is_staff() {
+        return Ok(());
+    }
+    let errors: Vec<FieldError> = values
+        .keys()
+        .filter(|k| def.field(k).is_some_and(|f| f.internal))
+        .map(|k| {
+            FieldError::new(
+                format!("fields.{k}"),
+                "unknown_field",
+                "the template has no such field",
+            )
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// Checks that user, group and organization values name records of this tenant.
+fn check_references(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    def: &TemplateDefinition,
+    values: &Map<String, Value>,
+) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    for field in &def.fields {
+        let Some(Value::String(raw)) = values.get(&field.key) else {
+            continue;
+        };
+        let Ok(id) = raw.parse::<uuid::Uuid>() else {
+            continue;
+        };
+        let exists = match field.kind {
+            FieldType::User => db::users::find(conn, scope, UserId(id))?.is_some_and(|u| u.active),
+            FieldType::Group => db::groups::find_group(conn, scope, GroupId(id))?.is_some(),
+            FieldType::Organization => {
+                db::groups::find_organization(conn, scope, OrganizationId(id))?.is_some()
+            }
+            _ => true,
+        };
+        if !exists {
+            errors.push(FieldError::new(
+                format!("fields.{}", field.key),
+                "unknown_reference",
+                format!("no active {} with this id", field.kind),
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// 422 unless the user exists and is active.
+fn check_user(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    field: &str,
+    id: UserId,
+) -> Result<db::users::UserRow, ApiError> {
+    db::users::find(conn, scope, id)?
+        .filter(|u| u.active)
+        .ok_or_else(|| {
+            ApiError::validation(field, "unknown_reference", "no active user with this id")
+        })
+}
+
+fn check_group(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    field: &str,
+    id: GroupId,
+) -> Result<(), ApiError> {
+    db::groups::find_group(conn, scope, id)?
+        .map(|_| ())
+        .ok_or_else(|| ApiError::validation(field, "unknown_reference", "no group with this id"))
+}
+
+fn check_organization(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    field: &str,
+    id: OrganizationId,
+) -> Result<(), ApiError> {
+    db::groups::find_organization(conn, scope, id)?
+        .map(|_| ())
+        .ok_or_else(|| {
+            ApiError::validation(field, "unknown_reference", "no organization with this id")
+        })
+}
+
+/// Rewrites the field index and the field tokens of a ticket.
+fn reindex(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    def: &TemplateDefinition,
+    id: TicketId,
+    title: &str,
+    fields: &Map<String, Value>,
+    fresh: bool,
+) -> Result<(), ApiError> {
+    let values = ticket::indexed_values(def, fields);
+    let (public, internal) = ticket::search_texts(def, title, fields);
+    let mut tokens = Vec::new();
+    for (texts, source) in [(public, SOURCE_FIELDS), (internal, SOURCE_INTERNAL_FIELDS)] {
+        let mut set = BTreeSet::new();
+        for text in texts {
+            search::tokenize_into(text, &mut set);
+        }
+        tokens.extend(set.into_iter().map(|t| (t, source)));
+    }
+    if fresh {
+        db::tickets::insert_field_index(conn, scope, id, &values)?;
+        db::tickets::add_tokens(conn, scope, id, &tokens)?;
+    } else {
+        db::tickets::replace_field_index(conn, scope, id, &values)?;
+        db::tickets::replace_tokens(
+            conn,
+            scope,
+            id,
+            &[SOURCE_FIELDS, SOURCE_INTERNAL_FIELDS],
+            &tokens,
+        )?;
+    }
+    Ok(())
+}
+
+/// Builds history rows for one ticket version, numbering them in order.
+pub(crate) struct HistoryBatch<'a> {
+    caller: &'a TicketCaller,
+    ticket: TicketId,
+    version: i64,
+    at: Timestamp,
+    rows: Vec<NewHistory>,
+}
+
+impl<'a> HistoryBatch<'a> {
+    pub(crate) fn new(
+        caller: &'a TicketCaller,
+        ticket: TicketId,
+        version: i64,
+        at: Timestamp,
+    ) -> Self {
+        Self {
+            caller,
+            ticket,
+            version,
+            at,
+            rows: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, kind: &str, internal: bool, fill: impl FnOnce(&mut NewHistory)) {
+        let mut row = NewHistory {
+            tenant_id: self.caller.scope.tenant_id(),
+            ticket_id: self.ticket,
+            ticket_version: self.version,
+            ordinal: i32::try_from(self.rows.len()).unwrap_or(i32::MAX),
+            at: self.at,
+            actor_kind: self.caller.actor.kind.to_owned(),
+            actor_id: self.caller.actor.id,
+            actor_name: self.caller.actor.name.clone(),
+            kind: kind.to_owned(),
+            transition: None,
+            from_state: None,
+            to_state: None,
+            field: None,
+            old_value: None,
+            new_value: None,
+            internal,
+        };
+        fill(&mut row);
+        self.rows.push(row);
+    }
+
+    pub(crate) fn created(&mut self, state: &str) {
+        self.push("created", false, |r| r.to_state = Some(state.to_owned()));
+    }
+
+    pub(crate) fn transition(&mut self, key: &str, from: &str, to: &str) {
+        self.push("transition", false, |r| {
+            r.transition = Some(key.to_owned());
+            r.from_state = Some(from.to_owned());
+            r.to_state = Some(to.to_owned());
+        });
+    }
+
+    pub(crate) fn field(&mut self, def: &TemplateDefinition, key: &str, old: &Value, new: &Value) {
+        let internal = def.field(key).is_some_and(|f| f.internal);
+        self.push("field_changed", internal, |r| {
+            r.field = Some(key.to_owned());
+            r.old_value = Some(Json(old.clone()));
+            r.new_value = Some(Json(new.clone()));
+        });
+    }
+
+    /// A change of a ticket attribute (`assignee`, `group`, `organization`).
+    pub(crate) fn attribute(
+        &mut self,
+        name: &str,
+        old: Option<uuid::Uuid>,
+        new: Option<uuid::Uuid>,
+    ) {
+        if old == new {
+            return;
+        }
+        let text =
+            |v: Option<uuid::Uuid>| v.map_or(Value::Null, |id| Value::String(id.to_string()));
+        self.push("attribute_changed", false, |r| {
+            r.field = Some(name.to_owned());
+            r.old_value = Some(Json(text(old)));
+            r.new_value = Some(Json(text(new)));
+        });
+    }
+
+    pub(crate) fn write(self, conn: &mut DbConnection) -> Result<(), ApiError> {
+        db::tickets::insert_history(conn, &self.rows)?;
+        Ok(())
+    }
+}
+
+/// A request to create a ticket.
+#[derive(Debug, Clone, Default)]
+pub struct NewTicketRequest {
+    pub template: String,
+    pub fields: Map<String, Value>,
+    pub requester: Option<UserId>,
+    pub assignee: Option<UserId>,
+    pub group: Option<GroupId>,
+    pub organization: Option<OrganizationId>,
+}
+
+/// Creates a ticket from the template's published version, in its initial state.
+pub fn create(
+    conn: &mut DbConnection,
+    defs: &DefinitionCache,
+    caller: &TicketCaller,
+    request: &NewTicketRequest,
+    now: DateTime<Utc>,
+) -> Result<LoadedTicket, ApiError> {
+    let scope = &caller.scope;
+    if !caller
+        .roles
+        .iter()
+        .any(|r| FILERS.iter().any(|f| f.as_str() == r))
+    {
+        return Err(ApiError::Forbidden(
+            "Auditors read tickets; they do not file them.".to_owned(),
+        ));
+    }
+    if !caller.worker
+        && (request.assignee.is_some()
+            || request.group.is_some()
+            || request.organization.is_some()
+            || request.requester.is_some_and(|r| Some(r) != caller.user))
+    {
+        return Err(ApiError::Forbidden(
+            "Only agents set the requester, assignee, group or organization of a ticket."
+                .to_owned(),
+        ));
+    }
+    let template = db::templates::find_template(conn, scope, &request.template)?
+        .ok_or_else(|| ApiError::validation("template", "unknown", "no template with this key"))?;
+    if template.archived {
+        return Err(ApiError::validation(
+            "template",
+            "archived",
+            "the template is archived; it takes no new tickets",
+        ));
+    }
+    let Some(number) = template.published_version else {
+        return Err(ApiError::validation(
+            "template",
+            "not_published",
+            "the template has no published version yet",
+        ));
+    };
+    let def = defs.get(conn, scope, template.id, number)?;
+    create_from(
+        conn,
+        caller,
+        &template.id,
+        number,
+        def,
+        request,
+        now,
+        &template.key,
+    )
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one use case, shared with child tickets"
+)]
+pub(crate) fn create_from(
+    conn: &mut DbConnection,
+    caller: &TicketCaller,
+    template_id: &TemplateId,
+    number: i32,
+    def: Arc<TemplateDefinition>,
+    request: &NewTicketRequest,
+    now: DateTime<Utc>,
+    template_key: &str,
+) -> Result<LoadedTicket, ApiError> {
+    let scope = &caller.scope;
+    let Some((stage, initial)) = def.states().find(|(_, s)| s.initial) else {
+        return Err(ApiError::Internal(
+            "published template without an initial state".into(),
+        ));
+    };
+    check_internal_fields(&def, &caller.audience, &request.fields)?;
+    let masters = master_items(conn, scope, &def)?;
+    let mut fields = request.fields.clone();
+    fields.retain(|_, v| is_set(Some(v)));
+    validate_values(
+        &def,
+        &fields,
+        ValidationContext {
+            state: Some(&initial.key),
+            masters: &masters,
+            check_required: true,
+            previous: None,
+        },
+    )
+    .map_err(field_errors)?;
+    check_references(conn, scope, &def, &fields)?;
+    let requester = match request.requester {
+        Some(id) => Some(check_user(conn, scope, "requester", id)?),
+        None => match caller.user {
+            Some(id) => db::users::find(conn, scope, id)?,
+            None => None,
+        },
+    };
+    if let Some(id) = request.assignee {
+        check_user(conn, scope, "assignee", id)?;
+    }
+    if let Some(id) = request.group {
+        check_group(conn, scope, "group", id)?;
+    }
+    if let Some(id) = request.organization {
+        check_organization(conn, scope, "organization", id)?;
+    }
+    let organization = request
+        .organization
+        .or_else(|| requester.as_ref().and_then(|r| r.organization_id));
+    let ticket_number = db::tickets::next_number(conn, scope, *template_id)?;
+    let id = TicketId::new_at(now);
+    let title = ticket::title_of(&def, &fields);
+    let stored = Value::Object(fields.clone());
+    db::tickets::insert_ticket(
+        conn,
+        scope,
+        &NewTicket {
+            id,
+            template_id: *template_id,
+            template_version: number,
+            key_prefix: &def.key_prefix,
+            number: ticket_number,
+            title: &title,
+            stage: &stage.key,
+            state: &initial.key,
+            closed: initial.terminal,
+            requester_id: requester.as_ref().map(|r| r.id),
+            assignee_id: request.assignee,
+            group_id: request.group,
+            organization_id: organization,
+            fields: &stored,
+            created_by: caller.entity(),
+            now: now.into(),
+        },
+    )?;
+    reindex(conn, scope, &def, id, &title, &fields, true)?;
+    let mut history = HistoryBatch::new(caller, id, 1, now.into());
+    history.created(&initial.key);
+    for f in &def.fields {
+        if let Some(value) = fields.get(&f.key) {
+            history.field(&def, &f.key, &Value::Null, value);
+        }
+    }
+    history.attribute("assignee", None, request.assignee.map(|u| u.0));
+    history.attribute("group", None, request.group.map(|g| g.0));
+    history.attribute("organization", None, organization.map(|o| o.0));
+    history.write(conn)?;
+    let (row, _) = db::tickets::find_ticket(conn, scope, id)?.ok_or(ApiError::NotFound)?;
+    Ok(LoadedTicket {
+        row,
+        template_key: template_key.to_owned(),
+        def,
+    })
+}
+
+/// A partial edit: only the keys present change; `null` clears.
+#[derive(Debug, Clone, Default)]
+pub struct TicketPatch {
+    pub fields: Map<String, Value>,
+    pub assignee: Option<Option<UserId>>,
+    pub group: Option<Option<GroupId>>,
+    pub organization: Option<Option<OrganizationId>>,
+}
+
+/// Edits fields writable in the current state (and, for workers, the assignment).
+pub fn update(
+    conn: &mut DbConnection,
+    defs: &DefinitionCache,
+    caller: &TicketCaller,
+    id: TicketId,
+    expected_version: Option<i64>,
+    patch: &TicketPatch,
+    now: DateTime<Utc>,
+) -> Result<LoadedTicket, ApiError> {
+    let scope = &caller.scope;
+    let current = load_for_update(conn, defs, caller, id)?;
+    let restricted = !caller.audience.is_staff();
+    if restricted
+        && (patch.assignee.is_some() || patch.group.is_some() || patch.organization.is_some())
+    {
+        return Err(ApiError::Forbidden(
+            "Only agents change the assignee, group or organization of a ticket.".to_owned(),
+        ));
+    }
+    if caller.audience.is_staff() {
+        caller.require_worker()?;
+    }
+    crate::api::common::check_version(expected_version, current.row.version)?;
+    let def = current.def.clone();
+    if current.row.closed && !patch.fields.is_empty() {
+        return Err(ApiError::Conflict {
+            code: "/problems/ticket-closed",
+            detail: "The ticket is in a terminal state; its fields no longer change.".to_owned(),
+        });
+    }
+    check_internal_fields(&def, &caller.audience, &patch.fields)?;
+    let old = current.fields();
+    let changed: Vec<&str> = patch
+        .fields
+        .iter()
+        .filter(|(k, v)| old.get(*k).unwrap_or(&Value::Null) != *v)
+        .map(|(k, _)| k.as_str())
+        .collect();
+    check_editable(&def, &current.row.state, changed.iter().copied()).map_err(field_errors)?;
+    let masters = master_items(conn, scope, &def)?;
+    validate_values(
+        &def,
+        &patch.fields,
+        ValidationContext {
+            state: Some(&current.row.state),
+            masters: &masters,
+            check_required: false,
+            previous: Some(&old),
+        },
+    )
+    .map_err(field_errors)?;
+    let cleared: Vec<FieldError> = patch
+        .fields
+        .iter()
+        .filter(|(k, v)| {
+            !is_set(Some(v))
+                && def
+                    .field(k)
+                    .is_some_and(|f| is_required(&def, f, Some(&current.row.state)))
+        })
+        .map(|(k, _)| FieldError::new(format!("fields.{k}"), "required", "must be set"))
+        .collect();
+    if !cleared.is_empty() {
+        return Err(ApiError::Validation(cleared));
+    }
+    check_references(conn, scope, &def, &patch.fields)?;
+    let assignee = match patch.assignee {
+        Some(Some(u)) => {
+            check_user(conn, scope, "assignee", u)?;
+            Some(u)
+        }
+        Some(None) => None,
+        None => current.row.assignee_id,
+    };
+    let group = match patch.group {
+        Some(Some(g)) => {
+            check_group(conn, scope, "group", g)?;
+            Some(g)
+        }
+        Some(None) => None,
+        None => current.row.group_id,
+    };
+    let organization = match patch.organization {
+        Some(Some(o)) => {
+            check_organization(conn, scope, "organization", o)?;
+            Some(o)
+        }
+        Some(None) => None,
+        None => current.row.organization_id,
+    };
+    let mut fields = old.clone();
+    for (k, v) in &patch.fields {
+        if is_set(Some(v)) {
+            fields.insert(k.clone(), v.clone());
+        } else {
+            fields.remove(k);
+        }
+    }
+    let nothing_changed = fields == old
+        && assignee == current.row.assignee_id
+        && group == current.row.group_id
+        && organization == current.row.organization_id;
+    if nothing_changed {
+        return Ok(current);
+    }
+    let version = current.row.version + 1;
+    let mut history = HistoryBatch::new(caller, id, version, now.into());
+    for f in &def.fields {
+        let before = old.get(&f.key).unwrap_or(&Value::Null);
+        let after = fields.get(&f.key).unwrap_or(&Value::Null);
+        if before != after {
+            history.field(&def, &f.key, before, after);
+        }
+    }
+    history.attribute(
+        "assignee",
+        current.row.assignee_id.map(|u| u.0),
+        assignee.map(|u| u.0),
+    );
+    history.attribute(
+        "group",
+        current.row.group_id.map(|g| g.0),
+        group.map(|g| g.0),
+    );
+    history.attribute(
+        "organization",
+        current.row.organization_id.map(|o| o.0),
+        organization.map(|o| o.0),
+    );
+    let title = ticket::title_of(&def, &fields);
+    let changes = TicketChanges {
+        title: &title,
+        stage: &current.row.stage,
+        state: &current.row.state,
+        closed: current.row.closed,
+        assignee_id: assignee,
+        group_id: group,
+        organization_id: organization,
+        fields: Json(Value::Object(fields.clone())),
+        version,
+        updated_at: now.into(),
+    };
+    if !db::tickets::update_ticket(conn, scope, id, &changes)? {
+        return Err(ApiError::PreconditionFailed);
+    }
+    history.write(conn)?;
+    if fields != old {
+        reindex(conn, scope, &def, id, &title, &fields, false)?;
+    }
+    load(conn, defs, caller, id)
+}
+
+/// The audit-free summary of a ticket change for events.
+pub(crate) fn event_payload(ticket: &LoadedTicket) -> Value {
+    json!({
+        "ticket_id": ticket.row.id,
+        "key": ticket.row.key(),
+        "template": ticket.template_key,
+        "state": ticket.row.state,
+    })
+}

@@ -1,0 +1,938 @@
+//! Tickets: create, read, edit with ETags, transitions (list, explain, dry run, fire, race,
+//! rollback), history, comments, watchers, links, visibility, list filters and search.
+
+use futures_util::future::join_all;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{Tenant, TestApp, spawn_app};
+
+fn label(ja: &str, en: &str) -> Value {
+    json!({"ja": ja, "en": en})
+}
+
+/// A child template whose `detail` field is required (the parent maps only the title, so a
+/// child created by `escalate_broken` fails validation).
+fn task() -> Value {
+    json!({
+        "name": label("作業", "Task"), "key_prefix": "TSK",
+        "fields": [
+            {"key": "title", "type": "text", "label": label("件名", "Title"), "required": true},
+            {"key": "detail", "type": "text", "label": label("詳細", "Detail")}
+        ],
+        "stages": [{"key": "all", "label": label("全体", "All"), "states": [
+            {"key": "open", "label": label("未着手", "Open"), "initial": true},
+            {"key": "done", "label": label("完了", "Done"), "terminal": true}]}],
+        "transitions": [
+            {"key": "finish", "label": label("完了", "Finish"), "from": ["open"], "to": "done", "allowed": {"roles": ["agent"]}}
+        ],
+        "field_rules": {"done": {"detail": "required"}}
+    })
+}
+
+/// The service desk process used by most tests.
+pub fn desk() -> Value {
+    json!({
+        "name": label("サービスデスク", "Service desk"), "key_prefix": "SD",
+        "fields": [
+            {"key": "title", "type": "text", "label": label("件名", "Title"), "required": true, "max_length": 200},
+            {"key": "description", "type": "long_text", "label": label("内容", "Description")},
+            {"key": "impact", "type": "select", "master": "impact", "label": label("影響度", "Impact")},
+            {"key": "note", "type": "text", "internal": true, "label": label("社内メモ", "Internal note")},
+            {"key": "effort", "type": "integer", "min": 0, "label": label("工数", "Effort")},
+            {"key": "resolution", "type": "long_text", "label": label("解決内容", "Resolution")}
+        ],
+        "stages": [
+            {"key": "open", "label": label("受付", "Open"), "states": [
+                {"key": "new", "label": label("新規", "New"), "initial": true},
+                {"key": "in_progress", "label": label("対応中", "In progress")},
+                {"key": "waiting", "label": label("子作業待ち", "Waiting")}]},
+            {"key": "done", "label": label("完了", "Done"), "states": [
+                {"key": "resolved", "label": label("解決済", "Resolved")},
+                {"key": "closed", "label": label("クローズ", "Closed"), "terminal": true}]}
+        ],
+        "transitions": [
+            {"key": "start", "label": label("対応開始", "Start"), "from": ["new"], "to": "in_progress",
+             "allowed": {"roles": ["agent"]},
+             "actions": [{"type": "set_field", "field": "effort", "value": 0}, {"type": "notify", "event": "started"}]},
+            {"key": "resolve", "label": label("解決", "Resolve"), "from": ["in_progress"], "to": "resolved",
+             "allowed": {"roles": ["agent"]}, "requires": ["resolution"], "sets": ["effort"],
+             "guard": {"field": "impact", "op": "is_set"}},
+            {"key": "delegate", "label": label("子作業を作成", "Delegate"), "from": ["in_progress"], "to": "waiting",
+             "allowed": {"roles": ["agent"]},
+             "actions": [{"type": "create_child_ticket", "template": "task", "mapping": {"title": "title", "detail": "=調査"}}]},
+            {"key": "delegate_broken", "label": label("壊れた委任", "Broken delegate"), "from": ["in_progress"], "to": "waiting",
+             "allowed": {"roles": ["agent"]},
+             "actions": [{"type": "set_field", "field": "note", "value": "delegated"},
+                         {"type": "create_child_ticket", "template": "task", "mapping": {"detail": "=no title"}}]},
+            {"key": "children_done", "label": label("子作業完了", "Children done"), "from": ["waiting"], "to": "in_progress",
+             "allowed": {"roles": ["agent"]}, "guard": {"fact": "all_children_closed"}},
+            {"key": "close", "label": label("クローズ", "Close"), "from": ["resolved"], "to": "closed",
+             "allowed": {"roles": ["agent"], "requester": true}}
+        ],
+        "field_rules": {"resolved": {"resolution": "read_only"}}
+    })
+}
+
+/// A tenant with the impact master and the published `task` and `desk` templates; returns
+/// the tenant and a process manager's token.
+pub async fn desk_tenant(app: &TestApp, slug: &str) -> (Tenant, String) {
+    let tenant = app.tenant(slug).await;
+    let pm = app.user_token(&tenant, "pm", &["process_manager"]).await;
+    app.create(
+        "/api/v1/masters",
+        &pm,
+        json!({"key": "impact", "name": label("影響度", "Impact"),
+            "items": [{"code": "high", "label": label("高", "High")}, {"code": "low", "label": label("低", "Low")}]}),
+    )
+    .await;
+    for (key, definition) in [("task", task()), ("desk", desk())] {
+        app.create(
+            "/api/v1/templates",
+            &pm,
+            json!({"key": key, "definition": definition}),
+        )
+        .await;
+        let published = app
+            .post_json(
+                &format!("/api/v1/templates/{key}/versions/1/publish"),
+                Some(&pm),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(
+            published.status,
+            StatusCode::OK,
+            "{key}: {}",
+            published.text
+        );
+    }
+    (tenant, pm)
+}
+
+async fn file(app: &TestApp, token: &str, fields: Value) -> Value {
+    app.create(
+        "/api/v1/tickets",
+        token,
+        json!({"template": "desk", "fields": fields}),
+    )
+    .await
+}
+
+async fn fire(
+    app: &TestApp,
+    token: &str,
+    ticket: &Value,
+    transition: &str,
+    fields: Value,
+) -> crate::helpers::Reply {
+    app.post_json(
+        &format!(
+            "/api/v1/tickets/{}/transitions",
+            ticket["id"].as_str().unwrap()
+        ),
+        Some(token),
+        &json!({"transition": transition, "fields": fields}),
+    )
+    .await
+}
+
+fn id(v: &Value) -> &str {
+    v["id"].as_str().unwrap()
+}
+
+async fn history(app: &TestApp, token: &str, ticket: &str) -> Vec<Value> {
+    let reply = app
+        .get(
+            &format!("/api/v1/tickets/{ticket}/history?limit=500"),
+            Some(token),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    reply.json()["items"].as_array().unwrap().clone()
+}
+
+#[actix_web::test]
+async fn tickets_are_created_read_and_edited_with_etags() {
+    let app = spawn_app().await;
+    let (tenant, _) = desk_tenant(&app, "acme").await;
+    let agent = app.user_token(&tenant, "agent1", &["agent"]).await;
+
+    let reply = app
+        .post_json(
+            "/api/v1/tickets",
+            Some(&agent),
+            &json!({"template": "desk", "fields": {"title": "プリンタ故障", "impact": "high", "effort": 2}}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    assert_eq!(reply.header("etag"), Some("\"1\""));
+    let ticket = reply.json();
+    assert_eq!(
+        reply.header("location").unwrap(),
+        format!("/api/v1/tickets/{}", id(&ticket))
+    );
+    assert_eq!(ticket["key"], "SD-1");
+    assert_eq!(ticket["state"], "new");
+    assert_eq!(ticket["stage"], "open");
+    assert_eq!(ticket["title"], "プリンタ故障");
+    assert_eq!(ticket["template_version"], 1);
+    assert_eq!(ticket["fields"]["effort"], 2);
+    assert!(ticket["requester"].is_string());
+
+    // Field-level validation: one entry per offending field.
+    let bad = app
+        .post_json(
+            "/api/v1/tickets",
+            Some(&agent),
+            &json!({"template": "desk", "fields": {"impact": "huge", "effort": -1, "colour": "red"}}),
+        )
+        .await;
+    let problem = bad.assert_problem(422, "/problems/validation");
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "fields.title",
+            "fields.impact",
+            "fields.effort",
+            "fields.colour"
+        ]
+    );
+    app.post_json(
+        "/api/v1/tickets",
+        Some(&agent),
+        &json!({"template": "nope", "fields": {}}),
+    )
+    .await
+    .assert_problem(422, "/problems/validation");
+
+    let path = format!("/api/v1/tickets/{}", id(&ticket));
+    let got = app.get(&path, Some(&agent)).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.header("etag"), Some("\"1\""));
+    assert_eq!(got.json(), ticket);
+
+    // PATCH with a stale ETag is 412; with the current one it applies.
+    let stale = app
+        .send(
+            app.client
+                .patch(app.url(&path))
+                .bearer_auth(&agent)
+                .header("If-Match", "\"7\"")
+                .json(&json!({"fields": {"impact": "low"}})),
+        )
+        .await;
+    stale.assert_problem(412, "/problems/precondition-failed");
+    let patched = app
+        .send(
+            app.client
+                .patch(app.url(&path))
+                .bearer_auth(&agent)
+                .header("If-Match", "\"1\"")
+                .json(&json!({"fields": {"impact": "low", "title": "プリンタ故障（2F）"}})),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
+    assert_eq!(patched.header("etag"), Some("\"2\""));
+    assert_eq!(patched.json()["title"], "プリンタ故障（2F）");
+    // Clearing a required field is refused.
+    app.patch_json(&path, Some(&agent), &json!({"fields": {"title": null}}))
+        .await
+        .assert_problem(422, "/problems/validation");
+
+    let entries = history(&app, &agent, id(&ticket)).await;
+    let kinds: Vec<(&str, Option<&str>)> = entries
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap(), e["field"].as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("created", None),
+            ("field_changed", Some("title")),
+            ("field_changed", Some("impact")),
+            ("field_changed", Some("effort")),
+            ("field_changed", Some("title")),
+            ("field_changed", Some("impact")),
+        ]
+    );
+    assert_eq!(entries[5]["old_value"], "high");
+    assert_eq!(entries[5]["new_value"], "low");
+    assert_eq!(entries[5]["ticket_version"], 2);
+    assert_eq!(entries[5]["actor"]["name"], "agent1");
+
+    // An auditor reads but does not file.
+    let auditor = app.user_token(&tenant, "aud", &["auditor"]).await;
+    assert_eq!(app.get(&path, Some(&auditor)).await.status, StatusCode::OK);
+    app.post_json(
+        "/api/v1/tickets",
+        Some(&auditor),
+        &json!({"template": "desk", "fields": {"title": "x"}}),
+    )
+    .await
+    .assert_problem(403, "/problems/forbidden");
+}
+
+#[actix_web::test]
+async fn concurrent_creates_get_distinct_keys() {
+    let app = spawn_app().await;
+    let (tenant, _) = desk_tenant(&app, "acme").await;
+    let agent = app.user_token(&tenant, "agent1", &["agent"]).await;
+    let bodies: Vec<Value> = (0..16)
+        .map(|i| json!({"template": "desk", "fields": {"title": format!("t{i}")}}))
+        .collect();
+    let replies = join_all(
+        bodies
+            .iter()
+            .map(|body| app.post_json("/api/v1/tickets", Some(&agent), body)),
+    )
+    .await;
+    let mut keys: Vec<String> = replies
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+            r.json()["key"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    keys.sort_by_key(|k| k[3..].parse::<u32>().unwrap());
+    let expected: Vec<String> = (1..=16).map(|n| format!("SD-{n}")).collect();
+    assert_eq!(keys, expected);
+}
+
+#[actix_web::test]
+async fn an_idempotency_key_replays_the_first_response() {
+    let app = spawn_app().await;
+    let (tenant, _) = desk_tenant(&app, "acme").await;
+    let agent = app.user_token(&tenant, "agent1", &["agent"]).await;
+    let send = |body: Value| {
+        app.send(
+            app.client
+                .post(app.url("/api/v1/tickets"))
+                .bearer_auth(&agent)
+                .header("Idempotency-Key", "order-4711")
+                .json(&body),
+        )
+    };
+    let body = json!({"template": "desk", "fields": {"title": "一度だけ"}});
+    let first = send(body.clone()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    let again = send(body).await;
+    assert_eq!(again.status, StatusCode::CREATED);
+    assert_eq!(again.json(), first.json());
+    assert_eq!(again.header("location"), first.header("location"));
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    send(json!({"template": "desk", "fields": {"title": "別の内容"}}))
+        .await
+        .assert_problem(422, "/problems/validation");
+    let list = app.get("/api/v1/tickets", Some(&agent)).await.json();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+}
+
+#[actix_web::test]
+async fn transitions_are_listed_explained_dry_run_and_fired() {
+    let app = spawn_app().await;
+    let (tenant, _) = desk_tenant(&app, "acme").await;
+    let agent = app.user_token(&tenant, "agent1", &["agent"]).await;
+    let requester = app.user_token(&tenant, "req1", &["requester"]).await;
+    let ticket = file(&app, &requester, json!({"title": "VPNが繋がらない"})).await;
+    let path = format!("/api/v1/tickets/{}", id(&ticket));
+
+    let options = app.get(&format!("{path}/transitions"), Some(&agent)).await;
+    assert_eq!(options.status, StatusCode::OK);
+    let options = options.json();
+    let keys: Vec<&str> = options["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["start"]);
+    // The requester can do nothing now; explain says why.
+    let mine = app
+        .get(
+            &format!("{path}/transitions?explain=true"),
+            Some(&requester),
+        )
+        .await
+        .json();
+    let start = mine["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["key"] == "start")
+        .unwrap()
+        .clone();
+    assert_eq!(start["available"], false);
+    assert_eq!(start["reasons"][0]["code"], "not_permitted");
+    fire(&app, &requester, &ticket, "start", json!({}))
+        .await
+        .assert_problem(403, "/problems/forbidden");
+
+    // Wrong state: 409. Unknown transition: 422.
+    fire(&app, &agent, &ticket, "close", json!({}))
+        .await
+        .assert_problem(409, "/problems/transition-unavailable");
+    fire(&app, &agent, &ticket, "teleport", json!({}))
+        .await
+        .assert_problem(422, "/problems/validation");
+
+    // A dry run reports the plan and writes nothing.
+    let dry = app
+        .post_json(
+            &format!("{path}/transitions?dry_run=true"),
+            Some(&agent),
+            &json!({"transition": "start"}),
+        )
+        .await;
+    assert_eq!(dry.status, StatusCode::OK, "{}", dry.text);
+    let dry = dry.json();
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["ticket"]["state"], "in_progress");
+    assert_eq!(dry["plan"]["field_changes"][0]["field"], "effort");
+    let after_dry = app.get(&path, Some(&agent)).await.json();
+    assert_eq!(after_dry["state"], "new");
+    assert_eq!(after_dry["version"], 1);
+    assert_eq!(history(&app, &agent, id(&ticket)).await.len(), 2);
+
+    let started = fire(&app, &agent, &ticket, "start", json!({})).await;
+    assert_eq!(started.status, StatusCode::OK, "{}", started.text);
+    assert_eq!(started.header("etag"), Some("\"2\""));
+    assert_eq!(started.json()["ticket"]["fields"]["effort"], 0);
+
+    // The guard needs impact; resolution is required by the transition.
+    let unguarded = fire(
+        &app,
+        &agent,
+        &ticket,
+        "resolve",
+        json!({"resolution": "再起動"}),
+    )
+    .await;
+    let problem = unguarded.assert_problem(409, "/problems/transition-unavailable");
+    assert!(problem["detail"].as_str().unwrap().contains("impact"));
+    app.patch_json(&path, Some(&agent), &json!({"fields": {"impact": "high"}}))
+        .await;
+    let missing = fire(&app, &agent, &ticket, "resolve", json!({})).await;
+    let problem = missing.assert_problem(422, "/problems/validation");
+    assert_eq!(problem["errors"][0]["field"], "fields.resolution");
+    let resolved = fire(
+        &app,
+        &agent,
+        &ticket,
+        "resolve",
+        json!({"resolution": "再起動で復旧", "effort": 3}),
+    )
+    .await;
+    assert_eq!(resolved.status, StatusCode::OK, "{}", resolved.text);
+    // resolution is read-only once resolved.
+    app.patch_json(&path, Some(&agent), &json!({"fields": {"resolution": "x"}}))
+        .await
+        .assert_problem(422, "/problems/validation");
+    // The requester closes their own ticket, with a comment.
+    let closed = app
+        .post_json(
+            &format!("{path}/transitions"),
+            Some(&requester),
+            &json!({"transition": "close", "comment": {"body": "ありがとうございました"}}),
+        )
+        .await;
+    assert_eq!(closed.status, StatusCode::OK, "{}", closed.text);
+    assert_eq!(closed.json()["ticket"]["closed"], true);
+    assert_eq!(closed.json()["comment"]["body"], "ありがとうございました");
+
+    let entries = history(&app, &agent, id(&ticket)).await;
+    let transitions: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["kind"] == "transition")
+        .map(|e| e["transition"].as_str().unwrap())
+        .collect();
+    assert_eq!(transitions, ["start", "resolve", "close"]);
+    let versions: Vec<i64> = entries
+        .iter()
+        .map(|e| e["ticket_version"].as_i64().unwrap())
+        .collect();
+    assert!(versions.windows(2).all(|w| w[0] <= w[1]));
+}
+
+#[actix_web::test]
+async fn racing_transitions_on_one_version_have_exactly_one_winner() {
+    let app = spawn_app().await;
+    let (tenant, _) = desk_tenant(&app, "acme").await;
+    let agent = app.user_token(&tenant, "agent1", &["agent"]).await;
+    let ticket = file(&app, &agent, json!({"title": "競合"})).await;
+    let path = format!("/api/v1/tickets/{}/transitions", id(&ticket));
+    let replies = join_all((0..12).map(|_| {
+        app.send(
+            app.client
+                .post(app.url(&path))
+                .bearer_auth(&agent)
+                .header("If-Match", "\"1\"")
+                .json(&json!({"transition": "start"})),
+        )
+    }))
+    .await;
+    let won = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count();
+    let lost = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::PRECONDITION_FAILED)
+        .count();
+    assert_eq!(
+        (won, lost),
+        (1, 11),
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    let entries = history(&app, &agent, id(&ticket)).await;
+    assert_eq!(
+        entries.iter().filter(|e| e["kind"] == "transition").count(),
+        1
+    );
+    assert_eq!(entries.iter().filter(|e| e["field"] == "effort").count(), 1);
+    let now = app
+        .get(&format!("/api/v1/tickets/{}", id(&ticket)), Some(&agent))
+        .await;
+    assert_eq!(now.json()["version"], 2);
+}
+
+#[actix_web::test]
+async fn a_failing_action_rolls_back_the_whole_transition() {
+    let app = spawn_app().await;
+    let (tenant, _) = desk_tenant(&app, "acme").await;
+    let agent = app.user_token(&tenant, "agent1", &["agent"]).await;
+    let ticket = file(&app, &agent, json!({"title": "親チケット"})).await;
+    assert_eq!(
+        fire(&app, &agent, &ticket, "start", json!({})).await.status,
+        StatusCode::OK
+    );
+
+    let broken = fire(&app, &agent, &ticket, "delegate_broken", json!({})).await;
+    let problem = broken.assert_problem(422, "/problems/validation");
+    assert_eq!(
+        problem["errors"][0]["field"],
+        "create_child_ticket.task.fields.title"
+    );
+    let path = format!("/api/v1/tickets/{}", id(&ticket));
+    let after = app.get(&path, Some(&agent)).await.json();
+    assert_eq!(after["state"], "in_progress");
+    assert_eq!(after["version"], 2);
+    assert!(after["fields"].get("note").is_none());
+    let all = app
+        .get("/api/v1/tickets?template=task", Some(&agent))
+        .await
+        .json();
+    assert!(all["items"].as_array().unwrap().is_empty());
+    assert_eq!(history(&app, &agent, id(&ticket)).await.len(), 4);
+
+    // The working action creates and links a child; the parent waits for it.
+    let delegated = fire(&app, &agent, &ticket, "delegate", json!({})).await;
+    assert_eq!(delegated.status, StatusCode::OK, "{}", delegated.text);
+    let child = delegated.json()["children"][0].clone();
+    assert_eq!(child["key"], "TSK-1");
+    assert_eq!(
+        child["fields"],
+        json!({"title": "親チケット", "detail": "調査"})
+    );
+    let links = app.get(&format!("{path}/links"), Some(&agent)).await.json();
+    assert_eq!(links[0]["kind"], "child");
+    assert_eq!(links[0]["ticket"]["key"], "TSK-1");
+    fire(&app, &agent, &ticket, "children_done", json!({}))
+        .await
+        .assert_problem(409, "/problems/transition-unavailable");
+    assert_eq!(
+        fire(&app, &agent, &child, "finish", json!({})).await.status,
+        StatusCode::OK
+    );
+    let back = fire(&app, &agent, &ticket, "children_done", json!({})).await;
+    assert_eq!(back.status, StatusCode::OK, "{}", back.text);
+}
+
+async fn comment(
+    app: &TestApp,
+    token: &str,
+    ticket: &str,
+    body: &str,
+    internal: bool,
+) -> crate::helpers::Reply {
+    app.post_json(
+        &format!("/api/v1/tickets/{ticket}/comments"),
+        Some(token),
+        &json!({"body": body, "internal": internal}),
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn partners_see_their_organizations_tickets_and_nothing_internal() {
+    let app = spawn_app().await;
+    let (tenant, _) = desk_tenant(&app, "acme").await;
+    let admin = &tenant.admin_token;
+    let agent = app.user_token(&tenant, "agent1", &["agent"]).await;
+    let org = |name: &'static str| {
+        app.create(
+            "/api/v1/organizations",
+            admin,
+            json!({"name": name, "kind": "partner"}),
+        )
+    };
+    let ours = org("Partner A").await;
+    let theirs = org("Partner B").await;
+    let partner = app
+        .create(
+            "/api/v1/users",
+            admin,
+            json!({"username": "pa", "password": crate::helpers::USER_PASSWORD, "display_name": "PA",
+                "roles": ["partner"], "organization_id": ours["id"]}),
+        )
+        .await;
+    let partner_token = app
+        .login(Some("acme"), "pa", crate::helpers::USER_PASSWORD)
+        .await;
+    let shared = app
+        .create(
+            "/api/v1/tickets",
+            &agent,
+            json!({"template": "desk", "organization": ours["id"],
+                "fields": {"title": "共有障害 shared outage", "note": "内部限定メモ secretword"}}),
+        )
+        .await;
+    let hidden = app
+        .create(
+            "/api/v1/tickets",
+            &agent,
+            json!({"template": "desk", "organization": theirs["id"],
+                "fields": {"title": "他社障害 other outage"}}),
+        )
+        .await;
+    assert_eq!(
+        comment(&app, &agent, id(&shared), "公開の返信 publicword", false)
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        comment(&app, &agent, id(&shared), "社内の検討 internalword", true)
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    app.patch_json(
+        &format!("/api/v1/tickets/{}", id(&shared)),
+        Some(&agent),
+        &json!({"fields": {"note": "更新 secretword2"}}),
+    )
+    .await;
+
+    // Get: no internal field; the other organization's ticket is 404 like a missing one.
+    let got = app
+        .get(
+            &format!("/api/v1/tickets/{}", id(&shared)),
+            Some(&partner_token),
+        )
+        .await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert!(got.json()["fields"].get("note").is_none());
+    assert!(!got.text.contains("secretword"));
+    let other = app
+        .get(
+            &format!("/api/v1/tickets/{}", id(&hidden)),
+            Some(&partner_token),
+        )
+        .await;
+    let missing = app
+        .get(
+            &format!("/api/v1/tickets/{}", uuid::Uuid::now_v7()),
+            Some(&partner_token),
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+    assert_eq!(other.text, missing.text);
+
+    // List and search.
+    let list = app.get("/api/v1/tickets", Some(&partner_token)).await;
+    let items = list.json()["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["id"], shared["id"]);
+    assert!(!list.text.contains("secretword"));
+    for (q, visible) in [
+        ("publicword", 1),
+        ("secretword2", 0),
+        ("internalword", 0),
+        ("障害", 1),
+        ("他社", 0),
+    ] {
+        let found = app
+            .get(
+                &format!("/api/v1/tickets?q={}", urlencode(q)),
+                Some(&partner_token),
+            )
+            .await;
+        assert_eq!(
+            found.json()["items"].as_array().unwrap().len(),
+            visible,
+            "{q}"
+        );
+        let staff = app
+            .get(&format!("/api/v1/tickets?q={}", urlencode(q)), Some(&agent))
+            .await;
+        assert!(
+            !staff.json()["items"].as_array().unwrap().is_empty(),
+            "{q} for staff"
+        );
+    }
+    let by_note = app
+        .get(
+            "/api/v1/tickets?field.note=%E6%9B%B4%E6%96%B0%20secretword2",
+            Some(&partner_token),
+        )
+        .await;
+    assert!(by_note.json()["items"].as_array().unwrap().is_empty());
+
+    // History and comments.
+    let entries = app
+        .get(
+            &format!("/api/v1/tickets/{}/history", id(&shared)),
+            Some(&partner_token),
+        )
+        .await;
+    assert_eq!(entries.status, StatusCode::OK);
+    assert!(!entries.text.contains("secretword"));
+    assert!(!entries.text.contains("\"note\""));
+    let comments = app
+        .get(
+            &format!("/api/v1/tickets/{}/comments", id(&shared)),
+            Some(&partner_token),
+        )
+        .await;
+    assert!(comments.text.contains("publicword"));
+    assert!(!comments.text.contains("internalword"));
+    // Partners write public comments only, and may not set internal fields.
+    comment(&app, &partner_token, id(&shared), "内部?", true)
+        .await
+        .assert_problem(403, "/problems/forbidden");
+    assert_eq!(
+        comment(&app, &partner_token, id(&shared), "確認しました", false)
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    app.patch_json(
+        &format!("/api/v1/tickets/{}", id(&shared)),
+        Some(&partner_token),
+        &json!({"fields": {"note": "x"}}),
+    )
+    .await
+    .assert_problem(422, "/problems/validation");
+    // A partner's own ticket belongs to their organization.
+    let own = file(&app, &partner_token, json!({"title": "パートナー起票"})).await;
+    assert_eq!(own["organization"], ours["id"]);
+    assert_eq!(own["requester"], partner["id"]);
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[actix_web::test]
+async fn lists_filter_by_fields_search_japanese_and_page_stably() {
+    let app = spawn_app().await;
+    let (tenant, _) = desk_tenant(&app, "acme").await;
+    let agent = app.user_token(&tenant, "agent1", &["agent"]).await;
+    let requester = app.user_token(&tenant, "req1", &["requester"]).await;
+    let titles = [
+        ("メールサーバ障害", "high"),
+        ("経費精算の申請", "low"),
+        ("VPN connection drops", "high"),
+        ("サーバ室の空調", "low"),
+        ("申請書の書き方", "high"),
+    ];
+    let mut ids = Vec::new();
+    for (title, impact) in titles {
+        let t = file(&app, &requester, json!({"title": title, "impact": impact})).await;
+        ids.push(t["id"].as_str().unwrap().to_owned());
+    }
+    let search = |q: &str| {
+        let path = format!("/api/v1/tickets?q={}", urlencode(q));
+        let token = agent.clone();
+        let app = &app;
+        async move {
+            let reply = app.get(&path, Some(&token)).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+            reply.json()["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["title"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(search("障害").await, ["メールサーバ障害"]);
+    assert_eq!(search("申請").await, ["申請書の書き方", "経費精算の申請"]);
+    assert_eq!(
+        search("サーバ").await,
+        ["サーバ室の空調", "メールサーバ障害"]
+    );
+    assert_eq!(search("vpn").await, ["VPN connection drops"]);
+    assert_eq!(search("ＶＰＮ DROPS").await, ["VPN connection drops"]);
+    assert!(search("申請 障害").await.is_empty());
+    app.get("/api/v1/tickets?q=%20%2C", Some(&agent))
+        .await
+        .assert_problem(422, "/problems/validation");
+
+    // Custom field filter with state, and sorting.
+    let high = app
+        .get(
+            "/api/v1/tickets?field.impact=high&state=new&sort=key",
+            Some(&agent),
+        )
+        .await
+        .json();
+    let keys: Vec<&str> = high["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["SD-1", "SD-3", "SD-5"]);
+    app.get("/api/v1/tickets?sort=colour", Some(&agent))
+        .await
+        .assert_problem(422, "/problems/validation");
+
+    // Pages of 2, newest first, then by key ascending; no ticket twice, none missed.
+    for (sort, expected) in [
+        ("-created", ids.iter().rev().cloned().collect::<Vec<_>>()),
+        ("key", ids.clone()),
+        ("updated", ids.clone()),
+    ] {
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/api/v1/tickets?limit=2&sort={sort}");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let page = app.get(&path, Some(&agent)).await.json();
+            for t in page["items"].as_array().unwrap() {
+                seen.push(t["id"].as_str().unwrap().to_owned());
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(seen, expected, "{sort}");
+    }
+    // The requester's list is their own tickets; another requester sees none.
+    let other = app.user_token(&tenant, "req2", &["requester"]).await;
+    let none = app.get("/api/v1/tickets", Some(&other)).await.json();
+    assert!(none["items"].as_array().unwrap().is_empty());
+    let theirs = app.get("/api/v1/tickets", Some(&requester)).await.json();
+    assert_eq!(theirs["items"].as_array().unwrap().len(), 5);
+}
+
+#[actix_web::test]
+async fn watchers_and_links_are_managed() {
+    let app = spawn_app().await;
+    let (tenant, _) = desk_tenant(&app, "acme").await;
+    let agent = app.user_token(&tenant, "agent1", &["agent"]).await;
+    let requester_id = app.user(&tenant, "req1", &["requester"]).await;
+    let requester = app
+        .login(Some("acme"), "req1", crate::helpers::USER_PASSWORD)
+        .await;
+    let a = file(&app, &requester, json!({"title": "A"})).await;
+    let b = file(&app, &agent, json!({"title": "B"})).await;
+    let watchers = format!("/api/v1/tickets/{}/watchers", id(&a));
+    for _ in 0..2 {
+        let r = app.post_json(&watchers, Some(&requester), &json!({})).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    }
+    let list = app.get(&watchers, Some(&agent)).await.json();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["user"], requester_id);
+    let agent_id = app.get("/api/v1/me", Some(&agent)).await.json()["id"].clone();
+    app.post_json(&watchers, Some(&requester), &json!({"user": agent_id}))
+        .await
+        .assert_problem(403, "/problems/forbidden");
+    let r = app
+        .request(
+            Method::DELETE,
+            &format!("{watchers}/{requester_id}"),
+            Some(&requester),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert!(
+        app.get(&watchers, Some(&agent))
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let links = format!("/api/v1/tickets/{}/links", id(&a));
+    let link = app
+        .create(
+            &links,
+            &agent,
+            json!({"kind": "duplicate_of", "ticket": b["id"]}),
+        )
+        .await;
+    assert_eq!(link["kind"], "duplicate_of");
+    app.post_json(
+        &links,
+        Some(&agent),
+        &json!({"kind": "duplicate_of", "ticket": b["id"]}),
+    )
+    .await
+    .assert_problem(409, "/problems/duplicate");
+    app.post_json(
+        &links,
+        Some(&agent),
+        &json!({"kind": "related", "ticket": a["id"]}),
+    )
+    .await
+    .assert_problem(422, "/problems/validation");
+    app.post_json(
+        &links,
+        Some(&requester),
+        &json!({"kind": "related", "ticket": b["id"]}),
+    )
+    .await
+    .assert_problem(403, "/problems/forbidden");
+    let from_b = app
+        .get(&format!("/api/v1/tickets/{}/links", id(&b)), Some(&agent))
+        .await
+        .json();
+    assert_eq!(from_b[0]["kind"], "duplicated_by");
+    assert_eq!(from_b[0]["ticket"]["key"], "SD-1");
+    // The requester cannot see B, so the link is not shown to them.
+    let mine = app.get(&links, Some(&requester)).await.json();
+    assert!(mine.as_array().unwrap().is_empty());
+    let r = app
+        .request(
+            Method::DELETE,
+            &format!("{links}/{}", id(&link)),
+            Some(&agent),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert!(
+        app.get(&links, Some(&agent))
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
