@@ -14,6 +14,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod ids;
+pub mod seed;
 pub mod service;
 pub mod storage;
 pub mod usage;

@@ -40,6 +40,22 @@ enum Command {
         #[arg(long, default_value = "ja")]
         lang: String,
     },
+    /// Fill an empty database with benchmark tenants and tickets (bench/tickets.sh).
+    #[command(hide = true)]
+    SeedTickets {
+        /// How many tickets, spread over two tenants.
+        #[arg(long, default_value_t = 1_000_000)]
+        tickets: u64,
+        /// Tickets per write transaction.
+        #[arg(long, default_value_t = 1_000)]
+        batch: u64,
+        /// Seed of the random values (the same seed gives the same data).
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Where to write tenants, credentials and sample ticket ids (JSON).
+        #[arg(long, default_value = "target/bench-seed.json")]
+        out: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -53,11 +69,29 @@ fn main() -> ExitCode {
             lang,
         } => diagram(&catalog_key, &format, &lang),
         Command::Migrate => with_config(migrate),
+        Command::SeedTickets {
+            tickets,
+            batch,
+            seed,
+            out,
+        } => {
+            let options = stageflow::seed::SeedOptions {
+                tickets,
+                batch: batch.max(1),
+                seed,
+                out,
+            };
+            with_config_and(move |config| stageflow::seed::seed_tickets(&config, &options))
+        }
         Command::Serve => with_config(serve),
     }
 }
 
 fn with_config(run: fn(Config) -> Result<(), String>) -> ExitCode {
+    with_config_and(run)
+}
+
+fn with_config_and(run: impl FnOnce(Config) -> Result<(), String>) -> ExitCode {
     match Config::from_env() {
         Ok(config) => match run(config) {
             Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,7 @@
 //! The HTTP API: thin handlers, their DTOs, and the route table that is also the OpenAPI
 //! document (an endpoint that is served is documented, by construction).
 
+pub mod attachments;
 pub mod audit;
 pub mod auth;
 pub mod catalog;
@@ -155,6 +156,8 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(catalog::install_catalog_entry)
         .service(catalog::export_template)
         .service(catalog::import_template)
+        .service(tickets::export_tickets)
+        .service(tickets::transition_tickets)
         .service(tickets::list_tickets)
         .service(tickets::create_ticket)
         .service(tickets::get_ticket)
@@ -169,7 +172,10 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(tickets::delete_ticket_watcher)
         .service(tickets::list_ticket_links)
         .service(tickets::create_ticket_link)
-        .service(tickets::delete_ticket_link);
+        .service(tickets::delete_ticket_link)
+        .service(attachments::list_ticket_attachments)
+        .service(attachments::create_ticket_attachment)
+        .service(attachments::get_attachment_content);
 }
 
 /// The OpenAPI document of [`routes`].

@@ -1317,3 +1317,381 @@ fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
     serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
         .map_err(|_| ApiError::Malformed("The query string cannot be read.".to_owned()))
 }
+
+/// Most items in one bulk request.
+pub const MAX_BULK_ITEMS: usize = 100;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkItem {
+    pub ticket: TicketId,
+    pub transition: String,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub fields: Map<String, Value>,
+    /// The ticket version the transition is meant for (as `If-Match` would give it).
+    pub version: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"items": [
+    {"ticket": "019ac0d2-4a00-7000-8000-0000000000a1", "transition": "close"},
+    {"ticket": "019ac0d2-4a00-7000-8000-0000000000a2", "transition": "close", "version": 4}],
+    "comment": {"body": "一括クローズ"}}))]
+pub struct BulkTransitions {
+    /// 1–100 items, each fired in its own transaction, in order.
+    pub items: Vec<BulkItem>,
+    /// Written with every successful transition.
+    pub comment: Option<CommentInput>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkResult {
+    pub ticket: TicketId,
+    /// The HTTP status the single transition would have answered.
+    pub status: u16,
+    /// The ticket after the transition, when it succeeded.
+    pub result: Option<Ticket>,
+    /// Why it failed, when it did.
+    pub problem: Option<crate::error::Problem>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkResults {
+    pub succeeded: usize,
+    pub failed: usize,
+    pub items: Vec<BulkResult>,
+}
+
+/// Fires transitions on many tickets: each item in its own transaction, with a result per
+/// item (a failure does not stop the others). The answer is 200 whatever the items' fates.
+#[utoipa::path(
+    tag = "tickets", operation_id = "transition_tickets", security(("bearer" = [])),
+    request_body = BulkTransitions,
+    responses(
+        (status = 200, description = "One result per item, in order", body = BulkResults),
+        (status = 400, response = super::problems::BadRequest),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 422, response = super::problems::Unprocessable),
+    )
+)]
+#[post("/tickets/bulk-transitions")]
+pub async fn transition_tickets(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: web::Json<BulkTransitions>,
+) -> Result<web::Json<BulkResults>, ApiError> {
+    let caller = caller(&principal)?;
+    let body = body.into_inner();
+    if body.items.is_empty() || body.items.len() > MAX_BULK_ITEMS {
+        return Err(ApiError::validation(
+            "items",
+            "length",
+            format!("between 1 and {MAX_BULK_ITEMS} items"),
+        ));
+    }
+    let comment = body.comment.map(|c| NewComment {
+        body: c.body,
+        internal: c.internal,
+    });
+    let mut items = Vec::with_capacity(body.items.len());
+    for item in body.items {
+        let request = TransitionRequest {
+            transition: item.transition,
+            fields: item.fields,
+            comment: comment.clone(),
+        };
+        let (s, c, id, version) = (state.clone(), caller.clone(), item.ticket, item.version);
+        let now = state.clock.now();
+        let outcome = state
+            .db
+            .write(move |conn| {
+                svc::fire(conn, &s.definitions, &c, id, version, &request, false, now)
+            })
+            .await;
+        items.push(match outcome {
+            Ok(o) => BulkResult {
+                ticket: id,
+                status: 200,
+                result: Some(Ticket::of(&o.ticket, &caller)),
+                problem: None,
+            },
+            Err(e) => BulkResult {
+                ticket: id,
+                status: actix_web::ResponseError::status_code(&e).as_u16(),
+                result: None,
+                problem: Some(e.problem()),
+            },
+        });
+    }
+    let succeeded = items.iter().filter(|i| i.status == 200).count();
+    Ok(web::Json(BulkResults {
+        succeeded,
+        failed: items.len() - succeeded,
+        items,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportParams {
+    /// `csv` (the only format).
+    pub format: Option<String>,
+    /// Start with a UTF-8 byte order mark, so that Excel (Japanese Windows) reads UTF-8.
+    #[serde(default)]
+    pub bom: bool,
+}
+
+/// Rows fetched per database round trip while exporting.
+const EXPORT_PAGE: i64 = 500;
+
+const EXPORT_COLUMNS: [&str; 14] = [
+    "id",
+    "key",
+    "template",
+    "template_version",
+    "title",
+    "stage",
+    "state",
+    "closed",
+    "requester",
+    "assignee",
+    "group",
+    "organization",
+    "created_at",
+    "updated_at",
+];
+
+fn csv_cell(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().map(csv_cell).collect::<Vec<_>>().join(";"),
+        other => other.to_string(),
+    }
+}
+
+fn export_rows(
+    tickets: &[LoadedTicket],
+    caller: &TicketCaller,
+    field_columns: &[String],
+) -> Result<Vec<u8>, ApiError> {
+    let mut out = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    for t in tickets {
+        let shown = Ticket::of(t, caller);
+        let id = |v: Option<uuid::Uuid>| v.map(|u| u.to_string()).unwrap_or_default();
+        let mut record = vec![
+            shown.id.to_string(),
+            shown.key,
+            shown.template,
+            shown.template_version.to_string(),
+            shown.title,
+            shown.stage,
+            shown.state,
+            shown.closed.to_string(),
+            id(shown.requester.map(|u| u.0)),
+            id(shown.assignee.map(|u| u.0)),
+            id(shown.group.map(|g| g.0)),
+            id(shown.organization.map(|o| o.0)),
+            shown
+                .created_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            shown
+                .updated_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        ];
+        if field_columns.is_empty() {
+            record.push(Value::Object(shown.fields).to_string());
+        } else {
+            for key in field_columns {
+                record.push(shown.fields.get(key).map(csv_cell).unwrap_or_default());
+            }
+        }
+        out.write_record(&record)
+            .map_err(|e| ApiError::Internal(format!("csv: {e}")))?;
+    }
+    out.into_inner()
+        .map_err(|e| ApiError::Internal(format!("csv: {e}")))
+}
+
+/// The ticket list as CSV (UTF-8, optionally with a BOM), streamed: the same filters and
+/// order as `GET /tickets`, every matching ticket. With `template=`, each field the caller
+/// may see is a column (multi-select items joined by `;`); otherwise the fields are one JSON
+/// column.
+#[utoipa::path(
+    tag = "tickets", operation_id = "export_tickets", security(("bearer" = [])),
+    params(ExportParams, TicketQuery),
+    responses(
+        (status = 200, description = "CSV", content_type = "text/csv"),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 422, response = super::problems::Unprocessable),
+    )
+)]
+#[get("/tickets/export")]
+pub async fn export_tickets(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    params: web::Query<ExportParams>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = caller(&principal)?;
+    if params.format.as_deref().is_some_and(|f| f != "csv") {
+        return Err(ApiError::validation("format", "invalid", "only csv"));
+    }
+    let pairs = query_pairs(&req)?;
+    let (query, mut filter) = parse_query(&pairs, caller.audience)?;
+    if query.cursor.is_some() || query.limit.is_some() {
+        return Err(ApiError::validation(
+            "cursor",
+            "invalid",
+            "an export has every matching ticket; it takes no cursor or limit",
+        ));
+    }
+    // Resolve the template (and its columns) before streaming, so errors are still problems.
+    let (s, c, q) = (state.clone(), caller.clone(), query.template.clone());
+    let (filter, columns, matches) = state
+        .db
+        .read(move |conn| {
+            let query = TicketQuery {
+                template: q,
+                ..TicketQuery::default()
+            };
+            let matches = resolve_template(conn, &c, &query, &mut filter)?;
+            let mut columns = Vec::new();
+            if let Some(id) = filter.template
+                && let Some(t) = crate::db::tickets::template_published(conn, &c.scope, id)?
+            {
+                let def = s.definitions.get(conn, &c.scope, id, t)?;
+                columns = def
+                    .fields
+                    .iter()
+                    .filter(|f| c.audience.is_staff() || !f.internal)
+                    .map(|f| f.key.clone())
+                    .collect();
+            }
+            Ok::<_, ApiError>((filter, columns, matches))
+        })
+        .await?;
+    let mut header_row: Vec<String> = EXPORT_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
+    if columns.is_empty() {
+        header_row.push("fields".to_owned());
+    } else {
+        header_row.extend(columns.iter().map(|c| format!("field.{c}")));
+    }
+    let mut head = Vec::new();
+    if params.bom {
+        head.extend_from_slice("\u{feff}".as_bytes());
+    }
+    {
+        let mut w = csv::Writer::from_writer(&mut head);
+        w.write_record(&header_row)
+            .map_err(|e| ApiError::Internal(format!("csv: {e}")))?;
+        w.flush()
+            .map_err(|e| ApiError::Internal(format!("csv: {e}")))?;
+    }
+    struct Cursor {
+        state: web::Data<AppState>,
+        caller: TicketCaller,
+        filter: TicketFilter,
+        columns: Vec<String>,
+        after: Option<After>,
+        done: bool,
+    }
+    let start = Cursor {
+        state: state.clone(),
+        caller,
+        filter,
+        columns,
+        after: None,
+        done: !matches,
+    };
+    let pages = futures_util::stream::unfold(start, |mut cur| async move {
+        if cur.done {
+            return None;
+        }
+        let (s, c, f, after) = (
+            cur.state.clone(),
+            cur.caller.clone(),
+            cur.filter.clone(),
+            cur.after.clone(),
+        );
+        let page = cur
+            .state
+            .db
+            .read(move |conn| {
+                let rows = crate::db::tickets::list_tickets(
+                    conn,
+                    &c.scope,
+                    &f,
+                    after.as_ref(),
+                    EXPORT_PAGE,
+                )?;
+                let mut loaded = Vec::with_capacity(rows.len());
+                for (row, template_key) in rows {
+                    let def =
+                        s.definitions
+                            .get(conn, &c.scope, row.template_id, row.template_version)?;
+                    loaded.push(LoadedTicket {
+                        row,
+                        template_key,
+                        def,
+                    });
+                }
+                Ok::<_, ApiError>(loaded)
+            })
+            .await;
+        match page {
+            Err(e) => {
+                cur.done = true;
+                Some((
+                    Err(actix_web::error::ErrorInternalServerError(e.to_string())),
+                    cur,
+                ))
+            }
+            Ok(rows) => {
+                if (rows.len() as i64) < EXPORT_PAGE {
+                    cur.done = true;
+                }
+                if let Some(last) = rows.last() {
+                    cur.after = Some(match cur.filter.sort {
+                        SortKey::Created => After::Created(last.row.id),
+                        SortKey::Updated => After::Updated(last.row.updated_at, last.row.id),
+                        SortKey::Key => {
+                            After::Key(last.row.key_prefix.clone(), last.row.number, last.row.id)
+                        }
+                    });
+                } else {
+                    cur.done = true;
+                }
+                match export_rows(&rows, &cur.caller, &cur.columns) {
+                    Ok(bytes) => Some((Ok(web::Bytes::from(bytes)), cur)),
+                    Err(e) => {
+                        cur.done = true;
+                        Some((
+                            Err(actix_web::error::ErrorInternalServerError(e.to_string())),
+                            cur,
+                        ))
+                    }
+                }
+            }
+        }
+    });
+    use futures_util::StreamExt;
+    let body =
+        futures_util::stream::once(
+            async move { Ok::<_, actix_web::Error>(web::Bytes::from(head)) },
+        )
+        .chain(pages);
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"tickets.csv\"",
+        ))
+        .streaming(body))
+}

@@ -90,6 +90,63 @@ fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
             None,
         ),
         (Method::GET, "/api/v1/templates/{template}/export", None),
+        (Method::GET, "/api/v1/tickets/{ticket}", None),
+        (
+            Method::PATCH,
+            "/api/v1/tickets/{ticket}",
+            Some(json!({"fields": {"title": "x"}})),
+        ),
+        (Method::GET, "/api/v1/tickets/{ticket}/transitions", None),
+        (
+            Method::GET,
+            "/api/v1/tickets/{ticket}/transitions?explain=true",
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/tickets/{ticket}/transitions",
+            Some(json!({"transition": "start"})),
+        ),
+        (
+            Method::POST,
+            "/api/v1/tickets/{ticket}/transitions?dry_run=true",
+            Some(json!({"transition": "start"})),
+        ),
+        (Method::GET, "/api/v1/tickets/{ticket}/history", None),
+        (Method::GET, "/api/v1/tickets/{ticket}/comments", None),
+        (
+            Method::POST,
+            "/api/v1/tickets/{ticket}/comments",
+            Some(json!({"body": "x"})),
+        ),
+        (Method::GET, "/api/v1/tickets/{ticket}/watchers", None),
+        (
+            Method::POST,
+            "/api/v1/tickets/{ticket}/watchers",
+            Some(json!({"user": "{own_user}"})),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/tickets/{ticket}/watchers/{user}",
+            None,
+        ),
+        (Method::GET, "/api/v1/tickets/{ticket}/links", None),
+        (
+            Method::POST,
+            "/api/v1/tickets/{ticket}/links",
+            Some(json!({"kind": "related", "ticket": "{ticket}"})),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/tickets/{ticket}/links/{link}",
+            None,
+        ),
+        (Method::GET, "/api/v1/tickets/{ticket}/attachments", None),
+        (
+            Method::GET,
+            "/api/v1/attachments/{attachment}/content",
+            None,
+        ),
     ]
 }
 
@@ -137,7 +194,14 @@ async fn objects_of_a(app: &TestApp) -> HashMap<&'static str, String> {
             json!({"key": "a_only_template", "definition": crate::templates::incident()}),
         )
         .await;
+    let agent = app
+        .login(Some("tenant-a"), "alice", crate::helpers::USER_PASSWORD)
+        .await;
+    let (ticket, link, attachment) = a_ticket(app, admin, &agent).await;
     HashMap::from([
+        ("ticket", ticket),
+        ("link", link),
+        ("attachment", attachment),
         (
             "template",
             template["template"]["key"].as_str().unwrap().to_owned(),
@@ -149,6 +213,76 @@ async fn objects_of_a(app: &TestApp) -> HashMap<&'static str, String> {
         ("organization", org["id"].as_str().unwrap().to_owned()),
         ("api_key", key["id"].as_str().unwrap().to_owned()),
     ])
+}
+
+/// A published template in A with a ticket that has a comment, a link and an attachment.
+async fn a_ticket(app: &TestApp, admin: &str, agent: &str) -> (String, String, String) {
+    app.create(
+        "/api/v1/masters",
+        admin,
+        json!({"key": "impact", "name": {"ja": "影響度", "en": "Impact"},
+            "items": [{"code": "high", "label": {"ja": "高", "en": "High"}}]}),
+    )
+    .await;
+    app.create(
+        "/api/v1/templates",
+        admin,
+        json!({"key": "a_desk", "definition": crate::templates::incident()}),
+    )
+    .await;
+    let published = app
+        .post_json(
+            "/api/v1/templates/a_desk/versions/1/publish",
+            Some(admin),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(
+        published.status,
+        reqwest::StatusCode::OK,
+        "{}",
+        published.text
+    );
+    let body = json!({"template": "a_desk", "fields": {"title": "A secret ticket"}});
+    let ticket = app.create("/api/v1/tickets", agent, body.clone()).await;
+    let other = app.create("/api/v1/tickets", agent, body).await;
+    let id = ticket["id"].as_str().unwrap().to_owned();
+    app.create(
+        &format!("/api/v1/tickets/{id}/comments"),
+        agent,
+        json!({"body": "A comment"}),
+    )
+    .await;
+    let link = app
+        .create(
+            &format!("/api/v1/tickets/{id}/links"),
+            agent,
+            json!({"kind": "related", "ticket": other["id"]}),
+        )
+        .await;
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(b"A content".to_vec()).file_name("a.txt"),
+    );
+    let attachment = app
+        .send(
+            app.client
+                .post(app.url(&format!("/api/v1/tickets/{id}/attachments")))
+                .bearer_auth(agent)
+                .multipart(form),
+        )
+        .await;
+    assert_eq!(
+        attachment.status,
+        reqwest::StatusCode::CREATED,
+        "{}",
+        attachment.text
+    );
+    (
+        id,
+        link["id"].as_str().unwrap().to_owned(),
+        attachment.json()["id"].as_str().unwrap().to_owned(),
+    )
 }
 
 fn fill(template: &str, values: &HashMap<&'static str, String>) -> String {
@@ -202,6 +336,24 @@ async fn tenant_b_cannot_tell_tenant_a_objects_from_missing_ones() {
         assert_eq!(on_a.status, on_missing.status, "{method} {template}");
     }
 
+    // Uploading to A's ticket is 404 like uploading to a missing one.
+    let upload = |ticket: String| {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(b"B".to_vec()).file_name("b.txt"),
+        );
+        app.send(
+            app.client
+                .post(app.url(&format!("/api/v1/tickets/{ticket}/attachments")))
+                .bearer_auth(&b.admin_token)
+                .multipart(form),
+        )
+    };
+    let on_a = upload(a["ticket"].clone()).await;
+    let on_missing = upload(missing["ticket"].clone()).await;
+    on_a.assert_problem(404, "/problems/not-found");
+    assert_eq!(on_a.text, on_missing.text);
+
     // Lists of B show nothing of A, and A's objects are untouched.
     let users = app.get("/api/v1/users", Some(&b.admin_token)).await.text;
     assert!(!users.contains(&a["user"]) && !users.contains("alice"));
@@ -212,6 +364,9 @@ async fn tenant_b_cannot_tell_tenant_a_objects_from_missing_ones() {
         "/api/v1/audit-log",
         "/api/v1/masters",
         "/api/v1/templates",
+        "/api/v1/tickets",
+        "/api/v1/tickets?q=secret",
+        "/api/v1/tickets/export",
     ] {
         let listed = app.get(path, Some(&b.admin_token)).await.text;
         for id in a.values().filter(|id| **id != a["own_user"]) {

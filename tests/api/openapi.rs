@@ -33,6 +33,7 @@ fn every_operation_is_tagged_with_a_verb_resource_operation_id() {
         "transition",
         "install",
         "publish",
+        "export",
     ];
     let mut seen = std::collections::HashSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {

@@ -936,3 +936,223 @@ async fn watchers_and_links_are_managed() {
             .is_empty()
     );
 }
+
+async fn upload(
+    app: &TestApp,
+    token: &str,
+    ticket: &str,
+    name: &str,
+    content: Vec<u8>,
+    internal: Option<&str>,
+) -> crate::helpers::Reply {
+    let part = reqwest::multipart::Part::bytes(content)
+        .file_name(name.to_owned())
+        .mime_str("text/plain")
+        .unwrap();
+    let mut form = reqwest::multipart::Form::new().part("file", part);
+    if let Some(internal) = internal {
+        form = form.text("internal", internal.to_owned());
+    }
+    app.send(
+        app.client
+            .post(app.url(&format!("/api/v1/tickets/{ticket}/attachments")))
+            .bearer_auth(token)
+            .multipart(form),
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn attachments_are_stored_by_hash_limited_and_visible_like_their_ticket() {
+    let app = crate::helpers::spawn_app_with(|c| c.max_attachment_bytes = 1024).await;
+    let (tenant, _) = desk_tenant(&app, "acme").await;
+    let agent = app.user_token(&tenant, "agent1", &["agent"]).await;
+    let requester = app.user_token(&tenant, "req1", &["requester"]).await;
+    let other = app.user_token(&tenant, "req2", &["requester"]).await;
+    let ticket = file(&app, &requester, json!({"title": "添付あり"})).await;
+    let tid = id(&ticket);
+
+    let stored = upload(
+        &app,
+        &requester,
+        tid,
+        "ログ 1.txt",
+        b"hello log".to_vec(),
+        None,
+    )
+    .await;
+    assert_eq!(stored.status, StatusCode::CREATED, "{}", stored.text);
+    let attachment = stored.json();
+    assert_eq!(attachment["size"], 9);
+    assert_eq!(attachment["file_name"], "ログ 1.txt");
+    let content_url = attachment["content_url"].as_str().unwrap().to_owned();
+    let download = app.get(&content_url, Some(&agent)).await;
+    assert_eq!(download.status, StatusCode::OK);
+    assert_eq!(download.text, "hello log");
+    assert_eq!(download.header("content-type"), Some("text/plain"));
+    let disposition = download.header("content-disposition").unwrap().to_owned();
+    assert!(disposition.starts_with("attachment"), "{disposition}");
+    assert!(disposition.contains("UTF-8''"), "{disposition}");
+
+    // Over the limit: 413, and nothing recorded.
+    upload(&app, &agent, tid, "big.bin", vec![7u8; 1025], None)
+        .await
+        .assert_problem(413, "/problems/payload-too-large");
+    // Internal attachments: staff only, invisible to the requester.
+    let internal = upload(
+        &app,
+        &agent,
+        tid,
+        "memo.txt",
+        b"internal".to_vec(),
+        Some("true"),
+    )
+    .await;
+    assert_eq!(internal.status, StatusCode::CREATED, "{}", internal.text);
+    let internal_url = internal.json()["content_url"].as_str().unwrap().to_owned();
+    upload(&app, &requester, tid, "x.txt", b"x".to_vec(), Some("true"))
+        .await
+        .assert_problem(403, "/problems/forbidden");
+    let listed = app
+        .get(
+            &format!("/api/v1/tickets/{tid}/attachments"),
+            Some(&requester),
+        )
+        .await
+        .json();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    let staff_list = app
+        .get(&format!("/api/v1/tickets/{tid}/attachments"), Some(&agent))
+        .await
+        .json();
+    assert_eq!(staff_list["items"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        app.get(&internal_url, Some(&requester)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    // Someone who cannot see the ticket cannot download or upload.
+    assert_eq!(
+        app.get(&content_url, Some(&other)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        upload(&app, &other, tid, "y.txt", b"y".to_vec(), None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // Not a form: 4xx problem.
+    let plain = app
+        .post_json(
+            &format!("/api/v1/tickets/{tid}/attachments"),
+            Some(&agent),
+            &json!({}),
+        )
+        .await;
+    assert!(plain.status.is_client_error(), "{}", plain.status);
+}
+
+#[actix_web::test]
+async fn bulk_transitions_report_each_item() {
+    let app = spawn_app().await;
+    let (tenant, _) = desk_tenant(&app, "acme").await;
+    let agent = app.user_token(&tenant, "agent1", &["agent"]).await;
+    let a = file(&app, &agent, json!({"title": "A"})).await;
+    let b = file(&app, &agent, json!({"title": "B"})).await;
+    assert_eq!(
+        fire(&app, &agent, &b, "start", json!({})).await.status,
+        StatusCode::OK
+    );
+    let reply = app
+        .post_json(
+            "/api/v1/tickets/bulk-transitions",
+            Some(&agent),
+            &json!({"items": [
+                {"ticket": a["id"], "transition": "start"},
+                {"ticket": b["id"], "transition": "start"},
+                {"ticket": uuid::Uuid::now_v7(), "transition": "start"},
+                {"ticket": a["id"], "transition": "delegate", "version": 1}
+            ], "comment": {"body": "一括"}}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let body = reply.json();
+    let statuses: Vec<u64> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [200, 409, 404, 412]);
+    assert_eq!(body["succeeded"], 1);
+    assert_eq!(
+        body["items"][1]["problem"]["type"],
+        "/problems/transition-unavailable"
+    );
+    let comments = app
+        .get(
+            &format!("/api/v1/tickets/{}/comments", id(&a)),
+            Some(&agent),
+        )
+        .await
+        .json();
+    assert_eq!(comments["items"][0]["body"], "一括");
+    app.post_json(
+        "/api/v1/tickets/bulk-transitions",
+        Some(&agent),
+        &json!({"items": []}),
+    )
+    .await
+    .assert_problem(422, "/problems/validation");
+}
+
+#[actix_web::test]
+async fn csv_export_streams_the_list_with_an_optional_bom() {
+    let app = spawn_app().await;
+    let (tenant, _) = desk_tenant(&app, "acme").await;
+    let agent = app.user_token(&tenant, "agent1", &["agent"]).await;
+    let requester_id = app.user(&tenant, "req1", &["requester"]).await;
+    let requester = app
+        .login(Some("acme"), "req1", crate::helpers::USER_PASSWORD)
+        .await;
+    for i in 0..3 {
+        app.create(
+            "/api/v1/tickets",
+            &agent,
+            json!({"template": "desk", "requester": requester_id,
+                "fields": {"title": format!("障害 {i}, \"quoted\""), "impact": "high", "note": "社外秘"}}),
+        )
+        .await;
+    }
+    let staff = app
+        .get(
+            "/api/v1/tickets/export?format=csv&bom=true&template=desk&sort=key",
+            Some(&agent),
+        )
+        .await;
+    assert_eq!(staff.status, StatusCode::OK, "{}", staff.text);
+    assert_eq!(
+        staff.header("content-type"),
+        Some("text/csv; charset=utf-8")
+    );
+    assert!(staff.text.starts_with('\u{feff}'));
+    let mut reader = csv::Reader::from_reader(staff.text.trim_start_matches('\u{feff}').as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    assert!(headers.iter().any(|h| h == "field.note"));
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(&rows[0][1], "SD-1");
+    assert_eq!(&rows[0][4], "障害 0, \"quoted\"");
+    // The requester's export has no internal column and no internal value.
+    let theirs = app
+        .get("/api/v1/tickets/export?template=desk", Some(&requester))
+        .await;
+    assert_eq!(theirs.status, StatusCode::OK);
+    assert!(!theirs.text.starts_with('\u{feff}'));
+    assert!(!theirs.text.contains("note"));
+    assert!(!theirs.text.contains("社外秘"));
+    assert_eq!(theirs.text.lines().count(), 4);
+    app.get("/api/v1/tickets/export?format=xlsx", Some(&agent))
+        .await
+        .assert_problem(422, "/problems/validation");
+}
