@@ -599,7 +599,8 @@ pub struct TemplateStates {
     pub stages: Vec<StageInfo>,
 }
 
-/// Stages → states of the published version, with live ticket counts.
+/// Stages → states of the published version, with live ticket counts (all versions'
+/// tickets; counted for staff only, 0 for requesters and partners).
 #[utoipa::path(
     tag = "templates", operation_id = "get_template_states", security(("bearer" = [])),
     params(("key" = String, Path)),
@@ -618,12 +619,25 @@ pub async fn get_template_states(
     key: web::Path<String>,
 ) -> Result<web::Json<TemplateStates>, ApiError> {
     let scope = principal.require(&Role::ALL)?;
+    let staff = principal.require(&crate::service::tickets::STAFF).is_ok();
     let key = key.into_inner();
     let lookup = key.clone();
-    let (number, def) = state
+    let (number, def, counts) = state
         .db
-        .read(move |conn| published_definition(conn, &scope, &lookup))
+        .read(move |conn| {
+            let (number, def) = published_definition(conn, &scope, &lookup)?;
+            let template = crate::service::templates::find(conn, &scope, &lookup)?;
+            let counts: std::collections::HashMap<String, i64> = if staff {
+                db::tickets::count_by_state(conn, &scope, template.id)?
+                    .into_iter()
+                    .collect()
+            } else {
+                Default::default()
+            };
+            Ok::<_, ApiError>((number, def, counts))
+        })
         .await?;
+    let count = |state: &str| counts.get(state).copied().unwrap_or(0);
     let stages = def
         .stages
         .iter()
@@ -648,10 +662,10 @@ pub async fn get_template_states(
                         .ok()
                         .and_then(|v| v.as_str().map(str::to_owned))
                         .unwrap_or_default(),
-                    ticket_count: 0,
+                    ticket_count: count(&s.key),
                 })
                 .collect(),
-            ticket_count: 0,
+            ticket_count: stage.states.iter().map(|s| count(&s.key)).sum(),
         })
         .collect();
     Ok(web::Json(TemplateStates {

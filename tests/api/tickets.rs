@@ -1156,3 +1156,186 @@ async fn csv_export_streams_the_list_with_an_optional_bom() {
         .await
         .assert_problem(422, "/problems/validation");
 }
+
+/// The ITIL incident process from the catalog, walked from filing to closing by the people
+/// who would do each step.
+#[actix_web::test]
+async fn an_itil_incident_runs_from_filing_to_closed() {
+    let app = spawn_app().await;
+    let tenant = app.tenant("itil").await;
+    let pm = app.user_token(&tenant, "pm", &["process_manager"]).await;
+    for key in ["itil_change", "itil_problem", "itil_incident"] {
+        let reply = app
+            .post_json(
+                &format!("/api/v1/catalog/{key}/install"),
+                Some(&pm),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{key}: {}", reply.text);
+    }
+    let service_desk = app
+        .create(
+            "/api/v1/groups",
+            &tenant.admin_token,
+            json!({"name": "service_desk"}),
+        )
+        .await;
+    let agent_id = app.user(&tenant, "sd1", &["agent"]).await;
+    app.create(
+        &format!("/api/v1/groups/{}/members", id(&service_desk)),
+        &tenant.admin_token,
+        json!({"user_id": agent_id}),
+    )
+    .await;
+    let agent = app
+        .login(Some("itil"), "sd1", crate::helpers::USER_PASSWORD)
+        .await;
+    let user = app.user_token(&tenant, "employee", &["requester"]).await;
+
+    // The employee files the incident.
+    let ticket = app
+        .create(
+            "/api/v1/tickets",
+            &user,
+            json!({"template": "itil_incident", "fields": {
+                "title": "メールが送信できない", "description": "Outlook で送信エラー 0x800CCC0F"}}),
+        )
+        .await;
+    assert_eq!(ticket["key"], "INC-1");
+    assert_eq!(ticket["state"], "new");
+    let step = |token: String, transition: &'static str, fields: Value| {
+        let app = &app;
+        let path = format!("/api/v1/tickets/{}/transitions", id(&ticket));
+        async move {
+            let reply = app
+                .post_json(
+                    &path,
+                    Some(&token),
+                    &json!({"transition": transition, "fields": fields}),
+                )
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{transition}: {}", reply.text);
+            reply.json()
+        }
+    };
+    // The employee cannot triage; the service desk can.
+    let theirs = app
+        .get(
+            &format!("/api/v1/tickets/{}/transitions", id(&ticket)),
+            Some(&user),
+        )
+        .await
+        .json();
+    let keys: Vec<&str> = theirs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["cancel"]);
+    step(
+        agent.clone(),
+        "start_triage",
+        json!({"source": "portal", "category": "network", "impact": "medium", "urgency": "high"}),
+    )
+    .await;
+    // Triage needs a priority and a group before the work is assigned.
+    let options = app
+        .get(
+            &format!("/api/v1/tickets/{}/transitions", id(&ticket)),
+            Some(&agent),
+        )
+        .await
+        .json();
+    let assign = options["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["key"] == "assign_work")
+        .unwrap()
+        .clone();
+    assert!(
+        assign["required_fields"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("priority"))
+    );
+    let assigned = step(
+        agent.clone(),
+        "assign_work",
+        json!({"priority": "p2", "assignment_group": service_desk["id"]}),
+    )
+    .await;
+    assert_eq!(assigned["ticket"]["state"], "in_progress");
+    assert_eq!(assigned["ticket"]["group"], service_desk["id"]);
+    // Waiting for the user, then back to work.
+    step(
+        agent.clone(),
+        "hold",
+        json!({"pending_reason": "awaiting_user"}),
+    )
+    .await;
+    let resumed = step(agent.clone(), "resume", json!({})).await;
+    assert!(resumed["ticket"]["fields"].get("pending_reason").is_none());
+    app.patch_json(
+        &format!("/api/v1/tickets/{}", id(&ticket)),
+        Some(&agent),
+        &json!({"fields": {"internal_notes": "送信サーバの証明書期限切れ"}}),
+    )
+    .await;
+    let resolved = step(
+        agent.clone(),
+        "resolve",
+        json!({"resolution_code": "config_change", "resolution": "SMTP サーバ証明書を更新"}),
+    )
+    .await;
+    assert_eq!(resolved["ticket"]["state"], "resolved");
+    assert_eq!(resolved["deferred_actions"][0]["type"], "library_upsert");
+    // The employee confirms and closes; the closed incident is read-only.
+    let closed = step(user.clone(), "close", json!({})).await;
+    assert_eq!(closed["ticket"]["state"], "closed");
+    assert_eq!(closed["ticket"]["closed"], true);
+    assert!(closed["ticket"]["fields"].get("internal_notes").is_none());
+    app.patch_json(
+        &format!("/api/v1/tickets/{}", id(&ticket)),
+        Some(&agent),
+        &json!({"fields": {"title": "変更"}}),
+    )
+    .await
+    .assert_problem(409, "/problems/ticket-closed");
+
+    let entries = history(&app, &agent, id(&ticket)).await;
+    let walk: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["kind"] == "transition")
+        .map(|e| e["transition"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        walk,
+        [
+            "start_triage",
+            "assign_work",
+            "hold",
+            "resume",
+            "resolve",
+            "close"
+        ]
+    );
+    let own_view = history(&app, &user, id(&ticket)).await;
+    assert!(own_view.iter().all(|e| e["field"] != "internal_notes"));
+    assert!(entries.iter().any(|e| e["field"] == "internal_notes"));
+    let states = app
+        .get("/api/v1/templates/itil_incident/states", Some(&pm))
+        .await;
+    assert_eq!(states.status, StatusCode::OK);
+    let states = states.json();
+    let done = states["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["states"].as_array().unwrap().clone())
+        .find(|s| s["key"] == "closed")
+        .unwrap();
+    assert_eq!(done["ticket_count"], 1);
+}
