@@ -126,6 +126,7 @@ impl Application {
                 tick.tick().await;
                 flush_usage(&state).await;
                 state.login_limiter.retain_recent();
+                purge_idempotency_keys(&state).await;
             }
         });
         let served = self.server.await;
@@ -143,6 +144,21 @@ pub async fn flush_usage(state: &web::Data<AppState>) {
         Ok(Ok(())) => {}
         Ok(Err(error)) => log::warn!("usage counters not flushed, will retry: {error}"),
         Err(error) => log::warn!("usage flush task failed: {error}"),
+    }
+}
+
+/// Forgets stored `Idempotency-Key` responses past their retention.
+pub async fn purge_idempotency_keys(state: &web::Data<AppState>) {
+    let before =
+        state.clock.now() - chrono::Duration::hours(crate::service::idempotency::RETENTION_HOURS);
+    let purged = state
+        .db
+        .write(move |conn| {
+            crate::db::tickets::purge_idempotent(conn, before.into()).map_err(DbError::from)
+        })
+        .await;
+    if let Err(error) = purged {
+        log::warn!("stored idempotent responses not purged, will retry: {error}");
     }
 }
 

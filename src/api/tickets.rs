@@ -429,6 +429,9 @@ pub struct TransitionResult {
     /// Library actions, executed once libraries are available (reported, not run).
     #[schema(value_type = Vec<Object>)]
     pub deferred_actions: Vec<Value>,
+    /// Events recorded for integrations by `notify` actions (in a dry run: would record).
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<Value>,
     pub comment: Option<Comment>,
 }
 
@@ -465,6 +468,7 @@ fn outcome_body(
             .iter()
             .map(|a: &PlannedAction| serde_json::to_value(a).unwrap_or(Value::Null))
             .collect(),
+        events: outcome.events.clone(),
         comment: outcome.comment.clone().map(Comment::from),
     }
 }

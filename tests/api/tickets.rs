@@ -241,6 +241,21 @@ async fn tickets_are_created_read_and_edited_with_etags() {
     assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
     assert_eq!(patched.header("etag"), Some("\"2\""));
     assert_eq!(patched.json()["title"], "プリンタ故障（2F）");
+    // Agents assign; the change is recorded.
+    let agent_id = app.get("/api/v1/me", Some(&agent)).await.json()["id"].clone();
+    let assigned = app
+        .patch_json(&path, Some(&agent), &json!({"assignee": agent_id}))
+        .await;
+    assert_eq!(assigned.status, StatusCode::OK, "{}", assigned.text);
+    assert_eq!(assigned.json()["assignee"], agent_id);
+    assert_eq!(assigned.json()["version"], 3);
+    app.patch_json(
+        &path,
+        Some(&agent),
+        &json!({"assignee": uuid::Uuid::now_v7()}),
+    )
+    .await
+    .assert_problem(422, "/problems/validation");
     // Clearing a required field is refused.
     app.patch_json(&path, Some(&agent), &json!({"fields": {"title": null}}))
         .await
@@ -260,12 +275,16 @@ async fn tickets_are_created_read_and_edited_with_etags() {
             ("field_changed", Some("effort")),
             ("field_changed", Some("title")),
             ("field_changed", Some("impact")),
+            ("attribute_changed", Some("assignee")),
         ]
     );
     assert_eq!(entries[5]["old_value"], "high");
     assert_eq!(entries[5]["new_value"], "low");
     assert_eq!(entries[5]["ticket_version"], 2);
     assert_eq!(entries[5]["actor"]["name"], "agent1");
+    assert_eq!(entries[6]["kind"], "attribute_changed");
+    assert_eq!(entries[6]["field"], "assignee");
+    assert_eq!(entries[6]["new_value"], agent_id);
 
     // An auditor reads but does not file.
     let auditor = app.user_token(&tenant, "aud", &["auditor"]).await;
@@ -404,6 +423,9 @@ async fn transitions_are_listed_explained_dry_run_and_fired() {
     assert_eq!(started.status, StatusCode::OK, "{}", started.text);
     assert_eq!(started.header("etag"), Some("\"2\""));
     assert_eq!(started.json()["ticket"]["fields"]["effort"], 0);
+    assert_eq!(started.json()["events"][0]["event"], "started");
+    assert_eq!(started.json()["events"][0]["key"], "SD-1");
+    assert_eq!(dry["events"][0]["event"], "started");
 
     // The guard needs impact; resolution is required by the transition.
     let unguarded = fire(
@@ -695,6 +717,13 @@ async fn partners_see_their_organizations_tickets_and_nothing_internal() {
         )
         .await;
     assert!(by_note.json()["items"].as_array().unwrap().is_empty());
+
+    let export = app
+        .get("/api/v1/tickets/export", Some(&partner_token))
+        .await;
+    assert_eq!(export.status, StatusCode::OK);
+    assert_eq!(export.text.lines().count(), 2);
+    assert!(!export.text.contains("secretword") && !export.text.contains("他社"));
 
     // History and comments.
     let entries = app

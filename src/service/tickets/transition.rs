@@ -43,6 +43,8 @@ pub struct TransitionOutcome {
     pub children: Vec<LoadedTicket>,
     /// Library actions: planned, and executed once libraries exist.
     pub deferred: Vec<PlannedAction>,
+    /// Events recorded by `notify` actions (kind `ticket.notify`), in order.
+    pub events: Vec<Value>,
     pub comment: Option<CommentRow>,
 }
 
@@ -259,6 +261,7 @@ fn execute(
     let mut group = ticket.row.group_id;
     let mut children = Vec::new();
     let mut deferred = Vec::new();
+    let mut events = Vec::new();
     for action in &plan.actions {
         match action {
             PlannedAction::Assign { assignee: target } => match target {
@@ -312,9 +315,10 @@ fn execute(
                     scope,
                     "ticket.notify",
                     Some(id),
-                    payload,
+                    payload.clone(),
                     now.into(),
                 )?;
+                events.push(payload);
             }
             PlannedAction::LibraryUpsert { .. } | PlannedAction::LibraryUpdate { .. } => {
                 deferred.push(action.clone());
@@ -366,6 +370,7 @@ fn execute(
         plan,
         children,
         deferred,
+        events,
         comment,
     })
 }
