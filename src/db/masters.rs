@@ -212,6 +212,28 @@ pub fn items(
     query.load(conn)
 }
 
+/// Active item codes of the named masters, as (master key, code) pairs, in one query.
+pub fn active_codes(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    keys: &[&str],
+) -> QueryResult<Vec<(String, String)>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    master_items::table
+        .inner_join(
+            masters::table.on(masters::tenant_id
+                .eq(master_items::tenant_id)
+                .and(masters::id.eq(master_items::master_id))),
+        )
+        .filter(master_items::tenant_id.eq(scope.tenant_id()))
+        .filter(masters::key.eq_any(keys))
+        .filter(master_items::active.eq(true))
+        .select((masters::key, master_items::code))
+        .load(conn)
+}
+
 pub fn find_item(
     conn: &mut DbConnection,
     scope: &TenantScope,

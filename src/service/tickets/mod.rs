@@ -169,26 +169,25 @@ pub fn load_for_update(
     load(conn, defs, caller, id)
 }
 
-/// Active item codes of the masters a definition uses.
-pub fn master_items(
+/// Active item codes of the masters behind the given fields (the ones a request sets: only
+/// new values are checked against active items).
+pub fn master_items<'k>(
     conn: &mut DbConnection,
     scope: &TenantScope,
     def: &TemplateDefinition,
+    fields: impl IntoIterator<Item = &'k String>,
 ) -> Result<MasterItems, ApiError> {
-    let keys: BTreeSet<&str> = def
-        .fields
-        .iter()
-        .filter_map(|f| f.master.as_deref())
+    let keys: BTreeSet<&str> = fields
+        .into_iter()
+        .filter_map(|k| def.field(k).and_then(|f| f.master.as_deref()))
         .collect();
+    let keys: Vec<&str> = keys.into_iter().collect();
     let mut out = MasterItems::new();
-    for key in keys {
-        if let Some(master) = db::masters::find_master(conn, scope, key)? {
-            let codes = db::masters::items(conn, scope, master.id, true)?
-                .into_iter()
-                .map(|i| i.code)
-                .collect();
-            out.insert(key.to_owned(), codes);
-        }
+    for key in &keys {
+        out.insert((*key).to_owned(), BTreeSet::new());
+    }
+    for (master, code) in db::masters::active_codes(conn, scope, &keys)? {
+        out.entry(master).or_default().insert(code);
     }
     Ok(out)
 }
@@ -525,7 +524,7 @@ pub(crate) fn create_from(
         ));
     };
     check_internal_fields(&def, &caller.audience, &request.fields)?;
-    let masters = master_items(conn, scope, &def)?;
+    let masters = master_items(conn, scope, &def, request.fields.keys())?;
     let mut fields = request.fields.clone();
     fields.retain(|_, v| is_set(Some(v)));
     validate_values(
@@ -540,12 +539,13 @@ pub(crate) fn create_from(
     )
     .map_err(field_errors)?;
     check_references(conn, scope, &def, &fields)?;
+    // (requester, their organization): the caller's own are known from the credential.
     let requester = match request.requester {
-        Some(id) => Some(check_user(conn, scope, "requester", id)?),
-        None => match caller.user {
-            Some(id) => db::users::find(conn, scope, id)?,
-            None => None,
-        },
+        Some(id) => {
+            let user = check_user(conn, scope, "requester", id)?;
+            Some((user.id, user.organization_id))
+        }
+        None => caller.user.map(|id| (id, caller.organization)),
     };
     if let Some(id) = request.assignee {
         check_user(conn, scope, "assignee", id)?;
@@ -558,7 +558,7 @@ pub(crate) fn create_from(
     }
     let organization = request
         .organization
-        .or_else(|| requester.as_ref().and_then(|r| r.organization_id));
+        .or_else(|| requester.and_then(|(_, org)| org));
     let ticket_number = db::tickets::next_number(conn, scope, *template_id)?;
     let id = TicketId::new_at(now);
     let title = ticket::title_of(&def, &fields);
@@ -576,7 +576,7 @@ pub(crate) fn create_from(
             stage: &stage.key,
             state: &initial.key,
             closed: initial.terminal,
-            requester_id: requester.as_ref().map(|r| r.id),
+            requester_id: requester.map(|(id, _)| id),
             assignee_id: request.assignee,
             group_id: request.group,
             organization_id: organization,
@@ -597,7 +597,28 @@ pub(crate) fn create_from(
     history.attribute("group", None, request.group.map(|g| g.0));
     history.attribute("organization", None, organization.map(|o| o.0));
     history.write(conn)?;
-    let (row, _) = db::tickets::find_ticket(conn, scope, id)?.ok_or(ApiError::NotFound)?;
+    // The row as inserted (no need to read it back).
+    let row = TicketRow {
+        tenant_id: scope.tenant_id(),
+        id,
+        template_id: *template_id,
+        template_version: number,
+        key_prefix: def.key_prefix.clone(),
+        number: ticket_number,
+        title,
+        stage: stage.key.clone(),
+        state: initial.key.clone(),
+        closed: initial.terminal,
+        requester_id: requester.map(|(id, _)| id),
+        assignee_id: request.assignee,
+        group_id: request.group,
+        organization_id: organization,
+        fields: Json(stored),
+        created_by: caller.entity(),
+        version: 1,
+        created_at: now.into(),
+        updated_at: now.into(),
+    };
     Ok(LoadedTicket {
         row,
         template_key: template_key.to_owned(),
@@ -654,7 +675,7 @@ pub fn update(
         .map(|(k, _)| k.as_str())
         .collect();
     check_editable(&def, &current.row.state, changed.iter().copied()).map_err(field_errors)?;
-    let masters = master_items(conn, scope, &def)?;
+    let masters = master_items(conn, scope, &def, patch.fields.keys())?;
     validate_values(
         &def,
         &patch.fields,

@@ -230,7 +230,7 @@ fn execute(
     let old = ticket.fields();
     let actor = actor_view(conn, caller)?;
     let facts = facts(conn, caller, id)?;
-    let masters = master_items(conn, scope, &def)?;
+    let masters = master_items(conn, scope, &def, request.fields.keys())?;
     let plan = plan_transition(
         &def,
         &view(&ticket, &old),
