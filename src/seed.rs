@@ -385,7 +385,7 @@ fn seed_templates(
             .published_version
             .ok_or_else(|| ApiError::internal(format!("template {key} not published")))?;
         let def = cache.get(conn, scope, row.id, version)?;
-        let masters = master_items(conn, scope, &def)?;
+        let masters = master_items(conn, scope, &def, def.fields.iter().map(|f| &f.key))?;
         let shares = STATE_SHARES
             .iter()
             .find(|(k, _)| *k == key)
