@@ -50,6 +50,22 @@ pub fn find_group(
         .optional()
 }
 
+/// Names of the given groups.
+pub fn names(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    ids: &[GroupId],
+) -> QueryResult<Vec<String>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    groups::table
+        .filter(groups::tenant_id.eq(scope.tenant_id()))
+        .filter(groups::id.eq_any(ids))
+        .select(groups::name)
+        .load(conn)
+}
+
 /// A group by its name (templates name groups by key, which is the group's name).
 pub fn find_group_by_name(
     conn: &mut DbConnection,

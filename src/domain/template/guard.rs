@@ -26,6 +26,19 @@ pub enum Guard {
     Compare(Comparison),
 }
 
+impl Guard {
+    /// Whether the guard consults a fact (so the caller must load the facts).
+    pub fn uses_facts(&self) -> bool {
+        match self {
+            Guard::All { all } => all.iter().any(Guard::uses_facts),
+            Guard::Any { any } => any.iter().any(Guard::uses_facts),
+            Guard::Not { not } => not.uses_facts(),
+            Guard::Fact { .. } => true,
+            Guard::Compare(_) => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Comparison {
     pub field: String,

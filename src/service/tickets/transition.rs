@@ -49,12 +49,7 @@ pub struct TransitionOutcome {
 }
 
 fn actor_view(conn: &mut DbConnection, caller: &TicketCaller) -> Result<ActorView, ApiError> {
-    let mut groups = Vec::new();
-    for id in &caller.groups {
-        if let Some(group) = db::groups::find_group(conn, &caller.scope, *id)? {
-            groups.push(group.name);
-        }
-    }
+    let groups = db::groups::names(conn, &caller.scope, &caller.groups)?;
     Ok(ActorView {
         user: caller.user.map(|u| u.0),
         roles: caller.roles.clone(),
@@ -62,9 +57,20 @@ fn actor_view(conn: &mut DbConnection, caller: &TicketCaller) -> Result<ActorVie
     })
 }
 
-fn facts(conn: &mut DbConnection, caller: &TicketCaller, id: TicketId) -> Result<Facts, ApiError> {
+/// The facts guards may consult; loaded only when a guard of the template uses one.
+fn facts(
+    conn: &mut DbConnection,
+    caller: &TicketCaller,
+    ticket: &LoadedTicket,
+) -> Result<Facts, ApiError> {
+    let needed = ticket
+        .def
+        .transitions
+        .iter()
+        .any(|t| t.guard.as_ref().is_some_and(|g| g.uses_facts()));
     Ok(Facts {
-        all_children_closed: db::tickets::all_children_closed(conn, &caller.scope, id)?,
+        all_children_closed: needed
+            && db::tickets::all_children_closed(conn, &caller.scope, ticket.row.id)?,
     })
 }
 
@@ -87,7 +93,7 @@ pub fn options(
 ) -> Result<(LoadedTicket, Vec<TransitionOption>), ApiError> {
     let ticket = load(conn, defs, caller, id)?;
     let actor = actor_view(conn, caller)?;
-    let facts = facts(conn, caller, id)?;
+    let facts = facts(conn, caller, &ticket)?;
     let fields = ticket.fields();
     let mut options = available_transitions(
         &ticket.def,
@@ -229,7 +235,7 @@ fn execute(
     let def = ticket.def.clone();
     let old = ticket.fields();
     let actor = actor_view(conn, caller)?;
-    let facts = facts(conn, caller, id)?;
+    let facts = facts(conn, caller, &ticket)?;
     let masters = master_items(conn, scope, &def, request.fields.keys())?;
     let plan = plan_transition(
         &def,
