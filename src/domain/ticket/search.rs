@@ -201,6 +201,24 @@ mod tests {
         assert_eq!(tokens(&word)[0].chars().count(), MAX_WORD_CHARS);
     }
 
+    proptest::proptest! {
+        /// Any two consecutive CJK characters of a text, searched for, find the text; and
+        /// tokenizing never panics on arbitrary input.
+        #[test]
+        fn every_cjk_pair_of_a_text_finds_it(
+            text in "[a-zA-Z0-9 ぁ-んァ-ン一-龥ｱ-ﾝ、。!-]{0,60}",
+            at in 0usize..60,
+        ) {
+            let indexed = tokenize(&text);
+            let normalized: Vec<char> = text.nfkc().flat_map(char::to_lowercase).collect();
+            if at + 1 < normalized.len() && is_cjk(normalized[at]) && is_cjk(normalized[at + 1]) {
+                let pair: String = normalized[at..at + 2].iter().collect();
+                let query = SearchQuery::parse(&pair).unwrap();
+                proptest::prop_assert!(query.tokens.iter().all(|t| indexed.contains(t)));
+            }
+        }
+    }
+
     #[test]
     fn query_tokens_are_found_in_the_text_they_come_from() {
         let text = "メールサーバに接続できない障害が発生 (SMTP timeout)";
