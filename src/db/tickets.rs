@@ -214,20 +214,31 @@ struct FieldValueRow<'a> {
     internal: bool,
 }
 
-/// Replaces the field index rows of a ticket.
-pub fn replace_field_index(
+/// Removes field index rows of a ticket (the rows of its old values), by primary key.
+pub fn delete_field_index(
     conn: &mut DbConnection,
     scope: &TenantScope,
     ticket: TicketId,
     values: &[IndexedValue],
 ) -> QueryResult<()> {
-    diesel::delete(
-        ticket_field_values::table
-            .filter(ticket_field_values::tenant_id.eq(scope.tenant_id()))
-            .filter(ticket_field_values::ticket_id.eq(ticket)),
-    )
-    .execute(conn)?;
-    insert_field_index(conn, scope, ticket, values)
+    let mut fields: Vec<&str> = values.iter().map(|v| v.field.as_str()).collect();
+    fields.dedup();
+    for field in fields {
+        let of_field: Vec<&str> = values
+            .iter()
+            .filter(|v| v.field == field)
+            .map(|v| v.value.as_str())
+            .collect();
+        diesel::delete(
+            ticket_field_values::table
+                .filter(ticket_field_values::tenant_id.eq(scope.tenant_id()))
+                .filter(ticket_field_values::field.eq(field))
+                .filter(ticket_field_values::value.eq_any(of_field))
+                .filter(ticket_field_values::ticket_id.eq(ticket)),
+        )
+        .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// Writes the field index rows of a new ticket.
@@ -270,22 +281,34 @@ struct TokenRow<'a> {
     source: i16,
 }
 
-/// Replaces the tokens of the given sources (fields) of a ticket.
-pub fn replace_tokens(
+/// Removes tokens of a ticket (those of its old text), by primary key.
+pub fn delete_tokens(
     conn: &mut DbConnection,
     scope: &TenantScope,
     ticket: TicketId,
-    sources: &[i16],
     tokens: &[(String, i16)],
 ) -> QueryResult<()> {
-    diesel::delete(
-        ticket_tokens::table
-            .filter(ticket_tokens::tenant_id.eq(scope.tenant_id()))
-            .filter(ticket_tokens::ticket_id.eq(ticket))
-            .filter(ticket_tokens::source.eq_any(sources)),
-    )
-    .execute(conn)?;
-    add_tokens(conn, scope, ticket, tokens)
+    let mut sources: Vec<i16> = tokens.iter().map(|(_, s)| *s).collect();
+    sources.sort_unstable();
+    sources.dedup();
+    for source in sources {
+        let of_source: Vec<&str> = tokens
+            .iter()
+            .filter(|(_, s)| *s == source)
+            .map(|(t, _)| t.as_str())
+            .collect();
+        for chunk in of_source.chunks(MAX_ROWS_PER_INSERT) {
+            diesel::delete(
+                ticket_tokens::table
+                    .filter(ticket_tokens::tenant_id.eq(scope.tenant_id()))
+                    .filter(ticket_tokens::token.eq_any(chunk))
+                    .filter(ticket_tokens::ticket_id.eq(ticket))
+                    .filter(ticket_tokens::source.eq(source)),
+            )
+            .execute(conn)?;
+        }
+    }
+    Ok(())
 }
 
 /// Adds tokens (a comment's); tokens already present are kept once.

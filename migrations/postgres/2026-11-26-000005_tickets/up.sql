@@ -46,6 +46,8 @@ CREATE INDEX tickets_key_idx ON tickets (tenant_id, key_prefix, number);
 
 -- One row per scalar value of a custom field (a multi-select has one per item). `value` is
 -- the normalized text form; values longer than 200 characters are stored as their SHA-256.
+-- There is deliberately no index by ticket: a change deletes exactly the rows of the old
+-- values (computed from them) by primary key, which keeps every write to one B-tree.
 CREATE TABLE ticket_field_values (
     tenant_id UUID    NOT NULL,
     field     TEXT    NOT NULL,
@@ -54,10 +56,10 @@ CREATE TABLE ticket_field_values (
     internal  BOOLEAN NOT NULL,
     PRIMARY KEY (tenant_id, field, value, ticket_id)
 );
-CREATE INDEX ticket_field_values_ticket_idx ON ticket_field_values (tenant_id, ticket_id);
 
 -- Search tokens. `source`: 0 title and public fields, 1 internal fields, 2 public comments,
--- 3 internal comments; requesters and partners match only 0 and 2.
+-- 3 internal comments; requesters and partners match only 0 and 2. Like the field index,
+-- rows are deleted by primary key from the old text's tokens.
 CREATE TABLE ticket_tokens (
     tenant_id UUID     NOT NULL,
     token     TEXT     NOT NULL,
@@ -65,7 +67,6 @@ CREATE TABLE ticket_tokens (
     source    SMALLINT NOT NULL,
     PRIMARY KEY (tenant_id, token, ticket_id, source)
 );
-CREATE INDEX ticket_tokens_ticket_idx ON ticket_tokens (tenant_id, ticket_id);
 
 -- Every transition and field change, ordered by the ticket version it produced.
 CREATE TABLE ticket_history (

@@ -1,4 +1,5 @@
 -- SQLite representation: uuid, timestamps and JSON as TEXT (see src/db/types.rs).
+-- The index-like tables are WITHOUT ROWID: the primary key is the table, stored once.
 -- Tickets: the cases that run through a template version, with their history, comments,
 -- watchers, links, attachments, the event rows that notify actions leave for integrations,
 -- and the stored responses of Idempotency-Key requests.
@@ -47,6 +48,8 @@ CREATE INDEX tickets_key_idx ON tickets (tenant_id, key_prefix, number);
 
 -- One row per scalar value of a custom field (a multi-select has one per item). `value` is
 -- the normalized text form; values longer than 200 characters are stored as their SHA-256.
+-- There is deliberately no index by ticket: a change deletes exactly the rows of the old
+-- values (computed from them) by primary key, which keeps every write to one B-tree.
 CREATE TABLE ticket_field_values (
     tenant_id TEXT    NOT NULL,
     field     TEXT    NOT NULL,
@@ -54,19 +57,18 @@ CREATE TABLE ticket_field_values (
     ticket_id TEXT    NOT NULL,
     internal  BOOLEAN NOT NULL,
     PRIMARY KEY (tenant_id, field, value, ticket_id)
-);
-CREATE INDEX ticket_field_values_ticket_idx ON ticket_field_values (tenant_id, ticket_id);
+) WITHOUT ROWID;
 
 -- Search tokens. `source`: 0 title and public fields, 1 internal fields, 2 public comments,
--- 3 internal comments; requesters and partners match only 0 and 2.
+-- 3 internal comments; requesters and partners match only 0 and 2. Like the field index,
+-- rows are deleted by primary key from the old text's tokens.
 CREATE TABLE ticket_tokens (
     tenant_id TEXT     NOT NULL,
     token     TEXT     NOT NULL,
     ticket_id TEXT     NOT NULL,
     source    SMALLINT NOT NULL,
     PRIMARY KEY (tenant_id, token, ticket_id, source)
-);
-CREATE INDEX ticket_tokens_ticket_idx ON ticket_tokens (tenant_id, ticket_id);
+) WITHOUT ROWID;
 
 -- Every transition and field change, ordered by the ticket version it produced.
 CREATE TABLE ticket_history (
@@ -87,7 +89,7 @@ CREATE TABLE ticket_history (
     new_value      TEXT ,
     internal       BOOLEAN     NOT NULL,
     PRIMARY KEY (tenant_id, ticket_id, ticket_version, ordinal)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE ticket_comments (
     tenant_id   TEXT        NOT NULL,
@@ -111,7 +113,7 @@ CREATE TABLE ticket_watchers (
     created_at TEXT        NOT NULL,
     PRIMARY KEY (tenant_id, ticket_id, user_id),
     FOREIGN KEY (tenant_id, ticket_id) REFERENCES tickets (tenant_id, id)
-);
+) WITHOUT ROWID;
 
 -- `parent`: source is the parent of target; `related`; `duplicate_of`: source duplicates
 -- target.

@@ -9,11 +9,13 @@ use crate::db::tickets::{
     AttachmentRow, CommentRow, LINK_DUPLICATE_OF, LINK_PARENT, LINK_RELATED, LinkRow,
     SOURCE_COMMENTS, SOURCE_INTERNAL_COMMENTS,
 };
+use crate::db::types::Json;
 use crate::db::{self, DbConnection};
 use crate::domain::ticket::{MAX_LINKS_PER_TICKET, search};
 use crate::error::ApiError;
 use crate::ids::{AttachmentId, CommentId, LinkId, TicketId, UserId};
 use crate::service::definitions::DefinitionCache;
+use serde_json::Value;
 
 use super::transition::NewComment;
 
@@ -377,13 +379,21 @@ pub fn history(
     after: Option<(i64, i32)>,
     limit: i64,
 ) -> Result<Vec<db::tickets::HistoryRow>, ApiError> {
-    load(conn, defs, caller, id)?;
-    Ok(db::tickets::history(
+    let ticket = load(conn, defs, caller, id)?;
+    let mut rows = db::tickets::history(
         conn,
         &caller.scope,
         id,
         caller.audience.is_staff(),
         after,
         limit,
-    )?)
+    )?;
+    // The creation entry holds every initial value; internal ones are not for everyone.
+    for row in rows.iter_mut().filter(|r| r.kind == "created") {
+        if let Some(Json(Value::Object(fields))) = &row.new_value {
+            let shown = caller.audience.redact(&ticket.def, fields);
+            row.new_value = Some(Json(Value::Object(shown)));
+        }
+    }
+    Ok(rows)
 }

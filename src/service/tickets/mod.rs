@@ -304,19 +304,15 @@ fn check_organization(
         })
 }
 
-/// Rewrites the field index and the field tokens of a ticket.
-fn reindex(
-    conn: &mut DbConnection,
-    scope: &TenantScope,
+/// What a ticket's values put into the field index and the token index.
+fn index_entries(
     def: &TemplateDefinition,
-    id: TicketId,
     title: &str,
     fields: &Map<String, Value>,
-    fresh: bool,
-) -> Result<(), ApiError> {
-    let values = ticket::indexed_values(def, fields);
+) -> (BTreeSet<ticket::IndexedValue>, BTreeSet<(String, i16)>) {
+    let values = ticket::indexed_values(def, fields).into_iter().collect();
     let (public, internal) = ticket::search_texts(def, title, fields);
-    let mut tokens = Vec::new();
+    let mut tokens = BTreeSet::new();
     for (texts, source) in [(public, SOURCE_FIELDS), (internal, SOURCE_INTERNAL_FIELDS)] {
         let mut set = BTreeSet::new();
         for text in texts {
@@ -324,19 +320,32 @@ fn reindex(
         }
         tokens.extend(set.into_iter().map(|t| (t, source)));
     }
-    if fresh {
-        db::tickets::insert_field_index(conn, scope, id, &values)?;
-        db::tickets::add_tokens(conn, scope, id, &tokens)?;
-    } else {
-        db::tickets::replace_field_index(conn, scope, id, &values)?;
-        db::tickets::replace_tokens(
-            conn,
-            scope,
-            id,
-            &[SOURCE_FIELDS, SOURCE_INTERNAL_FIELDS],
-            &tokens,
-        )?;
-    }
+    (values, tokens)
+}
+
+/// Brings the field index and the field tokens of a ticket from its old values (`None` for a
+/// new ticket) to its new ones, touching only the entries that differ.
+fn reindex(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    def: &TemplateDefinition,
+    id: TicketId,
+    old: Option<(&str, &Map<String, Value>)>,
+    new: (&str, &Map<String, Value>),
+) -> Result<(), ApiError> {
+    let (new_values, new_tokens) = index_entries(def, new.0, new.1);
+    let (old_values, old_tokens) = match old {
+        Some((title, fields)) => index_entries(def, title, fields),
+        None => Default::default(),
+    };
+    let gone: Vec<_> = old_values.difference(&new_values).cloned().collect();
+    let added: Vec<_> = new_values.difference(&old_values).cloned().collect();
+    db::tickets::delete_field_index(conn, scope, id, &gone)?;
+    db::tickets::insert_field_index(conn, scope, id, &added)?;
+    let gone: Vec<_> = old_tokens.difference(&new_tokens).cloned().collect();
+    let added: Vec<_> = new_tokens.difference(&old_tokens).cloned().collect();
+    db::tickets::delete_tokens(conn, scope, id, &gone)?;
+    db::tickets::add_tokens(conn, scope, id, &added)?;
     Ok(())
 }
 
@@ -388,8 +397,12 @@ impl<'a> HistoryBatch<'a> {
         self.rows.push(row);
     }
 
-    pub(crate) fn created(&mut self, state: &str) {
-        self.push("created", false, |r| r.to_state = Some(state.to_owned()));
+    /// The creation, with the initial field values (one entry, not one per field).
+    pub(crate) fn created(&mut self, state: &str, fields: &Map<String, Value>) {
+        self.push("created", false, |r| {
+            r.to_state = Some(state.to_owned());
+            r.new_value = Some(Json(Value::Object(fields.clone())));
+        });
     }
 
     pub(crate) fn transition(&mut self, key: &str, from: &str, to: &str) {
@@ -585,14 +598,9 @@ pub(crate) fn create_from(
             now: now.into(),
         },
     )?;
-    reindex(conn, scope, &def, id, &title, &fields, true)?;
+    reindex(conn, scope, &def, id, None, (&title, &fields))?;
     let mut history = HistoryBatch::new(caller, id, 1, now.into());
-    history.created(&initial.key);
-    for f in &def.fields {
-        if let Some(value) = fields.get(&f.key) {
-            history.field(&def, &f.key, &Value::Null, value);
-        }
-    }
+    history.created(&initial.key, &fields);
     history.attribute("assignee", None, request.assignee.map(|u| u.0));
     history.attribute("group", None, request.group.map(|g| g.0));
     history.attribute("organization", None, organization.map(|o| o.0));
@@ -783,7 +791,14 @@ pub fn update(
     }
     history.write(conn)?;
     if fields != old {
-        reindex(conn, scope, &def, id, &title, &fields, false)?;
+        reindex(
+            conn,
+            scope,
+            &def,
+            id,
+            Some((&current.row.title, &old)),
+            (&title, &fields),
+        )?;
     }
     load(conn, defs, caller, id)
 }

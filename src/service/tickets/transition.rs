@@ -364,7 +364,14 @@ fn execute(
     }
     history.write(conn)?;
     if fields != old {
-        reindex(conn, scope, &def, id, &title, &fields, false)?;
+        reindex(
+            conn,
+            scope,
+            &def,
+            id,
+            Some((&ticket.row.title, &old)),
+            (&title, &fields),
+        )?;
     }
     let comment = match &request.comment {
         Some(c) => Some(super::insert_comment(conn, caller, id, c, now)?),
