@@ -88,6 +88,27 @@ pub fn next_number(
     .get_result(conn)
 }
 
+/// The number of a ticket being created, until it takes its real one (the unique index on
+/// numbers leaves it out), see [`set_number`].
+pub const UNNUMBERED: i64 = 0;
+
+/// Gives a ticket being created its number.
+pub fn set_number(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    id: TicketId,
+    number: i64,
+) -> QueryResult<()> {
+    diesel::update(
+        tickets::table
+            .filter(tickets::tenant_id.eq(scope.tenant_id()))
+            .filter(tickets::id.eq(id)),
+    )
+    .set(tickets::number.eq(number))
+    .execute(conn)?;
+    Ok(())
+}
+
 pub struct NewTicket<'a> {
     pub id: TicketId,
     pub template_id: TemplateId,

@@ -34,7 +34,9 @@ CREATE TABLE tickets (
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, template_id) REFERENCES templates (tenant_id, id)
 );
-CREATE UNIQUE INDEX tickets_number_key ON tickets (tenant_id, template_id, number);
+-- Numbers are unique per template; 0 marks a ticket whose creating transaction has not
+-- taken its number yet (it takes it last, to hold the template's counter briefly).
+CREATE UNIQUE INDEX tickets_number_key ON tickets (tenant_id, template_id, number) WHERE number > 0;
 CREATE INDEX tickets_state_idx ON tickets (tenant_id, state, id);
 CREATE INDEX tickets_template_state_idx ON tickets (tenant_id, template_id, state, id);
 CREATE INDEX tickets_assignee_idx ON tickets (tenant_id, assignee_id, id);

@@ -572,7 +572,6 @@ pub(crate) fn create_from(
     let organization = request
         .organization
         .or_else(|| requester.and_then(|(_, org)| org));
-    let ticket_number = db::tickets::next_number(conn, scope, *template_id)?;
     let id = TicketId::new_at(now);
     let title = ticket::title_of(&def, &fields);
     let stored = Value::Object(fields.clone());
@@ -584,7 +583,7 @@ pub(crate) fn create_from(
             template_id: *template_id,
             template_version: number,
             key_prefix: &def.key_prefix,
-            number: ticket_number,
+            number: db::tickets::UNNUMBERED,
             title: &title,
             stage: &stage.key,
             state: &initial.key,
@@ -605,6 +604,10 @@ pub(crate) fn create_from(
     history.attribute("group", None, request.group.map(|g| g.0));
     history.attribute("organization", None, organization.map(|o| o.0));
     history.write(conn)?;
+    // The number last: taking it locks the template's counter until the commit, so every
+    // other write of this creation happens before, outside that lock.
+    let ticket_number = db::tickets::next_number(conn, scope, *template_id)?;
+    db::tickets::set_number(conn, scope, id, ticket_number)?;
     // The row as inserted (no need to read it back).
     let row = TicketRow {
         tenant_id: scope.tenant_id(),
