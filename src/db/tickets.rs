@@ -848,8 +848,13 @@ fn filtered<'a>(scope: &TenantScope, filter: &'a TicketFilter) -> BoxedTickets<'
     if let Some(template) = filter.template {
         query = query.filter(tickets::template_id.eq(template));
     }
-    if let Some(states) = &filter.states {
-        query = query.filter(tickets::state.eq_any(states));
+    // A single value is written `=`, not `= ANY(…)`: with it PostgreSQL sees the value when
+    // planning and picks an ordered merge of two index scans (0.3 ms instead of 7 ms at
+    // 100,000 tickets).
+    match filter.states.as_deref() {
+        Some([state]) => query = query.filter(tickets::state.eq(state)),
+        Some(states) => query = query.filter(tickets::state.eq_any(states)),
+        None => {}
     }
     if let Some(stage) = &filter.stage {
         query = query.filter(tickets::stage.eq(stage));
@@ -886,12 +891,25 @@ fn filtered<'a>(scope: &TenantScope, filter: &'a TicketFilter) -> BoxedTickets<'
         let sub = ticket_field_values::table
             .select(ticket_field_values::ticket_id)
             .filter(ticket_field_values::tenant_id.eq(tenant))
-            .filter(ticket_field_values::field.eq(field))
-            .filter(ticket_field_values::value.eq_any(values));
-        query = if staff {
-            query.filter(tickets::id.eq_any(sub))
-        } else {
-            query.filter(tickets::id.eq_any(sub.filter(ticket_field_values::internal.eq(false))))
+            .filter(ticket_field_values::field.eq(field));
+        query = match (values.as_slice(), staff) {
+            ([value], true) => {
+                query.filter(tickets::id.eq_any(sub.filter(ticket_field_values::value.eq(value))))
+            }
+            ([value], false) => query.filter(
+                tickets::id.eq_any(
+                    sub.filter(ticket_field_values::value.eq(value))
+                        .filter(ticket_field_values::internal.eq(false)),
+                ),
+            ),
+            (_, true) => query
+                .filter(tickets::id.eq_any(sub.filter(ticket_field_values::value.eq_any(values)))),
+            (_, false) => query.filter(
+                tickets::id.eq_any(
+                    sub.filter(ticket_field_values::value.eq_any(values))
+                        .filter(ticket_field_values::internal.eq(false)),
+                ),
+            ),
         };
     }
     for token in &filter.tokens {
