@@ -77,6 +77,9 @@ pub struct Config {
     /// Where attachment content is stored (by content hash).
     pub data_dir: std::path::PathBuf,
     pub max_attachment_bytes: u64,
+    /// SQLite ticket lists: a filter or word with at least this many matches is probed per
+    /// ticket instead of looked up (see `db::tickets::join_strategy`).
+    pub list_probe_threshold: i64,
 }
 
 impl Config {
@@ -237,7 +240,15 @@ impl Config {
             1..=10_737_418_240,
         )?;
 
+        let list_probe_threshold = bounded(
+            "STAGEFLOW_LIST_PROBE_THRESHOLD",
+            get("STAGEFLOW_LIST_PROBE_THRESHOLD"),
+            2000,
+            1..=1_000_000,
+        )?;
+
         Ok(Self {
+            list_probe_threshold,
             data_dir,
             max_attachment_bytes,
             database_url,

@@ -1090,6 +1090,7 @@ pub struct TicketQuery {
 fn parse_query(
     pairs: &[(String, String)],
     audience: ticket::Audience,
+    probe_threshold: i64,
 ) -> Result<(TicketQuery, TicketFilter), ApiError> {
     let mut named = Vec::new();
     let mut fields: Vec<(String, Vec<String>)> = Vec::new();
@@ -1166,6 +1167,7 @@ fn parse_query(
         updated_before: query.updated_before.map(Into::into),
         fields,
         tokens,
+        probe_threshold,
         sort,
         descending,
     };
@@ -1262,7 +1264,8 @@ pub async fn list_tickets(
 ) -> Result<web::Json<Page<Ticket>>, ApiError> {
     let caller = caller(&principal)?;
     let pairs = query_pairs(&req)?;
-    let (query, mut filter) = parse_query(&pairs, caller.audience)?;
+    let (query, mut filter) =
+        parse_query(&pairs, caller.audience, state.config.list_probe_threshold)?;
     let limit = PageParams {
         limit: query.limit,
         cursor: None,
@@ -1548,7 +1551,8 @@ pub async fn export_tickets(
         return Err(ApiError::validation("format", "invalid", "only csv"));
     }
     let pairs = query_pairs(&req)?;
-    let (query, mut filter) = parse_query(&pairs, caller.audience)?;
+    let (query, mut filter) =
+        parse_query(&pairs, caller.audience, state.config.list_probe_threshold)?;
     if query.cursor.is_some() || query.limit.is_some() {
         return Err(ApiError::validation(
             "cursor",
