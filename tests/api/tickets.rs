@@ -1411,3 +1411,113 @@ async fn an_itil_incident_runs_from_filing_to_closed() {
         .unwrap();
     assert_eq!(done["ticket_count"], 1);
 }
+
+#[actix_web::test]
+async fn lists_filter_by_people_stage_and_time() {
+    let app = spawn_app().await;
+    let (tenant, _) = desk_tenant(&app, "acme").await;
+    let admin = &tenant.admin_token;
+    let agent_id = app.user(&tenant, "agent1", &["agent"]).await;
+    let agent = app
+        .login(Some("acme"), "agent1", crate::helpers::USER_PASSWORD)
+        .await;
+    let team = app
+        .create("/api/v1/groups", admin, json!({"name": "team"}))
+        .await;
+    let org = app
+        .create(
+            "/api/v1/organizations",
+            admin,
+            json!({"name": "Dept", "kind": "internal"}),
+        )
+        .await;
+    let early = file(&app, &agent, json!({"title": "early"})).await;
+    let start = app.clock_now();
+    app.clock.advance(chrono::TimeDelta::minutes(10));
+    let late = app
+        .create(
+            "/api/v1/tickets",
+            &agent,
+            json!({"template": "desk", "fields": {"title": "late"}, "assignee": agent_id,
+                "group": team["id"], "organization": org["id"]}),
+        )
+        .await;
+    assert_eq!(
+        fire(&app, &agent, &late, "start", json!({})).await.status,
+        StatusCode::OK
+    );
+    let keys = |path: String| {
+        let app = &app;
+        let agent = agent.clone();
+        async move {
+            let reply = app.get(&path, Some(&agent)).await;
+            assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.text);
+            reply.json()["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["title"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let after = urlencode(&(start + chrono::TimeDelta::minutes(5)).to_rfc3339());
+    assert_eq!(
+        keys(format!("/api/v1/tickets?created_after={after}")).await,
+        ["late"]
+    );
+    assert_eq!(
+        keys(format!("/api/v1/tickets?created_before={after}")).await,
+        ["early"]
+    );
+    assert_eq!(
+        keys(format!("/api/v1/tickets?updated_after={after}")).await,
+        ["late"]
+    );
+    assert_eq!(
+        keys(format!("/api/v1/tickets?assignee={agent_id}")).await,
+        ["late"]
+    );
+    assert_eq!(
+        keys(format!("/api/v1/tickets?group={}", id(&team))).await,
+        ["late"]
+    );
+    assert_eq!(
+        keys(format!("/api/v1/tickets?organization={}", id(&org))).await,
+        ["late"]
+    );
+    assert_eq!(
+        keys("/api/v1/tickets?state=new,in_progress".to_owned()).await,
+        ["late", "early"]
+    );
+    assert_eq!(
+        keys("/api/v1/tickets?stage=open&state=in_progress".to_owned()).await,
+        ["late"]
+    );
+    assert_eq!(
+        keys("/api/v1/tickets?closed=false&template=desk".to_owned()).await,
+        ["late", "early"]
+    );
+    assert!(
+        keys("/api/v1/tickets?template=nope".to_owned())
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        keys(format!(
+            "/api/v1/tickets?requester={}",
+            early["requester"].as_str().unwrap()
+        ))
+        .await
+        .len(),
+        2
+    );
+    app.get("/api/v1/tickets?created_after=yesterday", Some(&agent))
+        .await
+        .assert_problem(422, "/problems/validation");
+    app.get("/api/v1/tickets?field.Bad-Key=1", Some(&agent))
+        .await
+        .assert_problem(422, "/problems/validation");
+    app.get("/api/v1/tickets?cursor=garbage", Some(&agent))
+        .await
+        .assert_problem(422, "/problems/validation");
+}
