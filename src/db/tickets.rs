@@ -357,12 +357,11 @@ pub fn add_tokens(
                     .execute(c)?;
             }
         }
-        // Diesel has no multi-row INSERT … ON CONFLICT for SQLite; in-process row inserts
-        // cost microseconds, so one statement per row is fine there.
+        // SQLite spells it INSERT OR IGNORE (diesel has no multi-row ON CONFLICT there).
         DbConnection::Sqlite(c) => {
-            for row in &rows {
+            for chunk in rows.chunks(MAX_ROWS_PER_INSERT) {
                 diesel::insert_or_ignore_into(ticket_tokens::table)
-                    .values(row)
+                    .values(chunk)
                     .execute(c)?;
             }
         }
