@@ -47,8 +47,13 @@ pub struct Forbidden(pub Problem);
 )]
 pub struct NotFound(pub Problem);
 
-/// Conflict with the current state: a duplicate name, or a plan cap reached
-/// (`/problems/quota-exceeded`, naming the cap).
+/// Conflict with the current state. Types: `/problems/duplicate` (a key or name is taken),
+/// `/problems/quota-exceeded` (a plan cap is reached; `cap` and `limit` name it),
+/// `/problems/transition-unavailable` (wrong state or a guard that does not hold; the detail
+/// says which), `/problems/action-failed` (a transition's action cannot run; nothing was
+/// written), `/problems/ticket-closed`, `/problems/too-many-links`, `/problems/draft-exists`,
+/// `/problems/version-published`, `/problems/template-published`, `/problems/not-published`,
+/// `/problems/master-in-use`, `/problems/already-installed`.
 #[derive(ToResponse)]
 #[response(
     content_type = "application/problem+json",
