@@ -349,6 +349,39 @@ fn reindex(
     Ok(())
 }
 
+/// Writes one change of a ticket: the row (only if it is still at the version the change was
+/// decided on; 412 otherwise), its history entries, and the indexes of changed values.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the before and after of one change"
+)]
+pub(crate) fn apply_change(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    def: &TemplateDefinition,
+    before: &TicketRow,
+    old_fields: &Map<String, Value>,
+    changes: &TicketChanges<'_>,
+    new_fields: &Map<String, Value>,
+    history: HistoryBatch<'_>,
+) -> Result<(), ApiError> {
+    if !db::tickets::update_ticket(conn, scope, before.id, changes)? {
+        return Err(ApiError::PreconditionFailed);
+    }
+    history.write(conn)?;
+    if new_fields != old_fields {
+        reindex(
+            conn,
+            scope,
+            def,
+            before.id,
+            Some((&before.title, old_fields)),
+            (changes.title, new_fields),
+        )?;
+    }
+    Ok(())
+}
+
 /// Builds history rows for one ticket version, numbering them in order.
 pub(crate) struct HistoryBatch<'a> {
     caller: &'a TicketCaller,
@@ -789,20 +822,16 @@ pub fn update(
         version,
         updated_at: now.into(),
     };
-    if !db::tickets::update_ticket(conn, scope, id, &changes)? {
-        return Err(ApiError::PreconditionFailed);
-    }
-    history.write(conn)?;
-    if fields != old {
-        reindex(
-            conn,
-            scope,
-            &def,
-            id,
-            Some((&current.row.title, &old)),
-            (&title, &fields),
-        )?;
-    }
+    apply_change(
+        conn,
+        scope,
+        &def,
+        &current.row,
+        &old,
+        &changes,
+        &fields,
+        history,
+    )?;
     load(conn, defs, caller, id)
 }
 

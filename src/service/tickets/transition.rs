@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use super::{
-    HistoryBatch, LoadedTicket, NewTicketRequest, TicketCaller, create_from, event_payload, load,
-    load_for_update, master_items, reindex,
+    HistoryBatch, LoadedTicket, NewTicketRequest, TicketCaller, apply_change, create_from,
+    event_payload, load, load_for_update, master_items,
 };
 use crate::db::tickets::{CommentRow, LINK_PARENT, LinkRow, TicketChanges};
 use crate::db::types::Json;
@@ -359,20 +359,16 @@ fn execute(
         version,
         updated_at: now.into(),
     };
-    if !db::tickets::update_ticket(conn, scope, id, &changes)? {
-        return Err(ApiError::PreconditionFailed);
-    }
-    history.write(conn)?;
-    if fields != old {
-        reindex(
-            conn,
-            scope,
-            &def,
-            id,
-            Some((&ticket.row.title, &old)),
-            (&title, &fields),
-        )?;
-    }
+    apply_change(
+        conn,
+        scope,
+        &def,
+        &ticket.row,
+        &old,
+        &changes,
+        &fields,
+        history,
+    )?;
     let comment = match &request.comment {
         Some(c) => Some(super::insert_comment(conn, caller, id, c, now)?),
         None => None,
