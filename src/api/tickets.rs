@@ -1246,6 +1246,14 @@ fn resolve_template(
 
 /// Tickets the caller may see, filtered and sorted, with stable cursor pagination (ties are
 /// broken by id). Every filter is index-backed, custom fields and keywords included.
+///
+/// Custom fields are filtered with `field.<key>=<value>` query parameters (up to 8, all must
+/// match; for example `field.impact=high`). A multi-select matches when it holds the value;
+/// numbers and datetimes match whatever their written form (`1.50` finds `1.5`,
+/// `2026-11-26T18:00:00+09:00` finds the same instant in UTC). Requesters and partners cannot
+/// filter on internal fields (nothing matches). `q` finds English words and Japanese words of
+/// two or more characters in the title, text fields and comments (internal ones only for
+/// staff); results keep the list's order, there is no ranking.
 #[utoipa::path(
     tag = "tickets", operation_id = "list_tickets", security(("bearer" = [])),
     params(TicketQuery),
@@ -1525,8 +1533,10 @@ fn export_rows(
         .map_err(|e| ApiError::Internal(format!("csv: {e}")))
 }
 
-/// The ticket list as CSV (UTF-8, optionally with a BOM), streamed: the same filters and
-/// order as `GET /tickets`, every matching ticket. With `template=`, each field the caller
+/// The ticket list as CSV (UTF-8, optionally with a BOM), streamed.
+///
+/// The same filters (including `field.<key>=` and `q`) and order as `GET /tickets`, every
+/// matching ticket. With `template=`, each field the caller
 /// may see is a column (multi-select items joined by `;`); otherwise the fields are one JSON
 /// column.
 #[utoipa::path(
