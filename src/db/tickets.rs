@@ -759,17 +759,20 @@ pub fn insert_idempotent(conn: &mut DbConnection, row: &IdempotentResponse) -> Q
     Ok(())
 }
 
+/// Forgets one stored response if it was stored before `expired_before`.
 pub fn delete_idempotent(
     conn: &mut DbConnection,
     scope: &TenantScope,
     principal: &str,
     key: &str,
+    expired_before: Timestamp,
 ) -> QueryResult<()> {
     diesel::delete(
         idempotency_keys::table
             .filter(idempotency_keys::tenant_id.eq(scope.tenant_id()))
             .filter(idempotency_keys::principal.eq(principal))
-            .filter(idempotency_keys::key.eq(key)),
+            .filter(idempotency_keys::key.eq(key))
+            .filter(idempotency_keys::created_at.le(expired_before)),
     )
     .execute(conn)?;
     Ok(())

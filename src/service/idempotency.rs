@@ -87,9 +87,11 @@ pub fn run(
             replayed: true,
         });
     }
-    db::tickets::delete_idempotent(conn, scope, &principal, key)?;
+    // Only an expired response is replaced (deleting whatever is there could remove one that
+    // a concurrent request has just committed).
+    db::tickets::delete_idempotent(conn, scope, &principal, key, fresh_after.into())?;
     let response = create(conn)?;
-    db::tickets::insert_idempotent(
+    let stored = db::tickets::insert_idempotent(
         conn,
         &IdempotentResponse {
             tenant_id: scope.tenant_id(),
@@ -102,6 +104,18 @@ pub fn run(
             body: response.body.clone(),
             created_at: now.into(),
         },
-    )?;
-    Ok(response)
+    );
+    match stored {
+        Ok(()) => Ok(response),
+        // Another request with this key committed first (PostgreSQL: both passed the lookup
+        // concurrently). This one's work is rolled back; the client retries and gets the
+        // stored response.
+        Err(e) if db::is_unique_violation(&e) => Err(ApiError::Conflict {
+            code: "/problems/idempotency-key-in-use",
+            detail: "A request with this Idempotency-Key was being processed at the same time; \
+                     nothing was done by this one. Retry to get its response."
+                .to_owned(),
+        }),
+        Err(e) => Err(e.into()),
+    }
 }

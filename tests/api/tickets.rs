@@ -351,6 +351,31 @@ async fn an_idempotency_key_replays_the_first_response() {
         .assert_problem(422, "/problems/validation");
     let list = app.get("/api/v1/tickets", Some(&agent)).await.json();
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
+
+    // Concurrent repeats of a new key: one ticket, each answer the first's or a 409 to retry.
+    let body = json!({"template": "desk", "fields": {"title": "同時"}});
+    let replies = join_all((0..8).map(|_| {
+        app.send(
+            app.client
+                .post(app.url("/api/v1/tickets"))
+                .bearer_auth(&agent)
+                .header("Idempotency-Key", "burst-1")
+                .json(&body),
+        )
+    }))
+    .await;
+    let created: Vec<Value> = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .map(|r| r.json()["id"].clone())
+        .collect();
+    assert!(!created.is_empty());
+    assert!(created.iter().all(|id| *id == created[0]));
+    for r in replies.iter().filter(|r| r.status != StatusCode::CREATED) {
+        r.assert_problem(409, "/problems/idempotency-key-in-use");
+    }
+    let list = app.get("/api/v1/tickets", Some(&agent)).await.json();
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
 }
 
 #[actix_web::test]
