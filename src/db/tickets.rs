@@ -1068,19 +1068,25 @@ pub fn list_tickets(
                     .lt(*at)
                     .or(tickets::updated_at.eq(*at).and(tickets::id.lt(*id))),
             ),
-            (After::Key(prefix, number, _), false) => query.filter(
+            // Two templates may share a key prefix, so (prefix, number) can repeat: the id
+            // breaks the tie, as in the ORDER BY.
+            (After::Key(prefix, number, id), false) => query.filter(
                 tickets::key_prefix
                     .gt(prefix.clone())
-                    .or(tickets::key_prefix
-                        .eq(prefix.clone())
-                        .and(tickets::number.gt(*number))),
+                    .or(tickets::key_prefix.eq(prefix.clone()).and(
+                        tickets::number
+                            .gt(*number)
+                            .or(tickets::number.eq(*number).and(tickets::id.gt(*id))),
+                    )),
             ),
-            (After::Key(prefix, number, _), true) => query.filter(
+            (After::Key(prefix, number, id), true) => query.filter(
                 tickets::key_prefix
                     .lt(prefix.clone())
-                    .or(tickets::key_prefix
-                        .eq(prefix.clone())
-                        .and(tickets::number.lt(*number))),
+                    .or(tickets::key_prefix.eq(prefix.clone()).and(
+                        tickets::number
+                            .lt(*number)
+                            .or(tickets::number.eq(*number).and(tickets::id.lt(*id))),
+                    )),
             ),
         };
     }

@@ -1546,3 +1546,55 @@ async fn lists_filter_by_people_stage_and_time() {
         .await
         .assert_problem(422, "/problems/validation");
 }
+
+#[actix_web::test]
+async fn key_order_pages_through_templates_sharing_a_prefix() {
+    let app = spawn_app().await;
+    let (tenant, pm) = desk_tenant(&app, "acme").await;
+    let agent = app.user_token(&tenant, "agent1", &["agent"]).await;
+    app.create(
+        "/api/v1/templates",
+        &pm,
+        json!({"key": "desk2", "definition": desk()}),
+    )
+    .await;
+    let published = app
+        .post_json(
+            "/api/v1/templates/desk2/versions/1/publish",
+            Some(&pm),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(published.status, StatusCode::OK, "{}", published.text);
+    for template in ["desk", "desk2", "desk", "desk2"] {
+        app.create(
+            "/api/v1/tickets",
+            &agent,
+            json!({"template": template, "fields": {"title": template}}),
+        )
+        .await;
+    }
+    for sort in ["key", "-key"] {
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/api/v1/tickets?limit=1&sort={sort}");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let page = app.get(&path, Some(&agent)).await.json();
+            for t in page["items"].as_array().unwrap() {
+                seen.push(t["key"].as_str().unwrap().to_owned());
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        let mut expected = vec!["SD-1", "SD-1", "SD-2", "SD-2"];
+        if sort == "-key" {
+            expected.reverse();
+        }
+        assert_eq!(seen, expected, "{sort}");
+    }
+}
