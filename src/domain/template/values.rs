@@ -44,17 +44,45 @@ impl FieldViolation {
     }
 }
 
+/// What value validation needs from a definition: its fields and, optionally, per-state
+/// rules. Templates implement it; libraries (whose records have no states) reuse the same
+/// validation through it rather than a copy.
+pub trait FieldSet {
+    fn field_defs(&self) -> &[FieldDef];
+
+    /// The rule `state` sets for `field`, if any.
+    fn state_rule(&self, _state: &str, _field: &str) -> Option<FieldRule> {
+        None
+    }
+}
+
+impl FieldSet for TemplateDefinition {
+    fn field_defs(&self) -> &[FieldDef] {
+        &self.fields
+    }
+
+    fn state_rule(&self, state: &str, field: &str) -> Option<FieldRule> {
+        self.rule(state, field)
+    }
+}
+
+impl FieldSet for [FieldDef] {
+    fn field_defs(&self) -> &[FieldDef] {
+        self
+    }
+}
+
 /// Checks `values` (the whole field map of a ticket, or a partial update without
 /// `check_required`). Fields are checked in definition order, one violation per field at
 /// most, then keys the template does not define, sorted.
-pub fn validate_values(
-    def: &TemplateDefinition,
+pub fn validate_values<D: FieldSet + ?Sized>(
+    def: &D,
     values: &Map<String, Value>,
     ctx: ValidationContext<'_>,
 ) -> Result<(), Vec<FieldViolation>> {
     let mut violations = Vec::new();
-    let mut defined = HashMap::with_capacity(def.fields.len());
-    for field in &def.fields {
+    let mut defined = HashMap::with_capacity(def.field_defs().len());
+    for field in def.field_defs() {
         if defined.insert(field.key.as_str(), field).is_some() {
             // A duplicate key (a lint error) is checked once.
             continue;
@@ -88,21 +116,22 @@ pub fn validate_values(
 }
 
 /// Required on every ticket, or by the rule of `state`.
-pub fn is_required(def: &TemplateDefinition, field: &FieldDef, state: Option<&str>) -> bool {
-    field.required || state.is_some_and(|s| def.rule(s, &field.key) == Some(FieldRule::Required))
+pub fn is_required<D: FieldSet + ?Sized>(def: &D, field: &FieldDef, state: Option<&str>) -> bool {
+    field.required
+        || state.is_some_and(|s| def.state_rule(s, &field.key) == Some(FieldRule::Required))
 }
 
 /// Rejects changes, made by a person while the ticket is in `state`, to fields that state
 /// makes read-only or hides. (Transitions write through their own grant instead; see
 /// `plan_transition`.)
-pub fn check_editable<'k>(
-    def: &TemplateDefinition,
+pub fn check_editable<'k, D: FieldSet + ?Sized>(
+    def: &D,
     state: &str,
     changed: impl IntoIterator<Item = &'k str>,
 ) -> Result<(), Vec<FieldViolation>> {
     let violations: Vec<FieldViolation> = changed
         .into_iter()
-        .filter_map(|key| match def.rule(state, key) {
+        .filter_map(|key| match def.state_rule(state, key) {
             Some(FieldRule::ReadOnly) => Some(FieldViolation::new(
                 key,
                 "read_only",

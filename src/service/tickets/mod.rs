@@ -574,7 +574,7 @@ pub(crate) fn create_from(
     let mut fields = request.fields.clone();
     fields.retain(|_, v| is_set(Some(v)));
     validate_values(
-        &def,
+        &*def,
         &fields,
         ValidationContext {
             state: Some(&initial.key),
@@ -718,10 +718,10 @@ pub fn update(
         .filter(|(k, v)| old.get(*k).unwrap_or(&Value::Null) != *v)
         .map(|(k, _)| k.as_str())
         .collect();
-    check_editable(&def, &current.row.state, changed.iter().copied()).map_err(field_errors)?;
+    check_editable(&*def, &current.row.state, changed.iter().copied()).map_err(field_errors)?;
     let masters = master_items(conn, scope, &def, patch.fields.keys())?;
     validate_values(
-        &def,
+        &*def,
         &patch.fields,
         ValidationContext {
             state: Some(&current.row.state),
@@ -738,7 +738,7 @@ pub fn update(
             !is_set(Some(v))
                 && def
                     .field(k)
-                    .is_some_and(|f| is_required(&def, f, Some(&current.row.state)))
+                    .is_some_and(|f| is_required(&*def, f, Some(&current.row.state)))
         })
         .map(|(k, _)| FieldError::new(format!("fields.{k}"), "required", "must be set"))
         .collect();

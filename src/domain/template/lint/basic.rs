@@ -23,9 +23,9 @@ pub(super) fn lint_header(def: &TemplateDefinition, out: &mut Issues) {
     }
 }
 
-pub(super) fn lint_fields(def: &TemplateDefinition, ctx: &LintContext, out: &mut Issues) {
+pub(super) fn lint_fields(fields: &[FieldDef], ctx: &LintContext, out: &mut Issues) {
     let mut seen = HashSet::new();
-    for (n, field) in def.fields.iter().enumerate() {
+    for (n, field) in fields.iter().enumerate() {
         let at = join("/fields", n);
         check_key(&field.key, join(&at, "key"), "field", &mut seen, out);
         check_label(&field.label, &join(&at, "label"), out);

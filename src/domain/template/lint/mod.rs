@@ -77,7 +77,7 @@ pub fn lint(def: &TemplateDefinition, ctx: &LintContext) -> LintReport {
     out.errors.extend(limits);
     let index = Index::build(def);
     basic::lint_header(def, &mut out);
-    basic::lint_fields(def, ctx, &mut out);
+    basic::lint_fields(&def.fields, ctx, &mut out);
     basic::lint_stages(def, &mut out);
     transitions::lint_transitions(def, &index, ctx, &mut out);
     rules::lint_field_rules(def, &index, &mut out);
@@ -86,6 +86,17 @@ pub fn lint(def: &TemplateDefinition, ctx: &LintContext) -> LintReport {
     if within_limits {
         overlap::lint_overlaps(def, &index, &mut out);
     }
+    LintReport {
+        errors: out.errors,
+        warnings: out.warnings,
+    }
+}
+
+/// Lints field definitions alone, exactly as inside a template (pointers `/fields/<n>/…`):
+/// for other definitions built from the same field machinery (libraries).
+pub fn lint_field_defs(fields: &[FieldDef], ctx: &LintContext) -> LintReport {
+    let mut out = Issues::default();
+    basic::lint_fields(fields, ctx, &mut out);
     LintReport {
         errors: out.errors,
         warnings: out.warnings,

@@ -929,3 +929,25 @@ fn generated_definitions_are_clean() {
         assert_eq!(def.states().count(), n);
     }
 }
+
+#[test]
+fn field_definitions_lint_alone_as_inside_a_template() {
+    let def = parse_definition(&json!({
+        "name": {"ja": "x", "en": "x"}, "key_prefix": "X",
+        "fields": [
+            {"key": "Bad Key", "type": "text", "label": {"ja": "a", "en": "a"}},
+            {"key": "cat", "type": "select", "master": "missing", "label": {"ja": "b", "en": "b"}}
+        ],
+        "stages": [{"key": "s", "label": {"ja": "s", "en": "s"}, "states": [
+            {"key": "a", "label": {"ja": "a", "en": "a"}, "initial": true, "terminal": true}]}]
+    }))
+    .unwrap();
+    let ctx = LintContext::default();
+    let alone = lint_field_defs(&def.fields, &ctx);
+    let pointers: Vec<&str> = alone.errors.iter().map(|e| e.pointer.as_str()).collect();
+    assert_eq!(pointers, ["/fields/0/key", "/fields/1/master"]);
+    let inside = lint(&def, &ctx);
+    for issue in &alone.errors {
+        assert!(inside.errors.contains(issue), "{issue:?}");
+    }
+}

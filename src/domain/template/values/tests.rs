@@ -234,3 +234,23 @@ fn editable_fields() {
         vec![("fields.i", "read_only"), ("fields.lt", "hidden")]
     );
 }
+
+#[test]
+fn a_bare_field_list_validates_like_a_template_without_states() {
+    let def = def();
+    let fields: &[FieldDef] = &def.fields;
+    let masters = masters();
+    let ctx = ValidationContext {
+        state: Some("closed"),
+        masters: &masters,
+        check_required: true,
+        previous: None,
+    };
+    let values = json!({"i": 0}).as_object().unwrap().clone();
+    let from_list = validate_values(fields, &values, ctx).unwrap_err();
+    let from_template =
+        validate_values(&def, &values, ValidationContext { state: None, ..ctx }).unwrap_err();
+    // The same checks; a bare list has no per-state rules.
+    assert_eq!(from_list, from_template);
+    assert_eq!(check_editable(fields, "closed", ["i", "lt"]), Ok(()));
+}
