@@ -803,6 +803,24 @@ async fn partners_see_their_organizations_tickets_and_nothing_internal_on(app: T
     assert_eq!(own["requester"], partner["id"]);
 }
 
+/// Every item of a list, following `next_cursor` from `path` (which has a query string).
+async fn all_pages(app: &TestApp, token: &str, path: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page_path = match &cursor {
+            Some(c) => format!("{path}&cursor={c}"),
+            None => path.to_owned(),
+        };
+        let page = app.get(&page_path, Some(token)).await.json();
+        items.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return items,
+        }
+    }
+}
+
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -909,22 +927,15 @@ async fn lists_filter_by_fields_search_japanese_and_page_stably_on(app: TestApp)
         ("key", ids.clone()),
         ("updated", ids.clone()),
     ] {
-        let mut seen = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut path = format!("/api/v1/tickets?limit=2&sort={sort}");
-            if let Some(c) = &cursor {
-                path.push_str(&format!("&cursor={c}"));
-            }
-            let page = app.get(&path, Some(&agent)).await.json();
-            for t in page["items"].as_array().unwrap() {
-                seen.push(t["id"].as_str().unwrap().to_owned());
-            }
-            match page["next_cursor"].as_str() {
-                Some(c) => cursor = Some(c.to_owned()),
-                None => break,
-            }
-        }
+        let seen: Vec<String> = all_pages(
+            &app,
+            &agent,
+            &format!("/api/v1/tickets?limit=2&sort={sort}"),
+        )
+        .await
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .collect();
         assert_eq!(seen, expected, "{sort}");
     }
     // The requester's list is their own tickets; another requester sees none.
@@ -1575,22 +1586,15 @@ async fn key_order_pages_through_templates_sharing_a_prefix() {
         .await;
     }
     for sort in ["key", "-key"] {
-        let mut seen = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut path = format!("/api/v1/tickets?limit=1&sort={sort}");
-            if let Some(c) = &cursor {
-                path.push_str(&format!("&cursor={c}"));
-            }
-            let page = app.get(&path, Some(&agent)).await.json();
-            for t in page["items"].as_array().unwrap() {
-                seen.push(t["key"].as_str().unwrap().to_owned());
-            }
-            match page["next_cursor"].as_str() {
-                Some(c) => cursor = Some(c.to_owned()),
-                None => break,
-            }
-        }
+        let seen: Vec<String> = all_pages(
+            &app,
+            &agent,
+            &format!("/api/v1/tickets?limit=1&sort={sort}"),
+        )
+        .await
+        .iter()
+        .map(|t| t["key"].as_str().unwrap().to_owned())
+        .collect();
         let mut expected = vec!["SD-1", "SD-1", "SD-2", "SD-2"];
         if sort == "-key" {
             expected.reverse();
