@@ -89,7 +89,7 @@ impl Ticket {
             assignee: row.assignee_id,
             group: row.group_id,
             organization: row.organization_id,
-            fields: caller.audience.redact(&ticket.def, &ticket.fields()),
+            fields: caller.audience.redact(&ticket.def, ticket.fields()),
             version: row.version,
             created_at: row.created_at.0,
             updated_at: row.updated_at.0,
@@ -1056,7 +1056,7 @@ pub async fn delete_ticket_link(
 /// Query of the ticket list and export. Custom fields are filtered with
 /// `field.<key>=<value>` (repeatable for several fields; a multi-select matches when it
 /// holds the value).
-#[derive(Debug, Default, Deserialize, IntoParams)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TicketQuery {
     /// Template key.
@@ -1228,22 +1228,6 @@ fn decode_list_cursor(raw: &str, sort: SortKey) -> Result<After, ApiError> {
     }
 }
 
-/// Resolves the template key of a list query to its id (an unknown key matches nothing).
-fn resolve_template(
-    conn: &mut crate::db::DbConnection,
-    caller: &TicketCaller,
-    query: &TicketQuery,
-    filter: &mut TicketFilter,
-) -> Result<bool, ApiError> {
-    if let Some(key) = &query.template {
-        match crate::db::templates::find_template(conn, &caller.scope, key)? {
-            Some(t) => filter.template = Some(t.id),
-            None => return Ok(false),
-        }
-    }
-    Ok(true)
-}
-
 /// Tickets the caller may see, filtered and sorted, with stable cursor pagination (ties are
 /// broken by id). Every filter is index-backed, custom fields and keywords included.
 ///
@@ -1289,31 +1273,20 @@ pub async fn list_tickets(
     let (rows, caller) = state
         .db
         .read(move |conn| {
-            if !resolve_template(conn, &caller, &query, &mut filter)? {
+            let scope =
+                svc::narrow_to_template(conn, &caller, query.template.as_deref(), &mut filter)?;
+            if matches!(scope, svc::ListScope::Nothing) {
                 return Ok::<_, ApiError>((Vec::new(), caller));
             }
-            let rows = crate::db::tickets::list_tickets(
+            let rows = svc::page(
                 conn,
-                &caller.scope,
+                &s.definitions,
+                &caller,
                 &filter,
                 after.as_ref(),
                 limit + 1,
             )?;
-            let mut loaded = Vec::with_capacity(rows.len());
-            for (row, template_key) in rows {
-                let def = s.definitions.get(
-                    conn,
-                    &caller.scope,
-                    row.template_id,
-                    row.template_version,
-                )?;
-                loaded.push(LoadedTicket {
-                    row,
-                    template_key,
-                    def,
-                });
-            }
-            Ok((loaded, caller))
+            Ok((rows, caller))
         })
         .await?;
     let mut rows = rows;
@@ -1575,16 +1548,12 @@ pub async fn export_tickets(
     let (filter, columns, matches) = state
         .db
         .read(move |conn| {
-            let query = TicketQuery {
-                template: q,
-                ..TicketQuery::default()
-            };
-            let matches = resolve_template(conn, &c, &query, &mut filter)?;
+            let scope = svc::narrow_to_template(conn, &c, q.as_deref(), &mut filter)?;
             let mut columns = Vec::new();
-            if let Some(id) = filter.template
-                && let Some(t) = crate::db::tickets::template_published(conn, &c.scope, id)?
+            if let svc::ListScope::Template(t) = &scope
+                && let Some(number) = t.published_version
             {
-                let def = s.definitions.get(conn, &c.scope, id, t)?;
+                let def = s.definitions.get(conn, &c.scope, t.id, number)?;
                 columns = def
                     .fields
                     .iter()
@@ -1592,6 +1561,7 @@ pub async fn export_tickets(
                     .map(|f| f.key.clone())
                     .collect();
             }
+            let matches = !matches!(scope, svc::ListScope::Nothing);
             Ok::<_, ApiError>((filter, columns, matches))
         })
         .await?;
@@ -1641,27 +1611,7 @@ pub async fn export_tickets(
         let page = cur
             .state
             .db
-            .read(move |conn| {
-                let rows = crate::db::tickets::list_tickets(
-                    conn,
-                    &c.scope,
-                    &f,
-                    after.as_ref(),
-                    EXPORT_PAGE,
-                )?;
-                let mut loaded = Vec::with_capacity(rows.len());
-                for (row, template_key) in rows {
-                    let def =
-                        s.definitions
-                            .get(conn, &c.scope, row.template_id, row.template_version)?;
-                    loaded.push(LoadedTicket {
-                        row,
-                        template_key,
-                        def,
-                    });
-                }
-                Ok::<_, ApiError>(loaded)
-            })
+            .read(move |conn| svc::page(conn, &s.definitions, &c, &f, after.as_ref(), EXPORT_PAGE))
             .await;
         match page {
             Err(e) => {

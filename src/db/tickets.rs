@@ -1121,21 +1121,6 @@ fn with_template_keys(
         .collect())
 }
 
-/// The published version number of a template, if any.
-pub fn template_published(
-    conn: &mut DbConnection,
-    scope: &TenantScope,
-    template: TemplateId,
-) -> QueryResult<Option<i32>> {
-    Ok(templates::table
-        .filter(templates::tenant_id.eq(scope.tenant_id()))
-        .filter(templates::id.eq(template))
-        .select(templates::published_version)
-        .first::<Option<i32>>(conn)
-        .optional()?
-        .flatten())
-}
-
 /// Live ticket counts per state of a template.
 pub fn count_by_state(
     conn: &mut DbConnection,

@@ -47,16 +47,12 @@ impl Audience {
     pub fn redact(
         &self,
         def: &TemplateDefinition,
-        fields: &Map<String, Value>,
+        mut fields: Map<String, Value>,
     ) -> Map<String, Value> {
-        match self {
-            Audience::Staff => fields.clone(),
-            Audience::Restricted { .. } => fields
-                .iter()
-                .filter(|(k, _)| def.field(k).is_some_and(|f| !f.internal))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+        if !self.is_staff() {
+            fields.retain(|k, _| def.field(k).is_some_and(|f| !f.internal));
         }
+        fields
     }
 }
 
@@ -255,10 +251,10 @@ mod tests {
             user: None,
             organization: None,
         };
-        let seen = restricted.redact(&def(), &values);
+        let seen = restricted.redact(&def(), values.clone());
         assert!(!seen.contains_key("note"));
         assert_eq!(seen.len(), 2);
-        assert_eq!(Audience::Staff.redact(&def(), &values), values);
+        assert_eq!(Audience::Staff.redact(&def(), values.clone()), values);
     }
 
     #[test]

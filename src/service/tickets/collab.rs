@@ -390,9 +390,8 @@ pub fn history(
     )?;
     // The creation entry holds every initial value; internal ones are not for everyone.
     for row in rows.iter_mut().filter(|r| r.kind == "created") {
-        if let Some(Json(Value::Object(fields))) = &row.new_value {
-            let shown = caller.audience.redact(&ticket.def, fields);
-            row.new_value = Some(Json(Value::Object(shown)));
+        if let Some(Json(Value::Object(fields))) = &mut row.new_value {
+            *fields = caller.audience.redact(&ticket.def, std::mem::take(fields));
         }
     }
     Ok(rows)
