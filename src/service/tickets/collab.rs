@@ -86,9 +86,7 @@ pub fn add_comment(
     now: DateTime<Utc>,
 ) -> Result<CommentRow, ApiError> {
     let ticket = load(conn, defs, caller, id)?;
-    if caller.audience.is_staff() {
-        caller.require_worker()?;
-    }
+    caller.require_writer()?;
     insert_comment(conn, caller, ticket.row.id, comment, now)
 }
 
@@ -358,9 +356,7 @@ pub fn add_attachment(
     row: AttachmentRow,
 ) -> Result<AttachmentRow, ApiError> {
     load(conn, defs, caller, row.ticket_id)?;
-    if caller.audience.is_staff() {
-        caller.require_worker()?;
-    }
+    caller.require_writer()?;
     if row.internal && !caller.audience.is_staff() {
         return Err(ApiError::Forbidden(
             "Only staff add internal attachments.".to_owned(),

@@ -116,6 +116,17 @@ impl TicketCaller {
         }
     }
 
+    /// 403 for callers who may only read the tickets they see: staff write only as workers
+    /// (auditors read); requesters and partners write (fields, comments, attachments,
+    /// transitions they are allowed) on the tickets they see.
+    pub fn require_writer(&self) -> Result<(), ApiError> {
+        if self.audience.is_staff() {
+            self.require_worker()
+        } else {
+            Ok(())
+        }
+    }
+
     pub fn entity(&self) -> EntityId {
         self.actor.id.unwrap_or(EntityId(uuid::Uuid::nil()))
     }
@@ -752,9 +763,7 @@ pub fn update(
             "Only agents change the assignee, group or organization of a ticket.".to_owned(),
         ));
     }
-    if caller.audience.is_staff() {
-        caller.require_worker()?;
-    }
+    caller.require_writer()?;
     crate::api::common::check_version(expected_version, current.row.version)?;
     let def = current.def.clone();
     if current.row.closed && !patch.fields.is_empty() {

@@ -220,9 +220,7 @@ fn execute(
     let scope = &caller.scope;
     let ticket = load_for_update(conn, defs, caller, id)?;
     crate::api::common::check_version(expected_version, ticket.row.version)?;
-    if caller.audience.is_staff() {
-        caller.require_worker()?;
-    }
+    caller.require_writer()?;
     super::check_internal_fields(&ticket.def, &caller.audience, &request.fields)?;
     if let Some(comment) = &request.comment
         && comment.internal
