@@ -13,8 +13,9 @@ use super::common::{Page, PageParams, if_match, ok_with_etag};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::db::tickets::{After, CommentRow, HistoryRow, SortKey, TicketFilter};
+use crate::domain::index;
+use crate::domain::search::SearchQuery;
 use crate::domain::template::{PlannedAction, TransitionOption, TransitionPlan};
-use crate::domain::ticket::{self, search::SearchQuery};
 use crate::error::ApiError;
 use crate::ids::{CommentId, GroupId, LinkId, OrganizationId, TicketId, UserId};
 use crate::service::idempotency::{self, Replayable};
@@ -1089,7 +1090,7 @@ pub struct TicketQuery {
 /// Reads the list query: the named parameters, and `field.<key>` filters.
 fn parse_query(
     pairs: &[(String, String)],
-    audience: ticket::Audience,
+    audience: crate::domain::ticket::Audience,
     probe_threshold: i64,
 ) -> Result<(TicketQuery, TicketFilter), ApiError> {
     let mut named = Vec::new();
@@ -1106,7 +1107,7 @@ fn parse_query(
                     "at most 8 field filters",
                 ));
             }
-            fields.push((field.to_owned(), ticket::filter_candidates(v)));
+            fields.push((field.to_owned(), index::filter_candidates(v)));
         } else if k != "format" && k != "bom" {
             named.push((k.as_str(), v.as_str()));
         }

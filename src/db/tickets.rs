@@ -10,7 +10,8 @@ use super::schema::{
 use super::types::{DbUuid, Json, Timestamp};
 use super::{Backend, DbConnection};
 use crate::auth::TenantScope;
-use crate::domain::ticket::{Audience, IndexedValue};
+use crate::domain::index::IndexedValue;
+use crate::domain::ticket::Audience;
 use crate::ids::{
     AttachmentId, CommentId, EntityId, EventId, GroupId, LinkId, OrganizationId, TemplateId,
     TenantId, TicketId, UserId,

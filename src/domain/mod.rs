@@ -4,6 +4,8 @@
 pub mod credentials;
 pub mod diagram;
 pub mod identity;
+pub mod index;
 pub mod master;
+pub mod search;
 pub mod template;
 pub mod ticket;

@@ -50,6 +50,11 @@ impl FieldViolation {
 pub trait FieldSet {
     fn field_defs(&self) -> &[FieldDef];
 
+    /// The first field with this key.
+    fn field_def(&self, key: &str) -> Option<&FieldDef> {
+        self.field_defs().iter().find(|f| f.key == key)
+    }
+
     /// The rule `state` sets for `field`, if any.
     fn state_rule(&self, _state: &str, _field: &str) -> Option<FieldRule> {
         None
@@ -63,6 +68,16 @@ impl FieldSet for TemplateDefinition {
 
     fn state_rule(&self, state: &str, field: &str) -> Option<FieldRule> {
         self.rule(state, field)
+    }
+}
+
+impl<T: FieldSet + ?Sized> FieldSet for std::sync::Arc<T> {
+    fn field_defs(&self) -> &[FieldDef] {
+        (**self).field_defs()
+    }
+
+    fn state_rule(&self, state: &str, field: &str) -> Option<FieldRule> {
+        (**self).state_rule(state, field)
     }
 }
 

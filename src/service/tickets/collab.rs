@@ -11,7 +11,8 @@ use crate::db::tickets::{
 };
 use crate::db::types::Json;
 use crate::db::{self, DbConnection};
-use crate::domain::ticket::{MAX_LINKS_PER_TICKET, search};
+use crate::domain::search;
+use crate::domain::ticket::MAX_LINKS_PER_TICKET;
 use crate::error::ApiError;
 use crate::ids::{AttachmentId, CommentId, LinkId, TicketId, UserId};
 use crate::service::definitions::DefinitionCache;

@@ -27,7 +27,8 @@ use crate::domain::template::{
     FieldType, MasterItems, TemplateDefinition, ValidationContext, check_editable, is_required,
     is_set, validate_values,
 };
-use crate::domain::ticket::{self, Audience, search};
+use crate::domain::ticket::{self, Audience};
+use crate::domain::{index, search};
 use crate::error::{ApiError, FieldError};
 use crate::ids::{EntityId, GroupId, OrganizationId, TemplateId, TicketId, UserId};
 
@@ -373,9 +374,9 @@ fn index_entries(
     def: &TemplateDefinition,
     title: &str,
     fields: &Map<String, Value>,
-) -> (BTreeSet<ticket::IndexedValue>, BTreeSet<(String, i16)>) {
-    let values = ticket::indexed_values(def, fields).into_iter().collect();
-    let (public, internal) = ticket::search_texts(def, title, fields);
+) -> (BTreeSet<index::IndexedValue>, BTreeSet<(String, i16)>) {
+    let values = index::indexed_values(def, fields).into_iter().collect();
+    let (public, internal) = index::search_texts(def, title, fields);
     let mut tokens = BTreeSet::new();
     for (texts, source) in [(public, SOURCE_FIELDS), (internal, SOURCE_INTERNAL_FIELDS)] {
         let mut set = BTreeSet::new();
