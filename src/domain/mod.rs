@@ -5,6 +5,7 @@ pub mod credentials;
 pub mod diagram;
 pub mod identity;
 pub mod index;
+pub mod library;
 pub mod master;
 pub mod search;
 pub mod template;

@@ -277,6 +277,12 @@ pub enum PlannedAction {
     },
     LibraryUpsert {
         library: String,
+        /// The record named by the action's `record_field`, when that field is set.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        record: Option<Uuid>,
+        /// Where a created record's id is written back.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        record_field: Option<String>,
         fields: BTreeMap<String, MappedValue>,
     },
     LibraryUpdate {
@@ -500,8 +506,14 @@ fn plan_action(
             template: template.clone(),
             fields: map(mapping),
         }),
-        Action::LibraryUpsert { library, mapping } => Some(PlannedAction::LibraryUpsert {
+        Action::LibraryUpsert {
+            library,
+            record_field,
+            mapping,
+        } => Some(PlannedAction::LibraryUpsert {
             library: library.clone(),
+            record: record_field.as_deref().and_then(|f| uuid_of(values, f)),
+            record_field: record_field.clone(),
             fields: map(mapping),
         }),
         Action::LibraryUpdate {

@@ -4,7 +4,7 @@
 
 use super::guard::Guard;
 use super::lint::LintIssue;
-use super::model::{FromStates, TemplateDefinition};
+use super::model::{FieldDef, FromStates, TemplateDefinition};
 use super::pointer::join;
 
 /// Deepest JSON nesting accepted before deserializing (guards are the only deep part).
@@ -51,17 +51,24 @@ fn over(issues: &mut Vec<LintIssue>, pointer: String, what: &str, count: usize, 
     }
 }
 
-/// Every count limit the definition exceeds, in document order.
-pub fn check_limits(def: &TemplateDefinition) -> Vec<LintIssue> {
+/// Every count limit a list of field definitions exceeds (`/fields/…`).
+pub fn check_field_limits(fields: &[FieldDef]) -> Vec<LintIssue> {
     let mut issues = Vec::new();
     let i = &mut issues;
-    over(i, "/fields".into(), "fields", def.fields.len(), MAX_FIELDS);
-    for (n, field) in def.fields.iter().enumerate() {
+    over(i, "/fields".into(), "fields", fields.len(), MAX_FIELDS);
+    for (n, field) in fields.iter().enumerate() {
         if let Some(items) = &field.allowed_items {
             let p = join(&join("/fields", n), "allowed_items");
             over(i, p, "allowed items", items.len(), MAX_ALLOWED_ITEMS);
         }
     }
+    issues
+}
+
+/// Every count limit the definition exceeds, in document order.
+pub fn check_limits(def: &TemplateDefinition) -> Vec<LintIssue> {
+    let mut issues = check_field_limits(&def.fields);
+    let i = &mut issues;
     over(i, "/stages".into(), "stages", def.stages.len(), MAX_STAGES);
     let states: usize = def.stages.iter().map(|s| s.states.len()).sum();
     over(i, "/stages".into(), "states", states, MAX_STATES);

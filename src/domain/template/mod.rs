@@ -34,12 +34,15 @@ pub use guard::{
     Comparison, Facts, Guard, GuardFailure, GuardOp, GuardResult, KNOWN_FACTS, evaluate_guard,
 };
 pub use limits::*;
-pub use lint::{LintContext, LintIssue, LintReport, is_key, is_key_prefix, lint, lint_field_defs};
+pub use lint::{
+    LintContext, LintIssue, LintReport, is_key, is_key_prefix, lint, lint_field_collection,
+    lint_field_defs,
+};
 pub use model::{
     Action, Allowed, Bound, FieldDef, FieldRule, FieldType, FromStates, Label, Layout, Pattern,
     Section, SlaCategory, Stage, State, TemplateDefinition, Transition,
 };
-pub use parse::parse_definition;
+pub use parse::{parse_definition, parse_json};
 pub use scalar::{is_set, parse_datetime_utc};
 pub use values::{
     FieldSet, FieldViolation, MasterItems, ValidationContext, check_editable, check_value,

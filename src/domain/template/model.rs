@@ -420,8 +420,14 @@ pub enum Action {
         #[serde(default)]
         mapping: BTreeMap<String, String>,
     },
+    /// Creates a library record from the mapping, or updates the record this ticket names:
+    /// the one in `record_field` (a `library_ref` field of this ticket) when it is set, else
+    /// the one this ticket created with an earlier upsert into the same library. A record it
+    /// creates is written back into `record_field`.
     LibraryUpsert {
         library: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        record_field: Option<String>,
         #[serde(default)]
         mapping: BTreeMap<String, String>,
     },

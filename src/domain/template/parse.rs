@@ -11,6 +11,19 @@ use super::pointer::join;
 /// the first problem serde meets), then the size limits (every limit exceeded); the rest is
 /// `lint`'s business.
 pub fn parse_definition(json: &Value) -> Result<TemplateDefinition, Vec<LintIssue>> {
+    let def: TemplateDefinition = parse_json(json)?;
+    let limits = check_limits(&def);
+    if limits.is_empty() {
+        Ok(def)
+    } else {
+        Err(limits)
+    }
+}
+
+/// Reads any definition document (a template, a library) into its type: absurd nesting is
+/// refused first, then the first shape problem serde meets is one `invalid_structure` issue
+/// located by JSON pointer.
+pub fn parse_json<T: serde::de::DeserializeOwned>(json: &Value) -> Result<T, Vec<LintIssue>> {
     // Deserializing is recursive; refuse absurd nesting first, with a walk that itself stops
     // at the limit.
     if let Some(path) = too_deep(json, 1) {
@@ -21,20 +34,14 @@ pub fn parse_definition(json: &Value) -> Result<TemplateDefinition, Vec<LintIssu
             format!("nested more than {MAX_JSON_DEPTH} levels deep"),
         )]);
     }
-    let def: TemplateDefinition = serde_path_to_error::deserialize(json).map_err(|e| {
+    serde_path_to_error::deserialize(json).map_err(|e| {
         let pointer = pointer_of(e.path());
         vec![LintIssue::new(
             "invalid_structure",
             pointer,
             e.inner().to_string(),
         )]
-    })?;
-    let limits = check_limits(&def);
-    if limits.is_empty() {
-        Ok(def)
-    } else {
-        Err(limits)
-    }
+    })
 }
 
 /// The path (innermost segment first) to a value nested deeper than the limit.

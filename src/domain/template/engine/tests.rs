@@ -259,6 +259,8 @@ fn plans_a_transition() {
             },
             PlannedAction::LibraryUpsert {
                 library: "knowledge_base".into(),
+                record: None,
+                record_field: None,
                 fields: title()
             },
             PlannedAction::LibraryUpdate {

@@ -111,8 +111,15 @@ pub(super) fn lint_action(
                 out,
             );
         }
-        Action::LibraryUpsert { library, mapping } => {
+        Action::LibraryUpsert {
+            library,
+            record_field,
+            mapping,
+        } => {
             let targets = library_targets(library, at, ctx, out);
+            if let Some(record_field) = record_field {
+                lint_record_field(library, record_field, at, index, out);
+            }
             lint_mapping(
                 mapping,
                 &join(at, "mapping"),
@@ -128,28 +135,7 @@ pub(super) fn lint_action(
             mapping,
         } => {
             let targets = library_targets(library, at, ctx, out);
-            let record_at = join(at, "record_field");
-            match index.fields.get(record_field.as_str()) {
-                None => {
-                    let message = format!("there is no field {}", shown(record_field));
-                    out.error("unknown_field", record_at, message);
-                }
-                Some(f) if f.kind != FieldType::LibraryRef => out.error(
-                    "incompatible_mapping",
-                    record_at,
-                    format!("`record_field` must be a library_ref field, not {}", f.kind),
-                ),
-                Some(f) if f.library.as_deref() != Some(library.as_str()) => out.error(
-                    "incompatible_mapping",
-                    record_at,
-                    format!(
-                        "{} refers to another library than {}",
-                        shown(record_field),
-                        shown(library)
-                    ),
-                ),
-                Some(_) => {}
-            }
+            lint_record_field(library, record_field, at, index, out);
             lint_mapping(
                 mapping,
                 &join(at, "mapping"),
@@ -172,6 +158,38 @@ pub(super) fn lint_action(
                 );
             }
         }
+    }
+}
+
+/// `record_field` must be a `library_ref` field of this template into the same library.
+fn lint_record_field(
+    library: &str,
+    record_field: &str,
+    at: &str,
+    index: &Index<'_>,
+    out: &mut Issues,
+) {
+    let record_at = join(at, "record_field");
+    match index.fields.get(record_field) {
+        None => {
+            let message = format!("there is no field {}", shown(record_field));
+            out.error("unknown_field", record_at, message);
+        }
+        Some(f) if f.kind != FieldType::LibraryRef => out.error(
+            "incompatible_mapping",
+            record_at,
+            format!("`record_field` must be a library_ref field, not {}", f.kind),
+        ),
+        Some(f) if f.library.as_deref() != Some(library) => out.error(
+            "incompatible_mapping",
+            record_at,
+            format!(
+                "{} refers to another library than {}",
+                shown(record_field),
+                shown(library)
+            ),
+        ),
+        Some(_) => {}
     }
 }
 

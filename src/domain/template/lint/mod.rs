@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use serde::Serialize;
 
 use super::limits::check_limits;
-use super::model::{FieldDef, FieldType, Label, State, TemplateDefinition};
+use super::model::{FieldDef, FieldType, Label, Section, State, TemplateDefinition};
 use super::pointer::join;
 
 /// One problem, located by a JSON pointer into the definition.
@@ -95,8 +95,25 @@ pub fn lint(def: &TemplateDefinition, ctx: &LintContext) -> LintReport {
 /// Lints field definitions alone, exactly as inside a template (pointers `/fields/<n>/…`):
 /// for other definitions built from the same field machinery (libraries).
 pub fn lint_field_defs(fields: &[FieldDef], ctx: &LintContext) -> LintReport {
+    lint_field_collection(None, fields, &[], ctx)
+}
+
+/// Lints a definition made of fields alone (a library): its name (at `/name`), its fields
+/// exactly as inside a template (`/fields/<n>/…`), and a layout of sections over them
+/// (`/layout/sections/<n>/…`).
+pub fn lint_field_collection(
+    name: Option<&Label>,
+    fields: &[FieldDef],
+    sections: &[Section],
+    ctx: &LintContext,
+) -> LintReport {
     let mut out = Issues::default();
+    if let Some(name) = name {
+        check_label(name, "/name", &mut out);
+    }
     basic::lint_fields(fields, ctx, &mut out);
+    let has_field = |key: &str| fields.iter().any(|f| f.key == key);
+    rules::lint_sections(sections, "/layout/sections", &has_field, &mut out);
     LintReport {
         errors: out.errors,
         warnings: out.warnings,

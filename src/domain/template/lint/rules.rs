@@ -38,18 +38,24 @@ pub(super) fn lint_field_rules(def: &TemplateDefinition, index: &Index<'_>, out:
 }
 
 pub(super) fn lint_layout(def: &TemplateDefinition, index: &Index<'_>, out: &mut Issues) {
-    lint_sections(&def.layout.sections, "/layout/sections", index, out);
+    let has_field = |key: &str| index.fields.contains_key(key);
+    lint_sections(&def.layout.sections, "/layout/sections", &has_field, out);
     for (state, sections) in &def.layout.states {
         let state_at = join("/layout/states", state);
         if !index.has_state(state) {
             let message = format!("there is no state {}", shown(state));
             out.error("unknown_state", &state_at, message);
         }
-        lint_sections(sections, &state_at, index, out);
+        lint_sections(sections, &state_at, &has_field, out);
     }
 }
 
-fn lint_sections(sections: &[Section], at: &str, index: &Index<'_>, out: &mut Issues) {
+pub(super) fn lint_sections(
+    sections: &[Section],
+    at: &str,
+    has_field: &dyn Fn(&str) -> bool,
+    out: &mut Issues,
+) {
     let mut keys = HashSet::new();
     let mut placed = HashSet::new();
     for (n, section) in sections.iter().enumerate() {
@@ -64,7 +70,7 @@ fn lint_sections(sections: &[Section], at: &str, index: &Index<'_>, out: &mut Is
         check_label(&section.label, &join(&section_at, "label"), out);
         let fields_at = join(&section_at, "fields");
         for (j, key) in section.fields.iter().enumerate() {
-            if !index.fields.contains_key(key.as_str()) {
+            if !has_field(key) {
                 let message = format!("there is no field {}", shown(key));
                 out.error("invalid_layout", join(&fields_at, j), message);
             } else if !placed.insert(key.as_str()) {
