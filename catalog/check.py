@@ -3,7 +3,8 @@
 
 Usage: python3 catalog/check.py [catalog-dir]
 
-Loads every `<key>.json` next to this script (or in the given directory) and checks:
+Loads every `<key>.json` next to this script (or in the given directory), and the shared
+`libraries.json` (library definitions and the masters they use), and checks:
 
 * the file shape: known properties only, at every level, with the right JSON types;
 * keys (`^[a-z][a-z0-9_]{0,62}$`), item codes, key prefixes, labels (ja and en, 1-200 chars,
@@ -22,11 +23,17 @@ Loads every `<key>.json` next to this script (or in the given directory) and che
   `set_field` action, or already required in every state the transition leaves from);
   nothing a transition requires or sets is hidden in its target state;
 * layout: known fields, no field twice in one layout, every field placed in the default layout;
+* libraries (`libraries.json`): fields and masters as in a template, a layout placing every
+  field, a non-internal text title field, the review interval, grantable access roles; every
+  library referenced by a template (`library_ref` fields, library actions) is defined there;
 * mappings (child tickets, library records): target fields exist, types are compatible
-  (the engine's table), select fields share the master, required fields of a child template
-  are all mapped, internal fields never flow into non-internal targets or libraries;
+  (the engine's table), select fields share the master, literals are items of the target's
+  master, text is not longer than the target allows, required fields of a child template (or
+  of the library a `library_upsert` may create a record in) are all mapped, internal fields
+  never flow into non-internal targets or libraries; `record_field` is a `library_ref` field
+  into the same library;
 * child-ticket templates form no cycle, so every entry can be installed after its children;
-* the README lists every entry.
+* the README lists every entry and every library.
 
 Prints one line per problem as `file:/json/pointer: message` and exits 1 if there is any.
 """
@@ -72,12 +79,18 @@ OPS = {"eq", "ne", "in", "gt", "ge", "lt", "le", "is_set"}
 ORDERING_OPS = {"gt", "ge", "lt", "le"}
 FACTS = {"all_children_closed"}
 
-# The libraries the catalog writes to, with their field types (select masters unknown).
-LIBRARIES = {
-    "knowledge_base": {"title": ("text", None), "body": ("long_text", None), "category": ("select", None)},
-    "cmdb": {"name": ("text", None), "status": ("text", None), "owner": ("user", None)},
-    "faq": {"question": ("text", None), "answer": ("long_text", None)},
-}
+# The file holding the library definitions the catalog templates reference.
+LIBRARY_FILE = "libraries.json"
+LIBRARY_FILE_PROPS = {"masters": True, "libraries": True}
+LIBRARY_PROPS = {"key": True, "definition": True}
+DEFINITION_PROPS = {"name": True, "description": False, "fields": False, "title_field": True, "layout": False,
+                    "review_interval_days": False, "access": False}
+LIBRARY_LAYOUT_PROPS = {"sections": False}
+ACCESS_PROPS = {"read": False, "write": False, "partner_organizations": False}
+GRANTABLE_READ = {"agent", "requester"}
+GRANTABLE_WRITE = {"agent"}
+MAX_REVIEW_INTERVAL_DAYS = 3650
+MAX_DESCRIPTION = 2000
 
 ENTRY_PROPS = {"key": True, "name": True, "description": True, "masters": True, "template": True}
 MASTER_PROPS = {"key": True, "name": True, "items": True}
@@ -99,7 +112,7 @@ ACTION_PROPS = {
     "set_field": {"type": True, "field": True, "value": True},
     "assign": {"type": True, "group": False, "user": False, "from_field": False},
     "create_child_ticket": {"type": True, "template": True, "mapping": False},
-    "library_upsert": {"type": True, "library": True, "mapping": False},
+    "library_upsert": {"type": True, "library": True, "record_field": False, "mapping": False},
     "library_update": {"type": True, "library": True, "record_field": True, "mapping": False},
     "notify": {"type": True, "event": True},
 }
@@ -172,6 +185,8 @@ class Checker:
         self.entries = {}      # key -> entry
         self.files = {}        # key -> file name
         self.masters = {}      # key -> {master key -> master}
+        self.libraries = {}    # library key -> {field key -> field}
+        self.library_masters = {}  # master key -> master, from libraries.json
 
     # ---- generic shape -------------------------------------------------------------------
 
@@ -231,6 +246,9 @@ class Checker:
                 self.p.add(name, "", f"cannot read: {e}")
                 continue
             stem = name[:-5]
+            if name == LIBRARY_FILE:
+                self.library_file = entry
+                continue
             if not isinstance(entry, dict):
                 self.p.add(name, "", "the file must hold an object")
                 continue
@@ -241,6 +259,9 @@ class Checker:
         for key in EXPECTED:
             if key not in self.entries:
                 self.p.add(f"{key}.json", "", "missing catalog entry")
+        if not hasattr(self, "library_file"):
+            self.p.add(LIBRARY_FILE, "", "missing library definitions")
+            self.library_file = {"masters": [], "libraries": []}
 
     # ---- masters -------------------------------------------------------------------------------
 
@@ -298,21 +319,58 @@ class Checker:
 
     def check_shared_masters(self):
         first = {}
-        for key, masters in self.masters.items():
+        shipped = [(self.files[key], self.entries[key], masters) for key, masters in self.masters.items()]
+        shipped.append((LIBRARY_FILE, self.library_file, self.library_masters))
+        for f, doc, masters in shipped:
             for mkey, m in masters.items():
                 canon = json.dumps(m, sort_keys=True, ensure_ascii=False)
                 if mkey not in first:
-                    first[mkey] = (key, canon)
+                    first[mkey] = (f, canon)
                 elif first[mkey][1] != canon:
-                    idx = next(i for i, x in enumerate(self.entries[key]["masters"]) if x.get("key") == mkey)
-                    self.p.add(self.files[key], ptr("/masters", idx),
-                               f"master `{mkey}` differs from the one shipped in {self.files[first[mkey][0]]}; "
+                    idx = next(i for i, x in enumerate(doc["masters"]) if x.get("key") == mkey)
+                    self.p.add(f, ptr("/masters", idx),
+                               f"master `{mkey}` differs from the one shipped in {first[mkey][0]}; "
                                "shared masters must be identical")
+
+    # ---- libraries -----------------------------------------------------------------------------
+
+    def check_libraries(self):
+        """libraries.json: `{masters, libraries: [{key, definition}]}`. Runs before the templates,
+        which are checked against these definitions."""
+        f, doc = LIBRARY_FILE, self.library_file
+        if not self.props(f, "", doc, LIBRARY_FILE_PROPS, "library file"):
+            return
+        self.library_masters = self.check_masters(f, doc)
+        libraries = doc.get("libraries")
+        if not isinstance(libraries, list) or not libraries:
+            self.p.add(f, "/libraries", "must be a non-empty list")
+            return
+        seen = set()
+        for n, lib in enumerate(libraries):
+            at = ptr("/libraries", n)
+            if not self.props(f, at, lib, LIBRARY_PROPS, "library"):
+                continue
+            self.key(f, ptr(at, "key"), lib.get("key"), "library", seen)
+            if isinstance(lib.get("key"), str):
+                fields = lib.get("definition", {}).get("fields") if isinstance(lib.get("definition"), dict) else None
+                self.libraries[lib["key"]] = {fd["key"]: fd for fd in fields or []
+                                              if isinstance(fd, dict) and isinstance(fd.get("key"), str)}
+        used = set()
+        for n, lib in enumerate(libraries):
+            if isinstance(lib, dict) and isinstance(lib.get("definition"), dict):
+                used |= LibraryCheck(self, f, ptr("/libraries", n, "definition"), lib["definition"]).run()
+        for mkey in self.library_masters:
+            if mkey not in used:
+                self.p.add(f, "/masters", f"master `{mkey}` is shipped but no library field uses it")
 
     # ---- template --------------------------------------------------------------------------------
 
     def check_entry(self, key, entry):
         f = self.files[key]
+        if isinstance(entry, dict) and "libraries" in entry:
+            self.p.add(f, "/libraries", f"catalog files carry no libraries: they are defined in {LIBRARY_FILE} "
+                                        "and given to each entry that references them")
+            entry = {k: v for k, v in entry.items() if k != "libraries"}
         self.props(f, "", entry, ENTRY_PROPS, "catalog entry")
         self.label(f, "/name", entry.get("name"))
         self.label(f, "/description", entry.get("description"))
@@ -343,6 +401,9 @@ class Checker:
         for key in self.entries:
             if f"`{key}`" not in text:
                 self.p.add("README.md", "", f"does not list `{key}`")
+        for key in self.libraries:
+            if f"`{key}`" not in text:
+                self.p.add("README.md", "", f"does not describe the library `{key}`")
 
     def check_install_order(self):
         """Child-ticket templates must be installed first, so their graph must have no cycle."""
@@ -371,6 +432,8 @@ class Checker:
 
     def run(self):
         self.load()
+        self.check_libraries()
+        LIBRARY_KEYS[:] = list(self.libraries)
         for key in sorted(self.entries):
             self.check_entry(key, self.entries[key])
         self.check_shared_masters()
@@ -380,8 +443,9 @@ class Checker:
 
 
 class TemplateCheck:
-    def __init__(self, checker, key, f, tpl, masters):
+    def __init__(self, checker, key, f, tpl, masters, base="/template"):
         self.c = checker
+        self.base = base           # JSON pointer of the definition in its file
         self.p = checker.p
         self.key = key
         self.f = f
@@ -393,7 +457,7 @@ class TemplateCheck:
         self.used_masters = set()
 
     def err(self, at, message):
-        self.p.add(self.f, "/template" + at, message)
+        self.p.add(self.f, self.base + at, message)
 
     # -- helpers --
 
@@ -472,10 +536,10 @@ class TemplateCheck:
         seen = set()
         for n, fd in enumerate(fields):
             at = ptr("/fields", n)
-            if not self.c.props(self.f, "/template" + at, fd, FIELD_PROPS, "field"):
+            if not self.c.props(self.f, self.base + at, fd, FIELD_PROPS, "field"):
                 continue
-            self.c.key(self.f, "/template" + ptr(at, "key"), fd.get("key"), "field", seen)
-            self.c.label(self.f, "/template" + ptr(at, "label"), fd.get("label"))
+            self.c.key(self.f, self.base + ptr(at, "key"), fd.get("key"), "field", seen)
+            self.c.label(self.f, self.base + ptr(at, "label"), fd.get("label"))
             kind = fd.get("type")
             if kind not in FIELD_TYPES:
                 self.err(ptr(at, "type"), f"unknown field type {kind!r}")
@@ -494,7 +558,7 @@ class TemplateCheck:
             elif "master" in fd:
                 self.err(ptr(at, "master"), f"`master` does not apply to {kind} fields")
             if kind == "library_ref":
-                if fd.get("library") not in LIBRARIES:
+                if fd.get("library") not in self.c.libraries:
                     self.err(ptr(at, "library"), f"unknown library {fd.get('library')!r}")
             elif "library" in fd:
                 self.err(ptr(at, "library"), f"`library` does not apply to {kind} fields")
@@ -561,20 +625,20 @@ class TemplateCheck:
         initials, terminals = [], 0
         for si, stage in enumerate(stages):
             at = ptr("/stages", si)
-            if not self.c.props(self.f, "/template" + at, stage, STAGE_PROPS, "stage"):
+            if not self.c.props(self.f, self.base + at, stage, STAGE_PROPS, "stage"):
                 continue
-            self.c.key(self.f, "/template" + ptr(at, "key"), stage.get("key"), "stage", stage_keys)
-            self.c.label(self.f, "/template" + ptr(at, "label"), stage.get("label"))
+            self.c.key(self.f, self.base + ptr(at, "key"), stage.get("key"), "stage", stage_keys)
+            self.c.label(self.f, self.base + ptr(at, "label"), stage.get("label"))
             states = stage.get("states")
             if not isinstance(states, list) or not states:
                 self.err(ptr(at, "states"), "a stage needs at least one state")
                 continue
             for ti, st in enumerate(states):
                 sat = ptr(at, "states", ti)
-                if not self.c.props(self.f, "/template" + sat, st, STATE_PROPS, "state"):
+                if not self.c.props(self.f, self.base + sat, st, STATE_PROPS, "state"):
                     continue
-                self.c.key(self.f, "/template" + ptr(sat, "key"), st.get("key"), "state", state_keys)
-                self.c.label(self.f, "/template" + ptr(sat, "label"), st.get("label"))
+                self.c.key(self.f, self.base + ptr(sat, "key"), st.get("key"), "state", state_keys)
+                self.c.label(self.f, self.base + ptr(sat, "label"), st.get("label"))
                 for b in ("initial", "terminal"):
                     if b in st and not isinstance(st[b], bool):
                         self.err(ptr(sat, b), "must be true or false")
@@ -780,10 +844,10 @@ class TemplateCheck:
         seen = set()
         for n, t in enumerate(transitions):
             at = ptr("/transitions", n)
-            if not self.c.props(self.f, "/template" + at, t, TRANSITION_PROPS, "transition"):
+            if not self.c.props(self.f, self.base + at, t, TRANSITION_PROPS, "transition"):
                 continue
-            self.c.key(self.f, "/template" + ptr(at, "key"), t.get("key"), "transition", seen)
-            self.c.label(self.f, "/template" + ptr(at, "label"), t.get("label"))
+            self.c.key(self.f, self.base + ptr(at, "key"), t.get("key"), "transition", seen)
+            self.c.label(self.f, self.base + ptr(at, "label"), t.get("label"))
             frm, to = t.get("from"), t.get("to")
             if frm != "*":
                 if not isinstance(frm, list) or not frm:
@@ -803,13 +867,13 @@ class TemplateCheck:
             elif isinstance(frm, list) and to in frm:
                 self.err(ptr(at, "to"), f"the transition leads from `{to}` back into itself")
             allowed = t.get("allowed", {})
-            if self.c.props(self.f, "/template" + ptr(at, "allowed"), allowed, ALLOWED_PROPS, "allowed"):
-                roles = self.c.str_list(self.f, "/template" + ptr(at, "allowed", "roles"),
+            if self.c.props(self.f, self.base + ptr(at, "allowed"), allowed, ALLOWED_PROPS, "allowed"):
+                roles = self.c.str_list(self.f, self.base + ptr(at, "allowed", "roles"),
                                         allowed.get("roles", []), "roles")
                 for j, r in enumerate(roles):
                     if r not in ROLES:
                         self.err(ptr(at, "allowed", "roles", j), f"unknown role {r!r}")
-                groups = self.c.str_list(self.f, "/template" + ptr(at, "allowed", "groups"),
+                groups = self.c.str_list(self.f, self.base + ptr(at, "allowed", "groups"),
                                          allowed.get("groups", []), "groups")
                 for j, g in enumerate(groups):
                     if not g.strip() or len(g) > 200:
@@ -824,7 +888,7 @@ class TemplateCheck:
             if "guard" in t:
                 self.check_guard(t["guard"], ptr(at, "guard"))
             for list_name in ("requires", "sets"):
-                lst = self.c.str_list(self.f, "/template" + ptr(at, list_name), t.get(list_name, []), list_name)
+                lst = self.c.str_list(self.f, self.base + ptr(at, list_name), t.get(list_name, []), list_name)
                 dup = set()
                 for j, k in enumerate(lst):
                     if k not in self.fields:
@@ -856,7 +920,7 @@ class TemplateCheck:
             self.err(at, f"unknown action type {a.get('type') if isinstance(a, dict) else a!r}")
             return
         kind = a["type"]
-        self.c.props(self.f, "/template" + at, a, ACTION_PROPS[kind], f"{kind} action")
+        self.c.props(self.f, self.base + at, a, ACTION_PROPS[kind], f"{kind} action")
         if kind == "set_field":
             field = self.fields.get(a.get("field"))
             if field is None:
@@ -905,11 +969,11 @@ class TemplateCheck:
                     self.err(ptr(at, "mapping"), f"`{tpl_key}` requires `{k}` on every ticket but it is not mapped")
         elif kind in ("library_upsert", "library_update"):
             lib = a.get("library")
-            if lib not in LIBRARIES:
-                self.err(ptr(at, "library"), f"unknown library {lib!r}")
+            if lib not in self.c.libraries:
+                self.err(ptr(at, "library"), f"unknown library {lib!r} (not defined in {LIBRARY_FILE})")
                 return
-            targets = {k: {"key": k, "type": v[0], "master": v[1]} for k, v in LIBRARIES[lib].items()}
-            if kind == "library_update":
+            targets = self.c.libraries[lib]
+            if "record_field" in a:
                 rf = self.fields.get(a.get("record_field"))
                 if rf is None:
                     self.err(ptr(at, "record_field"), f"unknown field {a.get('record_field')!r}")
@@ -918,7 +982,12 @@ class TemplateCheck:
             mapping = a.get("mapping", {})
             if not mapping:
                 self.err(ptr(at, "mapping"), "writes nothing")
-            self.check_mapping(mapping, ptr(at, "mapping"), targets, {}, to_library=True)
+            self.check_mapping(mapping, ptr(at, "mapping"), targets, self.c.library_masters, to_library=True)
+            if kind == "library_upsert" and isinstance(mapping, dict):
+                for k, fd in targets.items():
+                    if fd.get("required") and k not in mapping:
+                        self.err(ptr(at, "mapping"), f"library `{lib}` requires `{k}` on every record but it "
+                                                     "is not mapped (the upsert may create a record)")
         elif kind == "notify":
             ev = a.get("event")
             if not isinstance(ev, str) or len(ev) > 100 or not EVENT_RE.match(ev):
@@ -991,8 +1060,12 @@ class TemplateCheck:
             if tf["type"] == "library_ref" and tf.get("library") != sf.get("library"):
                 self.err(eat, f"`{source}` refers to library `{sf.get('library')}`, the target to "
                               f"`{tf.get('library')}`")
-            if tf["type"] == "text" and sf["type"] == "text":
-                smax, tmax = sf.get("max_length", MAX_TEXT), tf.get("max_length", MAX_TEXT)
+            # text into text everywhere; long_text too for library records (child-ticket
+            # long_text mappings are not held to this yet).
+            if tf["type"] in TEXTUAL and sf["type"] in TEXTUAL and (to_library or tf["type"] == "text"):
+                def longest(fd):
+                    return fd.get("max_length", MAX_TEXT if fd["type"] == "text" else MAX_LONG_TEXT)
+                smax, tmax = longest(sf), longest(tf)
                 if smax > tmax:
                     self.err(eat, f"`{source}` may hold {smax} characters, the target only {tmax}")
             if sf.get("internal") and (to_library or not tf.get("internal")):
@@ -1090,7 +1163,7 @@ class TemplateCheck:
 
     def check_layout(self):
         layout = self.t.get("layout", {})
-        if not self.c.props(self.f, "/template/layout", layout, LAYOUT_PROPS, "layout"):
+        if not self.c.props(self.f, self.base + "/layout", layout, LAYOUT_PROPS, "layout"):
             return
         placed = self.check_sections(layout.get("sections", []), "/layout/sections")
         for k in self.fields:
@@ -1115,11 +1188,11 @@ class TemplateCheck:
         keys = set()
         for n, sec in enumerate(sections):
             sat = ptr(at, n)
-            if not self.c.props(self.f, "/template" + sat, sec, SECTION_PROPS, "section"):
+            if not self.c.props(self.f, self.base + sat, sec, SECTION_PROPS, "section"):
                 continue
-            self.c.key(self.f, "/template" + ptr(sat, "key"), sec.get("key"), "section", keys)
-            self.c.label(self.f, "/template" + ptr(sat, "label"), sec.get("label"))
-            for j, k in enumerate(self.c.str_list(self.f, "/template" + ptr(sat, "fields"), sec.get("fields"), "fields")):
+            self.c.key(self.f, self.base + ptr(sat, "key"), sec.get("key"), "section", keys)
+            self.c.label(self.f, self.base + ptr(sat, "label"), sec.get("label"))
+            for j, k in enumerate(self.c.str_list(self.f, self.base + ptr(sat, "fields"), sec.get("fields"), "fields")):
                 if k not in self.fields:
                     self.err(ptr(sat, "fields", j), f"unknown field `{k}`")
                 elif k in placed:
@@ -1131,7 +1204,7 @@ class TemplateCheck:
     # -- everything --
 
     def run(self):
-        self.c.label(self.f, "/template/name", self.t.get("name"))
+        self.c.label(self.f, self.base + "/name", self.t.get("name"))
         prefix = self.t.get("key_prefix")
         if not isinstance(prefix, str) or not PREFIX_RE.match(prefix):
             self.err("/key_prefix", f"{prefix!r} is not a valid key prefix (^[A-Z][A-Z0-9]{{0,9}}$)")
@@ -1156,8 +1229,61 @@ class TemplateCheck:
         STATS[self.key] = self.stats
 
 
+class LibraryCheck(TemplateCheck):
+    """A library definition: fields exactly as in a template (same checks, same masters rules,
+    against the masters of libraries.json), a layout of sections placing every field, the title
+    field, the review interval and access."""
+
+    def __init__(self, checker, f, base, definition):
+        super().__init__(checker, None, f, definition, checker.library_masters, base=base)
+
+    def err(self, at, message):
+        self.p.add(self.f, self.base + at, message)
+
+    def run(self):
+        d = self.t
+        if not self.c.props(self.f, self.base, d, DEFINITION_PROPS, "library definition"):
+            return self.used_masters
+        self.c.label(self.f, self.base + "/name", d.get("name"))
+        desc = d.get("description", "")
+        if not isinstance(desc, str) or len(desc) > MAX_DESCRIPTION:
+            self.err("/description", f"must be a string of at most {MAX_DESCRIPTION} characters")
+        self.check_fields()
+        layout = d.get("layout", {})
+        if self.c.props(self.f, self.base + "/layout", layout, LIBRARY_LAYOUT_PROPS, "layout"):
+            placed = self.check_sections(layout.get("sections", []), "/layout/sections")
+            for k in self.fields:
+                if k not in placed:
+                    self.err("/layout/sections", f"field `{k}` is not placed in the layout")
+        title = self.fields.get(d.get("title_field"))
+        if title is None:
+            self.err("/title_field", f"there is no field {d.get('title_field')!r}")
+        elif title.get("type") != "text":
+            self.err("/title_field", f"the title field must be a text field, not {title.get('type')}")
+        elif title.get("internal"):
+            self.err("/title_field", "the title field cannot be internal")
+        elif not title.get("required"):
+            self.err("/title_field", "the title field should be required: a record without it has no title")
+        days = d.get("review_interval_days")
+        if days is not None and (not is_int(days) or not 1 <= days <= MAX_REVIEW_INTERVAL_DAYS):
+            self.err("/review_interval_days", f"must be an integer from 1 to {MAX_REVIEW_INTERVAL_DAYS} (days)")
+        access = d.get("access", {})
+        if self.c.props(self.f, self.base + "/access", access, ACCESS_PROPS, "access"):
+            for name, grantable in (("read", GRANTABLE_READ), ("write", GRANTABLE_WRITE)):
+                roles = self.c.str_list(self.f, self.base + ptr("/access", name), access.get(name, ["agent"]), name)
+                for j, r in enumerate(roles):
+                    if r not in grantable:
+                        self.err(ptr("/access", name, j), f"`{r}` cannot be granted {name} access; "
+                                                          f"grant {' or '.join(sorted(grantable))}")
+            orgs = access.get("partner_organizations", [])
+            if not isinstance(orgs, list) or not all(isinstance(o, str) and UUID_RE.match(o) for o in orgs):
+                self.err("/access/partner_organizations", "must be a list of organization ids (UUIDs)")
+        return self.used_masters
+
+
 STATS = {}
 INSTALL_ORDER = []
+LIBRARY_KEYS = []
 
 
 def main():
@@ -1176,7 +1302,7 @@ def main():
     if problems:
         print(f"{len(problems)} problem(s)")
         return 1
-    print(f"OK: {len(STATS)} catalog entries, no problems")
+    print(f"OK: {len(STATS)} catalog entries, {len(LIBRARY_KEYS)} libraries, no problems")
     return 0
 
 

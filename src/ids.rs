@@ -81,3 +81,11 @@ typed_id!(
     /// An entry of the tenant's event log.
     EventId
 );
+typed_id!(
+    /// A library (record collection) of one tenant.
+    LibraryId
+);
+typed_id!(
+    /// A record of a library.
+    RecordId
+);

@@ -79,9 +79,11 @@ pub struct Installation {
     pub version: TemplateVersion,
     /// Masters created by this installation (the others existed and were reused).
     pub masters_created: Vec<String>,
+    /// Libraries created by this installation (the others existed and were reused).
+    pub libraries_created: Vec<String>,
 }
 
-/// Installs a catalog template and the masters it needs into the tenant. Installing the same
+/// Installs a catalog template and the masters and libraries it needs into the tenant. Installing the same
 /// entry twice is 409 `/problems/already-installed`; a plan without room for another process
 /// is 409 `/problems/quota-exceeded` and nothing is installed.
 #[utoipa::path(
@@ -119,6 +121,7 @@ pub async fn install_catalog_entry(
         ),
         template: installed.template.into(),
         masters_created: installed.masters_created,
+        libraries_created: installed.libraries_created,
     };
     Ok(created(&body, etag, location))
 }
@@ -200,6 +203,7 @@ pub async fn import_template(
         ),
         template: installed.template.into(),
         masters_created: installed.masters_created,
+        libraries_created: installed.libraries_created,
     };
     Ok(created(&body, etag, location))
 }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod catalog;
 pub mod common;
 pub mod directory;
+pub mod libraries;
 pub mod masters;
 pub mod ops;
 pub mod platform;
@@ -41,6 +42,7 @@ one (404).",
         (name = "masters", description = "Code lists (categories, priorities, impact…) that templates use for select fields."),
         (name = "templates", description = "Process definitions: multi-stage state machines with fields, rules and actions; versions, linting, diagrams."),
         (name = "tickets", description = "Cases running through templates: fields, transitions with dry runs and reasons, history, comments, watchers, links, attachments, search and export."),
+        (name = "libraries", description = "Record collections (knowledge base, CMDB, FAQ…) with the template field machinery: records with versioned history, review freshness, search, references from tickets and writes from transitions."),
     ),
     modifiers(&BearerSecurity),
     components(
@@ -175,7 +177,20 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(tickets::delete_ticket_link)
         .service(attachments::list_ticket_attachments)
         .service(attachments::create_ticket_attachment)
-        .service(attachments::get_attachment_content);
+        .service(attachments::get_attachment_content)
+        .service(libraries::list_libraries)
+        .service(libraries::create_library)
+        .service(libraries::get_library)
+        .service(libraries::update_library)
+        .service(libraries::delete_library)
+        .service(libraries::list_records)
+        .service(libraries::create_record)
+        .service(libraries::get_record)
+        .service(libraries::update_record)
+        .service(libraries::delete_record)
+        .service(libraries::review_record)
+        .service(libraries::record_history)
+        .service(libraries::record_tickets);
 }
 
 /// The OpenAPI document of [`routes`].

@@ -15,10 +15,11 @@ use crate::auth::Principal;
 use crate::db::tickets::{After, CommentRow, HistoryRow, SortKey, TicketFilter};
 use crate::domain::index;
 use crate::domain::search::SearchQuery;
-use crate::domain::template::{PlannedAction, TransitionOption, TransitionPlan};
+use crate::domain::template::{TransitionOption, TransitionPlan};
 use crate::error::ApiError;
 use crate::ids::{CommentId, GroupId, LinkId, OrganizationId, TicketId, UserId};
 use crate::service::idempotency::{self, Replayable};
+use crate::service::libraries::LibraryWrite;
 
 fn replay_response(r: Replayable) -> HttpResponse {
     let status =
@@ -72,6 +73,22 @@ pub struct Ticket {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// With `?expand=references`: the library records the ticket's `library_ref` fields
+    /// name, by field key (fields of libraries the caller may not read are left out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub references: Option<std::collections::BTreeMap<String, ReferencedRecord>>,
+}
+
+/// A library record a ticket field references.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"library": "cmdb", "id": "019ac0d2-4a00-7000-8000-0000000000c1",
+    "title": "mail-01", "deleted": false}))]
+pub struct ReferencedRecord {
+    pub library: String,
+    pub id: uuid::Uuid,
+    pub title: String,
+    /// The record was deleted after the ticket referenced it.
+    pub deleted: bool,
 }
 
 impl Ticket {
@@ -94,6 +111,7 @@ impl Ticket {
             version: row.version,
             created_at: row.created_at.0,
             updated_at: row.updated_at.0,
+            references: None,
         }
     }
 }
@@ -220,10 +238,18 @@ pub async fn create_ticket(
     Ok(replay_response(replay))
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GetTicketParams {
+    /// `references`: add the title of every library record the ticket's `library_ref`
+    /// fields name.
+    pub expand: Option<String>,
+}
+
 /// One ticket, with its ETag.
 #[utoipa::path(
     tag = "tickets", operation_id = "get_ticket", security(("bearer" = [])),
-    params(("ticket_id" = TicketId, Path)),
+    params(("ticket_id" = TicketId, Path), GetTicketParams),
     responses(
         (status = 200, description = "The ticket", body = Ticket, headers(("ETag" = String))),
         (status = 401, response = super::problems::Unauthorized),
@@ -236,18 +262,58 @@ pub async fn get_ticket(
     state: web::Data<AppState>,
     principal: Principal,
     id: web::Path<TicketId>,
+    params: web::Query<GetTicketParams>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = caller(&principal)?;
+    let expand = match params.expand.as_deref() {
+        None | Some("") => false,
+        Some("references") => true,
+        Some(_) => {
+            return Err(ApiError::validation(
+                "expand",
+                "invalid_value",
+                "the only expansion is `references`",
+            ));
+        }
+    };
     let id = id.into_inner();
     let s = state.clone();
-    let (ticket, caller) = state
+    let (ticket, caller, references) = state
         .db
         .read(move |conn| {
             let t = svc::load(conn, &s.definitions, &caller, id)?;
-            Ok::<_, ApiError>((t, caller))
+            let references = if expand {
+                let fields = caller.audience.redact(&t.def, t.fields());
+                let found = crate::service::libraries::referenced_records(
+                    conn,
+                    &caller.scope,
+                    &caller.reader(),
+                    &*t.def,
+                    &fields,
+                )?;
+                Some(
+                    found
+                        .into_iter()
+                        .map(|(field, r)| {
+                            let record = ReferencedRecord {
+                                library: r.library,
+                                id: r.id.0,
+                                title: r.title,
+                                deleted: r.deleted,
+                            };
+                            (field, record)
+                        })
+                        .collect(),
+                )
+            } else {
+                None
+            };
+            Ok::<_, ApiError>((t, caller, references))
         })
         .await?;
-    Ok(ticket_response(&ticket, &caller))
+    let mut body = Ticket::of(&ticket, &caller);
+    body.references = references;
+    Ok(ok_with_etag(&body, ticket.row.version))
 }
 
 /// Edits fields writable in the current state (per-state `read_only` and `hidden` rules
@@ -416,6 +482,43 @@ pub struct DryRunParams {
     pub dry_run: bool,
 }
 
+/// A library record written by a transition.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"library": "knowledge_base", "operation": "created",
+    "record_id": "01938c4e-7f6a-7c3e-9d1e-3a5b7c9d1e2f", "record_version": 1,
+    "title": "VPN に接続できない", "fields": {"title": "VPN に接続できない", "body": "証明書を更新"},
+    "record_field": "knowledge_article"}))]
+pub struct LibraryChange {
+    pub library: String,
+    /// `created` or `updated`.
+    pub operation: String,
+    pub record_id: uuid::Uuid,
+    /// The record's version after the write.
+    pub record_version: i64,
+    pub title: String,
+    /// The record fields the action wrote (staff only; omitted for requesters and partners).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub fields: Option<Map<String, Value>>,
+    /// The ticket field a created record's id was written back into.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_field: Option<String>,
+}
+
+impl LibraryChange {
+    fn of(write: &LibraryWrite, caller: &TicketCaller) -> Self {
+        Self {
+            library: write.library.clone(),
+            operation: write.operation.to_owned(),
+            record_id: write.record.id.0,
+            record_version: write.record.version,
+            title: write.record.title.clone(),
+            fields: caller.audience.is_staff().then(|| write.fields.clone()),
+            record_field: write.record_field.clone(),
+        }
+    }
+}
+
 /// The result of a transition (or, with `dry_run`, what it would be).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TransitionResult {
@@ -427,9 +530,9 @@ pub struct TransitionResult {
     pub plan: Value,
     /// Tickets created by `create_child_ticket` actions.
     pub children: Vec<Ticket>,
-    /// Library actions, executed once libraries are available (reported, not run).
-    #[schema(value_type = Vec<Object>)]
-    pub deferred_actions: Vec<Value>,
+    /// Records written by `library_upsert` / `library_update` actions (in a dry run: as
+    /// they would be written).
+    pub library_changes: Vec<LibraryChange>,
     /// Events recorded for integrations by `notify` actions (in a dry run: would record).
     #[schema(value_type = Vec<Object>)]
     pub events: Vec<Value>,
@@ -464,10 +567,10 @@ fn outcome_body(
             .iter()
             .map(|c| Ticket::of(c, caller))
             .collect(),
-        deferred_actions: outcome
-            .deferred
+        library_changes: outcome
+            .library_writes
             .iter()
-            .map(|a: &PlannedAction| serde_json::to_value(a).unwrap_or(Value::Null))
+            .map(|w| LibraryChange::of(w, caller))
             .collect(),
         events: outcome.events.clone(),
         comment: outcome.comment.clone().map(Comment::from),
@@ -1079,6 +1182,9 @@ pub struct TicketQuery {
     pub created_before: Option<DateTime<Utc>>,
     pub updated_after: Option<DateTime<Utc>>,
     pub updated_before: Option<DateTime<Utc>>,
+    /// Tickets whose `library_ref` fields reference this library record (of a library the
+    /// caller may read; otherwise nothing matches).
+    pub library_record: Option<uuid::Uuid>,
     /// `created` (default `-created`: newest first), `updated`, `key`; prefix `-` for
     /// descending.
     pub sort: Option<String>,
@@ -1168,6 +1274,7 @@ fn parse_query(
         updated_before: query.updated_before.map(Into::into),
         fields,
         tokens,
+        references: None,
         probe_threshold,
         sort,
         descending,
@@ -1257,8 +1364,19 @@ pub async fn list_tickets(
 ) -> Result<web::Json<Page<Ticket>>, ApiError> {
     let caller = caller(&principal)?;
     let pairs = query_pairs(&req)?;
+    Ok(web::Json(ticket_page(&state, caller, &pairs, None).await?))
+}
+
+/// One page of the ticket list for a query; with `record`, only tickets referencing that
+/// library record (which must be readable: 404 otherwise).
+pub(super) async fn ticket_page(
+    state: &web::Data<AppState>,
+    caller: TicketCaller,
+    pairs: &[(String, String)],
+    record: Option<(String, uuid::Uuid)>,
+) -> Result<Page<Ticket>, ApiError> {
     let (query, mut filter) =
-        parse_query(&pairs, caller.audience, state.config.list_probe_threshold)?;
+        parse_query(pairs, caller.audience, state.config.list_probe_threshold)?;
     let limit = PageParams {
         limit: query.limit,
         cursor: None,
@@ -1274,6 +1392,35 @@ pub async fn list_tickets(
     let (rows, caller) = state
         .db
         .read(move |conn| {
+            // The record endpoint names its library; `?library_record=` finds it.
+            let reference = match (record, query.library_record) {
+                (Some((key, id)), _) => {
+                    let library = crate::service::libraries::LibraryCaller::of_ticket(&caller);
+                    crate::service::libraries::get_record(
+                        conn,
+                        &library,
+                        &key,
+                        crate::ids::RecordId(id),
+                    )?;
+                    Some((key, id))
+                }
+                (None, Some(id)) => crate::service::libraries::library_of_record(
+                    conn,
+                    &caller.scope,
+                    &caller.reader(),
+                    crate::ids::RecordId(id),
+                )?
+                .map(|key| (key, id)),
+                (None, None) => None,
+            };
+            if query.library_record.is_some() && reference.is_none() {
+                return Ok::<_, ApiError>((Vec::new(), caller));
+            }
+            if let Some((key, id)) = reference {
+                let fields =
+                    crate::service::libraries::referencing_fields(conn, &caller.scope, &key)?;
+                filter.references = Some((fields, id.to_string()));
+            }
             let scope =
                 svc::narrow_to_template(conn, &caller, query.template.as_deref(), &mut filter)?;
             if matches!(scope, svc::ListScope::Nothing) {
@@ -1296,10 +1443,10 @@ pub async fn list_tickets(
     let next_cursor = more
         .then(|| rows.last().map(|t| encode_list_cursor(sort, &t.row)))
         .flatten();
-    Ok(web::Json(Page {
+    Ok(Page {
         items: rows.iter().map(|t| Ticket::of(t, &caller)).collect(),
         next_cursor,
-    }))
+    })
 }
 
 fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {

@@ -4,9 +4,22 @@
 //! the enum and runs backend-specific SQL on the inner connection (the escape hatch). See
 //! docs/ARCHITECTURE.md, "Two databases", for the rules and the known limits.
 
+// Defined before the modules that use it.
+/// Runs the same diesel statement on whichever backend connection this is, for statements
+/// `MultiConnection` cannot express (multi-row inserts, `ON CONFLICT DO NOTHING`).
+macro_rules! per_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            DbConnection::Postgres($c) => $body,
+            DbConnection::Sqlite($c) => $body,
+        }
+    };
+}
+
 pub mod audit;
 pub mod credentials;
 pub mod groups;
+pub mod libraries;
 pub mod masters;
 pub mod migrations;
 pub mod operators;

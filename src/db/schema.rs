@@ -207,6 +207,90 @@ diesel::table! {
 
 diesel::joinable!(accounts -> plans (plan_id));
 diesel::joinable!(tenants -> accounts (account_id));
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbJson, DbTimestamp, DbUuid};
+
+    libraries (tenant_id, id) {
+        tenant_id -> DbUuid,
+        id -> DbUuid,
+        key -> Text,
+        definition -> DbJson,
+        version -> BigInt,
+        created_at -> DbTimestamp,
+        updated_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbJson, DbTimestamp, DbUuid};
+
+    library_records (tenant_id, id) {
+        tenant_id -> DbUuid,
+        id -> DbUuid,
+        library_id -> DbUuid,
+        title -> Text,
+        fields -> DbJson,
+        version -> BigInt,
+        reviewed_at -> DbTimestamp,
+        review_due_at -> Nullable<DbTimestamp>,
+        deleted_at -> Nullable<DbTimestamp>,
+        origin_ticket_id -> Nullable<DbUuid>,
+        created_at -> DbTimestamp,
+        updated_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbJson, DbTimestamp, DbUuid};
+
+    library_record_versions (tenant_id, record_id, version) {
+        tenant_id -> DbUuid,
+        record_id -> DbUuid,
+        version -> BigInt,
+        kind -> Text,
+        at -> DbTimestamp,
+        actor_kind -> Text,
+        actor_id -> Nullable<DbUuid>,
+        actor_name -> Text,
+        ticket_id -> Nullable<DbUuid>,
+        ticket_key -> Nullable<Text>,
+        transition -> Nullable<Text>,
+        title -> Text,
+        fields -> DbJson,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::DbUuid;
+
+    library_field_values (tenant_id, library_id, field, value, record_id) {
+        tenant_id -> DbUuid,
+        library_id -> DbUuid,
+        field -> Text,
+        value -> Text,
+        record_id -> DbUuid,
+        internal -> Bool,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::DbUuid;
+
+    library_tokens (tenant_id, library_id, token, record_id, source) {
+        tenant_id -> DbUuid,
+        library_id -> DbUuid,
+        token -> Text,
+        record_id -> DbUuid,
+        source -> SmallInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     plans,
     accounts,
@@ -479,5 +563,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     ticket_field_values,
     ticket_tokens,
     ticket_links,
-    ticket_watchers
+    ticket_watchers,
+    libraries,
+    library_records,
+    library_field_values,
+    library_tokens
 );

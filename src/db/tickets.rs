@@ -17,17 +17,6 @@ use crate::ids::{
     TenantId, TicketId, UserId,
 };
 
-/// Runs the same diesel statement on whichever backend connection this is, for statements
-/// `MultiConnection` cannot express (multi-row inserts, `ON CONFLICT DO NOTHING`).
-macro_rules! per_backend {
-    ($conn:expr, |$c:ident| $body:expr) => {
-        match $conn {
-            DbConnection::Postgres($c) => $body,
-            DbConnection::Sqlite($c) => $body,
-        }
-    };
-}
-
 /// Search token sources; requesters and partners match only the public ones.
 pub const SOURCE_FIELDS: i16 = 0;
 pub const SOURCE_INTERNAL_FIELDS: i16 = 1;
@@ -822,6 +811,9 @@ pub struct TicketFilter {
     pub fields: Vec<(String, Vec<String>)>,
     /// Every token must be present.
     pub tokens: Vec<String>,
+    /// Tickets one of whose fields (`.0`, `library_ref` fields) holds the value `.1` (a
+    /// library record id).
+    pub references: Option<(Vec<String>, String)>,
     /// SQLite: matches of a condition from which it is probed per ticket rather than looked
     /// up (`STAGEFLOW_LIST_PROBE_THRESHOLD`, see `join_strategy`).
     pub probe_threshold: i64,
@@ -946,6 +938,18 @@ fn filtered<'a>(
                         .filter(ticket_field_values::internal.eq(false)),
                 ),
             ),
+        };
+    }
+    if let Some((fields, value)) = &filter.references {
+        let sub = ticket_field_values::table
+            .select(ticket_field_values::ticket_id)
+            .filter(ticket_field_values::tenant_id.eq(tenant))
+            .filter(ticket_field_values::field.eq_any(fields))
+            .filter(ticket_field_values::value.eq(value));
+        query = if staff {
+            query.filter(tickets::id.eq_any(sub))
+        } else {
+            query.filter(tickets::id.eq_any(sub.filter(ticket_field_values::internal.eq(false))))
         };
     }
     for (i, token) in filter.tokens.iter().enumerate() {

@@ -4,7 +4,9 @@
 
 pub mod definitions;
 pub mod directory;
+pub mod fields;
 pub mod idempotency;
+pub mod libraries;
 pub mod masters;
 pub mod platform;
 pub mod templates;

@@ -14,46 +14,10 @@ use crate::auth::{Principal, TenantScope};
 use crate::db::templates::{DRAFT, NewTemplate, TemplateChanges, TemplateRow, VersionRow};
 use crate::db::{self, DbConnection};
 use crate::domain::template::{
-    FieldType, LintContext, LintIssue, LintReport, TemplateDefinition, lint, parse_definition,
+    LintContext, LintIssue, LintReport, TemplateDefinition, lint, parse_definition,
 };
 use crate::error::{ApiError, FieldError};
 use crate::ids::{EntityId, TemplateId};
-
-/// Libraries the shipped templates write to, with their fields, until libraries are
-/// configurable (the libraries work replaces this with the tenant's real definitions).
-pub fn planned_libraries() -> BTreeMap<String, BTreeMap<String, FieldType>> {
-    let library = |fields: &[(&str, FieldType)]| {
-        fields
-            .iter()
-            .map(|(k, t)| ((*k).to_owned(), *t))
-            .collect::<BTreeMap<_, _>>()
-    };
-    BTreeMap::from([
-        (
-            "knowledge_base".to_owned(),
-            library(&[
-                ("title", FieldType::Text),
-                ("body", FieldType::LongText),
-                ("category", FieldType::Select),
-            ]),
-        ),
-        (
-            "cmdb".to_owned(),
-            library(&[
-                ("name", FieldType::Text),
-                ("status", FieldType::Text),
-                ("owner", FieldType::User),
-            ]),
-        ),
-        (
-            "faq".to_owned(),
-            library(&[
-                ("question", FieldType::Text),
-                ("answer", FieldType::LongText),
-            ]),
-        ),
-    ])
-}
 
 /// Lint issues as validation problem entries: the field is the JSON pointer.
 pub fn issues_to_errors(issues: &[LintIssue], prefix: &str) -> Vec<FieldError> {
@@ -69,8 +33,8 @@ pub fn parse(value: &Value) -> Result<TemplateDefinition, ApiError> {
         .map_err(|issues| ApiError::Validation(issues_to_errors(&issues, "definition")))
 }
 
-/// What the linter needs to know about the tenant: masters with their item codes, and the
-/// field types of the other templates (their latest version).
+/// What the linter needs to know about the tenant: masters with their item codes, the field
+/// types of the other templates (their latest version) and of its libraries.
 pub fn lint_context(
     conn: &mut DbConnection,
     scope: &TenantScope,
@@ -99,11 +63,17 @@ pub fn lint_context(
             templates.insert(template.key, fields);
         }
     }
+    let mut libraries = BTreeMap::new();
+    for row in db::libraries::list_libraries(conn, scope)? {
+        if let Ok(def) = crate::domain::library::parse_library(&row.definition.0) {
+            libraries.insert(row.key, def.field_types());
+        }
+    }
     Ok(LintContext {
         template_key: Some(own_key.to_owned()),
         masters,
         templates,
-        libraries: planned_libraries(),
+        libraries,
     })
 }
 
@@ -408,10 +378,11 @@ pub struct Installed {
     pub version: VersionRow,
     pub report: LintReport,
     pub masters_created: Vec<String>,
+    pub libraries_created: Vec<String>,
 }
 
-/// Installs a catalog entry: creates the masters the tenant lacks (a master with the same key
-/// is reused as it is), creates the template, and publishes version 1 when `publish` is asked
+/// Installs a catalog entry: creates the masters and libraries the tenant lacks (one with the
+/// same key is reused as it is), creates the template, and publishes version 1 when `publish` is asked
 /// for and the linter finds no error in this tenant (a child-ticket template that is not
 /// installed yet is such an error; the draft then waits). Installing twice is 409.
 pub fn install(
@@ -437,6 +408,28 @@ pub fn install(
         super::masters::create_master(conn, principal, scope, &input, now)?;
         masters_created.push(master.key.clone());
     }
+    let mut libraries_created = Vec::new();
+    let caller = super::libraries::LibraryCaller::of(principal)?;
+    for library in &entry.libraries {
+        if db::libraries::find_library(conn, scope, &library.key)?.is_some() {
+            continue;
+        }
+        super::libraries::create(conn, &caller, &library.key, &library.definition, now).map_err(
+            |e| match e {
+                ApiError::Validation(errors) => ApiError::Validation(
+                    errors
+                        .into_iter()
+                        .map(|mut e| {
+                            e.field = format!("libraries.{}.{}", library.key, e.field);
+                            e
+                        })
+                        .collect(),
+                ),
+                other => other,
+            },
+        )?;
+        libraries_created.push(library.key.clone());
+    }
     let (template, version, report) = create_template(
         conn,
         principal,
@@ -454,6 +447,7 @@ pub fn install(
             version,
             report,
             masters_created,
+            libraries_created,
         });
     }
     Ok(Installed {
@@ -461,6 +455,7 @@ pub fn install(
         version,
         report,
         masters_created,
+        libraries_created,
     })
 }
 
@@ -496,7 +491,8 @@ fn catalog_master(
 }
 
 /// Exports a version (default: the published one, else the latest) in the catalog format,
-/// with the masters its select fields use, as they are in the tenant now.
+/// with the libraries it references and the masters its and their select fields use, as they
+/// are in the tenant now.
 pub fn export(
     conn: &mut DbConnection,
     scope: &TenantScope,
@@ -512,11 +508,21 @@ pub fn export(
     );
     let version = find_version(conn, scope, &template, number)?;
     let def = parse(&version.definition.0)?;
+    let mut libraries = Vec::new();
+    let mut master_keys: Vec<String> = def.fields.iter().filter_map(|f| f.master.clone()).collect();
+    for key in super::libraries::referenced_libraries(&def) {
+        if let Some(row) = db::libraries::find_library(conn, scope, &key)? {
+            if let Ok(library) = crate::domain::library::parse_library(&row.definition.0) {
+                master_keys.extend(library.fields.iter().filter_map(|f| f.master.clone()));
+            }
+            libraries.push(crate::catalog::CatalogLibrary {
+                key: row.key,
+                definition: row.definition.0,
+            });
+        }
+    }
     let mut masters: Vec<CatalogMaster> = Vec::new();
-    for field in &def.fields {
-        let Some(master_key) = &field.master else {
-            continue;
-        };
+    for master_key in &master_keys {
         if masters.iter().any(|m| &m.key == master_key) {
             continue;
         }
@@ -557,6 +563,7 @@ pub fn export(
             en: def.name.en,
         },
         masters,
+        libraries,
         template: version.definition.0,
     })
 }

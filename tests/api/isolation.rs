@@ -147,7 +147,96 @@ fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
             "/api/v1/attachments/{attachment}/content",
             None,
         ),
+        (Method::GET, "/api/v1/libraries/{library}", None),
+        (
+            Method::PATCH,
+            "/api/v1/libraries/{library}",
+            Some(json!({"definition": a_library()})),
+        ),
+        (Method::DELETE, "/api/v1/libraries/{library}", None),
+        (Method::GET, "/api/v1/libraries/{library}/records", None),
+        (
+            Method::GET,
+            "/api/v1/libraries/{library}/records?q=secret&stale=true",
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/libraries/{library}/records",
+            Some(json!({"fields": {"title": "x"}})),
+        ),
+        (
+            Method::GET,
+            "/api/v1/libraries/{library}/records/{record}",
+            None,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/libraries/{library}/records/{record}",
+            Some(json!({"fields": {"title": "x"}})),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/libraries/{library}/records/{record}",
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/libraries/{library}/records/{record}/review",
+            Some(json!({})),
+        ),
+        (
+            Method::GET,
+            "/api/v1/libraries/{library}/records/{record}/history",
+            None,
+        ),
+        (
+            Method::GET,
+            "/api/v1/libraries/{library}/records/{record}/tickets",
+            None,
+        ),
+        // A's record under B's own library of the same shape.
+        (
+            Method::GET,
+            "/api/v1/libraries/{own_library}/records/{record}",
+            None,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/libraries/{own_library}/records/{record}",
+            Some(json!({"fields": {"title": "x"}})),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/libraries/{own_library}/records/{record}",
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/libraries/{own_library}/records/{record}/review",
+            Some(json!({})),
+        ),
+        (
+            Method::GET,
+            "/api/v1/libraries/{own_library}/records/{record}/history",
+            None,
+        ),
+        (
+            Method::GET,
+            "/api/v1/libraries/{own_library}/records/{record}/tickets",
+            None,
+        ),
     ]
+}
+
+/// The library definition both tenants use (A's `a_kb`, B's `b_kb`).
+fn a_library() -> Value {
+    json!({
+        "name": {"ja": "ナレッジ", "en": "Knowledge"},
+        "fields": [{"key": "title", "type": "text", "required": true, "label": {"ja": "件名", "en": "Title"}}],
+        "title_field": "title",
+        "review_interval_days": 1
+    })
 }
 
 /// One object of each kind in tenant A, by placeholder name.
@@ -198,7 +287,22 @@ async fn objects_of_a(app: &TestApp) -> HashMap<&'static str, String> {
         .login(Some("tenant-a"), "alice", crate::helpers::USER_PASSWORD)
         .await;
     let (ticket, link, attachment) = a_ticket(app, admin, &agent).await;
+    app.create(
+        "/api/v1/libraries",
+        admin,
+        json!({"key": "a_kb", "definition": a_library()}),
+    )
+    .await;
+    let record = app
+        .create(
+            "/api/v1/libraries/a_kb/records",
+            admin,
+            json!({"fields": {"title": "A secret article"}}),
+        )
+        .await;
     HashMap::from([
+        ("library", "a_kb".to_owned()),
+        ("record", record["id"].as_str().unwrap().to_owned()),
         ("ticket", ticket),
         ("link", link),
         ("attachment", attachment),
@@ -298,6 +402,13 @@ async fn tenant_b_cannot_tell_tenant_a_objects_from_missing_ones() {
     let b = app.tenant("tenant-b").await;
     let own_user = app.user(&b, "bob", &["agent"]).await;
     a.insert("own_user", own_user.clone());
+    app.create(
+        "/api/v1/libraries",
+        &b.admin_token,
+        json!({"key": "b_kb", "definition": a_library()}),
+    )
+    .await;
+    a.insert("own_library", "b_kb".to_owned());
     // Missing objects: random ids, and keys/codes that exist nowhere.
     let mut missing: HashMap<&'static str, String> = a
         .keys()
@@ -307,6 +418,8 @@ async fn tenant_b_cannot_tell_tenant_a_objects_from_missing_ones() {
     missing.insert("template", "no_such_template".to_owned());
     missing.insert("item", "no_such_item".to_owned());
     missing.insert("own_user", own_user);
+    missing.insert("library", "no_such_library".to_owned());
+    missing.insert("own_library", "b_kb".to_owned());
 
     for (method, template, body) in endpoints() {
         let body_a = body
@@ -367,9 +480,15 @@ async fn tenant_b_cannot_tell_tenant_a_objects_from_missing_ones() {
         "/api/v1/tickets",
         "/api/v1/tickets?q=secret",
         "/api/v1/tickets/export",
+        "/api/v1/libraries",
+        "/api/v1/libraries/b_kb/records",
+        "/api/v1/libraries/b_kb/records?q=secret",
     ] {
         let listed = app.get(path, Some(&b.admin_token)).await.text;
-        for id in a.values().filter(|id| **id != a["own_user"]) {
+        for id in a
+            .values()
+            .filter(|id| **id != a["own_user"] && **id != a["own_library"])
+        {
             assert!(!listed.contains(id.as_str()), "{path} leaks {id}");
         }
     }

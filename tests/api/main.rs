@@ -13,6 +13,7 @@ mod directory;
 mod helpers;
 mod http_errors;
 mod isolation;
+mod libraries;
 mod masters;
 mod openapi;
 mod ops;

@@ -1272,7 +1272,12 @@ async fn an_itil_incident_runs_from_filing_to_closed() {
     let app = spawn_app().await;
     let tenant = app.tenant("itil").await;
     let pm = app.user_token(&tenant, "pm", &["process_manager"]).await;
-    for key in ["itil_change", "itil_problem", "itil_incident"] {
+    // Each installation brings the libraries its template references, once.
+    for (key, libraries) in [
+        ("itil_change", vec!["cmdb"]),
+        ("itil_problem", vec!["knowledge_base"]),
+        ("itil_incident", vec![]),
+    ] {
         let reply = app
             .post_json(
                 &format!("/api/v1/catalog/{key}/install"),
@@ -1281,6 +1286,12 @@ async fn an_itil_incident_runs_from_filing_to_closed() {
             )
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{key}: {}", reply.text);
+        assert_eq!(
+            reply.json()["libraries_created"],
+            json!(libraries),
+            "{key}: {}",
+            reply.text
+        );
     }
     let service_desk = app
         .create(
@@ -1399,7 +1410,38 @@ async fn an_itil_incident_runs_from_filing_to_closed() {
     )
     .await;
     assert_eq!(resolved["ticket"]["state"], "resolved");
-    assert_eq!(resolved["deferred_actions"][0]["type"], "library_upsert");
+    // Resolving files a knowledge article and writes its id back into the incident.
+    let changes = resolved["library_changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{resolved}");
+    let article_change = &changes[0];
+    assert_eq!(article_change["library"], "knowledge_base");
+    assert_eq!(article_change["operation"], "created");
+    assert_eq!(article_change["record_field"], "knowledge_article");
+    assert_eq!(article_change["record_version"], 1);
+    assert_eq!(article_change["title"], "メールが送信できない");
+    let article_id = article_change["record_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        resolved["ticket"]["fields"]["knowledge_article"],
+        article_id.as_str()
+    );
+    let article = read(
+        &app,
+        &agent,
+        &format!("/api/v1/libraries/knowledge_base/records/{article_id}"),
+    )
+    .await;
+    assert_eq!(article["title"], "メールが送信できない");
+    assert_eq!(article["fields"]["title"], "メールが送信できない");
+    assert_eq!(article["fields"]["body"], "SMTP サーバ証明書を更新");
+    assert_eq!(article["origin"]["ticket_id"], ticket["id"]);
+    let versions = record_history(&app, &agent, "knowledge_base", &article_id).await;
+    assert_eq!(versions.len(), 1, "{versions:?}");
+    assert_eq!(versions[0]["kind"], "created");
+    assert_eq!(versions[0]["source"]["kind"], "ticket");
+    assert_eq!(versions[0]["source"]["ticket_id"], ticket["id"]);
+    assert_eq!(versions[0]["source"]["ticket_key"], "INC-1");
+    assert_eq!(versions[0]["source"]["transition"], "resolve");
+    assert_eq!(versions[0]["actor"]["name"], "sd1");
     // The employee confirms and closes; the closed incident is read-only.
     let closed = step(user.clone(), "close", json!({})).await;
     assert_eq!(closed["ticket"]["state"], "closed");
@@ -1446,6 +1488,245 @@ async fn an_itil_incident_runs_from_filing_to_closed() {
         .find(|s| s["key"] == "closed")
         .unwrap();
     assert_eq!(done["ticket_count"], 1);
+    // The closed incident names its article.
+    let incident = read(
+        &app,
+        &agent,
+        &format!("/api/v1/tickets/{}?expand=references", id(&ticket)),
+    )
+    .await;
+    assert_eq!(
+        incident["references"]["knowledge_article"],
+        json!({"library": "knowledge_base", "id": article_id,
+            "title": "メールが送信できない", "deleted": false})
+    );
+
+    // The service desk registers the mail server in the CMDB, not yet in service.
+    let ci = app
+        .create(
+            "/api/v1/libraries/cmdb/records",
+            &agent,
+            json!({"fields": {"name": "mail-01", "ci_type": "server", "status": "planned",
+                "environment": "production", "support_group": service_desk["id"]}}),
+        )
+        .await;
+    let ci_id = id(&ci).to_owned();
+    assert_eq!(ci["title"], "mail-01");
+    assert_eq!(ci["fields"]["status"], "planned");
+    assert_eq!(ci["version"], 1);
+
+    // A normal change on that CI goes through CAB to closure; closing puts it in service.
+    let change = app
+        .create(
+            "/api/v1/tickets",
+            &agent,
+            json!({"template": "itil_change", "fields": {
+                "title": "メールサーバ mail-01 の導入",
+                "description": "mail-01 を本番に投入する",
+                "reason": "証明書期限切れの再発防止",
+                "change_type": "normal"}}),
+        )
+        .await;
+    assert_eq!(change["key"], "CHG-1");
+    assert_eq!(change["state"], "draft");
+    advance(
+        &app,
+        &agent,
+        &change,
+        "submit",
+        json!({"configuration_item": ci_id, "impact": "medium", "category": "service.email"}),
+    )
+    .await;
+    let cab = advance(
+        &app,
+        &agent,
+        &change,
+        "submit_to_cab",
+        json!({"change_risk": "low", "implementation_plan": "1. 証明書を配置 2. 送信テスト",
+            "rollback_plan": "旧サーバへ戻す", "planned_start": "2026-04-10T13:00:00Z",
+            "planned_end": "2026-04-10T15:00:00Z", "implementation_group": service_desk["id"]}),
+    )
+    .await;
+    assert_eq!(cab["ticket"]["state"], "cab_review");
+    // Only the CAB (process manager) approves.
+    fire(&app, &agent, &change, "approve", json!({}))
+        .await
+        .assert_problem(403, "/problems/forbidden");
+    let approved = advance(
+        &app,
+        &pm,
+        &change,
+        "approve",
+        json!({"decision_notes": "CAB 承認"}),
+    )
+    .await;
+    assert_eq!(approved["ticket"]["state"], "scheduled");
+    assert_eq!(approved["ticket"]["group"], service_desk["id"]);
+    advance(&app, &agent, &change, "start_implementation", json!({})).await;
+    // The guard reads the stored result: save it first, then complete.
+    let saved = app
+        .patch_json(
+            &format!("/api/v1/tickets/{}", id(&change)),
+            Some(&agent),
+            &json!({"fields": {"implementation_result": "successful"}}),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.text);
+    advance(
+        &app,
+        &agent,
+        &change,
+        "complete_implementation",
+        json!({"implementation_result": "successful"}),
+    )
+    .await;
+    // Closing is the process manager's; the CI record is still planned until then.
+    fire(
+        &app,
+        &agent,
+        &change,
+        "close",
+        json!({"review_notes": "問題なし"}),
+    )
+    .await
+    .assert_problem(403, "/problems/forbidden");
+    let unchanged = read(
+        &app,
+        &agent,
+        &format!("/api/v1/libraries/cmdb/records/{ci_id}"),
+    )
+    .await;
+    assert_eq!(unchanged["fields"]["status"], "planned");
+    let closed_change = advance(
+        &app,
+        &pm,
+        &change,
+        "close",
+        json!({"review_notes": "問題なし"}),
+    )
+    .await;
+    assert_eq!(closed_change["ticket"]["state"], "closed");
+    let changes = closed_change["library_changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{closed_change}");
+    assert_eq!(changes[0]["library"], "cmdb");
+    assert_eq!(changes[0]["operation"], "updated");
+    assert_eq!(changes[0]["record_id"], ci_id.as_str());
+    assert_eq!(changes[0]["record_version"], 2);
+    assert_eq!(changes[0]["title"], "mail-01");
+    assert_eq!(changes[0]["fields"], json!({"status": "in_service"}));
+    assert_eq!(
+        closed_change["ticket"]["fields"]["configuration_item"],
+        ci_id.as_str()
+    );
+    let in_service = read(
+        &app,
+        &agent,
+        &format!("/api/v1/libraries/cmdb/records/{ci_id}"),
+    )
+    .await;
+    assert_eq!(in_service["fields"]["status"], "in_service");
+    assert_eq!(in_service["fields"]["name"], "mail-01");
+    assert_eq!(in_service["fields"]["ci_type"], "server");
+    assert_eq!(in_service["version"], 2);
+    let versions = record_history(&app, &agent, "cmdb", &ci_id).await;
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    assert_eq!(versions[0]["source"]["kind"], "user");
+    assert_eq!(versions[0]["fields"]["status"], "planned");
+    let last = versions.last().unwrap();
+    assert_eq!(last["kind"], "updated");
+    assert_eq!(last["changed"], json!(["status"]));
+    assert_eq!(last["source"]["kind"], "ticket");
+    assert_eq!(last["source"]["ticket_id"], change["id"]);
+    assert_eq!(last["source"]["ticket_key"], "CHG-1");
+    assert_eq!(last["source"]["transition"], "close");
+    assert_eq!(last["actor"]["name"], "pm");
+
+    // A later incident on the same server shows the CI by name.
+    let second = app
+        .create(
+            "/api/v1/tickets",
+            &agent,
+            json!({"template": "itil_incident", "fields": {
+                "title": "mail-01 が応答しない", "description": "送信がタイムアウトする",
+                "configuration_item": ci_id}}),
+        )
+        .await;
+    assert_eq!(second["key"], "INC-2");
+    let expanded = read(
+        &app,
+        &agent,
+        &format!("/api/v1/tickets/{}?expand=references", id(&second)),
+    )
+    .await;
+    assert_eq!(
+        expanded["references"]["configuration_item"],
+        json!({"library": "cmdb", "id": ci_id, "title": "mail-01", "deleted": false})
+    );
+    assert!(expanded["references"].get("knowledge_article").is_none());
+    let plain = read(&app, &agent, &format!("/api/v1/tickets/{}", id(&second))).await;
+    assert!(plain.get("references").is_none());
+    // The CI lists every ticket that references it.
+    let referencing = read(
+        &app,
+        &agent,
+        &format!("/api/v1/libraries/cmdb/records/{ci_id}/tickets"),
+    )
+    .await;
+    let mut keys: Vec<&str> = referencing["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["key"].as_str().unwrap())
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["CHG-1", "INC-2"]);
+
+    // A reference to a record that does not exist is refused, located at the field.
+    let bad = app
+        .post_json(
+            "/api/v1/tickets",
+            Some(&agent),
+            &json!({"template": "itil_incident", "fields": {
+                "title": "存在しない CI", "description": "x",
+                "configuration_item": uuid::Uuid::now_v7()}}),
+        )
+        .await;
+    let problem = bad.assert_problem(422, "/problems/validation");
+    assert!(
+        problem["errors"].as_array().unwrap().iter().any(|e| {
+            e["field"] == "fields.configuration_item" && e["code"] == "unknown_reference"
+        }),
+        "{problem}"
+    );
+}
+
+/// Fires a transition that must succeed; returns the result.
+async fn advance(
+    app: &TestApp,
+    token: &str,
+    ticket: &Value,
+    transition: &str,
+    fields: Value,
+) -> Value {
+    let reply = fire(app, token, ticket, transition, fields).await;
+    assert_eq!(reply.status, StatusCode::OK, "{transition}: {}", reply.text);
+    reply.json()
+}
+
+/// GETs a path that must answer 200; returns the body.
+async fn read(app: &TestApp, token: &str, path: &str) -> Value {
+    let reply = app.get(path, Some(token)).await;
+    assert_eq!(reply.status, StatusCode::OK, "GET {path}: {}", reply.text);
+    reply.json()
+}
+
+/// A library record's versions, oldest first.
+async fn record_history(app: &TestApp, token: &str, library: &str, record: &str) -> Vec<Value> {
+    let path = format!("/api/v1/libraries/{library}/records/{record}/history?limit=500");
+    read(app, token, &path).await["items"]
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 #[actix_web::test]

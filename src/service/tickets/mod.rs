@@ -14,6 +14,9 @@ use serde_json::{Map, Value, json};
 pub use collab::*;
 pub use transition::*;
 
+use super::fields::check_references;
+pub use super::fields::master_items;
+
 use super::definitions::DefinitionCache;
 use crate::auth::{Principal, TenantScope};
 use crate::db::audit::Actor;
@@ -23,9 +26,9 @@ use crate::db::tickets::{
 use crate::db::types::{Json, Timestamp};
 use crate::db::{self, DbConnection};
 use crate::domain::identity::Role;
+use crate::domain::library::Reader;
 use crate::domain::template::{
-    FieldType, MasterItems, TemplateDefinition, ValidationContext, check_editable, is_required,
-    is_set, validate_values,
+    TemplateDefinition, ValidationContext, check_editable, is_required, is_set, validate_values,
 };
 use crate::domain::ticket::{self, Audience};
 use crate::domain::{index, search};
@@ -59,6 +62,8 @@ pub struct TicketCaller {
     pub user: Option<UserId>,
     pub organization: Option<OrganizationId>,
     pub roles: Vec<String>,
+    /// The same roles, typed (library access decisions use them).
+    pub held: Vec<Role>,
     pub groups: Vec<GroupId>,
     pub worker: bool,
 }
@@ -101,6 +106,7 @@ impl TicketCaller {
             user,
             organization,
             roles: principal.roles(),
+            held: held_roles(principal),
             groups,
             worker,
         })
@@ -131,6 +137,22 @@ impl TicketCaller {
     pub fn entity(&self) -> EntityId {
         self.actor.id.unwrap_or(EntityId(uuid::Uuid::nil()))
     }
+
+    /// The caller as library access sees it (which libraries it reads).
+    pub fn reader(&self) -> Reader<'_> {
+        Reader {
+            roles: &self.held,
+            organization: self.organization.map(|o| o.0),
+        }
+    }
+}
+
+/// The tenant roles a principal holds.
+pub fn held_roles(principal: &Principal) -> Vec<Role> {
+    Role::ALL
+        .into_iter()
+        .filter(|r| principal.require(&[*r]).is_ok())
+        .collect()
 }
 
 /// A ticket with its template key and its (pinned) definition.
@@ -234,29 +256,6 @@ pub fn page(
     Ok(loaded)
 }
 
-/// Active item codes of the masters behind the given fields (the ones a request sets: only
-/// new values are checked against active items).
-pub fn master_items<'k>(
-    conn: &mut DbConnection,
-    scope: &TenantScope,
-    def: &TemplateDefinition,
-    fields: impl IntoIterator<Item = &'k String>,
-) -> Result<MasterItems, ApiError> {
-    let keys: BTreeSet<&str> = fields
-        .into_iter()
-        .filter_map(|k| def.field(k).and_then(|f| f.master.as_deref()))
-        .collect();
-    let keys: Vec<&str> = keys.into_iter().collect();
-    let mut out = MasterItems::new();
-    for key in &keys {
-        out.insert((*key).to_owned(), BTreeSet::new());
-    }
-    for (master, code) in db::masters::active_codes(conn, scope, &keys)? {
-        out.entry(master).or_default().insert(code);
-    }
-    Ok(out)
-}
-
 fn field_errors(violations: Vec<crate::domain::template::FieldViolation>) -> ApiError {
     ApiError::Validation(
         violations
@@ -286,44 +285,6 @@ fn check_internal_fields(
             )
         })
         .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::Validation(errors))
-    }
-}
-
-/// Checks that user, group and organization values name records of this tenant.
-fn check_references(
-    conn: &mut DbConnection,
-    scope: &TenantScope,
-    def: &TemplateDefinition,
-    values: &Map<String, Value>,
-) -> Result<(), ApiError> {
-    let mut errors = Vec::new();
-    for field in &def.fields {
-        let Some(Value::String(raw)) = values.get(&field.key) else {
-            continue;
-        };
-        let Ok(id) = raw.parse::<uuid::Uuid>() else {
-            continue;
-        };
-        let exists = match field.kind {
-            FieldType::User => db::users::find(conn, scope, UserId(id))?.is_some_and(|u| u.active),
-            FieldType::Group => db::groups::find_group(conn, scope, GroupId(id))?.is_some(),
-            FieldType::Organization => {
-                db::groups::find_organization(conn, scope, OrganizationId(id))?.is_some()
-            }
-            _ => true,
-        };
-        if !exists {
-            errors.push(FieldError::new(
-                format!("fields.{}", field.key),
-                "unknown_reference",
-                format!("no active {} with this id", field.kind),
-            ));
-        }
-    }
     if errors.is_empty() {
         Ok(())
     } else {
@@ -649,7 +610,7 @@ pub(crate) fn create_from(
         },
     )
     .map_err(field_errors)?;
-    check_references(conn, scope, &def, &fields)?;
+    check_references(conn, scope, &*def, &fields, &caller.reader())?;
     // (requester, their organization): the caller's own are known from the credential.
     let requester = match request.requester {
         Some(id) => {
@@ -808,7 +769,7 @@ pub fn update(
     if !cleared.is_empty() {
         return Err(ApiError::Validation(cleared));
     }
-    check_references(conn, scope, &def, &patch.fields)?;
+    check_references(conn, scope, &*def, &patch.fields, &caller.reader())?;
     let assignee = match patch.assignee {
         Some(Some(u)) => {
             check_user(conn, scope, "assignee", u)?;

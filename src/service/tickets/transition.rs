@@ -18,8 +18,11 @@ use crate::domain::template::{
 };
 use crate::domain::ticket::{self, Audience};
 use crate::error::{ApiError, FieldError};
-use crate::ids::{GroupId, LinkId, TicketId, UserId};
+use crate::ids::{GroupId, LinkId, RecordId, TicketId, UserId};
 use crate::service::definitions::DefinitionCache;
+use crate::service::libraries::{
+    ActionTarget, LibraryWrite, Source, Writer, write_from_transition,
+};
 
 /// A comment written with a transition or on its own.
 #[derive(Debug, Clone)]
@@ -41,8 +44,8 @@ pub struct TransitionOutcome {
     pub ticket: LoadedTicket,
     pub plan: TransitionPlan,
     pub children: Vec<LoadedTicket>,
-    /// Library actions: planned, and executed once libraries exist.
-    pub deferred: Vec<PlannedAction>,
+    /// Records written by `library_upsert` / `library_update` actions, in order.
+    pub library_writes: Vec<LibraryWrite>,
     /// Events recorded by `notify` actions (kind `ticket.notify`), in order.
     pub events: Vec<Value>,
     pub comment: Option<CommentRow>,
@@ -253,7 +256,13 @@ fn execute(
             fields.insert(change.field.clone(), change.new.clone());
         }
     }
-    super::check_references(conn, scope, &def, &request.fields)?;
+    crate::service::fields::check_references(
+        conn,
+        scope,
+        &*def,
+        &request.fields,
+        &caller.reader(),
+    )?;
 
     let version = ticket.row.version + 1;
     let mut history = HistoryBatch::new(caller, id, version, now.into());
@@ -264,7 +273,18 @@ fn execute(
     let mut assignee = ticket.row.assignee_id;
     let mut group = ticket.row.group_id;
     let mut children = Vec::new();
-    let mut deferred = Vec::new();
+    let mut library_writes = Vec::new();
+    let source = Source::Ticket {
+        id,
+        key: ticket.row.key(),
+        transition: plan.transition.clone(),
+    };
+    let writer = Writer {
+        scope,
+        actor: &caller.actor,
+        source: &source,
+        now,
+    };
     let mut events = Vec::new();
     for action in &plan.actions {
         match action {
@@ -324,8 +344,39 @@ fn execute(
                 )?;
                 events.push(payload);
             }
-            PlannedAction::LibraryUpsert { .. } | PlannedAction::LibraryUpdate { .. } => {
-                deferred.push(action.clone());
+            PlannedAction::LibraryUpsert {
+                library,
+                record,
+                record_field,
+                fields: mapped,
+            } => {
+                let target = ActionTarget::Upsert {
+                    record: record.map(RecordId),
+                };
+                let mut write = write_from_transition(conn, &writer, library, target, mapped)?;
+                // A record the upsert created is written back into the ticket, so the next
+                // upsert (a reopened and re-resolved ticket) updates it.
+                if write.operation == "created"
+                    && let Some(field) = record_field
+                {
+                    let new = Value::String(write.record.id.0.to_string());
+                    let old = fields.insert(field.clone(), new.clone());
+                    history.field(&def, field, &old.unwrap_or(Value::Null), &new);
+                    write.record_field = Some(field.clone());
+                }
+                library_writes.push(write);
+            }
+            PlannedAction::LibraryUpdate {
+                library,
+                record,
+                fields: mapped,
+            } => {
+                let target = ActionTarget::Update {
+                    record: RecordId(*record),
+                };
+                library_writes.push(write_from_transition(
+                    conn, &writer, library, target, mapped,
+                )?);
             }
         }
     }
@@ -376,7 +427,7 @@ fn execute(
         ticket,
         plan,
         children,
-        deferred,
+        library_writes,
         events,
         comment,
     })

@@ -1,0 +1,869 @@
+//! Libraries: definitions, records, record history, freshness reviews, and the tickets that
+//! reference a record. Who reads and writes is each library's `access`; a library or record
+//! the caller may not read answers 404 like a missing one.
+
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use super::common::{Page, PageParams, created, if_match, ok_with_etag};
+use super::tickets::{Actor, Ticket};
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::db::libraries::{RecordAfter, RecordRow, RecordSort, VersionRow};
+use crate::domain::index::MAX_INDEXED_VALUE_CHARS;
+use crate::domain::master::Labels;
+use crate::domain::search::SearchQuery;
+use crate::domain::template::is_key;
+use crate::error::ApiError;
+use crate::ids::RecordId;
+use crate::service::libraries::{self as svc, Library, LibraryCaller, RecordQuery, VersionView};
+
+/// A library: its definition (fields, title field, layout, review interval, access).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"key": "knowledge_base", "id": "019ac0d2-4a00-7000-8000-0000000000b1",
+    "name": {"ja": "ナレッジベース", "en": "Knowledge base"}, "version": 1,
+    "definition": {"name": {"ja": "ナレッジベース", "en": "Knowledge base"},
+        "fields": [{"key": "title", "type": "text", "required": true, "label": {"ja": "件名", "en": "Title"}},
+                   {"key": "body", "type": "long_text", "label": {"ja": "本文", "en": "Body"}}],
+        "title_field": "title", "review_interval_days": 180,
+        "access": {"read": ["agent", "requester"], "write": ["agent"], "partner_organizations": []}},
+    "created_at": "2026-11-26T09:00:00Z", "updated_at": "2026-11-26T09:00:00Z"}))]
+pub struct LibraryBody {
+    pub key: String,
+    pub id: uuid::Uuid,
+    pub name: Labels,
+    /// The definition as written; requesters and partners see it without internal fields
+    /// and without `access`.
+    #[schema(value_type = Object)]
+    pub definition: Value,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl LibraryBody {
+    fn of(library: &Library, caller: &LibraryCaller) -> Self {
+        Self {
+            key: library.row.key.clone(),
+            id: library.row.id.0,
+            name: Labels {
+                ja: library.def.name.ja.clone(),
+                en: library.def.name.en.clone(),
+            },
+            definition: library.visible_definition(&caller.reader()),
+            version: library.row.version,
+            created_at: library.row.created_at.0,
+            updated_at: library.row.updated_at.0,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"key": "faq", "definition": {
+    "name": {"ja": "FAQ", "en": "FAQ"},
+    "fields": [{"key": "question", "type": "text", "required": true, "label": {"ja": "質問", "en": "Question"}},
+               {"key": "answer", "type": "long_text", "required": true, "label": {"ja": "回答", "en": "Answer"}}],
+    "title_field": "question", "review_interval_days": 180,
+    "access": {"read": ["agent", "requester"], "write": ["agent"]}}}))]
+pub struct CreateLibrary {
+    /// Lowercase letters, digits and underscores, starting with a letter (at most 63).
+    pub key: String,
+    /// `name`, `description`, `fields` (exactly as in templates), `title_field` (a text
+    /// field), `layout.sections`, `review_interval_days` (1–3650; omitted: never stale),
+    /// `access` (`read`: agent, requester; `write`: agent; `partner_organizations`: ids).
+    #[schema(value_type = Object)]
+    pub definition: Value,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateLibrary {
+    /// The whole new definition.
+    #[schema(value_type = Object)]
+    pub definition: Value,
+}
+
+/// The libraries the caller may read, by key.
+#[utoipa::path(
+    tag = "libraries", operation_id = "list_libraries", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every library the caller may read", body = Page<LibraryBody>),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+    )
+)]
+#[get("/libraries")]
+pub async fn list_libraries(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<web::Json<Page<LibraryBody>>, ApiError> {
+    let caller = LibraryCaller::of(&principal)?;
+    let (libraries, caller) = state
+        .db
+        .read(move |conn| Ok::<_, ApiError>((svc::list(conn, &caller)?, caller)))
+        .await?;
+    Ok(web::Json(Page {
+        items: libraries
+            .iter()
+            .map(|l| LibraryBody::of(l, &caller))
+            .collect(),
+        next_cursor: None,
+    }))
+}
+
+/// Creates a library (tenant admins and process managers). The definition is linted like a
+/// template's fields: every problem is one 422 entry located by JSON pointer under
+/// `definition`.
+#[utoipa::path(
+    tag = "libraries", operation_id = "create_library", security(("bearer" = [])),
+    request_body = CreateLibrary,
+    responses(
+        (status = 201, description = "Created", body = LibraryBody, headers(("ETag" = String), ("Location" = String))),
+        (status = 400, response = super::problems::BadRequest),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 409, response = super::problems::Conflict),
+        (status = 422, response = super::problems::Unprocessable),
+    )
+)]
+#[post("/libraries")]
+pub async fn create_library(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: web::Json<CreateLibrary>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = LibraryCaller::of(&principal)?;
+    let body = body.into_inner();
+    let now = state.clock.now();
+    let (library, caller) = state
+        .db
+        .write(move |conn| {
+            let l = svc::create(conn, &caller, &body.key, &body.definition, now)?;
+            Ok::<_, ApiError>((l, caller))
+        })
+        .await?;
+    let location = format!("/api/v1/libraries/{}", library.row.key);
+    Ok(created(
+        &LibraryBody::of(&library, &caller),
+        library.row.version,
+        location,
+    ))
+}
+
+/// One library, with its ETag.
+#[utoipa::path(
+    tag = "libraries", operation_id = "get_library", security(("bearer" = [])),
+    params(("key" = String, Path)),
+    responses(
+        (status = 200, description = "The library", body = LibraryBody, headers(("ETag" = String))),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 404, response = super::problems::NotFound),
+    )
+)]
+#[get("/libraries/{key}")]
+pub async fn get_library(
+    state: web::Data<AppState>,
+    principal: Principal,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = LibraryCaller::of(&principal)?;
+    let key = key.into_inner();
+    let (library, caller) = state
+        .db
+        .read(move |conn| Ok::<_, ApiError>((svc::readable(conn, &caller, &key)?, caller)))
+        .await?;
+    Ok(ok_with_etag(
+        &LibraryBody::of(&library, &caller),
+        library.row.version,
+    ))
+}
+
+/// Replaces a library's definition. A field records hold values for can be neither removed
+/// nor retyped (409 `/problems/library-field-in-use`); a new review interval moves every
+/// record's due date.
+#[utoipa::path(
+    tag = "libraries", operation_id = "update_library", security(("bearer" = [])),
+    params(("key" = String, Path), ("If-Match" = Option<String>, Header, description = "ETag of the version being changed")),
+    request_body = UpdateLibrary,
+    responses(
+        (status = 200, description = "Updated", body = LibraryBody, headers(("ETag" = String))),
+        (status = 400, response = super::problems::BadRequest),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 404, response = super::problems::NotFound),
+        (status = 409, response = super::problems::Conflict),
+        (status = 412, response = super::problems::PreconditionFailed),
+        (status = 422, response = super::problems::Unprocessable),
+    )
+)]
+#[patch("/libraries/{key}")]
+pub async fn update_library(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    key: web::Path<String>,
+    body: web::Json<UpdateLibrary>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = LibraryCaller::of(&principal)?;
+    let expected = if_match(&req)?;
+    let (key, body) = (key.into_inner(), body.into_inner());
+    let now = state.clock.now();
+    let (library, caller) = state
+        .db
+        .write(move |conn| {
+            let l = svc::update(conn, &caller, &key, &body.definition, expected, now)?;
+            Ok::<_, ApiError>((l, caller))
+        })
+        .await?;
+    Ok(ok_with_etag(
+        &LibraryBody::of(&library, &caller),
+        library.row.version,
+    ))
+}
+
+/// Deletes a library that has no live record and that no template references (409
+/// `/problems/library-in-use` otherwise).
+#[utoipa::path(
+    tag = "libraries", operation_id = "delete_library", security(("bearer" = [])),
+    params(("key" = String, Path), ("If-Match" = Option<String>, Header, description = "ETag of the version being deleted")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 404, response = super::problems::NotFound),
+        (status = 409, response = super::problems::Conflict),
+        (status = 412, response = super::problems::PreconditionFailed),
+    )
+)]
+#[delete("/libraries/{key}")]
+pub async fn delete_library(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = LibraryCaller::of(&principal)?;
+    let expected = if_match(&req)?;
+    let key = key.into_inner();
+    let now = state.clock.now();
+    state
+        .db
+        .write(move |conn| svc::delete(conn, &caller, &key, expected, now))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Where a record came from.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordOrigin {
+    /// The ticket whose transition created the record.
+    pub ticket_id: uuid::Uuid,
+}
+
+/// A library record as the caller may see it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "019ac0d2-4a00-7000-8000-0000000000c1", "library": "cmdb",
+    "title": "mail-01", "fields": {"name": "mail-01", "status": "in_service"}, "version": 3,
+    "reviewed_at": "2026-11-26T09:00:00Z", "review_due_at": "2027-11-26T09:00:00Z",
+    "stale": false, "created_at": "2026-06-01T09:00:00Z", "updated_at": "2026-11-26T09:00:00Z"}))]
+pub struct Record {
+    pub id: RecordId,
+    pub library: String,
+    /// The value of the library's title field.
+    pub title: String,
+    /// Field values; internal fields are left out for requesters and partners.
+    #[schema(value_type = Object)]
+    pub fields: Map<String, Value>,
+    pub version: i64,
+    /// The last review or change (a change counts as a review).
+    pub reviewed_at: DateTime<Utc>,
+    /// When the record becomes stale (null: the library has no review interval).
+    pub review_due_at: Option<DateTime<Utc>>,
+    /// Whether the review is due now.
+    pub stale: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<RecordOrigin>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Record {
+    fn of(library: &Library, row: &RecordRow, caller: &LibraryCaller, now: DateTime<Utc>) -> Self {
+        Self {
+            id: row.id,
+            library: library.row.key.clone(),
+            title: row.title.clone(),
+            fields: library.redact(&caller.reader(), row.fields()),
+            version: row.version,
+            reviewed_at: row.reviewed_at.0,
+            review_due_at: row.review_due_at.map(|t| t.0),
+            stale: row.review_due_at.is_some_and(|due| due.0 <= now),
+            origin: row
+                .origin_ticket_id
+                .map(|t| RecordOrigin { ticket_id: t.0 }),
+            created_at: row.created_at.0,
+            updated_at: row.updated_at.0,
+        }
+    }
+}
+
+fn record_response(
+    library: &Library,
+    row: &RecordRow,
+    caller: &LibraryCaller,
+    now: DateTime<Utc>,
+) -> HttpResponse {
+    ok_with_etag(&Record::of(library, row, caller, now), row.version)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"fields": {"name": "mail-01", "ci_type": "server", "status": "in_service"}}))]
+pub struct RecordInput {
+    /// Field values. On update only the keys present change, and `null` clears a field.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub fields: Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"note": "手順を確認、変更なし"}))]
+pub struct ReviewInput {
+    /// Why the record is still valid (at most 2,000 characters).
+    pub note: Option<String>,
+}
+
+/// Query of a record list. Fields are filtered with `field.<key>=<value>` (up to 8, all must
+/// match; a multi-select matches when it holds the value).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RecordListQuery {
+    /// Keywords (all must match): English words, and Japanese words of two or more
+    /// characters, over the title and text fields (internal ones only for staff).
+    pub q: Option<String>,
+    /// `true`: only records whose review is due (past the library's review interval).
+    pub stale: Option<bool>,
+    pub updated_after: Option<DateTime<Utc>>,
+    pub updated_before: Option<DateTime<Utc>>,
+    /// `created` (default `-created`: newest first), `updated`; prefix `-` for descending.
+    pub sort: Option<String>,
+    /// Page size, 1–500 (default 50).
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// Most `field.<key>` filters in one list query.
+const MAX_FIELD_FILTERS: usize = 8;
+
+fn parse_record_query(
+    pairs: &[(String, String)],
+) -> Result<(RecordListQuery, RecordQuery), ApiError> {
+    let mut named = Vec::new();
+    let mut fields = Vec::new();
+    for (k, v) in pairs {
+        if let Some(field) = k.strip_prefix("field.") {
+            if !is_key(field) {
+                return Err(ApiError::validation(k, "invalid", "not a field key"));
+            }
+            if fields.len() >= MAX_FIELD_FILTERS {
+                return Err(ApiError::validation(
+                    k,
+                    "too_many",
+                    format!("at most {MAX_FIELD_FILTERS} field filters"),
+                ));
+            }
+            if v.chars().count() > MAX_INDEXED_VALUE_CHARS * 50 {
+                return Err(ApiError::validation(k, "too_long", "the value is too long"));
+            }
+            fields.push((field.to_owned(), v.clone()));
+        } else {
+            named.push((k.as_str(), v.as_str()));
+        }
+    }
+    let encoded = serde_urlencoded::to_string(&named)
+        .map_err(|_| ApiError::Malformed("The query string cannot be read.".to_owned()))?;
+    let query: RecordListQuery = serde_urlencoded::from_str(&encoded)
+        .map_err(|e| ApiError::validation("query", "invalid", format!("{e}")))?;
+    let (sort, descending) = match query.sort.as_deref().unwrap_or("-created") {
+        "created" => (RecordSort::Created, false),
+        "-created" => (RecordSort::Created, true),
+        "updated" => (RecordSort::Updated, false),
+        "-updated" => (RecordSort::Updated, true),
+        _ => {
+            return Err(ApiError::validation(
+                "sort",
+                "invalid",
+                "one of created, updated, each optionally prefixed with -",
+            ));
+        }
+    };
+    let q =
+        match query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+            None => None,
+            Some(q) if q.chars().count() > 200 => {
+                return Err(ApiError::validation(
+                    "q",
+                    "too_long",
+                    "at most 200 characters",
+                ));
+            }
+            Some(q) => Some(SearchQuery::parse(q).map_err(|_| {
+                ApiError::validation("q", "invalid", "give 1–8 words to search for")
+            })?),
+        };
+    let filter = RecordQuery {
+        stale: query.stale.unwrap_or(false),
+        updated_after: query.updated_after.map(Into::into),
+        updated_before: query.updated_before.map(Into::into),
+        fields,
+        q,
+        sort,
+        descending,
+    };
+    Ok((query, filter))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RecordCursor {
+    /// Sort key kind: c, u.
+    s: char,
+    id: RecordId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    at: Option<DateTime<Utc>>,
+}
+
+fn encode_record_cursor(sort: RecordSort, row: &RecordRow) -> String {
+    let cursor = match sort {
+        RecordSort::Created => RecordCursor {
+            s: 'c',
+            id: row.id,
+            at: None,
+        },
+        RecordSort::Updated => RecordCursor {
+            s: 'u',
+            id: row.id,
+            at: Some(row.updated_at.0),
+        },
+    };
+    let json = serde_json::to_vec(&cursor).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+}
+
+fn decode_record_cursor(raw: &str, sort: RecordSort) -> Result<RecordAfter, ApiError> {
+    let bad = || ApiError::validation("cursor", "invalid", "not a cursor of this list");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw)
+        .map_err(|_| bad())?;
+    let c: RecordCursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    match (sort, c.s, c.at) {
+        (RecordSort::Created, 'c', _) => Ok(RecordAfter::Created(c.id)),
+        (RecordSort::Updated, 'u', Some(at)) => Ok(RecordAfter::Updated(at.into(), c.id)),
+        _ => Err(bad()),
+    }
+}
+
+fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+        .map_err(|_| ApiError::Malformed("The query string cannot be read.".to_owned()))
+}
+
+/// A library's live records, filtered and sorted, with stable cursor pagination. Every
+/// filter is index-backed: `field.<key>=<value>` (up to 8; numbers and datetimes match
+/// whatever their written form), `q` (the same Japanese-aware keyword search as tickets),
+/// `stale=true` (records past their review date).
+#[utoipa::path(
+    tag = "libraries", operation_id = "list_library_records", security(("bearer" = [])),
+    params(("key" = String, Path), RecordListQuery),
+    responses(
+        (status = 200, description = "A page of records", body = Page<Record>),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 404, response = super::problems::NotFound),
+        (status = 422, response = super::problems::Unprocessable),
+    )
+)]
+#[get("/libraries/{key}/records")]
+pub async fn list_records(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    key: web::Path<String>,
+) -> Result<web::Json<Page<Record>>, ApiError> {
+    let caller = LibraryCaller::of(&principal)?;
+    let (query, filter) = parse_record_query(&query_pairs(&req)?)?;
+    let limit = PageParams {
+        limit: query.limit,
+        cursor: None,
+    }
+    .parse()?
+    .limit;
+    let after = match &query.cursor {
+        Some(raw) => Some(decode_record_cursor(raw, filter.sort)?),
+        None => None,
+    };
+    let (key, now, sort) = (key.into_inner(), state.clock.now(), filter.sort);
+    let (library, mut rows, caller) = state
+        .db
+        .read(move |conn| {
+            let (library, rows) =
+                svc::list_records(conn, &caller, &key, &filter, after.as_ref(), limit + 1, now)?;
+            Ok::<_, ApiError>((library, rows, caller))
+        })
+        .await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next_cursor = more
+        .then(|| rows.last().map(|r| encode_record_cursor(sort, r)))
+        .flatten();
+    Ok(web::Json(Page {
+        items: rows
+            .iter()
+            .map(|r| Record::of(&library, r, &caller, now))
+            .collect(),
+        next_cursor,
+    }))
+}
+
+/// Creates a record (callers the library's access lets write). Values are validated
+/// exactly like ticket fields: every offending field is one 422 entry `fields.<key>`;
+/// `library_ref`, user, group and organization values must exist in the tenant.
+#[utoipa::path(
+    tag = "libraries", operation_id = "create_library_record", security(("bearer" = [])),
+    params(("key" = String, Path)),
+    request_body = RecordInput,
+    responses(
+        (status = 201, description = "Created", body = Record, headers(("ETag" = String), ("Location" = String))),
+        (status = 400, response = super::problems::BadRequest),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 404, response = super::problems::NotFound),
+        (status = 422, response = super::problems::Unprocessable),
+    )
+)]
+#[post("/libraries/{key}/records")]
+pub async fn create_record(
+    state: web::Data<AppState>,
+    principal: Principal,
+    key: web::Path<String>,
+    body: web::Json<RecordInput>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = LibraryCaller::of(&principal)?;
+    let (key, body, now) = (key.into_inner(), body.into_inner(), state.clock.now());
+    let (library, row, caller) = state
+        .db
+        .write(move |conn| {
+            let (l, r) = svc::create_record(conn, &caller, &key, &body.fields, now)?;
+            Ok::<_, ApiError>((l, r, caller))
+        })
+        .await?;
+    let location = format!("/api/v1/libraries/{}/records/{}", library.row.key, row.id);
+    Ok(created(
+        &Record::of(&library, &row, &caller, now),
+        row.version,
+        location,
+    ))
+}
+
+/// One live record, with its ETag.
+#[utoipa::path(
+    tag = "libraries", operation_id = "get_library_record", security(("bearer" = [])),
+    params(("key" = String, Path), ("record_id" = RecordId, Path)),
+    responses(
+        (status = 200, description = "The record", body = Record, headers(("ETag" = String))),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 404, response = super::problems::NotFound),
+    )
+)]
+#[get("/libraries/{key}/records/{record_id}")]
+pub async fn get_record(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<(String, RecordId)>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = LibraryCaller::of(&principal)?;
+    let ((key, id), now) = (path.into_inner(), state.clock.now());
+    let (library, row, caller) = state
+        .db
+        .read(move |conn| {
+            let (l, r) = svc::get_record(conn, &caller, &key, id)?;
+            Ok::<_, ApiError>((l, r, caller))
+        })
+        .await?;
+    Ok(record_response(&library, &row, &caller, now))
+}
+
+/// Changes a record's fields (only the keys present; `null` clears). Every change is a new
+/// version in the history; a change also counts as a review.
+#[utoipa::path(
+    tag = "libraries", operation_id = "update_library_record", security(("bearer" = [])),
+    params(("key" = String, Path), ("record_id" = RecordId, Path), ("If-Match" = Option<String>, Header, description = "ETag of the version being changed")),
+    request_body = RecordInput,
+    responses(
+        (status = 200, description = "Updated", body = Record, headers(("ETag" = String))),
+        (status = 400, response = super::problems::BadRequest),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 404, response = super::problems::NotFound),
+        (status = 412, response = super::problems::PreconditionFailed),
+        (status = 422, response = super::problems::Unprocessable),
+    )
+)]
+#[patch("/libraries/{key}/records/{record_id}")]
+pub async fn update_record(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    path: web::Path<(String, RecordId)>,
+    body: web::Json<RecordInput>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = LibraryCaller::of(&principal)?;
+    let expected = if_match(&req)?;
+    let ((key, id), body, now) = (path.into_inner(), body.into_inner(), state.clock.now());
+    let (library, row, caller) = state
+        .db
+        .write(move |conn| {
+            let (l, r) = svc::update_record(conn, &caller, &key, id, &body.fields, expected, now)?;
+            Ok::<_, ApiError>((l, r, caller))
+        })
+        .await?;
+    Ok(record_response(&library, &row, &caller, now))
+}
+
+/// Deletes a record softly: it leaves lists, search and new references, and its history
+/// keeps every version (a `deleted` one last).
+#[utoipa::path(
+    tag = "libraries", operation_id = "delete_library_record", security(("bearer" = [])),
+    params(("key" = String, Path), ("record_id" = RecordId, Path), ("If-Match" = Option<String>, Header, description = "ETag of the version being deleted")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 404, response = super::problems::NotFound),
+        (status = 412, response = super::problems::PreconditionFailed),
+    )
+)]
+#[delete("/libraries/{key}/records/{record_id}")]
+pub async fn delete_record(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    path: web::Path<(String, RecordId)>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = LibraryCaller::of(&principal)?;
+    let expected = if_match(&req)?;
+    let ((key, id), now) = (path.into_inner(), state.clock.now());
+    state
+        .db
+        .write(move |conn| svc::delete_record(conn, &caller, &key, id, expected, now))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Records a review: the record is confirmed as still valid, a `reviewed` version is
+/// written, and its review date moves a full interval on.
+#[utoipa::path(
+    tag = "libraries", operation_id = "create_library_record_review", security(("bearer" = [])),
+    params(("key" = String, Path), ("record_id" = RecordId, Path), ("If-Match" = Option<String>, Header, description = "ETag of the version being reviewed")),
+    request_body = ReviewInput,
+    responses(
+        (status = 200, description = "Reviewed", body = Record, headers(("ETag" = String))),
+        (status = 400, response = super::problems::BadRequest),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 404, response = super::problems::NotFound),
+        (status = 412, response = super::problems::PreconditionFailed),
+        (status = 422, response = super::problems::Unprocessable),
+    )
+)]
+#[post("/libraries/{key}/records/{record_id}/review")]
+pub async fn review_record(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    path: web::Path<(String, RecordId)>,
+    body: web::Json<ReviewInput>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = LibraryCaller::of(&principal)?;
+    let expected = if_match(&req)?;
+    let ((key, id), body, now) = (path.into_inner(), body.into_inner(), state.clock.now());
+    let (library, row, caller) = state
+        .db
+        .write(move |conn| {
+            let note = body.note.as_deref();
+            let (l, r) = svc::review_record(conn, &caller, &key, id, note, expected, now)?;
+            Ok::<_, ApiError>((l, r, caller))
+        })
+        .await?;
+    Ok(record_response(&library, &row, &caller, now))
+}
+
+/// How a version came about: a user directly, or a ticket transition.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionSource {
+    /// `user` or `ticket`.
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket_id: Option<uuid::Uuid>,
+    /// The ticket's human key, `INC-42`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket_key: Option<String>,
+    /// The transition whose action wrote the version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transition: Option<String>,
+}
+
+/// One version of a record.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"version": 2, "kind": "updated", "at": "2026-11-26T10:00:00Z",
+    "actor": {"kind": "user", "id": "019ac0d2-4a00-7000-8000-000000000007", "name": "agent1"},
+    "source": {"kind": "ticket", "ticket_id": "019ac0d2-4a00-7000-8000-0000000000a1",
+               "ticket_key": "CHG-3", "transition": "close"},
+    "title": "mail-01", "fields": {"name": "mail-01", "status": "in_service"},
+    "changed": ["status"], "note": null}))]
+pub struct RecordVersion {
+    pub version: i64,
+    /// `created`, `updated`, `reviewed` or `deleted`.
+    pub kind: String,
+    pub at: DateTime<Utc>,
+    /// Who made the change (for a ticket source: who fired the transition).
+    pub actor: Actor,
+    pub source: VersionSource,
+    pub title: String,
+    /// The values as of this version (internal fields only for staff).
+    #[schema(value_type = Object)]
+    pub fields: Map<String, Value>,
+    /// The field keys this version changed.
+    pub changed: Vec<String>,
+    /// The review note of a `reviewed` version.
+    pub note: Option<String>,
+}
+
+impl From<VersionView> for RecordVersion {
+    fn from(view: VersionView) -> Self {
+        let VersionRow {
+            version,
+            kind,
+            at,
+            actor_kind,
+            actor_id,
+            actor_name,
+            ticket_id,
+            ticket_key,
+            transition,
+            title,
+            note,
+            ..
+        } = view.row;
+        Self {
+            version,
+            kind,
+            at: at.0,
+            actor: Actor {
+                kind: actor_kind,
+                id: actor_id.map(|a| a.0),
+                name: actor_name,
+            },
+            source: VersionSource {
+                kind: if ticket_id.is_some() {
+                    "ticket"
+                } else {
+                    "user"
+                }
+                .to_owned(),
+                ticket_id: ticket_id.map(|t| t.0),
+                ticket_key,
+                transition,
+            },
+            title,
+            fields: view.fields,
+            changed: view.changed,
+            note,
+        }
+    }
+}
+
+/// A record's versions, oldest first (a deleted record's history stays readable). Each
+/// version says who made it and whether directly or through a ticket transition.
+#[utoipa::path(
+    tag = "libraries", operation_id = "list_library_record_history", security(("bearer" = [])),
+    params(("key" = String, Path), ("record_id" = RecordId, Path), PageParams),
+    responses(
+        (status = 200, description = "A page of versions", body = Page<RecordVersion>),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 404, response = super::problems::NotFound),
+        (status = 422, response = super::problems::Unprocessable),
+    )
+)]
+#[get("/libraries/{key}/records/{record_id}/history")]
+pub async fn record_history(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<(String, RecordId)>,
+    page: web::Query<PageParams>,
+) -> Result<web::Json<Page<RecordVersion>>, ApiError> {
+    let caller = LibraryCaller::of(&principal)?;
+    let limit = PageParams {
+        limit: page.limit,
+        cursor: None,
+    }
+    .parse()?
+    .limit;
+    let after =
+        match page.cursor.as_deref() {
+            None => None,
+            Some(raw) => Some(raw.parse::<i64>().map_err(|_| {
+                ApiError::validation("cursor", "invalid", "not a cursor of this list")
+            })?),
+        };
+    let (key, id) = path.into_inner();
+    let mut views = state
+        .db
+        .read(move |conn| svc::history(conn, &caller, &key, id, after, limit + 1))
+        .await?;
+    let more = views.len() as i64 > limit;
+    views.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next_cursor = more
+        .then(|| views.last().map(|v| v.row.version.to_string()))
+        .flatten();
+    Ok(web::Json(Page {
+        items: views.into_iter().map(RecordVersion::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// The tickets whose `library_ref` fields reference this record, as the caller may see
+/// them: the ticket list with all its filters, sorts and cursors (`GET /tickets` takes the
+/// same query, and `?library_record=<id>` there gives the same result).
+#[utoipa::path(
+    tag = "libraries", operation_id = "list_library_record_tickets", security(("bearer" = [])),
+    params(("key" = String, Path), ("record_id" = RecordId, Path), super::tickets::TicketQuery),
+    responses(
+        (status = 200, description = "A page of tickets", body = Page<Ticket>),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 404, response = super::problems::NotFound),
+        (status = 422, response = super::problems::Unprocessable),
+    )
+)]
+#[get("/libraries/{key}/records/{record_id}/tickets")]
+pub async fn record_tickets(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    path: web::Path<(String, RecordId)>,
+) -> Result<web::Json<Page<Ticket>>, ApiError> {
+    let caller = crate::service::tickets::TicketCaller::of(&principal)?;
+    let pairs = query_pairs(&req)?;
+    let (key, id) = path.into_inner();
+    let page = super::tickets::ticket_page(&state, caller, &pairs, Some((key, id.0))).await?;
+    Ok(web::Json(page))
+}
