@@ -20,6 +20,7 @@ use crate::domain::search::SearchQuery;
 use crate::domain::template::is_key;
 use crate::error::ApiError;
 use crate::ids::RecordId;
+use crate::service::idempotency::{self, Replayable};
 use crate::service::libraries::{self as svc, Library, LibraryCaller, RecordQuery, VersionView};
 
 /// A library: its definition (fields, title field, layout, review interval, access).
@@ -534,9 +535,12 @@ pub async fn list_records(
 /// Creates a record (callers the library's access lets write). Values are validated
 /// exactly like ticket fields: every offending field is one 422 entry `fields.<key>`;
 /// `library_ref`, user, group and organization values must exist in the tenant.
+///
+/// With `Idempotency-Key`, a repeat of the same request (same caller, key, library and body)
+/// within 24 hours replays the first response; the same key with a different request is 422.
 #[utoipa::path(
     tag = "libraries", operation_id = "create_library_record", security(("bearer" = [])),
-    params(("key" = String, Path)),
+    params(("key" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a repeat replays the first response")),
     request_body = RecordInput,
     responses(
         (status = 201, description = "Created", body = Record, headers(("ETag" = String), ("Location" = String))),
@@ -551,24 +555,37 @@ pub async fn list_records(
 pub async fn create_record(
     state: web::Data<AppState>,
     principal: Principal,
+    req: HttpRequest,
     key: web::Path<String>,
     body: web::Json<RecordInput>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = LibraryCaller::of(&principal)?;
+    let idempotency_key = super::tickets::idempotency_key(&req)?;
     let (key, body, now) = (key.into_inner(), body.into_inner(), state.clock.now());
-    let (library, row, caller) = state
+    let fingerprint = idempotency::fingerprint(&(&key, &body.fields));
+    let replay = state
         .db
         .write(move |conn| {
-            let (l, r) = svc::create_record(conn, &caller, &key, &body.fields, now)?;
-            Ok::<_, ApiError>((l, r, caller))
+            idempotency::run(
+                conn,
+                &caller.scope,
+                &caller.actor,
+                idempotency_key.as_deref(),
+                &fingerprint,
+                now,
+                |conn| {
+                    let (library, row) =
+                        svc::create_record(conn, &caller, &key, &body.fields, now)?;
+                    Ok(Replayable::created(
+                        &Record::of(&library, &row, &caller, now),
+                        row.version,
+                        format!("/api/v1/libraries/{}/records/{}", library.row.key, row.id),
+                    ))
+                },
+            )
         })
         .await?;
-    let location = format!("/api/v1/libraries/{}/records/{}", library.row.key, row.id);
-    Ok(created(
-        &Record::of(&library, &row, &caller, now),
-        row.version,
-        location,
-    ))
+    Ok(super::tickets::replay_response(replay))
 }
 
 /// One live record, with its ETag.

@@ -21,7 +21,7 @@ use crate::ids::{CommentId, GroupId, LinkId, OrganizationId, TicketId, UserId};
 use crate::service::idempotency::{self, Replayable};
 use crate::service::libraries::LibraryWrite;
 
-fn replay_response(r: Replayable) -> HttpResponse {
+pub(super) fn replay_response(r: Replayable) -> HttpResponse {
     let status =
         actix_web::http::StatusCode::from_u16(r.status).unwrap_or(actix_web::http::StatusCode::OK);
     let mut response = HttpResponse::build(status);
@@ -161,7 +161,7 @@ fn ticket_response(ticket: &LoadedTicket, caller: &TicketCaller) -> HttpResponse
     ok_with_etag(&Ticket::of(ticket, caller), ticket.row.version)
 }
 
-fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+pub(super) fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let Some(value) = req.headers().get("Idempotency-Key") else {
         return Ok(None);
     };
@@ -1392,34 +1392,8 @@ pub(super) async fn ticket_page(
     let (rows, caller) = state
         .db
         .read(move |conn| {
-            // The record endpoint names its library; `?library_record=` finds it.
-            let reference = match (record, query.library_record) {
-                (Some((key, id)), _) => {
-                    let library = crate::service::libraries::LibraryCaller::of_ticket(&caller);
-                    crate::service::libraries::get_record(
-                        conn,
-                        &library,
-                        &key,
-                        crate::ids::RecordId(id),
-                    )?;
-                    Some((key, id))
-                }
-                (None, Some(id)) => crate::service::libraries::library_of_record(
-                    conn,
-                    &caller.scope,
-                    &caller.reader(),
-                    crate::ids::RecordId(id),
-                )?
-                .map(|key| (key, id)),
-                (None, None) => None,
-            };
-            if query.library_record.is_some() && reference.is_none() {
+            if !narrow_to_record(conn, &caller, record, query.library_record, &mut filter)? {
                 return Ok::<_, ApiError>((Vec::new(), caller));
-            }
-            if let Some((key, id)) = reference {
-                let fields =
-                    crate::service::libraries::referencing_fields(conn, &caller.scope, &key)?;
-                filter.references = Some((fields, id.to_string()));
             }
             let scope =
                 svc::narrow_to_template(conn, &caller, query.template.as_deref(), &mut filter)?;
@@ -1447,6 +1421,38 @@ pub(super) async fn ticket_page(
         items: rows.iter().map(|t| Ticket::of(t, &caller)).collect(),
         next_cursor,
     })
+}
+
+/// Narrows a list filter to the tickets referencing a library record: the one the record
+/// endpoint names (404 unless the caller may read it), or `?library_record=`. False when
+/// nothing can match (a record of a library the caller may not read, or no such record).
+fn narrow_to_record(
+    conn: &mut crate::db::DbConnection,
+    caller: &TicketCaller,
+    record: Option<(String, uuid::Uuid)>,
+    library_record: Option<uuid::Uuid>,
+    filter: &mut TicketFilter,
+) -> Result<bool, ApiError> {
+    use crate::service::libraries as libs;
+    let reference = match (record, library_record) {
+        (Some((key, id)), _) => {
+            let library = libs::LibraryCaller::of_ticket(caller);
+            libs::get_record(conn, &library, &key, crate::ids::RecordId(id))?;
+            Some((key, id))
+        }
+        (None, Some(id)) => {
+            let record = crate::ids::RecordId(id);
+            libs::library_of_record(conn, &caller.scope, &caller.reader(), record)?
+                .map(|key| (key, id))
+        }
+        (None, None) => return Ok(true),
+    };
+    let Some((key, id)) = reference else {
+        return Ok(false);
+    };
+    let fields = libs::referencing_fields(conn, &caller.scope, &key)?;
+    filter.references = Some((fields, id.to_string()));
+    Ok(true)
 }
 
 fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
@@ -1693,9 +1699,11 @@ pub async fn export_tickets(
     }
     // Resolve the template (and its columns) before streaming, so errors are still problems.
     let (s, c, q) = (state.clone(), caller.clone(), query.template.clone());
+    let library_record = query.library_record;
     let (filter, columns, matches) = state
         .db
         .read(move |conn| {
+            let referenced = narrow_to_record(conn, &c, None, library_record, &mut filter)?;
             let scope = svc::narrow_to_template(conn, &c, q.as_deref(), &mut filter)?;
             let mut columns = Vec::new();
             if let svc::ListScope::Template(t) = &scope
@@ -1709,7 +1717,7 @@ pub async fn export_tickets(
                     .map(|f| f.key.clone())
                     .collect();
             }
-            let matches = !matches!(scope, svc::ListScope::Nothing);
+            let matches = referenced && !matches!(scope, svc::ListScope::Nothing);
             Ok::<_, ApiError>((filter, columns, matches))
         })
         .await?;

@@ -309,12 +309,27 @@ async fn records_keep_every_version_and_go_stale() {
         "{codes:?}"
     );
 
-    let created = record(
-        &app,
-        &d.agent,
-        json!({"title": "VPN 接続手順", "body": "証明書を更新する", "category": "howto"}),
-    )
-    .await;
+    // Idempotency-Key: a retried create replays the first response.
+    let body = json!({"fields": {"title": "VPN 接続手順", "body": "証明書を更新する", "category": "howto"}});
+    let send = |key: &'static str, body: Value| {
+        app.send(
+            app.client
+                .post(app.url("/api/v1/libraries/kb/records"))
+                .bearer_auth(&d.agent)
+                .header("Idempotency-Key", key)
+                .json(&body),
+        )
+    };
+    let first = send("kb-1", body.clone()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    let again = send("kb-1", body.clone()).await;
+    assert_eq!(again.status, StatusCode::CREATED);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.text, first.text);
+    send("kb-1", json!({"fields": {"title": "別物"}}))
+        .await
+        .assert_problem(422, "/problems/validation");
+    let created = first.json();
     let rid = id(&created).to_owned();
     let path = format!("/api/v1/libraries/kb/records/{rid}");
     assert_eq!(created["version"], 1);
@@ -353,7 +368,11 @@ async fn records_keep_every_version_and_go_stale() {
     let fresh = record(&app, &agent, json!({"title": "新しい記事"})).await;
     let stale = records(&app, &agent, "?stale=true").await;
     let stale_ids: Vec<&str> = stale.iter().map(id).collect();
-    assert_eq!(stale_ids, [rid.as_str()]);
+    assert_eq!(
+        stale_ids,
+        [rid.as_str()],
+        "one record, not two from the retried create"
+    );
     assert_eq!(stale[0]["stale"], true);
     assert_eq!(records(&app, &agent, "").await.len(), 2);
 
@@ -530,6 +549,25 @@ async fn tickets_reference_records_and_transitions_write_them() {
         .json();
     assert_eq!(listed["items"][0]["key"], "HD-1");
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    file(&app, &d.agent, json!({"title": "参照なし"})).await;
+    let filtered = app
+        .get(
+            &format!("/api/v1/tickets?library_record={}", id(&known)),
+            Some(&d.agent),
+        )
+        .await
+        .json();
+    assert_eq!(filtered["items"].as_array().unwrap().len(), 1);
+    assert_eq!(filtered["items"][0]["key"], "HD-1");
+    let csv = app
+        .get(
+            &format!("/api/v1/tickets/export?library_record={}", id(&known)),
+            Some(&d.agent),
+        )
+        .await
+        .text;
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(csv.contains("HD-1") && !csv.contains("HD-2"), "{csv}");
 
     // A dry run shows the planned record and writes nothing.
     let ticket = file(&app, &d.agent, json!({"title": "プリンタが印刷しない"})).await;
@@ -593,7 +631,7 @@ async fn tickets_reference_records_and_transitions_write_them() {
     assert_eq!(resolved.json()["ticket"]["fields"]["article"], article);
     let versions = history(&app, &d.agent, &article).await;
     assert_eq!(versions[0]["source"]["kind"], "ticket");
-    assert_eq!(versions[0]["source"]["ticket_key"], "HD-2");
+    assert_eq!(versions[0]["source"]["ticket_key"], "HD-3");
     assert_eq!(versions[0]["source"]["transition"], "resolve");
     assert_eq!(versions[0]["source"]["ticket_id"], tid.as_str());
     let created = app
