@@ -173,8 +173,8 @@ pub fn count_live_records(
         .get_result(conn)
 }
 
-/// Field keys holding a value in at least one record (deleted ones included: their history
-/// shows the values).
+/// Field keys holding a value in at least one live record (a deleted record keeps its values
+/// only in its history).
 pub fn fields_in_use(
     conn: &mut DbConnection,
     scope: &TenantScope,
@@ -339,6 +339,59 @@ pub fn update_record(
     .set(changes)
     .execute(conn)?;
     Ok(updated == 1)
+}
+
+/// Every live record of a library (to rebuild its index after a definition change).
+pub fn live_records(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    library: LibraryId,
+) -> QueryResult<Vec<RecordRow>> {
+    library_records::table
+        .filter(library_records::tenant_id.eq(scope.tenant_id()))
+        .filter(library_records::library_id.eq(library))
+        .filter(library_records::deleted_at.is_null())
+        .order(library_records::id.asc())
+        .load(conn)
+}
+
+/// Sets a record's title without a new version (its title field was redefined).
+pub fn set_title(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    id: RecordId,
+    title: &str,
+) -> QueryResult<()> {
+    diesel::update(
+        library_records::table
+            .filter(library_records::tenant_id.eq(scope.tenant_id()))
+            .filter(library_records::id.eq(id)),
+    )
+    .set(library_records::title.eq(title))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Removes every field index row and token of a library.
+pub fn clear_index(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    library: LibraryId,
+) -> QueryResult<()> {
+    let tenant = scope.tenant_id();
+    diesel::delete(
+        library_tokens::table
+            .filter(library_tokens::tenant_id.eq(tenant))
+            .filter(library_tokens::library_id.eq(library)),
+    )
+    .execute(conn)?;
+    diesel::delete(
+        library_field_values::table
+            .filter(library_field_values::tenant_id.eq(tenant))
+            .filter(library_field_values::library_id.eq(library)),
+    )
+    .execute(conn)?;
+    Ok(())
 }
 
 /// `reviewed_at` of every record of a library, to recompute their due dates when the

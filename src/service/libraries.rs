@@ -314,7 +314,8 @@ pub fn create(
 
 /// Replaces a library's definition. A field that records hold values for keeps its type and
 /// cannot be removed (409 `/problems/library-field-in-use`); a changed review interval moves
-/// every record's due date.
+/// every record's due date; changed fields or title field rebuild the records' titles and
+/// indexes (a field made internal stops being searchable by requesters and partners at once).
 pub fn update(
     conn: &mut DbConnection,
     caller: &LibraryCaller,
@@ -358,6 +359,14 @@ pub fn update(
             db::libraries::set_review_due(conn, scope, record, due)?;
         }
     }
+    if def.fields != library.def.fields || def.title_field != library.def.title_field {
+        // Which fields are internal, textual or the title decides what the indexes hold.
+        let changed = Library {
+            row: library.row.clone(),
+            def,
+        };
+        rebuild_index(conn, scope, &changed)?;
+    }
     audit(
         conn,
         scope,
@@ -368,6 +377,25 @@ pub fn update(
         now.into(),
     )?;
     find(conn, scope, key)
+}
+
+/// Recomputes every live record's title and index entries from its values, after the
+/// definition changed what they are made of (one pass over the library).
+fn rebuild_index(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    library: &Library,
+) -> Result<(), ApiError> {
+    db::libraries::clear_index(conn, scope, library.row.id)?;
+    for record in db::libraries::live_records(conn, scope, library.row.id)? {
+        let fields = record.fields();
+        let title = library.def.title_of(&fields);
+        if title != record.title {
+            db::libraries::set_title(conn, scope, record.id, &title)?;
+        }
+        reindex(conn, scope, library, record.id, None, (&title, &fields))?;
+    }
+    Ok(())
 }
 
 /// Deletes a library that no record and no template uses (409 otherwise).

@@ -749,7 +749,7 @@ async fn partners_read_only_granted_libraries_and_never_internal_fields() {
         .create(
             "/api/v1/libraries/manual/records",
             &agent,
-            json!({"fields": {"title": "検品手順", "steps": "箱を開ける", "cost": "秘密の原価 costword"}}),
+            json!({"fields": {"title": "検品手順", "steps": "箱を開ける boxword", "cost": "秘密の原価 costword"}}),
         )
         .await;
     let rpath = format!("/api/v1/libraries/manual/records/{}", id(&rec));
@@ -770,7 +770,7 @@ async fn partners_read_only_granted_libraries_and_never_internal_fields() {
     assert_eq!(seen.status, StatusCode::OK);
     assert_eq!(
         seen.json()["fields"],
-        json!({"title": "検品手順", "steps": "箱を開ける"})
+        json!({"title": "検品手順", "steps": "箱を開ける boxword"})
     );
     let search = app
         .get("/api/v1/libraries/manual/records?q=costword", Some(&pa))
@@ -809,4 +809,32 @@ async fn partners_read_only_granted_libraries_and_never_internal_fields() {
     // Staff see the internal field.
     let staff = app.get(&rpath, Some(&agent)).await.json();
     assert_eq!(staff["fields"]["cost"], "秘密の原価 costword");
+
+    // Making a field internal takes effect on stored records at once: search and filters
+    // stop matching it for partners.
+    assert_eq!(boxword_hits(&app, &pa).await, 1);
+    let mut current =
+        app.get("/api/v1/libraries/manual", Some(&pm)).await.json()["definition"].clone();
+    current["fields"][1]["internal"] = json!(true);
+    let changed = app
+        .patch_json(
+            "/api/v1/libraries/manual",
+            Some(&pm),
+            &json!({"definition": current}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+    assert_eq!(boxword_hits(&app, &pa).await, 0);
+    assert_eq!(boxword_hits(&app, &agent).await, 1);
+    let seen = app.get(&rpath, Some(&pa)).await.json();
+    assert_eq!(seen["fields"], json!({"title": "検品手順"}));
+}
+
+async fn boxword_hits(app: &TestApp, token: &str) -> usize {
+    app.get("/api/v1/libraries/manual/records?q=boxword", Some(token))
+        .await
+        .json()["items"]
+        .as_array()
+        .unwrap()
+        .len()
 }
