@@ -8,6 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::db::{Database, DbConnection};
+use crate::domain::search::SearchQuery;
 use crate::error::ApiError;
 
 pub const DEFAULT_LIMIT: i64 = 50;
@@ -177,6 +178,66 @@ where
     D: Deserializer<'de>,
 {
     Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// Most `field.<key>=` filters in one list query.
+pub const MAX_FIELD_FILTERS: usize = 8;
+/// Longest `q`, in characters.
+pub const MAX_QUERY_CHARS: usize = 200;
+
+/// Reads a list query: the named parameters into `T`, and the `field.<key>=<value>` filters
+/// (up to [`MAX_FIELD_FILTERS`], keys checked) in order. Parameters named in `ignored` are
+/// read elsewhere (e.g. the export's `format`).
+pub fn list_query<T: serde::de::DeserializeOwned>(
+    pairs: &[(String, String)],
+    ignored: &[&str],
+) -> Result<(T, Vec<(String, String)>), ApiError> {
+    let mut named = Vec::new();
+    let mut fields = Vec::new();
+    for (k, v) in pairs {
+        if let Some(field) = k.strip_prefix("field.") {
+            if !crate::domain::template::is_key(field) {
+                return Err(ApiError::validation(k, "invalid", "not a field key"));
+            }
+            if fields.len() >= MAX_FIELD_FILTERS {
+                return Err(ApiError::validation(
+                    k,
+                    "too_many",
+                    format!("at most {MAX_FIELD_FILTERS} field filters"),
+                ));
+            }
+            fields.push((field.to_owned(), v.clone()));
+        } else if !ignored.contains(&k.as_str()) {
+            named.push((k.as_str(), v.as_str()));
+        }
+    }
+    let encoded = serde_urlencoded::to_string(&named)
+        .map_err(|_| ApiError::Malformed("The query string cannot be read.".to_owned()))?;
+    let query: T = serde_urlencoded::from_str(&encoded)
+        .map_err(|e| ApiError::validation("query", "invalid", format!("{e}")))?;
+    Ok((query, fields))
+}
+
+/// The keyword search of a list: none when blank; 422 beyond [`MAX_QUERY_CHARS`] or when it
+/// holds no word to search for (or more than eight).
+pub fn search_query(q: Option<&str>) -> Result<Option<SearchQuery>, ApiError> {
+    match q.map(str::trim).filter(|q| !q.is_empty()) {
+        None => Ok(None),
+        Some(q) if q.chars().count() > MAX_QUERY_CHARS => Err(ApiError::validation(
+            "q",
+            "too_long",
+            format!("at most {MAX_QUERY_CHARS} characters"),
+        )),
+        Some(q) => SearchQuery::parse(q)
+            .map(Some)
+            .map_err(|_| ApiError::validation("q", "invalid", "give 1–8 words to search for")),
+    }
+}
+
+/// The raw `(name, value)` pairs of a request's query string.
+pub fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+        .map_err(|_| ApiError::Malformed("The query string cannot be read.".to_owned()))
 }
 
 #[cfg(test)]

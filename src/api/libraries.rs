@@ -9,15 +9,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use super::common::{Page, PageParams, created, if_match, ok_with_etag};
+use super::common::{
+    Page, PageParams, created, if_match, list_query, ok_with_etag, query_pairs, search_query,
+};
 use super::tickets::{Actor, Ticket};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::db::libraries::{RecordAfter, RecordRow, RecordSort, VersionRow};
-use crate::domain::index::MAX_INDEXED_VALUE_CHARS;
 use crate::domain::master::Labels;
-use crate::domain::search::SearchQuery;
-use crate::domain::template::is_key;
 use crate::error::ApiError;
 use crate::ids::RecordId;
 use crate::service::idempotency::{self, Replayable};
@@ -360,38 +359,10 @@ pub struct RecordListQuery {
     pub cursor: Option<String>,
 }
 
-/// Most `field.<key>` filters in one list query.
-const MAX_FIELD_FILTERS: usize = 8;
-
 fn parse_record_query(
     pairs: &[(String, String)],
 ) -> Result<(RecordListQuery, RecordQuery), ApiError> {
-    let mut named = Vec::new();
-    let mut fields = Vec::new();
-    for (k, v) in pairs {
-        if let Some(field) = k.strip_prefix("field.") {
-            if !is_key(field) {
-                return Err(ApiError::validation(k, "invalid", "not a field key"));
-            }
-            if fields.len() >= MAX_FIELD_FILTERS {
-                return Err(ApiError::validation(
-                    k,
-                    "too_many",
-                    format!("at most {MAX_FIELD_FILTERS} field filters"),
-                ));
-            }
-            if v.chars().count() > MAX_INDEXED_VALUE_CHARS * 50 {
-                return Err(ApiError::validation(k, "too_long", "the value is too long"));
-            }
-            fields.push((field.to_owned(), v.clone()));
-        } else {
-            named.push((k.as_str(), v.as_str()));
-        }
-    }
-    let encoded = serde_urlencoded::to_string(&named)
-        .map_err(|_| ApiError::Malformed("The query string cannot be read.".to_owned()))?;
-    let query: RecordListQuery = serde_urlencoded::from_str(&encoded)
-        .map_err(|e| ApiError::validation("query", "invalid", format!("{e}")))?;
+    let (query, fields): (RecordListQuery, _) = list_query(pairs, &[])?;
     let (sort, descending) = match query.sort.as_deref().unwrap_or("-created") {
         "created" => (RecordSort::Created, false),
         "-created" => (RecordSort::Created, true),
@@ -405,20 +376,7 @@ fn parse_record_query(
             ));
         }
     };
-    let q =
-        match query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-            None => None,
-            Some(q) if q.chars().count() > 200 => {
-                return Err(ApiError::validation(
-                    "q",
-                    "too_long",
-                    "at most 200 characters",
-                ));
-            }
-            Some(q) => Some(SearchQuery::parse(q).map_err(|_| {
-                ApiError::validation("q", "invalid", "give 1–8 words to search for")
-            })?),
-        };
+    let q = search_query(query.q.as_deref())?;
     let filter = RecordQuery {
         stale: query.stale.unwrap_or(false),
         updated_after: query.updated_after.map(Into::into),
@@ -468,11 +426,6 @@ fn decode_record_cursor(raw: &str, sort: RecordSort) -> Result<RecordAfter, ApiE
         (RecordSort::Updated, 'u', Some(at)) => Ok(RecordAfter::Updated(at.into(), c.id)),
         _ => Err(bad()),
     }
-}
-
-fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
-        .map_err(|_| ApiError::Malformed("The query string cannot be read.".to_owned()))
 }
 
 /// A library's live records, filtered and sorted, with stable cursor pagination. Every

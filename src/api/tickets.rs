@@ -9,12 +9,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use super::common::{Page, PageParams, if_match, ok_with_etag};
+use super::common::{
+    Page, PageParams, if_match, list_query, ok_with_etag, query_pairs, search_query,
+};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::db::tickets::{After, CommentRow, HistoryRow, SortKey, TicketFilter};
 use crate::domain::index;
-use crate::domain::search::SearchQuery;
 use crate::domain::template::{TransitionOption, TransitionPlan};
 use crate::error::ApiError;
 use crate::ids::{CommentId, GroupId, LinkId, OrganizationId, TicketId, UserId};
@@ -1199,29 +1200,11 @@ fn parse_query(
     audience: crate::domain::ticket::Audience,
     probe_threshold: i64,
 ) -> Result<(TicketQuery, TicketFilter), ApiError> {
-    let mut named = Vec::new();
-    let mut fields: Vec<(String, Vec<String>)> = Vec::new();
-    for (k, v) in pairs {
-        if let Some(field) = k.strip_prefix("field.") {
-            if !crate::domain::template::is_key(field) {
-                return Err(ApiError::validation(k, "invalid", "not a field key"));
-            }
-            if fields.len() >= 8 {
-                return Err(ApiError::validation(
-                    k,
-                    "too_many",
-                    "at most 8 field filters",
-                ));
-            }
-            fields.push((field.to_owned(), index::filter_candidates(v)));
-        } else if k != "format" && k != "bom" {
-            named.push((k.as_str(), v.as_str()));
-        }
-    }
-    let encoded = serde_urlencoded::to_string(&named)
-        .map_err(|_| ApiError::Malformed("The query string cannot be read.".to_owned()))?;
-    let query: TicketQuery = serde_urlencoded::from_str(&encoded)
-        .map_err(|e| ApiError::validation("query", "invalid", format!("{e}")))?;
+    let (query, raw_fields): (TicketQuery, _) = list_query(pairs, &["format", "bom"])?;
+    let fields: Vec<(String, Vec<String>)> = raw_fields
+        .into_iter()
+        .map(|(field, v)| (field, index::filter_candidates(&v)))
+        .collect();
     let (sort, descending) = match query.sort.as_deref().unwrap_or("-created") {
         "created" => (SortKey::Created, false),
         "-created" => (SortKey::Created, true),
@@ -1237,21 +1220,9 @@ fn parse_query(
             ));
         }
     };
-    let tokens = match query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        None => Vec::new(),
-        Some(q) => {
-            if q.chars().count() > 200 {
-                return Err(ApiError::validation(
-                    "q",
-                    "too_long",
-                    "at most 200 characters",
-                ));
-            }
-            SearchQuery::parse(q)
-                .map_err(|_| ApiError::validation("q", "invalid", "give 1–8 words to search for"))?
-                .tokens
-        }
-    };
+    let tokens = search_query(query.q.as_deref())?
+        .map(|q| q.tokens)
+        .unwrap_or_default();
     let states = query.state.as_deref().map(|s| {
         s.split(',')
             .map(|x| x.trim().to_owned())
@@ -1453,11 +1424,6 @@ fn narrow_to_record(
     let fields = libs::referencing_fields(conn, &caller.scope, &key)?;
     filter.references = Some((fields, id.to_string()));
     Ok(true)
-}
-
-fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
-        .map_err(|_| ApiError::Malformed("The query string cannot be read.".to_owned()))
 }
 
 /// Most items in one bulk request.

@@ -124,6 +124,28 @@ pub fn search_texts<'a, D: FieldSet + ?Sized>(
     (public, internal)
 }
 
+/// What a ticket's or record's values put into the field index and the token index: the
+/// indexed values, and each distinct token with the source it counts for (`sources`: the
+/// public and the internal source code of the caller's token table).
+pub fn entries<D: FieldSet + ?Sized>(
+    def: &D,
+    title: &str,
+    fields: &Map<String, Value>,
+    (public_source, internal_source): (i16, i16),
+) -> (BTreeSet<IndexedValue>, BTreeSet<(String, i16)>) {
+    let values = indexed_values(def, fields).into_iter().collect();
+    let (public, internal) = search_texts(def, title, fields);
+    let mut tokens = BTreeSet::new();
+    for (texts, source) in [(public, public_source), (internal, internal_source)] {
+        let mut set = BTreeSet::new();
+        for text in texts {
+            super::search::tokenize_into(text, &mut set);
+        }
+        tokens.extend(set.into_iter().map(|t| (t, source)));
+    }
+    (values, tokens)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

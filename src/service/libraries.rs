@@ -942,17 +942,7 @@ fn index_entries(
     if title.is_empty() && fields.is_empty() {
         return Default::default();
     }
-    let values = index::indexed_values(def, fields).into_iter().collect();
-    let (public, internal) = index::search_texts(def, title, fields);
-    let mut tokens = BTreeSet::new();
-    for (texts, source) in [(public, SOURCE_FIELDS), (internal, SOURCE_INTERNAL_FIELDS)] {
-        let mut set = BTreeSet::new();
-        for text in texts {
-            search::tokenize_into(text, &mut set);
-        }
-        tokens.extend(set.into_iter().map(|t| (t, source)));
-    }
-    (values, tokens)
+    index::entries(def, title, fields, (SOURCE_FIELDS, SOURCE_INTERNAL_FIELDS))
 }
 
 /// Brings a record's index entries from its old values to its new ones (a deleted record

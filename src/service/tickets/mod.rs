@@ -26,12 +26,12 @@ use crate::db::tickets::{
 use crate::db::types::{Json, Timestamp};
 use crate::db::{self, DbConnection};
 use crate::domain::identity::Role;
+use crate::domain::index;
 use crate::domain::library::Reader;
 use crate::domain::template::{
     TemplateDefinition, ValidationContext, check_editable, is_required, is_set, validate_values,
 };
 use crate::domain::ticket::{self, Audience};
-use crate::domain::{index, search};
 use crate::error::{ApiError, FieldError};
 use crate::ids::{EntityId, GroupId, OrganizationId, TemplateId, TicketId, UserId};
 
@@ -336,17 +336,7 @@ fn index_entries(
     title: &str,
     fields: &Map<String, Value>,
 ) -> (BTreeSet<index::IndexedValue>, BTreeSet<(String, i16)>) {
-    let values = index::indexed_values(def, fields).into_iter().collect();
-    let (public, internal) = index::search_texts(def, title, fields);
-    let mut tokens = BTreeSet::new();
-    for (texts, source) in [(public, SOURCE_FIELDS), (internal, SOURCE_INTERNAL_FIELDS)] {
-        let mut set = BTreeSet::new();
-        for text in texts {
-            search::tokenize_into(text, &mut set);
-        }
-        tokens.extend(set.into_iter().map(|t| (t, source)));
-    }
-    (values, tokens)
+    index::entries(def, title, fields, (SOURCE_FIELDS, SOURCE_INTERNAL_FIELDS))
 }
 
 /// Brings the field index and the field tokens of a ticket from its old values (`None` for a
