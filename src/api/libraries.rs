@@ -810,9 +810,10 @@ pub async fn record_history(
     }))
 }
 
-/// The tickets whose `library_ref` fields reference this record, as the caller may see
+/// The tickets whose `library_ref` fields reference this live record, as the caller may see
 /// them: the ticket list with all its filters, sorts and cursors (`GET /tickets` takes the
-/// same query, and `?library_record=<id>` there gives the same result).
+/// same query, and `?library_record=<id>` there gives the same list, for deleted records
+/// too).
 #[utoipa::path(
     tag = "libraries", operation_id = "list_library_record_tickets", security(("bearer" = [])),
     params(("key" = String, Path), ("record_id" = RecordId, Path), super::tickets::TicketQuery),

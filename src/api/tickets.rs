@@ -1183,8 +1183,8 @@ pub struct TicketQuery {
     pub created_before: Option<DateTime<Utc>>,
     pub updated_after: Option<DateTime<Utc>>,
     pub updated_before: Option<DateTime<Utc>>,
-    /// Tickets whose `library_ref` fields reference this library record (of a library the
-    /// caller may read; otherwise nothing matches).
+    /// Tickets whose `library_ref` fields reference this library record, deleted or not (of
+    /// a library the caller may read; otherwise nothing matches).
     pub library_record: Option<uuid::Uuid>,
     /// `created` (default `-created`: newest first), `updated`, `key`; prefix `-` for
     /// descending.

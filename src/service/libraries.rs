@@ -348,6 +348,7 @@ pub fn update(
             ),
         });
     }
+    check_templates_still_fit(conn, scope, key, &library.def, &def)?;
     let version = library.row.version + 1;
     if !db::libraries::update_library(conn, scope, library.row.id, definition, version, now.into())?
     {
@@ -1226,16 +1227,15 @@ pub fn referenced_records<D: FieldSet + ?Sized>(
     Ok(out)
 }
 
-/// The key of the library holding a live record, if the reader may read that library.
+/// The key of the library holding a record (deleted or not: tickets may still reference a
+/// deleted record), if the reader may read that library.
 pub fn library_of_record(
     conn: &mut DbConnection,
     scope: &TenantScope,
     reader: &Reader<'_>,
     id: RecordId,
 ) -> Result<Option<String>, ApiError> {
-    let Some(record) =
-        db::libraries::find_record(conn, scope, id)?.filter(|r| r.deleted_at.is_none())
-    else {
+    let Some(record) = db::libraries::find_record(conn, scope, id)? else {
         return Ok(None);
     };
     let Some(row) = db::libraries::find_library_by_id(conn, scope, record.library_id)? else {
@@ -1247,4 +1247,75 @@ pub fn library_of_record(
         .access
         .may_read(reader)
         .then_some(library.row.key))
+}
+
+/// The key of a library with a select field backed by `master`.
+pub fn library_using_master(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    master: &str,
+) -> Result<Option<String>, ApiError> {
+    for row in db::libraries::list_libraries(conn, scope)? {
+        let library = Library::of(row)?;
+        if library
+            .def
+            .fields
+            .iter()
+            .any(|f| f.master.as_deref() == Some(master))
+        {
+            return Ok(Some(library.row.key));
+        }
+    }
+    Ok(None)
+}
+
+/// Refuses a definition change that would break a template using the library: each
+/// template version that references it (published, or the latest) is linted against the old
+/// and the new definition, and a problem only the new one has is 409
+/// `/problems/library-in-use` naming the template and where.
+fn check_templates_still_fit(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    key: &str,
+    old: &LibraryDefinition,
+    new: &LibraryDefinition,
+) -> Result<(), ApiError> {
+    use crate::domain::template::lint;
+    for template in db::templates::list_templates(conn, scope, None, i64::MAX)? {
+        let number = template
+            .published_version
+            .unwrap_or(template.latest_version);
+        let Some(version) = db::templates::find_version(conn, scope, template.id, number)? else {
+            continue;
+        };
+        let Ok(def) = parse_definition(&version.definition.0) else {
+            continue;
+        };
+        if !referenced_libraries(&def).contains(key) {
+            continue;
+        }
+        let mut ctx = super::templates::lint_context(conn, scope, &template.key)?;
+        ctx.libraries.insert(key.to_owned(), old.field_types());
+        let before: BTreeSet<(String, &str)> = lint(&def, &ctx)
+            .errors
+            .into_iter()
+            .map(|i| (i.pointer, i.code))
+            .collect();
+        ctx.libraries.insert(key.to_owned(), new.field_types());
+        if let Some(issue) = lint(&def, &ctx)
+            .errors
+            .into_iter()
+            .find(|i| !before.contains(&(i.pointer.clone(), i.code)))
+        {
+            return Err(ApiError::Conflict {
+                code: "/problems/library-in-use",
+                detail: format!(
+                    "Template {} version {number} would break at {}: {}. Change the template \
+                     first.",
+                    template.key, issue.pointer, issue.message
+                ),
+            });
+        }
+    }
+    Ok(())
 }

@@ -144,6 +144,15 @@ pub fn delete_master(
             ),
         });
     }
+    if let Some(library) = super::libraries::library_using_master(conn, scope, key)? {
+        return Err(ApiError::Conflict {
+            code: "/problems/master-in-use",
+            detail: format!(
+                "The library {library} uses this master; deactivate its items instead, or \
+                 change the library first."
+            ),
+        });
+    }
     db::masters::delete_master(conn, scope, current.id)?;
     audit(
         conn,

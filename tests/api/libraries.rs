@@ -236,6 +236,28 @@ async fn definitions_are_linted_and_guarded() {
     .await;
     assert_eq!(updated.status, StatusCode::OK, "{}", updated.text);
     assert_eq!(updated.header("etag"), Some("\"2\""));
+    // A template maps `resolution` into `body`: removing `body` would break it.
+    let mut without_body = more.clone();
+    without_body["fields"].as_array_mut().unwrap().remove(1);
+    without_body["layout"]["sections"][0]["fields"] = json!(["title", "category", "secret"]);
+    let breaking = if_match(
+        &app,
+        Method::PATCH,
+        "/api/v1/libraries/kb",
+        &d.pm,
+        "\"2\"",
+        &json!({"definition": without_body}),
+    )
+    .await;
+    let problem = breaking.assert_problem(409, "/problems/library-in-use");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("desk"),
+        "{problem}"
+    );
+    // A master a library uses is not deletable either.
+    app.delete("/api/v1/masters/kb_category", Some(&d.pm))
+        .await
+        .assert_problem(409, "/problems/master-in-use");
     // In use by records and by a template: not deletable.
     app.delete("/api/v1/libraries/kb", Some(&d.pm))
         .await
@@ -645,27 +667,39 @@ async fn tickets_reference_records_and_transitions_write_them() {
     assert_eq!(created["fields"]["category"], "howto");
     assert_eq!(created["origin"]["ticket_id"], tid.as_str());
 
-    // Reopened and resolved again, the same article is updated, not duplicated.
-    assert_eq!(
-        fire(&app, &d.agent, &tid, "reopen", json!({}), false)
-            .await
-            .status,
-        StatusCode::OK
-    );
-    let again = fire(
-        &app,
-        &d.agent,
-        &tid,
-        "resolve",
-        json!({"resolution": "ドライバ更新で解決"}),
-        false,
-    )
-    .await;
-    assert_eq!(again.json()["library_changes"][0]["operation"], "updated");
-    assert_eq!(
-        again.json()["library_changes"][0]["record_id"],
-        article.as_str()
-    );
+    // Reopened and resolved again, the same article is updated, not duplicated — also when
+    // someone cleared the link meanwhile (the article is this ticket's; it is linked again).
+    for clear in [false, true] {
+        let reopened = fire(&app, &d.agent, &tid, "reopen", json!({}), false).await;
+        assert_eq!(reopened.status, StatusCode::OK, "{}", reopened.text);
+        if clear {
+            let cleared = app
+                .patch_json(
+                    &format!("/api/v1/tickets/{tid}"),
+                    Some(&d.agent),
+                    &json!({"fields": {"article": null}}),
+                )
+                .await;
+            assert_eq!(cleared.status, StatusCode::OK, "{}", cleared.text);
+        }
+        let again = fire(
+            &app,
+            &d.agent,
+            &tid,
+            "resolve",
+            json!({"resolution": "ドライバ更新で解決"}),
+            false,
+        )
+        .await;
+        assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+        let change = &again.json()["library_changes"][0];
+        assert_eq!(change["operation"], "updated");
+        assert_eq!(change["record_id"], article.as_str());
+        assert_eq!(
+            again.json()["ticket"]["fields"]["article"],
+            article.as_str()
+        );
+    }
     assert_eq!(records(&app, &d.agent, "").await.len(), 2);
 
     // library_update on a deleted record: 409 naming the library, nothing changes.
@@ -691,6 +725,15 @@ async fn tickets_reference_records_and_transitions_write_them() {
     assert_eq!(after["version"], current["version"]);
     assert_eq!(after["state"], "resolved");
     assert_eq!(history(&app, &d.agent, &article).await.len(), 3);
+    // Tickets still referencing the deleted article are found.
+    let still = app
+        .get(
+            &format!("/api/v1/tickets?library_record={article}"),
+            Some(&d.agent),
+        )
+        .await
+        .json();
+    assert_eq!(still["items"][0]["id"], tid.as_str());
 }
 
 #[actix_web::test]

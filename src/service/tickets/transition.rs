@@ -354,9 +354,9 @@ fn execute(
                     record: record.map(RecordId),
                 };
                 let mut write = write_from_transition(conn, &writer, library, target, mapped)?;
-                // A record the upsert created is written back into the ticket, so the next
-                // upsert (a reopened and re-resolved ticket) updates it.
-                if write.operation == "created"
+                // The record written is linked in `record_field` when the field was empty
+                // (a record the upsert created, or found as this ticket's earlier one).
+                if record.is_none()
                     && let Some(field) = record_field
                 {
                     let new = Value::String(write.record.id.0.to_string());
