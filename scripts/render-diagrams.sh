@@ -35,6 +35,8 @@ out=target/diagrams
 mkdir -p "$out"
 for file in catalog/*.json; do
   key=$(basename "$file" .json)
+  # libraries.json holds the catalog's library definitions, not a template.
+  [ "$key" != libraries ] || continue
   "$bin" diagram "$key" --format dot >"$out/$key.dot"
   dot -Tsvg "$out/$key.dot" -o "$out/$key.svg"
   "$bin" diagram "$key" --format mermaid >"$out/$key.mmd"

@@ -213,13 +213,13 @@ fn writable(
     if library.def.access.may_write(&caller.reader()) {
         Ok(library)
     } else {
+        let writers: Vec<&str> = ["tenant_admin", "process_manager"]
+            .into_iter()
+            .chain(library.def.access.write.iter().map(|r| r.as_str()))
+            .collect();
         Err(ApiError::Forbidden(format!(
-            "The library {key} is read-only for you: its access grants writing to managers{}.",
-            if library.def.access.write.is_empty() {
-                ""
-            } else {
-                " and agents"
-            }
+            "The library {key} is read-only for you; its records are written by: {}.",
+            writers.join(", ")
         )))
     }
 }
