@@ -352,7 +352,8 @@ pub struct RecordListQuery {
     pub stale: Option<bool>,
     pub updated_after: Option<DateTime<Utc>>,
     pub updated_before: Option<DateTime<Utc>>,
-    /// `created` (default `-created`: newest first), `updated`; prefix `-` for descending.
+    /// `created` (default `-created`: newest first), `updated`, and with `stale=true` `due`
+    /// (the default there: most overdue first); prefix `-` for descending.
     pub sort: Option<String>,
     /// Page size, 1–500 (default 50).
     pub limit: Option<i64>,
@@ -361,28 +362,43 @@ pub struct RecordListQuery {
 
 fn parse_record_query(
     pairs: &[(String, String)],
+    probe_threshold: i64,
 ) -> Result<(RecordListQuery, RecordQuery), ApiError> {
     let (query, fields): (RecordListQuery, _) = list_query(pairs, &[])?;
-    let (sort, descending) = match query.sort.as_deref().unwrap_or("-created") {
+    let stale = query.stale.unwrap_or(false);
+    // A stale list is read most overdue first unless asked otherwise.
+    let default = if stale { "due" } else { "-created" };
+    let (sort, descending) = match query.sort.as_deref().unwrap_or(default) {
         "created" => (RecordSort::Created, false),
         "-created" => (RecordSort::Created, true),
         "updated" => (RecordSort::Updated, false),
         "-updated" => (RecordSort::Updated, true),
+        "due" if stale => (RecordSort::Due, false),
+        "-due" if stale => (RecordSort::Due, true),
+        "due" | "-due" => {
+            return Err(ApiError::validation(
+                "sort",
+                "invalid",
+                "`due` orders stale lists only (with stale=true)",
+            ));
+        }
         _ => {
             return Err(ApiError::validation(
                 "sort",
                 "invalid",
-                "one of created, updated, each optionally prefixed with -",
+                "one of created, updated (and due with stale=true), each optionally prefixed \
+                 with -",
             ));
         }
     };
     let q = search_query(query.q.as_deref())?;
     let filter = RecordQuery {
-        stale: query.stale.unwrap_or(false),
+        stale,
         updated_after: query.updated_after.map(Into::into),
         updated_before: query.updated_before.map(Into::into),
         fields,
         q,
+        probe_threshold,
         sort,
         descending,
     };
@@ -391,7 +407,7 @@ fn parse_record_query(
 
 #[derive(Debug, Serialize, Deserialize)]
 struct RecordCursor {
-    /// Sort key kind: c, u.
+    /// Sort key kind: c, u, d.
     s: char,
     id: RecordId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -410,6 +426,11 @@ fn encode_record_cursor(sort: RecordSort, row: &RecordRow) -> String {
             id: row.id,
             at: Some(row.updated_at.0),
         },
+        RecordSort::Due => RecordCursor {
+            s: 'd',
+            id: row.id,
+            at: row.review_due_at.map(|t| t.0),
+        },
     };
     let json = serde_json::to_vec(&cursor).unwrap_or_default();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
@@ -424,6 +445,7 @@ fn decode_record_cursor(raw: &str, sort: RecordSort) -> Result<RecordAfter, ApiE
     match (sort, c.s, c.at) {
         (RecordSort::Created, 'c', _) => Ok(RecordAfter::Created(c.id)),
         (RecordSort::Updated, 'u', Some(at)) => Ok(RecordAfter::Updated(at.into(), c.id)),
+        (RecordSort::Due, 'd', Some(at)) => Ok(RecordAfter::Due(at.into(), c.id)),
         _ => Err(bad()),
     }
 }
@@ -431,7 +453,7 @@ fn decode_record_cursor(raw: &str, sort: RecordSort) -> Result<RecordAfter, ApiE
 /// A library's live records, filtered and sorted, with stable cursor pagination. Every
 /// filter is index-backed: `field.<key>=<value>` (up to 8; numbers and datetimes match
 /// whatever their written form), `q` (the same Japanese-aware keyword search as tickets),
-/// `stale=true` (records past their review date).
+/// `stale=true` (records past their review date, most overdue first).
 #[utoipa::path(
     tag = "libraries", operation_id = "list_library_records", security(("bearer" = [])),
     params(("key" = String, Path), RecordListQuery),
@@ -451,7 +473,8 @@ pub async fn list_records(
     key: web::Path<String>,
 ) -> Result<web::Json<Page<Record>>, ApiError> {
     let caller = LibraryCaller::of(&principal)?;
-    let (query, filter) = parse_record_query(&query_pairs(&req)?)?;
+    let (query, filter) =
+        parse_record_query(&query_pairs(&req)?, state.config.list_probe_threshold)?;
     let limit = PageParams {
         limit: query.limit,
         cursor: None,

@@ -615,6 +615,8 @@ pub fn insert_tokens(
 pub enum RecordSort {
     Created,
     Updated,
+    /// By review due date (stale lists only: every record there has one).
+    Due,
 }
 
 /// Where the previous page ended, in the list's sort order.
@@ -622,6 +624,7 @@ pub enum RecordSort {
 pub enum RecordAfter {
     Created(RecordId),
     Updated(Timestamp, RecordId),
+    Due(Timestamp, RecordId),
 }
 
 /// A record list query: live records of one library; every condition is served by an index.
@@ -638,8 +641,54 @@ pub struct RecordFilter {
     pub fields: Vec<(String, Vec<String>)>,
     /// Every token must be present.
     pub tokens: Vec<String>,
+    /// SQLite: matches of a condition from which it is probed per record rather than looked
+    /// up (the ticket list's `STAGEFLOW_LIST_PROBE_THRESHOLD`, see `db::tickets`).
+    pub probe_threshold: i64,
     pub sort: RecordSort,
     pub descending: bool,
+}
+
+/// Whether each field and word condition is probed per record (`EXISTS`, in list order,
+/// stopping when the page is full) rather than looked up (`IN`, driven by the index rows).
+/// As for tickets: PostgreSQL plans both well by itself; SQLite materializes an `IN` list
+/// whole, so a condition that many records match is probed there.
+fn probes(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    filter: &RecordFilter,
+) -> QueryResult<(Vec<bool>, Vec<bool>)> {
+    if super::backend_of(conn) == Backend::Postgres {
+        return Ok((
+            vec![false; filter.fields.len()],
+            vec![false; filter.tokens.len()],
+        ));
+    }
+    let tenant = scope.tenant_id();
+    let threshold = filter.probe_threshold.max(1);
+    let mut fields = Vec::with_capacity(filter.fields.len());
+    for (field, values) in &filter.fields {
+        let ids: Vec<RecordId> = library_field_values::table
+            .filter(library_field_values::tenant_id.eq(tenant))
+            .filter(library_field_values::library_id.eq(filter.library))
+            .filter(library_field_values::field.eq(field))
+            .filter(library_field_values::value.eq_any(values))
+            .select(library_field_values::record_id)
+            .limit(threshold)
+            .load(conn)?;
+        fields.push(ids.len() as i64 >= threshold);
+    }
+    let mut tokens = Vec::with_capacity(filter.tokens.len());
+    for token in &filter.tokens {
+        let ids: Vec<RecordId> = library_tokens::table
+            .filter(library_tokens::tenant_id.eq(tenant))
+            .filter(library_tokens::library_id.eq(filter.library))
+            .filter(library_tokens::token.eq(token))
+            .select(library_tokens::record_id)
+            .limit(threshold)
+            .load(conn)?;
+        tokens.push(ids.len() as i64 >= threshold);
+    }
+    Ok((fields, tokens))
 }
 
 /// One page of records matching `filter`, after `after`.
@@ -665,22 +714,70 @@ pub fn list_records(
     if let Some(v) = filter.updated_before {
         query = query.filter(library_records::updated_at.lt(v));
     }
-    for (field, values) in &filter.fields {
+    let (field_probes, token_probes) = probes(conn, scope, filter)?;
+    for ((field, values), probe) in filter.fields.iter().zip(field_probes) {
+        if probe {
+            let rows = library_field_values::table
+                .filter(library_field_values::tenant_id.eq(tenant))
+                .filter(library_field_values::library_id.eq(filter.library))
+                .filter(library_field_values::field.eq(field))
+                .filter(library_field_values::value.eq_any(values))
+                .filter(library_field_values::record_id.eq(library_records::id));
+            query = if filter.internal {
+                query.filter(diesel::dsl::exists(rows))
+            } else {
+                query.filter(diesel::dsl::exists(
+                    rows.filter(library_field_values::internal.eq(false)),
+                ))
+            };
+            continue;
+        }
         let sub = library_field_values::table
             .select(library_field_values::record_id)
             .filter(library_field_values::tenant_id.eq(tenant))
             .filter(library_field_values::library_id.eq(filter.library))
-            .filter(library_field_values::field.eq(field))
-            .filter(library_field_values::value.eq_any(values));
-        query = if filter.internal {
-            query.filter(library_records::id.eq_any(sub))
-        } else {
-            query.filter(
-                library_records::id.eq_any(sub.filter(library_field_values::internal.eq(false))),
-            )
+            .filter(library_field_values::field.eq(field));
+        // A single value is written `=`, not `= ANY(…)`, so PostgreSQL sees it when planning
+        // (as in `db::tickets`: an ordered merge of two index scans, not a hash join over
+        // every match).
+        let public = library_field_values::internal.eq(false);
+        query = match (values.as_slice(), filter.internal) {
+            ([value], true) => query.filter(
+                library_records::id.eq_any(sub.filter(library_field_values::value.eq(value))),
+            ),
+            ([value], false) => query.filter(
+                library_records::id.eq_any(
+                    sub.filter(library_field_values::value.eq(value))
+                        .filter(public),
+                ),
+            ),
+            (_, true) => query.filter(
+                library_records::id.eq_any(sub.filter(library_field_values::value.eq_any(values))),
+            ),
+            (_, false) => query.filter(
+                library_records::id.eq_any(
+                    sub.filter(library_field_values::value.eq_any(values))
+                        .filter(public),
+                ),
+            ),
         };
     }
-    for token in &filter.tokens {
+    for (token, probe) in filter.tokens.iter().zip(token_probes) {
+        if probe {
+            let rows = library_tokens::table
+                .filter(library_tokens::tenant_id.eq(tenant))
+                .filter(library_tokens::library_id.eq(filter.library))
+                .filter(library_tokens::token.eq(token))
+                .filter(library_tokens::record_id.eq(library_records::id));
+            query = if filter.internal {
+                query.filter(diesel::dsl::exists(rows))
+            } else {
+                query.filter(diesel::dsl::exists(
+                    rows.filter(library_tokens::source.eq(SOURCE_FIELDS)),
+                ))
+            };
+            continue;
+        }
         let sub = library_tokens::table
             .select(library_tokens::record_id)
             .filter(library_tokens::tenant_id.eq(tenant))
@@ -705,6 +802,14 @@ pub fn list_records(
             library_records::updated_at.desc(),
             library_records::id.desc(),
         )),
+        (RecordSort::Due, false) => query.order((
+            library_records::review_due_at.asc(),
+            library_records::id.asc(),
+        )),
+        (RecordSort::Due, true) => query.order((
+            library_records::review_due_at.desc(),
+            library_records::id.desc(),
+        )),
     };
     if let Some(after) = after {
         query = match (after, desc) {
@@ -721,6 +826,20 @@ pub fn list_records(
                 library_records::updated_at
                     .lt(*at)
                     .or(library_records::updated_at
+                        .eq(*at)
+                        .and(library_records::id.lt(*id))),
+            ),
+            (RecordAfter::Due(at, id), false) => query.filter(
+                library_records::review_due_at
+                    .gt(*at)
+                    .or(library_records::review_due_at
+                        .eq(*at)
+                        .and(library_records::id.gt(*id))),
+            ),
+            (RecordAfter::Due(at, id), true) => query.filter(
+                library_records::review_due_at
+                    .lt(*at)
+                    .or(library_records::review_due_at
                         .eq(*at)
                         .and(library_records::id.lt(*id))),
             ),

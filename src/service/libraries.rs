@@ -695,6 +695,8 @@ pub struct RecordQuery {
     pub updated_before: Option<Timestamp>,
     pub fields: Vec<(String, String)>,
     pub q: Option<search::SearchQuery>,
+    /// See `db::libraries::RecordFilter::probe_threshold`.
+    pub probe_threshold: i64,
     pub sort: db::libraries::RecordSort,
     pub descending: bool,
 }
@@ -736,6 +738,7 @@ pub fn list_records(
             .as_ref()
             .map(|q| q.tokens.clone())
             .unwrap_or_default(),
+        probe_threshold: query.probe_threshold,
         sort: query.sort,
         descending: query.descending,
     };

@@ -6,7 +6,7 @@ use chrono::TimeDelta;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, USER_PASSWORD, spawn_app};
+use crate::helpers::{TestApp, USER_PASSWORD, spawn_app, spawn_app_with};
 
 fn label(ja: &str, en: &str) -> Value {
     json!({"ja": ja, "en": en})
@@ -413,6 +413,41 @@ async fn records_keep_every_version_and_go_stale() {
     assert_eq!(reviewed.json()["version"], 3);
     assert!(records(&app, &agent, "?stale=true").await.is_empty());
 
+    // Another 181 days on, both are stale; the stale list pages most overdue first.
+    app.clock.advance(TimeDelta::days(181));
+    let agent = app.login(Some("acme"), "agent1", USER_PASSWORD).await;
+    let first = app
+        .get(
+            "/api/v1/libraries/kb/records?stale=true&limit=1",
+            Some(&agent),
+        )
+        .await
+        .json();
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = app
+        .get(
+            &format!("/api/v1/libraries/kb/records?stale=true&limit=1&cursor={cursor}"),
+            Some(&agent),
+        )
+        .await
+        .json();
+    let due = |page: &Value| {
+        page["items"][0]["review_due_at"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(due(&first) <= due(&second), "{first} {second}");
+    let mut paged = vec![
+        id(&first["items"][0]).to_owned(),
+        id(&second["items"][0]).to_owned(),
+    ];
+    paged.sort();
+    let mut expected = vec![rid.clone(), id(&fresh).to_owned()];
+    expected.sort();
+    assert_eq!(paged, expected);
+    assert!(second["next_cursor"].is_null());
+
     // Soft delete: gone from reads and lists, kept in history.
     let deleted = app.delete(&path, Some(&agent)).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
@@ -437,7 +472,18 @@ async fn records_keep_every_version_and_go_stale() {
 
 #[actix_web::test]
 async fn records_are_searched_and_filtered_like_tickets() {
-    let app = spawn_app().await;
+    records_are_searched_and_filtered_on(spawn_app().await).await;
+}
+
+/// The same with every field and word condition probed per record (SQLite's plan for
+/// conditions that many records match).
+#[actix_web::test]
+async fn records_are_searched_and_filtered_when_probed() {
+    records_are_searched_and_filtered_on(spawn_app_with(|c| c.list_probe_threshold = 1).await)
+        .await;
+}
+
+async fn records_are_searched_and_filtered_on(app: TestApp) {
     let d = desk_tenant(&app, "acme").await;
     for (title, category) in [
         ("メールサーバ障害の対処", "known_error"),
@@ -496,9 +542,18 @@ async fn records_are_searched_and_filtered_like_tickets() {
         ["申請書の書き方"]
     );
     assert!(second["next_cursor"].is_null());
-    app.get("/api/v1/libraries/kb/records?sort=title", Some(&d.agent))
+    for bad in ["?sort=title", "?sort=due"] {
+        app.get(
+            &format!("/api/v1/libraries/kb/records{bad}"),
+            Some(&d.agent),
+        )
         .await
         .assert_problem(422, "/problems/validation");
+    }
+    assert_eq!(
+        titles(records(&app, &d.agent, "?q=hiddenword&field.category=known_error").await),
+        ["VPN 障害 workaround", "メールサーバ障害の対処"]
+    );
 }
 
 async fn file(app: &TestApp, token: &str, fields: Value) -> Value {
