@@ -276,7 +276,19 @@ mod tests {
                 let fields: BTreeMap<_, _> =
                     def.fields.iter().map(|f| (f.key.clone(), f.kind)).collect();
                 context.templates.insert(entry.key.clone(), fields);
+                let internal = def.fields.iter().filter(|f| f.internal);
+                context
+                    .template_internal
+                    .insert(entry.key.clone(), internal.map(|f| f.key.clone()).collect());
             }
+        }
+        for library in libraries() {
+            let def = parse_library(&library.definition).unwrap();
+            let internal = def.fields.iter().filter(|f| f.internal);
+            context.library_internal.insert(
+                library.key.clone(),
+                internal.map(|f| f.key.clone()).collect(),
+            );
         }
         context
     }
@@ -300,6 +312,13 @@ mod tests {
                 entry.key,
                 report.errors
             );
+            // Internal values never flow into fields requesters or partners may read.
+            let exposed: Vec<_> = report
+                .warnings
+                .iter()
+                .filter(|w| w.code == "internal_exposed")
+                .collect();
+            assert!(exposed.is_empty(), "{}: {exposed:#?}", entry.key);
         }
     }
 

@@ -49,6 +49,7 @@ pub fn lint_context(
         masters.insert(master.key, codes);
     }
     let mut templates = BTreeMap::new();
+    let mut template_internal = BTreeMap::new();
     for template in db::templates::list_templates(conn, scope, None, i64::MAX)? {
         if template.key == own_key {
             continue;
@@ -60,12 +61,15 @@ pub fn lint_context(
             && let Ok(def) = parse_definition(&version.definition.0)
         {
             let fields = def.fields.iter().map(|f| (f.key.clone(), f.kind)).collect();
+            template_internal.insert(template.key.clone(), internal_keys(&def.fields));
             templates.insert(template.key, fields);
         }
     }
     let mut libraries = BTreeMap::new();
+    let mut library_internal = BTreeMap::new();
     for row in db::libraries::list_libraries(conn, scope)? {
         if let Ok(def) = crate::domain::library::parse_library(&row.definition.0) {
+            library_internal.insert(row.key.clone(), internal_keys(&def.fields));
             libraries.insert(row.key, def.field_types());
         }
     }
@@ -74,7 +78,17 @@ pub fn lint_context(
         masters,
         templates,
         libraries,
+        template_internal,
+        library_internal,
     })
+}
+
+fn internal_keys(fields: &[crate::domain::template::FieldDef]) -> BTreeSet<String> {
+    fields
+        .iter()
+        .filter(|f| f.internal)
+        .map(|f| f.key.clone())
+        .collect()
 }
 
 /// Parses and lints a definition in the tenant's context.

@@ -99,5 +99,7 @@ pub fn lint_context() -> super::LintContext {
                 fields(&[("status", Text), ("retired_on", Date)]),
             ),
         ]),
+        library_internal: BTreeMap::from([("knowledge_base".to_owned(), set(&[]))]),
+        ..Default::default()
     }
 }

@@ -207,6 +207,7 @@ pub fn generated_context() -> LintContext {
         masters: BTreeMap::from([("priority".to_owned(), items)]),
         templates: BTreeMap::new(),
         libraries: BTreeMap::new(),
+        ..Default::default()
     }
 }
 

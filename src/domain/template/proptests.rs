@@ -257,6 +257,7 @@ fn context() -> LintContext {
         ]),
         templates: BTreeMap::from([("other".to_owned(), types.clone())]),
         libraries: BTreeMap::from([("lib".to_owned(), types)]),
+        ..Default::default()
     }
 }
 

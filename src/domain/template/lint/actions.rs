@@ -1,7 +1,7 @@
 //! Transition actions: the fields, templates and libraries they name, and whether their
 //! mappings fit (see `compat` for the table).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::super::compat::{compatible, convert_literal};
 use super::super::model::{Action, FieldType};
@@ -14,15 +14,26 @@ use super::{Index, Issues, LintContext, shown};
 enum Targets<'a> {
     /// This template (a child ticket of the same template): masters are known too.
     Own(&'a Index<'a>),
-    /// Another template or a library: only the types are known.
-    Other(&'a BTreeMap<String, FieldType>),
+    /// Another template or a library: the types, and which fields are internal when known.
+    Other(
+        &'a BTreeMap<String, FieldType>,
+        Option<&'a BTreeSet<String>>,
+    ),
 }
 
 impl Targets<'_> {
     fn get(&self, key: &str) -> Option<(FieldType, Option<&str>)> {
         match self {
             Targets::Own(index) => index.fields.get(key).map(|f| (f.kind, f.master.as_deref())),
-            Targets::Other(fields) => fields.get(key).map(|kind| (*kind, None)),
+            Targets::Other(fields, _) => fields.get(key).map(|kind| (*kind, None)),
+        }
+    }
+
+    /// Whether the target field is visible beyond staff (`None`: not known).
+    fn is_visible(&self, key: &str) -> Option<bool> {
+        match self {
+            Targets::Own(index) => index.fields.get(key).map(|f| !f.internal),
+            Targets::Other(_, internal) => internal.map(|set| !set.contains(key)),
         }
     }
 }
@@ -96,7 +107,9 @@ pub(super) fn lint_action(
             let targets = if ctx.template_key.as_deref() == Some(template.as_str()) {
                 Some(Targets::Own(index))
             } else {
-                ctx.templates.get(template).map(Targets::Other)
+                ctx.templates
+                    .get(template)
+                    .map(|fields| Targets::Other(fields, ctx.template_internal.get(template)))
             };
             if targets.is_none() {
                 let message = format!("there is no template {}", shown(template));
@@ -204,7 +217,7 @@ fn library_targets<'c>(
         let message = format!("there is no library {}", shown(library));
         out.error("unknown_library", join(at, "library"), message);
     }
-    fields.map(Targets::Other)
+    fields.map(|fields| Targets::Other(fields, ctx.library_internal.get(library)))
 }
 
 /// `incident.closed`: dot-separated words of `[a-z][a-z0-9_]*`, at most 100 characters.
@@ -277,6 +290,18 @@ fn lint_mapping(
         let Some((kind, master)) = target_field else {
             continue;
         };
+        if source_field.internal && targets.and_then(|t| t.is_visible(target)) == Some(true) {
+            out.warn(
+                "internal_exposed",
+                entry_at.clone(),
+                format!(
+                    "{} is internal but {} is not: whoever may read the target (requesters, \
+                     partners) would see the value",
+                    shown(source),
+                    shown(target)
+                ),
+            );
+        }
         if !compatible(kind, source_field.kind) {
             out.error(
                 "incompatible_mapping",

@@ -66,6 +66,11 @@ pub struct LintContext {
     pub templates: BTreeMap<String, BTreeMap<String, FieldType>>,
     /// Library key → its field key → type, for `library_ref` fields and library actions.
     pub libraries: BTreeMap<String, BTreeMap<String, FieldType>>,
+    /// Other templates' key → their internal field keys, and the same for libraries: a
+    /// mapping from an internal field into a field that is not internal is warned about
+    /// (`internal_exposed`). A target missing here is not checked.
+    pub template_internal: BTreeMap<String, BTreeSet<String>>,
+    pub library_internal: BTreeMap<String, BTreeSet<String>>,
 }
 
 pub fn lint(def: &TemplateDefinition, ctx: &LintContext) -> LintReport {

@@ -951,3 +951,27 @@ fn field_definitions_lint_alone_as_inside_a_template() {
         assert!(inside.errors.contains(issue), "{issue:?}");
     }
 }
+
+#[test]
+fn internal_values_mapped_into_visible_fields_are_warned_about() {
+    // `notes` is internal; the knowledge base's `body` is not.
+    let v = with(|v| {
+        v["transitions"][2]["actions"][4]["mapping"]["body"] = json!("notes");
+    });
+    assert_warning(
+        v.clone(),
+        "internal_exposed",
+        "/transitions/2/actions/4/mapping/body",
+    );
+    // Into the ticket's own internal field (a child of the same template): no warning.
+    let own = with(|v| {
+        v["transitions"][2]["actions"][4] = json!({"type": "create_child_ticket",
+            "template": "incident", "mapping": {"title": "title", "notes": "notes"}});
+    });
+    let r = report(&own);
+    assert!(
+        !r.warnings.iter().any(|w| w.code == "internal_exposed"),
+        "{:#?}",
+        r.warnings
+    );
+}
