@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use super::identity::Role;
 use super::template::{
-    FieldDef, FieldSet, FieldType, Label, LintContext, LintIssue, LintReport, Section,
-    check_field_limits, lint_field_collection, parse_json,
+    FieldDef, FieldSet, FieldType, Label, LintContext, LintIssue, LintReport, MAX_SECTIONS,
+    Section, check_field_limits, lint_field_collection, parse_json,
 };
 
 /// Longest review interval, in days (ten years).
@@ -176,7 +176,17 @@ impl LibraryDefinition {
 /// size limit exceeded.
 pub fn parse_library(json: &Value) -> Result<LibraryDefinition, Vec<LintIssue>> {
     let def: LibraryDefinition = parse_json(json)?;
-    let limits = check_field_limits(&def.fields);
+    let mut limits = check_field_limits(&def.fields);
+    if def.layout.sections.len() > MAX_SECTIONS {
+        limits.push(LintIssue::new(
+            "limit_exceeded",
+            "/layout/sections",
+            format!(
+                "sections: {} exceeds the limit of {MAX_SECTIONS}",
+                def.layout.sections.len()
+            ),
+        ));
+    }
     if limits.is_empty() {
         Ok(def)
     } else {
@@ -320,6 +330,14 @@ mod tests {
         }
         let shape = parse_library(&json!({"name": {"ja": "a", "en": "a"}, "title_field": 3}));
         assert_eq!(shape.unwrap_err()[0].pointer, "/title_field");
+        let mut many = knowledge_base();
+        let section = many["layout"]["sections"][0].clone();
+        many["layout"]["sections"] = Value::Array(vec![section; MAX_SECTIONS + 1]);
+        let limits = parse_library(&many).unwrap_err();
+        assert_eq!(
+            (limits[0].code, limits[0].pointer.as_str()),
+            ("limit_exceeded", "/layout/sections")
+        );
     }
 
     #[test]

@@ -601,7 +601,7 @@ fn merged(old: &Map<String, Value>, patch: &Map<String, Value>) -> Map<String, V
 }
 
 /// Updates a record's fields (a partial update; `null` clears). A change counts as a review:
-/// whoever edits the content vouches for it.
+/// whoever edits the content vouches for it. A request that changes nothing writes nothing.
 pub fn update_record(
     conn: &mut DbConnection,
     caller: &LibraryCaller,
@@ -621,6 +621,10 @@ pub fn update_record(
     let old = record.fields();
     let fields = merged(&old, patch);
     validate(conn, scope, &library, &fields, patch, Some(&old), &reader)?;
+    if fields == old {
+        // Nothing changes: no version, and no review either (use `…/review` for that).
+        return Ok((library, record));
+    }
     let record = change(
         conn,
         &Writer::user(caller, now),

@@ -383,6 +383,16 @@ async fn records_keep_every_version_and_go_stale() {
     assert_eq!(updated.status, StatusCode::OK, "{}", updated.text);
     assert_eq!(updated.json()["version"], 2);
     assert!(updated.json()["fields"].get("category").is_none());
+    // A PATCH that changes nothing writes no version.
+    let same = app
+        .patch_json(
+            &path,
+            Some(&d.agent),
+            &json!({"fields": {"body": "証明書を再発行する"}}),
+        )
+        .await;
+    assert_eq!(same.status, StatusCode::OK, "{}", same.text);
+    assert_eq!(same.header("etag"), Some("\"2\""));
 
     // 181 days later the record is stale; a fresh one is not.
     app.clock.advance(TimeDelta::days(181));
