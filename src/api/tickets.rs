@@ -16,7 +16,7 @@ use crate::app::AppState;
 use crate::auth::Principal;
 use crate::db::tickets::{After, CommentRow, HistoryRow, SortKey, TicketFilter};
 use crate::domain::index;
-use crate::domain::template::{TransitionOption, TransitionPlan};
+use crate::domain::template::{FieldSet, TransitionOption, TransitionPlan};
 use crate::error::ApiError;
 use crate::ids::{CommentId, GroupId, LinkId, OrganizationId, TicketId, UserId};
 use crate::service::idempotency::{self, Replayable};
@@ -548,7 +548,7 @@ fn plan_json(plan: &TransitionPlan, ticket: &LoadedTicket, caller: &TicketCaller
         changes.retain(|c| {
             c.get("field")
                 .and_then(Value::as_str)
-                .is_some_and(|f| ticket.def.field(f).is_some_and(|d| !d.internal))
+                .is_some_and(|f| ticket.def.is_public(f))
         });
     }
     value

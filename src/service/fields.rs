@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::auth::TenantScope;
 use crate::db::{self, DbConnection};
 use crate::domain::library::{Reader, parse_library};
-use crate::domain::template::{FieldSet, FieldType, MasterItems};
+use crate::domain::template::{FieldSet, FieldType, FieldViolation, MasterItems};
 use crate::error::{ApiError, FieldError};
 use crate::ids::{GroupId, OrganizationId, RecordId, UserId};
 
@@ -34,6 +34,42 @@ pub fn master_items<'k, D: FieldSet + ?Sized>(
         out.entry(master).or_default().insert(code);
     }
     Ok(out)
+}
+
+/// Field problems of the engine as a 422 with one entry per field.
+pub fn field_errors(violations: Vec<FieldViolation>) -> ApiError {
+    ApiError::Validation(
+        violations
+            .into_iter()
+            .map(|v| FieldError::new(v.field, v.code, v.message))
+            .collect(),
+    )
+}
+
+/// Refuses values for internal fields from callers who may not see them (not staff): they
+/// are told the `owner` (template, library) has no such field, as for an unknown one.
+pub fn refuse_internal<D: FieldSet + ?Sized>(
+    def: &D,
+    staff: bool,
+    values: &Map<String, Value>,
+    owner: &str,
+) -> Result<(), ApiError> {
+    if staff {
+        return Ok(());
+    }
+    let errors: Vec<FieldError> = values
+        .keys()
+        .filter(|k| def.field_def(k).is_some_and(|f| f.internal))
+        .map(|k| {
+            let message = format!("the {owner} has no such field");
+            FieldError::new(format!("fields.{k}"), "unknown_field", message)
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
 }
 
 /// Checks that user, group and organization values name records of this tenant, and that

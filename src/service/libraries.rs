@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use super::fields::{check_references, master_items};
+use super::fields::{check_references, field_errors, master_items, refuse_internal};
 use super::templates::issues_to_errors;
 use super::{audit, unique_or};
 use crate::api::common::check_version;
@@ -26,7 +26,7 @@ use crate::domain::library::{LibraryDefinition, Reader, lint_library, parse_libr
 use crate::domain::search;
 use crate::domain::template::{
     FieldSet, FieldType, LintContext, MappedValue, ValidationContext, convert_literal,
-    convert_mapped, is_key, parse_definition, validate_values,
+    convert_mapped, is_key, parse_definition, public_only, validate_values,
 };
 use crate::error::{ApiError, FieldError};
 use crate::ids::{LibraryId, OrganizationId, RecordId, TicketId};
@@ -143,15 +143,12 @@ impl Library {
     }
 
     /// The record's values as this reader may see them (no internal field unless staff).
-    pub fn redact(
-        &self,
-        reader: &Reader<'_>,
-        mut fields: Map<String, Value>,
-    ) -> Map<String, Value> {
-        if !reader.is_staff() {
-            fields.retain(|k, _| self.def.field_def(k).is_some_and(|f| !f.internal));
+    pub fn redact(&self, reader: &Reader<'_>, fields: Map<String, Value>) -> Map<String, Value> {
+        if reader.is_staff() {
+            fields
+        } else {
+            public_only(&self.def, fields)
         }
-        fields
     }
 
     /// The definition as this reader may see it: internal fields and access only for staff.
@@ -516,42 +513,8 @@ fn validate(
         check_required: true,
         previous,
     };
-    validate_values(&library.def, fields, ctx).map_err(|violations| {
-        ApiError::Validation(
-            violations
-                .into_iter()
-                .map(|v| FieldError::new(v.field, v.code, v.message))
-                .collect(),
-        )
-    })?;
+    validate_values(&library.def, fields, ctx).map_err(field_errors)?;
     check_references(conn, scope, &library.def, changed, reader)
-}
-
-/// Refuses values for internal fields from callers who may not see them.
-fn check_internal(
-    library: &Library,
-    reader: &Reader<'_>,
-    values: &Map<String, Value>,
-) -> Result<(), ApiError> {
-    if reader.is_staff() {
-        return Ok(());
-    }
-    let errors: Vec<FieldError> = values
-        .keys()
-        .filter(|k| library.def.field_def(k).is_some_and(|f| f.internal))
-        .map(|k| {
-            FieldError::new(
-                format!("fields.{k}"),
-                "unknown_field",
-                "the library has no such field",
-            )
-        })
-        .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::Validation(errors))
-    }
 }
 
 /// Creates a record.
@@ -564,7 +527,7 @@ pub fn create_record(
 ) -> Result<(Library, RecordRow), ApiError> {
     let library = writable(conn, caller, key)?;
     let reader = caller.reader();
-    check_internal(&library, &reader, fields)?;
+    refuse_internal(&library.def, reader.is_staff(), fields, "library")?;
     let fields = without_nulls(fields);
     validate(
         conn,
@@ -617,7 +580,7 @@ pub fn update_record(
     let record = live_record(conn, scope, &library, id)?;
     check_version(expected_version, record.version)?;
     let reader = caller.reader();
-    check_internal(&library, &reader, patch)?;
+    refuse_internal(&library.def, reader.is_staff(), patch, "library")?;
     let old = record.fields();
     let fields = merged(&old, patch);
     validate(conn, scope, &library, &fields, patch, Some(&old), &reader)?;
@@ -789,7 +752,7 @@ pub fn history(
         let changed: Vec<String> = keys
             .into_iter()
             .filter(|k| fields.get(*k) != before.get(*k))
-            .filter(|k| reader.is_staff() || library.def.field_def(k).is_some_and(|f| !f.internal))
+            .filter(|k| reader.is_staff() || library.def.is_public(k))
             .cloned()
             .collect();
         let visible = library.redact(&reader, fields.clone());

@@ -46,5 +46,5 @@ pub use parse::{parse_definition, parse_json};
 pub use scalar::{is_set, parse_datetime_utc};
 pub use values::{
     FieldSet, FieldViolation, MasterItems, ValidationContext, check_editable, check_value,
-    is_required, validate_values,
+    is_required, public_only, validate_values,
 };

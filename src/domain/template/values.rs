@@ -55,6 +55,11 @@ pub trait FieldSet {
         self.field_defs().iter().find(|f| f.key == key)
     }
 
+    /// Whether `key` is a field requesters and partners may see (defined, not internal).
+    fn is_public(&self, key: &str) -> bool {
+        self.field_def(key).is_some_and(|f| !f.internal)
+    }
+
     /// The rule `state` sets for `field`, if any.
     fn state_rule(&self, _state: &str, _field: &str) -> Option<FieldRule> {
         None
@@ -85,6 +90,16 @@ impl FieldSet for [FieldDef] {
     fn field_defs(&self) -> &[FieldDef] {
         self
     }
+}
+
+/// The values of `fields` requesters and partners may see: no internal field, nothing the
+/// definition does not know.
+pub fn public_only<D: FieldSet + ?Sized>(
+    def: &D,
+    mut fields: Map<String, Value>,
+) -> Map<String, Value> {
+    fields.retain(|k, _| def.is_public(k));
+    fields
 }
 
 /// Checks `values` (the whole field map of a ticket, or a partial update without

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::template::{FieldDef, FieldSet, FieldType, TemplateDefinition};
+use super::template::{FieldDef, FieldSet, FieldType, TemplateDefinition, public_only};
 
 /// Who is looking at tickets, which decides what they see.
 ///
@@ -42,12 +42,13 @@ impl Audience {
     pub fn redact<D: FieldSet + ?Sized>(
         &self,
         def: &D,
-        mut fields: Map<String, Value>,
+        fields: Map<String, Value>,
     ) -> Map<String, Value> {
-        if !self.is_staff() {
-            fields.retain(|k, _| def.field_def(k).is_some_and(|f| !f.internal));
+        if self.is_staff() {
+            fields
+        } else {
+            public_only(def, fields)
         }
-        fields
     }
 }
 

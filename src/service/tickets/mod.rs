@@ -14,8 +14,8 @@ use serde_json::{Map, Value, json};
 pub use collab::*;
 pub use transition::*;
 
-use super::fields::check_references;
 pub use super::fields::master_items;
+use super::fields::{check_references, field_errors, refuse_internal};
 
 use super::definitions::DefinitionCache;
 use crate::auth::{Principal, TenantScope};
@@ -254,42 +254,6 @@ pub fn page(
         });
     }
     Ok(loaded)
-}
-
-fn field_errors(violations: Vec<crate::domain::template::FieldViolation>) -> ApiError {
-    ApiError::Validation(
-        violations
-            .into_iter()
-            .map(|v| FieldError::new(v.field, v.code, v.message))
-            .collect(),
-    )
-}
-
-/// Refuses values for internal fields from callers who may not see them.
-fn check_internal_fields(
-    def: &TemplateDefinition,
-    audience: &Audience,
-    values: &Map<String, Value>,
-) -> Result<(), ApiError> {
-    if audience.is_staff() {
-        return Ok(());
-    }
-    let errors: Vec<FieldError> = values
-        .keys()
-        .filter(|k| def.field(k).is_some_and(|f| f.internal))
-        .map(|k| {
-            FieldError::new(
-                format!("fields.{k}"),
-                "unknown_field",
-                "the template has no such field",
-            )
-        })
-        .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::Validation(errors))
-    }
 }
 
 /// 422 unless the user exists and is active.
@@ -585,7 +549,12 @@ pub(crate) fn create_from(
             "published template without an initial state".into(),
         ));
     };
-    check_internal_fields(&def, &caller.audience, &request.fields)?;
+    refuse_internal(
+        &*def,
+        caller.audience.is_staff(),
+        &request.fields,
+        "template",
+    )?;
     let masters = master_items(conn, scope, &def, request.fields.keys())?;
     let mut fields = request.fields.clone();
     fields.retain(|_, v| is_set(Some(v)));
@@ -724,7 +693,7 @@ pub fn update(
             detail: "The ticket is in a terminal state; its fields no longer change.".to_owned(),
         });
     }
-    check_internal_fields(&def, &caller.audience, &patch.fields)?;
+    refuse_internal(&*def, caller.audience.is_staff(), &patch.fields, "template")?;
     let old = current.fields();
     let changed: Vec<&str> = patch
         .fields

@@ -224,7 +224,12 @@ fn execute(
     let ticket = load_for_update(conn, defs, caller, id)?;
     crate::api::common::check_version(expected_version, ticket.row.version)?;
     caller.require_writer()?;
-    super::check_internal_fields(&ticket.def, &caller.audience, &request.fields)?;
+    crate::service::fields::refuse_internal(
+        &*ticket.def,
+        caller.audience.is_staff(),
+        &request.fields,
+        "template",
+    )?;
     if let Some(comment) = &request.comment
         && comment.internal
         && !caller.audience.is_staff()
