@@ -1363,7 +1363,14 @@ pub(super) async fn ticket_page(
     let (rows, caller) = state
         .db
         .read(move |conn| {
-            if !narrow_to_record(conn, &caller, record, query.library_record, &mut filter)? {
+            if !narrow_to_record(
+                conn,
+                &s.definitions,
+                &caller,
+                record,
+                query.library_record,
+                &mut filter,
+            )? {
                 return Ok::<_, ApiError>((Vec::new(), caller));
             }
             let scope =
@@ -1399,6 +1406,7 @@ pub(super) async fn ticket_page(
 /// nothing can match (a record of a library the caller may not read, or no such record).
 fn narrow_to_record(
     conn: &mut crate::db::DbConnection,
+    defs: &crate::service::definitions::DefinitionCache,
     caller: &TicketCaller,
     record: Option<(String, uuid::Uuid)>,
     library_record: Option<uuid::Uuid>,
@@ -1421,7 +1429,7 @@ fn narrow_to_record(
     let Some((key, id)) = reference else {
         return Ok(false);
     };
-    let fields = libs::referencing_fields(conn, &caller.scope, &key)?;
+    let fields = libs::referencing_fields(conn, defs, &caller.scope, &key)?;
     filter.references = Some((fields, id.to_string()));
     Ok(true)
 }
@@ -1669,7 +1677,8 @@ pub async fn export_tickets(
     let (filter, columns, matches) = state
         .db
         .read(move |conn| {
-            let referenced = narrow_to_record(conn, &c, None, library_record, &mut filter)?;
+            let referenced =
+                narrow_to_record(conn, &s.definitions, &c, None, library_record, &mut filter)?;
             let scope = svc::narrow_to_template(conn, &c, q.as_deref(), &mut filter)?;
             let mut columns = Vec::new();
             if let svc::ListScope::Template(t) = &scope

@@ -188,7 +188,8 @@ pub fn fields_in_use(
         .load(conn)
 }
 
-#[derive(Debug, Clone, Queryable)]
+#[derive(Debug, Clone, Queryable, Insertable)]
+#[diesel(table_name = library_records)]
 pub struct RecordRow {
     pub tenant_id: TenantId,
     pub id: RecordId,
@@ -210,35 +211,9 @@ impl RecordRow {
     }
 }
 
-pub struct NewRecord<'a> {
-    pub id: RecordId,
-    pub library_id: LibraryId,
-    pub title: &'a str,
-    pub fields: &'a serde_json::Value,
-    pub review_due_at: Option<Timestamp>,
-    pub origin_ticket_id: Option<TicketId>,
-    pub now: Timestamp,
-}
-
-pub fn insert_record(
-    conn: &mut DbConnection,
-    scope: &TenantScope,
-    new: &NewRecord<'_>,
-) -> QueryResult<()> {
+pub fn insert_record(conn: &mut DbConnection, row: &RecordRow) -> QueryResult<()> {
     diesel::insert_into(library_records::table)
-        .values((
-            library_records::tenant_id.eq(scope.tenant_id()),
-            library_records::id.eq(new.id),
-            library_records::library_id.eq(new.library_id),
-            library_records::title.eq(new.title),
-            library_records::fields.eq(Json(new.fields.clone())),
-            library_records::version.eq(1),
-            library_records::reviewed_at.eq(new.now),
-            library_records::review_due_at.eq(new.review_due_at),
-            library_records::origin_ticket_id.eq(new.origin_ticket_id),
-            library_records::created_at.eq(new.now),
-            library_records::updated_at.eq(new.now),
-        ))
+        .values(row)
         .execute(conn)?;
     Ok(())
 }

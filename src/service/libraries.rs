@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
+use super::definitions::DefinitionCache;
 use super::fields::{check_references, field_errors, master_items, refuse_internal};
 use super::templates::issues_to_errors;
 use super::{audit, unique_or};
@@ -15,7 +16,7 @@ use crate::api::common::check_version;
 use crate::auth::{Principal, TenantScope};
 use crate::db::audit::Actor;
 use crate::db::libraries::{
-    LibraryRow, NewRecord, RecordAfter, RecordChanges, RecordFilter, RecordRow, SOURCE_FIELDS,
+    LibraryRow, RecordAfter, RecordChanges, RecordFilter, RecordRow, SOURCE_FIELDS,
     SOURCE_INTERNAL_FIELDS, VersionRow,
 };
 use crate::db::types::{Json, Timestamp};
@@ -822,24 +823,26 @@ fn insert(
         Source::Ticket { id, .. } => Some(*id),
         Source::User => None,
     };
-    db::libraries::insert_record(
-        conn,
-        scope,
-        &NewRecord {
-            id,
-            library_id: library.row.id,
-            title: &title,
-            fields: &Value::Object(fields.clone()),
-            review_due_at: library.def.review_due(now).map(Timestamp::from),
-            origin_ticket_id: origin,
-            now: now.into(),
-        },
-    )?;
+    let at = Timestamp::from(now);
+    let record = RecordRow {
+        tenant_id: scope.tenant_id(),
+        id,
+        library_id: library.row.id,
+        title: title.clone(),
+        fields: Json(Value::Object(fields.clone())),
+        version: 1,
+        reviewed_at: at,
+        review_due_at: library.def.review_due(now).map(Timestamp::from),
+        deleted_at: None,
+        origin_ticket_id: origin,
+        created_at: at,
+        updated_at: at,
+    };
+    db::libraries::insert_record(conn, &record)?;
     let row = version_row(w, id, 1, CREATED, &title, fields);
     db::libraries::insert_version(conn, &row)?;
     reindex(conn, scope, library, id, None, (&title, fields))?;
-    db::libraries::find_record(conn, scope, id)?
-        .ok_or_else(|| ApiError::internal("a record vanished in its own transaction"))
+    Ok(record)
 }
 
 /// Writes one change of a record: the row (only if it is still at the version the change was
@@ -882,26 +885,26 @@ fn change(
     let mut row = version_row(w, record.id, version, kind, &title, &fields);
     row.note = note.map(str::to_owned);
     db::libraries::insert_version(conn, &row)?;
-    match what {
-        Change::Delete => reindex(
-            conn,
-            scope,
-            library,
-            record.id,
-            Some((&record.title, &old)),
-            ("", &Map::new()),
-        )?,
-        _ => reindex(
-            conn,
-            scope,
-            library,
-            record.id,
-            Some((&record.title, &old)),
-            (&title, &fields),
-        )?,
-    }
-    db::libraries::find_record(conn, scope, record.id)?
-        .ok_or_else(|| ApiError::internal("a record vanished in its own transaction"))
+    // A deleted record has no index entries.
+    let empty = Map::new();
+    let indexed = if deleted_at.is_some() {
+        ("", &empty)
+    } else {
+        (title.as_str(), &fields)
+    };
+    let old_indexed = Some((record.title.as_str(), &old));
+    reindex(conn, scope, library, record.id, old_indexed, indexed)?;
+    let updated_at = changes.updated_at;
+    Ok(RecordRow {
+        fields: changes.fields,
+        title,
+        version,
+        reviewed_at,
+        review_due_at: due,
+        deleted_at,
+        updated_at,
+        ..record.clone()
+    })
 }
 
 /// What a record's values put into the field index and the token index.
@@ -1103,18 +1106,23 @@ pub fn write_from_transition(
     }
 }
 
-/// Ticket field keys that reference records of this library, in any template version (the
-/// index of ticket values is keyed by field).
+/// Ticket field keys that reference records of this library, in any published template
+/// version (the index of ticket values is keyed by field).
 pub fn referencing_fields(
     conn: &mut DbConnection,
+    defs: &DefinitionCache,
     scope: &TenantScope,
     key: &str,
 ) -> Result<Vec<String>, ApiError> {
     let mut out = BTreeSet::new();
     for template in db::templates::list_templates(conn, scope, None, i64::MAX)? {
-        for version in db::templates::list_versions(conn, scope, template.id)? {
-            let Ok(def) = parse_definition(&version.definition.0) else {
-                continue;
+        // Tickets run only on published versions: 1 up to the published one, read through
+        // the cache of parsed published definitions.
+        for number in 1..=template.published_version.unwrap_or(0) {
+            let def = match defs.get(conn, scope, template.id, number) {
+                Ok(def) => def,
+                Err(ApiError::NotFound) => continue,
+                Err(e) => return Err(e),
             };
             out.extend(
                 def.fields
@@ -1251,6 +1259,9 @@ fn check_templates_still_fit(
     new: &LibraryDefinition,
 ) -> Result<(), ApiError> {
     use crate::domain::template::lint;
+    // The tenant's context once (every template in it); each template is then linted with
+    // itself taken out, as `templates::lint_context` would have built it.
+    let tenant = super::templates::lint_context(conn, scope, "")?;
     for template in db::templates::list_templates(conn, scope, None, i64::MAX)? {
         let number = template
             .published_version
@@ -1264,7 +1275,10 @@ fn check_templates_still_fit(
         if !referenced_libraries(&def).contains(key) {
             continue;
         }
-        let mut ctx = super::templates::lint_context(conn, scope, &template.key)?;
+        let mut ctx = tenant.clone();
+        ctx.template_key = Some(template.key.clone());
+        ctx.templates.remove(&template.key);
+        ctx.template_internal.remove(&template.key);
         ctx.libraries.insert(key.to_owned(), old.field_types());
         let before: BTreeSet<(String, &str)> = lint(&def, &ctx)
             .errors
