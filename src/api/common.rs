@@ -240,6 +240,35 @@ pub fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError>
         .map_err(|_| ApiError::Malformed("The query string cannot be read.".to_owned()))
 }
 
+/// The page size of a request whose cursor the endpoint reads itself (1–500, default 50).
+pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    PageParams {
+        limit,
+        cursor: None,
+    }
+    .parse()
+    .map(|p| p.limit)
+}
+
+/// 422 for a cursor the list did not hand out.
+pub fn bad_cursor() -> ApiError {
+    ApiError::validation("cursor", "invalid", "is not a cursor returned by this list")
+}
+
+/// An opaque cursor holding a list position (its JSON, base64url).
+pub fn encode_json_cursor<T: Serialize>(position: &T) -> String {
+    let json = serde_json::to_vec(position).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+}
+
+/// Reads a cursor made by [`encode_json_cursor`]; [`bad_cursor`] for anything else.
+pub fn decode_json_cursor<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, ApiError> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw)
+        .map_err(|_| bad_cursor())?;
+    serde_json::from_slice(&bytes).map_err(|_| bad_cursor())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

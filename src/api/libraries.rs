@@ -3,14 +3,14 @@
 //! the caller may not read answers 404 like a missing one.
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::common::{
-    Page, PageParams, created, if_match, list_query, ok_with_etag, query_pairs, search_query,
+    Page, PageParams, bad_cursor, created, decode_json_cursor, encode_json_cursor, if_match,
+    list_query, ok_with_etag, page_limit, query_pairs, search_query,
 };
 use super::tickets::{Actor, Ticket};
 use crate::app::AppState;
@@ -432,21 +432,16 @@ fn encode_record_cursor(sort: RecordSort, row: &RecordRow) -> String {
             at: row.review_due_at.map(|t| t.0),
         },
     };
-    let json = serde_json::to_vec(&cursor).unwrap_or_default();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    encode_json_cursor(&cursor)
 }
 
 fn decode_record_cursor(raw: &str, sort: RecordSort) -> Result<RecordAfter, ApiError> {
-    let bad = || ApiError::validation("cursor", "invalid", "not a cursor of this list");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(raw)
-        .map_err(|_| bad())?;
-    let c: RecordCursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let c: RecordCursor = decode_json_cursor(raw)?;
     match (sort, c.s, c.at) {
         (RecordSort::Created, 'c', _) => Ok(RecordAfter::Created(c.id)),
         (RecordSort::Updated, 'u', Some(at)) => Ok(RecordAfter::Updated(at.into(), c.id)),
         (RecordSort::Due, 'd', Some(at)) => Ok(RecordAfter::Due(at.into(), c.id)),
-        _ => Err(bad()),
+        _ => Err(bad_cursor()),
     }
 }
 
@@ -475,12 +470,7 @@ pub async fn list_records(
     let caller = LibraryCaller::of(&principal)?;
     let (query, filter) =
         parse_record_query(&query_pairs(&req)?, state.config.list_probe_threshold)?;
-    let limit = PageParams {
-        limit: query.limit,
-        cursor: None,
-    }
-    .parse()?
-    .limit;
+    let limit = page_limit(query.limit)?;
     let after = match &query.cursor {
         Some(raw) => Some(decode_record_cursor(raw, filter.sort)?),
         None => None,
@@ -804,19 +794,11 @@ pub async fn record_history(
     page: web::Query<PageParams>,
 ) -> Result<web::Json<Page<RecordVersion>>, ApiError> {
     let caller = LibraryCaller::of(&principal)?;
-    let limit = PageParams {
-        limit: page.limit,
-        cursor: None,
-    }
-    .parse()?
-    .limit;
-    let after =
-        match page.cursor.as_deref() {
-            None => None,
-            Some(raw) => Some(raw.parse::<i64>().map_err(|_| {
-                ApiError::validation("cursor", "invalid", "not a cursor of this list")
-            })?),
-        };
+    let limit = page_limit(page.limit)?;
+    let after = match page.cursor.as_deref() {
+        None => None,
+        Some(raw) => Some(raw.parse::<i64>().map_err(|_| bad_cursor())?),
+    };
     let (key, id) = path.into_inner();
     let mut views = state
         .db

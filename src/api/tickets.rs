@@ -10,7 +10,8 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::common::{
-    Page, PageParams, if_match, list_query, ok_with_etag, query_pairs, search_query,
+    Page, PageParams, bad_cursor, decode_json_cursor, encode_json_cursor, if_match, list_query,
+    ok_with_etag, page_limit, query_pairs, search_query,
 };
 use crate::app::AppState;
 use crate::auth::Principal;
@@ -715,19 +716,6 @@ fn decode_position(cursor: &str) -> Option<(i64, i32)> {
     Some((v.parse().ok()?, o.parse().ok()?))
 }
 
-fn bad_cursor() -> ApiError {
-    ApiError::validation("cursor", "invalid", "is not a cursor returned by this list")
-}
-
-fn page_limit(params: &PageParams) -> Result<i64, ApiError> {
-    PageParams {
-        limit: params.limit,
-        cursor: None,
-    }
-    .parse()
-    .map(|p| p.limit)
-}
-
 /// Every transition and field change of the ticket, oldest first (by ticket version, then
 /// ordinal). Entries about internal fields are left out for requesters and partners.
 #[utoipa::path(
@@ -749,7 +737,7 @@ pub async fn list_ticket_history(
     page: web::Query<PageParams>,
 ) -> Result<web::Json<Page<HistoryEntry>>, ApiError> {
     let caller = caller(&principal)?;
-    let limit = page_limit(&page)?;
+    let limit = page_limit(page.limit)?;
     let after = match &page.cursor {
         Some(c) => Some(decode_position(c).ok_or_else(bad_cursor)?),
         None => None,
@@ -1290,15 +1278,11 @@ fn encode_list_cursor(sort: SortKey, row: &crate::db::tickets::TicketRow) -> Str
             n: Some(row.number),
         },
     };
-    let json = serde_json::to_vec(&cursor).unwrap_or_default();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    encode_json_cursor(&cursor)
 }
 
 fn decode_list_cursor(raw: &str, sort: SortKey) -> Result<After, ApiError> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(raw)
-        .map_err(|_| bad_cursor())?;
-    let c: ListCursor = serde_json::from_slice(&bytes).map_err(|_| bad_cursor())?;
+    let c: ListCursor = decode_json_cursor(raw)?;
     match (sort, c.s, c.at, c.p, c.n) {
         (SortKey::Created, 'c', _, _, _) => Ok(After::Created(c.id)),
         (SortKey::Updated, 'u', Some(at), _, _) => Ok(After::Updated(at.into(), c.id)),
@@ -1348,12 +1332,7 @@ pub(super) async fn ticket_page(
 ) -> Result<Page<Ticket>, ApiError> {
     let (query, mut filter) =
         parse_query(pairs, caller.audience, state.config.list_probe_threshold)?;
-    let limit = PageParams {
-        limit: query.limit,
-        cursor: None,
-    }
-    .parse()?
-    .limit;
+    let limit = page_limit(query.limit)?;
     let after = match &query.cursor {
         Some(raw) => Some(decode_list_cursor(raw, filter.sort)?),
         None => None,
