@@ -44,21 +44,10 @@ trap cleanup EXIT
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 [ -n "${SKIP_BUILD:-}" ] || cargo build --release --quiet
 bin=$PWD/target/release/stageflow
+# shellcheck source=bench/common.sh
+source bench/common.sh
 
 json() { python3 -c "import json,sys; d=json.load(open('$1')); print(d$2)"; }
-
-start_server() {
-  DATABASE_URL=$1 STAGEFLOW_LISTEN=127.0.0.1:$PORT STAGEFLOW_OPERATOR_PASSWORD=$OP_PASSWORD \
-    STAGEFLOW_DATA_DIR="$OUT/$backend/data" STAGEFLOW_LOGIN_RATE_PER_MINUTE=1000000 \
-    STAGEFLOW_ACCESS_TOKEN_TTL_SECONDS=86400 RUST_LOG=warn "$bin" serve >"$OUT/$backend/server.log" 2>&1 &
-  server=$!
-  for _ in $(seq 1 600); do
-    curl -sf "$BASE/readyz" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  cat "$OUT/$backend/server.log" >&2
-  return 1
-}
 
 # One request by curl, to fail early and loudly (with the problem document) before wrk runs.
 check() {
@@ -158,23 +147,6 @@ dofile(os.getenv("LUA_DIR") .. "/common.lua")
 LUA
 }
 
-# wrk → "requests/s p50 p99 non-2xx socket-errors"
-measure() {
-  local clients=$1 script=$2 url=$3 threads=2
-  [ "$clients" -ge 2 ] || threads=1
-  THREADS=$threads wrk -t"$threads" -c"$clients" -d"${DURATION}s" --timeout 10s --latency \
-    -s "$work/$script" "$url" >"$work/wrk.txt"
-  local rps p50 p99 errors socket
-  rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")
-  p50=$(awk '$1 == "50%" {print $2}' "$work/wrk.txt")
-  p99=$(awk '$1 == "99%" {print $2}' "$work/wrk.txt")
-  errors=$(awk '/Non-2xx/ {print $5}' "$work/wrk.txt")
-  socket=$(awk '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$work/wrk.txt")
-  echo "$rps $p50 $p99 ${errors:-0} ${socket:-0}"
-}
-
-rss() { awk '/VmHWM/ {printf "%.0f MB", $2/1024}' "/proc/$server/status"; }
-
 header="| backend | request | clients | requests/s | p50 | p99 | non-2xx | socket errors | server peak RSS so far |"
 rows=()
 notes=()
@@ -237,7 +209,7 @@ for backend in $BACKENDS; do
       IDS=$transition_ids
       [ "$script" != get.lua ] || IDS=$get_ids
       export IDS OFFSET_FILE="$work/offset" LUA_DIR=$work
-      read -r rps p50 p99 err sock < <(measure "$clients" "$script" "$target")
+      read -r rps p50 p99 err sock < <(measure "$clients" "$DURATION" "$script" "$target")
       row="| $backend | $label | $clients | $rps | $p50 | $p99 | $err | $sock | $(rss) |"
       echo "$row" >&2
       rows+=("$row")
