@@ -12,7 +12,8 @@ use super::common::{
     Page, PageParams, bad_cursor, created, decode_json_cursor, encode_json_cursor, if_match,
     list_query, ok_with_etag, page_limit, query_pairs, search_query,
 };
-use super::tickets::{Actor, Ticket};
+use super::tickets::Ticket;
+use super::tickets::history::Actor;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::db::libraries::{RecordAfter, RecordRow, RecordSort, VersionRow};
@@ -821,7 +822,7 @@ pub async fn record_history(
 /// too).
 #[utoipa::path(
     tag = "libraries", operation_id = "list_library_record_tickets", security(("bearer" = [])),
-    params(("key" = String, Path), ("record_id" = RecordId, Path), super::tickets::TicketQuery),
+    params(("key" = String, Path), ("record_id" = RecordId, Path), super::tickets::list::TicketQuery),
     responses(
         (status = 200, description = "A page of tickets", body = Page<Ticket>),
         (status = 401, response = super::problems::Unauthorized),
@@ -840,6 +841,6 @@ pub async fn record_tickets(
     let caller = crate::service::tickets::TicketCaller::of(&principal)?;
     let pairs = query_pairs(&req)?;
     let (key, id) = path.into_inner();
-    let page = super::tickets::ticket_page(&state, caller, &pairs, Some((key, id.0))).await?;
+    let page = super::tickets::list::ticket_page(&state, caller, &pairs, Some((key, id.0))).await?;
     Ok(web::Json(page))
 }

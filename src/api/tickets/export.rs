@@ -1,0 +1,261 @@
+//! The ticket export as streamed CSV.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::IntoParams;
+
+use super::list::{TicketQuery, narrow_to_record, parse_query};
+use super::{Ticket, caller};
+use crate::api::common::query_pairs;
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::db::tickets::{After, SortKey, TicketFilter};
+use crate::error::ApiError;
+use crate::service::tickets::{self as svc, LoadedTicket, TicketCaller};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportParams {
+    /// `csv` (the only format).
+    pub format: Option<String>,
+    /// Start with a UTF-8 byte order mark, so that Excel (Japanese Windows) reads UTF-8.
+    #[serde(default)]
+    pub bom: bool,
+}
+
+/// Rows fetched per database round trip while exporting.
+const EXPORT_PAGE: i64 = 500;
+
+const EXPORT_COLUMNS: [&str; 14] = [
+    "id",
+    "key",
+    "template",
+    "template_version",
+    "title",
+    "stage",
+    "state",
+    "closed",
+    "requester",
+    "assignee",
+    "group",
+    "organization",
+    "created_at",
+    "updated_at",
+];
+
+fn csv_cell(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().map(csv_cell).collect::<Vec<_>>().join(";"),
+        other => other.to_string(),
+    }
+}
+
+fn export_rows(
+    tickets: &[LoadedTicket],
+    caller: &TicketCaller,
+    field_columns: &[String],
+) -> Result<Vec<u8>, ApiError> {
+    let mut out = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    for t in tickets {
+        let shown = Ticket::of(t, caller);
+        let id = |v: Option<uuid::Uuid>| v.map(|u| u.to_string()).unwrap_or_default();
+        let mut record = vec![
+            shown.id.to_string(),
+            shown.key,
+            shown.template,
+            shown.template_version.to_string(),
+            shown.title,
+            shown.stage,
+            shown.state,
+            shown.closed.to_string(),
+            id(shown.requester.map(|u| u.0)),
+            id(shown.assignee.map(|u| u.0)),
+            id(shown.group.map(|g| g.0)),
+            id(shown.organization.map(|o| o.0)),
+            shown
+                .created_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            shown
+                .updated_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        ];
+        if field_columns.is_empty() {
+            record.push(Value::Object(shown.fields).to_string());
+        } else {
+            for key in field_columns {
+                record.push(shown.fields.get(key).map(csv_cell).unwrap_or_default());
+            }
+        }
+        out.write_record(&record)
+            .map_err(|e| ApiError::Internal(format!("csv: {e}")))?;
+    }
+    out.into_inner()
+        .map_err(|e| ApiError::Internal(format!("csv: {e}")))
+}
+
+/// The ticket list as CSV (UTF-8, optionally with a BOM), streamed.
+///
+/// The same filters (including `field.<key>=` and `q`) and order as `GET /tickets`, every
+/// matching ticket. With `template=`, each field the caller
+/// may see is a column (multi-select items joined by `;`); otherwise the fields are one JSON
+/// column.
+#[utoipa::path(
+    tag = "tickets", operation_id = "export_tickets", security(("bearer" = [])),
+    params(ExportParams, TicketQuery),
+    responses(
+        (status = 200, description = "CSV", content_type = "text/csv"),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 422, response = crate::api::problems::Unprocessable),
+    )
+)]
+#[get("/tickets/export")]
+pub async fn export_tickets(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    params: web::Query<ExportParams>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = caller(&principal)?;
+    if params.format.as_deref().is_some_and(|f| f != "csv") {
+        return Err(ApiError::validation("format", "invalid", "only csv"));
+    }
+    let pairs = query_pairs(&req)?;
+    let (query, mut filter) =
+        parse_query(&pairs, caller.audience, state.config.list_probe_threshold)?;
+    if query.cursor.is_some() || query.limit.is_some() {
+        return Err(ApiError::validation(
+            "cursor",
+            "invalid",
+            "an export has every matching ticket; it takes no cursor or limit",
+        ));
+    }
+    // Resolve the template (and its columns) before streaming, so errors are still problems.
+    let (s, c, q) = (state.clone(), caller.clone(), query.template.clone());
+    let library_record = query.library_record;
+    let (filter, columns, matches) = state
+        .db
+        .read(move |conn| {
+            let referenced =
+                narrow_to_record(conn, &s.definitions, &c, None, library_record, &mut filter)?;
+            let scope = svc::narrow_to_template(conn, &c, q.as_deref(), &mut filter)?;
+            let mut columns = Vec::new();
+            if let svc::ListScope::Template(t) = &scope
+                && let Some(number) = t.published_version
+            {
+                let def = s.definitions.get(conn, &c.scope, t.id, number)?;
+                columns = def
+                    .fields
+                    .iter()
+                    .filter(|f| c.audience.is_staff() || !f.internal)
+                    .map(|f| f.key.clone())
+                    .collect();
+            }
+            let matches = referenced && !matches!(scope, svc::ListScope::Nothing);
+            Ok::<_, ApiError>((filter, columns, matches))
+        })
+        .await?;
+    let mut header_row: Vec<String> = EXPORT_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
+    if columns.is_empty() {
+        header_row.push("fields".to_owned());
+    } else {
+        header_row.extend(columns.iter().map(|c| format!("field.{c}")));
+    }
+    let mut head = Vec::new();
+    if params.bom {
+        head.extend_from_slice("\u{feff}".as_bytes());
+    }
+    {
+        let mut w = csv::Writer::from_writer(&mut head);
+        w.write_record(&header_row)
+            .map_err(|e| ApiError::Internal(format!("csv: {e}")))?;
+        w.flush()
+            .map_err(|e| ApiError::Internal(format!("csv: {e}")))?;
+    }
+    struct Cursor {
+        state: web::Data<AppState>,
+        caller: TicketCaller,
+        filter: TicketFilter,
+        columns: Vec<String>,
+        after: Option<After>,
+        done: bool,
+    }
+    let start = Cursor {
+        state: state.clone(),
+        caller,
+        filter,
+        columns,
+        after: None,
+        done: !matches,
+    };
+    let pages = futures_util::stream::unfold(start, |mut cur| async move {
+        if cur.done {
+            return None;
+        }
+        let (s, c, f, after) = (
+            cur.state.clone(),
+            cur.caller.clone(),
+            cur.filter.clone(),
+            cur.after.clone(),
+        );
+        let page = cur
+            .state
+            .db
+            .read(move |conn| svc::page(conn, &s.definitions, &c, &f, after.as_ref(), EXPORT_PAGE))
+            .await;
+        match page {
+            Err(e) => {
+                cur.done = true;
+                Some((
+                    Err(actix_web::error::ErrorInternalServerError(e.to_string())),
+                    cur,
+                ))
+            }
+            Ok(rows) => {
+                if (rows.len() as i64) < EXPORT_PAGE {
+                    cur.done = true;
+                }
+                if let Some(last) = rows.last() {
+                    cur.after = Some(match cur.filter.sort {
+                        SortKey::Created => After::Created(last.row.id),
+                        SortKey::Updated => After::Updated(last.row.updated_at, last.row.id),
+                        SortKey::Key => {
+                            After::Key(last.row.key_prefix.clone(), last.row.number, last.row.id)
+                        }
+                    });
+                } else {
+                    cur.done = true;
+                }
+                match export_rows(&rows, &cur.caller, &cur.columns) {
+                    Ok(bytes) => Some((Ok(web::Bytes::from(bytes)), cur)),
+                    Err(e) => {
+                        cur.done = true;
+                        Some((
+                            Err(actix_web::error::ErrorInternalServerError(e.to_string())),
+                            cur,
+                        ))
+                    }
+                }
+            }
+        }
+    });
+    use futures_util::StreamExt;
+    let body =
+        futures_util::stream::once(
+            async move { Ok::<_, actix_web::Error>(web::Bytes::from(head)) },
+        )
+        .chain(pages);
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"tickets.csv\"",
+        ))
+        .streaming(body))
+}

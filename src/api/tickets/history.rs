@@ -1,0 +1,131 @@
+//! The history of one ticket.
+
+use actix_web::{get, web};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::caller;
+use crate::api::common::{Page, PageParams, bad_cursor, page_limit};
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::db::tickets::HistoryRow;
+use crate::error::ApiError;
+use crate::ids::TicketId;
+use crate::service::tickets::{self as svc};
+
+/// One history entry: a creation, a transition, a field change or an assignment change.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"ticket_version": 2, "ordinal": 1, "at": "2026-11-26T09:05:00Z",
+    "actor": {"kind": "user", "id": "019ac0d2-4a00-7000-8000-000000000007", "name": "agent1"},
+    "kind": "field_changed", "transition": null, "from_state": null, "to_state": null,
+    "field": "impact", "old_value": "high", "new_value": "low"}))]
+pub struct HistoryEntry {
+    /// The ticket version this change produced; entries are ordered by it, then `ordinal`.
+    pub ticket_version: i64,
+    pub ordinal: i32,
+    pub at: DateTime<Utc>,
+    pub actor: Actor,
+    /// `created`, `transition`, `field_changed` or `attribute_changed` (assignee, group,
+    /// organization).
+    pub kind: String,
+    pub transition: Option<String>,
+    pub from_state: Option<String>,
+    pub to_state: Option<String>,
+    pub field: Option<String>,
+    #[schema(value_type = Object)]
+    pub old_value: Option<Value>,
+    #[schema(value_type = Object)]
+    pub new_value: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Actor {
+    /// `user` or `api_key`.
+    pub kind: String,
+    pub id: Option<uuid::Uuid>,
+    pub name: String,
+}
+
+impl From<HistoryRow> for HistoryEntry {
+    fn from(r: HistoryRow) -> Self {
+        Self {
+            ticket_version: r.ticket_version,
+            ordinal: r.ordinal,
+            at: r.at.0,
+            actor: Actor {
+                kind: r.actor_kind,
+                id: r.actor_id.map(|a| a.0),
+                name: r.actor_name,
+            },
+            kind: r.kind,
+            transition: r.transition,
+            from_state: r.from_state,
+            to_state: r.to_state,
+            field: r.field,
+            old_value: r.old_value.map(|v| v.0),
+            new_value: r.new_value.map(|v| v.0),
+        }
+    }
+}
+
+fn encode_position(version: i64, ordinal: i32) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{version}.{ordinal}"))
+}
+
+fn decode_position(cursor: &str) -> Option<(i64, i32)> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (v, o) = text.split_once('.')?;
+    Some((v.parse().ok()?, o.parse().ok()?))
+}
+
+/// Every transition and field change of the ticket, oldest first (by ticket version, then
+/// ordinal). Entries about internal fields are left out for requesters and partners.
+#[utoipa::path(
+    tag = "tickets", operation_id = "list_ticket_history", security(("bearer" = [])),
+    params(("ticket_id" = TicketId, Path), PageParams),
+    responses(
+        (status = 200, description = "A page of history entries", body = Page<HistoryEntry>),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+        (status = 422, response = crate::api::problems::Unprocessable),
+    )
+)]
+#[get("/tickets/{ticket_id}/history")]
+pub async fn list_ticket_history(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<TicketId>,
+    page: web::Query<PageParams>,
+) -> Result<web::Json<Page<HistoryEntry>>, ApiError> {
+    let caller = caller(&principal)?;
+    let limit = page_limit(page.limit)?;
+    let after = match &page.cursor {
+        Some(c) => Some(decode_position(c).ok_or_else(bad_cursor)?),
+        None => None,
+    };
+    let id = id.into_inner();
+    let s = state.clone();
+    let mut rows = state
+        .db
+        .read(move |conn| svc::history(conn, &s.definitions, &caller, id, after, limit + 1))
+        .await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next_cursor = more
+        .then(|| {
+            rows.last()
+                .map(|r| encode_position(r.ticket_version, r.ordinal))
+        })
+        .flatten();
+    Ok(web::Json(Page {
+        items: rows.into_iter().map(HistoryEntry::from).collect(),
+        next_cursor,
+    }))
+}

@@ -1,0 +1,286 @@
+//! The ticket list: query, keyset cursors, pages.
+
+use actix_web::{HttpRequest, get, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
+
+use super::{Ticket, caller};
+use crate::api::common::{
+    Page, bad_cursor, decode_json_cursor, encode_json_cursor, list_query, page_limit, query_pairs,
+    search_query,
+};
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::db::tickets::{After, SortKey, TicketFilter};
+use crate::domain::index;
+use crate::error::ApiError;
+use crate::ids::{GroupId, OrganizationId, TicketId, UserId};
+use crate::service::tickets::{self as svc, TicketCaller};
+
+/// Query of the ticket list and export. Custom fields are filtered with
+/// `field.<key>=<value>` (repeatable for several fields; a multi-select matches when it
+/// holds the value).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TicketQuery {
+    /// Template key.
+    pub template: Option<String>,
+    /// Stage key.
+    pub stage: Option<String>,
+    /// State key; several separated by commas.
+    pub state: Option<String>,
+    /// `true`: only tickets in a terminal state; `false`: only open ones.
+    pub closed: Option<bool>,
+    pub assignee: Option<UserId>,
+    pub group: Option<GroupId>,
+    pub organization: Option<OrganizationId>,
+    pub requester: Option<UserId>,
+    /// Keywords (all must match): English words, and Japanese words of two or more
+    /// characters, over the title, text fields and comments.
+    pub q: Option<String>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    pub updated_after: Option<DateTime<Utc>>,
+    pub updated_before: Option<DateTime<Utc>>,
+    /// Tickets whose `library_ref` fields reference this library record, deleted or not (of
+    /// a library the caller may read; otherwise nothing matches).
+    pub library_record: Option<uuid::Uuid>,
+    /// `created` (default `-created`: newest first), `updated`, `key`; prefix `-` for
+    /// descending.
+    pub sort: Option<String>,
+    /// Page size, 1–500 (default 50).
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// Reads the list query: the named parameters, and `field.<key>` filters.
+pub(super) fn parse_query(
+    pairs: &[(String, String)],
+    audience: crate::domain::ticket::Audience,
+    probe_threshold: i64,
+) -> Result<(TicketQuery, TicketFilter), ApiError> {
+    let (query, raw_fields): (TicketQuery, _) = list_query(pairs, &["format", "bom"])?;
+    let fields: Vec<(String, Vec<String>)> = raw_fields
+        .into_iter()
+        .map(|(field, v)| (field, index::filter_candidates(&v)))
+        .collect();
+    let (sort, descending) = match query.sort.as_deref().unwrap_or("-created") {
+        "created" => (SortKey::Created, false),
+        "-created" => (SortKey::Created, true),
+        "updated" => (SortKey::Updated, false),
+        "-updated" => (SortKey::Updated, true),
+        "key" => (SortKey::Key, false),
+        "-key" => (SortKey::Key, true),
+        _ => {
+            return Err(ApiError::validation(
+                "sort",
+                "invalid",
+                "one of created, updated, key, each optionally prefixed with -",
+            ));
+        }
+    };
+    let tokens = search_query(query.q.as_deref())?
+        .map(|q| q.tokens)
+        .unwrap_or_default();
+    let states = query.state.as_deref().map(|s| {
+        s.split(',')
+            .map(|x| x.trim().to_owned())
+            .filter(|x| !x.is_empty())
+            .collect::<Vec<_>>()
+    });
+    let filter = TicketFilter {
+        audience,
+        template: None,
+        states,
+        stage: query.stage.clone(),
+        closed: query.closed,
+        assignee: query.assignee,
+        group: query.group,
+        organization: query.organization,
+        requester: query.requester,
+        created_after: query.created_after.map(Into::into),
+        created_before: query.created_before.map(Into::into),
+        updated_after: query.updated_after.map(Into::into),
+        updated_before: query.updated_before.map(Into::into),
+        fields,
+        tokens,
+        references: None,
+        probe_threshold,
+        sort,
+        descending,
+    };
+    Ok((query, filter))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ListCursor {
+    /// Sort key kind: c, u, k.
+    s: char,
+    id: TicketId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    p: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    n: Option<i64>,
+}
+
+fn encode_list_cursor(sort: SortKey, row: &crate::db::tickets::TicketRow) -> String {
+    let cursor = match sort {
+        SortKey::Created => ListCursor {
+            s: 'c',
+            id: row.id,
+            at: None,
+            p: None,
+            n: None,
+        },
+        SortKey::Updated => ListCursor {
+            s: 'u',
+            id: row.id,
+            at: Some(row.updated_at.0),
+            p: None,
+            n: None,
+        },
+        SortKey::Key => ListCursor {
+            s: 'k',
+            id: row.id,
+            at: None,
+            p: Some(row.key_prefix.clone()),
+            n: Some(row.number),
+        },
+    };
+    encode_json_cursor(&cursor)
+}
+
+fn decode_list_cursor(raw: &str, sort: SortKey) -> Result<After, ApiError> {
+    let c: ListCursor = decode_json_cursor(raw)?;
+    match (sort, c.s, c.at, c.p, c.n) {
+        (SortKey::Created, 'c', _, _, _) => Ok(After::Created(c.id)),
+        (SortKey::Updated, 'u', Some(at), _, _) => Ok(After::Updated(at.into(), c.id)),
+        (SortKey::Key, 'k', _, Some(p), Some(n)) => Ok(After::Key(p, n, c.id)),
+        _ => Err(bad_cursor()),
+    }
+}
+
+/// Tickets the caller may see, filtered and sorted, with stable cursor pagination (ties are
+/// broken by id). Every filter is index-backed, custom fields and keywords included.
+///
+/// Custom fields are filtered with `field.<key>=<value>` query parameters (up to 8, all must
+/// match; for example `field.impact=high`). A multi-select matches when it holds the value;
+/// numbers and datetimes match whatever their written form (`1.50` finds `1.5`,
+/// `2026-11-26T18:00:00+09:00` finds the same instant in UTC). Requesters and partners cannot
+/// filter on internal fields (nothing matches). `q` finds English words and Japanese words of
+/// two or more characters in the title, text fields and comments (internal ones only for
+/// staff); results keep the list's order, there is no ranking.
+#[utoipa::path(
+    tag = "tickets", operation_id = "list_tickets", security(("bearer" = [])),
+    params(TicketQuery),
+    responses(
+        (status = 200, description = "A page of tickets", body = Page<Ticket>),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 422, response = crate::api::problems::Unprocessable),
+    )
+)]
+#[get("/tickets")]
+pub async fn list_tickets(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+) -> Result<web::Json<Page<Ticket>>, ApiError> {
+    let caller = caller(&principal)?;
+    let pairs = query_pairs(&req)?;
+    Ok(web::Json(ticket_page(&state, caller, &pairs, None).await?))
+}
+
+/// One page of the ticket list for a query; with `record`, only tickets referencing that
+/// library record (which must be readable: 404 otherwise).
+pub(crate) async fn ticket_page(
+    state: &web::Data<AppState>,
+    caller: TicketCaller,
+    pairs: &[(String, String)],
+    record: Option<(String, uuid::Uuid)>,
+) -> Result<Page<Ticket>, ApiError> {
+    let (query, mut filter) =
+        parse_query(pairs, caller.audience, state.config.list_probe_threshold)?;
+    let limit = page_limit(query.limit)?;
+    let after = match &query.cursor {
+        Some(raw) => Some(decode_list_cursor(raw, filter.sort)?),
+        None => None,
+    };
+    let s = state.clone();
+    let sort = filter.sort;
+    let (rows, caller) = state
+        .db
+        .read(move |conn| {
+            if !narrow_to_record(
+                conn,
+                &s.definitions,
+                &caller,
+                record,
+                query.library_record,
+                &mut filter,
+            )? {
+                return Ok::<_, ApiError>((Vec::new(), caller));
+            }
+            let scope =
+                svc::narrow_to_template(conn, &caller, query.template.as_deref(), &mut filter)?;
+            if matches!(scope, svc::ListScope::Nothing) {
+                return Ok::<_, ApiError>((Vec::new(), caller));
+            }
+            let rows = svc::page(
+                conn,
+                &s.definitions,
+                &caller,
+                &filter,
+                after.as_ref(),
+                limit + 1,
+            )?;
+            Ok((rows, caller))
+        })
+        .await?;
+    let mut rows = rows;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next_cursor = more
+        .then(|| rows.last().map(|t| encode_list_cursor(sort, &t.row)))
+        .flatten();
+    Ok(Page {
+        items: rows.iter().map(|t| Ticket::of(t, &caller)).collect(),
+        next_cursor,
+    })
+}
+
+/// Narrows a list filter to the tickets referencing a library record: the one the record
+/// endpoint names (404 unless the caller may read it), or `?library_record=`. False when
+/// nothing can match (a record of a library the caller may not read, or no such record).
+pub(super) fn narrow_to_record(
+    conn: &mut crate::db::DbConnection,
+    defs: &crate::service::definitions::DefinitionCache,
+    caller: &TicketCaller,
+    record: Option<(String, uuid::Uuid)>,
+    library_record: Option<uuid::Uuid>,
+    filter: &mut TicketFilter,
+) -> Result<bool, ApiError> {
+    use crate::service::libraries as libs;
+    let reference = match (record, library_record) {
+        (Some((key, id)), _) => {
+            let library = libs::LibraryCaller::of_ticket(caller);
+            libs::get_record(conn, &library, &key, crate::ids::RecordId(id))?;
+            Some((key, id))
+        }
+        (None, Some(id)) => {
+            let record = crate::ids::RecordId(id);
+            libs::library_of_record(conn, &caller.scope, &caller.reader(), record)?
+                .map(|key| (key, id))
+        }
+        (None, None) => return Ok(true),
+    };
+    let Some((key, id)) = reference else {
+        return Ok(false);
+    };
+    let fields = libs::referencing_fields(conn, defs, &caller.scope, &key)?;
+    filter.references = Some((fields, id.to_string()));
+    Ok(true)
+}
