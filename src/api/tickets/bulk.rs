@@ -103,7 +103,15 @@ pub async fn transition_tickets(
         let outcome = state
             .db
             .write(move |conn| {
-                svc::fire(conn, &s.definitions, &c, id, version, &request, false, now)
+                let cx = svc::TransitionContext {
+                    definitions: &s.definitions,
+                    caller: &c,
+                    ticket: id,
+                    expected_version: version,
+                    now,
+                    mode: svc::Mode::Execute,
+                };
+                svc::fire(conn, &cx, &request)
             })
             .await;
         items.push(match outcome {

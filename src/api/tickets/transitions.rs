@@ -270,16 +270,19 @@ pub async fn transition_ticket(
     let (outcome, caller) = state
         .db
         .write(move |conn| {
-            let o = svc::fire(
-                conn,
-                &s.definitions,
-                &caller,
-                id,
-                expected,
-                &request,
-                dry_run,
+            let cx = svc::TransitionContext {
+                definitions: &s.definitions,
+                caller: &caller,
+                ticket: id,
+                expected_version: expected,
                 now,
-            )?;
+                mode: if dry_run {
+                    svc::Mode::DryRun
+                } else {
+                    svc::Mode::Execute
+                },
+            };
+            let o = svc::fire(conn, &cx, &request)?;
             Ok::<_, ApiError>((o, caller))
         })
         .await?;

@@ -1,0 +1,454 @@
+//! Transitions: what the caller can do next, and firing one — the state change, the field
+//! changes, the actions and the history in one transaction, or nothing at all.
+//!
+//! Firing runs in steps, each a function of its own: [`load`] (lock the ticket, check the
+//! version and what the caller may write, gather what the guards consult) → [`plan`] (the
+//! pure domain engine) → one function per planned action ([`actions`]), which build the
+//! ticket's next version ([`Draft`]) and collect what they made ([`Produced`]) → [`apply`]
+//! (the conditional update, the history rows, the index diff) → [`record`] (the comment and
+//! the outcome). A dry run is the same steps in a savepoint that is always rolled back.
+
+mod actions;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use super::{HistoryBatch, LoadedTicket, TicketCaller, apply_change, load, load_for_update};
+use crate::db::tickets::{CommentRow, TicketChanges};
+use crate::db::types::Json;
+use crate::db::{self, DbConnection};
+use crate::domain::template::{
+    ActorView, Facts, MasterItems, PlanError, TicketView, TransitionOption, TransitionPlan,
+    Unavailable, available_transitions, plan_transition,
+};
+use crate::domain::ticket;
+use crate::error::{ApiError, FieldError};
+use crate::ids::{GroupId, TicketId, UserId};
+use crate::service::definitions::DefinitionCache;
+use crate::service::fields::{check_references, master_items, refuse_internal};
+use crate::service::libraries::{LibraryWrite, Source, Writer};
+
+/// A comment written with a transition or on its own.
+#[derive(Debug, Clone)]
+pub struct NewComment {
+    pub body: String,
+    pub internal: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct TransitionRequest {
+    pub transition: String,
+    pub fields: Map<String, Value>,
+    pub comment: Option<NewComment>,
+}
+
+/// Whether a transition is committed or only tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Written in the request's transaction.
+    Execute,
+    /// Executed to the end in a savepoint that is always rolled back, so the verdict
+    /// (the actions' own checks included) is exactly what a real request would get.
+    DryRun,
+}
+
+/// Who fires a transition on which ticket, when, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct TransitionContext<'a> {
+    pub definitions: &'a DefinitionCache,
+    pub caller: &'a TicketCaller,
+    pub ticket: TicketId,
+    /// The version the caller saw (`If-Match`), when it sent one.
+    pub expected_version: Option<i64>,
+    pub now: DateTime<Utc>,
+    pub mode: Mode,
+}
+
+/// What a transition did (or, in a dry run, would do).
+#[derive(Debug, Clone)]
+pub struct TransitionOutcome {
+    pub ticket: LoadedTicket,
+    pub plan: TransitionPlan,
+    pub children: Vec<LoadedTicket>,
+    /// Records written by `library_upsert` / `library_update` actions, in order.
+    pub library_writes: Vec<LibraryWrite>,
+    /// Events recorded by `notify` actions (kind `ticket.notify`), in order.
+    pub events: Vec<Value>,
+    pub comment: Option<CommentRow>,
+}
+
+fn actor_view(conn: &mut DbConnection, caller: &TicketCaller) -> Result<ActorView, ApiError> {
+    let groups = db::groups::names(conn, &caller.scope, &caller.groups)?;
+    Ok(ActorView {
+        user: caller.user.map(|u| u.0),
+        roles: caller.roles.clone(),
+        groups,
+    })
+}
+
+/// The facts guards may consult; loaded only when a guard of the template uses one.
+fn facts(
+    conn: &mut DbConnection,
+    caller: &TicketCaller,
+    ticket: &LoadedTicket,
+) -> Result<Facts, ApiError> {
+    let needed = ticket
+        .def
+        .transitions
+        .iter()
+        .any(|t| t.guard.as_ref().is_some_and(|g| g.uses_facts()));
+    Ok(Facts {
+        all_children_closed: needed
+            && db::tickets::all_children_closed(conn, &caller.scope, ticket.row.id)?,
+    })
+}
+
+fn view<'a>(ticket: &'a LoadedTicket, fields: &'a Map<String, Value>) -> TicketView<'a> {
+    TicketView {
+        state: &ticket.row.state,
+        fields,
+        assignee: ticket.row.assignee_id.map(|u| u.0),
+        requester: ticket.row.requester_id.map(|u| u.0),
+    }
+}
+
+/// The transitions the caller can take now (with `explain`, every transition and why not).
+pub fn options(
+    conn: &mut DbConnection,
+    defs: &DefinitionCache,
+    caller: &TicketCaller,
+    id: TicketId,
+    explain: bool,
+) -> Result<(LoadedTicket, Vec<TransitionOption>), ApiError> {
+    let ticket = load(conn, defs, caller, id)?;
+    let actor = actor_view(conn, caller)?;
+    let facts = facts(conn, caller, &ticket)?;
+    let fields = ticket.fields();
+    let mut options = available_transitions(
+        &ticket.def,
+        &view(&ticket, &fields),
+        &actor,
+        &facts,
+        explain,
+    );
+    if !caller.audience.is_staff() {
+        // Restricted callers never learn the names of internal fields.
+        for option in &mut options {
+            option
+                .required_fields
+                .retain(|f| ticket.def.field(f).is_none_or(|d| !d.internal));
+        }
+    }
+    Ok((ticket, options))
+}
+
+fn transition_error(errors: Vec<PlanError>, state: &str) -> ApiError {
+    let mut fields = Vec::new();
+    let mut conflict = Vec::new();
+    let mut forbidden = false;
+    for error in errors {
+        match error {
+            PlanError::Field(v) => fields.push(FieldError::new(v.field, v.code, v.message)),
+            PlanError::Unavailable(Unavailable::UnknownTransition { transition }) => {
+                return ApiError::validation(
+                    "transition",
+                    "unknown_transition",
+                    format!("the template has no transition '{transition}'"),
+                );
+            }
+            PlanError::Unavailable(Unavailable::WrongState { current, from }) => {
+                conflict.push(format!(
+                    "the ticket is in state '{current}' and the transition leaves from: {}",
+                    from.join(", ")
+                ))
+            }
+            PlanError::Unavailable(Unavailable::NotPermitted) => forbidden = true,
+            PlanError::Unavailable(Unavailable::GuardFailed { description, .. }) => {
+                conflict.push(format!("its condition does not hold: {description}"));
+            }
+            PlanError::Unavailable(Unavailable::MissingFields { fields: missing }) => {
+                fields.extend(missing.into_iter().map(|f| {
+                    FieldError::new(
+                        format!("fields.{f}"),
+                        "required",
+                        "this transition needs it",
+                    )
+                }));
+            }
+        }
+    }
+    if !conflict.is_empty() {
+        return ApiError::Conflict {
+            code: "/problems/transition-unavailable",
+            detail: format!(
+                "The transition is not available from state '{state}': {}.",
+                conflict.join("; ")
+            ),
+        };
+    }
+    if forbidden {
+        return ApiError::Forbidden("You may not take this transition on this ticket.".to_owned());
+    }
+    ApiError::Validation(fields)
+}
+
+/// Fires a transition: the steps below in the request's transaction, or, for
+/// [`Mode::DryRun`], in a savepoint that is always rolled back.
+pub fn fire(
+    conn: &mut DbConnection,
+    cx: &TransitionContext<'_>,
+    request: &TransitionRequest,
+) -> Result<TransitionOutcome, ApiError> {
+    match cx.mode {
+        Mode::Execute => execute(conn, cx, request),
+        Mode::DryRun => rolled_back(conn, |c| execute(c, cx, request)),
+    }
+}
+
+/// Runs `run` in a savepoint and rolls it back whatever the result.
+fn rolled_back<T>(
+    conn: &mut DbConnection,
+    run: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    enum Undo<T> {
+        Done(Box<T>),
+        Failed(ApiError),
+    }
+    impl<T> From<diesel::result::Error> for Undo<T> {
+        fn from(e: diesel::result::Error) -> Self {
+            Undo::Failed(e.into())
+        }
+    }
+    let result = diesel::Connection::transaction::<(), Undo<T>, _>(conn, |c| {
+        Err(match run(c) {
+            Ok(done) => Undo::Done(Box::new(done)),
+            Err(e) => Undo::Failed(e),
+        })
+    });
+    match result {
+        Err(Undo::Done(done)) => Ok(*done),
+        Err(Undo::Failed(e)) => Err(e),
+        Ok(()) => Err(ApiError::Internal("dry run committed".to_owned())),
+    }
+}
+
+/// The steps of one transition, in order; any error rolls the whole transition back.
+fn execute(
+    conn: &mut DbConnection,
+    cx: &TransitionContext<'_>,
+    request: &TransitionRequest,
+) -> Result<TransitionOutcome, ApiError> {
+    let loaded = load_step(conn, cx, request)?;
+    let plan = plan(&loaded, request)?;
+    check_references(
+        conn,
+        &cx.caller.scope,
+        &*loaded.ticket.def,
+        &request.fields,
+        &cx.caller.reader(),
+    )?;
+    let firing = Firing::new(cx, &loaded, &plan);
+    let mut draft = Draft::start(&firing);
+    let mut produced = Produced::default();
+    for action in &plan.actions {
+        actions::perform(conn, &firing, action, &mut draft, &mut produced)?;
+    }
+    apply(conn, &firing, draft)?;
+    record(conn, cx, request, plan, produced)
+}
+
+/// The ticket as locked, and everything the plan is decided on.
+struct Loaded {
+    ticket: LoadedTicket,
+    /// The ticket's values before the transition.
+    fields: Map<String, Value>,
+    actor: ActorView,
+    facts: Facts,
+    masters: MasterItems,
+}
+
+/// Load: locks the ticket (404 unless the caller sees it), checks the expected version after
+/// the lock, refuses what the caller may not write, and gathers what the guards consult.
+fn load_step(
+    conn: &mut DbConnection,
+    cx: &TransitionContext<'_>,
+    request: &TransitionRequest,
+) -> Result<Loaded, ApiError> {
+    let caller = cx.caller;
+    let ticket = load_for_update(conn, cx.definitions, caller, cx.ticket)?;
+    crate::api::common::check_version(cx.expected_version, ticket.row.version)?;
+    caller.require_writer()?;
+    let staff = caller.audience.is_staff();
+    refuse_internal(&*ticket.def, staff, &request.fields, "template")?;
+    if request.comment.as_ref().is_some_and(|c| c.internal) && !staff {
+        return Err(ApiError::Forbidden(
+            "Only staff write internal comments.".to_owned(),
+        ));
+    }
+    let actor = actor_view(conn, caller)?;
+    let facts = facts(conn, caller, &ticket)?;
+    let masters = master_items(conn, &caller.scope, &*ticket.def, request.fields.keys())?;
+    Ok(Loaded {
+        fields: ticket.fields(),
+        ticket,
+        actor,
+        facts,
+        masters,
+    })
+}
+
+/// Plan: the domain engine's decision, pure; its refusals become the request's error.
+fn plan(loaded: &Loaded, request: &TransitionRequest) -> Result<TransitionPlan, ApiError> {
+    let ticket = &loaded.ticket;
+    plan_transition(
+        &ticket.def,
+        &view(ticket, &loaded.fields),
+        &loaded.actor,
+        &loaded.facts,
+        &request.transition,
+        &request.fields,
+        &loaded.masters,
+    )
+    .map_err(|e| transition_error(e, &ticket.row.state))
+}
+
+/// What the actions of one planned transition share.
+struct Firing<'a> {
+    cx: &'a TransitionContext<'a>,
+    loaded: &'a Loaded,
+    plan: &'a TransitionPlan,
+    /// What library records written by the actions name as their origin.
+    source: Source,
+}
+
+impl<'a> Firing<'a> {
+    fn new(cx: &'a TransitionContext<'a>, loaded: &'a Loaded, plan: &'a TransitionPlan) -> Self {
+        let source = Source::Ticket {
+            id: loaded.ticket.row.id,
+            key: loaded.ticket.row.key(),
+            transition: plan.transition.clone(),
+        };
+        Self {
+            cx,
+            loaded,
+            plan,
+            source,
+        }
+    }
+
+    fn ticket(&self) -> &LoadedTicket {
+        &self.loaded.ticket
+    }
+
+    fn writer(&self) -> Writer<'_> {
+        Writer {
+            scope: &self.cx.caller.scope,
+            actor: &self.cx.caller.actor,
+            source: &self.source,
+            now: self.cx.now,
+        }
+    }
+}
+
+/// The ticket's next version as the actions build it, with its history rows.
+struct Draft<'a> {
+    version: i64,
+    fields: Map<String, Value>,
+    history: HistoryBatch<'a>,
+    assignee: Option<UserId>,
+    group: Option<GroupId>,
+}
+
+impl<'a> Draft<'a> {
+    /// The transition's history row, then the plan's field changes (`set_field`).
+    fn start(firing: &Firing<'a>) -> Self {
+        let row = &firing.ticket().row;
+        let version = row.version + 1;
+        let caller = firing.cx.caller;
+        let mut history = HistoryBatch::new(caller, row.id, version, firing.cx.now.into());
+        let plan = firing.plan;
+        history.transition(&plan.transition, &plan.from, &plan.to);
+        let mut draft = Self {
+            version,
+            fields: firing.loaded.fields.clone(),
+            history,
+            assignee: row.assignee_id,
+            group: row.group_id,
+        };
+        actions::set_fields(&mut draft, &firing.ticket().def, plan);
+        draft
+    }
+}
+
+/// What the actions made besides the ticket's next version, in action order.
+#[derive(Default)]
+struct Produced {
+    children: Vec<LoadedTicket>,
+    library_writes: Vec<LibraryWrite>,
+    events: Vec<Value>,
+}
+
+/// Apply: the attribute history rows, then the ticket's update — conditional on the version
+/// it was loaded at (412 otherwise) — with its history and index diff.
+fn apply(conn: &mut DbConnection, firing: &Firing<'_>, draft: Draft<'_>) -> Result<(), ApiError> {
+    let Draft {
+        version,
+        fields,
+        mut history,
+        assignee,
+        group,
+    } = draft;
+    let LoadedTicket { row, def, .. } = firing.ticket();
+    history.attribute(
+        "assignee",
+        row.assignee_id.map(|u| u.0),
+        assignee.map(|u| u.0),
+    );
+    history.attribute("group", row.group_id.map(|g| g.0), group.map(|g| g.0));
+    let (stage, target) = def
+        .states()
+        .find(|(_, s)| s.key == firing.plan.to)
+        .ok_or_else(|| ApiError::Internal("transition to an unknown state".to_owned()))?;
+    let title = ticket::title_of(def, &fields);
+    let changes = TicketChanges {
+        title: &title,
+        stage: &stage.key,
+        state: &target.key,
+        closed: target.terminal,
+        assignee_id: assignee,
+        group_id: group,
+        organization_id: row.organization_id,
+        fields: Json(Value::Object(fields.clone())),
+        version,
+        updated_at: firing.cx.now.into(),
+    };
+    let scope = &firing.cx.caller.scope;
+    let old = &firing.loaded.fields;
+    apply_change(conn, scope, def, row, old, &changes, &fields, history)
+}
+
+/// Record: the comment written with the transition, and the outcome with the ticket as it
+/// now reads.
+fn record(
+    conn: &mut DbConnection,
+    cx: &TransitionContext<'_>,
+    request: &TransitionRequest,
+    plan: TransitionPlan,
+    produced: Produced,
+) -> Result<TransitionOutcome, ApiError> {
+    let comment = match &request.comment {
+        Some(c) => Some(super::insert_comment(
+            conn, cx.caller, cx.ticket, c, cx.now,
+        )?),
+        None => None,
+    };
+    let ticket = load(conn, cx.definitions, cx.caller, cx.ticket)?;
+    Ok(TransitionOutcome {
+        ticket,
+        plan,
+        children: produced.children,
+        library_writes: produced.library_writes,
+        events: produced.events,
+        comment,
+    })
+}
