@@ -1,7 +1,7 @@
 //! Transitions: what the caller can do next, and firing one — the state change, the field
 //! changes, the actions and the history in one transaction, or nothing at all.
 //!
-//! Firing runs in steps, each a function of its own: [`load`] (lock the ticket, check the
+//! Firing runs in steps, each a function of its own: [`load_step`] (lock the ticket, check the
 //! version and what the caller may write, gather what the guards consult) → [`plan`] (the
 //! pure domain engine) → one function per planned action ([`actions`]), which build the
 //! ticket's next version ([`Draft`]) and collect what they made ([`Produced`]) → [`apply`]
