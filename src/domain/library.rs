@@ -222,6 +222,11 @@ pub fn lint_library(def: &LibraryDefinition, ctx: &LintContext) -> LintReport {
             "/title_field",
             "the title field cannot be internal: tickets show it to everyone who sees them",
         )),
+        Some(f) if !f.required => report.warnings.push(LintIssue::new(
+            "title_not_required",
+            "/title_field",
+            "the title field should be required: a record without it has no title",
+        )),
         Some(_) => {}
     }
     if let Some(days) = def.review_interval_days

@@ -50,6 +50,7 @@ pub fn lint_context(
     }
     let mut templates = BTreeMap::new();
     let mut template_internal = BTreeMap::new();
+    let mut template_defs = BTreeMap::new();
     for template in db::templates::list_templates(conn, scope, None, i64::MAX)? {
         if template.key == own_key {
             continue;
@@ -62,15 +63,18 @@ pub fn lint_context(
         {
             let fields = def.fields.iter().map(|f| (f.key.clone(), f.kind)).collect();
             template_internal.insert(template.key.clone(), internal_keys(&def.fields));
+            template_defs.insert(template.key.clone(), def.fields);
             templates.insert(template.key, fields);
         }
     }
     let mut libraries = BTreeMap::new();
     let mut library_internal = BTreeMap::new();
+    let mut library_defs = BTreeMap::new();
     for row in db::libraries::list_libraries(conn, scope)? {
         if let Ok(def) = crate::domain::library::parse_library(&row.definition.0) {
             library_internal.insert(row.key.clone(), internal_keys(&def.fields));
-            libraries.insert(row.key, def.field_types());
+            libraries.insert(row.key.clone(), def.field_types());
+            library_defs.insert(row.key, def.fields);
         }
     }
     Ok(LintContext {
@@ -80,6 +84,8 @@ pub fn lint_context(
         libraries,
         template_internal,
         library_internal,
+        template_defs,
+        library_defs,
     })
 }
 
