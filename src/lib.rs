@@ -13,8 +13,10 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
-pub mod ids;
 pub mod seed;
 pub mod service;
 pub mod storage;
 pub mod usage;
+
+/// Temporary alias while the code base moves to `domain::ids` (issue #11).
+pub use domain::ids;

@@ -12,6 +12,7 @@ pub mod masters;
 pub mod ops;
 pub mod platform;
 pub mod problems;
+mod schema_ids;
 pub mod templates;
 pub mod tickets;
 

@@ -1,4 +1,4 @@
-//! Column types that differ between the backends, and the typed ids.
+//! Column types that differ between the backends, and the storage of the typed ids.
 //!
 //! PostgreSQL stores uuids, instants and JSON natively (`uuid`, `timestamptz`, `jsonb`); SQLite
 //! stores them as TEXT (hyphenated uuid; RFC 3339 UTC with exactly six fractional digits, which
@@ -10,8 +10,9 @@ use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use diesel::backend::Backend;
-use diesel::deserialize::{self, FromSql, FromSqlRow};
+use diesel::deserialize::{self, FromSql, FromSqlRow, Queryable};
 use diesel::expression::AsExpression;
+use diesel::internal::derives::as_expression::Bound;
 use diesel::pg::Pg;
 use diesel::serialize::{self, IsNull, Output, ToSql};
 use diesel::sql_types::{HasSqlType, Text};
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::MultiBackend;
+use crate::domain::ids::*;
 
 /// `uuid` on PostgreSQL, TEXT on SQLite.
 #[derive(
@@ -202,66 +204,93 @@ multi_backend_value!(Json, DbJson);
 
 // --- typed ids --------------------------------------------------------------------------------
 
-/// Declares a typed id (HOUSE-RULES rule 4): a UUID v7 that cannot be mixed up with another
-/// table's id, stored through [`DbUuid`] and serialized as the plain UUID string.
-macro_rules! typed_id {
-    ($(#[$meta:meta])* $name:ident) => {
-        $(#[$meta])*
-        #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash,
-            serde::Serialize, serde::Deserialize, diesel::expression::AsExpression,
-            diesel::deserialize::FromSqlRow, utoipa::ToSchema,
-        )]
-        #[diesel(sql_type = $crate::db::types::DbUuid)]
-        #[serde(transparent)]
-        #[schema(value_type = String, format = Uuid)]
-        pub struct $name(pub uuid::Uuid);
-
+/// Stores a typed id of [`crate::domain::ids`] through [`DbUuid`]: what `#[derive(AsExpression,
+/// FromSqlRow)]` would give (value, reference and double-reference forms, nullable too), the
+/// backend conversions, and `new_at`, which needs this process's v7 counter. The `Bound`
+/// expression is the one diesel's own derive emits.
+macro_rules! stored_id {
+    ($($name:ident),* $(,)?) => {$(
         impl $name {
             /// A new time-ordered (v7) id for a row created at `at`.
-            pub fn new_at(at: chrono::DateTime<chrono::Utc>) -> Self {
-                Self($crate::db::types::uuid_v7_at(at))
+            pub fn new_at(at: DateTime<Utc>) -> Self {
+                Self(uuid_v7_at(at))
             }
         }
 
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                self.0.fmt(f)
-            }
-        }
+        stored_id!(@expression $name, DbUuid);
+        stored_id!(@expression $name, diesel::sql_types::Nullable<DbUuid>);
 
-        impl std::str::FromStr for $name {
-            type Err = uuid::Error;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                uuid::Uuid::parse_str(s).map(Self)
-            }
-        }
-
-        impl<DB> diesel::serialize::ToSql<$crate::db::types::DbUuid, DB> for $name
+        impl<DB> ToSql<diesel::sql_types::Nullable<DbUuid>, DB> for $name
         where
-            DB: diesel::backend::Backend,
-            uuid::Uuid: diesel::serialize::ToSql<$crate::db::types::DbUuid, DB>,
+            DB: Backend,
+            Self: ToSql<DbUuid, DB>,
         {
-            fn to_sql<'b>(
-                &'b self,
-                out: &mut diesel::serialize::Output<'b, '_, DB>,
-            ) -> diesel::serialize::Result {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+                ToSql::<DbUuid, DB>::to_sql(self, out)
+            }
+        }
+
+        impl<DB> ToSql<DbUuid, DB> for $name
+        where
+            DB: Backend,
+            Uuid: ToSql<DbUuid, DB>,
+        {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
                 self.0.to_sql(out)
             }
         }
 
-        impl<DB> diesel::deserialize::FromSql<$crate::db::types::DbUuid, DB> for $name
+        impl<DB> FromSql<DbUuid, DB> for $name
         where
-            DB: diesel::backend::Backend,
-            uuid::Uuid: diesel::deserialize::FromSql<$crate::db::types::DbUuid, DB>,
+            DB: Backend,
+            Uuid: FromSql<DbUuid, DB>,
         {
-            fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
-                uuid::Uuid::from_sql(bytes).map(Self)
+            fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+                Uuid::from_sql(bytes).map(Self)
+            }
+        }
+
+        impl<DB, ST> Queryable<ST, DB> for $name
+        where
+            DB: Backend,
+            ST: diesel::sql_types::SingleValue,
+            Self: FromSql<ST, DB>,
+        {
+            type Row = Self;
+
+            fn build(row: Self) -> deserialize::Result<Self> {
+                Ok(row)
+            }
+        }
+    )*};
+    (@expression $name:ident, $sql:ty) => {
+        impl AsExpression<$sql> for $name {
+            type Expression = Bound<$sql, Self>;
+
+            fn as_expression(self) -> Self::Expression {
+                Bound::new(self)
+            }
+        }
+
+        impl<'a> AsExpression<$sql> for &'a $name {
+            type Expression = Bound<$sql, Self>;
+
+            fn as_expression(self) -> Self::Expression {
+                Bound::new(self)
+            }
+        }
+
+        impl<'a, 'b> AsExpression<$sql> for &'b &'a $name {
+            type Expression = Bound<$sql, Self>;
+
+            fn as_expression(self) -> Self::Expression {
+                Bound::new(self)
             }
         }
     };
 }
-pub(crate) use typed_id;
+
+crate::domain::ids::for_each_typed_id!(stored_id);
 
 /// A UUID v7 whose time part is `at`, so ids sort by creation time even when the clock is
 /// injected. Ids made by this process are strictly increasing, also within one millisecond

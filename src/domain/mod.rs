@@ -4,6 +4,7 @@
 pub mod credentials;
 pub mod diagram;
 pub mod identity;
+pub mod ids;
 pub mod index;
 pub mod library;
 pub mod master;
