@@ -6,6 +6,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Map, Value, json};
+use stageflow::domain::identity::Role;
 use stageflow::domain::template::{
     ActorView, Facts, FromStates, TicketView, available_transitions, generated, generated_context,
     lint, parse_definition,
@@ -58,7 +59,7 @@ fn engine(c: &mut Criterion) {
     };
     let actor = ActorView {
         user: None,
-        roles: vec!["agent".to_owned()],
+        roles: vec![Role::Agent],
         groups: Vec::new(),
     };
     let facts = Facts {

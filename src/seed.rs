@@ -330,8 +330,7 @@ fn provision(
             },
             user: Some(agent.id),
             organization: None,
-            roles: vec![Role::Agent.as_str().to_owned()],
-            held: vec![Role::Agent],
+            roles: vec![Role::Agent],
             groups: Vec::new(),
             worker: true,
         };

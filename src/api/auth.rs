@@ -9,6 +9,7 @@ use validator::Validate;
 use crate::app::AppState;
 use crate::auth::session::{self, TokenPair};
 use crate::auth::{Caller, Principal, client_addr};
+use crate::domain::identity::{PlatformRole, Role};
 use crate::error::ApiError;
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -174,9 +175,17 @@ pub struct Me {
     pub display_name: String,
     /// The caller's tenant; null for the platform operator.
     pub tenant: Option<Uuid>,
-    pub roles: Vec<String>,
+    pub roles: Vec<CallerRole>,
     pub groups: Vec<Uuid>,
     pub organization: Option<Uuid>,
+}
+
+/// A role the caller holds: a tenant role, or the platform operator's.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum CallerRole {
+    Tenant(Role),
+    Platform(PlatformRole),
 }
 
 /// The authenticated caller: identity, tenant, roles, groups and organization.
@@ -192,7 +201,10 @@ pub struct Me {
 )]
 #[get("/me")]
 pub async fn get_me(principal: Principal) -> web::Json<Me> {
-    let roles = principal.roles();
+    let roles = match principal.roles() {
+        Some(held) => held.to_vec().into_iter().map(CallerRole::Tenant).collect(),
+        None => vec![CallerRole::Platform(PlatformRole::PlatformOperator)],
+    };
     let me = match principal.caller {
         Caller::Operator(o) => Me {
             kind: "operator".to_owned(),

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::app::AppState;
 use crate::db;
 use crate::db::audit::Actor;
-use crate::domain::identity::{Role, RoleSet};
+use crate::domain::identity::{PlatformRole, Role, RoleSet};
 use crate::error::ApiError;
 use crate::ids::{ApiKeyId, EntityId, GroupId, OperatorId, OrganizationId, TenantId, UserId};
 pub use scope::TenantScope;
@@ -24,7 +24,7 @@ pub(crate) use scope::for_new_tenant;
 use token::SubjectKind;
 
 /// Role name carried by platform operator tokens.
-pub const PLATFORM_OPERATOR_ROLE: &str = "platform_operator";
+pub const PLATFORM_OPERATOR_ROLE: &str = PlatformRole::PlatformOperator.as_str();
 /// Prefix of API key secrets, so they are recognisable in logs and secret scanners.
 pub const API_KEY_PREFIX: &str = "sfk_";
 
@@ -116,11 +116,13 @@ impl Principal {
         }
     }
 
-    pub fn roles(&self) -> Vec<String> {
+    /// The caller's tenant roles; none for the platform operator, who holds
+    /// [`PlatformRole::PlatformOperator`] instead.
+    pub fn roles(&self) -> Option<&RoleSet> {
         match &self.caller {
-            Caller::Operator(_) => vec![PLATFORM_OPERATOR_ROLE.to_owned()],
-            Caller::User(user) => user.roles.names(),
-            Caller::ApiKey(key) => key.roles.names(),
+            Caller::Operator(_) => None,
+            Caller::User(user) => Some(&user.roles),
+            Caller::ApiKey(key) => Some(&key.roles),
         }
     }
 

@@ -844,8 +844,6 @@ fn filtered<'a>(
         .filter(tickets::tenant_id.eq(tenant))
         .into_boxed();
     if let Audience::Restricted { user, organization } = filter.audience {
-        let user = user.map(UserId);
-        let organization = organization.map(OrganizationId);
         query = match (user, organization) {
             (Some(u), Some(o)) => query.filter(
                 tickets::requester_id

@@ -52,6 +52,22 @@ impl Role {
     }
 }
 
+/// The platform operator's role. It is no tenant role: the operator holds no tenant's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlatformRole {
+    /// Manages plans, customer accounts and tenants.
+    PlatformOperator,
+}
+
+impl PlatformRole {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PlatformRole::PlatformOperator => "platform_operator",
+        }
+    }
+}
+
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

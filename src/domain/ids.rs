@@ -123,6 +123,13 @@ typed_id!(
     /// The id of an entity whose kind is stored beside it (an audit actor, a token subject).
     EntityId
 );
+
+impl EntityId {
+    /// Stands in for the id of an actor that has none (an anonymous caller) where a row needs
+    /// one; the all-zero uuid, which no row ever has.
+    pub const UNKNOWN: EntityId = EntityId(uuid::Uuid::nil());
+}
+
 typed_id!(
     /// A master (code list) of one tenant.
     MasterId

@@ -9,9 +9,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::identity::Role;
+use super::ids::OrganizationId;
 use super::template::{
     FieldDef, FieldSet, FieldType, Label, LintContext, LintIssue, LintReport, MAX_SECTIONS,
     Section, check_field_limits, lint_field_collection, parse_json,
@@ -48,7 +48,7 @@ pub struct LibraryAccess {
     #[serde(default = "default_write")]
     pub write: Vec<Role>,
     #[serde(default)]
-    pub partner_organizations: Vec<Uuid>,
+    pub partner_organizations: Vec<OrganizationId>,
 }
 
 fn default_read() -> Vec<Role> {
@@ -79,7 +79,7 @@ const GRANTABLE_WRITE: [Role; 1] = [Role::Agent];
 pub struct Reader<'a> {
     pub roles: &'a [Role],
     /// The caller's organization (partners).
-    pub organization: Option<Uuid>,
+    pub organization: Option<OrganizationId>,
 }
 
 impl Reader<'_> {
@@ -276,6 +276,7 @@ pub fn lint_library(def: &LibraryDefinition, ctx: &LintContext) -> LintReport {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+    use uuid::Uuid;
 
     use super::*;
 
@@ -347,7 +348,7 @@ mod tests {
 
     #[test]
     fn access_follows_roles_and_partner_grants() {
-        let org = Uuid::now_v7();
+        let org = OrganizationId(Uuid::from_u128(1));
         let access = LibraryAccess {
             read: vec![Role::Agent],
             write: vec![Role::Agent],
@@ -362,7 +363,10 @@ mod tests {
         assert!(access.may_write(&reader(&[Role::ProcessManager], None)));
         assert!(!access.may_read(&reader(&[Role::Requester], None)));
         assert!(access.may_read(&reader(&[Role::Partner], Some(org))));
-        assert!(!access.may_read(&reader(&[Role::Partner], Some(Uuid::now_v7()))));
+        assert!(!access.may_read(&reader(
+            &[Role::Partner],
+            Some(OrganizationId(Uuid::from_u128(2)))
+        )));
         assert!(!access.may_write(&reader(&[Role::Partner], Some(org))));
     }
 

@@ -47,18 +47,14 @@ pub struct LibraryCaller {
     pub scope: TenantScope,
     pub actor: Actor,
     pub held: Vec<Role>,
-    pub organization: Option<uuid::Uuid>,
+    pub organization: Option<OrganizationId>,
 }
 
 impl LibraryCaller {
     /// Any tenant caller; 403 for the operator.
     pub fn of(principal: &Principal) -> Result<Self, ApiError> {
         let scope = principal.require(&Role::ALL)?;
-        let organization = principal
-            .user()
-            .ok()
-            .and_then(|u| u.organization_id)
-            .map(|o| o.0);
+        let organization = principal.user().ok().and_then(|u| u.organization_id);
         Ok(Self {
             scope,
             actor: principal.actor(),
@@ -72,8 +68,8 @@ impl LibraryCaller {
         Self {
             scope: caller.scope,
             actor: caller.actor.clone(),
-            held: caller.held.clone(),
-            organization: caller.organization.map(|o| o.0),
+            held: caller.roles.clone(),
+            organization: caller.organization,
         }
     }
 
@@ -260,7 +256,7 @@ fn check_definition(
     let report = lint_library(&def, &lint_context(conn, scope, key, &def)?);
     let mut errors = issues_to_errors(&report.errors, "definition");
     for (n, org) in def.access.partner_organizations.iter().enumerate() {
-        if db::groups::find_organization(conn, scope, OrganizationId(*org))?.is_none() {
+        if db::groups::find_organization(conn, scope, *org)?.is_none() {
             errors.push(FieldError::new(
                 format!("definition/access/partner_organizations/{n}"),
                 "unknown_reference",
@@ -1161,9 +1157,9 @@ pub fn referenced_records<D: FieldSet + ?Sized>(
             continue;
         }
         if let (Some(Value::String(raw)), Some(library)) = (fields.get(&field.key), &field.library)
-            && let Ok(id) = raw.parse::<uuid::Uuid>()
+            && let Ok(id) = raw.parse::<RecordId>()
         {
-            wanted.push((field.key.clone(), library.clone(), RecordId(id)));
+            wanted.push((field.key.clone(), library.clone(), id));
         }
     }
     let mut out = BTreeMap::new();

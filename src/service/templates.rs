@@ -127,7 +127,7 @@ pub fn find_version(
 }
 
 fn author(principal: &Principal) -> EntityId {
-    principal.actor().id.unwrap_or(EntityId(uuid::Uuid::nil()))
+    principal.actor().id.unwrap_or(EntityId::UNKNOWN)
 }
 
 /// Creates a template and its version 1 as a draft. The draft may still have lint errors

@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
-use uuid::Uuid;
 
 use super::guard::{Facts, holds};
 use super::model::{
@@ -17,21 +16,23 @@ use super::model::{
 };
 use super::scalar::is_set;
 use super::values::{FieldViolation, MasterItems, check_value};
+use crate::domain::identity::Role;
+use crate::domain::ids::{GroupId, RecordId, UserId};
 
 /// The ticket as the engine sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct TicketView<'a> {
     pub state: &'a str,
     pub fields: &'a Map<String, Value>,
-    pub assignee: Option<Uuid>,
-    pub requester: Option<Uuid>,
+    pub assignee: Option<UserId>,
+    pub requester: Option<UserId>,
 }
 
 /// The person (or API key) asking.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ActorView {
-    pub user: Option<Uuid>,
-    pub roles: Vec<String>,
+    pub user: Option<UserId>,
+    pub roles: Vec<Role>,
     /// Keys of the groups the actor belongs to.
     pub groups: Vec<String>,
 }
@@ -160,8 +161,11 @@ fn wrong_state(current: &str, t: &Transition) -> Unavailable {
 
 fn permitted(t: &Transition, ticket: &TicketView<'_>, actor: &ActorView) -> bool {
     let allowed = &t.allowed;
-    let is = |who: Option<Uuid>| actor.user.is_some() && actor.user == who;
-    allowed.roles.iter().any(|r| actor.roles.contains(r))
+    let is = |who: Option<UserId>| actor.user.is_some() && actor.user == who;
+    // Definitions name roles as text (the linter reports unknown ones); an unknown name
+    // permits nobody.
+    let holds_role = |name: &String| Role::parse(name).is_some_and(|r| actor.roles.contains(&r));
+    allowed.roles.iter().any(holds_role)
         || allowed.groups.iter().any(|g| actor.groups.contains(g))
         || (allowed.assignee && is(ticket.assignee))
         || (allowed.requester && is(ticket.requester))
@@ -251,11 +255,11 @@ pub enum MappedValue {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Assignee {
     User {
-        id: Uuid,
+        id: UserId,
     },
     /// A group by id, taken from a group field.
     Group {
-        id: Uuid,
+        id: GroupId,
     },
     /// A group by key, as written in the definition.
     GroupKey {
@@ -279,7 +283,7 @@ pub enum PlannedAction {
         library: String,
         /// The record named by the action's `record_field`, when that field is set.
         #[serde(skip_serializing_if = "Option::is_none")]
-        record: Option<Uuid>,
+        record: Option<RecordId>,
         /// Where a created record's id is written back.
         #[serde(skip_serializing_if = "Option::is_none")]
         record_field: Option<String>,
@@ -287,7 +291,7 @@ pub enum PlannedAction {
     },
     LibraryUpdate {
         library: String,
-        record: Uuid,
+        record: RecordId,
         fields: BTreeMap<String, MappedValue>,
     },
     Notify {
@@ -450,7 +454,8 @@ fn write(values: &mut Map<String, Value>, key: &str, value: Value) {
     }
 }
 
-fn uuid_of(values: &Map<String, Value>, key: &str) -> Option<Uuid> {
+/// The id stored in a user, group or record field, if it is set and well-formed.
+fn id_of<Id: std::str::FromStr>(values: &Map<String, Value>, key: &str) -> Option<Id> {
     values.get(key)?.as_str()?.parse().ok()
 }
 
@@ -493,10 +498,13 @@ fn plan_action(
                 Assignee::GroupKey { key: key.clone() }
             } else {
                 let source = from_field.as_deref()?;
-                let id = uuid_of(values, source)?;
                 match def.field(source)?.kind {
-                    FieldType::User => Assignee::User { id },
-                    FieldType::Group => Assignee::Group { id },
+                    FieldType::User => Assignee::User {
+                        id: id_of(values, source)?,
+                    },
+                    FieldType::Group => Assignee::Group {
+                        id: id_of(values, source)?,
+                    },
                     _ => return None,
                 }
             };
@@ -512,7 +520,7 @@ fn plan_action(
             mapping,
         } => Some(PlannedAction::LibraryUpsert {
             library: library.clone(),
-            record: record_field.as_deref().and_then(|f| uuid_of(values, f)),
+            record: record_field.as_deref().and_then(|f| id_of(values, f)),
             record_field: record_field.clone(),
             fields: map(mapping),
         }),
@@ -522,7 +530,7 @@ fn plan_action(
             mapping,
         } => Some(PlannedAction::LibraryUpdate {
             library: library.clone(),
-            record: uuid_of(values, record_field)?,
+            record: id_of(values, record_field)?,
             fields: map(mapping),
         }),
         Action::Notify { event } => Some(PlannedAction::Notify {

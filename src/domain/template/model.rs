@@ -10,10 +10,10 @@ use regex::{Regex, RegexBuilder};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
-use uuid::Uuid;
 
 use super::guard::Guard;
 use super::limits::MAX_PATTERN_CHARS;
+use crate::domain::ids::UserId;
 
 fn is_false(b: &bool) -> bool {
     !*b
@@ -411,7 +411,7 @@ pub enum Action {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         group: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        user: Option<Uuid>,
+        user: Option<UserId>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         from_field: Option<String>,
     },

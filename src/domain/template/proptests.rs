@@ -8,6 +8,9 @@ use proptest::sample::select;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use crate::domain::identity::Role;
+use crate::domain::ids::UserId;
+
 use super::*;
 
 const ID: &str = "0190a5b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b";
@@ -287,12 +290,12 @@ fn exercise(
     let ticket = TicketView {
         state,
         fields: values,
-        assignee: Some(Uuid::from_u128(1)),
-        requester: Some(Uuid::from_u128(2)),
+        assignee: Some(UserId(Uuid::from_u128(1))),
+        requester: Some(UserId(Uuid::from_u128(2))),
     };
     let actor = ActorView {
-        user: Some(Uuid::from_u128(1)),
-        roles: vec!["agent".into()],
+        user: Some(UserId(Uuid::from_u128(1))),
+        roles: vec![Role::Agent],
         groups: vec!["a".into()],
     };
     let listed = available_transitions(def, &ticket, &actor, &facts, false);

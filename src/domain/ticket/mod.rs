@@ -2,8 +2,8 @@
 //! search tokens are shared with libraries (`domain::index`, `domain::search`).
 
 use serde_json::{Map, Value};
-use uuid::Uuid;
 
+use super::ids::{OrganizationId, UserId};
 use super::template::{FieldDef, FieldSet, FieldType, TemplateDefinition, public_only};
 
 /// Who is looking at tickets, which decides what they see.
@@ -17,8 +17,8 @@ use super::template::{FieldDef, FieldSet, FieldType, TemplateDefinition, public_
 pub enum Audience {
     Staff,
     Restricted {
-        user: Option<Uuid>,
-        organization: Option<Uuid>,
+        user: Option<UserId>,
+        organization: Option<OrganizationId>,
     },
 }
 
@@ -28,7 +28,7 @@ impl Audience {
     }
 
     /// Whether a ticket with this requester and organization is visible.
-    pub fn sees(&self, requester: Option<Uuid>, organization: Option<Uuid>) -> bool {
+    pub fn sees(&self, requester: Option<UserId>, organization: Option<OrganizationId>) -> bool {
         match self {
             Audience::Staff => true,
             Audience::Restricted {
@@ -76,6 +76,7 @@ pub fn title_of(def: &TemplateDefinition, fields: &Map<String, Value>) -> String
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+    use uuid::Uuid;
 
     use super::*;
     use crate::domain::template::parse_definition;
@@ -107,14 +108,21 @@ mod tests {
 
     #[test]
     fn restricted_callers_see_their_own_and_their_organizations_tickets() {
-        let (me, org, other) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let (me, org) = (
+            UserId(Uuid::from_u128(1)),
+            OrganizationId(Uuid::from_u128(2)),
+        );
+        let (other, other_org) = (
+            UserId(Uuid::from_u128(3)),
+            OrganizationId(Uuid::from_u128(4)),
+        );
         let partner = Audience::Restricted {
             user: Some(me),
             organization: Some(org),
         };
         assert!(partner.sees(Some(me), None));
         assert!(partner.sees(Some(other), Some(org)));
-        assert!(!partner.sees(Some(other), Some(other)));
+        assert!(!partner.sees(Some(other), Some(other_org)));
         let requester = Audience::Restricted {
             user: Some(me),
             organization: None,

@@ -25,7 +25,7 @@ use crate::db::tickets::{
 };
 use crate::db::types::{Json, Timestamp};
 use crate::db::{self, DbConnection};
-use crate::domain::identity::Role;
+use crate::domain::identity::{Role, RoleSet};
 use crate::domain::index;
 use crate::domain::library::Reader;
 use crate::domain::template::{
@@ -61,9 +61,7 @@ pub struct TicketCaller {
     pub actor: Actor,
     pub user: Option<UserId>,
     pub organization: Option<OrganizationId>,
-    pub roles: Vec<String>,
-    /// The same roles, typed (library access decisions use them).
-    pub held: Vec<Role>,
+    pub roles: Vec<Role>,
     pub groups: Vec<GroupId>,
     pub worker: bool,
 }
@@ -91,12 +89,8 @@ impl TicketCaller {
             Audience::Staff
         } else {
             Audience::Restricted {
-                user: user.map(|u| u.0),
-                organization: if partner {
-                    organization.map(|o| o.0)
-                } else {
-                    None
-                },
+                user,
+                organization: if partner { organization } else { None },
             }
         };
         Ok(Self {
@@ -105,8 +99,7 @@ impl TicketCaller {
             actor: principal.actor(),
             user,
             organization,
-            roles: principal.roles(),
-            held: held_roles(principal),
+            roles: held_roles(principal),
             groups,
             worker,
         })
@@ -135,24 +128,21 @@ impl TicketCaller {
     }
 
     pub fn entity(&self) -> EntityId {
-        self.actor.id.unwrap_or(EntityId(uuid::Uuid::nil()))
+        self.actor.id.unwrap_or(EntityId::UNKNOWN)
     }
 
     /// The caller as library access sees it (which libraries it reads).
     pub fn reader(&self) -> Reader<'_> {
         Reader {
-            roles: &self.held,
-            organization: self.organization.map(|o| o.0),
+            roles: &self.roles,
+            organization: self.organization,
         }
     }
 }
 
 /// The tenant roles a principal holds.
 pub fn held_roles(principal: &Principal) -> Vec<Role> {
-    Role::ALL
-        .into_iter()
-        .filter(|r| principal.require(&[*r]).is_ok())
-        .collect()
+    principal.roles().map(RoleSet::to_vec).unwrap_or_default()
 }
 
 /// A ticket with its template key and its (pinned) definition.
@@ -178,10 +168,7 @@ pub fn load(
 ) -> Result<LoadedTicket, ApiError> {
     let (row, template_key) =
         db::tickets::find_ticket(conn, &caller.scope, id)?.ok_or(ApiError::NotFound)?;
-    if !caller.audience.sees(
-        row.requester_id.map(|u| u.0),
-        row.organization_id.map(|o| o.0),
-    ) {
+    if !caller.audience.sees(row.requester_id, row.organization_id) {
         return Err(ApiError::NotFound);
     }
     let def = defs.get(conn, &caller.scope, row.template_id, row.template_version)?;
@@ -436,17 +423,16 @@ impl<'a> HistoryBatch<'a> {
     }
 
     /// A change of a ticket attribute (`assignee`, `group`, `organization`).
-    pub(crate) fn attribute(
+    pub(crate) fn attribute<Id: PartialEq + std::fmt::Display>(
         &mut self,
         name: &str,
-        old: Option<uuid::Uuid>,
-        new: Option<uuid::Uuid>,
+        old: Option<Id>,
+        new: Option<Id>,
     ) {
         if old == new {
             return;
         }
-        let text =
-            |v: Option<uuid::Uuid>| v.map_or(Value::Null, |id| Value::String(id.to_string()));
+        let text = |v: Option<Id>| v.map_or(Value::Null, |id| Value::String(id.to_string()));
         self.push("attribute_changed", false, |r| {
             r.field = Some(name.to_owned());
             r.old_value = Some(Json(text(old)));
@@ -480,11 +466,7 @@ pub fn create(
     now: DateTime<Utc>,
 ) -> Result<LoadedTicket, ApiError> {
     let scope = &caller.scope;
-    if !caller
-        .roles
-        .iter()
-        .any(|r| FILERS.iter().any(|f| f.as_str() == r))
-    {
+    if !caller.roles.iter().any(|r| FILERS.contains(r)) {
         return Err(ApiError::Forbidden(
             "Auditors read tickets; they do not file them.".to_owned(),
         ));
@@ -618,9 +600,9 @@ pub(crate) fn create_from(
     reindex(conn, scope, &def, id, None, (&title, &fields))?;
     let mut history = HistoryBatch::new(caller, id, 1, now.into());
     history.created(&initial.key, &fields);
-    history.attribute("assignee", None, request.assignee.map(|u| u.0));
-    history.attribute("group", None, request.group.map(|g| g.0));
-    history.attribute("organization", None, organization.map(|o| o.0));
+    history.attribute("assignee", None, request.assignee);
+    history.attribute("group", None, request.group);
+    history.attribute("organization", None, organization);
     history.write(conn)?;
     // The number last: taking it locks the template's counter until the commit, so every
     // other write of this creation happens before, outside that lock.
@@ -777,21 +759,9 @@ pub fn update(
             history.field(&def, &f.key, before, after);
         }
     }
-    history.attribute(
-        "assignee",
-        current.row.assignee_id.map(|u| u.0),
-        assignee.map(|u| u.0),
-    );
-    history.attribute(
-        "group",
-        current.row.group_id.map(|g| g.0),
-        group.map(|g| g.0),
-    );
-    history.attribute(
-        "organization",
-        current.row.organization_id.map(|o| o.0),
-        organization.map(|o| o.0),
-    );
+    history.attribute("assignee", current.row.assignee_id, assignee);
+    history.attribute("group", current.row.group_id, group);
+    history.attribute("organization", current.row.organization_id, organization);
     let title = ticket::title_of(&def, &fields);
     let changes = TicketChanges {
         title: &title,

@@ -14,14 +14,14 @@ fn def() -> TemplateDefinition {
     parse_definition(&incident_clean()).unwrap()
 }
 
-fn uid(n: u128) -> Uuid {
-    Uuid::from_u128(n)
+fn uid(n: u128) -> UserId {
+    UserId(Uuid::from_u128(n))
 }
 
 fn agent() -> ActorView {
     ActorView {
         user: Some(uid(1)),
-        roles: vec!["agent".into()],
+        roles: vec![Role::Agent],
         groups: Vec::new(),
     }
 }

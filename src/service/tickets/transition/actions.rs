@@ -16,7 +16,7 @@ use crate::domain::template::{
 };
 use crate::domain::ticket::Audience;
 use crate::error::ApiError;
-use crate::ids::{GroupId, LinkId, RecordId, UserId};
+use crate::ids::{LinkId, RecordId};
 use crate::service::libraries::{ActionTarget, LibraryWrite, write_from_transition};
 use crate::service::tickets::{
     LoadedTicket, NewTicketRequest, TicketCaller, create_from, event_payload,
@@ -68,15 +68,8 @@ pub(super) fn perform(
             fields,
         } => {
             let record_field = record_field.as_deref();
-            let write = library_upsert(
-                conn,
-                firing,
-                draft,
-                library,
-                record.map(RecordId),
-                record_field,
-                fields,
-            )?;
+            let write =
+                library_upsert(conn, firing, draft, library, *record, record_field, fields)?;
             produced.library_writes.push(write);
         }
         PlannedAction::LibraryUpdate {
@@ -84,7 +77,7 @@ pub(super) fn perform(
             record,
             fields,
         } => {
-            let write = library_update(conn, firing, library, RecordId(*record), fields)?;
+            let write = library_update(conn, firing, library, *record, fields)?;
             produced.library_writes.push(write);
         }
     }
@@ -102,15 +95,15 @@ fn assign(
     let scope = &firing.cx.caller.scope;
     match target {
         Assignee::User { id: user } => {
-            db::users::find(conn, scope, UserId(*user))?
+            db::users::find(conn, scope, *user)?
                 .filter(|u| u.active)
                 .ok_or_else(|| action_failed(format!("assign: no active user {user}")))?;
-            draft.assignee = Some(UserId(*user));
+            draft.assignee = Some(*user);
         }
         Assignee::Group { id: group } => {
-            db::groups::find_group(conn, scope, GroupId(*group))?
+            db::groups::find_group(conn, scope, *group)?
                 .ok_or_else(|| action_failed(format!("assign: no group {group}")))?;
-            draft.group = Some(GroupId(*group));
+            draft.group = Some(*group);
         }
         Assignee::GroupKey { key } => {
             let found = db::groups::find_group_by_name(conn, scope, key)?

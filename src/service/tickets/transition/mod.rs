@@ -80,7 +80,7 @@ pub struct TransitionOutcome {
 fn actor_view(conn: &mut DbConnection, caller: &TicketCaller) -> Result<ActorView, ApiError> {
     let groups = db::groups::names(conn, &caller.scope, &caller.groups)?;
     Ok(ActorView {
-        user: caller.user.map(|u| u.0),
+        user: caller.user,
         roles: caller.roles.clone(),
         groups,
     })
@@ -107,8 +107,8 @@ fn view<'a>(ticket: &'a LoadedTicket, fields: &'a Map<String, Value>) -> TicketV
     TicketView {
         state: &ticket.row.state,
         fields,
-        assignee: ticket.row.assignee_id.map(|u| u.0),
-        requester: ticket.row.requester_id.map(|u| u.0),
+        assignee: ticket.row.assignee_id,
+        requester: ticket.row.requester_id,
     }
 }
 
@@ -399,12 +399,8 @@ fn apply(conn: &mut DbConnection, firing: &Firing<'_>, draft: Draft<'_>) -> Resu
         group,
     } = draft;
     let LoadedTicket { row, def, .. } = firing.ticket();
-    history.attribute(
-        "assignee",
-        row.assignee_id.map(|u| u.0),
-        assignee.map(|u| u.0),
-    );
-    history.attribute("group", row.group_id.map(|g| g.0), group.map(|g| g.0));
+    history.attribute("assignee", row.assignee_id, assignee);
+    history.attribute("group", row.group_id, group);
     let (stage, target) = def
         .states()
         .find(|(_, s)| s.key == firing.plan.to)
