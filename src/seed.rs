@@ -34,7 +34,7 @@ use crate::domain::identity::{Role, RoleSet, TenantSlug, TimeZone};
 use crate::domain::template::{MasterItems, TemplateDefinition};
 use crate::domain::ticket::Audience;
 use crate::error::ApiError;
-use crate::ids::{EntityId, OperatorId, TemplateId, TicketId, UserId};
+use crate::ids::{OperatorId, TemplateId, TicketId, UserId};
 use crate::service::definitions::DefinitionCache;
 use crate::service::tickets::{NewTicketRequest, TicketCaller, create_from, master_items};
 use crate::service::{directory, platform, templates};
@@ -324,7 +324,7 @@ fn provision(
             audience: Audience::Staff,
             actor: Actor {
                 kind: "user",
-                id: Some(EntityId(agent.id.0)),
+                id: Some(agent.id.into()),
                 name: agent.username.clone(),
                 client_addr: None,
             },

@@ -130,6 +130,18 @@ impl EntityId {
     pub const UNKNOWN: EntityId = EntityId(uuid::Uuid::nil());
 }
 
+/// The kinds of actor and token subject an [`EntityId`] stands for.
+macro_rules! entity {
+    ($($name:ident),*) => {$(
+        impl From<$name> for EntityId {
+            fn from(id: $name) -> Self {
+                EntityId(id.0)
+            }
+        }
+    )*};
+}
+entity!(OperatorId, UserId, ApiKeyId);
+
 typed_id!(
     /// A master (code list) of one tenant.
     MasterId
@@ -166,3 +178,22 @@ typed_id!(
     /// A record of a library.
     RecordId
 );
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn ids_are_plain_uuid_strings() {
+        let raw = "0190a5b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b";
+        let id: TicketId = raw.parse().unwrap();
+        assert_eq!(id.to_string(), raw);
+        assert_eq!(serde_json::to_value(id).unwrap(), json!(raw));
+        assert_eq!(serde_json::from_value::<TicketId>(json!(raw)).unwrap(), id);
+        assert!("not-a-uuid".parse::<TicketId>().is_err());
+        assert_eq!(EntityId::from(UserId(id.0)), EntityId(id.0));
+        assert_ne!(EntityId::UNKNOWN, EntityId::from(UserId(id.0)));
+    }
+}

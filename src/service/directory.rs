@@ -169,7 +169,7 @@ fn deactivated(
     user: &UserRow,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    db::credentials::revoke_subject(conn, scope, crate::ids::EntityId(user.id.0), now.into())?;
+    db::credentials::revoke_subject(conn, scope, user.id.into(), now.into())?;
     audit(
         conn,
         scope,

@@ -176,7 +176,7 @@ fn link_record(
     field: &str,
     write: &mut LibraryWrite,
 ) {
-    let new = Value::String(write.record.id.0.to_string());
+    let new = Value::String(write.record.id.to_string());
     let old = draft.fields.insert(field.to_owned(), new.clone());
     draft
         .history
