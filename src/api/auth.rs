@@ -9,6 +9,7 @@ use validator::Validate;
 use crate::app::AppState;
 use crate::auth::session::{self, TokenPair};
 use crate::auth::{Caller, Principal, client_addr};
+use crate::domain::identity::PrincipalKind;
 use crate::error::ApiError;
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -167,8 +168,7 @@ pub async fn logout(
     "roles": ["agent"], "groups": [], "organization": null
 }))]
 pub struct Me {
-    /// `operator`, `user` or `api_key`.
-    pub kind: String,
+    pub kind: PrincipalKind,
     pub id: Uuid,
     pub username: String,
     pub display_name: String,
@@ -195,7 +195,7 @@ pub async fn get_me(principal: Principal) -> web::Json<Me> {
     let roles = principal.roles();
     let me = match principal.caller {
         Caller::Operator(o) => Me {
-            kind: "operator".to_owned(),
+            kind: PrincipalKind::Operator,
             id: o.id.0,
             username: o.username,
             display_name: o.display_name,
@@ -205,7 +205,7 @@ pub async fn get_me(principal: Principal) -> web::Json<Me> {
             organization: None,
         },
         Caller::User(u) => Me {
-            kind: "user".to_owned(),
+            kind: PrincipalKind::User,
             id: u.id.0,
             username: u.username,
             display_name: u.display_name,
@@ -215,7 +215,7 @@ pub async fn get_me(principal: Principal) -> web::Json<Me> {
             organization: u.organization_id.map(|o| o.0),
         },
         Caller::ApiKey(k) => Me {
-            kind: "api_key".to_owned(),
+            kind: PrincipalKind::ApiKey,
             id: k.id.0,
             username: k.name.clone(),
             display_name: k.name,

@@ -74,11 +74,30 @@ impl PageRequest {
             + Send
             + 'static,
     {
+        self.try_load(db, query, key, move |row| Ok(map(row))).await
+    }
+
+    /// [`PageRequest::load`] with a response form that may fail (a stored value outside its
+    /// closed set).
+    pub async fn try_load<R, T, Q>(
+        self,
+        db: &Database,
+        query: Q,
+        key: fn(&R) -> uuid::Uuid,
+        map: impl Fn(R) -> Result<T, ApiError>,
+    ) -> Result<web::Json<Page<T>>, ApiError>
+    where
+        R: Send + 'static,
+        T: ToSchema,
+        Q: FnOnce(&mut DbConnection, Option<uuid::Uuid>, i64) -> QueryResult<Vec<R>>
+            + Send
+            + 'static,
+    {
         let (after, limit) = (self.after, self.limit + 1);
         let rows = db
             .read(move |conn| query(conn, after, limit).map_err(ApiError::from))
             .await?;
-        Ok(web::Json(Page::from_rows(rows, &self, key, map)))
+        Ok(web::Json(Page::try_from_rows(rows, &self, key, map)?))
     }
 }
 
@@ -105,11 +124,27 @@ impl<T: ToSchema> Page<T> {
     /// Builds a page from rows fetched with [`PageParams::fetch_limit`]; `key` gives each row's
     /// position (its id).
     pub fn from_rows<R>(
-        mut rows: Vec<R>,
+        rows: Vec<R>,
         request: &PageRequest,
         key: impl Fn(&R) -> uuid::Uuid,
         map: impl Fn(R) -> T,
     ) -> Self {
+        match Self::try_from_rows(rows, request, key, |row| {
+            Ok::<T, std::convert::Infallible>(map(row))
+        }) {
+            Ok(page) => page,
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`Page::from_rows`] with a mapping that may fail (a stored value outside its closed
+    /// set).
+    pub fn try_from_rows<R, E>(
+        mut rows: Vec<R>,
+        request: &PageRequest,
+        key: impl Fn(&R) -> uuid::Uuid,
+        map: impl Fn(R) -> Result<T, E>,
+    ) -> Result<Self, E> {
         let more = rows.len() as i64 > request.limit;
         rows.truncate(usize::try_from(request.limit).unwrap_or(usize::MAX));
         let next_cursor = if more {
@@ -117,10 +152,10 @@ impl<T: ToSchema> Page<T> {
         } else {
             None
         };
-        Self {
-            items: rows.into_iter().map(map).collect(),
+        Ok(Self {
+            items: rows.into_iter().map(map).collect::<Result<_, E>>()?,
             next_cursor,
-        }
+        })
     }
 }
 

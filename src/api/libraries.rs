@@ -17,6 +17,7 @@ use super::tickets::history::Actor;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::db::libraries::{RecordAfter, RecordRow, RecordSort, VersionRow};
+use crate::domain::library::{RecordVersionKind, VersionSourceKind};
 use crate::domain::master::Labels;
 use crate::error::ApiError;
 use crate::ids::RecordId;
@@ -353,12 +354,26 @@ pub struct RecordListQuery {
     pub stale: Option<bool>,
     pub updated_after: Option<DateTime<Utc>>,
     pub updated_before: Option<DateTime<Utc>>,
-    /// `created` (default `-created`: newest first), `updated`, and with `stale=true` `due`
-    /// (the default there: most overdue first); prefix `-` for descending.
-    pub sort: Option<String>,
+    /// Default `-created` (newest first); with `stale=true` `due` is allowed too and the
+    /// default (most overdue first).
+    #[param(inline)]
+    pub sort: Option<RecordListSort>,
     /// Page size, 1–500 (default 50).
     pub limit: Option<i64>,
     pub cursor: Option<String>,
+}
+
+crate::domain::closed_set::closed_set! {
+    /// The order of a record list; `-` means descending.
+    pub enum RecordListSort {
+        Created = "created",
+        CreatedDesc = "-created",
+        Updated = "updated",
+        UpdatedDesc = "-updated",
+        /// Stale lists only.
+        Due = "due",
+        DueDesc = "-due",
+    }
 }
 
 fn parse_record_query(
@@ -368,27 +383,23 @@ fn parse_record_query(
     let (query, fields): (RecordListQuery, _) = list_query(pairs, &[])?;
     let stale = query.stale.unwrap_or(false);
     // A stale list is read most overdue first unless asked otherwise.
-    let default = if stale { "due" } else { "-created" };
-    let (sort, descending) = match query.sort.as_deref().unwrap_or(default) {
-        "created" => (RecordSort::Created, false),
-        "-created" => (RecordSort::Created, true),
-        "updated" => (RecordSort::Updated, false),
-        "-updated" => (RecordSort::Updated, true),
-        "due" if stale => (RecordSort::Due, false),
-        "-due" if stale => (RecordSort::Due, true),
-        "due" | "-due" => {
+    let default = if stale {
+        RecordListSort::Due
+    } else {
+        RecordListSort::CreatedDesc
+    };
+    let (sort, descending) = match query.sort.unwrap_or(default) {
+        RecordListSort::Created => (RecordSort::Created, false),
+        RecordListSort::CreatedDesc => (RecordSort::Created, true),
+        RecordListSort::Updated => (RecordSort::Updated, false),
+        RecordListSort::UpdatedDesc => (RecordSort::Updated, true),
+        RecordListSort::Due if stale => (RecordSort::Due, false),
+        RecordListSort::DueDesc if stale => (RecordSort::Due, true),
+        RecordListSort::Due | RecordListSort::DueDesc => {
             return Err(ApiError::validation(
                 "sort",
                 "invalid",
                 "`due` orders stale lists only (with stale=true)",
-            ));
-        }
-        _ => {
-            return Err(ApiError::validation(
-                "sort",
-                "invalid",
-                "one of created, updated (and due with stale=true), each optionally prefixed \
-                 with -",
             ));
         }
     };
@@ -692,8 +703,7 @@ pub async fn review_record(
 /// How a version came about: a user directly, or a ticket transition.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VersionSource {
-    /// `user` or `ticket`.
-    pub kind: String,
+    pub kind: VersionSourceKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ticket_id: Option<uuid::Uuid>,
     /// The ticket's human key, `INC-42`.
@@ -714,8 +724,7 @@ pub struct VersionSource {
     "changed": ["status"], "note": null}))]
 pub struct RecordVersion {
     pub version: i64,
-    /// `created`, `updated`, `reviewed` or `deleted`.
-    pub kind: String,
+    pub kind: RecordVersionKind,
     pub at: DateTime<Utc>,
     /// Who made the change (for a ticket source: who fired the transition).
     pub actor: Actor,
@@ -730,8 +739,10 @@ pub struct RecordVersion {
     pub note: Option<String>,
 }
 
-impl From<VersionView> for RecordVersion {
-    fn from(view: VersionView) -> Self {
+impl TryFrom<VersionView> for RecordVersion {
+    type Error = ApiError;
+
+    fn try_from(view: VersionView) -> Result<Self, ApiError> {
         let VersionRow {
             version,
             kind,
@@ -746,22 +757,17 @@ impl From<VersionView> for RecordVersion {
             note,
             ..
         } = view.row;
-        Self {
+        Ok(Self {
             version,
-            kind,
+            kind: RecordVersionKind::from_storage(&kind).map_err(ApiError::internal)?,
             at: at.0,
-            actor: Actor {
-                kind: actor_kind,
-                id: actor_id.map(|a| a.0),
-                name: actor_name,
-            },
+            actor: Actor::from_stored(&actor_kind, actor_id, actor_name)?,
             source: VersionSource {
                 kind: if ticket_id.is_some() {
-                    "ticket"
+                    VersionSourceKind::Ticket
                 } else {
-                    "user"
-                }
-                .to_owned(),
+                    VersionSourceKind::User
+                },
                 ticket_id: ticket_id.map(|t| t.0),
                 ticket_key,
                 transition,
@@ -770,7 +776,7 @@ impl From<VersionView> for RecordVersion {
             fields: view.fields,
             changed: view.changed,
             note,
-        }
+        })
     }
 }
 
@@ -811,7 +817,10 @@ pub async fn record_history(
         .then(|| views.last().map(|v| v.row.version.to_string()))
         .flatten();
     Ok(web::Json(Page {
-        items: views.into_iter().map(RecordVersion::from).collect(),
+        items: views
+            .into_iter()
+            .map(RecordVersion::try_from)
+            .collect::<Result<_, _>>()?,
         next_cursor,
     }))
 }

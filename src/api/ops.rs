@@ -12,16 +12,37 @@ use crate::error::ApiError;
 #[schema(example = json!({"status": "ok"}))]
 pub struct Health {
     /// Always `ok` when the process answers.
-    pub status: String,
+    pub status: HealthStatus,
+}
+
+crate::domain::closed_set::closed_set! {
+    /// The only answer of a live process.
+    pub enum HealthStatus {
+        Ok = "ok",
+    }
+}
+
+crate::domain::closed_set::closed_set! {
+    /// The only answer of a ready node (an unready one answers 503).
+    pub enum ReadinessStatus {
+        Ready = "ready",
+    }
+}
+
+crate::domain::closed_set::closed_set! {
+    /// Which database backend a node runs on.
+    pub enum DatabaseBackend {
+        Sqlite = "sqlite",
+        Postgres = "postgres",
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"status": "ready", "database": "sqlite"}))]
 pub struct Readiness {
     /// `ready`: the database answers and its schema is current.
-    pub status: String,
-    /// Which backend this node runs on: `sqlite` or `postgres`.
-    pub database: String,
+    pub status: ReadinessStatus,
+    pub database: DatabaseBackend,
 }
 
 /// Liveness: the process is up and serving HTTP. Does not touch the database.
@@ -33,7 +54,7 @@ pub struct Readiness {
 #[get("/healthz")]
 pub async fn healthz() -> web::Json<Health> {
     web::Json(Health {
-        status: "ok".to_owned(),
+        status: HealthStatus::Ok,
     })
 }
 
@@ -63,12 +84,11 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Readiness>, 
         ));
     }
     Ok(web::Json(Readiness {
-        status: "ready".to_owned(),
+        status: ReadinessStatus::Ready,
         database: match state.db.backend() {
-            Backend::Postgres => "postgres",
-            Backend::Sqlite => "sqlite",
-        }
-        .to_owned(),
+            Backend::Postgres => DatabaseBackend::Postgres,
+            Backend::Sqlite => DatabaseBackend::Sqlite,
+        },
     }))
 }
 

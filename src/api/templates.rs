@@ -15,7 +15,7 @@ use crate::db::templates::{TemplateRow, VersionRow};
 use crate::domain::diagram::{self, DiagramFormat, Language};
 use crate::domain::identity::Role;
 use crate::domain::master::Labels;
-use crate::domain::template::{LintContext, LintIssue, LintReport, is_key, lint};
+use crate::domain::template::{LintContext, LintIssue, LintReport, VersionStatus, is_key, lint};
 use crate::error::ApiError;
 use crate::ids::TemplateId;
 use crate::service::templates as svc;
@@ -108,8 +108,7 @@ impl From<&LintReport> for Lint {
 pub struct TemplateVersion {
     pub template: String,
     pub number: i32,
-    /// `draft` (editable with PUT) or `published` (immutable).
-    pub status: String,
+    pub status: VersionStatus,
     /// The definition (docs/template-model.md).
     pub definition: Value,
     /// The linter's verdict on this version against the tenant as it is now.
@@ -120,18 +119,22 @@ pub struct TemplateVersion {
     pub updated_at: DateTime<Utc>,
 }
 
-pub fn version_body(key: &str, row: VersionRow, report: &LintReport) -> TemplateVersion {
-    TemplateVersion {
+pub fn version_body(
+    key: &str,
+    row: VersionRow,
+    report: &LintReport,
+) -> Result<TemplateVersion, ApiError> {
+    Ok(TemplateVersion {
         template: key.to_owned(),
         number: row.number,
-        status: row.status,
+        status: VersionStatus::from_storage(&row.status).map_err(ApiError::internal)?,
         definition: row.definition.0,
         lint: report.into(),
         published_at: row.published_at.map(|t| t.0),
         version: row.version,
         created_at: row.created_at.0,
         updated_at: row.updated_at.0,
-    }
+    })
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -269,7 +272,7 @@ pub async fn create_template(
     let key = template.key.clone();
     let body = CreatedTemplate {
         template: template.into(),
-        draft: version_body(&key, version, &report),
+        draft: version_body(&key, version, &report)?,
     };
     Ok(created(&body, etag, location))
 }
@@ -391,12 +394,10 @@ pub async fn list_template_versions(
             let template = svc::find(conn, &scope, &key)?;
             let context = svc::lint_context(conn, &scope, &key)?;
             let versions = db::templates::list_versions(conn, &scope, template.id)?;
-            Ok::<_, ApiError>(
-                versions
-                    .into_iter()
-                    .map(|v| with_lint(&key, v, &context))
-                    .collect(),
-            )
+            versions
+                .into_iter()
+                .map(|v| with_lint(&key, v, &context))
+                .collect::<Result<Vec<_>, ApiError>>()
         })
         .await?;
     Ok(web::Json(Page {
@@ -405,7 +406,11 @@ pub async fn list_template_versions(
     }))
 }
 
-fn with_lint(key: &str, row: VersionRow, context: &LintContext) -> TemplateVersion {
+fn with_lint(
+    key: &str,
+    row: VersionRow,
+    context: &LintContext,
+) -> Result<TemplateVersion, ApiError> {
     let report = match crate::domain::template::parse_definition(&row.definition.0) {
         Ok(def) => lint(&def, context),
         Err(errors) => LintReport {
@@ -441,7 +446,7 @@ pub async fn create_template_version(
         .write(move |conn| {
             let row = svc::new_draft(conn, &principal, &scope, &key, now)?;
             let context = svc::lint_context(conn, &scope, &key)?;
-            Ok::<_, ApiError>(with_lint(&key, row, &context))
+            with_lint(&key, row, &context)
         })
         .await?;
     let location = format!(
@@ -478,7 +483,7 @@ pub async fn get_template_version(
             let template = svc::find(conn, &scope, &key)?;
             let row = svc::find_version(conn, &scope, &template, number)?;
             let context = svc::lint_context(conn, &scope, &key)?;
-            Ok::<_, ApiError>(with_lint(&key, row, &context))
+            with_lint(&key, row, &context)
         })
         .await?;
     let version = body.version;
@@ -530,7 +535,7 @@ pub async fn update_template_version(
         })
         .await?;
     let version = row.version;
-    Ok(ok_with_etag(&version_body(&key, row, &report), version))
+    Ok(ok_with_etag(&version_body(&key, row, &report)?, version))
 }
 
 /// Lints and freezes a draft. A definition with lint errors is refused with 422 listing each
@@ -567,7 +572,7 @@ pub async fn publish_template_version(
         .write(move |conn| svc::publish(conn, &principal, &scope, &lookup, number, expected, now))
         .await?;
     let version = row.version;
-    Ok(ok_with_etag(&version_body(&key, row, &report), version))
+    Ok(ok_with_etag(&version_body(&key, row, &report)?, version))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -694,13 +699,13 @@ fn published_definition(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DiagramParams {
-    /// `mermaid` (stateDiagram-v2, stages as composite states) or `dot` (Graphviz, stages as
-    /// clusters).
-    pub format: String,
+    #[param(inline)]
+    pub format: DiagramFormat,
     /// A version number; default: the published version.
     pub version: Option<i32>,
-    /// Label language: `ja` (default) or `en`.
-    pub lang: Option<String>,
+    /// Label language; default `ja`.
+    #[param(inline)]
+    pub lang: Option<Language>,
 }
 
 /// The state machine as a Mermaid or Graphviz DOT diagram (text).
@@ -724,13 +729,7 @@ pub async fn get_template_diagram(
     params: web::Query<DiagramParams>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = principal.require(READERS)?;
-    let format = DiagramFormat::parse(&params.format)
-        .ok_or_else(|| ApiError::validation("format", "invalid", "must be mermaid or dot"))?;
-    let language = match params.lang.as_deref() {
-        None | Some("ja") => Language::Ja,
-        Some("en") => Language::En,
-        Some(_) => return Err(ApiError::validation("lang", "invalid", "must be ja or en")),
-    };
+    let (format, language) = (params.format, params.lang.unwrap_or(Language::Ja));
     let (key, version) = (key.into_inner(), params.version);
     let def = state
         .db

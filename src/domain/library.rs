@@ -17,6 +17,25 @@ use super::template::{
     Section, check_field_limits, lint_field_collection, parse_json,
 };
 
+crate::domain::closed_set::closed_set! {
+    /// How a record version came about.
+    pub enum RecordVersionKind {
+        Created = "created",
+        Updated = "updated",
+        /// Marked as reviewed (no value changed); carries the review note.
+        Reviewed = "reviewed",
+        Deleted = "deleted",
+    }
+}
+
+crate::domain::closed_set::closed_set! {
+    /// Who wrote a record version: a user directly, or a ticket transition's action.
+    pub enum VersionSourceKind {
+        User = "user",
+        Ticket = "ticket",
+    }
+}
+
 /// Longest review interval, in days (ten years).
 pub const MAX_REVIEW_INTERVAL_DAYS: u32 = 3_650;
 /// Partner organizations one library may be granted to.

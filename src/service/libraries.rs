@@ -23,7 +23,9 @@ use crate::db::types::{Json, Timestamp};
 use crate::db::{self, DbConnection};
 use crate::domain::identity::Role;
 use crate::domain::index::{self, IndexedValue};
-use crate::domain::library::{LibraryDefinition, Reader, lint_library, parse_library};
+use crate::domain::library::{
+    LibraryDefinition, Reader, RecordVersionKind, lint_library, parse_library,
+};
 use crate::domain::search;
 use crate::domain::template::{
     FieldSet, FieldType, LintContext, MappedValue, ValidationContext, convert_literal,
@@ -31,12 +33,6 @@ use crate::domain::template::{
 };
 use crate::error::{ApiError, FieldError};
 use crate::ids::{LibraryId, OrganizationId, RecordId, TicketId};
-
-/// Version kinds in a record's history.
-pub const CREATED: &str = "created";
-pub const UPDATED: &str = "updated";
-pub const REVIEWED: &str = "reviewed";
-pub const DELETED: &str = "deleted";
 
 /// Longest review note, in characters.
 pub const MAX_NOTE_CHARS: usize = 2_000;
@@ -779,7 +775,7 @@ fn version_row(
     w: &Writer<'_>,
     record: RecordId,
     version: i64,
-    kind: &str,
+    kind: RecordVersionKind,
     title: &str,
     fields: &Map<String, Value>,
 ) -> VersionRow {
@@ -795,7 +791,7 @@ fn version_row(
         tenant_id: w.scope.tenant_id(),
         record_id: record,
         version,
-        kind: kind.to_owned(),
+        kind: kind.as_str().to_owned(),
         at: w.now.into(),
         actor_kind: w.actor.kind.to_owned(),
         actor_id: w.actor.id,
@@ -839,7 +835,7 @@ fn insert(
         updated_at: at,
     };
     db::libraries::insert_record(conn, &record)?;
-    let row = version_row(w, id, 1, CREATED, &title, fields);
+    let row = version_row(w, id, 1, RecordVersionKind::Created, &title, fields);
     db::libraries::insert_version(conn, &row)?;
     reindex(conn, scope, library, id, None, (&title, fields))?;
     Ok(record)
@@ -857,9 +853,14 @@ fn change(
     let (scope, now) = (w.scope, w.now);
     let old = record.fields();
     let (kind, fields, deleted_at, note) = match what {
-        Change::Fields(fields) => (UPDATED, fields.clone(), None, None),
-        Change::Review(note) => (REVIEWED, old.clone(), None, note),
-        Change::Delete => (DELETED, old.clone(), Some(Timestamp::from(now)), None),
+        Change::Fields(fields) => (RecordVersionKind::Updated, fields.clone(), None, None),
+        Change::Review(note) => (RecordVersionKind::Reviewed, old.clone(), None, note),
+        Change::Delete => (
+            RecordVersionKind::Deleted,
+            old.clone(),
+            Some(Timestamp::from(now)),
+            None,
+        ),
     };
     let title = library.def.title_of(&fields);
     let version = record.version + 1;

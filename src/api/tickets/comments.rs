@@ -27,20 +27,18 @@ pub struct Comment {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<CommentRow> for Comment {
-    fn from(r: CommentRow) -> Self {
-        Self {
+impl TryFrom<CommentRow> for Comment {
+    type Error = ApiError;
+
+    fn try_from(r: CommentRow) -> Result<Self, ApiError> {
+        Ok(Self {
             id: r.id,
             ticket_id: r.ticket_id,
-            author: Actor {
-                kind: r.author_kind,
-                id: r.author_id.map(|a| a.0),
-                name: r.author_name,
-            },
+            author: Actor::from_stored(&r.author_kind, r.author_id, r.author_name)?,
             body: r.body,
             internal: r.internal,
             created_at: r.created_at.0,
-        }
+        })
     }
 }
 
@@ -72,12 +70,12 @@ pub async fn list_ticket_comments(
         .db
         .read(move |conn| svc::comments(conn, &s.definitions, &caller, id, after, limit))
         .await?;
-    Ok(web::Json(Page::from_rows(
+    Ok(web::Json(Page::try_from_rows(
         rows,
         &request,
         |r| r.id.0,
-        Comment::from,
-    )))
+        Comment::try_from,
+    )?))
 }
 
 /// Adds a comment. Requesters and partners write public comments only.
@@ -126,7 +124,7 @@ pub async fn create_ticket_comment(
                     };
                     let row = svc::add_comment(conn, &s.definitions, &caller, id, &comment, now)?;
                     let location = format!("/api/v1/tickets/{id}/comments");
-                    Ok(Replayable::created(&Comment::from(row), 1, location))
+                    Ok(Replayable::created(&Comment::try_from(row)?, 1, location))
                 },
             )
         })

@@ -18,11 +18,19 @@ use crate::service::tickets::{self as svc, LoadedTicket, TicketCaller};
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExportParams {
-    /// `csv` (the only format).
-    pub format: Option<String>,
+    /// The only format, and the default.
+    #[param(inline)]
+    pub format: Option<ExportFormat>,
     /// Start with a UTF-8 byte order mark, so that Excel (Japanese Windows) reads UTF-8.
     #[serde(default)]
     pub bom: bool,
+}
+
+crate::domain::closed_set::closed_set! {
+    /// The file format of an export.
+    pub enum ExportFormat {
+        Csv = "csv",
+    }
 }
 
 /// Rows fetched per database round trip while exporting.
@@ -123,9 +131,7 @@ pub async fn export_tickets(
     params: web::Query<ExportParams>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = caller(&principal)?;
-    if params.format.as_deref().is_some_and(|f| f != "csv") {
-        return Err(ApiError::validation("format", "invalid", "only csv"));
-    }
+    let ExportFormat::Csv = params.format.unwrap_or(ExportFormat::Csv);
     let pairs = query_pairs(&req)?;
     let (query, mut filter) =
         parse_query(&pairs, caller.audience, state.config.list_probe_threshold)?;

@@ -46,12 +46,24 @@ pub struct TicketQuery {
     /// Tickets whose `library_ref` fields reference this library record, deleted or not (of
     /// a library the caller may read; otherwise nothing matches).
     pub library_record: Option<uuid::Uuid>,
-    /// `created` (default `-created`: newest first), `updated`, `key`; prefix `-` for
-    /// descending.
-    pub sort: Option<String>,
+    /// Default `-created` (newest first).
+    #[param(inline)]
+    pub sort: Option<TicketSort>,
     /// Page size, 1–500 (default 50).
     pub limit: Option<i64>,
     pub cursor: Option<String>,
+}
+
+crate::domain::closed_set::closed_set! {
+    /// The order of a ticket list; `-` means descending.
+    pub enum TicketSort {
+        Created = "created",
+        CreatedDesc = "-created",
+        Updated = "updated",
+        UpdatedDesc = "-updated",
+        Key = "key",
+        KeyDesc = "-key",
+    }
 }
 
 /// Reads the list query: the named parameters, and `field.<key>` filters.
@@ -65,20 +77,13 @@ pub(super) fn parse_query(
         .into_iter()
         .map(|(field, v)| (field, index::filter_candidates(&v)))
         .collect();
-    let (sort, descending) = match query.sort.as_deref().unwrap_or("-created") {
-        "created" => (SortKey::Created, false),
-        "-created" => (SortKey::Created, true),
-        "updated" => (SortKey::Updated, false),
-        "-updated" => (SortKey::Updated, true),
-        "key" => (SortKey::Key, false),
-        "-key" => (SortKey::Key, true),
-        _ => {
-            return Err(ApiError::validation(
-                "sort",
-                "invalid",
-                "one of created, updated, key, each optionally prefixed with -",
-            ));
-        }
+    let (sort, descending) = match query.sort.unwrap_or(TicketSort::CreatedDesc) {
+        TicketSort::Created => (SortKey::Created, false),
+        TicketSort::CreatedDesc => (SortKey::Created, true),
+        TicketSort::Updated => (SortKey::Updated, false),
+        TicketSort::UpdatedDesc => (SortKey::Updated, true),
+        TicketSort::Key => (SortKey::Key, false),
+        TicketSort::KeyDesc => (SortKey::Key, true),
     };
     let tokens = search_query(query.q.as_deref())?
         .map(|q| q.tokens)

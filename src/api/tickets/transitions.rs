@@ -212,8 +212,8 @@ fn outcome_body(
     outcome: &TransitionOutcome,
     caller: &TicketCaller,
     dry_run: bool,
-) -> TransitionResult {
-    TransitionResult {
+) -> Result<TransitionResult, ApiError> {
+    Ok(TransitionResult {
         dry_run,
         ticket: Ticket::of(&outcome.ticket, caller),
         plan: plan_json(&outcome.plan, &outcome.ticket, caller),
@@ -228,8 +228,8 @@ fn outcome_body(
             .map(|w| LibraryChange::of(w, caller))
             .collect(),
         events: outcome.events.clone(),
-        comment: outcome.comment.clone().map(Comment::from),
-    }
+        comment: outcome.comment.clone().map(Comment::try_from).transpose()?,
+    })
 }
 
 /// Fires a transition: permission, state, guard, required fields and per-state rules are
@@ -288,7 +288,7 @@ pub async fn transition_ticket(
         .await?;
     let version = outcome.ticket.row.version;
     Ok(ok_with_etag(
-        &outcome_body(&outcome, &caller, dry_run),
+        &outcome_body(&outcome, &caller, dry_run)?,
         version,
     ))
 }

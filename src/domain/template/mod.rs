@@ -48,3 +48,13 @@ pub use values::{
     FieldSet, FieldViolation, MasterItems, ValidationContext, check_editable, check_value,
     is_required, public_only, validate_values,
 };
+
+crate::domain::closed_set::closed_set! {
+    /// Where a template version is in its life.
+    pub enum VersionStatus {
+        /// Editable with PUT; one per template at most.
+        Draft = "draft",
+        /// Immutable; tickets are filed from the latest one.
+        Published = "published",
+    }
+}

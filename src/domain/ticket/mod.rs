@@ -6,6 +6,45 @@ use uuid::Uuid;
 
 use super::template::{FieldDef, FieldSet, FieldType, TemplateDefinition, public_only};
 
+use crate::domain::closed_set::closed_set;
+
+closed_set! {
+    /// What a ticket history entry records.
+    pub enum HistoryKind {
+        /// The ticket was filed; `new_value` holds every initial value.
+        Created = "created",
+        /// A transition fired (`transition`, `from_state`, `to_state`).
+        Transition = "transition",
+        /// A field value changed (`field`, `old_value`, `new_value`).
+        FieldChanged = "field_changed",
+        /// The assignee, group or organization changed.
+        AttributeChanged = "attribute_changed",
+    }
+}
+
+closed_set! {
+    /// Who acted on a ticket or a record: a signed-in user or an API key.
+    pub enum ActorKind {
+        User = "user",
+        ApiKey = "api_key",
+    }
+}
+
+closed_set! {
+    /// A link as seen from one ticket: what the other ticket is to this one.
+    pub enum LinkKind {
+        /// The other ticket is this one's parent.
+        Parent = "parent",
+        /// The other ticket is this one's child.
+        Child = "child",
+        Related = "related",
+        /// This ticket duplicates the other.
+        DuplicateOf = "duplicate_of",
+        /// The other ticket duplicates this one.
+        DuplicatedBy = "duplicated_by",
+    }
+}
+
 /// Who is looking at tickets, which decides what they see.
 ///
 /// - `Staff` (tenant admins, process managers, agents, auditors, and API keys with one of those

@@ -12,6 +12,8 @@ use crate::db::tickets::{
 use crate::db::types::Json;
 use crate::db::{self, DbConnection};
 use crate::domain::search;
+use crate::domain::ticket::HistoryKind;
+pub use crate::domain::ticket::LinkKind;
 use crate::domain::ticket::MAX_LINKS_PER_TICKET;
 use crate::error::ApiError;
 use crate::ids::{AttachmentId, CommentId, LinkId, TicketId, UserId};
@@ -150,71 +152,33 @@ pub fn watchers(
     Ok(db::tickets::watchers(conn, &caller.scope, id)?)
 }
 
-/// A link as seen from one ticket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkKind {
-    /// The other ticket is this one's parent.
-    Parent,
-    /// The other ticket is this one's child.
-    Child,
-    Related,
-    /// This ticket duplicates the other.
-    DuplicateOf,
-    /// The other ticket duplicates this one.
-    DuplicatedBy,
+/// The stored row (source, target, kind) for "`this` has `other` as its <kind>".
+fn stored(kind: LinkKind, this: TicketId, other: TicketId) -> (TicketId, TicketId, &'static str) {
+    match kind {
+        LinkKind::Parent => (other, this, LINK_PARENT),
+        LinkKind::Child => (this, other, LINK_PARENT),
+        LinkKind::Related => (this, other, LINK_RELATED),
+        LinkKind::DuplicateOf => (this, other, LINK_DUPLICATE_OF),
+        LinkKind::DuplicatedBy => (other, this, LINK_DUPLICATE_OF),
+    }
 }
 
-impl LinkKind {
-    pub const ALL: [LinkKind; 5] = [
-        LinkKind::Parent,
-        LinkKind::Child,
-        LinkKind::Related,
-        LinkKind::DuplicateOf,
-        LinkKind::DuplicatedBy,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LinkKind::Parent => "parent",
-            LinkKind::Child => "child",
-            LinkKind::Related => "related",
-            LinkKind::DuplicateOf => "duplicate_of",
-            LinkKind::DuplicatedBy => "duplicated_by",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == raw)
-    }
-
-    /// The stored row (source, target, kind) for "`this` has `other` as its <self>".
-    fn stored(self, this: TicketId, other: TicketId) -> (TicketId, TicketId, &'static str) {
-        match self {
-            LinkKind::Parent => (other, this, LINK_PARENT),
-            LinkKind::Child => (this, other, LINK_PARENT),
-            LinkKind::Related => (this, other, LINK_RELATED),
-            LinkKind::DuplicateOf => (this, other, LINK_DUPLICATE_OF),
-            LinkKind::DuplicatedBy => (other, this, LINK_DUPLICATE_OF),
-        }
-    }
-
-    /// How a stored link looks from `this`.
-    pub fn seen_from(row: &LinkRow, this: TicketId) -> (Self, TicketId) {
-        let outgoing = row.source_id == this;
-        let other = if outgoing {
-            row.target_id
-        } else {
-            row.source_id
-        };
-        let kind = match (row.kind.as_str(), outgoing) {
-            (LINK_PARENT, true) => LinkKind::Child,
-            (LINK_PARENT, false) => LinkKind::Parent,
-            (LINK_DUPLICATE_OF, true) => LinkKind::DuplicateOf,
-            (LINK_DUPLICATE_OF, false) => LinkKind::DuplicatedBy,
-            _ => LinkKind::Related,
-        };
-        (kind, other)
-    }
+/// How a stored link looks from `this`.
+fn seen_from(row: &LinkRow, this: TicketId) -> (LinkKind, TicketId) {
+    let outgoing = row.source_id == this;
+    let other = if outgoing {
+        row.target_id
+    } else {
+        row.source_id
+    };
+    let kind = match (row.kind.as_str(), outgoing) {
+        (LINK_PARENT, true) => LinkKind::Child,
+        (LINK_PARENT, false) => LinkKind::Parent,
+        (LINK_DUPLICATE_OF, true) => LinkKind::DuplicateOf,
+        (LINK_DUPLICATE_OF, false) => LinkKind::DuplicatedBy,
+        _ => LinkKind::Related,
+    };
+    (kind, other)
 }
 
 /// The links of a ticket, each with the other ticket (when the caller may see it).
@@ -227,7 +191,7 @@ pub fn links(
     load(conn, defs, caller, id)?;
     let mut out = Vec::new();
     for row in db::tickets::links(conn, &caller.scope, id)? {
-        let (kind, other) = LinkKind::seen_from(&row, id);
+        let (kind, other) = seen_from(&row, id);
         match load(conn, defs, caller, other) {
             Ok(ticket) => out.push((row, kind, ticket)),
             Err(ApiError::NotFound) => {}
@@ -274,7 +238,7 @@ pub fn add_link(
             detail: format!("A ticket has at most {MAX_LINKS_PER_TICKET} links."),
         });
     }
-    let (source, dest, stored) = kind.stored(id, other);
+    let (source, dest, stored) = stored(kind, id, other);
     let taken: BTreeSet<(TicketId, TicketId, &str)> = existing
         .iter()
         .map(|l| (l.source_id, l.target_id, l.kind.as_str()))
@@ -386,7 +350,10 @@ pub fn history(
         limit,
     )?;
     // The creation entry holds every initial value; internal ones are not for everyone.
-    for row in rows.iter_mut().filter(|r| r.kind == "created") {
+    for row in rows
+        .iter_mut()
+        .filter(|r| r.kind == HistoryKind::Created.as_str())
+    {
         if let Some(Json(Value::Object(fields))) = &mut row.new_value {
             *fields = caller.audience.redact(&ticket.def, std::mem::take(fields));
         }

@@ -31,7 +31,7 @@ use crate::domain::library::Reader;
 use crate::domain::template::{
     TemplateDefinition, ValidationContext, check_editable, is_required, is_set, validate_values,
 };
-use crate::domain::ticket::{self, Audience};
+use crate::domain::ticket::{self, Audience, HistoryKind};
 use crate::error::{ApiError, FieldError};
 use crate::ids::{EntityId, GroupId, OrganizationId, TemplateId, TicketId, UserId};
 
@@ -387,7 +387,7 @@ impl<'a> HistoryBatch<'a> {
         }
     }
 
-    fn push(&mut self, kind: &str, internal: bool, fill: impl FnOnce(&mut NewHistory)) {
+    fn push(&mut self, kind: HistoryKind, internal: bool, fill: impl FnOnce(&mut NewHistory)) {
         let mut row = NewHistory {
             tenant_id: self.caller.scope.tenant_id(),
             ticket_id: self.ticket,
@@ -397,7 +397,7 @@ impl<'a> HistoryBatch<'a> {
             actor_kind: self.caller.actor.kind.to_owned(),
             actor_id: self.caller.actor.id,
             actor_name: self.caller.actor.name.clone(),
-            kind: kind.to_owned(),
+            kind: kind.as_str().to_owned(),
             transition: None,
             from_state: None,
             to_state: None,
@@ -412,14 +412,14 @@ impl<'a> HistoryBatch<'a> {
 
     /// The creation, with the initial field values (one entry, not one per field).
     pub(crate) fn created(&mut self, state: &str, fields: &Map<String, Value>) {
-        self.push("created", false, |r| {
+        self.push(HistoryKind::Created, false, |r| {
             r.to_state = Some(state.to_owned());
             r.new_value = Some(Json(Value::Object(fields.clone())));
         });
     }
 
     pub(crate) fn transition(&mut self, key: &str, from: &str, to: &str) {
-        self.push("transition", false, |r| {
+        self.push(HistoryKind::Transition, false, |r| {
             r.transition = Some(key.to_owned());
             r.from_state = Some(from.to_owned());
             r.to_state = Some(to.to_owned());
@@ -428,7 +428,7 @@ impl<'a> HistoryBatch<'a> {
 
     pub(crate) fn field(&mut self, def: &TemplateDefinition, key: &str, old: &Value, new: &Value) {
         let internal = def.field(key).is_some_and(|f| f.internal);
-        self.push("field_changed", internal, |r| {
+        self.push(HistoryKind::FieldChanged, internal, |r| {
             r.field = Some(key.to_owned());
             r.old_value = Some(Json(old.clone()));
             r.new_value = Some(Json(new.clone()));
@@ -447,7 +447,7 @@ impl<'a> HistoryBatch<'a> {
         }
         let text =
             |v: Option<uuid::Uuid>| v.map_or(Value::Null, |id| Value::String(id.to_string()));
-        self.push("attribute_changed", false, |r| {
+        self.push(HistoryKind::AttributeChanged, false, |r| {
             r.field = Some(name.to_owned());
             r.old_value = Some(Json(text(old)));
             r.new_value = Some(Json(text(new)));
