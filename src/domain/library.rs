@@ -36,6 +36,14 @@ crate::domain::closed_set::closed_set! {
     }
 }
 
+crate::domain::closed_set::closed_set! {
+    /// What a transition's library action did to a record.
+    pub enum LibraryOperation {
+        Created = "created",
+        Updated = "updated",
+    }
+}
+
 /// Longest review interval, in days (ten years).
 pub const MAX_REVIEW_INTERVAL_DAYS: u32 = 3_650;
 /// Partner organizations one library may be granted to.

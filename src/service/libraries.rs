@@ -24,7 +24,7 @@ use crate::db::{self, DbConnection};
 use crate::domain::identity::Role;
 use crate::domain::index::{self, IndexedValue};
 use crate::domain::library::{
-    LibraryDefinition, Reader, RecordVersionKind, lint_library, parse_library,
+    LibraryDefinition, LibraryOperation, Reader, RecordVersionKind, lint_library, parse_library,
 };
 use crate::domain::search;
 use crate::domain::template::{
@@ -953,7 +953,7 @@ fn reindex(
 pub struct LibraryWrite {
     pub library: String,
     /// `created` or `updated`.
-    pub operation: &'static str,
+    pub operation: LibraryOperation,
     pub record: RecordRow,
     /// The record fields the action wrote, after conversion.
     pub fields: Map<String, Value>,
@@ -1086,7 +1086,7 @@ pub fn write_from_transition(
             };
             Ok(LibraryWrite {
                 library: library_key.to_owned(),
-                operation: "updated",
+                operation: LibraryOperation::Updated,
                 record,
                 fields: written,
                 record_field: None,
@@ -1098,7 +1098,7 @@ pub fn write_from_transition(
             let record = insert(conn, w, &library, &fields)?;
             Ok(LibraryWrite {
                 library: library_key.to_owned(),
-                operation: "created",
+                operation: LibraryOperation::Created,
                 record,
                 fields: written,
                 record_field: None,

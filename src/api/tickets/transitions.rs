@@ -10,6 +10,7 @@ use super::{Ticket, caller};
 use crate::api::common::{if_match, ok_with_etag};
 use crate::app::AppState;
 use crate::auth::Principal;
+use crate::domain::library::LibraryOperation;
 use crate::domain::template::{FieldSet, TransitionOption, TransitionPlan};
 use crate::error::ApiError;
 use crate::ids::TicketId;
@@ -145,8 +146,7 @@ pub struct DryRunParams {
     "record_field": "knowledge_article"}))]
 pub struct LibraryChange {
     pub library: String,
-    /// `created` or `updated`.
-    pub operation: String,
+    pub operation: LibraryOperation,
     pub record_id: uuid::Uuid,
     /// The record's version after the write.
     pub record_version: i64,
@@ -164,7 +164,7 @@ impl LibraryChange {
     fn of(write: &LibraryWrite, caller: &TicketCaller) -> Self {
         Self {
             library: write.library.clone(),
-            operation: write.operation.to_owned(),
+            operation: write.operation,
             record_id: write.record.id.0,
             record_version: write.record.version,
             title: write.record.title.clone(),
@@ -263,7 +263,7 @@ pub async fn transition_ticket(
     let caller = caller(&principal)?;
     let expected = if_match(&req)?;
     let dry_run = params.dry_run;
-    let request = transition_request(body.into_inner());
+    let request = transition_request(body.into_inner())?;
     let id = id.into_inner();
     let now = state.clock.now();
     let s = state.clone();
@@ -293,13 +293,10 @@ pub async fn transition_ticket(
     ))
 }
 
-fn transition_request(body: FireTransition) -> TransitionRequest {
-    TransitionRequest {
-        transition: body.transition,
-        fields: body.fields,
-        comment: body.comment.map(|c| NewComment {
-            body: c.body,
-            internal: c.internal,
-        }),
-    }
+fn transition_request(body: FireTransition) -> Result<TransitionRequest, ApiError> {
+    let comment = body.comment.map(|c| NewComment {
+        body: c.body,
+        internal: c.internal,
+    });
+    TransitionRequest::parse(&body.transition, body.fields, comment)
 }

@@ -16,6 +16,7 @@ mod lint;
 mod model;
 mod parse;
 mod pointer;
+mod request;
 mod scalar;
 mod values;
 
@@ -43,6 +44,7 @@ pub use model::{
     Section, SlaCategory, Stage, State, TemplateDefinition, Transition,
 };
 pub use parse::{parse_definition, parse_json};
+pub use request::{TransitionInput, TransitionKey};
 pub use scalar::{is_set, parse_datetime_utc};
 pub use values::{
     FieldSet, FieldViolation, MasterItems, ValidationContext, check_editable, check_value,

@@ -18,8 +18,8 @@ use crate::db::tickets::{CommentRow, TicketChanges};
 use crate::db::types::Json;
 use crate::db::{self, DbConnection};
 use crate::domain::template::{
-    ActorView, Facts, MasterItems, PlanError, TicketView, TransitionOption, TransitionPlan,
-    Unavailable, available_transitions, plan_transition,
+    ActorView, Facts, MasterItems, PlanError, TicketView, TransitionInput, TransitionKey,
+    TransitionOption, TransitionPlan, Unavailable, available_transitions, plan_transition,
 };
 use crate::domain::ticket;
 use crate::error::{ApiError, FieldError};
@@ -35,11 +35,33 @@ pub struct NewComment {
     pub internal: bool,
 }
 
+/// A transition request, parsed: the engine's input (a transition key, the supplied values)
+/// and the comment written with it.
 #[derive(Debug, Clone)]
 pub struct TransitionRequest {
-    pub transition: String,
-    pub fields: Map<String, Value>,
+    pub input: TransitionInput,
     pub comment: Option<NewComment>,
+}
+
+impl TransitionRequest {
+    /// Parses what a caller sent; a transition name that is not a key is refused as the
+    /// engine refuses an unknown one (422 on `transition`).
+    pub fn parse(
+        transition: &str,
+        fields: Map<String, Value>,
+        comment: Option<NewComment>,
+    ) -> Result<Self, ApiError> {
+        let transition = TransitionKey::parse(transition)
+            .map_err(|u| transition_error(vec![PlanError::Unavailable(u)], ""))?;
+        Ok(Self {
+            input: TransitionInput { transition, fields },
+            comment,
+        })
+    }
+
+    fn fields(&self) -> &Map<String, Value> {
+        &self.input.fields
+    }
 }
 
 /// Whether a transition is committed or only tried.
@@ -244,7 +266,7 @@ fn execute(
         conn,
         &cx.caller.scope,
         &*loaded.ticket.def,
-        &request.fields,
+        request.fields(),
         &cx.caller.reader(),
     )?;
     let firing = Firing::new(cx, &loaded, &plan);
@@ -279,7 +301,7 @@ fn load_step(
     crate::api::common::check_version(cx.expected_version, ticket.row.version)?;
     caller.require_writer()?;
     let staff = caller.audience.is_staff();
-    refuse_internal(&*ticket.def, staff, &request.fields, "template")?;
+    refuse_internal(&*ticket.def, staff, request.fields(), "template")?;
     if request.comment.as_ref().is_some_and(|c| c.internal) && !staff {
         return Err(ApiError::Forbidden(
             "Only staff write internal comments.".to_owned(),
@@ -287,7 +309,7 @@ fn load_step(
     }
     let actor = actor_view(conn, caller)?;
     let facts = facts(conn, caller, &ticket)?;
-    let masters = master_items(conn, &caller.scope, &*ticket.def, request.fields.keys())?;
+    let masters = master_items(conn, &caller.scope, &*ticket.def, request.fields().keys())?;
     Ok(Loaded {
         fields: ticket.fields(),
         ticket,
@@ -305,8 +327,7 @@ fn plan(loaded: &Loaded, request: &TransitionRequest) -> Result<TransitionPlan, 
         &view(ticket, &loaded.fields),
         &loaded.actor,
         &loaded.facts,
-        &request.transition,
-        &request.fields,
+        &request.input,
         &loaded.masters,
     )
     .map_err(|e| transition_error(e, &ticket.row.state))
