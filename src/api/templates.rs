@@ -15,7 +15,9 @@ use crate::db::templates::{TemplateRow, VersionRow};
 use crate::domain::diagram::{self, DiagramFormat, Language};
 use crate::domain::identity::Role;
 use crate::domain::master::Labels;
-use crate::domain::template::{LintContext, LintIssue, LintReport, VersionStatus, is_key, lint};
+use crate::domain::template::{
+    LintContext, LintIssue, LintReport, SlaCategory, VersionStatus, is_key, lint,
+};
 use crate::error::ApiError;
 use crate::ids::TemplateId;
 use crate::service::templates as svc;
@@ -581,8 +583,8 @@ pub struct StateInfo {
     pub label: Labels,
     pub initial: bool,
     pub terminal: bool,
-    /// SLA clock category: `running`, `paused` or `stopped`.
-    pub sla: String,
+    /// SLA clock category.
+    pub sla: SlaCategory,
     /// Tickets currently in this state.
     pub ticket_count: i64,
 }
@@ -663,10 +665,7 @@ pub async fn get_template_states(
                     },
                     initial: s.initial,
                     terminal: s.terminal,
-                    sla: serde_json::to_value(s.sla)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
+                    sla: s.sla,
                     ticket_count: count(&s.key),
                 })
                 .collect(),
