@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::domain::identity::Role;
 use crate::domain::template::{
     Action, FieldSet, Guard, PlannedAction, TemplateDefinition, Transition, TransitionOption,
     TransitionPlan, Unavailable, public_only,
@@ -28,6 +29,15 @@ pub enum Audience {
         organization: Option<Uuid>,
     },
 }
+
+/// The roles that make a caller staff (for tickets, and for library records through
+/// `domain::library::Reader`): everyone else is restricted.
+pub const STAFF_ROLES: [Role; 4] = [
+    Role::TenantAdmin,
+    Role::ProcessManager,
+    Role::Agent,
+    Role::Auditor,
+];
 
 /// What a restricted caller reads instead of a guard description naming a field it may not
 /// see.

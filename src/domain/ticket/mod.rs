@@ -7,7 +7,7 @@ mod tests;
 
 use serde_json::{Map, Value};
 
-pub use audience::{Audience, HIDDEN_CONDITION};
+pub use audience::{Audience, HIDDEN_CONDITION, STAFF_ROLES};
 
 use super::template::{FieldDef, FieldType, TemplateDefinition};
 
