@@ -598,6 +598,20 @@ fn restricted_calls(v: &Vault) -> Vec<Call> {
             v.internal_attachment
         ))
     });
+    // Writes answer with ticket data too.
+    calls.push(Call {
+        method: Method::PATCH,
+        path: t.clone(),
+        body: Some(json!({"fields": {"summary": "概要を更新"}})),
+        status: StatusCode::OK,
+    });
+    calls.push(Call {
+        method: Method::POST,
+        path: format!("{t}/comments"),
+        body: Some(json!({"body": "確認しました", "internal": false})),
+        status: StatusCode::CREATED,
+    });
+    // Last: the sentinel test also sends it as staff.
     calls.push(Call {
         method: Method::POST,
         path: format!("{t}/transitions?dry_run=true"),
