@@ -87,16 +87,9 @@ impl Reader<'_> {
         self.roles.contains(&role)
     }
 
-    /// Tenant admins, process managers, agents and auditors: they see internal fields.
+    /// Staff (the audience rules' `STAFF_ROLES`): they see internal fields.
     pub fn is_staff(&self) -> bool {
-        [
-            Role::TenantAdmin,
-            Role::ProcessManager,
-            Role::Agent,
-            Role::Auditor,
-        ]
-        .iter()
-        .any(|r| self.holds(*r))
+        super::ticket::STAFF_ROLES.iter().any(|r| self.holds(*r))
     }
 
     /// Tenant admins and process managers: they define libraries.

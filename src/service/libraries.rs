@@ -1227,6 +1227,25 @@ pub fn library_of_record(
         .then_some(library.row.key))
 }
 
+/// The libraries among `keys` the reader may read: a transition's result names a record's
+/// title only for those (the `LibraryChange` entries).
+pub fn readable_libraries<'k>(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    reader: &Reader<'_>,
+    keys: impl IntoIterator<Item = &'k str>,
+) -> Result<BTreeSet<String>, ApiError> {
+    let mut out = BTreeSet::new();
+    for key in keys.into_iter().collect::<BTreeSet<_>>() {
+        if let Some(row) = db::libraries::find_library(conn, scope, key)?
+            && Library::of(row)?.def.access.may_read(reader)
+        {
+            out.insert(key.to_owned());
+        }
+    }
+    Ok(out)
+}
+
 /// The key of a library with a select field backed by `master`.
 pub fn library_using_master(
     conn: &mut DbConnection,

@@ -36,12 +36,7 @@ use crate::error::{ApiError, FieldError};
 use crate::ids::{EntityId, GroupId, OrganizationId, TemplateId, TicketId, UserId};
 
 /// Roles that see every ticket of the tenant.
-pub const STAFF: [Role; 4] = [
-    Role::TenantAdmin,
-    Role::ProcessManager,
-    Role::Agent,
-    Role::Auditor,
-];
+pub const STAFF: [Role; 4] = crate::domain::ticket::STAFF_ROLES;
 /// Roles that work tickets (everything but reading is theirs).
 pub const WORKERS: [Role; 3] = [Role::TenantAdmin, Role::ProcessManager, Role::Agent];
 /// Roles that may file tickets.
