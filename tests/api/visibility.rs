@@ -611,6 +611,14 @@ fn restricted_calls(v: &Vault) -> Vec<Call> {
         body: Some(json!({"body": "確認しました", "internal": false})),
         status: StatusCode::CREATED,
     });
+    // A refused transition: its guard compares an internal field and its target state
+    // requires one; the 409 names neither.
+    calls.push(Call {
+        method: Method::POST,
+        path: format!("{t}/transitions?dry_run=true"),
+        body: Some(json!({"transition": "check"})),
+        status: StatusCode::CONFLICT,
+    });
     // Last: the sentinel test also sends it as staff.
     calls.push(Call {
         method: Method::POST,

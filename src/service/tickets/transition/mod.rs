@@ -22,6 +22,7 @@ use crate::domain::template::{
     Unavailable, available_transitions, plan_transition,
 };
 use crate::domain::ticket;
+use crate::domain::ticket::Audience;
 use crate::error::{ApiError, FieldError};
 use crate::ids::{GroupId, TicketId, UserId};
 use crate::service::definitions::DefinitionCache;
@@ -124,28 +125,37 @@ pub fn options(
     let actor = actor_view(conn, caller)?;
     let facts = facts(conn, caller, &ticket)?;
     let fields = ticket.fields();
-    let mut options = available_transitions(
+    let options = available_transitions(
         &ticket.def,
         &view(&ticket, &fields),
         &actor,
         &facts,
         explain,
     );
-    if !caller.audience.is_staff() {
-        // Restricted callers never learn the names of internal fields.
-        for option in &mut options {
-            option
-                .required_fields
-                .retain(|f| ticket.def.field(f).is_none_or(|d| !d.internal));
-        }
-    }
     Ok((ticket, options))
 }
 
-fn transition_error(errors: Vec<PlanError>, state: &str) -> ApiError {
+/// The refusal as the caller may see it: every reason passes through the audience rules
+/// first, so a requester or partner learns no internal field's name or condition. A transition
+/// that needs only internal fields they cannot supply is unavailable to them (409), not a
+/// validation error naming those fields.
+fn transition_error(
+    errors: Vec<PlanError>,
+    ticket: &LoadedTicket,
+    audience: &Audience,
+    transition: &str,
+) -> ApiError {
+    let def = &ticket.def;
+    let state = &ticket.row.state;
     let mut fields = Vec::new();
     let mut conflict = Vec::new();
     let mut forbidden = false;
+    let errors = errors.into_iter().map(|e| match e {
+        PlanError::Unavailable(r) => {
+            PlanError::Unavailable(audience.reason(def, def.transition(transition), r))
+        }
+        PlanError::Field(v) => PlanError::Field(v),
+    });
     for error in errors {
         match error {
             PlanError::Field(v) => fields.push(FieldError::new(v.field, v.code, v.message)),
@@ -165,6 +175,11 @@ fn transition_error(errors: Vec<PlanError>, state: &str) -> ApiError {
             PlanError::Unavailable(Unavailable::NotPermitted) => forbidden = true,
             PlanError::Unavailable(Unavailable::GuardFailed { description, .. }) => {
                 conflict.push(format!("its condition does not hold: {description}"));
+            }
+            PlanError::Unavailable(Unavailable::MissingFields { fields: missing })
+                if missing.is_empty() =>
+            {
+                conflict.push("it needs values that staff fill in first".to_owned());
             }
             PlanError::Unavailable(Unavailable::MissingFields { fields: missing }) => {
                 fields.extend(missing.into_iter().map(|f| {
@@ -239,7 +254,7 @@ fn execute(
     request: &TransitionRequest,
 ) -> Result<TransitionOutcome, ApiError> {
     let loaded = load_step(conn, cx, request)?;
-    let plan = plan(&loaded, request)?;
+    let plan = plan(&loaded, &cx.caller.audience, request)?;
     check_references(
         conn,
         &cx.caller.scope,
@@ -298,7 +313,11 @@ fn load_step(
 }
 
 /// Plan: the domain engine's decision, pure; its refusals become the request's error.
-fn plan(loaded: &Loaded, request: &TransitionRequest) -> Result<TransitionPlan, ApiError> {
+fn plan(
+    loaded: &Loaded,
+    audience: &Audience,
+    request: &TransitionRequest,
+) -> Result<TransitionPlan, ApiError> {
     let ticket = &loaded.ticket;
     plan_transition(
         &ticket.def,
@@ -309,7 +328,7 @@ fn plan(loaded: &Loaded, request: &TransitionRequest) -> Result<TransitionPlan, 
         &request.fields,
         &loaded.masters,
     )
-    .map_err(|e| transition_error(e, &ticket.row.state))
+    .map_err(|e| transition_error(e, ticket, audience, &request.transition))
 }
 
 /// What the actions of one planned transition share.
