@@ -320,6 +320,7 @@ fn execute(
                 let child = create_child(conn, defs, caller, &ticket, template, mapped, now)?;
                 db::tickets::insert_link(
                     conn,
+                    scope,
                     &LinkRow {
                         tenant_id: scope.tenant_id(),
                         id: LinkId::new_at(now),
