@@ -100,7 +100,7 @@ fn scoped(table: &str, tables: &IndexTables, scope: IndexScope) -> Sql<Bool> {
 }
 
 /// Removes field index rows of an owner (the rows of its old values), by primary key.
-pub fn delete_field_values(
+fn delete_field_values(
     conn: &mut DbConnection,
     tables: &IndexTables,
     scope: IndexScope,
@@ -162,7 +162,7 @@ fn insert_rows<R>(
 }
 
 /// Writes field index rows of an owner (its new values).
-pub fn insert_field_values(
+fn insert_field_values(
     conn: &mut DbConnection,
     tables: &IndexTables,
     scope: IndexScope,
@@ -193,7 +193,7 @@ pub fn insert_field_values(
 }
 
 /// Removes tokens of an owner (those of its old text), by primary key.
-pub fn delete_tokens(
+fn delete_tokens(
     conn: &mut DbConnection,
     tables: &IndexTables,
     scope: IndexScope,
