@@ -5,9 +5,9 @@
 //! Tickets are made by the same use case the API runs (`service::tickets::create_from`:
 //! validation against the template and its masters, numbering, field index, search tokens,
 //! history), but in write transactions of a thousand tickets instead of one per request, and
-//! without HTTP, tokens or JSON bodies. A share of them is then moved to later states with a
-//! plain UPDATE, so lists filtered by state have realistic selectivity; those tickets have no
-//! transition history. Values are drawn from a seeded RNG: the same `--tickets` and `--seed`
+//! without HTTP, tokens or JSON bodies. A share of them is then put in later states directly
+//! (`db::tickets::place_in_state`, one UPDATE per state), so lists filtered by state have
+//! realistic selectivity; those tickets have no transition history. Values are drawn from a seeded RNG: the same `--tickets` and `--seed`
 //! give the same data.
 
 use std::collections::BTreeSet;
@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
-use diesel::prelude::*;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -28,7 +27,6 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::{Caller, OperatorPrincipal, Principal, TenantScope, UserPrincipal};
 use crate::config::Config;
 use crate::db::audit::Actor;
-use crate::db::schema::tickets;
 use crate::db::{Database, DbConnection, DbError};
 use crate::domain::identity::{Role, RoleSet, TenantSlug, TimeZone};
 use crate::domain::template::{MasterItems, TemplateDefinition};
@@ -497,8 +495,8 @@ fn seed_tenant(
     Ok(result)
 }
 
-/// Creates one batch through the ticket use case, then moves the planned share to later
-/// states with one UPDATE per state.
+/// Creates one batch through the ticket use case, then puts the planned share in later
+/// states.
 fn write_batch(
     conn: &mut DbConnection,
     plan: &TenantPlan,
@@ -532,17 +530,16 @@ fn write_batch(
     }
     for (template, state, list) in moves {
         let (state, stage, terminal, _) = &plan.templates[template].states[state];
-        diesel::update(
-            tickets::table
-                .filter(tickets::tenant_id.eq(plan.caller.scope.tenant_id()))
-                .filter(tickets::id.eq_any(list)),
-        )
-        .set((
-            tickets::state.eq(state),
-            tickets::stage.eq(stage),
-            tickets::closed.eq(*terminal),
-        ))
-        .execute(conn)?;
+        crate::db::tickets::place_in_state(
+            conn,
+            &plan.caller.scope,
+            &list,
+            &crate::db::tickets::StatePlacement {
+                state,
+                stage,
+                closed: *terminal,
+            },
+        )?;
     }
     Ok(ids)
 }

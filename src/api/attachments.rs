@@ -281,7 +281,7 @@ pub async fn list_ticket_attachments(
         .await?;
     Ok(web::Json(Page::from_rows(
         rows,
-        &request,
+        request.limit,
         |r| r.id.0,
         Attachment::from,
     )))

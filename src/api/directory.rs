@@ -526,7 +526,7 @@ pub async fn list_group_members(
         .await?;
     Ok(web::Json(Page::from_rows(
         rows,
-        &request,
+        request.limit,
         |u| u.0,
         |user_id| GroupMember { user_id },
     )))

@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::common::{
-    Page, PageParams, bad_cursor, created, decode_json_cursor, encode_json_cursor, if_match,
-    list_query, ok_with_etag, page_limit, query_pairs, search_query,
+    Page, PageParams, PageRequest, bad_cursor, created, decode_cursor, if_match, list_query,
+    ok_with_etag, page_limit, query_pairs, search_query,
 };
 use super::tickets::Ticket;
 use super::tickets::history::Actor;
@@ -415,8 +415,8 @@ struct RecordCursor {
     at: Option<DateTime<Utc>>,
 }
 
-fn encode_record_cursor(sort: RecordSort, row: &RecordRow) -> String {
-    let cursor = match sort {
+fn record_cursor(sort: RecordSort, row: &RecordRow) -> RecordCursor {
+    match sort {
         RecordSort::Created => RecordCursor {
             s: 'c',
             id: row.id,
@@ -432,12 +432,11 @@ fn encode_record_cursor(sort: RecordSort, row: &RecordRow) -> String {
             id: row.id,
             at: row.review_due_at.map(|t| t.0),
         },
-    };
-    encode_json_cursor(&cursor)
+    }
 }
 
 fn decode_record_cursor(raw: &str, sort: RecordSort) -> Result<RecordAfter, ApiError> {
-    let c: RecordCursor = decode_json_cursor(raw)?;
+    let c: RecordCursor = decode_cursor(raw)?;
     match (sort, c.s, c.at) {
         (RecordSort::Created, 'c', _) => Ok(RecordAfter::Created(c.id)),
         (RecordSort::Updated, 'u', Some(at)) => Ok(RecordAfter::Updated(at.into(), c.id)),
@@ -477,7 +476,7 @@ pub async fn list_records(
         None => None,
     };
     let (key, now, sort) = (key.into_inner(), state.clock.now(), filter.sort);
-    let (library, mut rows, caller) = state
+    let (library, rows, caller) = state
         .db
         .read(move |conn| {
             let (library, rows) =
@@ -485,18 +484,12 @@ pub async fn list_records(
             Ok::<_, ApiError>((library, rows, caller))
         })
         .await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next_cursor = more
-        .then(|| rows.last().map(|r| encode_record_cursor(sort, r)))
-        .flatten();
-    Ok(web::Json(Page {
-        items: rows
-            .iter()
-            .map(|r| Record::of(&library, r, &caller, now))
-            .collect(),
-        next_cursor,
-    }))
+    Ok(web::Json(Page::from_rows(
+        rows,
+        limit,
+        |r| record_cursor(sort, r),
+        |r| Record::of(&library, &r, &caller, now),
+    )))
 }
 
 /// Creates a record (callers the library's access lets write). Values are validated
@@ -795,25 +788,18 @@ pub async fn record_history(
     page: web::Query<PageParams>,
 ) -> Result<web::Json<Page<RecordVersion>>, ApiError> {
     let caller = LibraryCaller::of(&principal)?;
-    let limit = page_limit(page.limit)?;
-    let after = match page.cursor.as_deref() {
-        None => None,
-        Some(raw) => Some(raw.parse::<i64>().map_err(|_| bad_cursor())?),
-    };
+    let PageRequest { limit, after } = page.parse_as::<i64>()?;
     let (key, id) = path.into_inner();
-    let mut views = state
+    let views = state
         .db
         .read(move |conn| svc::history(conn, &caller, &key, id, after, limit + 1))
         .await?;
-    let more = views.len() as i64 > limit;
-    views.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next_cursor = more
-        .then(|| views.last().map(|v| v.row.version.to_string()))
-        .flatten();
-    Ok(web::Json(Page {
-        items: views.into_iter().map(RecordVersion::from).collect(),
-        next_cursor,
-    }))
+    Ok(web::Json(Page::from_rows(
+        views,
+        limit,
+        |v| v.row.version,
+        RecordVersion::from,
+    )))
 }
 
 /// The tickets whose `library_ref` fields reference this live record, as the caller may see

@@ -93,6 +93,7 @@ pub fn run(
     let response = create(conn)?;
     let stored = db::tickets::insert_idempotent(
         conn,
+        scope,
         &IdempotentResponse {
             tenant_id: scope.tenant_id(),
             principal,

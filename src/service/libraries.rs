@@ -838,9 +838,9 @@ fn insert(
         created_at: at,
         updated_at: at,
     };
-    db::libraries::insert_record(conn, &record)?;
+    db::libraries::insert_record(conn, scope, &record)?;
     let row = version_row(w, id, 1, CREATED, &title, fields);
-    db::libraries::insert_version(conn, &row)?;
+    db::libraries::insert_version(conn, scope, &row)?;
     reindex(conn, scope, library, id, None, (&title, fields))?;
     Ok(record)
 }
@@ -884,7 +884,7 @@ fn change(
     }
     let mut row = version_row(w, record.id, version, kind, &title, &fields);
     row.note = note.map(str::to_owned);
-    db::libraries::insert_version(conn, &row)?;
+    db::libraries::insert_version(conn, scope, &row)?;
     // A deleted record has no index entries.
     let empty = Map::new();
     let indexed = if deleted_at.is_some() {
@@ -930,20 +930,12 @@ fn reindex(
     new: (&str, &Map<String, Value>),
 ) -> Result<(), ApiError> {
     let def = &library.def;
-    let (new_values, new_tokens) = index_entries(def, new.0, new.1);
-    let (old_values, old_tokens) = match old {
+    let new = index_entries(def, new.0, new.1);
+    let old = match old {
         Some((title, fields)) => index_entries(def, title, fields),
         None => Default::default(),
     };
-    let lib = library.row.id;
-    let gone: Vec<_> = old_values.difference(&new_values).cloned().collect();
-    let added: Vec<_> = new_values.difference(&old_values).cloned().collect();
-    db::libraries::delete_field_index(conn, scope, lib, id, &gone)?;
-    db::libraries::insert_field_index(conn, scope, lib, id, &added)?;
-    let gone: Vec<_> = old_tokens.difference(&new_tokens).cloned().collect();
-    let added: Vec<_> = new_tokens.difference(&old_tokens).cloned().collect();
-    db::libraries::delete_tokens(conn, scope, lib, id, &gone)?;
-    db::libraries::insert_tokens(conn, scope, lib, id, &added)?;
+    db::libraries::reindex(conn, scope, library.row.id, id, &old, &new)?;
     Ok(())
 }
 

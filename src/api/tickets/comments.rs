@@ -74,7 +74,7 @@ pub async fn list_ticket_comments(
         .await?;
     Ok(web::Json(Page::from_rows(
         rows,
-        &request,
+        request.limit,
         |r| r.id.0,
         Comment::from,
     )))

@@ -7,8 +7,7 @@ use utoipa::IntoParams;
 
 use super::{Ticket, caller};
 use crate::api::common::{
-    Page, bad_cursor, decode_json_cursor, encode_json_cursor, list_query, page_limit, query_pairs,
-    search_query,
+    Page, bad_cursor, decode_cursor, list_query, page_limit, query_pairs, search_query,
 };
 use crate::app::AppState;
 use crate::auth::Principal;
@@ -126,8 +125,8 @@ struct ListCursor {
     n: Option<i64>,
 }
 
-fn encode_list_cursor(sort: SortKey, row: &crate::db::tickets::TicketRow) -> String {
-    let cursor = match sort {
+fn list_cursor(sort: SortKey, row: &crate::db::tickets::TicketRow) -> ListCursor {
+    match sort {
         SortKey::Created => ListCursor {
             s: 'c',
             id: row.id,
@@ -149,12 +148,11 @@ fn encode_list_cursor(sort: SortKey, row: &crate::db::tickets::TicketRow) -> Str
             p: Some(row.key_prefix.clone()),
             n: Some(row.number),
         },
-    };
-    encode_json_cursor(&cursor)
+    }
 }
 
 fn decode_list_cursor(raw: &str, sort: SortKey) -> Result<After, ApiError> {
-    let c: ListCursor = decode_json_cursor(raw)?;
+    let c: ListCursor = decode_cursor(raw)?;
     match (sort, c.s, c.at, c.p, c.n) {
         (SortKey::Created, 'c', _, _, _) => Ok(After::Created(c.id)),
         (SortKey::Updated, 'u', Some(at), _, _) => Ok(After::Updated(at.into(), c.id)),
@@ -240,16 +238,12 @@ pub(crate) async fn ticket_page(
             Ok((rows, caller))
         })
         .await?;
-    let mut rows = rows;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next_cursor = more
-        .then(|| rows.last().map(|t| encode_list_cursor(sort, &t.row)))
-        .flatten();
-    Ok(Page {
-        items: rows.iter().map(|t| Ticket::of(t, &caller)).collect(),
-        next_cursor,
-    })
+    Ok(Page::from_rows(
+        rows,
+        limit,
+        |t| list_cursor(sort, &t.row),
+        |t| Ticket::of(&t, &caller),
+    ))
 }
 
 /// Narrows a list filter to the tickets referencing a library record: the one the record

@@ -62,7 +62,7 @@ pub(crate) fn insert_comment(
         internal: comment.internal,
         created_at: now.into(),
     };
-    db::tickets::insert_comment(conn, &row)?;
+    db::tickets::insert_comment(conn, &caller.scope, &row)?;
     let source = if comment.internal {
         SOURCE_INTERNAL_COMMENTS
     } else {
@@ -294,7 +294,7 @@ pub fn add_link(
         created_by: caller.entity(),
         created_at: now.into(),
     };
-    db::tickets::insert_link(conn, &row)?;
+    db::tickets::insert_link(conn, &caller.scope, &row)?;
     Ok((row, target))
 }
 
@@ -363,7 +363,7 @@ pub fn add_attachment(
             "Only staff add internal attachments.".to_owned(),
         ));
     }
-    db::tickets::insert_attachment(conn, &row)?;
+    db::tickets::insert_attachment(conn, &caller.scope, &row)?;
     Ok(row)
 }
 

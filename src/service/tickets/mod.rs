@@ -308,19 +308,12 @@ fn reindex(
     old: Option<(&str, &Map<String, Value>)>,
     new: (&str, &Map<String, Value>),
 ) -> Result<(), ApiError> {
-    let (new_values, new_tokens) = index_entries(def, new.0, new.1);
-    let (old_values, old_tokens) = match old {
+    let new = index_entries(def, new.0, new.1);
+    let old = match old {
         Some((title, fields)) => index_entries(def, title, fields),
         None => Default::default(),
     };
-    let gone: Vec<_> = old_values.difference(&new_values).cloned().collect();
-    let added: Vec<_> = new_values.difference(&old_values).cloned().collect();
-    db::tickets::delete_field_index(conn, scope, id, &gone)?;
-    db::tickets::insert_field_index(conn, scope, id, &added)?;
-    let gone: Vec<_> = old_tokens.difference(&new_tokens).cloned().collect();
-    let added: Vec<_> = new_tokens.difference(&old_tokens).cloned().collect();
-    db::tickets::delete_tokens(conn, scope, id, &gone)?;
-    db::tickets::add_tokens(conn, scope, id, &added)?;
+    db::tickets::reindex(conn, scope, id, &old, &new)?;
     Ok(())
 }
 
@@ -450,7 +443,7 @@ impl<'a> HistoryBatch<'a> {
     }
 
     pub(crate) fn write(self, conn: &mut DbConnection) -> Result<(), ApiError> {
-        db::tickets::insert_history(conn, &self.rows)?;
+        db::tickets::insert_history(conn, &self.caller.scope, &self.rows)?;
         Ok(())
     }
 }

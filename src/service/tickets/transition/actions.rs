@@ -252,6 +252,7 @@ fn link_child(
     let (caller, now) = (firing.cx.caller, firing.cx.now);
     db::tickets::insert_link(
         conn,
+        &caller.scope,
         &LinkRow {
             tenant_id: caller.scope.tenant_id(),
             id: LinkId::new_at(now),
