@@ -8,13 +8,13 @@ use actix_web::{App, HttpRequest, HttpResponse, dev::Server, web};
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
+use crate::api::error::ApiError;
 use crate::api::{self, RouteTable, problems};
 use crate::auth::password::{PasswordHasher, random_token};
 use crate::auth::token::TokenKeys;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::{self, Database, DbError};
-use crate::error::ApiError;
 
 /// What every handler can reach, shared by all workers.
 pub struct AppState {
@@ -29,6 +29,19 @@ pub struct AppState {
     pub login_limiter: LoginLimiter,
     pub definitions: crate::service::definitions::DefinitionCache,
     pub blobs: Arc<dyn crate::storage::BlobStore>,
+}
+
+impl AppState {
+    /// What authentication and the session use cases borrow from the state.
+    pub fn auth(&self) -> crate::auth::AuthContext<'_> {
+        crate::auth::AuthContext {
+            db: &self.db,
+            tokens: &self.tokens,
+            passwords: &self.passwords,
+            clock: self.clock.as_ref(),
+            config: &self.config,
+        }
+    }
 }
 
 /// Token requests per client address (`STAGEFLOW_LOGIN_RATE_PER_MINUTE`).

@@ -7,12 +7,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::common::{Page, PageParams};
+use crate::api::error::ApiError;
 use crate::app::AppState;
 use crate::auth::{Caller, Principal};
 use crate::db;
 use crate::db::audit::{AuditFilter, AuditRow};
 use crate::domain::identity::Role;
-use crate::error::ApiError;
 use crate::ids::{AuditEntryId, EntityId};
 
 #[derive(Debug, Serialize, ToSchema)]

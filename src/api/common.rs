@@ -7,9 +7,9 @@ use diesel::QueryResult;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::api::error::ApiError;
 use crate::db::{Database, DbConnection};
 use crate::domain::search::SearchQuery;
-use crate::error::ApiError;
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 500;

@@ -7,6 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::common::{Page, PageParams, created, double_option, if_match, ok_with_etag};
+use crate::api::error::ApiError;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::db;
@@ -15,7 +16,6 @@ use crate::db::groups::{GroupRow, OrganizationRow};
 use crate::db::users::{UserFilter, UserRow};
 use crate::domain::credentials::{NewPassword, Username};
 use crate::domain::identity::{OrganizationKind, Role, RoleSet};
-use crate::error::ApiError;
 use crate::ids::{ApiKeyId, GroupId, OrganizationId, UserId};
 use crate::service::directory::{self as svc, UserInput, UserUpdate};
 

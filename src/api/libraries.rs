@@ -14,11 +14,11 @@ use super::common::{
 };
 use super::tickets::Ticket;
 use super::tickets::history::Actor;
+use crate::api::error::ApiError;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::db::libraries::{RecordAfter, RecordRow, RecordSort, VersionRow};
 use crate::domain::master::Labels;
-use crate::error::ApiError;
 use crate::ids::RecordId;
 use crate::service::idempotency::{self, Replayable};
 use crate::service::libraries::{self as svc, Library, LibraryCaller, RecordQuery, VersionView};

@@ -7,13 +7,13 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::common::{Page, PageParams, created, double_option, if_match, ok_with_etag};
+use crate::api::error::{ApiError, FieldError};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::db;
 use crate::db::masters::{ItemChanges, ItemRow, MasterChanges, MasterRow};
 use crate::domain::identity::Role;
 use crate::domain::master::{ItemCode, Labels, MAX_ITEMS, MasterKey};
-use crate::error::{ApiError, FieldError};
 use crate::ids::MasterId;
 use crate::service::masters::{self as svc, ItemInput, MasterInput};
 

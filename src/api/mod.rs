@@ -7,6 +7,8 @@ pub mod auth;
 pub mod catalog;
 pub mod common;
 pub mod directory;
+pub mod error;
+pub mod extract;
 pub mod libraries;
 pub mod masters;
 pub mod ops;
@@ -46,7 +48,7 @@ one (404).",
     ),
     modifiers(&BearerSecurity),
     components(
-        schemas(crate::error::Problem, crate::error::FieldError),
+        schemas(crate::api::error::Problem, crate::api::error::FieldErrorSchema),
         responses(
             problems::BadRequest,
             problems::Unauthorized,

@@ -7,6 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::common::{Page, PageParams, created, if_match, ok_with_etag};
+use crate::api::error::ApiError;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::db;
@@ -15,7 +16,6 @@ use crate::db::platform::{
 };
 use crate::domain::credentials::{NewPassword, Username};
 use crate::domain::identity::{TenantSlug, TimeZone};
-use crate::error::ApiError;
 use crate::ids::{AccountId, PlanId, TenantId};
 use crate::service::platform::{self as svc, PlanInput, TenantInput};
 

@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::common::{Page, PageParams, created, if_match, ok_with_etag};
+use crate::api::error::ApiError;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::db;
@@ -16,7 +17,6 @@ use crate::domain::diagram::{self, DiagramFormat, Language};
 use crate::domain::identity::Role;
 use crate::domain::master::Labels;
 use crate::domain::template::{LintContext, LintIssue, LintReport, is_key, lint};
-use crate::error::ApiError;
 use crate::ids::TemplateId;
 use crate::service::templates as svc;
 
@@ -739,7 +739,7 @@ pub async fn get_template_diagram(
             Some(number) => {
                 let template = svc::find(conn, &scope, &key)?;
                 let row = svc::find_version(conn, &scope, &template, number)?;
-                svc::parse(&row.definition.0)
+                Ok(svc::parse(&row.definition.0)?)
             }
         })
         .await?;

@@ -12,7 +12,6 @@ use super::definitions::DefinitionCache;
 use super::fields::{check_references, field_errors, master_items, refuse_internal};
 use super::templates::issues_to_errors;
 use super::{audit, unique_or};
-use crate::api::common::check_version;
 use crate::auth::{Principal, TenantScope};
 use crate::db::audit::Actor;
 use crate::db::libraries::{
@@ -29,8 +28,9 @@ use crate::domain::template::{
     FieldSet, FieldType, LintContext, MappedValue, ValidationContext, convert_literal,
     convert_mapped, is_key, parse_definition, public_only, validate_values,
 };
-use crate::error::{ApiError, FieldError};
 use crate::ids::{LibraryId, OrganizationId, RecordId, TicketId};
+use crate::service::error::{ConflictKind, check_version};
+use crate::service::error::{FieldError, ServiceError};
 
 /// Version kinds in a record's history.
 pub const CREATED: &str = "created";
@@ -52,7 +52,7 @@ pub struct LibraryCaller {
 
 impl LibraryCaller {
     /// Any tenant caller; 403 for the operator.
-    pub fn of(principal: &Principal) -> Result<Self, ApiError> {
+    pub fn of(principal: &Principal) -> Result<Self, ServiceError> {
         let scope = principal.require(&Role::ALL)?;
         let organization = principal
             .user()
@@ -84,11 +84,11 @@ impl LibraryCaller {
         }
     }
 
-    fn require_manager(&self) -> Result<(), ApiError> {
+    fn require_manager(&self) -> Result<(), ServiceError> {
         if self.reader().is_manager() {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(
+            Err(ServiceError::Forbidden(
                 "This needs one of the roles: tenant_admin, process_manager.".to_owned(),
             ))
         }
@@ -136,9 +136,9 @@ pub struct Library {
 }
 
 impl Library {
-    fn of(row: LibraryRow) -> Result<Self, ApiError> {
+    fn of(row: LibraryRow) -> Result<Self, ServiceError> {
         let def = parse_library(&row.definition.0).map_err(|_| {
-            ApiError::internal(format!("stored library {} does not parse", row.key))
+            ServiceError::internal(format!("stored library {} does not parse", row.key))
         })?;
         Ok(Self { row, def })
     }
@@ -183,8 +183,8 @@ impl Library {
     }
 }
 
-fn find(conn: &mut DbConnection, scope: &TenantScope, key: &str) -> Result<Library, ApiError> {
-    Library::of(db::libraries::find_library(conn, scope, key)?.ok_or(ApiError::NotFound)?)
+fn find(conn: &mut DbConnection, scope: &TenantScope, key: &str) -> Result<Library, ServiceError> {
+    Library::of(db::libraries::find_library(conn, scope, key)?.ok_or(ServiceError::NotFound)?)
 }
 
 /// A library the caller may read; 404 otherwise.
@@ -192,12 +192,12 @@ pub fn readable(
     conn: &mut DbConnection,
     caller: &LibraryCaller,
     key: &str,
-) -> Result<Library, ApiError> {
+) -> Result<Library, ServiceError> {
     let library = find(conn, &caller.scope, key)?;
     if library.def.access.may_read(&caller.reader()) {
         Ok(library)
     } else {
-        Err(ApiError::NotFound)
+        Err(ServiceError::NotFound)
     }
 }
 
@@ -206,7 +206,7 @@ fn writable(
     conn: &mut DbConnection,
     caller: &LibraryCaller,
     key: &str,
-) -> Result<Library, ApiError> {
+) -> Result<Library, ServiceError> {
     let library = readable(conn, caller, key)?;
     if library.def.access.may_write(&caller.reader()) {
         Ok(library)
@@ -215,7 +215,7 @@ fn writable(
             .into_iter()
             .chain(library.def.access.write.iter().map(|r| r.as_str()))
             .collect();
-        Err(ApiError::Forbidden(format!(
+        Err(ServiceError::Forbidden(format!(
             "The library {key} is read-only for you; its records are written by: {}.",
             writers.join(", ")
         )))
@@ -223,7 +223,7 @@ fn writable(
 }
 
 /// The libraries the caller may read, by key.
-pub fn list(conn: &mut DbConnection, caller: &LibraryCaller) -> Result<Vec<Library>, ApiError> {
+pub fn list(conn: &mut DbConnection, caller: &LibraryCaller) -> Result<Vec<Library>, ServiceError> {
     let reader = caller.reader();
     let mut out = Vec::new();
     for row in db::libraries::list_libraries(conn, &caller.scope)? {
@@ -241,7 +241,7 @@ fn lint_context(
     scope: &TenantScope,
     own_key: &str,
     own: &LibraryDefinition,
-) -> Result<LintContext, ApiError> {
+) -> Result<LintContext, ServiceError> {
     let mut ctx = super::templates::lint_context(conn, scope, "")?;
     ctx.template_key = None;
     ctx.libraries.insert(own_key.to_owned(), own.field_types());
@@ -254,9 +254,9 @@ fn check_definition(
     scope: &TenantScope,
     key: &str,
     value: &Value,
-) -> Result<LibraryDefinition, ApiError> {
+) -> Result<LibraryDefinition, ServiceError> {
     let def = parse_library(value)
-        .map_err(|issues| ApiError::Validation(issues_to_errors(&issues, "definition")))?;
+        .map_err(|issues| ServiceError::Validation(issues_to_errors(&issues, "definition")))?;
     let report = lint_library(&def, &lint_context(conn, scope, key, &def)?);
     let mut errors = issues_to_errors(&report.errors, "definition");
     for (n, org) in def.access.partner_organizations.iter().enumerate() {
@@ -271,7 +271,7 @@ fn check_definition(
     if errors.is_empty() {
         Ok(def)
     } else {
-        Err(ApiError::Validation(errors))
+        Err(ServiceError::Validation(errors))
     }
 }
 
@@ -282,10 +282,10 @@ pub fn create(
     key: &str,
     definition: &Value,
     now: DateTime<Utc>,
-) -> Result<Library, ApiError> {
+) -> Result<Library, ServiceError> {
     caller.require_manager()?;
     if !is_key(key) {
-        return Err(ApiError::validation(
+        return Err(ServiceError::validation(
             "key",
             "invalid_key",
             "a lowercase letter, then lowercase letters, digits or underscores (at most 63)",
@@ -293,7 +293,7 @@ pub fn create(
     }
     check_definition(conn, &caller.scope, key, definition)?;
     if db::libraries::find_library(conn, &caller.scope, key)?.is_some() {
-        return Err(ApiError::duplicate("The library key is already taken."));
+        return Err(ServiceError::duplicate("The library key is already taken."));
     }
     let id = LibraryId::new_at(now);
     db::libraries::insert_library(conn, &caller.scope, id, key, definition, now.into())
@@ -311,7 +311,7 @@ pub fn create(
 }
 
 /// Replaces a library's definition. A field that records hold values for keeps its type and
-/// cannot be removed (409 `/problems/library-field-in-use`); a changed review interval moves
+/// cannot be removed (`ConflictKind::LibraryFieldInUse`); a changed review interval moves
 /// every record's due date; changed fields or title field rebuild the records' titles and
 /// indexes (a field made internal stops being searchable by requesters and partners at once).
 pub fn update(
@@ -321,7 +321,7 @@ pub fn update(
     definition: &Value,
     expected_version: Option<i64>,
     now: DateTime<Utc>,
-) -> Result<Library, ApiError> {
+) -> Result<Library, ServiceError> {
     caller.require_manager()?;
     let scope = &caller.scope;
     let library = find(conn, scope, key)?;
@@ -337,8 +337,8 @@ pub fn update(
         })
         .collect();
     if !broken.is_empty() {
-        return Err(ApiError::Conflict {
-            code: "/problems/library-field-in-use",
+        return Err(ServiceError::Conflict {
+            kind: ConflictKind::LibraryFieldInUse,
             detail: format!(
                 "Records hold values for {}: such a field can be neither removed nor given \
                  another type.",
@@ -350,7 +350,7 @@ pub fn update(
     let version = library.row.version + 1;
     if !db::libraries::update_library(conn, scope, library.row.id, definition, version, now.into())?
     {
-        return Err(ApiError::PreconditionFailed);
+        return Err(ServiceError::PreconditionFailed);
     }
     if def.review_interval_days != library.def.review_interval_days {
         for (record, reviewed_at) in db::libraries::review_dates(conn, scope, library.row.id)? {
@@ -384,7 +384,7 @@ fn rebuild_index(
     conn: &mut DbConnection,
     scope: &TenantScope,
     library: &Library,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     db::libraries::clear_index(conn, scope, library.row.id)?;
     for record in db::libraries::live_records(conn, scope, library.row.id)? {
         let fields = record.fields();
@@ -404,21 +404,21 @@ pub fn delete(
     key: &str,
     expected_version: Option<i64>,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     caller.require_manager()?;
     let scope = &caller.scope;
     let library = find(conn, scope, key)?;
     check_version(expected_version, library.row.version)?;
     let live = db::libraries::count_live_records(conn, scope, library.row.id)?;
     if live > 0 {
-        return Err(ApiError::Conflict {
-            code: "/problems/library-in-use",
+        return Err(ServiceError::Conflict {
+            kind: ConflictKind::LibraryInUse,
             detail: format!("The library {key} still has {live} records; delete them first."),
         });
     }
     if let Some(template) = template_using_library(conn, scope, key)? {
-        return Err(ApiError::Conflict {
-            code: "/problems/library-in-use",
+        return Err(ServiceError::Conflict {
+            kind: ConflictKind::LibraryInUse,
             detail: format!("The template {template} references the library {key}."),
         });
     }
@@ -440,7 +440,7 @@ fn template_using_library(
     conn: &mut DbConnection,
     scope: &TenantScope,
     key: &str,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>, ServiceError> {
     for template in db::templates::list_templates(conn, scope, None, i64::MAX)? {
         for version in db::templates::list_versions(conn, scope, template.id)? {
             let Ok(def) = parse_definition(&version.definition.0) else {
@@ -480,7 +480,7 @@ pub fn get_record(
     caller: &LibraryCaller,
     key: &str,
     id: RecordId,
-) -> Result<(Library, RecordRow), ApiError> {
+) -> Result<(Library, RecordRow), ServiceError> {
     let library = readable(conn, caller, key)?;
     let record = live_record(conn, &caller.scope, &library, id)?;
     Ok((library, record))
@@ -491,10 +491,10 @@ fn live_record(
     scope: &TenantScope,
     library: &Library,
     id: RecordId,
-) -> Result<RecordRow, ApiError> {
+) -> Result<RecordRow, ServiceError> {
     db::libraries::find_record(conn, scope, id)?
         .filter(|r| r.library_id == library.row.id && r.deleted_at.is_none())
-        .ok_or(ApiError::NotFound)
+        .ok_or(ServiceError::NotFound)
 }
 
 /// Record fields validated for a write; errors are located at `<prefix>fields.<key>`.
@@ -506,7 +506,7 @@ fn validate(
     changed: &Map<String, Value>,
     previous: Option<&Map<String, Value>>,
     reader: &Reader<'_>,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let masters = master_items(conn, scope, &library.def, changed.keys())?;
     let ctx = ValidationContext {
         state: None,
@@ -525,7 +525,7 @@ pub fn create_record(
     key: &str,
     fields: &Map<String, Value>,
     now: DateTime<Utc>,
-) -> Result<(Library, RecordRow), ApiError> {
+) -> Result<(Library, RecordRow), ServiceError> {
     let library = writable(conn, caller, key)?;
     let reader = caller.reader();
     refuse_internal(&library.def, reader.is_staff(), fields, "library")?;
@@ -574,7 +574,7 @@ pub fn update_record(
     patch: &Map<String, Value>,
     expected_version: Option<i64>,
     now: DateTime<Utc>,
-) -> Result<(Library, RecordRow), ApiError> {
+) -> Result<(Library, RecordRow), ServiceError> {
     let library = writable(conn, caller, key)?;
     let scope = &caller.scope;
     db::libraries::lock_record(conn, scope, id)?;
@@ -608,11 +608,11 @@ pub fn review_record(
     note: Option<&str>,
     expected_version: Option<i64>,
     now: DateTime<Utc>,
-) -> Result<(Library, RecordRow), ApiError> {
+) -> Result<(Library, RecordRow), ServiceError> {
     let library = writable(conn, caller, key)?;
     let scope = &caller.scope;
     if note.is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS) {
-        return Err(ApiError::validation(
+        return Err(ServiceError::validation(
             "note",
             "too_long",
             format!("at most {MAX_NOTE_CHARS} characters"),
@@ -639,7 +639,7 @@ pub fn delete_record(
     id: RecordId,
     expected_version: Option<i64>,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let library = writable(conn, caller, key)?;
     let scope = &caller.scope;
     db::libraries::lock_record(conn, scope, id)?;
@@ -678,7 +678,7 @@ pub fn list_records(
     after: Option<&RecordAfter>,
     limit: i64,
     now: DateTime<Utc>,
-) -> Result<(Library, Vec<RecordRow>), ApiError> {
+) -> Result<(Library, Vec<RecordRow>), ServiceError> {
     let library = readable(conn, caller, key)?;
     let reader = caller.reader();
     let mut fields = Vec::new();
@@ -732,12 +732,12 @@ pub fn history(
     id: RecordId,
     after: Option<i64>,
     limit: i64,
-) -> Result<Vec<VersionView>, ApiError> {
+) -> Result<Vec<VersionView>, ServiceError> {
     let library = readable(conn, caller, key)?;
     let scope = &caller.scope;
     db::libraries::find_record(conn, scope, id)?
         .filter(|r| r.library_id == library.row.id)
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(ServiceError::NotFound)?;
     let rows = db::libraries::versions(conn, scope, id, after, limit)?;
     let mut previous = match rows.first() {
         Some(first) => db::libraries::version_before(conn, scope, id, first.version)?
@@ -815,7 +815,7 @@ fn insert(
     w: &Writer<'_>,
     library: &Library,
     fields: &Map<String, Value>,
-) -> Result<RecordRow, ApiError> {
+) -> Result<RecordRow, ServiceError> {
     let (scope, now) = (w.scope, w.now);
     let id = RecordId::new_at(now);
     let title = library.def.title_of(fields);
@@ -853,7 +853,7 @@ fn change(
     library: &Library,
     record: &RecordRow,
     what: Change<'_>,
-) -> Result<RecordRow, ApiError> {
+) -> Result<RecordRow, ServiceError> {
     let (scope, now) = (w.scope, w.now);
     let old = record.fields();
     let (kind, fields, deleted_at, note) = match what {
@@ -880,7 +880,7 @@ fn change(
         updated_at: now.into(),
     };
     if !db::libraries::update_record(conn, scope, record.id, &changes)? {
-        return Err(ApiError::PreconditionFailed);
+        return Err(ServiceError::PreconditionFailed);
     }
     let mut row = version_row(w, record.id, version, kind, &title, &fields);
     row.note = note.map(str::to_owned);
@@ -928,7 +928,7 @@ fn reindex(
     id: RecordId,
     old: Option<(&str, &Map<String, Value>)>,
     new: (&str, &Map<String, Value>),
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let def = &library.def;
     let (new_values, new_tokens) = index_entries(def, new.0, new.1);
     let (old_values, old_tokens) = match old {
@@ -974,7 +974,7 @@ pub enum ActionTarget {
 /// with the workflow's authority (whoever fired the transition); `w.source` names the ticket
 /// and transition. Every failure names the
 /// library and the field: 422 for values the library refuses (`errors[].field` is
-/// `<action>.<library>.fields.<key>`), 409 `/problems/library-write-failed` for a missing
+/// `<action>.<library>.fields.<key>`), `ConflictKind::LibraryWriteFailed` for a missing
 /// library or record.
 pub fn write_from_transition(
     conn: &mut DbConnection,
@@ -982,22 +982,26 @@ pub fn write_from_transition(
     library_key: &str,
     target: ActionTarget,
     mapped: &BTreeMap<String, MappedValue>,
-) -> Result<LibraryWrite, ApiError> {
+) -> Result<LibraryWrite, ServiceError> {
     let scope = w.scope;
     let ticket = match w.source {
         Source::Ticket { id, .. } => *id,
-        Source::User => return Err(ApiError::internal("a library action without its ticket")),
+        Source::User => {
+            return Err(ServiceError::internal(
+                "a library action without its ticket",
+            ));
+        }
     };
     let action = match target {
         ActionTarget::Upsert { .. } => "library_upsert",
         ActionTarget::Update { .. } => "library_update",
     };
-    let conflict = |detail: String| ApiError::Conflict {
-        code: "/problems/library-write-failed",
+    let conflict = |detail: String| ServiceError::Conflict {
+        kind: ConflictKind::LibraryWriteFailed,
         detail: format!("{action} into library '{library_key}': {detail}"),
     };
     let located = |field: &str, code: &str, message: String| {
-        ApiError::Validation(vec![FieldError::new(
+        ServiceError::Validation(vec![FieldError::new(
             format!("{action}.{library_key}.fields.{field}"),
             code,
             message,
@@ -1046,8 +1050,8 @@ pub fn write_from_transition(
         roles: &workflow_roles,
         organization: None,
     };
-    let prefix = |e: ApiError| match e {
-        ApiError::Validation(errors) => ApiError::Validation(
+    let prefix = |e: ServiceError| match e {
+        ServiceError::Validation(errors) => ServiceError::Validation(
             errors
                 .into_iter()
                 .map(|mut e| {
@@ -1113,7 +1117,7 @@ pub fn referencing_fields(
     defs: &DefinitionCache,
     scope: &TenantScope,
     key: &str,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Vec<String>, ServiceError> {
     let mut out = BTreeSet::new();
     for template in db::templates::list_templates(conn, scope, None, i64::MAX)? {
         // Tickets run only on published versions: 1 up to the published one, read through
@@ -1121,7 +1125,7 @@ pub fn referencing_fields(
         for number in 1..=template.published_version.unwrap_or(0) {
             let def = match defs.get(conn, scope, template.id, number) {
                 Ok(def) => def,
-                Err(ApiError::NotFound) => continue,
+                Err(ServiceError::NotFound) => continue,
                 Err(e) => return Err(e),
             };
             out.extend(
@@ -1154,7 +1158,7 @@ pub fn referenced_records<D: FieldSet + ?Sized>(
     reader: &Reader<'_>,
     def: &D,
     fields: &Map<String, Value>,
-) -> Result<BTreeMap<String, Referenced>, ApiError> {
+) -> Result<BTreeMap<String, Referenced>, ServiceError> {
     let mut wanted = Vec::new();
     for field in def.field_defs() {
         if field.kind != FieldType::LibraryRef {
@@ -1212,7 +1216,7 @@ pub fn library_of_record(
     scope: &TenantScope,
     reader: &Reader<'_>,
     id: RecordId,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>, ServiceError> {
     let Some(record) = db::libraries::find_record(conn, scope, id)? else {
         return Ok(None);
     };
@@ -1232,7 +1236,7 @@ pub fn library_using_master(
     conn: &mut DbConnection,
     scope: &TenantScope,
     master: &str,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>, ServiceError> {
     for row in db::libraries::list_libraries(conn, scope)? {
         let library = Library::of(row)?;
         if library
@@ -1250,14 +1254,14 @@ pub fn library_using_master(
 /// Refuses a definition change that would break a template using the library: each
 /// template version that references it (published, or the latest) is linted against the old
 /// and the new definition, and a problem only the new one has is 409
-/// `/problems/library-in-use` naming the template and where.
+/// `ConflictKind::LibraryInUse` naming the template and where.
 fn check_templates_still_fit(
     conn: &mut DbConnection,
     scope: &TenantScope,
     key: &str,
     old: &LibraryDefinition,
     new: &LibraryDefinition,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     use crate::domain::template::lint;
     // The tenant's context once (every template in it); each template is then linted with
     // itself taken out, as `templates::lint_context` would have built it.
@@ -1291,8 +1295,8 @@ fn check_templates_still_fit(
             .into_iter()
             .find(|i| !before.contains(&(i.pointer.clone(), i.code)))
         {
-            return Err(ApiError::Conflict {
-                code: "/problems/library-in-use",
+            return Err(ServiceError::Conflict {
+                kind: ConflictKind::LibraryInUse,
                 detail: format!(
                     "Template {} version {number} would break at {}: {}. Change the template \
                      first.",

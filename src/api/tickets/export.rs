@@ -9,10 +9,10 @@ use utoipa::IntoParams;
 use super::list::{TicketQuery, narrow_to_record, parse_query};
 use super::{Ticket, caller};
 use crate::api::common::query_pairs;
+use crate::api::error::ApiError;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::db::tickets::{After, SortKey, TicketFilter};
-use crate::error::ApiError;
 use crate::service::tickets::{self as svc, LoadedTicket, TicketCaller};
 
 #[derive(Debug, Deserialize, IntoParams)]

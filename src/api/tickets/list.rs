@@ -10,11 +10,11 @@ use crate::api::common::{
     Page, bad_cursor, decode_json_cursor, encode_json_cursor, list_query, page_limit, query_pairs,
     search_query,
 };
+use crate::api::error::ApiError;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::db::tickets::{After, SortKey, TicketFilter};
 use crate::domain::index;
-use crate::error::ApiError;
 use crate::ids::{GroupId, OrganizationId, TicketId, UserId};
 use crate::service::tickets::{self as svc, TicketCaller};
 

@@ -8,10 +8,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::comments::Comment;
 use super::{Ticket, caller};
 use crate::api::common::{if_match, ok_with_etag};
+use crate::api::error::ApiError;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::domain::template::{FieldSet, TransitionOption, TransitionPlan};
-use crate::error::ApiError;
 use crate::ids::TicketId;
 use crate::service::libraries::LibraryWrite;
 use crate::service::tickets::{

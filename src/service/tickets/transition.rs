@@ -8,6 +8,7 @@ use super::{
     HistoryBatch, LoadedTicket, NewTicketRequest, TicketCaller, apply_change, create_from,
     event_payload, load, load_for_update, master_items,
 };
+use crate::api::error::ApiError;
 use crate::db::tickets::{CommentRow, LINK_PARENT, LinkRow, TicketChanges};
 use crate::db::types::Json;
 use crate::db::{self, DbConnection};
@@ -17,9 +18,9 @@ use crate::domain::template::{
     convert_mapped, plan_transition,
 };
 use crate::domain::ticket::{self, Audience};
-use crate::error::{ApiError, FieldError};
 use crate::ids::{GroupId, LinkId, RecordId, TicketId, UserId};
 use crate::service::definitions::DefinitionCache;
+use crate::service::error::FieldError;
 use crate::service::libraries::{
     ActionTarget, LibraryWrite, Source, Writer, write_from_transition,
 };
@@ -222,7 +223,7 @@ fn execute(
 ) -> Result<TransitionOutcome, ApiError> {
     let scope = &caller.scope;
     let ticket = load_for_update(conn, defs, caller, id)?;
-    crate::api::common::check_version(expected_version, ticket.row.version)?;
+    crate::service::error::check_version(expected_version, ticket.row.version)?;
     caller.require_writer()?;
     crate::service::fields::refuse_internal(
         &*ticket.def,
@@ -498,7 +499,7 @@ fn create_child(
         now,
         &template.key,
     )
-    .map_err(|e| match e {
+    .map_err(|e| match ApiError::from(e) {
         ApiError::Validation(errors) => ApiError::Validation(
             errors
                 .into_iter()
