@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use super::common::{Page, PageParams};
 use crate::api::error::ApiError;
-use crate::app::AppState;
+use crate::api::state::AppState;
 use crate::auth::Principal;
 use crate::db::tickets::AttachmentRow;
 use crate::ids::{AttachmentId, TicketId};

@@ -8,7 +8,7 @@ use validator::Validate;
 
 use crate::api::error::ApiError;
 use crate::api::extract::client_addr;
-use crate::app::AppState;
+use crate::api::state::AppState;
 use crate::auth::session::{self, TokenPair};
 use crate::auth::{Caller, Principal};
 

@@ -7,10 +7,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::common::{Page, created};
 use super::templates::{Template, TemplateVersion, version_body};
 use crate::api::error::ApiError;
-use crate::app::AppState;
+use crate::api::state::AppState;
 use crate::auth::Principal;
 use crate::catalog;
-use crate::db;
 use crate::domain::identity::Role;
 use crate::domain::master::Labels;
 use crate::service::templates as svc;
@@ -46,7 +45,7 @@ pub async fn list_catalog(
     let scope = principal.require(INSTALLERS)?;
     let installed = state
         .db
-        .read(move |conn| db::templates::keys(conn, &scope).map_err(ApiError::from))
+        .read(move |conn| crate::service::templates::keys(conn, &scope))
         .await?;
     let items = catalog::entries()
         .iter()

@@ -8,9 +8,8 @@ use validator::Validate;
 
 use super::common::{Page, PageParams, created, double_option, if_match, ok_with_etag};
 use crate::api::error::ApiError;
-use crate::app::AppState;
+use crate::api::state::AppState;
 use crate::auth::Principal;
-use crate::db;
 use crate::db::credentials::ApiKeyRow;
 use crate::db::groups::{GroupRow, OrganizationRow};
 use crate::db::users::{UserFilter, UserRow};
@@ -154,7 +153,7 @@ pub async fn list_users(
         .load(
             &state.db,
             move |conn, after, limit| {
-                db::users::list(conn, &scope, &filter, after.map(UserId), limit)
+                svc::list_users(conn, &scope, &filter, after.map(UserId), limit)
             },
             |r| r.id.0,
             User::from,
@@ -232,9 +231,8 @@ pub async fn get_user(
     let id = id.into_inner();
     let user = state
         .db
-        .read(move |conn| db::users::find(conn, &scope, id).map_err(ApiError::from))
-        .await?
-        .ok_or(ApiError::NotFound)?;
+        .read(move |conn| svc::get_user(conn, &scope, id))
+        .await?;
     let version = user.version;
     Ok(ok_with_etag(&User::from(user), version))
 }
@@ -400,9 +398,7 @@ pub async fn list_groups(
     request
         .load(
             &state.db,
-            move |conn, after, limit| {
-                db::groups::list_groups(conn, &scope, after.map(GroupId), limit)
-            },
+            move |conn, after, limit| svc::list_groups(conn, &scope, after.map(GroupId), limit),
             |r| r.id.0,
             Group::from,
         )
@@ -471,9 +467,8 @@ pub async fn get_group(
     let id = id.into_inner();
     let group = state
         .db
-        .read(move |conn| db::groups::find_group(conn, &scope, id).map_err(ApiError::from))
-        .await?
-        .ok_or(ApiError::NotFound)?;
+        .read(move |conn| svc::get_group(conn, &scope, id))
+        .await?;
     let version = group.version;
     Ok(ok_with_etag(&Group::from(group), version))
 }
@@ -514,14 +509,13 @@ pub async fn list_group_members(
     let rows = state
         .db
         .read(move |conn| {
-            db::groups::find_group(conn, &scope, id)?.ok_or(ApiError::NotFound)?;
-            Ok::<_, ApiError>(db::groups::members(
+            svc::group_members(
                 conn,
                 &scope,
                 id,
                 request.after.map(UserId),
                 PageParams::fetch_limit(&request),
-            )?)
+            )
         })
         .await?;
     Ok(web::Json(Page::from_rows(
@@ -655,7 +649,7 @@ pub async fn list_organizations(
         .load(
             &state.db,
             move |conn, after, limit| {
-                db::groups::list_organizations(conn, &scope, after.map(OrganizationId), limit)
+                svc::list_organizations(conn, &scope, after.map(OrganizationId), limit)
             },
             |r| r.id.0,
             Organization::from,
@@ -718,9 +712,8 @@ pub async fn get_organization(
     let id = id.into_inner();
     let org = state
         .db
-        .read(move |conn| db::groups::find_organization(conn, &scope, id).map_err(ApiError::from))
-        .await?
-        .ok_or(ApiError::NotFound)?;
+        .read(move |conn| svc::get_organization(conn, &scope, id))
+        .await?;
     let version = org.version;
     Ok(ok_with_etag(&Organization::from(org), version))
 }
@@ -827,9 +820,7 @@ pub async fn list_api_keys(
     request
         .load(
             &state.db,
-            move |conn, after, limit| {
-                db::credentials::list_api_keys(conn, &scope, after.map(ApiKeyId), limit)
-            },
+            move |conn, after, limit| svc::list_api_keys(conn, &scope, after.map(ApiKeyId), limit),
             |r| r.id.0,
             ApiKey::from,
         )

@@ -276,6 +276,7 @@ fn conflict_type(kind: ConflictKind) -> &'static str {
         ConflictKind::LibraryInUse => "/problems/library-in-use",
         ConflictKind::LibraryWriteFailed => "/problems/library-write-failed",
         ConflictKind::MasterInUse => "/problems/master-in-use",
+        ConflictKind::NotPublished => "/problems/not-published",
         ConflictKind::TemplatePublished => "/problems/template-published",
         ConflictKind::TicketClosed => "/problems/ticket-closed",
         ConflictKind::TooManyLinks => "/problems/too-many-links",

@@ -9,7 +9,7 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::api::error::ApiError;
-use crate::app::AppState;
+use crate::api::state::AppState;
 use crate::auth::{self, ApiKeyPrincipal, Caller, Principal, UserPrincipal};
 
 /// The bearer credential of a request, if it has one in the right form.

@@ -15,7 +15,7 @@ use super::common::{
 use super::tickets::Ticket;
 use super::tickets::history::Actor;
 use crate::api::error::ApiError;
-use crate::app::AppState;
+use crate::api::state::AppState;
 use crate::auth::Principal;
 use crate::db::libraries::{RecordAfter, RecordRow, RecordSort, VersionRow};
 use crate::domain::master::Labels;

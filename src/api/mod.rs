@@ -14,6 +14,7 @@ pub mod masters;
 pub mod ops;
 pub mod platform;
 pub mod problems;
+pub mod state;
 pub mod templates;
 pub mod tickets;
 

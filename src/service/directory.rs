@@ -421,3 +421,78 @@ pub fn revoke_api_key(
         now.into(),
     )
 }
+
+// Reads: one query each, with "not found" decided here rather than by the handler.
+
+pub fn list_users(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    filter: &crate::db::users::UserFilter,
+    after: Option<UserId>,
+    limit: i64,
+) -> Result<Vec<UserRow>, ServiceError> {
+    Ok(db::users::list(conn, scope, filter, after, limit)?)
+}
+
+pub fn get_user(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    id: UserId,
+) -> Result<UserRow, ServiceError> {
+    db::users::find(conn, scope, id)?.ok_or(ServiceError::NotFound)
+}
+
+pub fn list_groups(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    after: Option<GroupId>,
+    limit: i64,
+) -> Result<Vec<GroupRow>, ServiceError> {
+    Ok(db::groups::list_groups(conn, scope, after, limit)?)
+}
+
+pub fn get_group(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    id: GroupId,
+) -> Result<GroupRow, ServiceError> {
+    db::groups::find_group(conn, scope, id)?.ok_or(ServiceError::NotFound)
+}
+
+/// One page of a group's members; 404 for an unknown group.
+pub fn group_members(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    id: GroupId,
+    after: Option<UserId>,
+    limit: i64,
+) -> Result<Vec<UserId>, ServiceError> {
+    get_group(conn, scope, id)?;
+    Ok(db::groups::members(conn, scope, id, after, limit)?)
+}
+
+pub fn list_organizations(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    after: Option<OrganizationId>,
+    limit: i64,
+) -> Result<Vec<OrganizationRow>, ServiceError> {
+    Ok(db::groups::list_organizations(conn, scope, after, limit)?)
+}
+
+pub fn get_organization(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    id: OrganizationId,
+) -> Result<OrganizationRow, ServiceError> {
+    db::groups::find_organization(conn, scope, id)?.ok_or(ServiceError::NotFound)
+}
+
+pub fn list_api_keys(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    after: Option<ApiKeyId>,
+    limit: i64,
+) -> Result<Vec<ApiKeyRow>, ServiceError> {
+    Ok(db::credentials::list_api_keys(conn, scope, after, limit)?)
+}

@@ -20,6 +20,7 @@ pub enum ConflictKind {
     LibraryInUse,
     LibraryWriteFailed,
     MasterInUse,
+    NotPublished,
     TemplatePublished,
     TicketClosed,
     TooManyLinks,

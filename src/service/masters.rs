@@ -109,7 +109,7 @@ pub fn update_master(
     expected_version: Option<i64>,
     changes: MasterChanges,
     now: DateTime<Utc>,
-) -> Result<MasterRow, ServiceError> {
+) -> Result<(MasterRow, Vec<ItemRow>), ServiceError> {
     let current = find(conn, scope, key)?;
     check_version(expected_version, current.version)?;
     let master = db::masters::update_master(conn, scope, current.id, &changes, now.into())?;
@@ -122,7 +122,8 @@ pub fn update_master(
         json!({}),
         now.into(),
     )?;
-    Ok(master)
+    let items = db::masters::items(conn, scope, master.id, false)?;
+    Ok((master, items))
 }
 
 pub fn delete_master(
@@ -274,4 +275,37 @@ pub fn update_item(
         now.into(),
     )?;
     Ok(item)
+}
+
+// Reads.
+
+pub fn list_masters(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    after: Option<MasterId>,
+    limit: i64,
+) -> Result<Vec<MasterRow>, ServiceError> {
+    Ok(db::masters::list_masters(conn, scope, after, limit)?)
+}
+
+/// A master with all its items (inactive ones included).
+pub fn get_with_items(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    key: &str,
+) -> Result<(MasterRow, Vec<ItemRow>), ServiceError> {
+    let master = find(conn, scope, key)?;
+    let items = db::masters::items(conn, scope, master.id, false)?;
+    Ok((master, items))
+}
+
+/// The items of a master, only the active ones when `active_only`.
+pub fn list_items(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    key: &str,
+    active_only: bool,
+) -> Result<Vec<ItemRow>, ServiceError> {
+    let master = find(conn, scope, key)?;
+    Ok(db::masters::items(conn, scope, master.id, active_only)?)
 }

@@ -2,10 +2,12 @@
 //! domain decisions, and performs the database work in one transaction together with its audit
 //! entry. Handlers call exactly one of these; these never see HTTP.
 
+pub mod audit_log;
 pub mod definitions;
 pub mod directory;
 pub mod error;
 pub mod fields;
+pub mod health;
 pub mod idempotency;
 pub mod libraries;
 pub mod masters;

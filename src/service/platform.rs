@@ -326,3 +326,71 @@ pub fn delete_tenant(
         now.into(),
     )
 }
+
+// Reads.
+
+pub fn list_plans(
+    conn: &mut DbConnection,
+    after: Option<PlanId>,
+    limit: i64,
+) -> Result<Vec<PlanRow>, ServiceError> {
+    Ok(db::platform::list_plans(conn, after, limit)?)
+}
+
+pub fn get_plan(conn: &mut DbConnection, id: PlanId) -> Result<PlanRow, ServiceError> {
+    db::platform::find_plan(conn, id)?.ok_or(ServiceError::NotFound)
+}
+
+pub fn list_accounts(
+    conn: &mut DbConnection,
+    after: Option<AccountId>,
+    limit: i64,
+) -> Result<Vec<AccountRow>, ServiceError> {
+    Ok(db::platform::list_accounts(conn, after, limit)?)
+}
+
+pub fn get_account(conn: &mut DbConnection, id: AccountId) -> Result<AccountRow, ServiceError> {
+    db::platform::find_account(conn, id)?.ok_or(ServiceError::NotFound)
+}
+
+pub fn list_tenants(
+    conn: &mut DbConnection,
+    account: Option<AccountId>,
+    after: Option<TenantId>,
+    limit: i64,
+) -> Result<Vec<TenantRow>, ServiceError> {
+    Ok(db::platform::list_tenants(conn, account, after, limit)?)
+}
+
+pub fn get_tenant(conn: &mut DbConnection, id: TenantId) -> Result<TenantRow, ServiceError> {
+    db::platform::find_tenant(conn, id)?.ok_or(ServiceError::NotFound)
+}
+
+/// The stored usage figures of one tenant (API calls as flushed; the caller adds what the
+/// in-memory meter still holds).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoredUsage {
+    pub active_ids: i64,
+    pub processes: i64,
+    pub api_calls: i64,
+}
+
+/// Every tenant of an account with its stored usage in `month` (`YYYY-MM`); 404 for an unknown
+/// account.
+pub fn account_usage(
+    conn: &mut DbConnection,
+    id: AccountId,
+    month: &str,
+) -> Result<Vec<(TenantRow, StoredUsage)>, ServiceError> {
+    get_account(conn, id)?;
+    let mut rows = Vec::new();
+    for tenant in db::platform::list_tenants(conn, Some(id), None, i64::MAX)? {
+        let usage = StoredUsage {
+            active_ids: db::platform::count_active_users_of_tenant(conn, tenant.id)?,
+            processes: db::templates::count_processes_of_tenant(conn, tenant.id)?,
+            api_calls: db::usage::api_calls(conn, tenant.id, month)?,
+        };
+        rows.push((tenant, usage));
+    }
+    Ok(rows)
+}

@@ -2,7 +2,7 @@
 //! archive, delete. Linting needs the tenant's masters and other templates; this module builds
 //! that context from the database.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -606,4 +606,86 @@ pub fn template_using_master(
         }
     }
     Ok(None)
+}
+
+// Reads.
+
+pub fn list_templates(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    after: Option<TemplateId>,
+    limit: i64,
+) -> Result<Vec<TemplateRow>, ServiceError> {
+    Ok(db::templates::list_templates(conn, scope, after, limit)?)
+}
+
+/// The keys of the tenant's templates (what the catalog shows as installed).
+pub fn keys(conn: &mut DbConnection, scope: &TenantScope) -> Result<Vec<String>, ServiceError> {
+    Ok(db::templates::keys(conn, scope)?)
+}
+
+/// Every version of a template, with the lint context its lint results are computed in.
+pub fn list_versions(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    key: &str,
+) -> Result<(Vec<VersionRow>, LintContext), ServiceError> {
+    let template = find(conn, scope, key)?;
+    let context = lint_context(conn, scope, key)?;
+    let versions = db::templates::list_versions(conn, scope, template.id)?;
+    Ok((versions, context))
+}
+
+/// The published version of a template: its number and parsed definition.
+pub fn published_definition(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    key: &str,
+) -> Result<(i32, TemplateDefinition), ServiceError> {
+    let template = find(conn, scope, key)?;
+    let number = template.published_version.ok_or_else(|| {
+        ServiceError::conflict(
+            ConflictKind::NotPublished,
+            "The template has no published version yet.",
+        )
+    })?;
+    let row = find_version(conn, scope, &template, number)?;
+    Ok((number, parse(&row.definition.0)?))
+}
+
+/// The definition of version `number`, or of the published version when `None`.
+pub fn definition(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    key: &str,
+    number: Option<i32>,
+) -> Result<TemplateDefinition, ServiceError> {
+    match number {
+        None => published_definition(conn, scope, key).map(|(_, def)| def),
+        Some(number) => {
+            let template = find(conn, scope, key)?;
+            let row = find_version(conn, scope, &template, number)?;
+            parse(&row.definition.0)
+        }
+    }
+}
+
+/// The published definition with the number of tickets in each state (counts only for
+/// `with_counts`: staff see them, others get an empty map).
+pub fn states_with_counts(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    key: &str,
+    with_counts: bool,
+) -> Result<(i32, TemplateDefinition, HashMap<String, i64>), ServiceError> {
+    let (number, def) = published_definition(conn, scope, key)?;
+    let counts = if with_counts {
+        let template = find(conn, scope, key)?;
+        db::tickets::count_by_state(conn, scope, template.id)?
+            .into_iter()
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    Ok((number, def, counts))
 }

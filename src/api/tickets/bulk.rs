@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::transitions::CommentInput;
 use super::{Ticket, caller};
 use crate::api::error::ApiError;
-use crate::app::AppState;
+use crate::api::state::AppState;
 use crate::auth::Principal;
 use crate::ids::TicketId;
 use crate::service::tickets::{self as svc, NewComment, TransitionRequest};

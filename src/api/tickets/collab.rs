@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::caller;
 use crate::api::error::ApiError;
-use crate::app::AppState;
+use crate::api::state::AppState;
 use crate::auth::Principal;
 use crate::ids::{LinkId, TicketId, UserId};
 use crate::service::tickets::{self as svc, LinkKind, LoadedTicket, TicketCaller};

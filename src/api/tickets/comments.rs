@@ -10,7 +10,7 @@ use super::transitions::CommentInput;
 use super::{caller, idempotency_key, replay_response};
 use crate::api::common::{Page, PageParams};
 use crate::api::error::ApiError;
-use crate::app::AppState;
+use crate::api::state::AppState;
 use crate::auth::Principal;
 use crate::db::tickets::CommentRow;
 use crate::ids::{CommentId, TicketId};

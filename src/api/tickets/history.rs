@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::caller;
 use crate::api::common::{Page, PageParams, bad_cursor, page_limit};
 use crate::api::error::ApiError;
-use crate::app::AppState;
+use crate::api::state::AppState;
 use crate::auth::Principal;
 use crate::db::tickets::HistoryRow;
 use crate::ids::TicketId;

@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::common::{if_match, ok_with_etag};
 use crate::api::error::ApiError;
-use crate::app::AppState;
+use crate::api::state::AppState;
 use crate::auth::Principal;
 use crate::ids::{GroupId, OrganizationId, TicketId, UserId};
 use crate::service::idempotency::{self, Replayable};

@@ -9,7 +9,7 @@ use super::comments::Comment;
 use super::{Ticket, caller};
 use crate::api::common::{if_match, ok_with_etag};
 use crate::api::error::ApiError;
-use crate::app::AppState;
+use crate::api::state::AppState;
 use crate::auth::Principal;
 use crate::domain::template::{FieldSet, TransitionOption, TransitionPlan};
 use crate::ids::TicketId;

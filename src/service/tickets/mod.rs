@@ -3,6 +3,7 @@
 //! ticket the caller may not see answers exactly like a missing one (404).
 
 mod collab;
+mod listing;
 mod transition;
 
 use std::collections::BTreeSet;
@@ -12,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 pub use collab::*;
+pub use listing::*;
 pub use transition::*;
 
 pub use super::fields::master_items;
@@ -201,59 +203,6 @@ pub fn load_for_update(
 ) -> Result<LoadedTicket, ServiceError> {
     db::tickets::lock_ticket(conn, &caller.scope, id)?;
     load(conn, defs, caller, id)
-}
-
-/// What the `template` parameter of a ticket list resolves to.
-pub enum ListScope {
-    /// No template named: every template.
-    AllTemplates,
-    /// The named template (the filter is narrowed to it).
-    Template(db::templates::TemplateRow),
-    /// The tenant has no template with that key: the list is empty.
-    Nothing,
-}
-
-/// Narrows a list filter to the template with `key`, if one is named.
-pub fn narrow_to_template(
-    conn: &mut DbConnection,
-    caller: &TicketCaller,
-    key: Option<&str>,
-    filter: &mut db::tickets::TicketFilter,
-) -> Result<ListScope, ServiceError> {
-    let Some(key) = key else {
-        return Ok(ListScope::AllTemplates);
-    };
-    Ok(
-        match db::templates::find_template(conn, &caller.scope, key)? {
-            Some(template) => {
-                filter.template = Some(template.id);
-                ListScope::Template(template)
-            }
-            None => ListScope::Nothing,
-        },
-    )
-}
-
-/// One page of the tickets matching `filter`, with their definitions.
-pub fn page(
-    conn: &mut DbConnection,
-    defs: &DefinitionCache,
-    caller: &TicketCaller,
-    filter: &db::tickets::TicketFilter,
-    after: Option<&db::tickets::After>,
-    limit: i64,
-) -> Result<Vec<LoadedTicket>, ServiceError> {
-    let rows = db::tickets::list_tickets(conn, &caller.scope, filter, after, limit)?;
-    let mut loaded = Vec::with_capacity(rows.len());
-    for (row, template_key) in rows {
-        let def = defs.get(conn, &caller.scope, row.template_id, row.template_version)?;
-        loaded.push(LoadedTicket {
-            row,
-            template_key,
-            def,
-        });
-    }
-    Ok(loaded)
 }
 
 /// 422 unless the user exists and is active.
