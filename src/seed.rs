@@ -22,16 +22,16 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
 
+use crate::api::error::ApiError;
 use crate::app::open_and_migrate;
 use crate::auth::password::PasswordHasher;
-use crate::auth::{Caller, OperatorPrincipal, Principal, TenantScope, UserPrincipal};
+use crate::auth::{Caller, Principal, TenantScope, UserPrincipal};
 use crate::config::Config;
 use crate::db::audit::Actor;
 use crate::db::{Database, DbConnection, DbError};
 use crate::domain::identity::{Role, RoleSet, TenantSlug, TimeZone};
 use crate::domain::template::{MasterItems, TemplateDefinition};
 use crate::domain::ticket::Audience;
-use crate::error::ApiError;
 use crate::ids::{EntityId, OperatorId, TemplateId, TicketId, UserId};
 use crate::service::definitions::DefinitionCache;
 use crate::service::tickets::{NewTicketRequest, TicketCaller, create_from, master_items};
@@ -257,15 +257,12 @@ fn provision(
             )));
         }
     }
-    let operator = OperatorPrincipal {
-        id: OperatorId::new_at(now),
-        username: "seed-tickets".to_owned(),
-        display_name: "Benchmark seeding".to_owned(),
-    };
-    let op = Principal {
-        caller: Caller::Operator(operator.clone()),
-        client_addr: None,
-    };
+    let op = crate::auth::command_line_operator(
+        OperatorId::new_at(now),
+        "seed-tickets",
+        "Benchmark seeding",
+    );
+    let operator = op.operator()?.clone();
     let plan = platform::create_plan(
         conn,
         &op,

@@ -12,10 +12,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::common::{Page, PageParams};
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
 use crate::auth::Principal;
 use crate::db::tickets::AttachmentRow;
-use crate::error::ApiError;
 use crate::ids::{AttachmentId, TicketId};
 use crate::service::tickets::{self as svc, TicketCaller};
 use crate::storage::{BlobRef, BlobWriter, StorageError};

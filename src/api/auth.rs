@@ -6,10 +6,11 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::Validate;
 
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::extract::client_addr;
+use crate::api::state::AppState;
 use crate::auth::session::{self, TokenPair};
-use crate::auth::{Caller, Principal, client_addr};
-use crate::error::ApiError;
+use crate::auth::{Caller, Principal};
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -92,7 +93,7 @@ pub async fn create_token(
     let request = body.into_inner();
     request.validate()?;
     let pair = session::login(
-        &state,
+        &state.auth(),
         request.tenant.as_deref(),
         &request.username,
         &request.password,
@@ -132,7 +133,7 @@ pub async fn create_refresh(
     body: web::Json<RefreshRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     body.validate()?;
-    let pair = session::refresh(&state, &body.refresh_token, client_addr(&req)).await?;
+    let pair = session::refresh(&state.auth(), &body.refresh_token, client_addr(&req)).await?;
     Ok(web::Json(pair.into()))
 }
 
@@ -156,7 +157,7 @@ pub async fn logout(
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     body.validate()?;
-    session::logout(&state, &body.refresh_token).await?;
+    session::logout(&state.auth(), &body.refresh_token).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -196,9 +197,9 @@ pub async fn get_me(principal: Principal) -> web::Json<Me> {
     let me = match principal.caller {
         Caller::Operator(o) => Me {
             kind: "operator".to_owned(),
-            id: o.id.0,
-            username: o.username,
-            display_name: o.display_name,
+            id: o.id().0,
+            username: o.username().to_owned(),
+            display_name: o.display_name().to_owned(),
             tenant: None,
             roles,
             groups: Vec::new(),
@@ -264,7 +265,7 @@ pub async fn change_password(
 ) -> Result<HttpResponse, ApiError> {
     body.validate()?;
     session::change_password(
-        &state,
+        &state.auth(),
         &principal,
         &body.current_password,
         &body.new_password,

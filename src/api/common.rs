@@ -3,14 +3,14 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
-use diesel::QueryResult;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::api::error::ApiError;
 use crate::db::{Database, DbConnection};
 use crate::domain::search::SearchQuery;
-use crate::error::ApiError;
+use crate::service::error::ServiceError;
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 500;
@@ -66,7 +66,9 @@ impl<P: Serialize + Send + 'static> PageRequest<P> {
     where
         R: Send + 'static,
         T: ToSchema,
-        Q: FnOnce(&mut DbConnection, Option<P>, i64) -> QueryResult<Vec<R>> + Send + 'static,
+        Q: FnOnce(&mut DbConnection, Option<P>, i64) -> Result<Vec<R>, ServiceError>
+            + Send
+            + 'static,
     {
         let limit = self.limit;
         let rows = db
@@ -110,7 +112,7 @@ impl<T: ToSchema> Page<T> {
 
 /// The ETag of a resource at `version`.
 pub fn etag(version: i64) -> String {
-    format!("\"{version}\"")
+    crate::service::idempotency::entity_tag(version)
 }
 
 /// The version named by `If-Match`, if the request has one. `*` matches any version.
@@ -129,14 +131,6 @@ pub fn if_match(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
     tag.trim_matches('"').parse::<i64>().map(Some).map_err(|_| {
         ApiError::Malformed("If-Match must be an ETag from this API, e.g. \"3\".".to_owned())
     })
-}
-
-/// Fails with 412 unless `current` is the version the client named (when it named one).
-pub fn check_version(expected: Option<i64>, current: i64) -> Result<(), ApiError> {
-    match expected {
-        Some(expected) if expected != current => Err(ApiError::PreconditionFailed),
-        _ => Ok(()),
-    }
 }
 
 /// 200 with the body and its ETag.

@@ -3,6 +3,7 @@
 
 pub mod credentials;
 pub mod diagram;
+pub mod error;
 pub mod identity;
 pub mod index;
 pub mod library;

@@ -7,9 +7,9 @@ use utoipa::ToSchema;
 
 use super::transitions::CommentInput;
 use super::{Ticket, caller};
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
 use crate::auth::Principal;
-use crate::error::ApiError;
 use crate::ids::TicketId;
 use crate::service::tickets::{self as svc, NewComment, TransitionRequest};
 
@@ -49,7 +49,7 @@ pub struct BulkResult {
     /// The ticket after the transition, when it succeeded.
     pub result: Option<Ticket>,
     /// Why it failed, when it did.
-    pub problem: Option<crate::error::Problem>,
+    pub problem: Option<crate::api::error::Problem>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -111,7 +111,7 @@ pub async fn transition_tickets(
                     now,
                     mode: svc::Mode::Execute,
                 };
-                svc::fire(conn, &cx, &request)
+                svc::fire(conn, &cx, &request).map_err(ApiError::from)
             })
             .await;
         items.push(match outcome {

@@ -8,10 +8,10 @@ use utoipa::ToSchema;
 
 use super::caller;
 use crate::api::common::{Page, PageParams, bad_cursor, decode_cursor, encode_cursor, page_limit};
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
 use crate::auth::Principal;
 use crate::db::tickets::HistoryRow;
-use crate::error::ApiError;
 use crate::ids::TicketId;
 use crate::service::tickets::{self as svc};
 

@@ -8,13 +8,13 @@ use utoipa::{IntoParams, ToSchema};
 use super::comments::Comment;
 use super::{Ticket, caller};
 use crate::api::common::{if_match, ok_with_etag};
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
 use crate::auth::Principal;
 use std::collections::BTreeSet;
 
 use crate::domain::template::{TransitionOption, TransitionPlan};
 use crate::domain::ticket::Audience;
-use crate::error::ApiError;
 use crate::ids::TicketId;
 use crate::service::libraries::{self as libs, LibraryWrite};
 use crate::service::tickets::{

@@ -23,9 +23,9 @@ use crate::domain::template::{
 };
 use crate::domain::ticket;
 use crate::domain::ticket::Audience;
-use crate::error::{ApiError, FieldError};
 use crate::ids::{GroupId, TicketId, UserId};
 use crate::service::definitions::DefinitionCache;
+use crate::service::error::{ConflictKind, FieldError, ServiceError, check_version};
 use crate::service::fields::{check_references, master_items, refuse_internal};
 use crate::service::libraries::{LibraryWrite, Source, Writer};
 
@@ -78,7 +78,7 @@ pub struct TransitionOutcome {
     pub comment: Option<CommentRow>,
 }
 
-fn actor_view(conn: &mut DbConnection, caller: &TicketCaller) -> Result<ActorView, ApiError> {
+fn actor_view(conn: &mut DbConnection, caller: &TicketCaller) -> Result<ActorView, ServiceError> {
     let groups = db::groups::names(conn, &caller.scope, &caller.groups)?;
     Ok(ActorView {
         user: caller.user.map(|u| u.0),
@@ -92,7 +92,7 @@ fn facts(
     conn: &mut DbConnection,
     caller: &TicketCaller,
     ticket: &LoadedTicket,
-) -> Result<Facts, ApiError> {
+) -> Result<Facts, ServiceError> {
     let needed = ticket
         .def
         .transitions
@@ -120,7 +120,7 @@ pub fn options(
     caller: &TicketCaller,
     id: TicketId,
     explain: bool,
-) -> Result<(LoadedTicket, Vec<TransitionOption>), ApiError> {
+) -> Result<(LoadedTicket, Vec<TransitionOption>), ServiceError> {
     let ticket = load(conn, defs, caller, id)?;
     let actor = actor_view(conn, caller)?;
     let facts = facts(conn, caller, &ticket)?;
@@ -144,7 +144,7 @@ fn transition_error(
     ticket: &LoadedTicket,
     audience: &Audience,
     transition: &str,
-) -> ApiError {
+) -> ServiceError {
     let def = &ticket.def;
     let state = &ticket.row.state;
     let mut fields = Vec::new();
@@ -160,7 +160,7 @@ fn transition_error(
         match error {
             PlanError::Field(v) => fields.push(FieldError::new(v.field, v.code, v.message)),
             PlanError::Unavailable(Unavailable::UnknownTransition { transition }) => {
-                return ApiError::validation(
+                return ServiceError::validation(
                     "transition",
                     "unknown_transition",
                     format!("the template has no transition '{transition}'"),
@@ -193,18 +193,20 @@ fn transition_error(
         }
     }
     if !conflict.is_empty() {
-        return ApiError::Conflict {
-            code: "/problems/transition-unavailable",
-            detail: format!(
+        return ServiceError::conflict(
+            ConflictKind::TransitionUnavailable,
+            format!(
                 "The transition is not available from state '{state}': {}.",
                 conflict.join("; ")
             ),
-        };
+        );
     }
     if forbidden {
-        return ApiError::Forbidden("You may not take this transition on this ticket.".to_owned());
+        return ServiceError::Forbidden(
+            "You may not take this transition on this ticket.".to_owned(),
+        );
     }
-    ApiError::Validation(fields)
+    ServiceError::Validation(fields)
 }
 
 /// Fires a transition: the steps below in the request's transaction, or, for
@@ -213,7 +215,7 @@ pub fn fire(
     conn: &mut DbConnection,
     cx: &TransitionContext<'_>,
     request: &TransitionRequest,
-) -> Result<TransitionOutcome, ApiError> {
+) -> Result<TransitionOutcome, ServiceError> {
     match cx.mode {
         Mode::Execute => execute(conn, cx, request),
         Mode::DryRun => rolled_back(conn, |c| execute(c, cx, request)),
@@ -223,11 +225,11 @@ pub fn fire(
 /// Runs `run` in a savepoint and rolls it back whatever the result.
 fn rolled_back<T>(
     conn: &mut DbConnection,
-    run: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
+    run: impl FnOnce(&mut DbConnection) -> Result<T, ServiceError>,
+) -> Result<T, ServiceError> {
     enum Undo<T> {
         Done(Box<T>),
-        Failed(ApiError),
+        Failed(ServiceError),
     }
     impl<T> From<diesel::result::Error> for Undo<T> {
         fn from(e: diesel::result::Error) -> Self {
@@ -243,7 +245,7 @@ fn rolled_back<T>(
     match result {
         Err(Undo::Done(done)) => Ok(*done),
         Err(Undo::Failed(e)) => Err(e),
-        Ok(()) => Err(ApiError::Internal("dry run committed".to_owned())),
+        Ok(()) => Err(ServiceError::Internal("dry run committed".to_owned())),
     }
 }
 
@@ -252,7 +254,7 @@ fn execute(
     conn: &mut DbConnection,
     cx: &TransitionContext<'_>,
     request: &TransitionRequest,
-) -> Result<TransitionOutcome, ApiError> {
+) -> Result<TransitionOutcome, ServiceError> {
     let loaded = load_step(conn, cx, request)?;
     let plan = plan(&loaded, &cx.caller.audience, request)?;
     check_references(
@@ -288,15 +290,15 @@ fn load_step(
     conn: &mut DbConnection,
     cx: &TransitionContext<'_>,
     request: &TransitionRequest,
-) -> Result<Loaded, ApiError> {
+) -> Result<Loaded, ServiceError> {
     let caller = cx.caller;
     let ticket = load_for_update(conn, cx.definitions, caller, cx.ticket)?;
-    crate::api::common::check_version(cx.expected_version, ticket.row.version)?;
+    check_version(cx.expected_version, ticket.row.version)?;
     caller.require_writer()?;
     let staff = caller.audience.is_staff();
     refuse_internal(&*ticket.def, staff, &request.fields, "template")?;
     if request.comment.as_ref().is_some_and(|c| c.internal) && !staff {
-        return Err(ApiError::Forbidden(
+        return Err(ServiceError::Forbidden(
             "Only staff write internal comments.".to_owned(),
         ));
     }
@@ -317,7 +319,7 @@ fn plan(
     loaded: &Loaded,
     audience: &Audience,
     request: &TransitionRequest,
-) -> Result<TransitionPlan, ApiError> {
+) -> Result<TransitionPlan, ServiceError> {
     let ticket = &loaded.ticket;
     plan_transition(
         &ticket.def,
@@ -409,7 +411,11 @@ struct Produced {
 
 /// Apply: the attribute history rows, then the ticket's update — conditional on the version
 /// it was loaded at (412 otherwise) — with its history and index diff.
-fn apply(conn: &mut DbConnection, firing: &Firing<'_>, draft: Draft<'_>) -> Result<(), ApiError> {
+fn apply(
+    conn: &mut DbConnection,
+    firing: &Firing<'_>,
+    draft: Draft<'_>,
+) -> Result<(), ServiceError> {
     let Draft {
         version,
         fields,
@@ -427,7 +433,7 @@ fn apply(conn: &mut DbConnection, firing: &Firing<'_>, draft: Draft<'_>) -> Resu
     let (stage, target) = def
         .states()
         .find(|(_, s)| s.key == firing.plan.to)
-        .ok_or_else(|| ApiError::Internal("transition to an unknown state".to_owned()))?;
+        .ok_or_else(|| ServiceError::Internal("transition to an unknown state".to_owned()))?;
     let title = ticket::title_of(def, &fields);
     let changes = TicketChanges {
         title: &title,
@@ -454,7 +460,7 @@ fn record(
     request: &TransitionRequest,
     plan: TransitionPlan,
     produced: Produced,
-) -> Result<TransitionOutcome, ApiError> {
+) -> Result<TransitionOutcome, ServiceError> {
     let comment = match &request.comment {
         Some(c) => Some(super::insert_comment(
             conn, cx.caller, cx.ticket, c, cx.now,
