@@ -280,6 +280,7 @@ mod tests {
                 context
                     .template_internal
                     .insert(entry.key.clone(), internal.map(|f| f.key.clone()).collect());
+                context.template_defs.insert(entry.key.clone(), def.fields);
             }
         }
         for library in libraries() {
@@ -289,6 +290,7 @@ mod tests {
                 library.key.clone(),
                 internal.map(|f| f.key.clone()).collect(),
             );
+            context.library_defs.insert(library.key.clone(), def.fields);
         }
         context
     }
@@ -300,6 +302,8 @@ mod tests {
         assert_eq!(libraries().len(), 3);
     }
 
+    /// The Rust linter is the catalog's linter: every entry lints without errors and
+    /// without warnings (`catalog/check.py` keeps only what is about the catalog itself).
     #[test]
     fn every_catalog_template_lints_clean() {
         for entry in entries() {
@@ -307,18 +311,12 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{}: {e:?}", entry.key));
             let report = lint(&def, &full_catalog_context(&entry.key));
             assert!(
-                report.errors.is_empty(),
-                "{}: {:#?}",
+                report.errors.is_empty() && report.warnings.is_empty(),
+                "{}: {:#?} {:#?}",
                 entry.key,
-                report.errors
+                report.errors,
+                report.warnings
             );
-            // Internal values never flow into fields requesters or partners may read.
-            let exposed: Vec<_> = report
-                .warnings
-                .iter()
-                .filter(|w| w.code == "internal_exposed")
-                .collect();
-            assert!(exposed.is_empty(), "{}: {exposed:#?}", entry.key);
         }
     }
 

@@ -12,7 +12,6 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod domain;
-pub mod error;
 pub mod ids;
 pub mod seed;
 pub mod service;

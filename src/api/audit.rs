@@ -7,13 +7,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::common::{Page, PageParams};
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
 use crate::auth::{Caller, Principal};
-use crate::db;
 use crate::db::audit::{AuditFilter, AuditRow};
 use crate::domain::audit::{AuditActorKind, AuditTargetKind};
 use crate::domain::identity::Role;
-use crate::error::ApiError;
 use crate::ids::{AuditEntryId, EntityId};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -126,7 +125,13 @@ pub async fn list_audit_log(
         .try_load(
             &state.db,
             move |conn, after, limit| {
-                db::audit::list(conn, &scope, &filter, after.map(AuditEntryId), limit)
+                crate::service::audit_log::list(
+                    conn,
+                    &scope,
+                    &filter,
+                    after.map(AuditEntryId),
+                    limit,
+                )
             },
             |r| r.id.0,
             AuditEntry::try_from,

@@ -6,11 +6,12 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::Validate;
 
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::extract::client_addr;
+use crate::api::state::AppState;
 use crate::auth::session::{self, TokenPair};
-use crate::auth::{Caller, Principal, client_addr};
+use crate::auth::{Caller, Principal};
 use crate::domain::identity::PrincipalKind;
-use crate::error::ApiError;
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -93,7 +94,7 @@ pub async fn create_token(
     let request = body.into_inner();
     request.validate()?;
     let pair = session::login(
-        &state,
+        &state.auth(),
         request.tenant.as_deref(),
         &request.username,
         &request.password,
@@ -133,7 +134,7 @@ pub async fn create_refresh(
     body: web::Json<RefreshRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     body.validate()?;
-    let pair = session::refresh(&state, &body.refresh_token, client_addr(&req)).await?;
+    let pair = session::refresh(&state.auth(), &body.refresh_token, client_addr(&req)).await?;
     Ok(web::Json(pair.into()))
 }
 
@@ -157,7 +158,7 @@ pub async fn logout(
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     body.validate()?;
-    session::logout(&state, &body.refresh_token).await?;
+    session::logout(&state.auth(), &body.refresh_token).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -196,9 +197,9 @@ pub async fn get_me(principal: Principal) -> web::Json<Me> {
     let me = match principal.caller {
         Caller::Operator(o) => Me {
             kind: PrincipalKind::Operator,
-            id: o.id.0,
-            username: o.username,
-            display_name: o.display_name,
+            id: o.id().0,
+            username: o.username().to_owned(),
+            display_name: o.display_name().to_owned(),
             tenant: None,
             roles,
             groups: Vec::new(),
@@ -264,7 +265,7 @@ pub async fn change_password(
 ) -> Result<HttpResponse, ApiError> {
     body.validate()?;
     session::change_password(
-        &state,
+        &state.auth(),
         &principal,
         &body.current_password,
         &body.new_password,

@@ -4,9 +4,9 @@ use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
-use crate::db::{self, Backend};
-use crate::error::ApiError;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
+use crate::db::Backend;
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"status": "ok"}))]
@@ -72,10 +72,7 @@ pub async fn healthz() -> web::Json<Health> {
 pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Readiness>, ApiError> {
     let pending = state
         .db
-        .read(|conn| {
-            conn_ping(conn)?;
-            db::migrations::has_pending(conn)
-        })
+        .read(crate::service::health::schema_pending)
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     if pending {
@@ -90,11 +87,6 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Readiness>, 
             Backend::Sqlite => DatabaseBackend::Sqlite,
         },
     }))
-}
-
-fn conn_ping(conn: &mut db::DbConnection) -> Result<(), db::DbError> {
-    use diesel::r2d2::R2D2Connection;
-    conn.ping().map_err(db::DbError::from)
 }
 
 /// This OpenAPI 3.1 document, generated from the route table.

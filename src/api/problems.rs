@@ -9,7 +9,7 @@ use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpRequest, error};
 use utoipa::ToResponse;
 
-use crate::error::{ApiError, FieldError, PROBLEM_CONTENT_TYPE, Problem};
+use crate::api::error::{ApiError, FieldError, PROBLEM_CONTENT_TYPE, Problem};
 
 /// The request could not be read: unparsable JSON or query string.
 #[derive(ToResponse)]

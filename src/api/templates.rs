@@ -8,9 +8,9 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::common::{Page, PageParams, created, if_match, ok_with_etag};
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
 use crate::auth::Principal;
-use crate::db;
 use crate::db::templates::{TemplateRow, VersionRow};
 use crate::domain::diagram::{self, DiagramFormat, Language};
 use crate::domain::identity::Role;
@@ -18,7 +18,6 @@ use crate::domain::master::Labels;
 use crate::domain::template::{
     LintContext, LintIssue, LintReport, SlaCategory, VersionStatus, is_key, lint,
 };
-use crate::error::ApiError;
 use crate::ids::TemplateId;
 use crate::service::templates as svc;
 
@@ -222,7 +221,7 @@ pub async fn list_templates(
         .load(
             &state.db,
             move |conn, after, limit| {
-                db::templates::list_templates(conn, &scope, after.map(TemplateId), limit)
+                svc::list_templates(conn, &scope, after.map(TemplateId), limit)
             },
             |r| r.id.0,
             Template::from,
@@ -393,9 +392,7 @@ pub async fn list_template_versions(
     let items = state
         .db
         .read(move |conn| {
-            let template = svc::find(conn, &scope, &key)?;
-            let context = svc::lint_context(conn, &scope, &key)?;
-            let versions = db::templates::list_versions(conn, &scope, template.id)?;
+            let (versions, context) = svc::list_versions(conn, &scope, &key)?;
             versions
                 .into_iter()
                 .map(|v| with_lint(&key, v, &context))
@@ -631,18 +628,7 @@ pub async fn get_template_states(
     let lookup = key.clone();
     let (number, def, counts) = state
         .db
-        .read(move |conn| {
-            let (number, def) = published_definition(conn, &scope, &lookup)?;
-            let template = crate::service::templates::find(conn, &scope, &lookup)?;
-            let counts: std::collections::HashMap<String, i64> = if staff {
-                db::tickets::count_by_state(conn, &scope, template.id)?
-                    .into_iter()
-                    .collect()
-            } else {
-                Default::default()
-            };
-            Ok::<_, ApiError>((number, def, counts))
-        })
+        .read(move |conn| svc::states_with_counts(conn, &scope, &lookup, staff))
         .await?;
     let count = |state: &str| counts.get(state).copied().unwrap_or(0);
     let stages = def
@@ -677,22 +663,6 @@ pub async fn get_template_states(
         version: number,
         stages,
     }))
-}
-
-fn published_definition(
-    conn: &mut db::DbConnection,
-    scope: &crate::auth::TenantScope,
-    key: &str,
-) -> Result<(i32, crate::domain::template::TemplateDefinition), ApiError> {
-    let template = svc::find(conn, scope, key)?;
-    let number = template
-        .published_version
-        .ok_or_else(|| ApiError::Conflict {
-            code: "/problems/not-published",
-            detail: "The template has no published version yet.".to_owned(),
-        })?;
-    let row = svc::find_version(conn, scope, &template, number)?;
-    Ok((number, svc::parse(&row.definition.0)?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -732,14 +702,7 @@ pub async fn get_template_diagram(
     let (key, version) = (key.into_inner(), params.version);
     let def = state
         .db
-        .read(move |conn| match version {
-            None => published_definition(conn, &scope, &key).map(|(_, def)| def),
-            Some(number) => {
-                let template = svc::find(conn, &scope, &key)?;
-                let row = svc::find_version(conn, &scope, &template, number)?;
-                svc::parse(&row.definition.0)
-            }
-        })
+        .read(move |conn| svc::definition(conn, &scope, &key, version))
         .await?;
     Ok(HttpResponse::Ok()
         .content_type(format.content_type())

@@ -9,7 +9,9 @@ use super::types::DbUuid;
 use crate::ids::TenantId;
 
 /// Adds `calls` to a tenant's API call count for `month` (`YYYY-MM`). Portable upsert: both
-/// backends support `ON CONFLICT … DO UPDATE` with `excluded`.
+/// backends support `ON CONFLICT … DO UPDATE` with `excluded`. The one insert that takes its
+/// tenant as a parameter rather than from a `TenantScope`: the meter flushes every tenant's
+/// counts at once, on no caller's behalf.
 pub fn add_api_calls(
     conn: &mut DbConnection,
     tenant: TenantId,

@@ -114,16 +114,9 @@ impl Reader<'_> {
         self.roles.contains(&role)
     }
 
-    /// Tenant admins, process managers, agents and auditors: they see internal fields.
+    /// Staff (the audience rules' `STAFF_ROLES`): they see internal fields.
     pub fn is_staff(&self) -> bool {
-        [
-            Role::TenantAdmin,
-            Role::ProcessManager,
-            Role::Agent,
-            Role::Auditor,
-        ]
-        .iter()
-        .any(|r| self.holds(*r))
+        super::ticket::STAFF_ROLES.iter().any(|r| self.holds(*r))
     }
 
     /// Tenant admins and process managers: they define libraries.
@@ -248,6 +241,11 @@ pub fn lint_library(def: &LibraryDefinition, ctx: &LintContext) -> LintReport {
             "invalid_title_field",
             "/title_field",
             "the title field cannot be internal: tickets show it to everyone who sees them",
+        )),
+        Some(f) if !f.required => report.warnings.push(LintIssue::new(
+            "title_not_required",
+            "/title_field",
+            "the title field should be required: a record without it has no title",
         )),
         Some(_) => {}
     }

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod closed_set;
 pub mod credentials;
 pub mod diagram;
+pub mod error;
 pub mod identity;
 pub mod index;
 pub mod library;

@@ -214,3 +214,94 @@ async fn a_template_exports_as_a_catalog_file_and_imports_back_unchanged() {
         .collect();
     assert_eq!(fields, ["key", "masters.0.items.0.code"]);
 }
+
+/// The catalog's practice checks are the server's: a tenant gets the length warning from
+/// `POST /template-lint` (warnings do not block), and an internal title is an error that
+/// blocks publication. The example is the catalog's own: the inquiry body once allowed
+/// 50,000 characters into the incident description's 20,000.
+#[actix_web::test]
+async fn every_tenant_gets_the_practice_checks_from_lint_and_publication() {
+    let app = spawn_app().await;
+    let tenant = app.tenant("acme").await;
+    let pm = app.user_token(&tenant, "pm", &["process_manager"]).await;
+    for key in ["itil_incident", "customer_inquiry"] {
+        app.create(&format!("/api/v1/catalog/{key}/install"), &pm, json!({}))
+            .await;
+    }
+    let entry: serde_json::Value =
+        serde_json::from_str(include_str!("../../catalog/customer_inquiry.json")).unwrap();
+    let template = &entry["template"];
+    let field_index = |key: &str| {
+        template["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|f| f["key"] == key)
+            .unwrap()
+    };
+    let lint = |definition: serde_json::Value| {
+        let app = &app;
+        let pm = pm.clone();
+        async move {
+            let body = json!({"key": "customer_inquiry", "definition": definition});
+            let reply = app
+                .post_json("/api/v1/template-lint", Some(&pm), &body)
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+            reply.json()
+        }
+    };
+    let codes = |report: &serde_json::Value, list: &str| -> Vec<(String, String)> {
+        report[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                let text = |k: &str| i[k].as_str().unwrap().to_owned();
+                (text("code"), text("pointer"))
+            })
+            .collect()
+    };
+
+    let clean = lint(template.clone()).await;
+    assert_eq!(clean["valid"], true, "{clean}");
+    assert!(codes(&clean, "warnings").is_empty(), "{clean}");
+
+    let body = field_index("inquiry_body");
+    let mut long = template.clone();
+    long["fields"][body]["max_length"] = json!(50_000);
+    let report = lint(long).await;
+    assert_eq!(report["valid"], true, "{report}");
+    let (_, pointer) = codes(&report, "warnings")
+        .into_iter()
+        .find(|(code, _)| code == "mapped_value_too_long")
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(pointer.ends_with("/mapping/description"), "{pointer}");
+
+    let title = field_index("title");
+    let mut internal = template.clone();
+    internal["fields"][title]["internal"] = json!(true);
+    let report = lint(internal.clone()).await;
+    assert_eq!(report["valid"], false, "{report}");
+    let expected = (
+        "internal_title".to_owned(),
+        format!("/fields/{title}/internal"),
+    );
+    assert!(codes(&report, "errors").contains(&expected), "{report}");
+
+    app.create(
+        "/api/v1/templates",
+        &pm,
+        json!({"key": "inquiry_copy", "definition": internal}),
+    )
+    .await;
+    let refused = app
+        .post_json(
+            "/api/v1/templates/inquiry_copy/versions/1/publish",
+            Some(&pm),
+            &json!({}),
+        )
+        .await
+        .assert_problem(422, "/problems/validation");
+    assert!(refused.to_string().contains("internal_title"), "{refused}");
+}

@@ -7,9 +7,9 @@ use utoipa::ToSchema;
 
 use super::transitions::CommentInput;
 use super::{Ticket, caller};
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
 use crate::auth::Principal;
-use crate::error::ApiError;
 use crate::ids::TicketId;
 use crate::service::tickets::{self as svc, NewComment, TicketCaller, TransitionRequest};
 
@@ -49,7 +49,7 @@ pub struct BulkResult {
     /// The ticket after the transition, when it succeeded.
     pub result: Option<Ticket>,
     /// Why it failed, when it did.
-    pub problem: Option<crate::error::Problem>,
+    pub problem: Option<crate::api::error::Problem>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -97,7 +97,7 @@ pub async fn transition_tickets(
         let outcome = match TransitionRequest::parse(&item.transition, item.fields, comment.clone())
         {
             Ok(request) => fire_one(&state, &caller, id, version, request).await,
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         };
         items.push(match outcome {
             Ok(o) => BulkResult {
@@ -143,7 +143,7 @@ async fn fire_one(
                 now,
                 mode: svc::Mode::Execute,
             };
-            svc::fire(conn, &cx, &request)
+            svc::fire(conn, &cx, &request).map_err(ApiError::from)
         })
         .await
 }

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::caller;
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
 use crate::auth::Principal;
-use crate::error::ApiError;
 use crate::ids::{LinkId, TicketId, UserId};
 use crate::service::tickets::{self as svc, LinkKind, LoadedTicket, TicketCaller};
 

@@ -9,11 +9,12 @@ use super::history::Actor;
 use super::transitions::CommentInput;
 use super::{caller, idempotency_key, replay_response};
 use crate::api::common::{Page, PageParams};
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
 use crate::auth::Principal;
 use crate::db::tickets::CommentRow;
-use crate::error::ApiError;
 use crate::ids::{CommentId, TicketId};
+use crate::service::error::ServiceError;
 use crate::service::idempotency::{self, Replayable};
 use crate::service::tickets::{self as svc, NewComment};
 
@@ -72,7 +73,7 @@ pub async fn list_ticket_comments(
         .await?;
     Ok(web::Json(Page::try_from_rows(
         rows,
-        &request,
+        request.limit,
         |r| r.id.0,
         Comment::try_from,
     )?))
@@ -124,7 +125,9 @@ pub async fn create_ticket_comment(
                     };
                     let row = svc::add_comment(conn, &s.definitions, &caller, id, &comment, now)?;
                     let location = format!("/api/v1/tickets/{id}/comments");
-                    Ok(Replayable::created(&Comment::try_from(row)?, 1, location))
+                    let comment = Comment::try_from(row)
+                        .map_err(|e| ServiceError::internal(format!("stored comment: {e}")))?;
+                    Ok(Replayable::created(&comment, 1, location))
                 },
             )
         })

@@ -1,19 +1,18 @@
 //! The history of one ticket.
 
 use actix_web::{get, web};
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::caller;
-use crate::api::common::{Page, PageParams, bad_cursor, page_limit};
-use crate::app::AppState;
+use crate::api::common::{Page, PageParams, bad_cursor, decode_cursor, encode_cursor, page_limit};
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
 use crate::auth::Principal;
 use crate::db::tickets::HistoryRow;
 use crate::domain::ticket::{ActorKind, HistoryKind};
-use crate::error::ApiError;
 use crate::ids::{EntityId, TicketId};
 use crate::service::tickets::{self as svc};
 
@@ -80,16 +79,11 @@ impl TryFrom<HistoryRow> for HistoryEntry {
 }
 
 fn encode_position(version: i64, ordinal: i32) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{version}.{ordinal}"))
+    encode_cursor(&(version, ordinal))
 }
 
 fn decode_position(cursor: &str) -> Option<(i64, i32)> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (v, o) = text.split_once('.')?;
-    Some((v.parse().ok()?, o.parse().ok()?))
+    decode_cursor(cursor).ok()
 }
 
 /// Every transition and field change of the ticket, oldest first (by ticket version, then

@@ -15,9 +15,9 @@ use crate::domain::search;
 use crate::domain::ticket::HistoryKind;
 pub use crate::domain::ticket::LinkKind;
 use crate::domain::ticket::MAX_LINKS_PER_TICKET;
-use crate::error::ApiError;
 use crate::ids::{AttachmentId, CommentId, LinkId, TicketId, UserId};
 use crate::service::definitions::DefinitionCache;
+use crate::service::error::{ConflictKind, ServiceError};
 use serde_json::Value;
 
 use super::transition::NewComment;
@@ -32,24 +32,24 @@ pub(crate) fn insert_comment(
     ticket: TicketId,
     comment: &NewComment,
     now: DateTime<Utc>,
-) -> Result<CommentRow, ApiError> {
+) -> Result<CommentRow, ServiceError> {
     let body = comment.body.trim();
     if body.is_empty() {
-        return Err(ApiError::validation(
+        return Err(ServiceError::validation(
             "comment.body",
             "required",
             "must not be empty",
         ));
     }
     if body.chars().count() > MAX_COMMENT_CHARS {
-        return Err(ApiError::validation(
+        return Err(ServiceError::validation(
             "comment.body",
             "too_long",
             format!("at most {MAX_COMMENT_CHARS} characters"),
         ));
     }
     if comment.internal && !caller.audience.is_staff() {
-        return Err(ApiError::Forbidden(
+        return Err(ServiceError::Forbidden(
             "Only staff write internal comments.".to_owned(),
         ));
     }
@@ -64,7 +64,7 @@ pub(crate) fn insert_comment(
         internal: comment.internal,
         created_at: now.into(),
     };
-    db::tickets::insert_comment(conn, &row)?;
+    db::tickets::insert_comment(conn, &caller.scope, &row)?;
     let source = if comment.internal {
         SOURCE_INTERNAL_COMMENTS
     } else {
@@ -87,7 +87,7 @@ pub fn add_comment(
     id: TicketId,
     comment: &NewComment,
     now: DateTime<Utc>,
-) -> Result<CommentRow, ApiError> {
+) -> Result<CommentRow, ServiceError> {
     let ticket = load(conn, defs, caller, id)?;
     caller.require_writer()?;
     insert_comment(conn, caller, ticket.row.id, comment, now)
@@ -100,7 +100,7 @@ pub fn comments(
     id: TicketId,
     after: Option<CommentId>,
     limit: i64,
-) -> Result<Vec<CommentRow>, ApiError> {
+) -> Result<Vec<CommentRow>, ServiceError> {
     load(conn, defs, caller, id)?;
     Ok(db::tickets::comments(
         conn,
@@ -121,10 +121,10 @@ pub fn set_watching(
     user: UserId,
     watch: bool,
     now: DateTime<Utc>,
-) -> Result<bool, ApiError> {
+) -> Result<bool, ServiceError> {
     load(conn, defs, caller, id)?;
     if !caller.worker && caller.user != Some(user) {
-        return Err(ApiError::Forbidden(
+        return Err(ServiceError::Forbidden(
             "You may add or remove only yourself as a watcher.".to_owned(),
         ));
     }
@@ -147,7 +147,7 @@ pub fn watchers(
     defs: &DefinitionCache,
     caller: &TicketCaller,
     id: TicketId,
-) -> Result<Vec<(UserId, crate::db::types::Timestamp)>, ApiError> {
+) -> Result<Vec<(UserId, crate::db::types::Timestamp)>, ServiceError> {
     load(conn, defs, caller, id)?;
     Ok(db::tickets::watchers(conn, &caller.scope, id)?)
 }
@@ -187,14 +187,14 @@ pub fn links(
     defs: &DefinitionCache,
     caller: &TicketCaller,
     id: TicketId,
-) -> Result<Vec<(LinkRow, LinkKind, LoadedTicket)>, ApiError> {
+) -> Result<Vec<(LinkRow, LinkKind, LoadedTicket)>, ServiceError> {
     load(conn, defs, caller, id)?;
     let mut out = Vec::new();
     for row in db::tickets::links(conn, &caller.scope, id)? {
         let (kind, other) = seen_from(&row, id);
         match load(conn, defs, caller, other) {
             Ok(ticket) => out.push((row, kind, ticket)),
-            Err(ApiError::NotFound) => {}
+            Err(ServiceError::NotFound) => {}
             Err(e) => return Err(e),
         }
     }
@@ -210,11 +210,11 @@ pub fn add_link(
     kind: LinkKind,
     other: TicketId,
     now: DateTime<Utc>,
-) -> Result<(LinkRow, LoadedTicket), ApiError> {
+) -> Result<(LinkRow, LoadedTicket), ServiceError> {
     load(conn, defs, caller, id)?;
     caller.require_worker()?;
     if other == id {
-        return Err(ApiError::validation(
+        return Err(ServiceError::validation(
             "ticket",
             "self_link",
             "a ticket cannot link to itself",
@@ -222,8 +222,8 @@ pub fn add_link(
     }
     let target = match load(conn, defs, caller, other) {
         Ok(t) => t,
-        Err(ApiError::NotFound) => {
-            return Err(ApiError::validation(
+        Err(ServiceError::NotFound) => {
+            return Err(ServiceError::validation(
                 "ticket",
                 "unknown_reference",
                 "no ticket with this id",
@@ -233,8 +233,8 @@ pub fn add_link(
     };
     let existing = db::tickets::links(conn, &caller.scope, id)?;
     if existing.len() >= MAX_LINKS_PER_TICKET {
-        return Err(ApiError::Conflict {
-            code: "/problems/too-many-links",
+        return Err(ServiceError::Conflict {
+            kind: ConflictKind::TooManyLinks,
             detail: format!("A ticket has at most {MAX_LINKS_PER_TICKET} links."),
         });
     }
@@ -245,7 +245,7 @@ pub fn add_link(
         .collect();
     let reverse_parent = stored == LINK_PARENT && taken.contains(&(dest, source, LINK_PARENT));
     if taken.contains(&(source, dest, stored)) || reverse_parent {
-        return Err(ApiError::duplicate(
+        return Err(ServiceError::duplicate(
             "These tickets are already linked that way.",
         ));
     }
@@ -258,7 +258,7 @@ pub fn add_link(
         created_by: caller.entity(),
         created_at: now.into(),
     };
-    db::tickets::insert_link(conn, &row)?;
+    db::tickets::insert_link(conn, &caller.scope, &row)?;
     Ok((row, target))
 }
 
@@ -268,12 +268,12 @@ pub fn remove_link(
     caller: &TicketCaller,
     id: TicketId,
     link: LinkId,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     load(conn, defs, caller, id)?;
     caller.require_worker()?;
     let row = db::tickets::find_link(conn, &caller.scope, link)?
         .filter(|l| l.source_id == id || l.target_id == id)
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(ServiceError::NotFound)?;
     db::tickets::delete_link(conn, &caller.scope, row.id)?;
     Ok(())
 }
@@ -285,7 +285,7 @@ pub fn attachments(
     id: TicketId,
     after: Option<AttachmentId>,
     limit: i64,
-) -> Result<Vec<AttachmentRow>, ApiError> {
+) -> Result<Vec<AttachmentRow>, ServiceError> {
     load(conn, defs, caller, id)?;
     Ok(db::tickets::attachments(
         conn,
@@ -304,11 +304,12 @@ pub fn find_attachment(
     defs: &DefinitionCache,
     caller: &TicketCaller,
     id: AttachmentId,
-) -> Result<AttachmentRow, ApiError> {
-    let row = db::tickets::find_attachment(conn, &caller.scope, id)?.ok_or(ApiError::NotFound)?;
+) -> Result<AttachmentRow, ServiceError> {
+    let row =
+        db::tickets::find_attachment(conn, &caller.scope, id)?.ok_or(ServiceError::NotFound)?;
     load(conn, defs, caller, row.ticket_id)?;
     if row.internal && !caller.audience.is_staff() {
-        return Err(ApiError::NotFound);
+        return Err(ServiceError::NotFound);
     }
     Ok(row)
 }
@@ -319,15 +320,15 @@ pub fn add_attachment(
     defs: &DefinitionCache,
     caller: &TicketCaller,
     row: AttachmentRow,
-) -> Result<AttachmentRow, ApiError> {
+) -> Result<AttachmentRow, ServiceError> {
     load(conn, defs, caller, row.ticket_id)?;
     caller.require_writer()?;
     if row.internal && !caller.audience.is_staff() {
-        return Err(ApiError::Forbidden(
+        return Err(ServiceError::Forbidden(
             "Only staff add internal attachments.".to_owned(),
         ));
     }
-    db::tickets::insert_attachment(conn, &row)?;
+    db::tickets::insert_attachment(conn, &caller.scope, &row)?;
     Ok(row)
 }
 
@@ -339,7 +340,7 @@ pub fn history(
     id: TicketId,
     after: Option<(i64, i32)>,
     limit: i64,
-) -> Result<Vec<db::tickets::HistoryRow>, ApiError> {
+) -> Result<Vec<db::tickets::HistoryRow>, ServiceError> {
     let ticket = load(conn, defs, caller, id)?;
     let mut rows = db::tickets::history(
         conn,

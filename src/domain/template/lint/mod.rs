@@ -3,7 +3,7 @@
 //!
 //! Issues come in a deterministic order: limits first, then document order (name, key
 //! prefix, fields, stages, transitions, field rules, layout), then the state-graph checks,
-//! then guard overlaps. Maps (`field_rules`, `layout.states`, `mapping`) are walked in key
+//! then guard overlaps, then the practice warnings (`practice`). Maps (`field_rules`, `layout.states`, `mapping`) are walked in key
 //! order.
 
 mod actions;
@@ -11,6 +11,7 @@ mod basic;
 mod graph;
 mod guards;
 mod overlap;
+mod practice;
 mod rules;
 mod transitions;
 
@@ -71,6 +72,11 @@ pub struct LintContext {
     /// (`internal_exposed`). A target missing here is not checked.
     pub template_internal: BTreeMap<String, BTreeSet<String>>,
     pub library_internal: BTreeMap<String, BTreeSet<String>>,
+    /// Other templates' key → their field definitions, and the same for libraries: the
+    /// practice checks on mappings read lengths, masters and required fields from them. A
+    /// target missing here is not checked.
+    pub template_defs: BTreeMap<String, Vec<FieldDef>>,
+    pub library_defs: BTreeMap<String, Vec<FieldDef>>,
 }
 
 pub fn lint(def: &TemplateDefinition, ctx: &LintContext) -> LintReport {
@@ -91,6 +97,7 @@ pub fn lint(def: &TemplateDefinition, ctx: &LintContext) -> LintReport {
     if within_limits {
         overlap::lint_overlaps(def, &index, &mut out);
     }
+    practice::lint_practice(def, &index, ctx, &mut out);
     LintReport {
         errors: out.errors,
         warnings: out.warnings,
@@ -119,6 +126,7 @@ pub fn lint_field_collection(
     basic::lint_fields(fields, ctx, &mut out);
     let has_field = |key: &str| fields.iter().any(|f| f.key == key);
     rules::lint_sections(sections, "/layout/sections", &has_field, &mut out);
+    practice::lint_placement(fields, sections, &mut out);
     LintReport {
         errors: out.errors,
         warnings: out.warnings,
