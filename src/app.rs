@@ -8,31 +8,14 @@ use actix_web::{App, HttpRequest, HttpResponse, dev::Server, web};
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
+use crate::api::error::ApiError;
+pub use crate::api::state::{AppState, LoginLimiter};
 use crate::api::{self, RouteTable, problems};
 use crate::auth::password::{PasswordHasher, random_token};
 use crate::auth::token::TokenKeys;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::{self, Database, DbError};
-use crate::error::ApiError;
-
-/// What every handler can reach, shared by all workers.
-pub struct AppState {
-    pub config: Config,
-    pub db: Database,
-    pub clock: Arc<dyn Clock>,
-    pub tokens: TokenKeys,
-    pub passwords: PasswordHasher,
-    pub openapi_json: web::Bytes,
-    pub route_table: RouteTable,
-    pub usage: crate::usage::UsageMeter,
-    pub login_limiter: LoginLimiter,
-    pub definitions: crate::service::definitions::DefinitionCache,
-    pub blobs: Arc<dyn crate::storage::BlobStore>,
-}
-
-/// Token requests per client address (`STAGEFLOW_LOGIN_RATE_PER_MINUTE`).
-pub type LoginLimiter = governor::DefaultKeyedRateLimiter<String>;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@ use crate::app::StartError;
 use crate::auth::password::{PasswordHasher, random_token};
 use crate::config::Config;
 use crate::db::{self, DbConnection, DbError};
-use crate::ids::OperatorId;
+use crate::domain::ids::OperatorId;
 
 /// Creates the platform operator account when the database has none: from
 /// `STAGEFLOW_OPERATOR_USERNAME`/`STAGEFLOW_OPERATOR_PASSWORD`, or with a generated password that

@@ -12,11 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod domain;
-pub mod error;
 pub mod seed;
 pub mod service;
 pub mod storage;
 pub mod usage;
-
-/// Temporary alias while the code base moves to `domain::ids` (issue #11).
-pub use domain::ids;

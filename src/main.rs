@@ -162,13 +162,9 @@ fn diagram(catalog_key: &str, format: &str, lang: &str) -> ExitCode {
         eprintln!("stageflow: --format must be mermaid or dot");
         return ExitCode::from(2);
     };
-    let language = match lang {
-        "ja" => Language::Ja,
-        "en" => Language::En,
-        _ => {
-            eprintln!("stageflow: --lang must be ja or en");
-            return ExitCode::from(2);
-        }
+    let Some(language) = Language::parse(lang) else {
+        eprintln!("stageflow: --lang must be ja or en");
+        return ExitCode::from(2);
     };
     let Some(entry) = stageflow::catalog::entry(catalog_key) else {
         eprintln!("stageflow: no catalog entry {catalog_key}");

@@ -5,9 +5,9 @@
 //! Tickets are made by the same use case the API runs (`service::tickets::create_from`:
 //! validation against the template and its masters, numbering, field index, search tokens,
 //! history), but in write transactions of a thousand tickets instead of one per request, and
-//! without HTTP, tokens or JSON bodies. A share of them is then moved to later states with a
-//! plain UPDATE, so lists filtered by state have realistic selectivity; those tickets have no
-//! transition history. Values are drawn from a seeded RNG: the same `--tickets` and `--seed`
+//! without HTTP, tokens or JSON bodies. A share of them is then put in later states directly
+//! (`db::tickets::place_in_state`, one UPDATE per state), so lists filtered by state have
+//! realistic selectivity; those tickets have no transition history. Values are drawn from a seeded RNG: the same `--tickets` and `--seed`
 //! give the same data.
 
 use std::collections::BTreeSet;
@@ -17,24 +17,22 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
-use diesel::prelude::*;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
 
+use crate::api::error::ApiError;
 use crate::app::open_and_migrate;
 use crate::auth::password::PasswordHasher;
-use crate::auth::{Caller, OperatorPrincipal, Principal, TenantScope, UserPrincipal};
+use crate::auth::{Caller, Principal, TenantScope, UserPrincipal};
 use crate::config::Config;
 use crate::db::audit::Actor;
-use crate::db::schema::tickets;
 use crate::db::{Database, DbConnection, DbError};
 use crate::domain::identity::{Role, RoleSet, TenantSlug, TimeZone};
+use crate::domain::ids::{OperatorId, TemplateId, TicketId, UserId};
 use crate::domain::template::{MasterItems, TemplateDefinition};
 use crate::domain::ticket::Audience;
-use crate::error::ApiError;
-use crate::ids::{OperatorId, TemplateId, TicketId, UserId};
 use crate::service::definitions::DefinitionCache;
 use crate::service::tickets::{NewTicketRequest, TicketCaller, create_from, master_items};
 use crate::service::{directory, platform, templates};
@@ -259,15 +257,12 @@ fn provision(
             )));
         }
     }
-    let operator = OperatorPrincipal {
-        id: OperatorId::new_at(now),
-        username: "seed-tickets".to_owned(),
-        display_name: "Benchmark seeding".to_owned(),
-    };
-    let op = Principal {
-        caller: Caller::Operator(operator.clone()),
-        client_addr: None,
-    };
+    let op = crate::auth::command_line_operator(
+        OperatorId::new_at(now),
+        "seed-tickets",
+        "Benchmark seeding",
+    );
+    let operator = op.operator()?.clone();
     let plan = platform::create_plan(
         conn,
         &op,
@@ -496,8 +491,8 @@ fn seed_tenant(
     Ok(result)
 }
 
-/// Creates one batch through the ticket use case, then moves the planned share to later
-/// states with one UPDATE per state.
+/// Creates one batch through the ticket use case, then puts the planned share in later
+/// states.
 fn write_batch(
     conn: &mut DbConnection,
     plan: &TenantPlan,
@@ -531,17 +526,16 @@ fn write_batch(
     }
     for (template, state, list) in moves {
         let (state, stage, terminal, _) = &plan.templates[template].states[state];
-        diesel::update(
-            tickets::table
-                .filter(tickets::tenant_id.eq(plan.caller.scope.tenant_id()))
-                .filter(tickets::id.eq_any(list)),
-        )
-        .set((
-            tickets::state.eq(state),
-            tickets::stage.eq(stage),
-            tickets::closed.eq(*terminal),
-        ))
-        .execute(conn)?;
+        crate::db::tickets::place_in_state(
+            conn,
+            &plan.caller.scope,
+            &list,
+            &crate::db::tickets::StatePlacement {
+                state,
+                stage,
+                closed: *terminal,
+            },
+        )?;
     }
     Ok(ids)
 }

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 
 use crate::db::{self, Database, DbError};
-use crate::ids::TenantId;
+use crate::domain::ids::TenantId;
 
 /// The billing month of an instant, `YYYY-MM` in UTC.
 pub fn month_of(at: DateTime<Utc>) -> String {

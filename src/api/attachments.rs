@@ -12,11 +12,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::common::{Page, PageParams};
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
 use crate::auth::Principal;
 use crate::db::tickets::AttachmentRow;
-use crate::error::ApiError;
-use crate::ids::{AttachmentId, TicketId};
+use crate::domain::ids::{AttachmentId, TicketId};
 use crate::service::tickets::{self as svc, TicketCaller};
 use crate::storage::{BlobRef, BlobWriter, StorageError};
 
@@ -281,7 +281,7 @@ pub async fn list_ticket_attachments(
         .await?;
     Ok(web::Json(Page::from_rows(
         rows,
-        &request,
+        request.limit,
         |r| r.id.0,
         Attachment::from,
     )))

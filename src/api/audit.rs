@@ -7,18 +7,18 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::common::{Page, PageParams};
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
 use crate::auth::{Caller, Principal};
-use crate::db;
 use crate::db::audit::{AuditFilter, AuditRow};
+use crate::domain::audit::{AuditActorKind, AuditTargetKind};
 use crate::domain::identity::Role;
-use crate::error::ApiError;
-use crate::ids::{AuditEntryId, EntityId};
+use crate::domain::ids::{AuditEntryId, EntityId};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditActor {
-    /// `operator`, `user`, `api_key`, or `anonymous` for a failed login.
-    pub kind: String,
+    /// `anonymous` for a failed login.
+    pub kind: AuditActorKind,
     pub id: Option<EntityId>,
     /// Username or key name (for a failed login: the name that was tried).
     pub name: String,
@@ -37,28 +37,31 @@ pub struct AuditEntry {
     /// What happened: `login.succeeded`, `login.failed`, `user.locked`, `user.created`,
     /// `user.roles_changed`, `user.deactivated`, `api_key.created`, `tenant.created`, ….
     pub action: String,
-    pub target_kind: String,
+    pub target_kind: AuditTargetKind,
     pub target_id: Option<String>,
     pub details: serde_json::Value,
     pub client_addr: Option<String>,
 }
 
-impl From<AuditRow> for AuditEntry {
-    fn from(row: AuditRow) -> Self {
-        Self {
+impl TryFrom<AuditRow> for AuditEntry {
+    type Error = ApiError;
+
+    fn try_from(row: AuditRow) -> Result<Self, ApiError> {
+        Ok(Self {
             id: row.id,
             at: row.at.0,
             actor: AuditActor {
-                kind: row.actor_kind,
+                kind: AuditActorKind::from_storage(&row.actor_kind).map_err(ApiError::internal)?,
                 id: row.actor_id,
                 name: row.actor_name,
             },
             action: row.action,
-            target_kind: row.target_kind,
+            target_kind: AuditTargetKind::from_storage(&row.target_kind)
+                .map_err(ApiError::internal)?,
             target_id: row.target_id,
             details: row.details.0,
             client_addr: row.client_addr,
-        }
+        })
     }
 }
 
@@ -119,13 +122,19 @@ pub async fn list_audit_log(
         to: params.to.map(Into::into),
     };
     request
-        .load(
+        .try_load(
             &state.db,
             move |conn, after, limit| {
-                db::audit::list(conn, &scope, &filter, after.map(AuditEntryId), limit)
+                crate::service::audit_log::list(
+                    conn,
+                    &scope,
+                    &filter,
+                    after.map(AuditEntryId),
+                    limit,
+                )
             },
             |r| r.id.0,
-            AuditEntry::from,
+            AuditEntry::try_from,
         )
         .await
 }

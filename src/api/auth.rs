@@ -6,11 +6,12 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::Validate;
 
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::extract::client_addr;
+use crate::api::state::AppState;
 use crate::auth::session::{self, TokenPair};
-use crate::auth::{Caller, Principal, client_addr};
-use crate::domain::identity::{PlatformRole, Role};
-use crate::error::ApiError;
+use crate::auth::{Caller, Principal};
+use crate::domain::identity::{PlatformRole, PrincipalKind, Role};
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -93,7 +94,7 @@ pub async fn create_token(
     let request = body.into_inner();
     request.validate()?;
     let pair = session::login(
-        &state,
+        &state.auth(),
         request.tenant.as_deref(),
         &request.username,
         &request.password,
@@ -133,7 +134,7 @@ pub async fn create_refresh(
     body: web::Json<RefreshRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     body.validate()?;
-    let pair = session::refresh(&state, &body.refresh_token, client_addr(&req)).await?;
+    let pair = session::refresh(&state.auth(), &body.refresh_token, client_addr(&req)).await?;
     Ok(web::Json(pair.into()))
 }
 
@@ -157,7 +158,7 @@ pub async fn logout(
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     body.validate()?;
-    session::logout(&state, &body.refresh_token).await?;
+    session::logout(&state.auth(), &body.refresh_token).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -168,8 +169,7 @@ pub async fn logout(
     "roles": ["agent"], "groups": [], "organization": null
 }))]
 pub struct Me {
-    /// `operator`, `user` or `api_key`.
-    pub kind: String,
+    pub kind: PrincipalKind,
     pub id: Uuid,
     pub username: String,
     pub display_name: String,
@@ -207,17 +207,17 @@ pub async fn get_me(principal: Principal) -> web::Json<Me> {
     };
     let me = match principal.caller {
         Caller::Operator(o) => Me {
-            kind: "operator".to_owned(),
-            id: o.id.0,
-            username: o.username,
-            display_name: o.display_name,
+            kind: PrincipalKind::Operator,
+            id: o.id().0,
+            username: o.username().to_owned(),
+            display_name: o.display_name().to_owned(),
             tenant: None,
             roles,
             groups: Vec::new(),
             organization: None,
         },
         Caller::User(u) => Me {
-            kind: "user".to_owned(),
+            kind: PrincipalKind::User,
             id: u.id.0,
             username: u.username,
             display_name: u.display_name,
@@ -227,7 +227,7 @@ pub async fn get_me(principal: Principal) -> web::Json<Me> {
             organization: u.organization_id.map(|o| o.0),
         },
         Caller::ApiKey(k) => Me {
-            kind: "api_key".to_owned(),
+            kind: PrincipalKind::ApiKey,
             id: k.id.0,
             username: k.name.clone(),
             display_name: k.name,
@@ -276,7 +276,7 @@ pub async fn change_password(
 ) -> Result<HttpResponse, ApiError> {
     body.validate()?;
     session::change_password(
-        &state,
+        &state.auth(),
         &principal,
         &body.current_password,
         &body.new_password,

@@ -6,13 +6,12 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::common::{Page, created};
 use super::templates::{Template, TemplateVersion, version_body};
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
 use crate::auth::Principal;
 use crate::catalog;
-use crate::db;
 use crate::domain::identity::Role;
 use crate::domain::master::Labels;
-use crate::error::ApiError;
 use crate::service::templates as svc;
 
 const INSTALLERS: &[Role] = &[Role::TenantAdmin, Role::ProcessManager];
@@ -46,7 +45,7 @@ pub async fn list_catalog(
     let scope = principal.require(INSTALLERS)?;
     let installed = state
         .db
-        .read(move |conn| db::templates::keys(conn, &scope).map_err(ApiError::from))
+        .read(move |conn| crate::service::templates::keys(conn, &scope))
         .await?;
     let items = catalog::entries()
         .iter()
@@ -118,7 +117,7 @@ pub async fn install_catalog_entry(
             &installed.template.key,
             installed.version,
             &installed.report,
-        ),
+        )?,
         template: installed.template.into(),
         masters_created: installed.masters_created,
         libraries_created: installed.libraries_created,
@@ -200,7 +199,7 @@ pub async fn import_template(
             &installed.template.key,
             installed.version,
             &installed.report,
-        ),
+        )?,
         template: installed.template.into(),
         masters_created: installed.masters_created,
         libraries_created: installed.libraries_created,
@@ -210,8 +209,8 @@ pub async fn import_template(
 
 /// An imported document is client input: keys, codes and labels are checked like any other.
 fn check_entry(entry: &catalog::CatalogEntry) -> Result<(), ApiError> {
+    use crate::api::error::FieldError;
     use crate::domain::master::{ItemCode, MasterKey};
-    use crate::error::FieldError;
     let mut errors = Vec::new();
     if !crate::domain::template::is_key(&entry.key) {
         errors.push(FieldError::new("key", "pattern", "is not a template key"));

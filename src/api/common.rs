@@ -3,13 +3,14 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
-use diesel::QueryResult;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::api::error::ApiError;
 use crate::db::{Database, DbConnection};
 use crate::domain::search::SearchQuery;
-use crate::error::ApiError;
+use crate::service::error::ServiceError;
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 500;
@@ -24,39 +25,34 @@ pub struct PageParams {
     pub cursor: Option<String>,
 }
 
-/// A validated page request: at most `limit` items after the `after` id.
+/// A validated page request: at most `limit` items after the position `after` (an id for most
+/// lists; a list ordered otherwise names its own position type).
 #[derive(Debug, Clone, Copy)]
-pub struct PageRequest {
+pub struct PageRequest<P = uuid::Uuid> {
     pub limit: i64,
-    pub after: Option<uuid::Uuid>,
+    pub after: Option<P>,
 }
 
 impl PageParams {
+    /// The page of a list keyed by id.
     pub fn parse(&self) -> Result<PageRequest, ApiError> {
-        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::validation(
-                "limit",
-                "range",
-                format!("must be between 1 and {MAX_LIMIT}"),
-            ));
-        }
-        let after = match &self.cursor {
-            None => None,
-            Some(cursor) => Some(decode_cursor(cursor).ok_or_else(|| {
-                ApiError::validation("cursor", "invalid", "is not a cursor returned by this list")
-            })?),
-        };
+        self.parse_as()
+    }
+
+    /// The page of a list whose cursor holds a position of type `P`.
+    pub fn parse_as<P: DeserializeOwned>(&self) -> Result<PageRequest<P>, ApiError> {
+        let limit = page_limit(self.limit)?;
+        let after = self.cursor.as_deref().map(decode_cursor).transpose()?;
         Ok(PageRequest { limit, after })
     }
 
     /// One more than the page size is fetched to learn whether another page follows.
-    pub fn fetch_limit(request: &PageRequest) -> i64 {
+    pub fn fetch_limit<P>(request: &PageRequest<P>) -> i64 {
         request.limit + 1
     }
 }
 
-impl PageRequest {
+impl<P: Serialize + Send + 'static> PageRequest<P> {
     /// Runs `query(conn, after, limit)` on the database and pages its rows; `limit` is one
     /// more than the page size, so the page knows whether another one follows. `key` gives a
     /// row's position (its id), `map` its response form.
@@ -64,33 +60,41 @@ impl PageRequest {
         self,
         db: &Database,
         query: Q,
-        key: fn(&R) -> uuid::Uuid,
+        key: fn(&R) -> P,
         map: fn(R) -> T,
     ) -> Result<web::Json<Page<T>>, ApiError>
     where
         R: Send + 'static,
         T: ToSchema,
-        Q: FnOnce(&mut DbConnection, Option<uuid::Uuid>, i64) -> QueryResult<Vec<R>>
+        Q: FnOnce(&mut DbConnection, Option<P>, i64) -> Result<Vec<R>, ServiceError>
             + Send
             + 'static,
     {
-        let (after, limit) = (self.after, self.limit + 1);
-        let rows = db
-            .read(move |conn| query(conn, after, limit).map_err(ApiError::from))
-            .await?;
-        Ok(web::Json(Page::from_rows(rows, &self, key, map)))
+        self.try_load(db, query, key, move |row| Ok(map(row))).await
     }
-}
 
-fn encode_cursor(id: uuid::Uuid) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
-}
-
-fn decode_cursor(cursor: &str) -> Option<uuid::Uuid> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()?;
-    uuid::Uuid::from_slice(&bytes).ok()
+    /// [`PageRequest::load`] with a response form that may fail (a stored value outside its
+    /// closed set).
+    pub async fn try_load<R, T, Q>(
+        self,
+        db: &Database,
+        query: Q,
+        key: fn(&R) -> P,
+        map: impl Fn(R) -> Result<T, ApiError>,
+    ) -> Result<web::Json<Page<T>>, ApiError>
+    where
+        R: Send + 'static,
+        T: ToSchema,
+        Q: FnOnce(&mut DbConnection, Option<P>, i64) -> Result<Vec<R>, ServiceError>
+            + Send
+            + 'static,
+    {
+        let limit = self.limit;
+        let rows = db
+            .read(move |conn| query(conn, self.after, limit + 1).map_err(ApiError::from))
+            .await?;
+        Ok(web::Json(Page::try_from_rows(rows, limit, key, map)?))
+    }
 }
 
 /// One page of a list, in the order the endpoint documents.
@@ -102,31 +106,48 @@ pub struct Page<T: ToSchema> {
 }
 
 impl<T: ToSchema> Page<T> {
-    /// Builds a page from rows fetched with [`PageParams::fetch_limit`]; `key` gives each row's
-    /// position (its id).
-    pub fn from_rows<R>(
-        mut rows: Vec<R>,
-        request: &PageRequest,
-        key: impl Fn(&R) -> uuid::Uuid,
+    /// Builds a page of at most `limit` items from rows fetched with one more (see
+    /// [`PageParams::fetch_limit`]); `key` gives each row's position, which the next cursor
+    /// holds.
+    pub fn from_rows<R, P: Serialize>(
+        rows: Vec<R>,
+        limit: i64,
+        key: impl Fn(&R) -> P,
         map: impl Fn(R) -> T,
     ) -> Self {
-        let more = rows.len() as i64 > request.limit;
-        rows.truncate(usize::try_from(request.limit).unwrap_or(usize::MAX));
+        match Self::try_from_rows(rows, limit, key, |row| {
+            Ok::<T, std::convert::Infallible>(map(row))
+        }) {
+            Ok(page) => page,
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`Page::from_rows`] with a mapping that may fail (a stored value outside its closed
+    /// set).
+    pub fn try_from_rows<R, P: Serialize, E>(
+        mut rows: Vec<R>,
+        limit: i64,
+        key: impl Fn(&R) -> P,
+        map: impl Fn(R) -> Result<T, E>,
+    ) -> Result<Self, E> {
+        let more = rows.len() as i64 > limit;
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         let next_cursor = if more {
-            rows.last().map(|row| encode_cursor(key(row)))
+            rows.last().map(|row| encode_cursor(&key(row)))
         } else {
             None
         };
-        Self {
-            items: rows.into_iter().map(map).collect(),
+        Ok(Self {
+            items: rows.into_iter().map(map).collect::<Result<_, E>>()?,
             next_cursor,
-        }
+        })
     }
 }
 
 /// The ETag of a resource at `version`.
 pub fn etag(version: i64) -> String {
-    format!("\"{version}\"")
+    crate::service::idempotency::entity_tag(version)
 }
 
 /// The version named by `If-Match`, if the request has one. `*` matches any version.
@@ -145,14 +166,6 @@ pub fn if_match(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
     tag.trim_matches('"').parse::<i64>().map(Some).map_err(|_| {
         ApiError::Malformed("If-Match must be an ETag from this API, e.g. \"3\".".to_owned())
     })
-}
-
-/// Fails with 412 unless `current` is the version the client named (when it named one).
-pub fn check_version(expected: Option<i64>, current: i64) -> Result<(), ApiError> {
-    match expected {
-        Some(expected) if expected != current => Err(ApiError::PreconditionFailed),
-        _ => Ok(()),
-    }
 }
 
 /// 200 with the body and its ETag.
@@ -240,14 +253,17 @@ pub fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError>
         .map_err(|_| ApiError::Malformed("The query string cannot be read.".to_owned()))
 }
 
-/// The page size of a request whose cursor the endpoint reads itself (1–500, default 50).
+/// The page size of a list request: 1–500, 50 when not given.
 pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
-    PageParams {
-        limit,
-        cursor: None,
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::validation(
+            "limit",
+            "range",
+            format!("must be between 1 and {MAX_LIMIT}"),
+        ));
     }
-    .parse()
-    .map(|p| p.limit)
+    Ok(limit)
 }
 
 /// 422 for a cursor the list did not hand out.
@@ -255,14 +271,15 @@ pub fn bad_cursor() -> ApiError {
     ApiError::validation("cursor", "invalid", "is not a cursor returned by this list")
 }
 
-/// An opaque cursor holding a list position (its JSON, base64url).
-pub fn encode_json_cursor<T: Serialize>(position: &T) -> String {
+/// The one cursor encoding of every list: the position after which the next page starts, as
+/// JSON in base64url. Clients treat it as opaque.
+pub fn encode_cursor<P: Serialize>(position: &P) -> String {
     let json = serde_json::to_vec(position).unwrap_or_default();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
 }
 
-/// Reads a cursor made by [`encode_json_cursor`]; [`bad_cursor`] for anything else.
-pub fn decode_json_cursor<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, ApiError> {
+/// Reads a cursor made by [`encode_cursor`]; [`bad_cursor`] for anything else.
+pub fn decode_cursor<P: DeserializeOwned>(raw: &str) -> Result<P, ApiError> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(raw)
         .map_err(|_| bad_cursor())?;
@@ -276,8 +293,16 @@ mod tests {
     #[test]
     fn cursors_round_trip() {
         let id = uuid::Uuid::now_v7();
-        assert_eq!(decode_cursor(&encode_cursor(id)), Some(id));
-        assert_eq!(decode_cursor("nonsense!"), None);
+        assert_eq!(
+            decode_cursor::<uuid::Uuid>(&encode_cursor(&id)).ok(),
+            Some(id)
+        );
+        assert!(decode_cursor::<uuid::Uuid>("nonsense!").is_err());
+        let position = (3_i64, 2_i32);
+        assert_eq!(
+            decode_cursor::<(i64, i32)>(&encode_cursor(&position)).ok(),
+            Some(position)
+        );
     }
 
     #[test]
@@ -296,17 +321,12 @@ mod tests {
 
     #[test]
     fn pages_know_when_more_follow() {
-        let request = PageRequest {
-            limit: 2,
-            after: None,
-        };
         let ids: Vec<uuid::Uuid> = (0..3).map(|_| uuid::Uuid::now_v7()).collect();
-        let page: Page<String> =
-            Page::from_rows(ids.clone(), &request, |id| *id, |id| id.to_string());
+        let page: Page<String> = Page::from_rows(ids.clone(), 2, |id| *id, |id| id.to_string());
         assert_eq!(page.items.len(), 2);
-        assert_eq!(page.next_cursor, Some(encode_cursor(ids[1])));
+        assert_eq!(page.next_cursor, Some(encode_cursor(&ids[1])));
         let last: Page<String> =
-            Page::from_rows(ids[..2].to_vec(), &request, |id| *id, |id| id.to_string());
+            Page::from_rows(ids[..2].to_vec(), 2, |id| *id, |id| id.to_string());
         assert!(last.next_cursor.is_none());
     }
 }

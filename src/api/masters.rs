@@ -7,14 +7,13 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::common::{Page, PageParams, created, double_option, if_match, ok_with_etag};
-use crate::app::AppState;
+use crate::api::error::{ApiError, FieldError};
+use crate::api::state::AppState;
 use crate::auth::Principal;
-use crate::db;
 use crate::db::masters::{ItemChanges, ItemRow, MasterChanges, MasterRow};
 use crate::domain::identity::Role;
+use crate::domain::ids::MasterId;
 use crate::domain::master::{ItemCode, Labels, MAX_ITEMS, MasterKey};
-use crate::error::{ApiError, FieldError};
-use crate::ids::MasterId;
 use crate::service::masters::{self as svc, ItemInput, MasterInput};
 
 /// Everyone in the tenant reads masters (forms need the labels); these roles change them.
@@ -239,9 +238,7 @@ pub async fn list_masters(
     request
         .load(
             &state.db,
-            move |conn, after, limit| {
-                db::masters::list_masters(conn, &scope, after.map(MasterId), limit)
-            },
+            move |conn, after, limit| svc::list_masters(conn, &scope, after.map(MasterId), limit),
             |r| r.id.0,
             MasterSummary::from,
         )
@@ -301,11 +298,7 @@ pub async fn get_master(
     let key = key.into_inner();
     let (master, items) = state
         .db
-        .read(move |conn| {
-            let master = svc::find(conn, &scope, &key)?;
-            let items = db::masters::items(conn, &scope, master.id, false)?;
-            Ok::<_, ApiError>((master, items))
-        })
+        .read(move |conn| svc::get_with_items(conn, &scope, &key))
         .await?;
     let version = master.version;
     Ok(ok_with_etag(&master_body(master, items), version))
@@ -349,10 +342,7 @@ pub async fn update_master(
     let (master, items) = state
         .db
         .write(move |conn| {
-            let master =
-                svc::update_master(conn, &principal, &scope, &key, expected, changes, now)?;
-            let items = db::masters::items(conn, &scope, master.id, false)?;
-            Ok::<_, ApiError>((master, items))
+            svc::update_master(conn, &principal, &scope, &key, expected, changes, now)
         })
         .await?;
     let version = master.version;
@@ -420,10 +410,7 @@ pub async fn list_master_items(
     let (key, active_only) = (key.into_inner(), params.active.unwrap_or(false));
     let items = state
         .db
-        .read(move |conn| {
-            let master = svc::find(conn, &scope, &key)?;
-            Ok::<_, ApiError>(db::masters::items(conn, &scope, master.id, active_only)?)
-        })
+        .read(move |conn| svc::list_items(conn, &scope, &key, active_only))
         .await?;
     Ok(web::Json(Page {
         items: items.into_iter().map(MasterItem::from).collect(),

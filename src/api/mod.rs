@@ -7,12 +7,15 @@ pub mod auth;
 pub mod catalog;
 pub mod common;
 pub mod directory;
+pub mod error;
+pub mod extract;
 pub mod libraries;
 pub mod masters;
 pub mod ops;
 pub mod platform;
 pub mod problems;
 mod schema_ids;
+pub mod state;
 pub mod templates;
 pub mod tickets;
 
@@ -47,7 +50,7 @@ one (404).",
     ),
     modifiers(&BearerSecurity),
     components(
-        schemas(crate::error::Problem, crate::error::FieldError),
+        schemas(crate::api::error::Problem, crate::api::error::FieldErrorSchema),
         responses(
             problems::BadRequest,
             problems::Unauthorized,

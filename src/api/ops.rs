@@ -4,24 +4,45 @@ use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
-use crate::db::{self, Backend};
-use crate::error::ApiError;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
+use crate::db::Backend;
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"status": "ok"}))]
 pub struct Health {
     /// Always `ok` when the process answers.
-    pub status: String,
+    pub status: HealthStatus,
+}
+
+crate::domain::closed_set::closed_set! {
+    /// The only answer of a live process.
+    pub enum HealthStatus {
+        Ok = "ok",
+    }
+}
+
+crate::domain::closed_set::closed_set! {
+    /// The only answer of a ready node (an unready one answers 503).
+    pub enum ReadinessStatus {
+        Ready = "ready",
+    }
+}
+
+crate::domain::closed_set::closed_set! {
+    /// Which database backend a node runs on.
+    pub enum DatabaseBackend {
+        Sqlite = "sqlite",
+        Postgres = "postgres",
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"status": "ready", "database": "sqlite"}))]
 pub struct Readiness {
     /// `ready`: the database answers and its schema is current.
-    pub status: String,
-    /// Which backend this node runs on: `sqlite` or `postgres`.
-    pub database: String,
+    pub status: ReadinessStatus,
+    pub database: DatabaseBackend,
 }
 
 /// Liveness: the process is up and serving HTTP. Does not touch the database.
@@ -33,7 +54,7 @@ pub struct Readiness {
 #[get("/healthz")]
 pub async fn healthz() -> web::Json<Health> {
     web::Json(Health {
-        status: "ok".to_owned(),
+        status: HealthStatus::Ok,
     })
 }
 
@@ -51,10 +72,7 @@ pub async fn healthz() -> web::Json<Health> {
 pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Readiness>, ApiError> {
     let pending = state
         .db
-        .read(|conn| {
-            conn_ping(conn)?;
-            db::migrations::has_pending(conn)
-        })
+        .read(crate::service::health::schema_pending)
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     if pending {
@@ -63,18 +81,12 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Readiness>, 
         ));
     }
     Ok(web::Json(Readiness {
-        status: "ready".to_owned(),
+        status: ReadinessStatus::Ready,
         database: match state.db.backend() {
-            Backend::Postgres => "postgres",
-            Backend::Sqlite => "sqlite",
-        }
-        .to_owned(),
+            Backend::Postgres => DatabaseBackend::Postgres,
+            Backend::Sqlite => DatabaseBackend::Sqlite,
+        },
     }))
-}
-
-fn conn_ping(conn: &mut db::DbConnection) -> Result<(), db::DbError> {
-    use diesel::r2d2::R2D2Connection;
-    conn.ping().map_err(db::DbError::from)
 }
 
 /// This OpenAPI 3.1 document, generated from the route table.

@@ -7,16 +7,15 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::common::{Page, PageParams, created, if_match, ok_with_etag};
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
 use crate::auth::Principal;
-use crate::db;
 use crate::db::platform::{
     AccountChanges, AccountRow, PlanChanges, PlanRow, TenantChanges, TenantRow,
 };
 use crate::domain::credentials::{NewPassword, Username};
 use crate::domain::identity::{TenantSlug, TimeZone};
-use crate::error::ApiError;
-use crate::ids::{AccountId, PlanId, TenantId};
+use crate::domain::ids::{AccountId, PlanId, TenantId};
 use crate::service::platform::{self as svc, PlanInput, TenantInput};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -99,7 +98,7 @@ pub async fn list_plans(
     request
         .load(
             &state.db,
-            move |conn, after, limit| db::platform::list_plans(conn, after.map(PlanId), limit),
+            move |conn, after, limit| svc::list_plans(conn, after.map(PlanId), limit),
             |r| r.id.0,
             Plan::from,
         )
@@ -164,11 +163,7 @@ pub async fn get_plan(
 ) -> Result<HttpResponse, ApiError> {
     principal.operator()?;
     let id = id.into_inner();
-    let plan = state
-        .db
-        .read(move |conn| db::platform::find_plan(conn, id).map_err(ApiError::from))
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let plan = state.db.read(move |conn| svc::get_plan(conn, id)).await?;
     let version = plan.version;
     Ok(ok_with_etag(&Plan::from(plan), version))
 }
@@ -278,9 +273,7 @@ pub async fn list_accounts(
     request
         .load(
             &state.db,
-            move |conn, after, limit| {
-                db::platform::list_accounts(conn, after.map(AccountId), limit)
-            },
+            move |conn, after, limit| svc::list_accounts(conn, after.map(AccountId), limit),
             |r| r.id.0,
             Account::from,
         )
@@ -340,9 +333,8 @@ pub async fn get_account(
     let id = id.into_inner();
     let account = state
         .db
-        .read(move |conn| db::platform::find_account(conn, id).map_err(ApiError::from))
-        .await?
-        .ok_or(ApiError::NotFound)?;
+        .read(move |conn| svc::get_account(conn, id))
+        .await?;
     let version = account.version;
     Ok(ok_with_etag(&Account::from(account), version))
 }
@@ -461,26 +453,18 @@ pub async fn get_account_usage(
     let (id, db_month) = (id.into_inner(), month.clone());
     let rows = state
         .db
-        .read(move |conn| {
-            db::platform::find_account(conn, id)?.ok_or(ApiError::NotFound)?;
-            let mut rows = Vec::new();
-            for tenant in db::platform::list_tenants(conn, Some(id), None, i64::MAX)? {
-                let figures = UsageFigures {
-                    active_ids: db::platform::count_active_users_of_tenant(conn, tenant.id)?,
-                    processes: db::templates::count_processes_of_tenant(conn, tenant.id)?,
-                    api_calls: db::usage::api_calls(conn, tenant.id, &db_month)?,
-                    ..UsageFigures::default()
-                };
-                rows.push((tenant, figures));
-            }
-            Ok::<_, ApiError>(rows)
-        })
+        .read(move |conn| svc::account_usage(conn, id, &db_month))
         .await?;
     let mut total = UsageFigures::default();
     let tenants = rows
         .into_iter()
-        .map(|(tenant, mut usage)| {
-            usage.api_calls += state.usage.pending(tenant.id, &month);
+        .map(|(tenant, stored)| {
+            let usage = UsageFigures {
+                active_ids: stored.active_ids,
+                processes: stored.processes,
+                api_calls: stored.api_calls + state.usage.pending(tenant.id, &month),
+                ..UsageFigures::default()
+            };
             total.active_ids += usage.active_ids;
             total.processes += usage.processes;
             total.api_calls += usage.api_calls;
@@ -601,9 +585,7 @@ pub async fn list_tenants(
     request
         .load(
             &state.db,
-            move |conn, after, limit| {
-                db::platform::list_tenants(conn, account, after.map(TenantId), limit)
-            },
+            move |conn, after, limit| svc::list_tenants(conn, account, after.map(TenantId), limit),
             |r| r.id.0,
             Tenant::from,
         )
@@ -692,11 +674,7 @@ pub async fn get_tenant(
 ) -> Result<HttpResponse, ApiError> {
     principal.operator()?;
     let id = id.into_inner();
-    let tenant = state
-        .db
-        .read(move |conn| db::platform::find_tenant(conn, id).map_err(ApiError::from))
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let tenant = state.db.read(move |conn| svc::get_tenant(conn, id)).await?;
     let version = tenant.version;
     Ok(ok_with_etag(&Tenant::from(tenant), version))
 }

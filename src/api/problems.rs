@@ -9,7 +9,7 @@ use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpRequest, error};
 use utoipa::ToResponse;
 
-use crate::error::{ApiError, FieldError, PROBLEM_CONTENT_TYPE, Problem};
+use crate::api::error::{ApiError, FieldError, PROBLEM_CONTENT_TYPE, Problem};
 
 /// The request could not be read: unparsable JSON or query string.
 #[derive(ToResponse)]
@@ -187,9 +187,20 @@ fn payload_problem(e: error::PayloadError) -> ApiError {
     }
 }
 
-/// Maps query-string errors onto problems.
+/// Maps query-string errors onto problems: a value outside a parameter's closed set (an enum,
+/// like `format=xlsx`) is unprocessable (422), as in a body; anything else is malformed (400).
 pub fn query_error(err: error::QueryPayloadError, _req: &HttpRequest) -> error::Error {
-    ApiError::Malformed(format!("The query string is not valid: {err}")).into()
+    match &err {
+        error::QueryPayloadError::Deserialize(e) if is_unknown_variant(&e.to_string()) => {
+            ApiError::validation("query", "invalid", e.to_string()).into()
+        }
+        _ => ApiError::Malformed(format!("The query string is not valid: {err}")).into(),
+    }
+}
+
+/// serde's message for a value that is not one of an enum's spellings.
+pub fn is_unknown_variant(message: &str) -> bool {
+    message.starts_with("unknown variant")
 }
 
 /// A path segment that does not parse (e.g. a malformed id) names no resource: 404.

@@ -8,16 +8,17 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::common::{Page, PageParams, created, if_match, ok_with_etag};
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
 use crate::auth::Principal;
-use crate::db;
 use crate::db::templates::{TemplateRow, VersionRow};
 use crate::domain::diagram::{self, DiagramFormat, Language};
 use crate::domain::identity::Role;
+use crate::domain::ids::TemplateId;
 use crate::domain::master::Labels;
-use crate::domain::template::{LintContext, LintIssue, LintReport, is_key, lint};
-use crate::error::ApiError;
-use crate::ids::TemplateId;
+use crate::domain::template::{
+    LintContext, LintIssue, LintReport, SlaCategory, VersionStatus, is_key, lint,
+};
 use crate::service::templates as svc;
 
 /// Template definitions are read by those who run and inspect processes; requesters and
@@ -108,8 +109,7 @@ impl From<&LintReport> for Lint {
 pub struct TemplateVersion {
     pub template: String,
     pub number: i32,
-    /// `draft` (editable with PUT) or `published` (immutable).
-    pub status: String,
+    pub status: VersionStatus,
     /// The definition (docs/template-model.md).
     pub definition: Value,
     /// The linter's verdict on this version against the tenant as it is now.
@@ -120,18 +120,22 @@ pub struct TemplateVersion {
     pub updated_at: DateTime<Utc>,
 }
 
-pub fn version_body(key: &str, row: VersionRow, report: &LintReport) -> TemplateVersion {
-    TemplateVersion {
+pub fn version_body(
+    key: &str,
+    row: VersionRow,
+    report: &LintReport,
+) -> Result<TemplateVersion, ApiError> {
+    Ok(TemplateVersion {
         template: key.to_owned(),
         number: row.number,
-        status: row.status,
+        status: VersionStatus::from_storage(&row.status).map_err(ApiError::internal)?,
         definition: row.definition.0,
         lint: report.into(),
         published_at: row.published_at.map(|t| t.0),
         version: row.version,
         created_at: row.created_at.0,
         updated_at: row.updated_at.0,
-    }
+    })
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -217,7 +221,7 @@ pub async fn list_templates(
         .load(
             &state.db,
             move |conn, after, limit| {
-                db::templates::list_templates(conn, &scope, after.map(TemplateId), limit)
+                svc::list_templates(conn, &scope, after.map(TemplateId), limit)
             },
             |r| r.id.0,
             Template::from,
@@ -269,7 +273,7 @@ pub async fn create_template(
     let key = template.key.clone();
     let body = CreatedTemplate {
         template: template.into(),
-        draft: version_body(&key, version, &report),
+        draft: version_body(&key, version, &report)?,
     };
     Ok(created(&body, etag, location))
 }
@@ -388,15 +392,11 @@ pub async fn list_template_versions(
     let items = state
         .db
         .read(move |conn| {
-            let template = svc::find(conn, &scope, &key)?;
-            let context = svc::lint_context(conn, &scope, &key)?;
-            let versions = db::templates::list_versions(conn, &scope, template.id)?;
-            Ok::<_, ApiError>(
-                versions
-                    .into_iter()
-                    .map(|v| with_lint(&key, v, &context))
-                    .collect(),
-            )
+            let (versions, context) = svc::list_versions(conn, &scope, &key)?;
+            versions
+                .into_iter()
+                .map(|v| with_lint(&key, v, &context))
+                .collect::<Result<Vec<_>, ApiError>>()
         })
         .await?;
     Ok(web::Json(Page {
@@ -405,7 +405,11 @@ pub async fn list_template_versions(
     }))
 }
 
-fn with_lint(key: &str, row: VersionRow, context: &LintContext) -> TemplateVersion {
+fn with_lint(
+    key: &str,
+    row: VersionRow,
+    context: &LintContext,
+) -> Result<TemplateVersion, ApiError> {
     let report = match crate::domain::template::parse_definition(&row.definition.0) {
         Ok(def) => lint(&def, context),
         Err(errors) => LintReport {
@@ -441,7 +445,7 @@ pub async fn create_template_version(
         .write(move |conn| {
             let row = svc::new_draft(conn, &principal, &scope, &key, now)?;
             let context = svc::lint_context(conn, &scope, &key)?;
-            Ok::<_, ApiError>(with_lint(&key, row, &context))
+            with_lint(&key, row, &context)
         })
         .await?;
     let location = format!(
@@ -478,7 +482,7 @@ pub async fn get_template_version(
             let template = svc::find(conn, &scope, &key)?;
             let row = svc::find_version(conn, &scope, &template, number)?;
             let context = svc::lint_context(conn, &scope, &key)?;
-            Ok::<_, ApiError>(with_lint(&key, row, &context))
+            with_lint(&key, row, &context)
         })
         .await?;
     let version = body.version;
@@ -530,7 +534,7 @@ pub async fn update_template_version(
         })
         .await?;
     let version = row.version;
-    Ok(ok_with_etag(&version_body(&key, row, &report), version))
+    Ok(ok_with_etag(&version_body(&key, row, &report)?, version))
 }
 
 /// Lints and freezes a draft. A definition with lint errors is refused with 422 listing each
@@ -567,7 +571,7 @@ pub async fn publish_template_version(
         .write(move |conn| svc::publish(conn, &principal, &scope, &lookup, number, expected, now))
         .await?;
     let version = row.version;
-    Ok(ok_with_etag(&version_body(&key, row, &report), version))
+    Ok(ok_with_etag(&version_body(&key, row, &report)?, version))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -576,8 +580,8 @@ pub struct StateInfo {
     pub label: Labels,
     pub initial: bool,
     pub terminal: bool,
-    /// SLA clock category: `running`, `paused` or `stopped`.
-    pub sla: String,
+    /// SLA clock category.
+    pub sla: SlaCategory,
     /// Tickets currently in this state.
     pub ticket_count: i64,
 }
@@ -624,18 +628,7 @@ pub async fn get_template_states(
     let lookup = key.clone();
     let (number, def, counts) = state
         .db
-        .read(move |conn| {
-            let (number, def) = published_definition(conn, &scope, &lookup)?;
-            let template = crate::service::templates::find(conn, &scope, &lookup)?;
-            let counts: std::collections::HashMap<String, i64> = if staff {
-                db::tickets::count_by_state(conn, &scope, template.id)?
-                    .into_iter()
-                    .collect()
-            } else {
-                Default::default()
-            };
-            Ok::<_, ApiError>((number, def, counts))
-        })
+        .read(move |conn| svc::states_with_counts(conn, &scope, &lookup, staff))
         .await?;
     let count = |state: &str| counts.get(state).copied().unwrap_or(0);
     let stages = def
@@ -658,10 +651,7 @@ pub async fn get_template_states(
                     },
                     initial: s.initial,
                     terminal: s.terminal,
-                    sla: serde_json::to_value(s.sla)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
+                    sla: s.sla,
                     ticket_count: count(&s.key),
                 })
                 .collect(),
@@ -675,32 +665,16 @@ pub async fn get_template_states(
     }))
 }
 
-fn published_definition(
-    conn: &mut db::DbConnection,
-    scope: &crate::auth::TenantScope,
-    key: &str,
-) -> Result<(i32, crate::domain::template::TemplateDefinition), ApiError> {
-    let template = svc::find(conn, scope, key)?;
-    let number = template
-        .published_version
-        .ok_or_else(|| ApiError::Conflict {
-            code: "/problems/not-published",
-            detail: "The template has no published version yet.".to_owned(),
-        })?;
-    let row = svc::find_version(conn, scope, &template, number)?;
-    Ok((number, svc::parse(&row.definition.0)?))
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DiagramParams {
-    /// `mermaid` (stateDiagram-v2, stages as composite states) or `dot` (Graphviz, stages as
-    /// clusters).
-    pub format: String,
+    #[param(inline)]
+    pub format: DiagramFormat,
     /// A version number; default: the published version.
     pub version: Option<i32>,
-    /// Label language: `ja` (default) or `en`.
-    pub lang: Option<String>,
+    /// Label language; default `ja`.
+    #[param(inline)]
+    pub lang: Option<Language>,
 }
 
 /// The state machine as a Mermaid or Graphviz DOT diagram (text).
@@ -724,24 +698,11 @@ pub async fn get_template_diagram(
     params: web::Query<DiagramParams>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = principal.require(READERS)?;
-    let format = DiagramFormat::parse(&params.format)
-        .ok_or_else(|| ApiError::validation("format", "invalid", "must be mermaid or dot"))?;
-    let language = match params.lang.as_deref() {
-        None | Some("ja") => Language::Ja,
-        Some("en") => Language::En,
-        Some(_) => return Err(ApiError::validation("lang", "invalid", "must be ja or en")),
-    };
+    let (format, language) = (params.format, params.lang.unwrap_or(Language::Ja));
     let (key, version) = (key.into_inner(), params.version);
     let def = state
         .db
-        .read(move |conn| match version {
-            None => published_definition(conn, &scope, &key).map(|(_, def)| def),
-            Some(number) => {
-                let template = svc::find(conn, &scope, &key)?;
-                let row = svc::find_version(conn, &scope, &template, number)?;
-                svc::parse(&row.definition.0)
-            }
-        })
+        .read(move |conn| svc::definition(conn, &scope, &key, version))
         .await?;
     Ok(HttpResponse::Ok()
         .content_type(format.content_type())

@@ -6,33 +6,116 @@ mod scope;
 pub mod session;
 pub mod token;
 
-use std::future::Future;
-use std::pin::Pin;
-
-use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
-use crate::db;
+use crate::clock::Clock;
+use crate::config::Config;
 use crate::db::audit::Actor;
+use crate::db::{self, Database, DbError};
+use crate::domain::error::FieldError;
 use crate::domain::identity::{PlatformRole, Role, RoleSet};
-use crate::error::ApiError;
-use crate::ids::{ApiKeyId, EntityId, GroupId, OperatorId, OrganizationId, TenantId, UserId};
+use crate::domain::ids::{
+    ApiKeyId, EntityId, GroupId, OperatorId, OrganizationId, TenantId, UserId,
+};
 pub use scope::TenantScope;
 pub(crate) use scope::for_new_tenant;
 use token::SubjectKind;
+
+/// Why a credential or a session request was refused. The API layer maps it to a problem.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Missing, invalid or expired credentials.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// Authenticated, but not allowed.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// A session request with bad input (a new password that is too weak, …).
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// The text is for the log only.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AuthError {
+    pub fn internal(context: impl std::fmt::Display) -> Self {
+        Self::Internal(context.to_string())
+    }
+
+    pub fn validation(field: &str, code: &str, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, code, message)])
+    }
+}
+
+impl From<DbError> for AuthError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Pool(_) | DbError::Connect(_) => Self::Unavailable(error.to_string()),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for AuthError {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Internal(format!("database: {error}"))
+    }
+}
+
+/// What authentication and the session use cases need from the running server: borrowed
+/// from the application state by the API layer, so this module knows no web framework.
+#[derive(Clone, Copy)]
+pub struct AuthContext<'a> {
+    pub db: &'a Database,
+    pub tokens: &'a token::TokenKeys,
+    pub passwords: &'a password::PasswordHasher,
+    pub clock: &'a dyn Clock,
+    pub config: &'a Config,
+}
 
 /// Role name carried by platform operator tokens.
 pub const PLATFORM_OPERATOR_ROLE: &str = PlatformRole::PlatformOperator.as_str();
 /// Prefix of API key secrets, so they are recognisable in logs and secret scanners.
 pub const API_KEY_PREFIX: &str = "sfk_";
 
+/// The platform operator. Its fields are private: only this module makes one, from a verified
+/// credential or for a command run on the server itself ([`command_line_operator`]).
 #[derive(Debug, Clone)]
 pub struct OperatorPrincipal {
-    pub id: OperatorId,
-    pub username: String,
-    pub display_name: String,
+    id: OperatorId,
+    username: String,
+    display_name: String,
+}
+
+impl OperatorPrincipal {
+    pub fn id(&self) -> OperatorId {
+        self.id
+    }
+
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+
+    pub fn display_name(&self) -> &str {
+        &self.display_name
+    }
+}
+
+/// The operator principal of a command run on the server itself (`stageflow seed-tickets`):
+/// whoever runs it holds the database already. The only way outside a request to act as the
+/// platform operator.
+pub fn command_line_operator(id: OperatorId, username: &str, display_name: &str) -> Principal {
+    Principal {
+        caller: Caller::Operator(OperatorPrincipal {
+            id,
+            username: username.to_owned(),
+            display_name: display_name.to_owned(),
+        }),
+        client_addr: None,
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -74,10 +157,10 @@ pub struct Principal {
 
 impl Principal {
     /// The platform operator, or 403 for anyone else.
-    pub fn operator(&self) -> Result<&OperatorPrincipal, ApiError> {
+    pub fn operator(&self) -> Result<&OperatorPrincipal, AuthError> {
         match &self.caller {
             Caller::Operator(operator) => Ok(operator),
-            _ => Err(ApiError::Forbidden(
+            _ => Err(AuthError::Forbidden(
                 "This is a platform operator endpoint.".to_owned(),
             )),
         }
@@ -85,10 +168,10 @@ impl Principal {
 
     /// The tenant scope of a caller holding any of `roles`; 403 otherwise (including the
     /// platform operator, who acts in no tenant).
-    pub fn require(&self, roles: &[Role]) -> Result<TenantScope, ApiError> {
+    pub fn require(&self, roles: &[Role]) -> Result<TenantScope, AuthError> {
         let (scope, held) = match &self.caller {
             Caller::Operator(_) => {
-                return Err(ApiError::Forbidden(
+                return Err(AuthError::Forbidden(
                     "The platform operator acts in no tenant; use a tenant account.".to_owned(),
                 ));
             }
@@ -99,7 +182,7 @@ impl Principal {
             Ok(scope)
         } else {
             let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-            Err(ApiError::Forbidden(format!(
+            Err(AuthError::Forbidden(format!(
                 "This needs one of the roles: {}.",
                 names.join(", ")
             )))
@@ -107,10 +190,10 @@ impl Principal {
     }
 
     /// The tenant user behind the request; 403 for API keys and the operator.
-    pub fn user(&self) -> Result<&UserPrincipal, ApiError> {
+    pub fn user(&self) -> Result<&UserPrincipal, AuthError> {
         match &self.caller {
             Caller::User(user) => Ok(user),
-            _ => Err(ApiError::Forbidden(
+            _ => Err(AuthError::Forbidden(
                 "This needs a signed-in user, not an API key.".to_owned(),
             )),
         }
@@ -150,20 +233,6 @@ impl Principal {
     }
 }
 
-/// The bearer credential of a request, if it has one in the right form.
-fn bearer(req: &HttpRequest) -> Option<String> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, credential) = value.split_once(' ')?;
-    let credential = credential.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !credential.is_empty()).then(|| credential.to_owned())
-}
-
-/// The address of the client as seen by this server (not a forwarded header, which a client
-/// could forge).
-pub fn client_addr(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|addr| addr.ip().to_string())
-}
-
 /// SHA-256 of a high-entropy secret (refresh tokens, API keys), hex-encoded. Such secrets need no
 /// slow hash: they cannot be guessed, only stolen, and the hash keeps a stolen database useless.
 pub fn secret_hash(secret: &str) -> String {
@@ -173,18 +242,20 @@ pub fn secret_hash(secret: &str) -> String {
         .collect()
 }
 
-async fn authenticate(
-    state: web::Data<AppState>,
+/// The caller a bearer credential (access token or API key) names, read fresh from the
+/// database; [`AuthError::Unauthorized`] for a missing, invalid or expired one.
+pub async fn authenticate(
+    state: &AuthContext<'_>,
     credential: Option<String>,
-) -> Result<Caller, ApiError> {
-    let credential = credential.ok_or(ApiError::Unauthorized)?;
+) -> Result<Caller, AuthError> {
+    let credential = credential.ok_or(AuthError::Unauthorized)?;
     if let Some(key) = credential.strip_prefix(API_KEY_PREFIX) {
-        return authenticate_api_key(&state, key).await;
+        return authenticate_api_key(state, key).await;
     }
     let claims = state
         .tokens
         .verify(&credential, state.clock.now())
-        .ok_or(ApiError::Unauthorized)?;
+        .ok_or(AuthError::Unauthorized)?;
     // The account is read on every request so that deactivation, deletion and role changes
     // take effect at once rather than when the token expires.
     match claims.kind {
@@ -192,9 +263,9 @@ async fn authenticate(
             let id = OperatorId(claims.sub);
             let operator = state
                 .db
-                .read(move |conn| db::operators::find_active(conn, id).map_err(ApiError::from))
+                .read(move |conn| db::operators::find_active(conn, id).map_err(AuthError::from))
                 .await?
-                .ok_or(ApiError::Unauthorized)?;
+                .ok_or(AuthError::Unauthorized)?;
             Ok(Caller::Operator(OperatorPrincipal {
                 id,
                 username: operator.username,
@@ -202,19 +273,19 @@ async fn authenticate(
             }))
         }
         SubjectKind::User => {
-            let tenant = TenantId(claims.tid.ok_or(ApiError::Unauthorized)?);
-            let user = load_user(&state, TenantScope::new(tenant), UserId(claims.sub)).await?;
-            Ok(Caller::User(user.ok_or(ApiError::Unauthorized)?))
+            let tenant = TenantId(claims.tid.ok_or(AuthError::Unauthorized)?);
+            let user = load_user(state, TenantScope::new(tenant), UserId(claims.sub)).await?;
+            Ok(Caller::User(user.ok_or(AuthError::Unauthorized)?))
         }
     }
 }
 
 /// An active user of a live tenant, with roles and groups.
 async fn load_user(
-    state: &AppState,
+    state: &AuthContext<'_>,
     scope: TenantScope,
     id: UserId,
-) -> Result<Option<UserPrincipal>, ApiError> {
+) -> Result<Option<UserPrincipal>, AuthError> {
     state
         .db
         .read(move |conn| {
@@ -225,7 +296,7 @@ async fn load_user(
                 return Ok(None);
             };
             let groups = db::users::groups_of(conn, &scope, id)?;
-            Ok::<_, ApiError>(Some(UserPrincipal {
+            Ok::<_, AuthError>(Some(UserPrincipal {
                 scope,
                 id,
                 username: user.username,
@@ -239,13 +310,13 @@ async fn load_user(
 }
 
 /// API keys look like `sfk_<tenant>_<key id>_<secret>` (ids as 32 hex digits).
-async fn authenticate_api_key(state: &AppState, key: &str) -> Result<Caller, ApiError> {
+async fn authenticate_api_key(state: &AuthContext<'_>, key: &str) -> Result<Caller, AuthError> {
     let mut parts = key.splitn(3, '_');
     let (Some(tenant), Some(id), Some(_secret)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(ApiError::Unauthorized);
+        return Err(AuthError::Unauthorized);
     };
     let (Ok(tenant), Ok(id)) = (tenant.parse::<uuid::Uuid>(), id.parse::<uuid::Uuid>()) else {
-        return Err(ApiError::Unauthorized);
+        return Err(AuthError::Unauthorized);
     };
     let scope = TenantScope::new(TenantId(tenant));
     let id = ApiKeyId(id);
@@ -257,11 +328,11 @@ async fn authenticate_api_key(state: &AppState, key: &str) -> Result<Caller, Api
             if db::platform::find_tenant(conn, scope.tenant_id())?.is_none() {
                 return Ok(None);
             }
-            Ok::<_, ApiError>(db::credentials::find_api_key(conn, &scope, id)?)
+            Ok::<_, AuthError>(db::credentials::find_api_key(conn, &scope, id)?)
         })
         .await?
         .filter(|row| constant_time_eq(row.secret_hash.as_bytes(), presented.as_bytes()))
-        .ok_or(ApiError::Unauthorized)?;
+        .ok_or(AuthError::Unauthorized)?;
     // `last_used_at` is kept to the minute: a write per request would cost more than it tells.
     let stale = key
         .last_used_at
@@ -270,7 +341,8 @@ async fn authenticate_api_key(state: &AppState, key: &str) -> Result<Caller, Api
         state
             .db
             .write(move |conn| {
-                db::credentials::touch_api_key(conn, &scope, id, now.into()).map_err(ApiError::from)
+                db::credentials::touch_api_key(conn, &scope, id, now.into())
+                    .map_err(AuthError::from)
             })
             .await?;
     }
@@ -284,30 +356,4 @@ async fn authenticate_api_key(state: &AppState, key: &str) -> Result<Caller, Api
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-impl FromRequest for Principal {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
-
-    fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let credential = bearer(req);
-        let client_addr = client_addr(req);
-        Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
-            let caller = authenticate(state.clone(), credential).await?;
-            if let Caller::User(UserPrincipal { scope, .. })
-            | Caller::ApiKey(ApiKeyPrincipal { scope, .. }) = &caller
-            {
-                state
-                    .usage
-                    .record_api_call(scope.tenant_id(), state.clock.now());
-            }
-            Ok(Principal {
-                caller,
-                client_addr,
-            })
-        })
-    }
 }

@@ -8,8 +8,8 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::RngCore;
 use tokio::sync::oneshot;
 
+use super::AuthError;
 use crate::config::Argon2Params;
-use crate::error::ApiError;
 
 /// Hashes and verifies passwords with argon2id. Each hash costs `memory_kib` of memory and a
 /// core for tens of milliseconds, so hashes run on a pool of one thread per core: a burst of
@@ -110,25 +110,29 @@ impl PasswordHasher {
     async fn on_pool<T: Send + 'static>(
         &self,
         job: impl FnOnce(&Self) -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, AuthError> {
         let (done, result) = oneshot::channel();
         let hasher = self.clone();
         self.pool.spawn(move || {
             let _ = done.send(job(&hasher));
         });
-        result.await.map_err(ApiError::internal)
+        result.await.map_err(AuthError::internal)
     }
 
     /// Hashes on the hashing pool.
-    pub async fn hash(&self, password: String) -> Result<String, ApiError> {
+    pub async fn hash(&self, password: String) -> Result<String, AuthError> {
         self.on_pool(move |hasher| hasher.hash_blocking(&password))
             .await?
-            .map_err(ApiError::internal)
+            .map_err(AuthError::internal)
     }
 
     /// Verifies `password` against a stored PHC string, or against the decoy when there is no
     /// stored hash (unknown account) — the answer is then always `false`.
-    pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, ApiError> {
+    pub async fn verify(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<bool, AuthError> {
         self.on_pool(move |hasher| {
             let known = stored.is_some();
             let phc = stored.unwrap_or_else(|| hasher.decoy_hash.to_string());

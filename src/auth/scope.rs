@@ -3,7 +3,7 @@
 //! stamps rows with its tenant. So forgetting the tenant in a query is not possible: there is
 //! no other way to name a tenant's rows.
 
-use crate::ids::TenantId;
+use crate::domain::ids::TenantId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TenantScope {

@@ -6,15 +6,15 @@ use serde_json::json;
 
 use super::password::random_token;
 use super::token::{IssuedToken, SubjectKind};
-use super::{Caller, PLATFORM_OPERATOR_ROLE, Principal, TenantScope, secret_hash};
-use crate::app::AppState;
+use super::{
+    AuthContext, AuthError, Caller, PLATFORM_OPERATOR_ROLE, Principal, TenantScope, secret_hash,
+};
 use crate::db::audit::{Actor, Event};
 use crate::db::credentials::NewRefreshToken;
 use crate::db::{self, DbConnection};
 use crate::domain::credentials::{NewPassword, Password, Username};
 use crate::domain::identity::RoleSet;
-use crate::error::ApiError;
-use crate::ids::{EntityId, OperatorId, RefreshTokenId, TenantId, UserId};
+use crate::domain::ids::{EntityId, OperatorId, RefreshTokenId, TenantId, UserId};
 
 /// An access token and the refresh token that renews it.
 #[derive(Debug)]
@@ -73,7 +73,7 @@ fn store_refresh_token(
     family: EntityId,
     now: DateTime<Utc>,
     ttl: TimeDelta,
-) -> Result<String, ApiError> {
+) -> Result<String, AuthError> {
     let scope = subject.scope();
     let token = new_refresh_token(&scope);
     db::credentials::insert_refresh_token(
@@ -92,10 +92,10 @@ fn store_refresh_token(
 }
 
 fn issue_access(
-    state: &AppState,
+    state: &AuthContext<'_>,
     subject: &Subject,
     now: DateTime<Utc>,
-) -> Result<IssuedToken, ApiError> {
+) -> Result<IssuedToken, AuthError> {
     let issued = match subject {
         Subject::Operator(id) => state.tokens.issue(
             SubjectKind::Operator,
@@ -112,7 +112,7 @@ fn issue_access(
             now,
         ),
     };
-    issued.map_err(ApiError::internal)
+    issued.map_err(AuthError::internal)
 }
 
 fn anonymous(name: &str, client_addr: Option<String>) -> Actor {
@@ -126,18 +126,18 @@ fn anonymous(name: &str, client_addr: Option<String>) -> Actor {
 
 /// Checks a username and password and issues a token pair. Every refusal — unknown tenant,
 /// unknown user, wrong password, deactivated or locked account — is the same
-/// [`ApiError::Unauthorized`], reached after the same password-hashing work.
+/// [`AuthError::Unauthorized`], reached after the same password-hashing work.
 pub async fn login(
-    state: &AppState,
+    state: &AuthContext<'_>,
     tenant: Option<&str>,
     username: &str,
     password: &str,
     client_addr: Option<String>,
-) -> Result<TokenPair, ApiError> {
+) -> Result<TokenPair, AuthError> {
     let (Ok(username), Ok(password)) = (Username::parse(username), Password::parse(password))
     else {
         state.passwords.verify(password.to_owned(), None).await?;
-        return Err(ApiError::Unauthorized);
+        return Err(AuthError::Unauthorized);
     };
     match tenant {
         None => login_operator(state, username, password, client_addr).await,
@@ -146,15 +146,15 @@ pub async fn login(
 }
 
 async fn login_operator(
-    state: &AppState,
+    state: &AuthContext<'_>,
     username: Username,
     password: Password,
     client_addr: Option<String>,
-) -> Result<TokenPair, ApiError> {
+) -> Result<TokenPair, AuthError> {
     let lookup = username.as_str().to_owned();
     let operator = state
         .db
-        .read(move |conn| db::operators::find_by_username(conn, &lookup).map_err(ApiError::from))
+        .read(move |conn| db::operators::find_by_username(conn, &lookup).map_err(AuthError::from))
         .await?
         .filter(|operator| operator.active);
     let stored = operator.as_ref().map(|o| o.password_hash.clone());
@@ -179,10 +179,10 @@ async fn login_operator(
                         login_event("login.failed"),
                         now.into(),
                     )
-                    .map_err(ApiError::from)
+                    .map_err(AuthError::from)
                 })
                 .await?;
-            return Err(ApiError::Unauthorized);
+            return Err(AuthError::Unauthorized);
         }
     };
     let subject = Subject::Operator(operator.id);
@@ -257,12 +257,12 @@ fn register_failure(
 }
 
 async fn login_user(
-    state: &AppState,
+    state: &AuthContext<'_>,
     slug: &str,
     username: Username,
     password: Password,
     client_addr: Option<String>,
-) -> Result<TokenPair, ApiError> {
+) -> Result<TokenPair, AuthError> {
     let slug = slug.to_owned();
     let lookup = username.as_str().to_owned();
     let found = state
@@ -273,7 +273,7 @@ async fn login_user(
             };
             let scope = TenantScope::new(tenant.id);
             let user = db::users::find_by_username(conn, &scope, &lookup)?;
-            Ok::<_, ApiError>(Some((scope, user)))
+            Ok::<_, AuthError>(Some((scope, user)))
         })
         .await?;
     let now = state.clock.now();
@@ -282,7 +282,7 @@ async fn login_user(
             .passwords
             .verify(password.expose().to_owned(), None)
             .await?;
-        return Err(ApiError::Unauthorized);
+        return Err(AuthError::Unauthorized);
     };
     let locked = user
         .as_ref()
@@ -348,10 +348,10 @@ async fn login_user(
                         now.into(),
                     )?;
                 }
-                Ok::<_, ApiError>(())
+                Ok::<_, AuthError>(())
             })
             .await?;
-        return Err(ApiError::Unauthorized);
+        return Err(AuthError::Unauthorized);
     };
 
     let subject = Subject::User {
@@ -399,11 +399,11 @@ enum Refresh {
 /// Exchanges a refresh token for a new pair. Each refresh token works once; presenting a spent
 /// one revokes its whole family (every token descended from the same login).
 pub async fn refresh(
-    state: &AppState,
+    state: &AuthContext<'_>,
     token: &str,
     client_addr: Option<String>,
-) -> Result<TokenPair, ApiError> {
-    let scope = scope_of_refresh_token(token).ok_or(ApiError::Unauthorized)?;
+) -> Result<TokenPair, AuthError> {
+    let scope = scope_of_refresh_token(token).ok_or(AuthError::Unauthorized)?;
     let hash = secret_hash(token);
     let now = state.clock.now();
     let ttl = to_delta(state.config.refresh_token_ttl);
@@ -438,7 +438,7 @@ pub async fn refresh(
                 return Ok(Refresh::Refused);
             };
             let token = store_refresh_token(conn, &subject, row.family_id, now, ttl)?;
-            Ok::<_, ApiError>(Refresh::Renewed(subject, token))
+            Ok::<_, AuthError>(Refresh::Renewed(subject, token))
         })
         .await?;
     match outcome {
@@ -446,7 +446,7 @@ pub async fn refresh(
             access: issue_access(state, &subject, now)?,
             refresh_token,
         }),
-        Refresh::Reused | Refresh::Refused => Err(ApiError::Unauthorized),
+        Refresh::Reused | Refresh::Refused => Err(AuthError::Unauthorized),
     }
 }
 
@@ -455,7 +455,7 @@ fn current_subject(
     conn: &mut DbConnection,
     scope: &TenantScope,
     subject_id: EntityId,
-) -> Result<Option<Subject>, ApiError> {
+) -> Result<Option<Subject>, AuthError> {
     if scope.tenant_id() == TenantId::PLATFORM {
         let id = OperatorId(subject_id.0);
         return Ok(db::operators::find_active(conn, id)?.map(|_| Subject::Operator(id)));
@@ -474,7 +474,7 @@ fn current_subject(
 }
 
 /// Revokes the family of a refresh token. Unknown tokens are ignored: logout always succeeds.
-pub async fn logout(state: &AppState, token: &str) -> Result<(), ApiError> {
+pub async fn logout(state: &AuthContext<'_>, token: &str) -> Result<(), AuthError> {
     let Some(scope) = scope_of_refresh_token(token) else {
         return Ok(());
     };
@@ -486,7 +486,7 @@ pub async fn logout(state: &AppState, token: &str) -> Result<(), ApiError> {
             if let Some(row) = db::credentials::find_refresh_token(conn, &scope, &hash)? {
                 db::credentials::revoke_family(conn, &scope, row.family_id, now.into())?;
             }
-            Ok::<_, ApiError>(())
+            Ok::<_, AuthError>(())
         })
         .await
 }
@@ -494,11 +494,11 @@ pub async fn logout(state: &AppState, token: &str) -> Result<(), ApiError> {
 /// Changes the caller's own password after checking the current one; revokes every refresh
 /// token of the account, so other sessions end when their access token expires.
 pub async fn change_password(
-    state: &AppState,
+    state: &AuthContext<'_>,
     principal: &Principal,
     current: &str,
     new: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), AuthError> {
     let (subject, username) = match &principal.caller {
         Caller::Operator(o) => (Subject::Operator(o.id), o.username.clone()),
         Caller::User(u) => (
@@ -510,16 +510,18 @@ pub async fn change_password(
             u.username.clone(),
         ),
         Caller::ApiKey(_) => {
-            return Err(ApiError::Forbidden("API keys have no password.".to_owned()));
+            return Err(AuthError::Forbidden(
+                "API keys have no password.".to_owned(),
+            ));
         }
     };
     let new = NewPassword::parse(new, &username, state.config.password_min_chars)
-        .map_err(|e| ApiError::validation("new_password", e.code(), e.to_string()))?;
+        .map_err(|e| AuthError::validation("new_password", e.code(), e.to_string()))?;
     let lookup = subject.clone();
     let stored = state
         .db
         .read(move |conn| {
-            Ok::<_, ApiError>(match lookup {
+            Ok::<_, AuthError>(match lookup {
                 Subject::Operator(id) => {
                     db::operators::find_active(conn, id)?.map(|o| o.password_hash)
                 }
@@ -530,7 +532,7 @@ pub async fn change_password(
         })
         .await?;
     if !state.passwords.verify(current.to_owned(), stored).await? {
-        return Err(ApiError::validation(
+        return Err(AuthError::validation(
             "current_password",
             "mismatch",
             "is not the current password",
@@ -562,7 +564,7 @@ pub async fn change_password(
                 },
                 now.into(),
             )?;
-            Ok::<_, ApiError>(())
+            Ok::<_, AuthError>(())
         })
         .await
 }

@@ -7,7 +7,7 @@ use super::DbConnection;
 use super::schema::audit_log;
 use super::types::{Json, Timestamp};
 use crate::auth::TenantScope;
-use crate::ids::{AuditEntryId, EntityId, TenantId};
+use crate::domain::ids::{AuditEntryId, EntityId, TenantId};
 
 #[derive(Debug, Clone, Queryable)]
 pub struct AuditRow {

@@ -6,7 +6,7 @@ use super::DbConnection;
 use super::schema::{api_keys, refresh_tokens};
 use super::types::Timestamp;
 use crate::auth::TenantScope;
-use crate::ids::{ApiKeyId, EntityId, RefreshTokenId, TenantId, UserId};
+use crate::domain::ids::{ApiKeyId, EntityId, RefreshTokenId, TenantId, UserId};
 
 #[derive(Debug, Clone, Queryable)]
 pub struct RefreshTokenRow {

@@ -6,7 +6,7 @@ use super::DbConnection;
 use super::schema::{group_members, groups, organizations};
 use super::types::Timestamp;
 use crate::auth::TenantScope;
-use crate::ids::{GroupId, OrganizationId, TenantId, UserId};
+use crate::domain::ids::{GroupId, OrganizationId, TenantId, UserId};
 
 #[derive(Debug, Clone, Queryable)]
 pub struct GroupRow {

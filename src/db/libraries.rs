@@ -4,21 +4,18 @@
 
 use diesel::prelude::*;
 
+use super::index::{self, Entries, IndexFilter, IndexScope, MAX_ROWS_PER_STATEMENT, RECORDS};
 use super::schema::{
     libraries, library_field_values, library_record_versions, library_records, library_tokens,
 };
 use super::types::{DbUuid, Json, Timestamp};
 use super::{Backend, DbConnection};
 use crate::auth::TenantScope;
-use crate::domain::index::IndexedValue;
-use crate::ids::{EntityId, LibraryId, RecordId, TenantId, TicketId};
+use crate::domain::ids::{EntityId, LibraryId, RecordId, TenantId, TicketId};
 
 /// Search token sources of a record; requesters and partners match only the public one.
 pub const SOURCE_FIELDS: i16 = 0;
 pub const SOURCE_INTERNAL_FIELDS: i16 = 1;
-
-/// Rows per multi-row statement (well under both backends' bound-parameter limits).
-const MAX_ROWS_PER_STATEMENT: usize = 1000;
 
 #[derive(Debug, Clone, Queryable)]
 pub struct LibraryRow {
@@ -211,9 +208,16 @@ impl RecordRow {
     }
 }
 
-pub fn insert_record(conn: &mut DbConnection, row: &RecordRow) -> QueryResult<()> {
+pub fn insert_record(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    row: &RecordRow,
+) -> QueryResult<()> {
     diesel::insert_into(library_records::table)
-        .values(row)
+        .values(RecordRow {
+            tenant_id: scope.tenant_id(),
+            ..row.clone()
+        })
         .execute(conn)?;
     Ok(())
 }
@@ -418,9 +422,16 @@ pub struct VersionRow {
     pub note: Option<String>,
 }
 
-pub fn insert_version(conn: &mut DbConnection, row: &VersionRow) -> QueryResult<()> {
+pub fn insert_version(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    row: &VersionRow,
+) -> QueryResult<()> {
     diesel::insert_into(library_record_versions::table)
-        .values(row)
+        .values(VersionRow {
+            tenant_id: scope.tenant_id(),
+            ..row.clone()
+        })
         .execute(conn)?;
     Ok(())
 }
@@ -461,128 +472,24 @@ pub fn version_before(
         .optional()
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = library_field_values)]
-struct FieldValueRow<'a> {
-    tenant_id: TenantId,
-    library_id: LibraryId,
-    field: &'a str,
-    value: &'a str,
-    record_id: RecordId,
-    internal: bool,
+fn index_scope(scope: &TenantScope, library: LibraryId) -> IndexScope {
+    IndexScope {
+        tenant: scope.tenant_id().0,
+        partition: Some(library.0),
+    }
 }
 
-/// Removes field index rows of a record (the rows of its old values), by primary key.
-pub fn delete_field_index(
+/// Brings a record's field index and tokens from its `old` entries to its `new` ones.
+pub fn reindex(
     conn: &mut DbConnection,
     scope: &TenantScope,
     library: LibraryId,
     record: RecordId,
-    values: &[IndexedValue],
+    old: &Entries,
+    new: &Entries,
 ) -> QueryResult<()> {
-    for value in values {
-        diesel::delete(
-            library_field_values::table
-                .filter(library_field_values::tenant_id.eq(scope.tenant_id()))
-                .filter(library_field_values::library_id.eq(library))
-                .filter(library_field_values::field.eq(&value.field))
-                .filter(library_field_values::value.eq(&value.value))
-                .filter(library_field_values::record_id.eq(record)),
-        )
-        .execute(conn)?;
-    }
-    Ok(())
-}
-
-pub fn insert_field_index(
-    conn: &mut DbConnection,
-    scope: &TenantScope,
-    library: LibraryId,
-    record: RecordId,
-    values: &[IndexedValue],
-) -> QueryResult<()> {
-    let rows: Vec<FieldValueRow<'_>> = values
-        .iter()
-        .map(|v| FieldValueRow {
-            tenant_id: scope.tenant_id(),
-            library_id: library,
-            field: &v.field,
-            value: &v.value,
-            record_id: record,
-            internal: v.internal,
-        })
-        .collect();
-    for chunk in rows.chunks(MAX_ROWS_PER_STATEMENT) {
-        per_backend!(conn, |c| diesel::insert_into(library_field_values::table)
-            .values(chunk)
-            .execute(c))?;
-    }
-    Ok(())
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = library_tokens)]
-struct TokenRow<'a> {
-    tenant_id: TenantId,
-    library_id: LibraryId,
-    token: &'a str,
-    record_id: RecordId,
-    source: i16,
-}
-
-/// Removes tokens of a record (those of its old text), by primary key.
-pub fn delete_tokens(
-    conn: &mut DbConnection,
-    scope: &TenantScope,
-    library: LibraryId,
-    record: RecordId,
-    tokens: &[(String, i16)],
-) -> QueryResult<()> {
-    for source in [SOURCE_FIELDS, SOURCE_INTERNAL_FIELDS] {
-        let of_source: Vec<&str> = tokens
-            .iter()
-            .filter(|(_, s)| *s == source)
-            .map(|(t, _)| t.as_str())
-            .collect();
-        for chunk in of_source.chunks(MAX_ROWS_PER_STATEMENT) {
-            diesel::delete(
-                library_tokens::table
-                    .filter(library_tokens::tenant_id.eq(scope.tenant_id()))
-                    .filter(library_tokens::library_id.eq(library))
-                    .filter(library_tokens::token.eq_any(chunk))
-                    .filter(library_tokens::record_id.eq(record))
-                    .filter(library_tokens::source.eq(source)),
-            )
-            .execute(conn)?;
-        }
-    }
-    Ok(())
-}
-
-/// Adds tokens of a record (the caller passes only tokens not yet present).
-pub fn insert_tokens(
-    conn: &mut DbConnection,
-    scope: &TenantScope,
-    library: LibraryId,
-    record: RecordId,
-    tokens: &[(String, i16)],
-) -> QueryResult<()> {
-    let rows: Vec<TokenRow<'_>> = tokens
-        .iter()
-        .map(|(token, source)| TokenRow {
-            tenant_id: scope.tenant_id(),
-            library_id: library,
-            token,
-            record_id: record,
-            source: *source,
-        })
-        .collect();
-    for chunk in rows.chunks(MAX_ROWS_PER_STATEMENT) {
-        per_backend!(conn, |c| diesel::insert_into(library_tokens::table)
-            .values(chunk)
-            .execute(c))?;
-    }
-    Ok(())
+    let scope = index_scope(scope, library);
+    index::reindex(conn, &RECORDS, scope, record.0, old, new)
 }
 
 /// How a record list is ordered.
@@ -617,53 +524,10 @@ pub struct RecordFilter {
     /// Every token must be present.
     pub tokens: Vec<String>,
     /// SQLite: matches of a condition from which it is probed per record rather than looked
-    /// up (the ticket list's `STAGEFLOW_LIST_PROBE_THRESHOLD`, see `db::tickets`).
+    /// up (the ticket list's `STAGEFLOW_LIST_PROBE_THRESHOLD`, see `db::index::conditions`).
     pub probe_threshold: i64,
     pub sort: RecordSort,
     pub descending: bool,
-}
-
-/// Whether each field and word condition is probed per record (`EXISTS`, in list order,
-/// stopping when the page is full) rather than looked up (`IN`, driven by the index rows).
-/// As for tickets: PostgreSQL plans both well by itself; SQLite materializes an `IN` list
-/// whole, so a condition that many records match is probed there.
-fn probes(
-    conn: &mut DbConnection,
-    scope: &TenantScope,
-    filter: &RecordFilter,
-) -> QueryResult<(Vec<bool>, Vec<bool>)> {
-    if super::backend_of(conn) == Backend::Postgres {
-        return Ok((
-            vec![false; filter.fields.len()],
-            vec![false; filter.tokens.len()],
-        ));
-    }
-    let tenant = scope.tenant_id();
-    let threshold = filter.probe_threshold.max(1);
-    let mut fields = Vec::with_capacity(filter.fields.len());
-    for (field, values) in &filter.fields {
-        let ids: Vec<RecordId> = library_field_values::table
-            .filter(library_field_values::tenant_id.eq(tenant))
-            .filter(library_field_values::library_id.eq(filter.library))
-            .filter(library_field_values::field.eq(field))
-            .filter(library_field_values::value.eq_any(values))
-            .select(library_field_values::record_id)
-            .limit(threshold)
-            .load(conn)?;
-        fields.push(ids.len() as i64 >= threshold);
-    }
-    let mut tokens = Vec::with_capacity(filter.tokens.len());
-    for token in &filter.tokens {
-        let ids: Vec<RecordId> = library_tokens::table
-            .filter(library_tokens::tenant_id.eq(tenant))
-            .filter(library_tokens::library_id.eq(filter.library))
-            .filter(library_tokens::token.eq(token))
-            .select(library_tokens::record_id)
-            .limit(threshold)
-            .load(conn)?;
-        tokens.push(ids.len() as i64 >= threshold);
-    }
-    Ok((fields, tokens))
 }
 
 /// One page of records matching `filter`, after `after`.
@@ -689,82 +553,16 @@ pub fn list_records(
     if let Some(v) = filter.updated_before {
         query = query.filter(library_records::updated_at.lt(v));
     }
-    let (field_probes, token_probes) = probes(conn, scope, filter)?;
-    for ((field, values), probe) in filter.fields.iter().zip(field_probes) {
-        if probe {
-            let rows = library_field_values::table
-                .filter(library_field_values::tenant_id.eq(tenant))
-                .filter(library_field_values::library_id.eq(filter.library))
-                .filter(library_field_values::field.eq(field))
-                .filter(library_field_values::value.eq_any(values))
-                .filter(library_field_values::record_id.eq(library_records::id));
-            query = if filter.internal {
-                query.filter(diesel::dsl::exists(rows))
-            } else {
-                query.filter(diesel::dsl::exists(
-                    rows.filter(library_field_values::internal.eq(false)),
-                ))
-            };
-            continue;
-        }
-        let sub = library_field_values::table
-            .select(library_field_values::record_id)
-            .filter(library_field_values::tenant_id.eq(tenant))
-            .filter(library_field_values::library_id.eq(filter.library))
-            .filter(library_field_values::field.eq(field));
-        // A single value is written `=`, not `= ANY(…)`, so PostgreSQL sees it when planning
-        // (as in `db::tickets`: an ordered merge of two index scans, not a hash join over
-        // every match).
-        let public = library_field_values::internal.eq(false);
-        query = match (values.as_slice(), filter.internal) {
-            ([value], true) => query.filter(
-                library_records::id.eq_any(sub.filter(library_field_values::value.eq(value))),
-            ),
-            ([value], false) => query.filter(
-                library_records::id.eq_any(
-                    sub.filter(library_field_values::value.eq(value))
-                        .filter(public),
-                ),
-            ),
-            (_, true) => query.filter(
-                library_records::id.eq_any(sub.filter(library_field_values::value.eq_any(values))),
-            ),
-            (_, false) => query.filter(
-                library_records::id.eq_any(
-                    sub.filter(library_field_values::value.eq_any(values))
-                        .filter(public),
-                ),
-            ),
-        };
-    }
-    for (token, probe) in filter.tokens.iter().zip(token_probes) {
-        if probe {
-            let rows = library_tokens::table
-                .filter(library_tokens::tenant_id.eq(tenant))
-                .filter(library_tokens::library_id.eq(filter.library))
-                .filter(library_tokens::token.eq(token))
-                .filter(library_tokens::record_id.eq(library_records::id));
-            query = if filter.internal {
-                query.filter(diesel::dsl::exists(rows))
-            } else {
-                query.filter(diesel::dsl::exists(
-                    rows.filter(library_tokens::source.eq(SOURCE_FIELDS)),
-                ))
-            };
-            continue;
-        }
-        let sub = library_tokens::table
-            .select(library_tokens::record_id)
-            .filter(library_tokens::tenant_id.eq(tenant))
-            .filter(library_tokens::library_id.eq(filter.library))
-            .filter(library_tokens::token.eq(token));
-        query = if filter.internal {
-            query.filter(library_records::id.eq_any(sub))
-        } else {
-            query.filter(
-                library_records::id.eq_any(sub.filter(library_tokens::source.eq(SOURCE_FIELDS))),
-            )
-        };
+    let index_filter = IndexFilter {
+        fields: &filter.fields,
+        references: None,
+        tokens: &filter.tokens,
+        internal: filter.internal,
+        probe_threshold: filter.probe_threshold,
+    };
+    let index_scope = index_scope(scope, filter.library);
+    for condition in index::conditions(conn, &RECORDS, index_scope, &index_filter)? {
+        query = query.filter(condition);
     }
     let desc = filter.descending;
     query = match (filter.sort, desc) {

@@ -6,7 +6,7 @@ use super::DbConnection;
 use super::schema::{master_items, masters};
 use super::types::Timestamp;
 use crate::auth::TenantScope;
-use crate::ids::{MasterId, TenantId};
+use crate::domain::ids::{MasterId, TenantId};
 
 #[derive(Debug, Clone, Queryable)]
 pub struct MasterRow {

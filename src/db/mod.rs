@@ -19,14 +19,16 @@ macro_rules! per_backend {
 pub mod audit;
 pub mod credentials;
 pub mod groups;
+pub mod index;
 pub mod libraries;
 pub mod masters;
 pub mod migrations;
 pub mod operators;
 pub mod platform;
-pub mod schema;
+mod schema;
 pub mod settings;
 pub mod templates;
+mod ticket_parts;
 pub mod tickets;
 pub mod types;
 pub mod usage;

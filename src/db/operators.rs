@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use super::DbConnection;
 use super::schema::operators;
 use super::types::Timestamp;
-use crate::ids::OperatorId;
+use crate::domain::ids::OperatorId;
 
 #[derive(Debug, Clone, Queryable)]
 pub struct OperatorRow {

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use super::schema::{accounts, plans, tenants, users};
 use super::types::Timestamp;
 use super::{Backend, DbConnection};
-use crate::ids::{AccountId, PlanId, TenantId};
+use crate::domain::ids::{AccountId, PlanId, TenantId};
 
 #[derive(Debug, Clone, Queryable)]
 pub struct PlanRow {

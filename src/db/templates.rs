@@ -6,7 +6,7 @@ use super::DbConnection;
 use super::schema::{template_versions, templates, tenants};
 use super::types::{Json, Timestamp};
 use crate::auth::TenantScope;
-use crate::ids::{AccountId, EntityId, TemplateId, TenantId};
+use crate::domain::ids::{AccountId, EntityId, TemplateId, TenantId};
 
 pub const DRAFT: &str = "draft";
 pub const PUBLISHED: &str = "published";

@@ -1,28 +1,25 @@
-//! Tickets and what hangs off them: the field index, search tokens, history, comments,
-//! watchers, links, attachments, events and stored idempotent responses.
+//! Tickets: rows, numbers, their field index and search tokens (through `db::index`),
+//! history and lists. What else hangs off a ticket (comments, watchers, links, attachments,
+//! events, stored idempotent responses) is in `db::ticket_parts`, re-exported here.
 
 use diesel::prelude::*;
 
-use super::schema::{
-    events, idempotency_keys, templates, ticket_attachments, ticket_comments, ticket_field_values,
-    ticket_history, ticket_links, ticket_tokens, ticket_watchers, tickets,
-};
+use super::index::{self, Entries, IndexFilter, IndexScope, MAX_ROWS_PER_STATEMENT, TICKETS};
+use super::schema::{templates, ticket_history, tickets};
+pub use super::ticket_parts::*;
 use super::types::{DbUuid, Json, Timestamp};
 use super::{Backend, DbConnection};
 use crate::auth::TenantScope;
-use crate::domain::index::IndexedValue;
-use crate::domain::ticket::Audience;
-use crate::ids::{
-    AttachmentId, CommentId, EntityId, EventId, GroupId, LinkId, OrganizationId, TemplateId,
-    TenantId, TicketId, UserId,
+use crate::domain::ids::{
+    EntityId, GroupId, OrganizationId, TemplateId, TenantId, TicketId, UserId,
 };
+use crate::domain::ticket::Audience;
 
 /// Search token sources; requesters and partners match only the public ones.
 pub const SOURCE_FIELDS: i16 = 0;
 pub const SOURCE_INTERNAL_FIELDS: i16 = 1;
 pub const SOURCE_COMMENTS: i16 = 2;
 pub const SOURCE_INTERNAL_COMMENTS: i16 = 3;
-const PUBLIC_SOURCES: [i16; 2] = [SOURCE_FIELDS, SOURCE_COMMENTS];
 
 #[derive(Debug, Clone, Queryable)]
 pub struct TicketRow {
@@ -215,111 +212,54 @@ pub fn update_ticket(
     Ok(updated == 1)
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = ticket_field_values)]
-struct FieldValueRow<'a> {
-    tenant_id: TenantId,
-    field: &'a str,
-    value: &'a str,
-    ticket_id: TicketId,
-    internal: bool,
+/// Where [`place_in_state`] puts tickets.
+pub struct StatePlacement<'a> {
+    pub state: &'a str,
+    pub stage: &'a str,
+    pub closed: bool,
 }
 
-/// Removes field index rows of a ticket (the rows of its old values), by primary key.
-pub fn delete_field_index(
+/// Puts tickets in a state without a transition, version or history entry: only the
+/// benchmark seeder does this, to give lists filtered by state a realistic selectivity.
+pub fn place_in_state(
     conn: &mut DbConnection,
     scope: &TenantScope,
-    ticket: TicketId,
-    values: &[IndexedValue],
+    ids: &[TicketId],
+    to: &StatePlacement<'_>,
 ) -> QueryResult<()> {
-    let mut fields: Vec<&str> = values.iter().map(|v| v.field.as_str()).collect();
-    fields.dedup();
-    for field in fields {
-        let of_field: Vec<&str> = values
-            .iter()
-            .filter(|v| v.field == field)
-            .map(|v| v.value.as_str())
-            .collect();
-        diesel::delete(
-            ticket_field_values::table
-                .filter(ticket_field_values::tenant_id.eq(scope.tenant_id()))
-                .filter(ticket_field_values::field.eq(field))
-                .filter(ticket_field_values::value.eq_any(of_field))
-                .filter(ticket_field_values::ticket_id.eq(ticket)),
+    for chunk in ids.chunks(MAX_ROWS_PER_STATEMENT) {
+        diesel::update(
+            tickets::table
+                .filter(tickets::tenant_id.eq(scope.tenant_id()))
+                .filter(tickets::id.eq_any(chunk)),
         )
+        .set((
+            tickets::state.eq(to.state),
+            tickets::stage.eq(to.stage),
+            tickets::closed.eq(to.closed),
+        ))
         .execute(conn)?;
     }
     Ok(())
 }
 
-/// Writes the field index rows of a new ticket.
-pub fn insert_field_index(
+fn index_scope(scope: &TenantScope) -> IndexScope {
+    IndexScope {
+        tenant: scope.tenant_id().0,
+        partition: None,
+    }
+}
+
+/// Brings a ticket's field index and tokens from its `old` entries (none for a new ticket)
+/// to its `new` ones.
+pub fn reindex(
     conn: &mut DbConnection,
     scope: &TenantScope,
     ticket: TicketId,
-    values: &[IndexedValue],
+    old: &Entries,
+    new: &Entries,
 ) -> QueryResult<()> {
-    if values.is_empty() {
-        return Ok(());
-    }
-    let rows: Vec<FieldValueRow<'_>> = values
-        .iter()
-        .map(|v| FieldValueRow {
-            tenant_id: scope.tenant_id(),
-            field: &v.field,
-            value: &v.value,
-            ticket_id: ticket,
-            internal: v.internal,
-        })
-        .collect();
-    for chunk in rows.chunks(MAX_ROWS_PER_INSERT) {
-        per_backend!(conn, |c| diesel::insert_into(ticket_field_values::table)
-            .values(chunk)
-            .execute(c))?;
-    }
-    Ok(())
-}
-
-/// Rows per multi-row INSERT: SQLite allows 32,766 bound parameters, PostgreSQL 65,535.
-const MAX_ROWS_PER_INSERT: usize = 1000;
-
-#[derive(Insertable)]
-#[diesel(table_name = ticket_tokens)]
-struct TokenRow<'a> {
-    tenant_id: TenantId,
-    token: &'a str,
-    ticket_id: TicketId,
-    source: i16,
-}
-
-/// Removes tokens of a ticket (those of its old text), by primary key.
-pub fn delete_tokens(
-    conn: &mut DbConnection,
-    scope: &TenantScope,
-    ticket: TicketId,
-    tokens: &[(String, i16)],
-) -> QueryResult<()> {
-    let mut sources: Vec<i16> = tokens.iter().map(|(_, s)| *s).collect();
-    sources.sort_unstable();
-    sources.dedup();
-    for source in sources {
-        let of_source: Vec<&str> = tokens
-            .iter()
-            .filter(|(_, s)| *s == source)
-            .map(|(t, _)| t.as_str())
-            .collect();
-        for chunk in of_source.chunks(MAX_ROWS_PER_INSERT) {
-            diesel::delete(
-                ticket_tokens::table
-                    .filter(ticket_tokens::tenant_id.eq(scope.tenant_id()))
-                    .filter(ticket_tokens::token.eq_any(chunk))
-                    .filter(ticket_tokens::ticket_id.eq(ticket))
-                    .filter(ticket_tokens::source.eq(source)),
-            )
-            .execute(conn)?;
-        }
-    }
-    Ok(())
+    index::reindex(conn, &TICKETS, index_scope(scope), ticket.0, old, new)
 }
 
 /// Adds tokens (a comment's); tokens already present are kept once.
@@ -329,34 +269,7 @@ pub fn add_tokens(
     ticket: TicketId,
     tokens: &[(String, i16)],
 ) -> QueryResult<()> {
-    let rows: Vec<TokenRow<'_>> = tokens
-        .iter()
-        .map(|(token, source)| TokenRow {
-            tenant_id: scope.tenant_id(),
-            token,
-            ticket_id: ticket,
-            source: *source,
-        })
-        .collect();
-    match conn {
-        DbConnection::Postgres(c) => {
-            for chunk in rows.chunks(MAX_ROWS_PER_INSERT) {
-                diesel::insert_into(ticket_tokens::table)
-                    .values(chunk)
-                    .on_conflict_do_nothing()
-                    .execute(c)?;
-            }
-        }
-        // SQLite spells it INSERT OR IGNORE (diesel has no multi-row ON CONFLICT there).
-        DbConnection::Sqlite(c) => {
-            for chunk in rows.chunks(MAX_ROWS_PER_INSERT) {
-                diesel::insert_or_ignore_into(ticket_tokens::table)
-                    .values(chunk)
-                    .execute(c)?;
-            }
-        }
-    }
-    Ok(())
+    index::insert_tokens(conn, &TICKETS, index_scope(scope), ticket.0, tokens)
 }
 
 #[derive(Debug, Clone, Queryable)]
@@ -400,8 +313,19 @@ pub struct NewHistory {
     pub internal: bool,
 }
 
-pub fn insert_history(conn: &mut DbConnection, rows: &[NewHistory]) -> QueryResult<()> {
-    for chunk in rows.chunks(MAX_ROWS_PER_INSERT) {
+pub fn insert_history(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    rows: &[NewHistory],
+) -> QueryResult<()> {
+    let rows: Vec<NewHistory> = rows
+        .iter()
+        .map(|row| NewHistory {
+            tenant_id: scope.tenant_id(),
+            ..row.clone()
+        })
+        .collect();
+    for chunk in rows.chunks(MAX_ROWS_PER_STATEMENT) {
         per_backend!(conn, |c| diesel::insert_into(ticket_history::table)
             .values(chunk)
             .execute(c))?;
@@ -440,338 +364,6 @@ pub fn history(
         );
     }
     query.load(conn)
-}
-
-#[derive(Debug, Clone, Queryable, Insertable)]
-#[diesel(table_name = ticket_comments)]
-pub struct CommentRow {
-    pub tenant_id: TenantId,
-    pub id: CommentId,
-    pub ticket_id: TicketId,
-    pub author_kind: String,
-    pub author_id: Option<EntityId>,
-    pub author_name: String,
-    pub body: String,
-    pub internal: bool,
-    pub created_at: Timestamp,
-}
-
-pub fn insert_comment(conn: &mut DbConnection, row: &CommentRow) -> QueryResult<()> {
-    diesel::insert_into(ticket_comments::table)
-        .values(row)
-        .execute(conn)?;
-    Ok(())
-}
-
-pub fn comments(
-    conn: &mut DbConnection,
-    scope: &TenantScope,
-    ticket: TicketId,
-    include_internal: bool,
-    after: Option<CommentId>,
-    limit: i64,
-) -> QueryResult<Vec<CommentRow>> {
-    let mut query = ticket_comments::table
-        .filter(ticket_comments::tenant_id.eq(scope.tenant_id()))
-        .filter(ticket_comments::ticket_id.eq(ticket))
-        .order(ticket_comments::id.asc())
-        .limit(limit)
-        .into_boxed();
-    if !include_internal {
-        query = query.filter(ticket_comments::internal.eq(false));
-    }
-    if let Some(after) = after {
-        query = query.filter(ticket_comments::id.gt(after));
-    }
-    query.load(conn)
-}
-
-/// Adds a watcher; true if they were not watching yet.
-pub fn add_watcher(
-    conn: &mut DbConnection,
-    scope: &TenantScope,
-    ticket: TicketId,
-    user: UserId,
-    now: Timestamp,
-) -> QueryResult<bool> {
-    let added = per_backend!(conn, |c| diesel::insert_into(ticket_watchers::table)
-        .values((
-            ticket_watchers::tenant_id.eq(scope.tenant_id()),
-            ticket_watchers::ticket_id.eq(ticket),
-            ticket_watchers::user_id.eq(user),
-            ticket_watchers::created_at.eq(now),
-        ))
-        .on_conflict_do_nothing()
-        .execute(c))?;
-    Ok(added == 1)
-}
-
-pub fn remove_watcher(
-    conn: &mut DbConnection,
-    scope: &TenantScope,
-    ticket: TicketId,
-    user: UserId,
-) -> QueryResult<bool> {
-    let removed = diesel::delete(
-        ticket_watchers::table
-            .filter(ticket_watchers::tenant_id.eq(scope.tenant_id()))
-            .filter(ticket_watchers::ticket_id.eq(ticket))
-            .filter(ticket_watchers::user_id.eq(user)),
-    )
-    .execute(conn)?;
-    Ok(removed == 1)
-}
-
-/// Watchers of a ticket, by user id.
-pub fn watchers(
-    conn: &mut DbConnection,
-    scope: &TenantScope,
-    ticket: TicketId,
-) -> QueryResult<Vec<(UserId, Timestamp)>> {
-    ticket_watchers::table
-        .filter(ticket_watchers::tenant_id.eq(scope.tenant_id()))
-        .filter(ticket_watchers::ticket_id.eq(ticket))
-        .order(ticket_watchers::user_id.asc())
-        .select((ticket_watchers::user_id, ticket_watchers::created_at))
-        .load(conn)
-}
-
-pub const LINK_PARENT: &str = "parent";
-pub const LINK_RELATED: &str = "related";
-pub const LINK_DUPLICATE_OF: &str = "duplicate_of";
-
-#[derive(Debug, Clone, Queryable, Insertable)]
-#[diesel(table_name = ticket_links)]
-pub struct LinkRow {
-    pub tenant_id: TenantId,
-    pub id: LinkId,
-    pub source_id: TicketId,
-    pub target_id: TicketId,
-    pub kind: String,
-    pub created_by: EntityId,
-    pub created_at: Timestamp,
-}
-
-pub fn insert_link(conn: &mut DbConnection, row: &LinkRow) -> QueryResult<()> {
-    diesel::insert_into(ticket_links::table)
-        .values(row)
-        .execute(conn)?;
-    Ok(())
-}
-
-/// The links of a ticket in either direction, oldest first.
-pub fn links(
-    conn: &mut DbConnection,
-    scope: &TenantScope,
-    ticket: TicketId,
-) -> QueryResult<Vec<LinkRow>> {
-    ticket_links::table
-        .filter(ticket_links::tenant_id.eq(scope.tenant_id()))
-        .filter(
-            ticket_links::source_id
-                .eq(ticket)
-                .or(ticket_links::target_id.eq(ticket)),
-        )
-        .order(ticket_links::id.asc())
-        .limit(crate::domain::ticket::MAX_LINKS_PER_TICKET as i64 * 2)
-        .load(conn)
-}
-
-pub fn find_link(
-    conn: &mut DbConnection,
-    scope: &TenantScope,
-    id: LinkId,
-) -> QueryResult<Option<LinkRow>> {
-    ticket_links::table
-        .filter(ticket_links::tenant_id.eq(scope.tenant_id()))
-        .filter(ticket_links::id.eq(id))
-        .first(conn)
-        .optional()
-}
-
-pub fn delete_link(conn: &mut DbConnection, scope: &TenantScope, id: LinkId) -> QueryResult<()> {
-    diesel::delete(
-        ticket_links::table
-            .filter(ticket_links::tenant_id.eq(scope.tenant_id()))
-            .filter(ticket_links::id.eq(id)),
-    )
-    .execute(conn)?;
-    Ok(())
-}
-
-/// Whether every child of a ticket is closed (true when it has none): the engine's
-/// `all_children_closed` fact.
-pub fn all_children_closed(
-    conn: &mut DbConnection,
-    scope: &TenantScope,
-    ticket: TicketId,
-) -> QueryResult<bool> {
-    let open: i64 = ticket_links::table
-        .inner_join(
-            tickets::table.on(tickets::tenant_id
-                .eq(ticket_links::tenant_id)
-                .and(tickets::id.eq(ticket_links::target_id))),
-        )
-        .filter(ticket_links::tenant_id.eq(scope.tenant_id()))
-        .filter(ticket_links::source_id.eq(ticket))
-        .filter(ticket_links::kind.eq(LINK_PARENT))
-        .filter(tickets::closed.eq(false))
-        .count()
-        .get_result(conn)?;
-    Ok(open == 0)
-}
-
-#[derive(Debug, Clone, Queryable, Insertable)]
-#[diesel(table_name = ticket_attachments)]
-pub struct AttachmentRow {
-    pub tenant_id: TenantId,
-    pub id: AttachmentId,
-    pub ticket_id: TicketId,
-    pub file_name: String,
-    pub content_type: String,
-    pub size: i64,
-    pub sha256: String,
-    pub internal: bool,
-    pub uploaded_by: EntityId,
-    pub uploader_name: String,
-    pub created_at: Timestamp,
-}
-
-pub fn insert_attachment(conn: &mut DbConnection, row: &AttachmentRow) -> QueryResult<()> {
-    diesel::insert_into(ticket_attachments::table)
-        .values(row)
-        .execute(conn)?;
-    Ok(())
-}
-
-pub fn attachments(
-    conn: &mut DbConnection,
-    scope: &TenantScope,
-    ticket: TicketId,
-    include_internal: bool,
-    after: Option<AttachmentId>,
-    limit: i64,
-) -> QueryResult<Vec<AttachmentRow>> {
-    let mut query = ticket_attachments::table
-        .filter(ticket_attachments::tenant_id.eq(scope.tenant_id()))
-        .filter(ticket_attachments::ticket_id.eq(ticket))
-        .order(ticket_attachments::id.asc())
-        .limit(limit)
-        .into_boxed();
-    if !include_internal {
-        query = query.filter(ticket_attachments::internal.eq(false));
-    }
-    if let Some(after) = after {
-        query = query.filter(ticket_attachments::id.gt(after));
-    }
-    query.load(conn)
-}
-
-pub fn find_attachment(
-    conn: &mut DbConnection,
-    scope: &TenantScope,
-    id: AttachmentId,
-) -> QueryResult<Option<AttachmentRow>> {
-    ticket_attachments::table
-        .filter(ticket_attachments::tenant_id.eq(scope.tenant_id()))
-        .filter(ticket_attachments::id.eq(id))
-        .first(conn)
-        .optional()
-}
-
-pub fn insert_event(
-    conn: &mut DbConnection,
-    scope: &TenantScope,
-    kind: &str,
-    ticket: Option<TicketId>,
-    payload: serde_json::Value,
-    at: Timestamp,
-) -> QueryResult<()> {
-    diesel::insert_into(events::table)
-        .values((
-            events::tenant_id.eq(scope.tenant_id()),
-            events::id.eq(EventId::new_at(at.0)),
-            events::at.eq(at),
-            events::kind.eq(kind),
-            events::ticket_id.eq(ticket),
-            events::payload.eq(Json(payload)),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Events of a ticket (notify actions), oldest first.
-pub fn ticket_events(
-    conn: &mut DbConnection,
-    scope: &TenantScope,
-    ticket: TicketId,
-) -> QueryResult<Vec<(String, Json, Timestamp)>> {
-    events::table
-        .filter(events::tenant_id.eq(scope.tenant_id()))
-        .filter(events::ticket_id.eq(ticket))
-        .order(events::id.asc())
-        .select((events::kind, events::payload, events::at))
-        .load(conn)
-}
-
-#[derive(Debug, Clone, Queryable, Insertable)]
-#[diesel(table_name = idempotency_keys)]
-pub struct IdempotentResponse {
-    pub tenant_id: TenantId,
-    pub principal: String,
-    pub key: String,
-    pub request_hash: String,
-    pub status: i32,
-    pub location: Option<String>,
-    pub etag: Option<String>,
-    pub body: String,
-    pub created_at: Timestamp,
-}
-
-pub fn find_idempotent(
-    conn: &mut DbConnection,
-    scope: &TenantScope,
-    principal: &str,
-    key: &str,
-) -> QueryResult<Option<IdempotentResponse>> {
-    idempotency_keys::table
-        .filter(idempotency_keys::tenant_id.eq(scope.tenant_id()))
-        .filter(idempotency_keys::principal.eq(principal))
-        .filter(idempotency_keys::key.eq(key))
-        .first(conn)
-        .optional()
-}
-
-pub fn insert_idempotent(conn: &mut DbConnection, row: &IdempotentResponse) -> QueryResult<()> {
-    diesel::insert_into(idempotency_keys::table)
-        .values(row)
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Forgets one stored response if it was stored before `expired_before`.
-pub fn delete_idempotent(
-    conn: &mut DbConnection,
-    scope: &TenantScope,
-    principal: &str,
-    key: &str,
-    expired_before: Timestamp,
-) -> QueryResult<()> {
-    diesel::delete(
-        idempotency_keys::table
-            .filter(idempotency_keys::tenant_id.eq(scope.tenant_id()))
-            .filter(idempotency_keys::principal.eq(principal))
-            .filter(idempotency_keys::key.eq(key))
-            .filter(idempotency_keys::created_at.le(expired_before)),
-    )
-    .execute(conn)?;
-    Ok(())
-}
-
-/// Forgets stored responses older than `before`.
-pub fn purge_idempotent(conn: &mut DbConnection, before: Timestamp) -> QueryResult<usize> {
-    diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(before)))
-        .execute(conn)
 }
 
 /// How a ticket list is ordered.
@@ -815,7 +407,7 @@ pub struct TicketFilter {
     /// library record id).
     pub references: Option<(Vec<String>, String)>,
     /// SQLite: matches of a condition from which it is probed per ticket rather than looked
-    /// up (`STAGEFLOW_LIST_PROBE_THRESHOLD`, see `join_strategy`).
+    /// up (`STAGEFLOW_LIST_PROBE_THRESHOLD`, see `db::index::conditions`).
     pub probe_threshold: i64,
     pub sort: SortKey,
     pub descending: bool,
@@ -823,22 +415,8 @@ pub struct TicketFilter {
 
 type BoxedTickets<'a> = tickets::BoxedQuery<'a, super::MultiBackend>;
 
-/// How a field or word condition is joined to the ticket scan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Join {
-    /// `id IN (SELECT ticket_id …)`: driven by the index rows (few matches).
-    Lookup,
-    /// `EXISTS (SELECT … WHERE ticket_id = tickets.id)`: probed per ticket in list order, and
-    /// stops when the page is full (many matches).
-    Probe,
-}
-
-fn filtered<'a>(
-    scope: &TenantScope,
-    filter: &'a TicketFilter,
-    field_joins: &[Join],
-    token_joins: &[Join],
-) -> BoxedTickets<'a> {
+/// The list query with the conditions on ticket columns.
+fn filtered<'a>(scope: &TenantScope, filter: &'a TicketFilter) -> BoxedTickets<'a> {
     let tenant = scope.tenant_id();
     let mut query = tickets::table
         .filter(tickets::tenant_id.eq(tenant))
@@ -897,137 +475,7 @@ fn filtered<'a>(
     if let Some(v) = filter.updated_before {
         query = query.filter(tickets::updated_at.lt(v));
     }
-    let staff = filter.audience.is_staff();
-    for (i, (field, values)) in filter.fields.iter().enumerate() {
-        if field_joins.get(i) == Some(&Join::Probe) {
-            let probe = ticket_field_values::table
-                .filter(ticket_field_values::tenant_id.eq(tenant))
-                .filter(ticket_field_values::field.eq(field))
-                .filter(ticket_field_values::value.eq_any(values))
-                .filter(ticket_field_values::ticket_id.eq(tickets::id));
-            query = if staff {
-                query.filter(diesel::dsl::exists(probe))
-            } else {
-                query.filter(diesel::dsl::exists(
-                    probe.filter(ticket_field_values::internal.eq(false)),
-                ))
-            };
-            continue;
-        }
-        let sub = ticket_field_values::table
-            .select(ticket_field_values::ticket_id)
-            .filter(ticket_field_values::tenant_id.eq(tenant))
-            .filter(ticket_field_values::field.eq(field));
-        query = match (values.as_slice(), staff) {
-            ([value], true) => {
-                query.filter(tickets::id.eq_any(sub.filter(ticket_field_values::value.eq(value))))
-            }
-            ([value], false) => query.filter(
-                tickets::id.eq_any(
-                    sub.filter(ticket_field_values::value.eq(value))
-                        .filter(ticket_field_values::internal.eq(false)),
-                ),
-            ),
-            (_, true) => query
-                .filter(tickets::id.eq_any(sub.filter(ticket_field_values::value.eq_any(values)))),
-            (_, false) => query.filter(
-                tickets::id.eq_any(
-                    sub.filter(ticket_field_values::value.eq_any(values))
-                        .filter(ticket_field_values::internal.eq(false)),
-                ),
-            ),
-        };
-    }
-    if let Some((fields, value)) = &filter.references {
-        let sub = ticket_field_values::table
-            .select(ticket_field_values::ticket_id)
-            .filter(ticket_field_values::tenant_id.eq(tenant))
-            .filter(ticket_field_values::field.eq_any(fields))
-            .filter(ticket_field_values::value.eq(value));
-        query = if staff {
-            query.filter(tickets::id.eq_any(sub))
-        } else {
-            query.filter(tickets::id.eq_any(sub.filter(ticket_field_values::internal.eq(false))))
-        };
-    }
-    for (i, token) in filter.tokens.iter().enumerate() {
-        if token_joins.get(i) == Some(&Join::Probe) {
-            let probe = ticket_tokens::table
-                .filter(ticket_tokens::tenant_id.eq(tenant))
-                .filter(ticket_tokens::token.eq(token))
-                .filter(ticket_tokens::ticket_id.eq(tickets::id));
-            query = if staff {
-                query.filter(diesel::dsl::exists(probe))
-            } else {
-                query.filter(diesel::dsl::exists(
-                    probe.filter(ticket_tokens::source.eq_any(PUBLIC_SOURCES)),
-                ))
-            };
-            continue;
-        }
-        let sub = ticket_tokens::table
-            .select(ticket_tokens::ticket_id)
-            .filter(ticket_tokens::tenant_id.eq(tenant))
-            .filter(ticket_tokens::token.eq(token));
-        query = if staff {
-            query.filter(tickets::id.eq_any(sub))
-        } else {
-            query.filter(
-                tickets::id.eq_any(sub.filter(ticket_tokens::source.eq_any(PUBLIC_SOURCES))),
-            )
-        };
-    }
     query
-}
-
-/// Chooses, per field and word condition, how it joins the ticket scan. PostgreSQL's planner
-/// chooses well by itself from its statistics (a merge of two ordered index scans), so every
-/// condition stays a lookup there. SQLite would materialize the whole match list of an
-/// `IN (SELECT …)` before reading a page — tens of milliseconds for a value that 100,000
-/// tickets hold — so a condition with many matches (counted on its index, up to
-/// `probe_threshold`) is probed per ticket instead, which stops as soon as the page is full.
-fn join_strategy(
-    conn: &mut DbConnection,
-    scope: &TenantScope,
-    filter: &TicketFilter,
-) -> QueryResult<(Vec<Join>, Vec<Join>)> {
-    if super::backend_of(conn) == Backend::Postgres {
-        return Ok((
-            vec![Join::Lookup; filter.fields.len()],
-            vec![Join::Lookup; filter.tokens.len()],
-        ));
-    }
-    let tenant = scope.tenant_id();
-    let threshold = filter.probe_threshold.max(1);
-    let dense = |n: usize| {
-        if n as i64 >= threshold {
-            Join::Probe
-        } else {
-            Join::Lookup
-        }
-    };
-    let mut fields = Vec::with_capacity(filter.fields.len());
-    for (field, values) in &filter.fields {
-        let ids: Vec<TicketId> = ticket_field_values::table
-            .filter(ticket_field_values::tenant_id.eq(tenant))
-            .filter(ticket_field_values::field.eq(field))
-            .filter(ticket_field_values::value.eq_any(values))
-            .select(ticket_field_values::ticket_id)
-            .limit(threshold)
-            .load(conn)?;
-        fields.push(dense(ids.len()));
-    }
-    let mut tokens = Vec::with_capacity(filter.tokens.len());
-    for token in &filter.tokens {
-        let ids: Vec<TicketId> = ticket_tokens::table
-            .filter(ticket_tokens::tenant_id.eq(tenant))
-            .filter(ticket_tokens::token.eq(token))
-            .select(ticket_tokens::ticket_id)
-            .limit(threshold)
-            .load(conn)?;
-        tokens.push(dense(ids.len()));
-    }
-    Ok((fields, tokens))
 }
 
 /// One page of tickets matching `filter`, after `after`, with their template keys.
@@ -1038,8 +486,20 @@ pub fn list_tickets(
     after: Option<&After>,
     limit: i64,
 ) -> QueryResult<Vec<TicketWithTemplate>> {
-    let (field_joins, token_joins) = join_strategy(conn, scope, filter)?;
-    let mut query = filtered(scope, filter, &field_joins, &token_joins);
+    let index_filter = IndexFilter {
+        fields: &filter.fields,
+        references: filter
+            .references
+            .as_ref()
+            .map(|(fields, value)| (fields.as_slice(), value.as_str())),
+        tokens: &filter.tokens,
+        internal: filter.audience.is_staff(),
+        probe_threshold: filter.probe_threshold,
+    };
+    let mut query = filtered(scope, filter);
+    for condition in index::conditions(conn, &TICKETS, index_scope(scope), &index_filter)? {
+        query = query.filter(condition);
+    }
     let desc = filter.descending;
     query = match (filter.sort, desc) {
         (SortKey::Created, false) => query.order(tickets::id.asc()),

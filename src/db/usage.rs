@@ -6,10 +6,12 @@ use diesel::sql_types::{BigInt, Text};
 use super::DbConnection;
 use super::schema::usage_counters;
 use super::types::DbUuid;
-use crate::ids::TenantId;
+use crate::domain::ids::TenantId;
 
 /// Adds `calls` to a tenant's API call count for `month` (`YYYY-MM`). Portable upsert: both
-/// backends support `ON CONFLICT … DO UPDATE` with `excluded`.
+/// backends support `ON CONFLICT … DO UPDATE` with `excluded`. The one insert that takes its
+/// tenant as a parameter rather than from a `TenantScope`: the meter flushes every tenant's
+/// counts at once, on no caller's behalf.
 pub fn add_api_calls(
     conn: &mut DbConnection,
     tenant: TenantId,

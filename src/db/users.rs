@@ -6,11 +6,11 @@ use super::DbConnection;
 use super::schema::{group_members, users};
 use super::types::Timestamp;
 use crate::auth::TenantScope;
-use crate::ids::{GroupId, OrganizationId, UserId};
+use crate::domain::ids::{GroupId, OrganizationId, UserId};
 
 #[derive(Debug, Clone, Queryable)]
 pub struct UserRow {
-    pub tenant_id: crate::ids::TenantId,
+    pub tenant_id: crate::domain::ids::TenantId,
     pub id: UserId,
     pub username: String,
     pub password_hash: String,

@@ -5,22 +5,17 @@ use std::fmt::Write as _;
 
 use super::template::{FromStates, TemplateDefinition};
 
-/// Which diagram language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DiagramFormat {
-    Mermaid,
-    Dot,
+crate::domain::closed_set::closed_set! {
+    /// Which diagram language.
+    pub enum DiagramFormat {
+        /// Mermaid `stateDiagram-v2`, stages as composite states.
+        Mermaid = "mermaid",
+        /// Graphviz DOT, stages as clusters.
+        Dot = "dot",
+    }
 }
 
 impl DiagramFormat {
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "mermaid" => Some(Self::Mermaid),
-            "dot" => Some(Self::Dot),
-            _ => None,
-        }
-    }
-
     pub fn content_type(self) -> &'static str {
         match self {
             Self::Mermaid => "text/vnd.mermaid; charset=utf-8",
@@ -29,11 +24,12 @@ impl DiagramFormat {
     }
 }
 
-/// Which language a label is drawn in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Language {
-    Ja,
-    En,
+crate::domain::closed_set::closed_set! {
+    /// Which language a label is drawn in.
+    pub enum Language {
+        Ja = "ja",
+        En = "en",
+    }
 }
 
 pub fn render(def: &TemplateDefinition, format: DiagramFormat, language: Language) -> String {

@@ -185,6 +185,18 @@ impl OrganizationKind {
     }
 }
 
+crate::domain::closed_set::closed_set! {
+    /// What kind of principal a caller is.
+    pub enum PrincipalKind {
+        /// The platform operator (no tenant).
+        Operator = "operator",
+        /// A signed-in tenant user.
+        User = "user",
+        /// A tenant API key.
+        ApiKey = "api_key",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

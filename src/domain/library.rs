@@ -17,6 +17,33 @@ use super::template::{
     Section, check_field_limits, lint_field_collection, parse_json,
 };
 
+crate::domain::closed_set::closed_set! {
+    /// How a record version came about.
+    pub enum RecordVersionKind {
+        Created = "created",
+        Updated = "updated",
+        /// Marked as reviewed (no value changed); carries the review note.
+        Reviewed = "reviewed",
+        Deleted = "deleted",
+    }
+}
+
+crate::domain::closed_set::closed_set! {
+    /// Who wrote a record version: a user directly, or a ticket transition's action.
+    pub enum VersionSourceKind {
+        User = "user",
+        Ticket = "ticket",
+    }
+}
+
+crate::domain::closed_set::closed_set! {
+    /// What a transition's library action did to a record.
+    pub enum LibraryOperation {
+        Created = "created",
+        Updated = "updated",
+    }
+}
+
 /// Longest review interval, in days (ten years).
 pub const MAX_REVIEW_INTERVAL_DAYS: u32 = 3_650;
 /// Partner organizations one library may be granted to.
@@ -87,16 +114,9 @@ impl Reader<'_> {
         self.roles.contains(&role)
     }
 
-    /// Tenant admins, process managers, agents and auditors: they see internal fields.
+    /// Staff (the audience rules' `STAFF_ROLES`): they see internal fields.
     pub fn is_staff(&self) -> bool {
-        [
-            Role::TenantAdmin,
-            Role::ProcessManager,
-            Role::Agent,
-            Role::Auditor,
-        ]
-        .iter()
-        .any(|r| self.holds(*r))
+        super::ticket::STAFF_ROLES.iter().any(|r| self.holds(*r))
     }
 
     /// Tenant admins and process managers: they define libraries.

@@ -1,8 +1,11 @@
 //! Pure domain logic: parsed types and decisions. No I/O, no clock, no randomness — time and
 //! ids are passed in by the caller.
 
+pub mod audit;
+pub mod closed_set;
 pub mod credentials;
 pub mod diagram;
+pub mod error;
 pub mod identity;
 pub mod ids;
 pub mod index;

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use crate::auth::TenantScope;
 use crate::db::{self, DbConnection};
+use crate::domain::ids::{TemplateId, TenantId};
 use crate::domain::template::{TemplateDefinition, parse_definition};
-use crate::error::ApiError;
-use crate::ids::{TemplateId, TenantId};
+use crate::service::error::ServiceError;
 
 const CAPACITY: usize = 4096;
 
@@ -26,15 +26,15 @@ impl DefinitionCache {
         scope: &TenantScope,
         template: TemplateId,
         number: i32,
-    ) -> Result<Arc<TemplateDefinition>, ApiError> {
+    ) -> Result<Arc<TemplateDefinition>, ServiceError> {
         let key = (scope.tenant_id(), template, number);
         if let Some(def) = self.lock().get(&key) {
             return Ok(def.clone());
         }
         let version = db::templates::find_version(conn, scope, template, number)?
-            .ok_or(ApiError::NotFound)?;
+            .ok_or(ServiceError::NotFound)?;
         let def = Arc::new(parse_definition(&version.definition.0).map_err(|_| {
-            ApiError::Internal(format!("stored template version {number} does not parse"))
+            ServiceError::Internal(format!("stored template version {number} does not parse"))
         })?);
         let mut cache = self.lock();
         if cache.len() >= CAPACITY {

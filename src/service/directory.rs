@@ -11,15 +11,15 @@ use crate::db::groups::{GroupRow, OrganizationRow};
 use crate::db::users::{NewUser, UserChanges, UserRow};
 use crate::db::{self, DbConnection};
 use crate::domain::identity::{OrganizationKind, RoleSet};
-use crate::error::ApiError;
-use crate::ids::{ApiKeyId, GroupId, OrganizationId, UserId};
+use crate::domain::ids::{ApiKeyId, GroupId, OrganizationId, UserId};
+use crate::service::error::ServiceError;
 
 fn account_of(
     conn: &mut DbConnection,
     scope: &TenantScope,
-) -> Result<crate::ids::AccountId, ApiError> {
+) -> Result<crate::domain::ids::AccountId, ServiceError> {
     Ok(db::platform::find_tenant(conn, scope.tenant_id())?
-        .ok_or(ApiError::NotFound)?
+        .ok_or(ServiceError::NotFound)?
         .account_id)
 }
 
@@ -27,11 +27,11 @@ fn check_organization(
     conn: &mut DbConnection,
     scope: &TenantScope,
     organization: Option<OrganizationId>,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     if let Some(org) = organization
         && db::groups::find_organization(conn, scope, org)?.is_none()
     {
-        return Err(ApiError::validation(
+        return Err(ServiceError::validation(
             "organization_id",
             "unknown",
             "names no organization of this tenant",
@@ -56,13 +56,13 @@ pub fn create_user(
     scope: &TenantScope,
     input: &UserInput,
     now: DateTime<Utc>,
-) -> Result<UserRow, ApiError> {
+) -> Result<UserRow, ServiceError> {
     check_organization(conn, scope, input.organization_id)?;
     let account = account_of(conn, scope)?;
     db::platform::lock_account(conn, account)?;
     check_cap(conn, account, Cap::Users)?;
     if db::users::find_by_username(conn, scope, &input.username)?.is_some() {
-        return Err(ApiError::duplicate(
+        return Err(ServiceError::duplicate(
             "The username is already taken in this tenant.",
         ));
     }
@@ -111,9 +111,9 @@ pub fn update_user(
     expected_version: Option<i64>,
     update: UserUpdate,
     now: DateTime<Utc>,
-) -> Result<UserRow, ApiError> {
-    let current = db::users::find(conn, scope, id)?.ok_or(ApiError::NotFound)?;
-    crate::api::common::check_version(expected_version, current.version)?;
+) -> Result<UserRow, ServiceError> {
+    let current = db::users::find(conn, scope, id)?.ok_or(ServiceError::NotFound)?;
+    crate::service::error::check_version(expected_version, current.version)?;
     if let Some(org) = update.organization_id {
         check_organization(conn, scope, org)?;
     }
@@ -168,7 +168,7 @@ fn deactivated(
     actor: &db::audit::Actor,
     user: &UserRow,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     db::credentials::revoke_subject(conn, scope, user.id.into(), now.into())?;
     audit(
         conn,
@@ -189,7 +189,7 @@ pub fn deactivate_user(
     id: UserId,
     expected_version: Option<i64>,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let update = UserUpdate {
         display_name: None,
         email: None,
@@ -207,8 +207,8 @@ pub fn unlock_user(
     scope: &TenantScope,
     id: UserId,
     now: DateTime<Utc>,
-) -> Result<UserRow, ApiError> {
-    db::users::find(conn, scope, id)?.ok_or(ApiError::NotFound)?;
+) -> Result<UserRow, ServiceError> {
+    db::users::find(conn, scope, id)?.ok_or(ServiceError::NotFound)?;
     db::users::set_login_state(conn, scope, id, 0, None, None)?;
     audit(
         conn,
@@ -219,7 +219,7 @@ pub fn unlock_user(
         json!({}),
         now.into(),
     )?;
-    db::users::find(conn, scope, id)?.ok_or(ApiError::NotFound)
+    db::users::find(conn, scope, id)?.ok_or(ServiceError::NotFound)
 }
 
 pub fn create_group(
@@ -229,7 +229,7 @@ pub fn create_group(
     name: &str,
     description: &str,
     now: DateTime<Utc>,
-) -> Result<GroupRow, ApiError> {
+) -> Result<GroupRow, ServiceError> {
     let group = db::groups::insert_group(
         conn,
         scope,
@@ -258,10 +258,10 @@ pub fn add_group_member(
     group: GroupId,
     user: UserId,
     now: DateTime<Utc>,
-) -> Result<bool, ApiError> {
-    db::groups::find_group(conn, scope, group)?.ok_or(ApiError::NotFound)?;
+) -> Result<bool, ServiceError> {
+    db::groups::find_group(conn, scope, group)?.ok_or(ServiceError::NotFound)?;
     if db::users::find(conn, scope, user)?.is_none() {
-        return Err(ApiError::validation(
+        return Err(ServiceError::validation(
             "user_id",
             "unknown",
             "names no user of this tenant",
@@ -289,10 +289,10 @@ pub fn remove_group_member(
     group: GroupId,
     user: UserId,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    db::groups::find_group(conn, scope, group)?.ok_or(ApiError::NotFound)?;
+) -> Result<(), ServiceError> {
+    db::groups::find_group(conn, scope, group)?.ok_or(ServiceError::NotFound)?;
     if !db::groups::remove_member(conn, scope, group, user)? {
-        return Err(ApiError::NotFound);
+        return Err(ServiceError::NotFound);
     }
     audit(
         conn,
@@ -312,7 +312,7 @@ pub fn create_organization(
     name: &str,
     kind: OrganizationKind,
     now: DateTime<Utc>,
-) -> Result<OrganizationRow, ApiError> {
+) -> Result<OrganizationRow, ServiceError> {
     let org = db::groups::insert_organization(
         conn,
         scope,
@@ -342,9 +342,9 @@ pub fn rename_organization(
     expected_version: Option<i64>,
     name: &str,
     now: DateTime<Utc>,
-) -> Result<OrganizationRow, ApiError> {
-    let current = db::groups::find_organization(conn, scope, id)?.ok_or(ApiError::NotFound)?;
-    crate::api::common::check_version(expected_version, current.version)?;
+) -> Result<OrganizationRow, ServiceError> {
+    let current = db::groups::find_organization(conn, scope, id)?.ok_or(ServiceError::NotFound)?;
+    crate::service::error::check_version(expected_version, current.version)?;
     let org = db::groups::rename_organization(conn, scope, id, name, now.into())
         .map_err(|e| unique_or(e, "The organization name"))?;
     audit(
@@ -368,7 +368,7 @@ pub fn create_api_key(
     name: &str,
     roles: &RoleSet,
     now: DateTime<Utc>,
-) -> Result<(ApiKeyRow, String), ApiError> {
+) -> Result<(ApiKeyRow, String), ServiceError> {
     let id = ApiKeyId::new_at(now);
     let secret = format!(
         "{}{}_{}_{}",
@@ -407,9 +407,9 @@ pub fn revoke_api_key(
     scope: &TenantScope,
     id: ApiKeyId,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     if !db::credentials::revoke_api_key(conn, scope, id, now.into())? {
-        return Err(ApiError::NotFound);
+        return Err(ServiceError::NotFound);
     }
     audit(
         conn,
@@ -420,4 +420,79 @@ pub fn revoke_api_key(
         json!({}),
         now.into(),
     )
+}
+
+// Reads: one query each, with "not found" decided here rather than by the handler.
+
+pub fn list_users(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    filter: &crate::db::users::UserFilter,
+    after: Option<UserId>,
+    limit: i64,
+) -> Result<Vec<UserRow>, ServiceError> {
+    Ok(db::users::list(conn, scope, filter, after, limit)?)
+}
+
+pub fn get_user(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    id: UserId,
+) -> Result<UserRow, ServiceError> {
+    db::users::find(conn, scope, id)?.ok_or(ServiceError::NotFound)
+}
+
+pub fn list_groups(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    after: Option<GroupId>,
+    limit: i64,
+) -> Result<Vec<GroupRow>, ServiceError> {
+    Ok(db::groups::list_groups(conn, scope, after, limit)?)
+}
+
+pub fn get_group(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    id: GroupId,
+) -> Result<GroupRow, ServiceError> {
+    db::groups::find_group(conn, scope, id)?.ok_or(ServiceError::NotFound)
+}
+
+/// One page of a group's members; 404 for an unknown group.
+pub fn group_members(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    id: GroupId,
+    after: Option<UserId>,
+    limit: i64,
+) -> Result<Vec<UserId>, ServiceError> {
+    get_group(conn, scope, id)?;
+    Ok(db::groups::members(conn, scope, id, after, limit)?)
+}
+
+pub fn list_organizations(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    after: Option<OrganizationId>,
+    limit: i64,
+) -> Result<Vec<OrganizationRow>, ServiceError> {
+    Ok(db::groups::list_organizations(conn, scope, after, limit)?)
+}
+
+pub fn get_organization(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    id: OrganizationId,
+) -> Result<OrganizationRow, ServiceError> {
+    db::groups::find_organization(conn, scope, id)?.ok_or(ServiceError::NotFound)
+}
+
+pub fn list_api_keys(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    after: Option<ApiKeyId>,
+    limit: i64,
+) -> Result<Vec<ApiKeyRow>, ServiceError> {
+    Ok(db::credentials::list_api_keys(conn, scope, after, limit)?)
 }

@@ -8,10 +8,10 @@ use serde_json::{Map, Value};
 
 use crate::auth::TenantScope;
 use crate::db::{self, DbConnection};
+use crate::domain::ids::{GroupId, OrganizationId, RecordId, UserId};
 use crate::domain::library::{Reader, parse_library};
 use crate::domain::template::{FieldSet, FieldType, FieldViolation, MasterItems};
-use crate::error::{ApiError, FieldError};
-use crate::ids::{GroupId, OrganizationId, RecordId, UserId};
+use crate::service::error::{FieldError, ServiceError};
 
 /// Active item codes of the masters behind the given fields (the ones a request sets: only
 /// new values are checked against active items).
@@ -20,7 +20,7 @@ pub fn master_items<'k, D: FieldSet + ?Sized>(
     scope: &TenantScope,
     def: &D,
     fields: impl IntoIterator<Item = &'k String>,
-) -> Result<MasterItems, ApiError> {
+) -> Result<MasterItems, ServiceError> {
     let keys: BTreeSet<&str> = fields
         .into_iter()
         .filter_map(|k| def.field_def(k).and_then(|f| f.master.as_deref()))
@@ -37,8 +37,8 @@ pub fn master_items<'k, D: FieldSet + ?Sized>(
 }
 
 /// Field problems of the engine as a 422 with one entry per field.
-pub fn field_errors(violations: Vec<FieldViolation>) -> ApiError {
-    ApiError::Validation(
+pub fn field_errors(violations: Vec<FieldViolation>) -> ServiceError {
+    ServiceError::Validation(
         violations
             .into_iter()
             .map(|v| FieldError::new(v.field, v.code, v.message))
@@ -53,7 +53,7 @@ pub fn refuse_internal<D: FieldSet + ?Sized>(
     staff: bool,
     values: &Map<String, Value>,
     owner: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     if staff {
         return Ok(());
     }
@@ -68,7 +68,7 @@ pub fn refuse_internal<D: FieldSet + ?Sized>(
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::Validation(errors))
+        Err(ServiceError::Validation(errors))
     }
 }
 
@@ -81,7 +81,7 @@ pub fn check_references<D: FieldSet + ?Sized>(
     def: &D,
     values: &Map<String, Value>,
     reader: &Reader<'_>,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let mut errors = Vec::new();
     // Library key → (id, readable by the caller), looked up once per request.
     let mut libraries = BTreeMap::new();
@@ -135,6 +135,6 @@ pub fn check_references<D: FieldSet + ?Sized>(
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::Validation(errors))
+        Err(ServiceError::Validation(errors))
     }
 }

@@ -11,7 +11,7 @@ use crate::auth::TenantScope;
 use crate::db::audit::Actor;
 use crate::db::tickets::IdempotentResponse;
 use crate::db::{self, DbConnection};
-use crate::error::ApiError;
+use crate::service::error::{ConflictKind, ServiceError};
 
 pub const RETENTION_HOURS: i64 = 24;
 
@@ -32,11 +32,18 @@ impl Replayable {
         Self {
             status: 201,
             location: Some(location),
-            etag: Some(crate::api::common::etag(version)),
+            etag: Some(entity_tag(version)),
             body: serde_json::to_string(body).unwrap_or_default(),
             replayed: false,
         }
     }
+}
+
+/// The entity tag of a resource version (`"<version>"`). It lives here, with the stored
+/// responses that carry it, so a replay and a fresh response hold the same header; the API's
+/// ETag helpers use it too.
+pub fn entity_tag(version: i64) -> String {
+    format!("\"{version}\"")
 }
 
 /// The fingerprint of a request body (its canonical JSON, hashed).
@@ -62,8 +69,8 @@ pub fn run(
     key: Option<&str>,
     fingerprint: &str,
     now: DateTime<Utc>,
-    create: impl FnOnce(&mut DbConnection) -> Result<Replayable, ApiError>,
-) -> Result<Replayable, ApiError> {
+    create: impl FnOnce(&mut DbConnection) -> Result<Replayable, ServiceError>,
+) -> Result<Replayable, ServiceError> {
     let Some(key) = key else {
         return create(conn);
     };
@@ -73,7 +80,7 @@ pub fn run(
         && stored.created_at.0 > fresh_after
     {
         if stored.request_hash != fingerprint {
-            return Err(ApiError::validation(
+            return Err(ServiceError::validation(
                 "Idempotency-Key",
                 "reused",
                 "this key was used with a different request body",
@@ -93,6 +100,7 @@ pub fn run(
     let response = create(conn)?;
     let stored = db::tickets::insert_idempotent(
         conn,
+        scope,
         &IdempotentResponse {
             tenant_id: scope.tenant_id(),
             principal,
@@ -110,8 +118,8 @@ pub fn run(
         // Another request with this key committed first (PostgreSQL: both passed the lookup
         // concurrently). This one's work is rolled back; the client retries and gets the
         // stored response.
-        Err(e) if db::is_unique_violation(&e) => Err(ApiError::Conflict {
-            code: "/problems/idempotency-key-in-use",
+        Err(e) if db::is_unique_violation(&e) => Err(ServiceError::Conflict {
+            kind: ConflictKind::IdempotencyKeyInUse,
             detail: "A request with this Idempotency-Key was being processed at the same time; \
                      nothing was done by this one. Retry to get its response."
                 .to_owned(),

@@ -5,13 +5,13 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{audit, unique_or};
-use crate::api::common::check_version;
 use crate::auth::{Principal, TenantScope};
 use crate::db::masters::{ItemChanges, ItemRow, MasterChanges, MasterRow, NewItem, NewMaster};
 use crate::db::{self, DbConnection};
+use crate::domain::ids::MasterId;
 use crate::domain::master::{ItemCode, Labels, MAX_ITEMS, MasterKey, check_hierarchy};
-use crate::error::ApiError;
-use crate::ids::MasterId;
+use crate::service::error::ServiceError;
+use crate::service::error::{ConflictKind, check_version};
 
 pub struct ItemInput {
     pub code: ItemCode,
@@ -28,16 +28,16 @@ pub struct MasterInput {
     pub items: Vec<ItemInput>,
 }
 
-fn hierarchy_error(error: crate::domain::master::HierarchyError) -> ApiError {
-    ApiError::validation("items", "hierarchy", error.to_string())
+fn hierarchy_error(error: crate::domain::master::HierarchyError) -> ServiceError {
+    ServiceError::validation("items", "hierarchy", error.to_string())
 }
 
 pub fn find(
     conn: &mut DbConnection,
     scope: &TenantScope,
     key: &str,
-) -> Result<MasterRow, ApiError> {
-    db::masters::find_master(conn, scope, key)?.ok_or(ApiError::NotFound)
+) -> Result<MasterRow, ServiceError> {
+    db::masters::find_master(conn, scope, key)?.ok_or(ServiceError::NotFound)
 }
 
 pub fn create_master(
@@ -46,7 +46,7 @@ pub fn create_master(
     scope: &TenantScope,
     input: &MasterInput,
     now: DateTime<Utc>,
-) -> Result<(MasterRow, Vec<ItemRow>), ApiError> {
+) -> Result<(MasterRow, Vec<ItemRow>), ServiceError> {
     check_hierarchy(
         input
             .items
@@ -55,7 +55,7 @@ pub fn create_master(
     )
     .map_err(hierarchy_error)?;
     if db::masters::find_master(conn, scope, input.key.as_str())?.is_some() {
-        return Err(ApiError::duplicate("The master key is already taken."));
+        return Err(ServiceError::duplicate("The master key is already taken."));
     }
     let master = db::masters::insert_master(
         conn,
@@ -109,7 +109,7 @@ pub fn update_master(
     expected_version: Option<i64>,
     changes: MasterChanges,
     now: DateTime<Utc>,
-) -> Result<MasterRow, ApiError> {
+) -> Result<(MasterRow, Vec<ItemRow>), ServiceError> {
     let current = find(conn, scope, key)?;
     check_version(expected_version, current.version)?;
     let master = db::masters::update_master(conn, scope, current.id, &changes, now.into())?;
@@ -122,7 +122,8 @@ pub fn update_master(
         json!({}),
         now.into(),
     )?;
-    Ok(master)
+    let items = db::masters::items(conn, scope, master.id, false)?;
+    Ok((master, items))
 }
 
 pub fn delete_master(
@@ -132,12 +133,12 @@ pub fn delete_master(
     key: &str,
     expected_version: Option<i64>,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let current = find(conn, scope, key)?;
     check_version(expected_version, current.version)?;
     if let Some(template) = super::templates::template_using_master(conn, scope, key)? {
-        return Err(ApiError::Conflict {
-            code: "/problems/master-in-use",
+        return Err(ServiceError::Conflict {
+            kind: ConflictKind::MasterInUse,
             detail: format!(
                 "The template {template} uses this master; deactivate its items instead, or \
                  change the template first."
@@ -145,8 +146,8 @@ pub fn delete_master(
         });
     }
     if let Some(library) = super::libraries::library_using_master(conn, scope, key)? {
-        return Err(ApiError::Conflict {
-            code: "/problems/master-in-use",
+        return Err(ServiceError::Conflict {
+            kind: ConflictKind::MasterInUse,
             detail: format!(
                 "The library {library} uses this master; deactivate its items instead, or \
                  change the library first."
@@ -172,16 +173,16 @@ pub fn add_item(
     key: &str,
     item: &ItemInput,
     now: DateTime<Utc>,
-) -> Result<ItemRow, ApiError> {
+) -> Result<ItemRow, ServiceError> {
     let master = find(conn, scope, key)?;
     let existing = db::masters::items(conn, scope, master.id, false)?;
     if existing.iter().any(|i| i.code == item.code.as_str()) {
-        return Err(ApiError::duplicate(
+        return Err(ServiceError::duplicate(
             "The item code is already taken in this master.",
         ));
     }
     if existing.len() >= MAX_ITEMS {
-        return Err(ApiError::validation(
+        return Err(ServiceError::validation(
             "code",
             "too_many",
             format!("a master holds at most {MAX_ITEMS} items"),
@@ -196,7 +197,7 @@ pub fn add_item(
                 item.parent.as_ref().map(ItemCode::as_str),
             )]),
     )
-    .map_err(|e| ApiError::validation("parent", "hierarchy", e.to_string()))?;
+    .map_err(|e| ServiceError::validation("parent", "hierarchy", e.to_string()))?;
     let order = item.order.unwrap_or_else(|| {
         existing
             .iter()
@@ -229,7 +230,8 @@ pub fn add_item(
         json!({"code": item.code.as_str()}),
         now.into(),
     )?;
-    db::masters::find_item(conn, scope, master.id, item.code.as_str())?.ok_or(ApiError::NotFound)
+    db::masters::find_item(conn, scope, master.id, item.code.as_str())?
+        .ok_or(ServiceError::NotFound)
 }
 
 /// Edits an item. Deactivating keeps it (and every value using it) valid; only new values must
@@ -244,10 +246,10 @@ pub fn update_item(
     expected_version: Option<i64>,
     changes: ItemChanges,
     now: DateTime<Utc>,
-) -> Result<ItemRow, ApiError> {
+) -> Result<ItemRow, ServiceError> {
     let master = find(conn, scope, key)?;
     let current =
-        db::masters::find_item(conn, scope, master.id, code)?.ok_or(ApiError::NotFound)?;
+        db::masters::find_item(conn, scope, master.id, code)?.ok_or(ServiceError::NotFound)?;
     check_version(expected_version, current.version)?;
     if let Some(parent) = &changes.parent_code {
         let existing = db::masters::items(conn, scope, master.id, false)?;
@@ -259,7 +261,7 @@ pub fn update_item(
             };
             (i.code.as_str(), parent_of)
         }))
-        .map_err(|e| ApiError::validation("parent", "hierarchy", e.to_string()))?;
+        .map_err(|e| ServiceError::validation("parent", "hierarchy", e.to_string()))?;
     }
     let item = db::masters::update_item(conn, scope, master.id, code, &changes, now.into())?;
     db::masters::touch_master(conn, scope, master.id, now.into())?;
@@ -273,4 +275,37 @@ pub fn update_item(
         now.into(),
     )?;
     Ok(item)
+}
+
+// Reads.
+
+pub fn list_masters(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    after: Option<MasterId>,
+    limit: i64,
+) -> Result<Vec<MasterRow>, ServiceError> {
+    Ok(db::masters::list_masters(conn, scope, after, limit)?)
+}
+
+/// A master with all its items (inactive ones included).
+pub fn get_with_items(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    key: &str,
+) -> Result<(MasterRow, Vec<ItemRow>), ServiceError> {
+    let master = find(conn, scope, key)?;
+    let items = db::masters::items(conn, scope, master.id, false)?;
+    Ok((master, items))
+}
+
+/// The items of a master, only the active ones when `active_only`.
+pub fn list_items(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    key: &str,
+    active_only: bool,
+) -> Result<Vec<ItemRow>, ServiceError> {
+    let master = find(conn, scope, key)?;
+    Ok(db::masters::items(conn, scope, master.id, active_only)?)
 }

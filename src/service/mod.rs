@@ -2,9 +2,12 @@
 //! domain decisions, and performs the database work in one transaction together with its audit
 //! entry. Handlers call exactly one of these; these never see HTTP.
 
+pub mod audit_log;
 pub mod definitions;
 pub mod directory;
+pub mod error;
 pub mod fields;
+pub mod health;
 pub mod idempotency;
 pub mod libraries;
 pub mod masters;
@@ -16,7 +19,7 @@ use crate::auth::TenantScope;
 use crate::db::audit::{Actor, Event};
 use crate::db::types::Timestamp;
 use crate::db::{self, DbConnection};
-use crate::error::ApiError;
+use crate::service::error::ServiceError;
 
 /// Records one audit entry inside the caller's transaction.
 pub(crate) fn audit(
@@ -27,7 +30,7 @@ pub(crate) fn audit(
     (target_kind, target_id): (&str, impl ToString),
     details: serde_json::Value,
     at: Timestamp,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     db::audit::record(
         conn,
         scope,
@@ -44,9 +47,9 @@ pub(crate) fn audit(
 }
 
 /// Maps a unique-key violation to a 409 naming what is taken.
-pub(crate) fn unique_or(error: diesel::result::Error, what: &str) -> ApiError {
+pub(crate) fn unique_or(error: diesel::result::Error, what: &str) -> ServiceError {
     if db::is_unique_violation(&error) {
-        ApiError::duplicate(format!("{what} is already taken."))
+        ServiceError::duplicate(format!("{what} is already taken."))
     } else {
         error.into()
     }

@@ -12,8 +12,8 @@ use crate::db::platform::{
 use crate::db::users::NewUser;
 use crate::db::{self, DbConnection};
 use crate::domain::identity::{Role, RoleSet, TenantSlug, TimeZone};
-use crate::error::ApiError;
-use crate::ids::{AccountId, PlanId, TenantId, UserId};
+use crate::domain::ids::{AccountId, PlanId, TenantId, UserId};
+use crate::service::error::ServiceError;
 
 /// Which cap of a plan.
 #[derive(Debug, Clone, Copy)]
@@ -24,11 +24,15 @@ pub enum Cap {
     Processes,
 }
 
-/// Fails with `/problems/quota-exceeded` when adding one more would exceed the account's cap.
+/// Fails with `ServiceError::QuotaExceeded` when adding one more would exceed the account's cap.
 /// Call inside the write transaction, after [`db::platform::lock_account`].
-pub fn check_cap(conn: &mut DbConnection, account: AccountId, cap: Cap) -> Result<(), ApiError> {
+pub fn check_cap(
+    conn: &mut DbConnection,
+    account: AccountId,
+    cap: Cap,
+) -> Result<(), ServiceError> {
     let plan = db::platform::plan_of_account(conn, account)?
-        .ok_or_else(|| ApiError::internal(format!("account {account} has no plan")))?;
+        .ok_or_else(|| ServiceError::internal(format!("account {account} has no plan")))?;
     let (used, limit, name) = match cap {
         Cap::Tenants => (
             db::platform::count_tenants(conn, account)?,
@@ -47,7 +51,7 @@ pub fn check_cap(conn: &mut DbConnection, account: AccountId, cap: Cap) -> Resul
         ),
     };
     if used >= i64::from(limit) {
-        return Err(ApiError::QuotaExceeded {
+        return Err(ServiceError::QuotaExceeded {
             cap: name,
             limit: i64::from(limit),
         });
@@ -67,7 +71,7 @@ pub fn create_plan(
     principal: &Principal,
     input: &PlanInput,
     now: DateTime<Utc>,
-) -> Result<PlanRow, ApiError> {
+) -> Result<PlanRow, ServiceError> {
     let plan = db::platform::insert_plan(
         conn,
         &NewPlan {
@@ -102,9 +106,9 @@ pub fn update_plan(
     expected_version: Option<i64>,
     changes: PlanChanges,
     now: DateTime<Utc>,
-) -> Result<PlanRow, ApiError> {
-    let current = db::platform::find_plan(conn, id)?.ok_or(ApiError::NotFound)?;
-    crate::api::common::check_version(expected_version, current.version)?;
+) -> Result<PlanRow, ServiceError> {
+    let current = db::platform::find_plan(conn, id)?.ok_or(ServiceError::NotFound)?;
+    crate::service::error::check_version(expected_version, current.version)?;
     let plan = db::platform::update_plan(conn, id, &changes, now.into())
         .map_err(|e| unique_or(e, "The plan name"))?;
     audit(
@@ -126,9 +130,13 @@ pub fn create_account(
     name: &str,
     plan_id: PlanId,
     now: DateTime<Utc>,
-) -> Result<AccountRow, ApiError> {
+) -> Result<AccountRow, ServiceError> {
     if db::platform::find_plan(conn, plan_id)?.is_none() {
-        return Err(ApiError::validation("plan_id", "unknown", "names no plan"));
+        return Err(ServiceError::validation(
+            "plan_id",
+            "unknown",
+            "names no plan",
+        ));
     }
     let account = db::platform::insert_account(
         conn,
@@ -160,13 +168,17 @@ pub fn update_account(
     expected_version: Option<i64>,
     changes: AccountChanges,
     now: DateTime<Utc>,
-) -> Result<AccountRow, ApiError> {
-    let current = db::platform::find_account(conn, id)?.ok_or(ApiError::NotFound)?;
-    crate::api::common::check_version(expected_version, current.version)?;
+) -> Result<AccountRow, ServiceError> {
+    let current = db::platform::find_account(conn, id)?.ok_or(ServiceError::NotFound)?;
+    crate::service::error::check_version(expected_version, current.version)?;
     if let Some(plan) = changes.plan_id
         && db::platform::find_plan(conn, plan)?.is_none()
     {
-        return Err(ApiError::validation("plan_id", "unknown", "names no plan"));
+        return Err(ServiceError::validation(
+            "plan_id",
+            "unknown",
+            "names no plan",
+        ));
     }
     let account = db::platform::update_account(conn, id, &changes, now.into())
         .map_err(|e| unique_or(e, "The account name"))?;
@@ -202,9 +214,9 @@ pub fn create_tenant(
     operator: &OperatorPrincipal,
     input: &TenantInput,
     now: DateTime<Utc>,
-) -> Result<(TenantRow, UserId), ApiError> {
+) -> Result<(TenantRow, UserId), ServiceError> {
     if db::platform::find_account(conn, input.account_id)?.is_none() {
-        return Err(ApiError::validation(
+        return Err(ServiceError::validation(
             "account_id",
             "unknown",
             "names no account",
@@ -214,7 +226,7 @@ pub fn create_tenant(
     check_cap(conn, input.account_id, Cap::Tenants)?;
     check_cap(conn, input.account_id, Cap::Users)?;
     if db::platform::slug_taken(conn, input.slug.as_str())? {
-        return Err(ApiError::duplicate("The tenant slug is already taken."));
+        return Err(ServiceError::duplicate("The tenant slug is already taken."));
     }
     let tenant = db::platform::insert_tenant(
         conn,
@@ -230,8 +242,8 @@ pub fn create_tenant(
     )
     .map_err(|e| unique_or(e, "The tenant slug"))?;
     let scope: TenantScope = for_new_tenant(operator, tenant.id);
-    let admin_roles =
-        RoleSet::new([Role::TenantAdmin]).ok_or_else(|| ApiError::internal("empty role set"))?;
+    let admin_roles = RoleSet::new([Role::TenantAdmin])
+        .ok_or_else(|| ServiceError::internal("empty role set"))?;
     let admin = db::users::insert(
         conn,
         &scope,
@@ -276,9 +288,9 @@ pub fn update_tenant(
     expected_version: Option<i64>,
     changes: TenantChanges,
     now: DateTime<Utc>,
-) -> Result<TenantRow, ApiError> {
-    let current = db::platform::find_tenant(conn, id)?.ok_or(ApiError::NotFound)?;
-    crate::api::common::check_version(expected_version, current.version)?;
+) -> Result<TenantRow, ServiceError> {
+    let current = db::platform::find_tenant(conn, id)?.ok_or(ServiceError::NotFound)?;
+    crate::service::error::check_version(expected_version, current.version)?;
     let tenant = db::platform::update_tenant(conn, id, &changes, now.into())?;
     audit(
         conn,
@@ -300,9 +312,9 @@ pub fn delete_tenant(
     id: TenantId,
     expected_version: Option<i64>,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    let current = db::platform::find_tenant(conn, id)?.ok_or(ApiError::NotFound)?;
-    crate::api::common::check_version(expected_version, current.version)?;
+) -> Result<(), ServiceError> {
+    let current = db::platform::find_tenant(conn, id)?.ok_or(ServiceError::NotFound)?;
+    crate::service::error::check_version(expected_version, current.version)?;
     db::platform::delete_tenant(conn, id, now.into())?;
     audit(
         conn,
@@ -313,4 +325,72 @@ pub fn delete_tenant(
         json!({"slug": current.slug}),
         now.into(),
     )
+}
+
+// Reads.
+
+pub fn list_plans(
+    conn: &mut DbConnection,
+    after: Option<PlanId>,
+    limit: i64,
+) -> Result<Vec<PlanRow>, ServiceError> {
+    Ok(db::platform::list_plans(conn, after, limit)?)
+}
+
+pub fn get_plan(conn: &mut DbConnection, id: PlanId) -> Result<PlanRow, ServiceError> {
+    db::platform::find_plan(conn, id)?.ok_or(ServiceError::NotFound)
+}
+
+pub fn list_accounts(
+    conn: &mut DbConnection,
+    after: Option<AccountId>,
+    limit: i64,
+) -> Result<Vec<AccountRow>, ServiceError> {
+    Ok(db::platform::list_accounts(conn, after, limit)?)
+}
+
+pub fn get_account(conn: &mut DbConnection, id: AccountId) -> Result<AccountRow, ServiceError> {
+    db::platform::find_account(conn, id)?.ok_or(ServiceError::NotFound)
+}
+
+pub fn list_tenants(
+    conn: &mut DbConnection,
+    account: Option<AccountId>,
+    after: Option<TenantId>,
+    limit: i64,
+) -> Result<Vec<TenantRow>, ServiceError> {
+    Ok(db::platform::list_tenants(conn, account, after, limit)?)
+}
+
+pub fn get_tenant(conn: &mut DbConnection, id: TenantId) -> Result<TenantRow, ServiceError> {
+    db::platform::find_tenant(conn, id)?.ok_or(ServiceError::NotFound)
+}
+
+/// The stored usage figures of one tenant (API calls as flushed; the caller adds what the
+/// in-memory meter still holds).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoredUsage {
+    pub active_ids: i64,
+    pub processes: i64,
+    pub api_calls: i64,
+}
+
+/// Every tenant of an account with its stored usage in `month` (`YYYY-MM`); 404 for an unknown
+/// account.
+pub fn account_usage(
+    conn: &mut DbConnection,
+    id: AccountId,
+    month: &str,
+) -> Result<Vec<(TenantRow, StoredUsage)>, ServiceError> {
+    get_account(conn, id)?;
+    let mut rows = Vec::new();
+    for tenant in db::platform::list_tenants(conn, Some(id), None, i64::MAX)? {
+        let usage = StoredUsage {
+            active_ids: db::platform::count_active_users_of_tenant(conn, tenant.id)?,
+            processes: db::templates::count_processes_of_tenant(conn, tenant.id)?,
+            api_calls: db::usage::api_calls(conn, tenant.id, month)?,
+        };
+        rows.push((tenant, usage));
+    }
+    Ok(rows)
 }

@@ -2,22 +2,22 @@
 //! archive, delete. Linting needs the tenant's masters and other templates; this module builds
 //! that context from the database.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::platform::{Cap, check_cap};
 use super::{audit, unique_or};
-use crate::api::common::check_version;
 use crate::auth::{Principal, TenantScope};
 use crate::db::templates::{DRAFT, NewTemplate, TemplateChanges, TemplateRow, VersionRow};
 use crate::db::{self, DbConnection};
+use crate::domain::ids::{EntityId, TemplateId};
 use crate::domain::template::{
     LintContext, LintIssue, LintReport, TemplateDefinition, lint, parse_definition,
 };
-use crate::error::{ApiError, FieldError};
-use crate::ids::{EntityId, TemplateId};
+use crate::service::error::{ConflictKind, check_version};
+use crate::service::error::{FieldError, ServiceError};
 
 /// Lint issues as validation problem entries: the field is the JSON pointer.
 pub fn issues_to_errors(issues: &[LintIssue], prefix: &str) -> Vec<FieldError> {
@@ -28,9 +28,9 @@ pub fn issues_to_errors(issues: &[LintIssue], prefix: &str) -> Vec<FieldError> {
 }
 
 /// Parses a definition; a definition of the wrong shape is 422 with located errors.
-pub fn parse(value: &Value) -> Result<TemplateDefinition, ApiError> {
+pub fn parse(value: &Value) -> Result<TemplateDefinition, ServiceError> {
     parse_definition(value)
-        .map_err(|issues| ApiError::Validation(issues_to_errors(&issues, "definition")))
+        .map_err(|issues| ServiceError::Validation(issues_to_errors(&issues, "definition")))
 }
 
 /// What the linter needs to know about the tenant: masters with their item codes, the field
@@ -39,7 +39,7 @@ pub fn lint_context(
     conn: &mut DbConnection,
     scope: &TenantScope,
     own_key: &str,
-) -> Result<LintContext, ApiError> {
+) -> Result<LintContext, ServiceError> {
     let mut masters = BTreeMap::new();
     for master in db::masters::list_masters(conn, scope, None, i64::MAX)? {
         let codes: BTreeSet<String> = db::masters::items(conn, scope, master.id, false)?
@@ -103,7 +103,7 @@ pub fn check(
     scope: &TenantScope,
     key: &str,
     value: &Value,
-) -> Result<(TemplateDefinition, LintReport), ApiError> {
+) -> Result<(TemplateDefinition, LintReport), ServiceError> {
     let def = parse(value)?;
     let report = lint(&def, &lint_context(conn, scope, key)?);
     Ok((def, report))
@@ -113,8 +113,8 @@ pub fn find(
     conn: &mut DbConnection,
     scope: &TenantScope,
     key: &str,
-) -> Result<TemplateRow, ApiError> {
-    db::templates::find_template(conn, scope, key)?.ok_or(ApiError::NotFound)
+) -> Result<TemplateRow, ServiceError> {
+    db::templates::find_template(conn, scope, key)?.ok_or(ServiceError::NotFound)
 }
 
 pub fn find_version(
@@ -122,8 +122,8 @@ pub fn find_version(
     scope: &TenantScope,
     template: &TemplateRow,
     number: i32,
-) -> Result<VersionRow, ApiError> {
-    db::templates::find_version(conn, scope, template.id, number)?.ok_or(ApiError::NotFound)
+) -> Result<VersionRow, ServiceError> {
+    db::templates::find_version(conn, scope, template.id, number)?.ok_or(ServiceError::NotFound)
 }
 
 fn author(principal: &Principal) -> EntityId {
@@ -140,10 +140,12 @@ pub fn create_template(
     definition: &Value,
     catalog_key: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<(TemplateRow, VersionRow, LintReport), ApiError> {
+) -> Result<(TemplateRow, VersionRow, LintReport), ServiceError> {
     let (def, report) = check(conn, scope, key, definition)?;
     if db::templates::find_template(conn, scope, key)?.is_some() {
-        return Err(ApiError::duplicate("The template key is already taken."));
+        return Err(ServiceError::duplicate(
+            "The template key is already taken.",
+        ));
     }
     let template = db::templates::insert_template(
         conn,
@@ -190,7 +192,7 @@ pub fn update_draft(
     expected_version: Option<i64>,
     definition: &Value,
     now: DateTime<Utc>,
-) -> Result<(VersionRow, LintReport), ApiError> {
+) -> Result<(VersionRow, LintReport), ServiceError> {
     let template = find(conn, scope, key)?;
     let current = find_version(conn, scope, &template, number)?;
     if current.status != DRAFT {
@@ -222,9 +224,9 @@ pub fn update_draft(
     Ok((version, report))
 }
 
-fn published_is_immutable(number: i32) -> ApiError {
-    ApiError::Conflict {
-        code: "/problems/version-published",
+fn published_is_immutable(number: i32) -> ServiceError {
+    ServiceError::Conflict {
+        kind: ConflictKind::VersionPublished,
         detail: format!(
             "Version {number} is published and can no longer change; create a new draft."
         ),
@@ -238,12 +240,12 @@ pub fn new_draft(
     scope: &TenantScope,
     key: &str,
     now: DateTime<Utc>,
-) -> Result<VersionRow, ApiError> {
+) -> Result<VersionRow, ServiceError> {
     let template = find(conn, scope, key)?;
     let latest = find_version(conn, scope, &template, template.latest_version)?;
     if latest.status == DRAFT {
-        return Err(ApiError::Conflict {
-            code: "/problems/draft-exists",
+        return Err(ServiceError::Conflict {
+            kind: ConflictKind::DraftExists,
             detail: format!(
                 "Version {} is already a draft; edit it instead.",
                 latest.number
@@ -287,7 +289,7 @@ pub fn publish(
     number: i32,
     expected_version: Option<i64>,
     now: DateTime<Utc>,
-) -> Result<(TemplateRow, VersionRow, LintReport), ApiError> {
+) -> Result<(TemplateRow, VersionRow, LintReport), ServiceError> {
     let template = find(conn, scope, key)?;
     let current = find_version(conn, scope, &template, number)?;
     if current.status != DRAFT {
@@ -296,14 +298,14 @@ pub fn publish(
     check_version(expected_version, current.version)?;
     let (def, report) = check(conn, scope, key, &current.definition.0)?;
     if !report.is_ok() {
-        return Err(ApiError::Validation(issues_to_errors(
+        return Err(ServiceError::Validation(issues_to_errors(
             &report.errors,
             "definition",
         )));
     }
     if template.published_version.is_none() {
         let account = db::platform::find_tenant(conn, scope.tenant_id())?
-            .ok_or(ApiError::NotFound)?
+            .ok_or(ServiceError::NotFound)?
             .account_id;
         db::platform::lock_account(conn, account)?;
         check_cap(conn, account, Cap::Processes)?;
@@ -343,7 +345,7 @@ pub fn set_archived(
     expected_version: Option<i64>,
     archived: bool,
     now: DateTime<Utc>,
-) -> Result<TemplateRow, ApiError> {
+) -> Result<TemplateRow, ServiceError> {
     let template = find(conn, scope, key)?;
     check_version(expected_version, template.version)?;
     let changes = TemplateChanges {
@@ -371,12 +373,12 @@ pub fn delete_template(
     key: &str,
     expected_version: Option<i64>,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let template = find(conn, scope, key)?;
     check_version(expected_version, template.version)?;
     if template.published_version.is_some() {
-        return Err(ApiError::Conflict {
-            code: "/problems/template-published",
+        return Err(ServiceError::Conflict {
+            kind: ConflictKind::TemplatePublished,
             detail: "A published template cannot be deleted (tickets may use it); archive it with PATCH instead.".to_owned(),
         });
     }
@@ -412,10 +414,10 @@ pub fn install(
     entry: &crate::catalog::CatalogEntry,
     publish_now: bool,
     now: DateTime<Utc>,
-) -> Result<Installed, ApiError> {
+) -> Result<Installed, ServiceError> {
     if db::templates::find_template(conn, scope, &entry.key)?.is_some() {
-        return Err(ApiError::Conflict {
-            code: "/problems/already-installed",
+        return Err(ServiceError::Conflict {
+            kind: ConflictKind::AlreadyInstalled,
             detail: format!("The tenant already has a template {}.", entry.key),
         });
     }
@@ -436,7 +438,7 @@ pub fn install(
         }
         super::libraries::create(conn, &caller, &library.key, &library.definition, now).map_err(
             |e| match e {
-                ApiError::Validation(errors) => ApiError::Validation(
+                ServiceError::Validation(errors) => ServiceError::Validation(
                     errors
                         .into_iter()
                         .map(|mut e| {
@@ -481,9 +483,10 @@ pub fn install(
 
 fn catalog_master(
     master: &crate::catalog::CatalogMaster,
-) -> Result<super::masters::MasterInput, ApiError> {
+) -> Result<super::masters::MasterInput, ServiceError> {
     use crate::domain::master::{ItemCode, MasterKey};
-    let broken = |what: &str| ApiError::internal(format!("catalog master {}: {what}", master.key));
+    let broken =
+        |what: &str| ServiceError::internal(format!("catalog master {}: {what}", master.key));
     let items = master
         .items
         .iter()
@@ -501,7 +504,7 @@ fn catalog_master(
                 },
             })
         })
-        .collect::<Result<Vec<_>, ApiError>>()?;
+        .collect::<Result<Vec<_>, ServiceError>>()?;
     Ok(super::masters::MasterInput {
         key: MasterKey::parse(&master.key).map_err(|_| broken("key"))?,
         name: master.name.clone(),
@@ -518,7 +521,7 @@ pub fn export(
     scope: &TenantScope,
     key: &str,
     number: Option<i32>,
-) -> Result<crate::catalog::CatalogEntry, ApiError> {
+) -> Result<crate::catalog::CatalogEntry, ServiceError> {
     use crate::catalog::{CatalogEntry, CatalogItem, CatalogMaster};
     let template = find(conn, scope, key)?;
     let number = number.unwrap_or(
@@ -593,7 +596,7 @@ pub fn template_using_master(
     conn: &mut DbConnection,
     scope: &TenantScope,
     master: &str,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>, ServiceError> {
     for template in db::templates::list_templates(conn, scope, None, i64::MAX)? {
         for version in db::templates::list_versions(conn, scope, template.id)? {
             let Ok(def) = parse_definition(&version.definition.0) else {
@@ -609,4 +612,86 @@ pub fn template_using_master(
         }
     }
     Ok(None)
+}
+
+// Reads.
+
+pub fn list_templates(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    after: Option<TemplateId>,
+    limit: i64,
+) -> Result<Vec<TemplateRow>, ServiceError> {
+    Ok(db::templates::list_templates(conn, scope, after, limit)?)
+}
+
+/// The keys of the tenant's templates (what the catalog shows as installed).
+pub fn keys(conn: &mut DbConnection, scope: &TenantScope) -> Result<Vec<String>, ServiceError> {
+    Ok(db::templates::keys(conn, scope)?)
+}
+
+/// Every version of a template, with the lint context its lint results are computed in.
+pub fn list_versions(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    key: &str,
+) -> Result<(Vec<VersionRow>, LintContext), ServiceError> {
+    let template = find(conn, scope, key)?;
+    let context = lint_context(conn, scope, key)?;
+    let versions = db::templates::list_versions(conn, scope, template.id)?;
+    Ok((versions, context))
+}
+
+/// The published version of a template: its number and parsed definition.
+pub fn published_definition(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    key: &str,
+) -> Result<(i32, TemplateDefinition), ServiceError> {
+    let template = find(conn, scope, key)?;
+    let number = template.published_version.ok_or_else(|| {
+        ServiceError::conflict(
+            ConflictKind::NotPublished,
+            "The template has no published version yet.",
+        )
+    })?;
+    let row = find_version(conn, scope, &template, number)?;
+    Ok((number, parse(&row.definition.0)?))
+}
+
+/// The definition of version `number`, or of the published version when `None`.
+pub fn definition(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    key: &str,
+    number: Option<i32>,
+) -> Result<TemplateDefinition, ServiceError> {
+    match number {
+        None => published_definition(conn, scope, key).map(|(_, def)| def),
+        Some(number) => {
+            let template = find(conn, scope, key)?;
+            let row = find_version(conn, scope, &template, number)?;
+            parse(&row.definition.0)
+        }
+    }
+}
+
+/// The published definition with the number of tickets in each state (counts only for
+/// `with_counts`: staff see them, others get an empty map).
+pub fn states_with_counts(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    key: &str,
+    with_counts: bool,
+) -> Result<(i32, TemplateDefinition, HashMap<String, i64>), ServiceError> {
+    let (number, def) = published_definition(conn, scope, key)?;
+    let counts = if with_counts {
+        let template = find(conn, scope, key)?;
+        db::tickets::count_by_state(conn, scope, template.id)?
+            .into_iter()
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    Ok((number, def, counts))
 }

@@ -22,3 +22,4 @@ mod schema;
 mod sessions;
 mod templates;
 mod tickets;
+mod visibility;

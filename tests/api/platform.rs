@@ -293,7 +293,7 @@ async fn usage_counts_ids_and_api_calls_without_losing_unflushed_calls() {
     assert_eq!(
         app.state
             .usage
-            .pending(stageflow::ids::TenantId(id), "2026-04"),
+            .pending(stageflow::domain::ids::TenantId(id), "2026-04"),
         0
     );
     let after = app.get(&path, Some(&op)).await.json();

@@ -1883,3 +1883,44 @@ async fn key_order_pages_through_templates_sharing_a_prefix() {
         assert_eq!(seen, expected, "{sort}");
     }
 }
+
+/// The transition name is parsed as a key before the engine runs: a text that is not a key
+/// is refused exactly like a key the template does not have, alone and in a bulk request.
+#[actix_web::test]
+async fn a_transition_name_that_is_not_a_key_is_an_unknown_transition() {
+    let app = spawn_app().await;
+    let (tenant, _) = desk_tenant(&app, "acme").await;
+    let agent = app.user_token(&tenant, "agent1", &["agent"]).await;
+    let ticket = file(&app, &agent, json!({"title": "鍵"})).await;
+    for name in ["Start Now", "nope"] {
+        let body = fire(&app, &agent, &ticket, name, json!({}))
+            .await
+            .assert_problem(422, "/problems/validation");
+        assert_eq!(body["errors"][0]["field"], "transition");
+        assert_eq!(body["errors"][0]["code"], "unknown_transition");
+        assert_eq!(
+            body["errors"][0]["message"],
+            format!("the template has no transition '{name}'")
+        );
+    }
+    let reply = app
+        .post_json(
+            "/api/v1/tickets/bulk-transitions",
+            Some(&agent),
+            &json!({"items": [
+                {"ticket": ticket["id"], "transition": "Start Now"},
+                {"ticket": ticket["id"], "transition": "start"}
+            ]}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let body = reply.json();
+    assert_eq!(body["items"][0]["status"], 422);
+    assert_eq!(body["items"][0]["problem"]["type"], "/problems/validation");
+    assert_eq!(body["items"][1]["status"], 200);
+    // The ticket moved once, by the valid item only.
+    let now = app
+        .get(&format!("/api/v1/tickets/{}", id(&ticket)), Some(&agent))
+        .await;
+    assert_eq!(now.json()["version"], 2);
+}

@@ -7,11 +7,11 @@ use utoipa::ToSchema;
 
 use super::transitions::CommentInput;
 use super::{Ticket, caller};
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
 use crate::auth::Principal;
-use crate::error::ApiError;
-use crate::ids::TicketId;
-use crate::service::tickets::{self as svc, NewComment, TransitionRequest};
+use crate::domain::ids::TicketId;
+use crate::service::tickets::{self as svc, NewComment, TicketCaller, TransitionRequest};
 
 /// Most items in one bulk request.
 pub const MAX_BULK_ITEMS: usize = 100;
@@ -49,7 +49,7 @@ pub struct BulkResult {
     /// The ticket after the transition, when it succeeded.
     pub result: Option<Ticket>,
     /// Why it failed, when it did.
-    pub problem: Option<crate::error::Problem>,
+    pub problem: Option<crate::api::error::Problem>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -93,27 +93,12 @@ pub async fn transition_tickets(
     });
     let mut items = Vec::with_capacity(body.items.len());
     for item in body.items {
-        let request = TransitionRequest {
-            transition: item.transition,
-            fields: item.fields,
-            comment: comment.clone(),
+        let (id, version) = (item.ticket, item.version);
+        let outcome = match TransitionRequest::parse(&item.transition, item.fields, comment.clone())
+        {
+            Ok(request) => fire_one(&state, &caller, id, version, request).await,
+            Err(e) => Err(e.into()),
         };
-        let (s, c, id, version) = (state.clone(), caller.clone(), item.ticket, item.version);
-        let now = state.clock.now();
-        let outcome = state
-            .db
-            .write(move |conn| {
-                let cx = svc::TransitionContext {
-                    definitions: &s.definitions,
-                    caller: &c,
-                    ticket: id,
-                    expected_version: version,
-                    now,
-                    mode: svc::Mode::Execute,
-                };
-                svc::fire(conn, &cx, &request)
-            })
-            .await;
         items.push(match outcome {
             Ok(o) => BulkResult {
                 ticket: id,
@@ -135,4 +120,30 @@ pub async fn transition_tickets(
         failed: items.len() - succeeded,
         items,
     }))
+}
+
+/// Fires one item's transition in its own transaction.
+async fn fire_one(
+    state: &web::Data<AppState>,
+    caller: &TicketCaller,
+    id: TicketId,
+    version: Option<i64>,
+    request: TransitionRequest,
+) -> Result<svc::TransitionOutcome, ApiError> {
+    let (s, c) = (state.clone(), caller.clone());
+    let now = state.clock.now();
+    state
+        .db
+        .write(move |conn| {
+            let cx = svc::TransitionContext {
+                definitions: &s.definitions,
+                caller: &c,
+                ticket: id,
+                expected_version: version,
+                now,
+                mode: svc::Mode::Execute,
+            };
+            svc::fire(conn, &cx, &request).map_err(ApiError::from)
+        })
+        .await
 }

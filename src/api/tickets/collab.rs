@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::caller;
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
 use crate::auth::Principal;
-use crate::error::ApiError;
-use crate::ids::{LinkId, TicketId, UserId};
+use crate::domain::ids::{LinkId, TicketId, UserId};
 use crate::service::tickets::{self as svc, LinkKind, LoadedTicket, TicketCaller};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -130,9 +130,9 @@ async fn watch(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Link {
     pub id: LinkId,
-    /// `parent`, `child`, `related`, `duplicate_of` (this ticket duplicates the other) or
-    /// `duplicated_by`.
-    pub kind: String,
+    /// What the other ticket is to this one (`duplicate_of`: this ticket duplicates the
+    /// other).
+    pub kind: LinkKind,
     pub ticket: LinkedTicket,
     pub created_at: DateTime<Utc>,
 }
@@ -162,9 +162,8 @@ impl LinkedTicket {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"kind": "child", "ticket": "019ac0d2-4a00-7000-8000-0000000000a2"}))]
 pub struct LinkInput {
-    /// What the other ticket is to this one: `parent`, `child`, `related`, `duplicate_of`,
-    /// `duplicated_by`.
-    pub kind: String,
+    /// What the other ticket is to this one.
+    pub kind: LinkKind,
     pub ticket: TicketId,
 }
 
@@ -197,7 +196,7 @@ pub async fn list_ticket_links(
             .iter()
             .map(|(row, kind, other)| Link {
                 id: row.id,
-                kind: kind.as_str().to_owned(),
+                kind: *kind,
                 ticket: LinkedTicket::of(other),
                 created_at: row.created_at.0,
             })
@@ -228,13 +227,7 @@ pub async fn create_ticket_link(
     body: web::Json<LinkInput>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = caller(&principal)?;
-    let kind = LinkKind::parse(&body.kind).ok_or_else(|| {
-        ApiError::validation(
-            "kind",
-            "invalid",
-            "one of parent, child, related, duplicate_of, duplicated_by",
-        )
-    })?;
+    let kind = body.kind;
     let (id, other) = (id.into_inner(), body.ticket);
     let now = state.clock.now();
     let s = state.clone();
@@ -244,7 +237,7 @@ pub async fn create_ticket_link(
         .await?;
     let link = Link {
         id: row.id,
-        kind: kind.as_str().to_owned(),
+        kind,
         ticket: LinkedTicket::of(&target),
         created_at: row.created_at.0,
     };

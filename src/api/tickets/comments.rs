@@ -9,11 +9,12 @@ use super::history::Actor;
 use super::transitions::CommentInput;
 use super::{caller, idempotency_key, replay_response};
 use crate::api::common::{Page, PageParams};
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
 use crate::auth::Principal;
 use crate::db::tickets::CommentRow;
-use crate::error::ApiError;
-use crate::ids::{CommentId, TicketId};
+use crate::domain::ids::{CommentId, TicketId};
+use crate::service::error::ServiceError;
 use crate::service::idempotency::{self, Replayable};
 use crate::service::tickets::{self as svc, NewComment};
 
@@ -27,20 +28,18 @@ pub struct Comment {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<CommentRow> for Comment {
-    fn from(r: CommentRow) -> Self {
-        Self {
+impl TryFrom<CommentRow> for Comment {
+    type Error = ApiError;
+
+    fn try_from(r: CommentRow) -> Result<Self, ApiError> {
+        Ok(Self {
             id: r.id,
             ticket_id: r.ticket_id,
-            author: Actor {
-                kind: r.author_kind,
-                id: r.author_id.map(|a| a.0),
-                name: r.author_name,
-            },
+            author: Actor::from_stored(&r.author_kind, r.author_id, r.author_name)?,
             body: r.body,
             internal: r.internal,
             created_at: r.created_at.0,
-        }
+        })
     }
 }
 
@@ -72,12 +71,12 @@ pub async fn list_ticket_comments(
         .db
         .read(move |conn| svc::comments(conn, &s.definitions, &caller, id, after, limit))
         .await?;
-    Ok(web::Json(Page::from_rows(
+    Ok(web::Json(Page::try_from_rows(
         rows,
-        &request,
+        request.limit,
         |r| r.id.0,
-        Comment::from,
-    )))
+        Comment::try_from,
+    )?))
 }
 
 /// Adds a comment. Requesters and partners write public comments only.
@@ -126,7 +125,9 @@ pub async fn create_ticket_comment(
                     };
                     let row = svc::add_comment(conn, &s.definitions, &caller, id, &comment, now)?;
                     let location = format!("/api/v1/tickets/{id}/comments");
-                    Ok(Replayable::created(&Comment::from(row), 1, location))
+                    let comment = Comment::try_from(row)
+                        .map_err(|e| ServiceError::internal(format!("stored comment: {e}")))?;
+                    Ok(Replayable::created(&comment, 1, location))
                 },
             )
         })

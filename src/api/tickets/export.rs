@@ -6,23 +6,31 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::IntoParams;
 
-use super::list::{TicketQuery, narrow_to_record, parse_query};
+use super::list::{TicketQuery, parse_query};
 use super::{Ticket, caller};
 use crate::api::common::query_pairs;
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
 use crate::auth::Principal;
 use crate::db::tickets::{After, SortKey, TicketFilter};
-use crate::error::ApiError;
 use crate::service::tickets::{self as svc, LoadedTicket, TicketCaller};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExportParams {
-    /// `csv` (the only format).
-    pub format: Option<String>,
+    /// The only format, and the default.
+    #[param(inline)]
+    pub format: Option<ExportFormat>,
     /// Start with a UTF-8 byte order mark, so that Excel (Japanese Windows) reads UTF-8.
     #[serde(default)]
     pub bom: bool,
+}
+
+crate::domain::closed_set::closed_set! {
+    /// The file format of an export.
+    pub enum ExportFormat {
+        Csv = "csv",
+    }
 }
 
 /// Rows fetched per database round trip while exporting.
@@ -123,12 +131,9 @@ pub async fn export_tickets(
     params: web::Query<ExportParams>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = caller(&principal)?;
-    if params.format.as_deref().is_some_and(|f| f != "csv") {
-        return Err(ApiError::validation("format", "invalid", "only csv"));
-    }
+    let ExportFormat::Csv = params.format.unwrap_or(ExportFormat::Csv);
     let pairs = query_pairs(&req)?;
-    let (query, mut filter) =
-        parse_query(&pairs, caller.audience, state.config.list_probe_threshold)?;
+    let (query, filter) = parse_query(&pairs, caller.audience, state.config.list_probe_threshold)?;
     if query.cursor.is_some() || query.limit.is_some() {
         return Err(ApiError::validation(
             "cursor",
@@ -137,29 +142,19 @@ pub async fn export_tickets(
         ));
     }
     // Resolve the template (and its columns) before streaming, so errors are still problems.
-    let (s, c, q) = (state.clone(), caller.clone(), query.template.clone());
-    let library_record = query.library_record;
-    let (filter, columns, matches) = state
+    let target = svc::ListTarget {
+        record: None,
+        library_record: query.library_record,
+        template: query.template,
+    };
+    let (s, c) = (state.clone(), caller.clone());
+    let svc::ExportPlan {
+        filter,
+        columns,
+        matches,
+    } = state
         .db
-        .read(move |conn| {
-            let referenced =
-                narrow_to_record(conn, &s.definitions, &c, None, library_record, &mut filter)?;
-            let scope = svc::narrow_to_template(conn, &c, q.as_deref(), &mut filter)?;
-            let mut columns = Vec::new();
-            if let svc::ListScope::Template(t) = &scope
-                && let Some(number) = t.published_version
-            {
-                let def = s.definitions.get(conn, &c.scope, t.id, number)?;
-                columns = def
-                    .fields
-                    .iter()
-                    .filter(|f| c.audience.is_staff() || !f.internal)
-                    .map(|f| f.key.clone())
-                    .collect();
-            }
-            let matches = referenced && !matches!(scope, svc::ListScope::Nothing);
-            Ok::<_, ApiError>((filter, columns, matches))
-        })
+        .read(move |conn| svc::plan_export(conn, &s.definitions, &c, target, filter))
         .await?;
     let mut header_row: Vec<String> = EXPORT_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
     if columns.is_empty() {

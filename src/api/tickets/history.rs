@@ -1,19 +1,19 @@
 //! The history of one ticket.
 
 use actix_web::{get, web};
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::caller;
-use crate::api::common::{Page, PageParams, bad_cursor, page_limit};
-use crate::app::AppState;
+use crate::api::common::{Page, PageParams, bad_cursor, decode_cursor, encode_cursor, page_limit};
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
 use crate::auth::Principal;
 use crate::db::tickets::HistoryRow;
-use crate::error::ApiError;
-use crate::ids::TicketId;
+use crate::domain::ids::{EntityId, TicketId};
+use crate::domain::ticket::{ActorKind, HistoryKind};
 use crate::service::tickets::{self as svc};
 
 /// One history entry: a creation, a transition, a field change or an assignment change.
@@ -28,9 +28,8 @@ pub struct HistoryEntry {
     pub ordinal: i32,
     pub at: DateTime<Utc>,
     pub actor: Actor,
-    /// `created`, `transition`, `field_changed` or `attribute_changed` (assignee, group,
-    /// organization).
-    pub kind: String,
+    /// What changed (`attribute_changed`: assignee, group or organization).
+    pub kind: HistoryKind,
     pub transition: Option<String>,
     pub from_state: Option<String>,
     pub to_state: Option<String>,
@@ -43,45 +42,48 @@ pub struct HistoryEntry {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Actor {
-    /// `user` or `api_key`.
-    pub kind: String,
+    pub kind: ActorKind,
     pub id: Option<uuid::Uuid>,
     pub name: String,
 }
 
-impl From<HistoryRow> for HistoryEntry {
-    fn from(r: HistoryRow) -> Self {
-        Self {
+impl Actor {
+    /// The actor of a stored row; a kind this binary does not know is an internal error.
+    pub fn from_stored(kind: &str, id: Option<EntityId>, name: String) -> Result<Self, ApiError> {
+        Ok(Self {
+            kind: ActorKind::from_storage(kind).map_err(ApiError::internal)?,
+            id: id.map(|a| a.0),
+            name,
+        })
+    }
+}
+
+impl TryFrom<HistoryRow> for HistoryEntry {
+    type Error = ApiError;
+
+    fn try_from(r: HistoryRow) -> Result<Self, ApiError> {
+        Ok(Self {
             ticket_version: r.ticket_version,
             ordinal: r.ordinal,
             at: r.at.0,
-            actor: Actor {
-                kind: r.actor_kind,
-                id: r.actor_id.map(|a| a.0),
-                name: r.actor_name,
-            },
-            kind: r.kind,
+            actor: Actor::from_stored(&r.actor_kind, r.actor_id, r.actor_name)?,
+            kind: HistoryKind::from_storage(&r.kind).map_err(ApiError::internal)?,
             transition: r.transition,
             from_state: r.from_state,
             to_state: r.to_state,
             field: r.field,
             old_value: r.old_value.map(|v| v.0),
             new_value: r.new_value.map(|v| v.0),
-        }
+        })
     }
 }
 
 fn encode_position(version: i64, ordinal: i32) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{version}.{ordinal}"))
+    encode_cursor(&(version, ordinal))
 }
 
 fn decode_position(cursor: &str) -> Option<(i64, i32)> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (v, o) = text.split_once('.')?;
-    Some((v.parse().ok()?, o.parse().ok()?))
+    decode_cursor(cursor).ok()
 }
 
 /// Every transition and field change of the ticket, oldest first (by ticket version, then
@@ -125,7 +127,10 @@ pub async fn list_ticket_history(
         })
         .flatten();
     Ok(web::Json(Page {
-        items: rows.into_iter().map(HistoryEntry::from).collect(),
+        items: rows
+            .into_iter()
+            .map(HistoryEntry::try_from)
+            .collect::<Result<_, _>>()?,
         next_cursor,
     }))
 }

@@ -7,15 +7,14 @@ use utoipa::IntoParams;
 
 use super::{Ticket, caller};
 use crate::api::common::{
-    Page, bad_cursor, decode_json_cursor, encode_json_cursor, list_query, page_limit, query_pairs,
-    search_query,
+    Page, bad_cursor, decode_cursor, list_query, page_limit, query_pairs, search_query,
 };
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
 use crate::auth::Principal;
 use crate::db::tickets::{After, SortKey, TicketFilter};
+use crate::domain::ids::{GroupId, OrganizationId, TicketId, UserId};
 use crate::domain::index;
-use crate::error::ApiError;
-use crate::ids::{GroupId, OrganizationId, TicketId, UserId};
 use crate::service::tickets::{self as svc, TicketCaller};
 
 /// Query of the ticket list and export. Custom fields are filtered with
@@ -46,12 +45,24 @@ pub struct TicketQuery {
     /// Tickets whose `library_ref` fields reference this library record, deleted or not (of
     /// a library the caller may read; otherwise nothing matches).
     pub library_record: Option<uuid::Uuid>,
-    /// `created` (default `-created`: newest first), `updated`, `key`; prefix `-` for
-    /// descending.
-    pub sort: Option<String>,
+    /// Default `-created` (newest first).
+    #[param(inline)]
+    pub sort: Option<TicketSort>,
     /// Page size, 1–500 (default 50).
     pub limit: Option<i64>,
     pub cursor: Option<String>,
+}
+
+crate::domain::closed_set::closed_set! {
+    /// The order of a ticket list; `-` means descending.
+    pub enum TicketSort {
+        Created = "created",
+        CreatedDesc = "-created",
+        Updated = "updated",
+        UpdatedDesc = "-updated",
+        Key = "key",
+        KeyDesc = "-key",
+    }
 }
 
 /// Reads the list query: the named parameters, and `field.<key>` filters.
@@ -65,20 +76,13 @@ pub(super) fn parse_query(
         .into_iter()
         .map(|(field, v)| (field, index::filter_candidates(&v)))
         .collect();
-    let (sort, descending) = match query.sort.as_deref().unwrap_or("-created") {
-        "created" => (SortKey::Created, false),
-        "-created" => (SortKey::Created, true),
-        "updated" => (SortKey::Updated, false),
-        "-updated" => (SortKey::Updated, true),
-        "key" => (SortKey::Key, false),
-        "-key" => (SortKey::Key, true),
-        _ => {
-            return Err(ApiError::validation(
-                "sort",
-                "invalid",
-                "one of created, updated, key, each optionally prefixed with -",
-            ));
-        }
+    let (sort, descending) = match query.sort.unwrap_or(TicketSort::CreatedDesc) {
+        TicketSort::Created => (SortKey::Created, false),
+        TicketSort::CreatedDesc => (SortKey::Created, true),
+        TicketSort::Updated => (SortKey::Updated, false),
+        TicketSort::UpdatedDesc => (SortKey::Updated, true),
+        TicketSort::Key => (SortKey::Key, false),
+        TicketSort::KeyDesc => (SortKey::Key, true),
     };
     let tokens = search_query(query.q.as_deref())?
         .map(|q| q.tokens)
@@ -126,8 +130,8 @@ struct ListCursor {
     n: Option<i64>,
 }
 
-fn encode_list_cursor(sort: SortKey, row: &crate::db::tickets::TicketRow) -> String {
-    let cursor = match sort {
+fn list_cursor(sort: SortKey, row: &crate::db::tickets::TicketRow) -> ListCursor {
+    match sort {
         SortKey::Created => ListCursor {
             s: 'c',
             id: row.id,
@@ -149,12 +153,11 @@ fn encode_list_cursor(sort: SortKey, row: &crate::db::tickets::TicketRow) -> Str
             p: Some(row.key_prefix.clone()),
             n: Some(row.number),
         },
-    };
-    encode_json_cursor(&cursor)
+    }
 }
 
 fn decode_list_cursor(raw: &str, sort: SortKey) -> Result<After, ApiError> {
-    let c: ListCursor = decode_json_cursor(raw)?;
+    let c: ListCursor = decode_cursor(raw)?;
     match (sort, c.s, c.at, c.p, c.n) {
         (SortKey::Created, 'c', _, _, _) => Ok(After::Created(c.id)),
         (SortKey::Updated, 'u', Some(at), _, _) => Ok(After::Updated(at.into(), c.id)),
@@ -202,85 +205,37 @@ pub(crate) async fn ticket_page(
     pairs: &[(String, String)],
     record: Option<(String, uuid::Uuid)>,
 ) -> Result<Page<Ticket>, ApiError> {
-    let (query, mut filter) =
-        parse_query(pairs, caller.audience, state.config.list_probe_threshold)?;
+    let (query, filter) = parse_query(pairs, caller.audience, state.config.list_probe_threshold)?;
     let limit = page_limit(query.limit)?;
     let after = match &query.cursor {
         Some(raw) => Some(decode_list_cursor(raw, filter.sort)?),
         None => None,
     };
-    let s = state.clone();
     let sort = filter.sort;
-    let (rows, caller) = state
+    let target = svc::ListTarget {
+        record,
+        library_record: query.library_record,
+        template: query.template,
+    };
+    let (s, c) = (state.clone(), caller.clone());
+    let rows = state
         .db
         .read(move |conn| {
-            if !narrow_to_record(
+            svc::list_page(
                 conn,
                 &s.definitions,
-                &caller,
-                record,
-                query.library_record,
-                &mut filter,
-            )? {
-                return Ok::<_, ApiError>((Vec::new(), caller));
-            }
-            let scope =
-                svc::narrow_to_template(conn, &caller, query.template.as_deref(), &mut filter)?;
-            if matches!(scope, svc::ListScope::Nothing) {
-                return Ok::<_, ApiError>((Vec::new(), caller));
-            }
-            let rows = svc::page(
-                conn,
-                &s.definitions,
-                &caller,
-                &filter,
+                &c,
+                target,
+                filter,
                 after.as_ref(),
                 limit + 1,
-            )?;
-            Ok((rows, caller))
+            )
         })
         .await?;
-    let mut rows = rows;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next_cursor = more
-        .then(|| rows.last().map(|t| encode_list_cursor(sort, &t.row)))
-        .flatten();
-    Ok(Page {
-        items: rows.iter().map(|t| Ticket::of(t, &caller)).collect(),
-        next_cursor,
-    })
-}
-
-/// Narrows a list filter to the tickets referencing a library record: the one the record
-/// endpoint names (404 unless the caller may read it), or `?library_record=`. False when
-/// nothing can match (a record of a library the caller may not read, or no such record).
-pub(super) fn narrow_to_record(
-    conn: &mut crate::db::DbConnection,
-    defs: &crate::service::definitions::DefinitionCache,
-    caller: &TicketCaller,
-    record: Option<(String, uuid::Uuid)>,
-    library_record: Option<uuid::Uuid>,
-    filter: &mut TicketFilter,
-) -> Result<bool, ApiError> {
-    use crate::service::libraries as libs;
-    let reference = match (record, library_record) {
-        (Some((key, id)), _) => {
-            let library = libs::LibraryCaller::of_ticket(caller);
-            libs::get_record(conn, &library, &key, crate::ids::RecordId(id))?;
-            Some((key, id))
-        }
-        (None, Some(id)) => {
-            let record = crate::ids::RecordId(id);
-            libs::library_of_record(conn, &caller.scope, &caller.reader(), record)?
-                .map(|key| (key, id))
-        }
-        (None, None) => return Ok(true),
-    };
-    let Some((key, id)) = reference else {
-        return Ok(false);
-    };
-    let fields = libs::referencing_fields(conn, defs, &caller.scope, &key)?;
-    filter.references = Some((fields, id.to_string()));
-    Ok(true)
+    Ok(Page::from_rows(
+        rows,
+        limit,
+        |t| list_cursor(sort, &t.row),
+        |t| Ticket::of(&t, &caller),
+    ))
 }

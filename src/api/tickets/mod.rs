@@ -17,10 +17,10 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::common::{if_match, ok_with_etag};
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
 use crate::auth::Principal;
-use crate::error::ApiError;
-use crate::ids::{GroupId, OrganizationId, TicketId, UserId};
+use crate::domain::ids::{GroupId, OrganizationId, TicketId, UserId};
 use crate::service::idempotency::{self, Replayable};
 
 pub(super) fn replay_response(r: Replayable) -> HttpResponse {
@@ -155,7 +155,7 @@ pub struct UpdateTicket {
 }
 
 pub(super) fn caller(principal: &Principal) -> Result<TicketCaller, ApiError> {
-    TicketCaller::of(principal)
+    Ok(TicketCaller::of(principal)?)
 }
 
 fn ticket_response(ticket: &LoadedTicket, caller: &TicketCaller) -> HttpResponse {

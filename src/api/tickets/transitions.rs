@@ -8,12 +8,16 @@ use utoipa::{IntoParams, ToSchema};
 use super::comments::Comment;
 use super::{Ticket, caller};
 use crate::api::common::{if_match, ok_with_etag};
-use crate::app::AppState;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
 use crate::auth::Principal;
-use crate::domain::template::{FieldSet, TransitionOption, TransitionPlan};
-use crate::error::ApiError;
-use crate::ids::TicketId;
-use crate::service::libraries::LibraryWrite;
+use std::collections::BTreeSet;
+
+use crate::domain::ids::TicketId;
+use crate::domain::library::LibraryOperation;
+use crate::domain::template::{TransitionOption, TransitionPlan};
+use crate::domain::ticket::Audience;
+use crate::service::libraries::{self as libs, LibraryWrite};
 use crate::service::tickets::{
     self as svc, LoadedTicket, NewComment, TicketCaller, TransitionOutcome, TransitionRequest,
 };
@@ -42,7 +46,9 @@ pub struct TransitionChoice {
     /// Fields the transition's form asks for.
     pub required_fields: Vec<String>,
     /// With `explain`: why it is unavailable (`wrong_state`, `not_permitted`,
-    /// `guard_failed`, `missing_fields`).
+    /// `guard_failed`, `missing_fields`). Requesters and partners are never told an
+    /// internal field's name: `missing_fields` lists public fields only, and a failed guard
+    /// comparing an internal field reads `condition not met`.
     #[schema(value_type = Vec<Object>)]
     pub reasons: Vec<Value>,
 }
@@ -95,14 +101,20 @@ pub async fn list_ticket_transitions(
     let id = id.into_inner();
     let explain = params.explain;
     let s = state.clone();
-    let (ticket, options) = state
+    let (ticket, options, caller) = state
         .db
-        .read(move |conn| svc::options(conn, &s.definitions, &caller, id, explain))
+        .read(move |conn| {
+            let (t, o) = svc::options(conn, &s.definitions, &caller, id, explain)?;
+            Ok::<_, ApiError>((t, o, caller))
+        })
         .await?;
     let body = TransitionList {
         ticket_version: ticket.row.version,
         state: ticket.row.state.clone(),
-        items: options.into_iter().map(TransitionChoice::from).collect(),
+        items: options
+            .into_iter()
+            .map(|o| TransitionChoice::from(caller.audience.option(&ticket.def, o)))
+            .collect(),
     };
     Ok(ok_with_etag(&body, ticket.row.version))
 }
@@ -145,31 +157,45 @@ pub struct DryRunParams {
     "record_field": "knowledge_article"}))]
 pub struct LibraryChange {
     pub library: String,
-    /// `created` or `updated`.
-    pub operation: String,
+    pub operation: LibraryOperation,
     pub record_id: uuid::Uuid,
     /// The record's version after the write.
     pub record_version: i64,
-    pub title: String,
+    /// The record's title; omitted when the caller may not read the library.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
     /// The record fields the action wrote (staff only; omitted for requesters and partners).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub fields: Option<Map<String, Value>>,
-    /// The ticket field a created record's id was written back into.
+    /// The ticket field a created record's id was written back into (omitted for
+    /// requesters and partners when that field is internal).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub record_field: Option<String>,
 }
 
 impl LibraryChange {
-    fn of(write: &LibraryWrite, caller: &TicketCaller) -> Self {
+    /// The entry as the caller sees it: the audience rules decide the fields and the record
+    /// field; library access (`readable`) decides the title.
+    fn of(
+        write: &LibraryWrite,
+        ticket: &LoadedTicket,
+        caller: &TicketCaller,
+        readable: &BTreeSet<String>,
+    ) -> Self {
+        let audience = caller.audience;
         Self {
             library: write.library.clone(),
-            operation: write.operation.to_owned(),
+            operation: write.operation,
             record_id: write.record.id.0,
             record_version: write.record.version,
-            title: write.record.title.clone(),
-            fields: caller.audience.is_staff().then(|| write.fields.clone()),
-            record_field: write.record_field.clone(),
+            title: (audience.sees_internal() || readable.contains(&write.library))
+                .then(|| write.record.title.clone()),
+            fields: audience.sees_internal().then(|| write.fields.clone()),
+            record_field: write
+                .record_field
+                .clone()
+                .filter(|f| audience.sees_field(&ticket.def, f)),
         }
     }
 }
@@ -194,29 +220,26 @@ pub struct TransitionResult {
     pub comment: Option<Comment>,
 }
 
-fn plan_json(plan: &TransitionPlan, ticket: &LoadedTicket, caller: &TicketCaller) -> Value {
-    let mut value = serde_json::to_value(plan).unwrap_or(Value::Null);
-    if !caller.audience.is_staff()
-        && let Some(changes) = value.get_mut("field_changes").and_then(Value::as_array_mut)
-    {
-        changes.retain(|c| {
-            c.get("field")
-                .and_then(Value::as_str)
-                .is_some_and(|f| ticket.def.is_public(f))
-        });
-    }
-    value
+fn plan_json(
+    plan: &TransitionPlan,
+    ticket: &LoadedTicket,
+    caller: &TicketCaller,
+    readable: &BTreeSet<String>,
+) -> Value {
+    let seen = caller.audience.plan(&ticket.def, plan.clone(), readable);
+    serde_json::to_value(seen).unwrap_or(Value::Null)
 }
 
 fn outcome_body(
     outcome: &TransitionOutcome,
     caller: &TicketCaller,
+    readable: &BTreeSet<String>,
     dry_run: bool,
-) -> TransitionResult {
-    TransitionResult {
+) -> Result<TransitionResult, ApiError> {
+    Ok(TransitionResult {
         dry_run,
         ticket: Ticket::of(&outcome.ticket, caller),
-        plan: plan_json(&outcome.plan, &outcome.ticket, caller),
+        plan: plan_json(&outcome.plan, &outcome.ticket, caller, readable),
         children: outcome
             .children
             .iter()
@@ -225,11 +248,11 @@ fn outcome_body(
         library_changes: outcome
             .library_writes
             .iter()
-            .map(|w| LibraryChange::of(w, caller))
+            .map(|w| LibraryChange::of(w, &outcome.ticket, caller, readable))
             .collect(),
         events: outcome.events.clone(),
-        comment: outcome.comment.clone().map(Comment::from),
-    }
+        comment: outcome.comment.clone().map(Comment::try_from).transpose()?,
+    })
 }
 
 /// Fires a transition: permission, state, guard, required fields and per-state rules are
@@ -263,11 +286,11 @@ pub async fn transition_ticket(
     let caller = caller(&principal)?;
     let expected = if_match(&req)?;
     let dry_run = params.dry_run;
-    let request = transition_request(body.into_inner());
+    let request = transition_request(body.into_inner())?;
     let id = id.into_inner();
     let now = state.clock.now();
     let s = state.clone();
-    let (outcome, caller) = state
+    let (outcome, caller, readable) = state
         .db
         .write(move |conn| {
             let cx = svc::TransitionContext {
@@ -283,23 +306,27 @@ pub async fn transition_ticket(
                 },
             };
             let o = svc::fire(conn, &cx, &request)?;
-            Ok::<_, ApiError>((o, caller))
+            let libraries = Audience::plan_libraries(&o.plan);
+            let readable =
+                libs::readable_libraries(conn, &caller.scope, &caller.reader(), libraries)?;
+            Ok::<_, ApiError>((o, caller, readable))
         })
         .await?;
     let version = outcome.ticket.row.version;
     Ok(ok_with_etag(
-        &outcome_body(&outcome, &caller, dry_run),
+        &outcome_body(&outcome, &caller, &readable, dry_run)?,
         version,
     ))
 }
 
-fn transition_request(body: FireTransition) -> TransitionRequest {
-    TransitionRequest {
-        transition: body.transition,
-        fields: body.fields,
-        comment: body.comment.map(|c| NewComment {
-            body: c.body,
-            internal: c.internal,
-        }),
-    }
+fn transition_request(body: FireTransition) -> Result<TransitionRequest, ApiError> {
+    let comment = body.comment.map(|c| NewComment {
+        body: c.body,
+        internal: c.internal,
+    });
+    Ok(TransitionRequest::parse(
+        &body.transition,
+        body.fields,
+        comment,
+    )?)
 }

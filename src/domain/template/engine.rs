@@ -14,6 +14,7 @@ use super::guard::{Facts, holds};
 use super::model::{
     Action, FieldRule, FieldType, Label, SlaCategory, TemplateDefinition, Transition,
 };
+use super::request::TransitionInput;
 use super::scalar::is_set;
 use super::values::{FieldViolation, MasterItems, check_value};
 use crate::domain::identity::Role;
@@ -340,10 +341,10 @@ pub fn plan_transition(
     ticket: &TicketView<'_>,
     actor: &ActorView,
     facts: &Facts,
-    transition_key: &str,
-    supplied: &Map<String, Value>,
+    input: &TransitionInput,
     masters: &MasterItems,
 ) -> Result<TransitionPlan, Vec<PlanError>> {
+    let (transition_key, supplied) = (input.transition.as_str(), &input.fields);
     let Some(t) = def.transition(transition_key) else {
         return Err(vec![PlanError::Unavailable(
             Unavailable::UnknownTransition {

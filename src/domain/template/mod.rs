@@ -16,6 +16,7 @@ mod lint;
 mod model;
 mod parse;
 mod pointer;
+mod request;
 mod scalar;
 mod values;
 
@@ -43,8 +44,19 @@ pub use model::{
     Section, SlaCategory, Stage, State, TemplateDefinition, Transition,
 };
 pub use parse::{parse_definition, parse_json};
+pub use request::{TransitionInput, TransitionKey};
 pub use scalar::{is_set, parse_datetime_utc};
 pub use values::{
     FieldSet, FieldViolation, MasterItems, ValidationContext, check_editable, check_value,
     is_required, public_only, validate_values,
 };
+
+crate::domain::closed_set::closed_set! {
+    /// Where a template version is in its life.
+    pub enum VersionStatus {
+        /// Editable with PUT; one per template at most.
+        Draft = "draft",
+        /// Immutable; tickets are filed from the latest one.
+        Published = "published",
+    }
+}

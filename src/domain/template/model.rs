@@ -277,7 +277,9 @@ impl FieldDef {
 }
 
 /// How a state affects the SLA clock of a ticket in it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SlaCategory {
     #[default]

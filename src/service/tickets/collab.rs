@@ -11,11 +11,13 @@ use crate::db::tickets::{
 };
 use crate::db::types::Json;
 use crate::db::{self, DbConnection};
+use crate::domain::ids::{AttachmentId, CommentId, LinkId, TicketId, UserId};
 use crate::domain::search;
+use crate::domain::ticket::HistoryKind;
+pub use crate::domain::ticket::LinkKind;
 use crate::domain::ticket::MAX_LINKS_PER_TICKET;
-use crate::error::ApiError;
-use crate::ids::{AttachmentId, CommentId, LinkId, TicketId, UserId};
 use crate::service::definitions::DefinitionCache;
+use crate::service::error::{ConflictKind, ServiceError};
 use serde_json::Value;
 
 use super::transition::NewComment;
@@ -30,24 +32,24 @@ pub(crate) fn insert_comment(
     ticket: TicketId,
     comment: &NewComment,
     now: DateTime<Utc>,
-) -> Result<CommentRow, ApiError> {
+) -> Result<CommentRow, ServiceError> {
     let body = comment.body.trim();
     if body.is_empty() {
-        return Err(ApiError::validation(
+        return Err(ServiceError::validation(
             "comment.body",
             "required",
             "must not be empty",
         ));
     }
     if body.chars().count() > MAX_COMMENT_CHARS {
-        return Err(ApiError::validation(
+        return Err(ServiceError::validation(
             "comment.body",
             "too_long",
             format!("at most {MAX_COMMENT_CHARS} characters"),
         ));
     }
     if comment.internal && !caller.audience.is_staff() {
-        return Err(ApiError::Forbidden(
+        return Err(ServiceError::Forbidden(
             "Only staff write internal comments.".to_owned(),
         ));
     }
@@ -62,7 +64,7 @@ pub(crate) fn insert_comment(
         internal: comment.internal,
         created_at: now.into(),
     };
-    db::tickets::insert_comment(conn, &row)?;
+    db::tickets::insert_comment(conn, &caller.scope, &row)?;
     let source = if comment.internal {
         SOURCE_INTERNAL_COMMENTS
     } else {
@@ -85,7 +87,7 @@ pub fn add_comment(
     id: TicketId,
     comment: &NewComment,
     now: DateTime<Utc>,
-) -> Result<CommentRow, ApiError> {
+) -> Result<CommentRow, ServiceError> {
     let ticket = load(conn, defs, caller, id)?;
     caller.require_writer()?;
     insert_comment(conn, caller, ticket.row.id, comment, now)
@@ -98,7 +100,7 @@ pub fn comments(
     id: TicketId,
     after: Option<CommentId>,
     limit: i64,
-) -> Result<Vec<CommentRow>, ApiError> {
+) -> Result<Vec<CommentRow>, ServiceError> {
     load(conn, defs, caller, id)?;
     Ok(db::tickets::comments(
         conn,
@@ -119,10 +121,10 @@ pub fn set_watching(
     user: UserId,
     watch: bool,
     now: DateTime<Utc>,
-) -> Result<bool, ApiError> {
+) -> Result<bool, ServiceError> {
     load(conn, defs, caller, id)?;
     if !caller.worker && caller.user != Some(user) {
-        return Err(ApiError::Forbidden(
+        return Err(ServiceError::Forbidden(
             "You may add or remove only yourself as a watcher.".to_owned(),
         ));
     }
@@ -145,76 +147,38 @@ pub fn watchers(
     defs: &DefinitionCache,
     caller: &TicketCaller,
     id: TicketId,
-) -> Result<Vec<(UserId, crate::db::types::Timestamp)>, ApiError> {
+) -> Result<Vec<(UserId, crate::db::types::Timestamp)>, ServiceError> {
     load(conn, defs, caller, id)?;
     Ok(db::tickets::watchers(conn, &caller.scope, id)?)
 }
 
-/// A link as seen from one ticket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkKind {
-    /// The other ticket is this one's parent.
-    Parent,
-    /// The other ticket is this one's child.
-    Child,
-    Related,
-    /// This ticket duplicates the other.
-    DuplicateOf,
-    /// The other ticket duplicates this one.
-    DuplicatedBy,
+/// The stored row (source, target, kind) for "`this` has `other` as its <kind>".
+fn stored(kind: LinkKind, this: TicketId, other: TicketId) -> (TicketId, TicketId, &'static str) {
+    match kind {
+        LinkKind::Parent => (other, this, LINK_PARENT),
+        LinkKind::Child => (this, other, LINK_PARENT),
+        LinkKind::Related => (this, other, LINK_RELATED),
+        LinkKind::DuplicateOf => (this, other, LINK_DUPLICATE_OF),
+        LinkKind::DuplicatedBy => (other, this, LINK_DUPLICATE_OF),
+    }
 }
 
-impl LinkKind {
-    pub const ALL: [LinkKind; 5] = [
-        LinkKind::Parent,
-        LinkKind::Child,
-        LinkKind::Related,
-        LinkKind::DuplicateOf,
-        LinkKind::DuplicatedBy,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LinkKind::Parent => "parent",
-            LinkKind::Child => "child",
-            LinkKind::Related => "related",
-            LinkKind::DuplicateOf => "duplicate_of",
-            LinkKind::DuplicatedBy => "duplicated_by",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == raw)
-    }
-
-    /// The stored row (source, target, kind) for "`this` has `other` as its <self>".
-    fn stored(self, this: TicketId, other: TicketId) -> (TicketId, TicketId, &'static str) {
-        match self {
-            LinkKind::Parent => (other, this, LINK_PARENT),
-            LinkKind::Child => (this, other, LINK_PARENT),
-            LinkKind::Related => (this, other, LINK_RELATED),
-            LinkKind::DuplicateOf => (this, other, LINK_DUPLICATE_OF),
-            LinkKind::DuplicatedBy => (other, this, LINK_DUPLICATE_OF),
-        }
-    }
-
-    /// How a stored link looks from `this`.
-    pub fn seen_from(row: &LinkRow, this: TicketId) -> (Self, TicketId) {
-        let outgoing = row.source_id == this;
-        let other = if outgoing {
-            row.target_id
-        } else {
-            row.source_id
-        };
-        let kind = match (row.kind.as_str(), outgoing) {
-            (LINK_PARENT, true) => LinkKind::Child,
-            (LINK_PARENT, false) => LinkKind::Parent,
-            (LINK_DUPLICATE_OF, true) => LinkKind::DuplicateOf,
-            (LINK_DUPLICATE_OF, false) => LinkKind::DuplicatedBy,
-            _ => LinkKind::Related,
-        };
-        (kind, other)
-    }
+/// How a stored link looks from `this`.
+fn seen_from(row: &LinkRow, this: TicketId) -> (LinkKind, TicketId) {
+    let outgoing = row.source_id == this;
+    let other = if outgoing {
+        row.target_id
+    } else {
+        row.source_id
+    };
+    let kind = match (row.kind.as_str(), outgoing) {
+        (LINK_PARENT, true) => LinkKind::Child,
+        (LINK_PARENT, false) => LinkKind::Parent,
+        (LINK_DUPLICATE_OF, true) => LinkKind::DuplicateOf,
+        (LINK_DUPLICATE_OF, false) => LinkKind::DuplicatedBy,
+        _ => LinkKind::Related,
+    };
+    (kind, other)
 }
 
 /// The links of a ticket, each with the other ticket (when the caller may see it).
@@ -223,14 +187,14 @@ pub fn links(
     defs: &DefinitionCache,
     caller: &TicketCaller,
     id: TicketId,
-) -> Result<Vec<(LinkRow, LinkKind, LoadedTicket)>, ApiError> {
+) -> Result<Vec<(LinkRow, LinkKind, LoadedTicket)>, ServiceError> {
     load(conn, defs, caller, id)?;
     let mut out = Vec::new();
     for row in db::tickets::links(conn, &caller.scope, id)? {
-        let (kind, other) = LinkKind::seen_from(&row, id);
+        let (kind, other) = seen_from(&row, id);
         match load(conn, defs, caller, other) {
             Ok(ticket) => out.push((row, kind, ticket)),
-            Err(ApiError::NotFound) => {}
+            Err(ServiceError::NotFound) => {}
             Err(e) => return Err(e),
         }
     }
@@ -246,11 +210,11 @@ pub fn add_link(
     kind: LinkKind,
     other: TicketId,
     now: DateTime<Utc>,
-) -> Result<(LinkRow, LoadedTicket), ApiError> {
+) -> Result<(LinkRow, LoadedTicket), ServiceError> {
     load(conn, defs, caller, id)?;
     caller.require_worker()?;
     if other == id {
-        return Err(ApiError::validation(
+        return Err(ServiceError::validation(
             "ticket",
             "self_link",
             "a ticket cannot link to itself",
@@ -258,8 +222,8 @@ pub fn add_link(
     }
     let target = match load(conn, defs, caller, other) {
         Ok(t) => t,
-        Err(ApiError::NotFound) => {
-            return Err(ApiError::validation(
+        Err(ServiceError::NotFound) => {
+            return Err(ServiceError::validation(
                 "ticket",
                 "unknown_reference",
                 "no ticket with this id",
@@ -269,19 +233,19 @@ pub fn add_link(
     };
     let existing = db::tickets::links(conn, &caller.scope, id)?;
     if existing.len() >= MAX_LINKS_PER_TICKET {
-        return Err(ApiError::Conflict {
-            code: "/problems/too-many-links",
+        return Err(ServiceError::Conflict {
+            kind: ConflictKind::TooManyLinks,
             detail: format!("A ticket has at most {MAX_LINKS_PER_TICKET} links."),
         });
     }
-    let (source, dest, stored) = kind.stored(id, other);
+    let (source, dest, stored) = stored(kind, id, other);
     let taken: BTreeSet<(TicketId, TicketId, &str)> = existing
         .iter()
         .map(|l| (l.source_id, l.target_id, l.kind.as_str()))
         .collect();
     let reverse_parent = stored == LINK_PARENT && taken.contains(&(dest, source, LINK_PARENT));
     if taken.contains(&(source, dest, stored)) || reverse_parent {
-        return Err(ApiError::duplicate(
+        return Err(ServiceError::duplicate(
             "These tickets are already linked that way.",
         ));
     }
@@ -294,7 +258,7 @@ pub fn add_link(
         created_by: caller.entity(),
         created_at: now.into(),
     };
-    db::tickets::insert_link(conn, &row)?;
+    db::tickets::insert_link(conn, &caller.scope, &row)?;
     Ok((row, target))
 }
 
@@ -304,12 +268,12 @@ pub fn remove_link(
     caller: &TicketCaller,
     id: TicketId,
     link: LinkId,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     load(conn, defs, caller, id)?;
     caller.require_worker()?;
     let row = db::tickets::find_link(conn, &caller.scope, link)?
         .filter(|l| l.source_id == id || l.target_id == id)
-        .ok_or(ApiError::NotFound)?;
+        .ok_or(ServiceError::NotFound)?;
     db::tickets::delete_link(conn, &caller.scope, row.id)?;
     Ok(())
 }
@@ -321,7 +285,7 @@ pub fn attachments(
     id: TicketId,
     after: Option<AttachmentId>,
     limit: i64,
-) -> Result<Vec<AttachmentRow>, ApiError> {
+) -> Result<Vec<AttachmentRow>, ServiceError> {
     load(conn, defs, caller, id)?;
     Ok(db::tickets::attachments(
         conn,
@@ -340,11 +304,12 @@ pub fn find_attachment(
     defs: &DefinitionCache,
     caller: &TicketCaller,
     id: AttachmentId,
-) -> Result<AttachmentRow, ApiError> {
-    let row = db::tickets::find_attachment(conn, &caller.scope, id)?.ok_or(ApiError::NotFound)?;
+) -> Result<AttachmentRow, ServiceError> {
+    let row =
+        db::tickets::find_attachment(conn, &caller.scope, id)?.ok_or(ServiceError::NotFound)?;
     load(conn, defs, caller, row.ticket_id)?;
     if row.internal && !caller.audience.is_staff() {
-        return Err(ApiError::NotFound);
+        return Err(ServiceError::NotFound);
     }
     Ok(row)
 }
@@ -355,15 +320,15 @@ pub fn add_attachment(
     defs: &DefinitionCache,
     caller: &TicketCaller,
     row: AttachmentRow,
-) -> Result<AttachmentRow, ApiError> {
+) -> Result<AttachmentRow, ServiceError> {
     load(conn, defs, caller, row.ticket_id)?;
     caller.require_writer()?;
     if row.internal && !caller.audience.is_staff() {
-        return Err(ApiError::Forbidden(
+        return Err(ServiceError::Forbidden(
             "Only staff add internal attachments.".to_owned(),
         ));
     }
-    db::tickets::insert_attachment(conn, &row)?;
+    db::tickets::insert_attachment(conn, &caller.scope, &row)?;
     Ok(row)
 }
 
@@ -375,7 +340,7 @@ pub fn history(
     id: TicketId,
     after: Option<(i64, i32)>,
     limit: i64,
-) -> Result<Vec<db::tickets::HistoryRow>, ApiError> {
+) -> Result<Vec<db::tickets::HistoryRow>, ServiceError> {
     let ticket = load(conn, defs, caller, id)?;
     let mut rows = db::tickets::history(
         conn,
@@ -386,7 +351,10 @@ pub fn history(
         limit,
     )?;
     // The creation entry holds every initial value; internal ones are not for everyone.
-    for row in rows.iter_mut().filter(|r| r.kind == "created") {
+    for row in rows
+        .iter_mut()
+        .filter(|r| r.kind == HistoryKind::Created.as_str())
+    {
         if let Some(Json(Value::Object(fields))) = &mut row.new_value {
             *fields = caller.audience.redact(&ticket.def, std::mem::take(fields));
         }

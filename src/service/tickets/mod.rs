@@ -3,6 +3,7 @@
 //! ticket the caller may not see answers exactly like a missing one (404).
 
 mod collab;
+mod listing;
 mod transition;
 
 use std::collections::BTreeSet;
@@ -12,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 pub use collab::*;
+pub use listing::*;
 pub use transition::*;
 
 pub use super::fields::master_items;
@@ -26,22 +28,17 @@ use crate::db::tickets::{
 use crate::db::types::{Json, Timestamp};
 use crate::db::{self, DbConnection};
 use crate::domain::identity::{Role, RoleSet};
+use crate::domain::ids::{EntityId, GroupId, OrganizationId, TemplateId, TicketId, UserId};
 use crate::domain::index;
 use crate::domain::library::Reader;
 use crate::domain::template::{
     TemplateDefinition, ValidationContext, check_editable, is_required, is_set, validate_values,
 };
-use crate::domain::ticket::{self, Audience};
-use crate::error::{ApiError, FieldError};
-use crate::ids::{EntityId, GroupId, OrganizationId, TemplateId, TicketId, UserId};
+use crate::domain::ticket::{self, Audience, HistoryKind};
+use crate::service::error::{ConflictKind, FieldError, ServiceError};
 
 /// Roles that see every ticket of the tenant.
-pub const STAFF: [Role; 4] = [
-    Role::TenantAdmin,
-    Role::ProcessManager,
-    Role::Agent,
-    Role::Auditor,
-];
+pub const STAFF: [Role; 4] = crate::domain::ticket::STAFF_ROLES;
 /// Roles that work tickets (everything but reading is theirs).
 pub const WORKERS: [Role; 3] = [Role::TenantAdmin, Role::ProcessManager, Role::Agent];
 /// Roles that may file tickets.
@@ -68,7 +65,7 @@ pub struct TicketCaller {
 
 impl TicketCaller {
     /// Any tenant caller with a role that may look at tickets; 403 for the operator.
-    pub fn of(principal: &Principal) -> Result<Self, ApiError> {
+    pub fn of(principal: &Principal) -> Result<Self, ServiceError> {
         let all = [
             Role::TenantAdmin,
             Role::ProcessManager,
@@ -106,11 +103,11 @@ impl TicketCaller {
     }
 
     /// 403 unless the caller works tickets (auditors and restricted callers read only).
-    pub fn require_worker(&self) -> Result<(), ApiError> {
+    pub fn require_worker(&self) -> Result<(), ServiceError> {
         if self.worker {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(
+            Err(ServiceError::Forbidden(
                 "This needs one of the roles: tenant_admin, process_manager, agent.".to_owned(),
             ))
         }
@@ -119,7 +116,7 @@ impl TicketCaller {
     /// 403 for callers who may only read the tickets they see: staff write only as workers
     /// (auditors read); requesters and partners write (fields, comments, attachments,
     /// transitions they are allowed) on the tickets they see.
-    pub fn require_writer(&self) -> Result<(), ApiError> {
+    pub fn require_writer(&self) -> Result<(), ServiceError> {
         if self.audience.is_staff() {
             self.require_worker()
         } else {
@@ -165,11 +162,11 @@ pub fn load(
     defs: &DefinitionCache,
     caller: &TicketCaller,
     id: TicketId,
-) -> Result<LoadedTicket, ApiError> {
+) -> Result<LoadedTicket, ServiceError> {
     let (row, template_key) =
-        db::tickets::find_ticket(conn, &caller.scope, id)?.ok_or(ApiError::NotFound)?;
+        db::tickets::find_ticket(conn, &caller.scope, id)?.ok_or(ServiceError::NotFound)?;
     if !caller.audience.sees(row.requester_id, row.organization_id) {
-        return Err(ApiError::NotFound);
+        return Err(ServiceError::NotFound);
     }
     let def = defs.get(conn, &caller.scope, row.template_id, row.template_version)?;
     Ok(LoadedTicket {
@@ -185,62 +182,9 @@ pub fn load_for_update(
     defs: &DefinitionCache,
     caller: &TicketCaller,
     id: TicketId,
-) -> Result<LoadedTicket, ApiError> {
+) -> Result<LoadedTicket, ServiceError> {
     db::tickets::lock_ticket(conn, &caller.scope, id)?;
     load(conn, defs, caller, id)
-}
-
-/// What the `template` parameter of a ticket list resolves to.
-pub enum ListScope {
-    /// No template named: every template.
-    AllTemplates,
-    /// The named template (the filter is narrowed to it).
-    Template(db::templates::TemplateRow),
-    /// The tenant has no template with that key: the list is empty.
-    Nothing,
-}
-
-/// Narrows a list filter to the template with `key`, if one is named.
-pub fn narrow_to_template(
-    conn: &mut DbConnection,
-    caller: &TicketCaller,
-    key: Option<&str>,
-    filter: &mut db::tickets::TicketFilter,
-) -> Result<ListScope, ApiError> {
-    let Some(key) = key else {
-        return Ok(ListScope::AllTemplates);
-    };
-    Ok(
-        match db::templates::find_template(conn, &caller.scope, key)? {
-            Some(template) => {
-                filter.template = Some(template.id);
-                ListScope::Template(template)
-            }
-            None => ListScope::Nothing,
-        },
-    )
-}
-
-/// One page of the tickets matching `filter`, with their definitions.
-pub fn page(
-    conn: &mut DbConnection,
-    defs: &DefinitionCache,
-    caller: &TicketCaller,
-    filter: &db::tickets::TicketFilter,
-    after: Option<&db::tickets::After>,
-    limit: i64,
-) -> Result<Vec<LoadedTicket>, ApiError> {
-    let rows = db::tickets::list_tickets(conn, &caller.scope, filter, after, limit)?;
-    let mut loaded = Vec::with_capacity(rows.len());
-    for (row, template_key) in rows {
-        let def = defs.get(conn, &caller.scope, row.template_id, row.template_version)?;
-        loaded.push(LoadedTicket {
-            row,
-            template_key,
-            def,
-        });
-    }
-    Ok(loaded)
 }
 
 /// 422 unless the user exists and is active.
@@ -249,11 +193,11 @@ fn check_user(
     scope: &TenantScope,
     field: &str,
     id: UserId,
-) -> Result<db::users::UserRow, ApiError> {
+) -> Result<db::users::UserRow, ServiceError> {
     db::users::find(conn, scope, id)?
         .filter(|u| u.active)
         .ok_or_else(|| {
-            ApiError::validation(field, "unknown_reference", "no active user with this id")
+            ServiceError::validation(field, "unknown_reference", "no active user with this id")
         })
 }
 
@@ -262,10 +206,12 @@ fn check_group(
     scope: &TenantScope,
     field: &str,
     id: GroupId,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     db::groups::find_group(conn, scope, id)?
         .map(|_| ())
-        .ok_or_else(|| ApiError::validation(field, "unknown_reference", "no group with this id"))
+        .ok_or_else(|| {
+            ServiceError::validation(field, "unknown_reference", "no group with this id")
+        })
 }
 
 fn check_organization(
@@ -273,11 +219,11 @@ fn check_organization(
     scope: &TenantScope,
     field: &str,
     id: OrganizationId,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     db::groups::find_organization(conn, scope, id)?
         .map(|_| ())
         .ok_or_else(|| {
-            ApiError::validation(field, "unknown_reference", "no organization with this id")
+            ServiceError::validation(field, "unknown_reference", "no organization with this id")
         })
 }
 
@@ -299,20 +245,13 @@ fn reindex(
     id: TicketId,
     old: Option<(&str, &Map<String, Value>)>,
     new: (&str, &Map<String, Value>),
-) -> Result<(), ApiError> {
-    let (new_values, new_tokens) = index_entries(def, new.0, new.1);
-    let (old_values, old_tokens) = match old {
+) -> Result<(), ServiceError> {
+    let new = index_entries(def, new.0, new.1);
+    let old = match old {
         Some((title, fields)) => index_entries(def, title, fields),
         None => Default::default(),
     };
-    let gone: Vec<_> = old_values.difference(&new_values).cloned().collect();
-    let added: Vec<_> = new_values.difference(&old_values).cloned().collect();
-    db::tickets::delete_field_index(conn, scope, id, &gone)?;
-    db::tickets::insert_field_index(conn, scope, id, &added)?;
-    let gone: Vec<_> = old_tokens.difference(&new_tokens).cloned().collect();
-    let added: Vec<_> = new_tokens.difference(&old_tokens).cloned().collect();
-    db::tickets::delete_tokens(conn, scope, id, &gone)?;
-    db::tickets::add_tokens(conn, scope, id, &added)?;
+    db::tickets::reindex(conn, scope, id, &old, &new)?;
     Ok(())
 }
 
@@ -331,9 +270,9 @@ pub(crate) fn apply_change(
     changes: &TicketChanges<'_>,
     new_fields: &Map<String, Value>,
     history: HistoryBatch<'_>,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     if !db::tickets::update_ticket(conn, scope, before.id, changes)? {
-        return Err(ApiError::PreconditionFailed);
+        return Err(ServiceError::PreconditionFailed);
     }
     history.write(conn)?;
     if new_fields != old_fields {
@@ -374,7 +313,7 @@ impl<'a> HistoryBatch<'a> {
         }
     }
 
-    fn push(&mut self, kind: &str, internal: bool, fill: impl FnOnce(&mut NewHistory)) {
+    fn push(&mut self, kind: HistoryKind, internal: bool, fill: impl FnOnce(&mut NewHistory)) {
         let mut row = NewHistory {
             tenant_id: self.caller.scope.tenant_id(),
             ticket_id: self.ticket,
@@ -384,7 +323,7 @@ impl<'a> HistoryBatch<'a> {
             actor_kind: self.caller.actor.kind.to_owned(),
             actor_id: self.caller.actor.id,
             actor_name: self.caller.actor.name.clone(),
-            kind: kind.to_owned(),
+            kind: kind.as_str().to_owned(),
             transition: None,
             from_state: None,
             to_state: None,
@@ -399,14 +338,14 @@ impl<'a> HistoryBatch<'a> {
 
     /// The creation, with the initial field values (one entry, not one per field).
     pub(crate) fn created(&mut self, state: &str, fields: &Map<String, Value>) {
-        self.push("created", false, |r| {
+        self.push(HistoryKind::Created, false, |r| {
             r.to_state = Some(state.to_owned());
             r.new_value = Some(Json(Value::Object(fields.clone())));
         });
     }
 
     pub(crate) fn transition(&mut self, key: &str, from: &str, to: &str) {
-        self.push("transition", false, |r| {
+        self.push(HistoryKind::Transition, false, |r| {
             r.transition = Some(key.to_owned());
             r.from_state = Some(from.to_owned());
             r.to_state = Some(to.to_owned());
@@ -415,7 +354,7 @@ impl<'a> HistoryBatch<'a> {
 
     pub(crate) fn field(&mut self, def: &TemplateDefinition, key: &str, old: &Value, new: &Value) {
         let internal = def.field(key).is_some_and(|f| f.internal);
-        self.push("field_changed", internal, |r| {
+        self.push(HistoryKind::FieldChanged, internal, |r| {
             r.field = Some(key.to_owned());
             r.old_value = Some(Json(old.clone()));
             r.new_value = Some(Json(new.clone()));
@@ -433,15 +372,15 @@ impl<'a> HistoryBatch<'a> {
             return;
         }
         let text = |v: Option<Id>| v.map_or(Value::Null, |id| Value::String(id.to_string()));
-        self.push("attribute_changed", false, |r| {
+        self.push(HistoryKind::AttributeChanged, false, |r| {
             r.field = Some(name.to_owned());
             r.old_value = Some(Json(text(old)));
             r.new_value = Some(Json(text(new)));
         });
     }
 
-    pub(crate) fn write(self, conn: &mut DbConnection) -> Result<(), ApiError> {
-        db::tickets::insert_history(conn, &self.rows)?;
+    pub(crate) fn write(self, conn: &mut DbConnection) -> Result<(), ServiceError> {
+        db::tickets::insert_history(conn, &self.caller.scope, &self.rows)?;
         Ok(())
     }
 }
@@ -464,10 +403,10 @@ pub fn create(
     caller: &TicketCaller,
     request: &NewTicketRequest,
     now: DateTime<Utc>,
-) -> Result<LoadedTicket, ApiError> {
+) -> Result<LoadedTicket, ServiceError> {
     let scope = &caller.scope;
     if !caller.roles.iter().any(|r| FILERS.contains(r)) {
-        return Err(ApiError::Forbidden(
+        return Err(ServiceError::Forbidden(
             "Auditors read tickets; they do not file them.".to_owned(),
         ));
     }
@@ -477,22 +416,24 @@ pub fn create(
             || request.organization.is_some()
             || request.requester.is_some_and(|r| Some(r) != caller.user))
     {
-        return Err(ApiError::Forbidden(
+        return Err(ServiceError::Forbidden(
             "Only agents set the requester, assignee, group or organization of a ticket."
                 .to_owned(),
         ));
     }
-    let template = db::templates::find_template(conn, scope, &request.template)?
-        .ok_or_else(|| ApiError::validation("template", "unknown", "no template with this key"))?;
+    let template =
+        db::templates::find_template(conn, scope, &request.template)?.ok_or_else(|| {
+            ServiceError::validation("template", "unknown", "no template with this key")
+        })?;
     if template.archived {
-        return Err(ApiError::validation(
+        return Err(ServiceError::validation(
             "template",
             "archived",
             "the template is archived; it takes no new tickets",
         ));
     }
     let Some(number) = template.published_version else {
-        return Err(ApiError::validation(
+        return Err(ServiceError::validation(
             "template",
             "not_published",
             "the template has no published version yet",
@@ -524,10 +465,10 @@ pub(crate) fn create_from(
     request: &NewTicketRequest,
     now: DateTime<Utc>,
     template_key: &str,
-) -> Result<LoadedTicket, ApiError> {
+) -> Result<LoadedTicket, ServiceError> {
     let scope = &caller.scope;
     let Some((stage, initial)) = def.states().find(|(_, s)| s.initial) else {
-        return Err(ApiError::Internal(
+        return Err(ServiceError::Internal(
             "published template without an initial state".into(),
         ));
     };
@@ -655,23 +596,23 @@ pub fn update(
     expected_version: Option<i64>,
     patch: &TicketPatch,
     now: DateTime<Utc>,
-) -> Result<LoadedTicket, ApiError> {
+) -> Result<LoadedTicket, ServiceError> {
     let scope = &caller.scope;
     let current = load_for_update(conn, defs, caller, id)?;
     let restricted = !caller.audience.is_staff();
     if restricted
         && (patch.assignee.is_some() || patch.group.is_some() || patch.organization.is_some())
     {
-        return Err(ApiError::Forbidden(
+        return Err(ServiceError::Forbidden(
             "Only agents change the assignee, group or organization of a ticket.".to_owned(),
         ));
     }
     caller.require_writer()?;
-    crate::api::common::check_version(expected_version, current.row.version)?;
+    crate::service::error::check_version(expected_version, current.row.version)?;
     let def = current.def.clone();
     if current.row.closed && !patch.fields.is_empty() {
-        return Err(ApiError::Conflict {
-            code: "/problems/ticket-closed",
+        return Err(ServiceError::Conflict {
+            kind: ConflictKind::TicketClosed,
             detail: "The ticket is in a terminal state; its fields no longer change.".to_owned(),
         });
     }
@@ -708,7 +649,7 @@ pub fn update(
         .map(|(k, _)| FieldError::new(format!("fields.{k}"), "required", "must be set"))
         .collect();
     if !cleared.is_empty() {
-        return Err(ApiError::Validation(cleared));
+        return Err(ServiceError::Validation(cleared));
     }
     check_references(conn, scope, &*def, &patch.fields, &caller.reader())?;
     let assignee = match patch.assignee {

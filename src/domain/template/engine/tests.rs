@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::super::fixtures::incident_clean;
 use super::super::parse::parse_definition;
+use super::super::request::TransitionKey;
 use super::*;
 
 const OWNER: &str = "0190a5b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b";
@@ -29,6 +30,13 @@ fn agent() -> ActorView {
 fn closed_children() -> Facts {
     Facts {
         all_children_closed: true,
+    }
+}
+
+fn input(key: &str, supplied: &Map<String, Value>) -> TransitionInput {
+    TransitionInput {
+        transition: TransitionKey::parse(key).unwrap(),
+        fields: supplied.clone(),
     }
 }
 
@@ -210,8 +218,7 @@ fn plans_a_transition() {
         &t,
         &agent(),
         &closed_children(),
-        "close",
-        &supplied,
+        &input("close", &supplied),
         &masters(),
     )
     .unwrap();
@@ -299,8 +306,7 @@ fn empty_sources_leave_actions_out() {
         &t,
         &agent(),
         &closed_children(),
-        "close",
-        &Map::new(),
+        &input("close", &Map::new()),
         &masters(),
     )
     .unwrap();
@@ -333,8 +339,7 @@ fn refuses_with_every_reason() {
         &t,
         &nobody,
         &Facts::default(),
-        "close",
-        &supplied,
+        &input("close", &supplied),
         &masters(),
     )
     .unwrap_err();
@@ -372,8 +377,7 @@ fn refuses_with_every_reason() {
         &ticket("closed", &values),
         &agent(),
         &closed_children(),
-        "hold",
-        &Map::new(),
+        &input("hold", &Map::new()),
         &masters(),
     )
     .unwrap_err();
@@ -386,8 +390,7 @@ fn refuses_with_every_reason() {
         &t,
         &agent(),
         &closed_children(),
-        "explode",
-        &Map::new(),
+        &input("explode", &Map::new()),
         &masters(),
     )
     .unwrap_err();
@@ -410,8 +413,7 @@ fn supplied_values_are_validated_and_may_clear() {
         &t,
         &agent(),
         &closed_children(),
-        "close",
-        &fields(json!({"effort": null})),
+        &input("close", &fields(json!({"effort": null}))),
         &masters(),
     )
     .unwrap_err();
@@ -426,8 +428,7 @@ fn supplied_values_are_validated_and_may_clear() {
         &t,
         &agent(),
         &closed_children(),
-        "close",
-        &fields(json!({"effort": "4"})),
+        &input("close", &fields(json!({"effort": "4"}))),
         &masters(),
     )
     .unwrap_err();
@@ -450,8 +451,14 @@ fn plan_and_listing_agree() {
             for actor in [agent(), ActorView::default()] {
                 let listed = available_transitions(&def, &t, &actor, &facts, false);
                 for tr in &def.transitions {
-                    let planned =
-                        plan_transition(&def, &t, &actor, &facts, &tr.key, &Map::new(), &masters());
+                    let planned = plan_transition(
+                        &def,
+                        &t,
+                        &actor,
+                        &facts,
+                        &input(&tr.key, &Map::new()),
+                        &masters(),
+                    );
                     assert_eq!(
                         keys(&listed).contains(&tr.key.as_str()),
                         planned.is_ok(),

@@ -10,23 +10,20 @@ use serde_json::{Map, Value, json};
 use super::{Draft, Firing, Produced};
 use crate::db::tickets::{LINK_PARENT, LinkRow};
 use crate::db::{self, DbConnection};
+use crate::domain::ids::{LinkId, RecordId};
 use crate::domain::template::{
     Assignee, MappedValue, PlannedAction, TemplateDefinition, TransitionPlan, convert_literal,
     convert_mapped,
 };
 use crate::domain::ticket::Audience;
-use crate::error::ApiError;
-use crate::ids::{LinkId, RecordId};
+use crate::service::error::{ConflictKind, ServiceError};
 use crate::service::libraries::{ActionTarget, LibraryWrite, write_from_transition};
 use crate::service::tickets::{
     LoadedTicket, NewTicketRequest, TicketCaller, create_from, event_payload,
 };
 
-fn action_failed(detail: String) -> ApiError {
-    ApiError::Conflict {
-        code: "/problems/action-failed",
-        detail,
-    }
+fn action_failed(detail: String) -> ServiceError {
+    ServiceError::conflict(ConflictKind::ActionFailed, detail)
 }
 
 /// `set_field`: the plan's field changes (a null value clears the field), each with its
@@ -53,7 +50,7 @@ pub(super) fn perform(
     action: &PlannedAction,
     draft: &mut Draft<'_>,
     produced: &mut Produced,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     match action {
         PlannedAction::Assign { assignee } => assign(conn, firing, assignee, draft)?,
         PlannedAction::CreateChildTicket { template, fields } => {
@@ -91,7 +88,7 @@ fn assign(
     firing: &Firing<'_>,
     target: &Assignee,
     draft: &mut Draft<'_>,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let scope = &firing.cx.caller.scope;
     match target {
         Assignee::User { id: user } => {
@@ -115,7 +112,11 @@ fn assign(
 }
 
 /// `notify`: a `ticket.notify` row in `events` for the integration work; returns its payload.
-fn notify(conn: &mut DbConnection, firing: &Firing<'_>, event: &str) -> Result<Value, ApiError> {
+fn notify(
+    conn: &mut DbConnection,
+    firing: &Firing<'_>,
+    event: &str,
+) -> Result<Value, ServiceError> {
     let ticket = firing.ticket();
     let mut payload = event_payload(ticket);
     if let Some(map) = payload.as_object_mut() {
@@ -145,7 +146,7 @@ fn library_upsert(
     record: Option<RecordId>,
     record_field: Option<&str>,
     mapped: &BTreeMap<String, MappedValue>,
-) -> Result<LibraryWrite, ApiError> {
+) -> Result<LibraryWrite, ServiceError> {
     let target = ActionTarget::Upsert { record };
     let mut write = write_from_transition(conn, &firing.writer(), library, target, mapped)?;
     if record.is_none()
@@ -163,7 +164,7 @@ fn library_update(
     library: &str,
     record: RecordId,
     mapped: &BTreeMap<String, MappedValue>,
-) -> Result<LibraryWrite, ApiError> {
+) -> Result<LibraryWrite, ServiceError> {
     let target = ActionTarget::Update { record };
     write_from_transition(conn, &firing.writer(), library, target, mapped)
 }
@@ -193,7 +194,7 @@ fn create_child_ticket(
     firing: &Firing<'_>,
     template_key: &str,
     mapped: &BTreeMap<String, MappedValue>,
-) -> Result<LoadedTicket, ApiError> {
+) -> Result<LoadedTicket, ServiceError> {
     let (caller, now) = (firing.cx.caller, firing.cx.now);
     let scope = &caller.scope;
     let failed = |why: &str| action_failed(format!("create_child_ticket '{template_key}': {why}"));
@@ -241,10 +242,11 @@ fn link_child(
     conn: &mut DbConnection,
     firing: &Firing<'_>,
     child: &LoadedTicket,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let (caller, now) = (firing.cx.caller, firing.cx.now);
     db::tickets::insert_link(
         conn,
+        &caller.scope,
         &LinkRow {
             tenant_id: caller.scope.tenant_id(),
             id: LinkId::new_at(now),
@@ -263,8 +265,8 @@ fn link_child(
 fn child_fields(
     def: &TemplateDefinition,
     mapped: &BTreeMap<String, MappedValue>,
-    failed: impl Fn(&str) -> ApiError,
-) -> Result<Map<String, Value>, ApiError> {
+    failed: impl Fn(&str) -> ServiceError,
+) -> Result<Map<String, Value>, ServiceError> {
     let mut fields = Map::new();
     for (target, value) in mapped {
         let field = def
@@ -285,9 +287,9 @@ fn child_fields(
 }
 
 /// Locates the child's validation errors under `create_child_ticket.<template>.`.
-fn locate_child_errors(error: ApiError, template_key: &str) -> ApiError {
+fn locate_child_errors(error: ServiceError, template_key: &str) -> ServiceError {
     match error {
-        ApiError::Validation(errors) => ApiError::Validation(
+        ServiceError::Validation(errors) => ServiceError::Validation(
             errors
                 .into_iter()
                 .map(|mut e| {

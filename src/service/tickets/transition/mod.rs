@@ -17,14 +17,15 @@ use super::{HistoryBatch, LoadedTicket, TicketCaller, apply_change, load, load_f
 use crate::db::tickets::{CommentRow, TicketChanges};
 use crate::db::types::Json;
 use crate::db::{self, DbConnection};
+use crate::domain::ids::{GroupId, TicketId, UserId};
 use crate::domain::template::{
-    ActorView, Facts, MasterItems, PlanError, TicketView, TransitionOption, TransitionPlan,
-    Unavailable, available_transitions, plan_transition,
+    ActorView, Facts, MasterItems, PlanError, TicketView, TransitionInput, TransitionKey,
+    TransitionOption, TransitionPlan, Unavailable, available_transitions, plan_transition,
 };
 use crate::domain::ticket;
-use crate::error::{ApiError, FieldError};
-use crate::ids::{GroupId, TicketId, UserId};
+use crate::domain::ticket::Audience;
 use crate::service::definitions::DefinitionCache;
+use crate::service::error::{ConflictKind, FieldError, ServiceError, check_version};
 use crate::service::fields::{check_references, master_items, refuse_internal};
 use crate::service::libraries::{LibraryWrite, Source, Writer};
 
@@ -35,11 +36,38 @@ pub struct NewComment {
     pub internal: bool,
 }
 
+/// A transition request, parsed: the engine's input (a transition key, the supplied values)
+/// and the comment written with it.
 #[derive(Debug, Clone)]
 pub struct TransitionRequest {
-    pub transition: String,
-    pub fields: Map<String, Value>,
+    pub input: TransitionInput,
     pub comment: Option<NewComment>,
+}
+
+impl TransitionRequest {
+    /// Parses what a caller sent; a transition name that is not a key is refused as the
+    /// engine refuses an unknown one (422 on `transition`).
+    pub fn parse(
+        transition: &str,
+        fields: Map<String, Value>,
+        comment: Option<NewComment>,
+    ) -> Result<Self, ServiceError> {
+        let transition = TransitionKey::parse(transition).map_err(|_| {
+            ServiceError::validation(
+                "transition",
+                "unknown_transition",
+                format!("the template has no transition '{transition}'"),
+            )
+        })?;
+        Ok(Self {
+            input: TransitionInput { transition, fields },
+            comment,
+        })
+    }
+
+    fn fields(&self) -> &Map<String, Value> {
+        &self.input.fields
+    }
 }
 
 /// Whether a transition is committed or only tried.
@@ -77,7 +105,7 @@ pub struct TransitionOutcome {
     pub comment: Option<CommentRow>,
 }
 
-fn actor_view(conn: &mut DbConnection, caller: &TicketCaller) -> Result<ActorView, ApiError> {
+fn actor_view(conn: &mut DbConnection, caller: &TicketCaller) -> Result<ActorView, ServiceError> {
     let groups = db::groups::names(conn, &caller.scope, &caller.groups)?;
     Ok(ActorView {
         user: caller.user,
@@ -91,7 +119,7 @@ fn facts(
     conn: &mut DbConnection,
     caller: &TicketCaller,
     ticket: &LoadedTicket,
-) -> Result<Facts, ApiError> {
+) -> Result<Facts, ServiceError> {
     let needed = ticket
         .def
         .transitions
@@ -119,38 +147,47 @@ pub fn options(
     caller: &TicketCaller,
     id: TicketId,
     explain: bool,
-) -> Result<(LoadedTicket, Vec<TransitionOption>), ApiError> {
+) -> Result<(LoadedTicket, Vec<TransitionOption>), ServiceError> {
     let ticket = load(conn, defs, caller, id)?;
     let actor = actor_view(conn, caller)?;
     let facts = facts(conn, caller, &ticket)?;
     let fields = ticket.fields();
-    let mut options = available_transitions(
+    let options = available_transitions(
         &ticket.def,
         &view(&ticket, &fields),
         &actor,
         &facts,
         explain,
     );
-    if !caller.audience.is_staff() {
-        // Restricted callers never learn the names of internal fields.
-        for option in &mut options {
-            option
-                .required_fields
-                .retain(|f| ticket.def.field(f).is_none_or(|d| !d.internal));
-        }
-    }
     Ok((ticket, options))
 }
 
-fn transition_error(errors: Vec<PlanError>, state: &str) -> ApiError {
+/// The refusal as the caller may see it: every reason passes through the audience rules
+/// first, so a requester or partner learns no internal field's name or condition. A transition
+/// that needs only internal fields they cannot supply is unavailable to them (409), not a
+/// validation error naming those fields.
+fn transition_error(
+    errors: Vec<PlanError>,
+    ticket: &LoadedTicket,
+    audience: &Audience,
+    transition: &str,
+) -> ServiceError {
+    let def = &ticket.def;
+    let state = &ticket.row.state;
     let mut fields = Vec::new();
     let mut conflict = Vec::new();
     let mut forbidden = false;
+    let errors = errors.into_iter().map(|e| match e {
+        PlanError::Unavailable(r) => {
+            PlanError::Unavailable(audience.reason(def, def.transition(transition), r))
+        }
+        PlanError::Field(v) => PlanError::Field(v),
+    });
     for error in errors {
         match error {
             PlanError::Field(v) => fields.push(FieldError::new(v.field, v.code, v.message)),
             PlanError::Unavailable(Unavailable::UnknownTransition { transition }) => {
-                return ApiError::validation(
+                return ServiceError::validation(
                     "transition",
                     "unknown_transition",
                     format!("the template has no transition '{transition}'"),
@@ -166,6 +203,11 @@ fn transition_error(errors: Vec<PlanError>, state: &str) -> ApiError {
             PlanError::Unavailable(Unavailable::GuardFailed { description, .. }) => {
                 conflict.push(format!("its condition does not hold: {description}"));
             }
+            PlanError::Unavailable(Unavailable::MissingFields { fields: missing })
+                if missing.is_empty() =>
+            {
+                conflict.push("it needs values that staff fill in first".to_owned());
+            }
             PlanError::Unavailable(Unavailable::MissingFields { fields: missing }) => {
                 fields.extend(missing.into_iter().map(|f| {
                     FieldError::new(
@@ -178,18 +220,20 @@ fn transition_error(errors: Vec<PlanError>, state: &str) -> ApiError {
         }
     }
     if !conflict.is_empty() {
-        return ApiError::Conflict {
-            code: "/problems/transition-unavailable",
-            detail: format!(
+        return ServiceError::conflict(
+            ConflictKind::TransitionUnavailable,
+            format!(
                 "The transition is not available from state '{state}': {}.",
                 conflict.join("; ")
             ),
-        };
+        );
     }
     if forbidden {
-        return ApiError::Forbidden("You may not take this transition on this ticket.".to_owned());
+        return ServiceError::Forbidden(
+            "You may not take this transition on this ticket.".to_owned(),
+        );
     }
-    ApiError::Validation(fields)
+    ServiceError::Validation(fields)
 }
 
 /// Fires a transition: the steps below in the request's transaction, or, for
@@ -198,7 +242,7 @@ pub fn fire(
     conn: &mut DbConnection,
     cx: &TransitionContext<'_>,
     request: &TransitionRequest,
-) -> Result<TransitionOutcome, ApiError> {
+) -> Result<TransitionOutcome, ServiceError> {
     match cx.mode {
         Mode::Execute => execute(conn, cx, request),
         Mode::DryRun => rolled_back(conn, |c| execute(c, cx, request)),
@@ -208,11 +252,11 @@ pub fn fire(
 /// Runs `run` in a savepoint and rolls it back whatever the result.
 fn rolled_back<T>(
     conn: &mut DbConnection,
-    run: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
+    run: impl FnOnce(&mut DbConnection) -> Result<T, ServiceError>,
+) -> Result<T, ServiceError> {
     enum Undo<T> {
         Done(Box<T>),
-        Failed(ApiError),
+        Failed(ServiceError),
     }
     impl<T> From<diesel::result::Error> for Undo<T> {
         fn from(e: diesel::result::Error) -> Self {
@@ -228,7 +272,7 @@ fn rolled_back<T>(
     match result {
         Err(Undo::Done(done)) => Ok(*done),
         Err(Undo::Failed(e)) => Err(e),
-        Ok(()) => Err(ApiError::Internal("dry run committed".to_owned())),
+        Ok(()) => Err(ServiceError::Internal("dry run committed".to_owned())),
     }
 }
 
@@ -237,14 +281,14 @@ fn execute(
     conn: &mut DbConnection,
     cx: &TransitionContext<'_>,
     request: &TransitionRequest,
-) -> Result<TransitionOutcome, ApiError> {
+) -> Result<TransitionOutcome, ServiceError> {
     let loaded = load_step(conn, cx, request)?;
-    let plan = plan(&loaded, request)?;
+    let plan = plan(&loaded, &cx.caller.audience, request)?;
     check_references(
         conn,
         &cx.caller.scope,
         &*loaded.ticket.def,
-        &request.fields,
+        request.fields(),
         &cx.caller.reader(),
     )?;
     let firing = Firing::new(cx, &loaded, &plan);
@@ -273,21 +317,21 @@ fn load_step(
     conn: &mut DbConnection,
     cx: &TransitionContext<'_>,
     request: &TransitionRequest,
-) -> Result<Loaded, ApiError> {
+) -> Result<Loaded, ServiceError> {
     let caller = cx.caller;
     let ticket = load_for_update(conn, cx.definitions, caller, cx.ticket)?;
-    crate::api::common::check_version(cx.expected_version, ticket.row.version)?;
+    check_version(cx.expected_version, ticket.row.version)?;
     caller.require_writer()?;
     let staff = caller.audience.is_staff();
-    refuse_internal(&*ticket.def, staff, &request.fields, "template")?;
+    refuse_internal(&*ticket.def, staff, request.fields(), "template")?;
     if request.comment.as_ref().is_some_and(|c| c.internal) && !staff {
-        return Err(ApiError::Forbidden(
+        return Err(ServiceError::Forbidden(
             "Only staff write internal comments.".to_owned(),
         ));
     }
     let actor = actor_view(conn, caller)?;
     let facts = facts(conn, caller, &ticket)?;
-    let masters = master_items(conn, &caller.scope, &*ticket.def, request.fields.keys())?;
+    let masters = master_items(conn, &caller.scope, &*ticket.def, request.fields().keys())?;
     Ok(Loaded {
         fields: ticket.fields(),
         ticket,
@@ -298,18 +342,21 @@ fn load_step(
 }
 
 /// Plan: the domain engine's decision, pure; its refusals become the request's error.
-fn plan(loaded: &Loaded, request: &TransitionRequest) -> Result<TransitionPlan, ApiError> {
+fn plan(
+    loaded: &Loaded,
+    audience: &Audience,
+    request: &TransitionRequest,
+) -> Result<TransitionPlan, ServiceError> {
     let ticket = &loaded.ticket;
     plan_transition(
         &ticket.def,
         &view(ticket, &loaded.fields),
         &loaded.actor,
         &loaded.facts,
-        &request.transition,
-        &request.fields,
+        &request.input,
         &loaded.masters,
     )
-    .map_err(|e| transition_error(e, &ticket.row.state))
+    .map_err(|e| transition_error(e, ticket, audience, request.input.transition.as_str()))
 }
 
 /// What the actions of one planned transition share.
@@ -390,7 +437,11 @@ struct Produced {
 
 /// Apply: the attribute history rows, then the ticket's update — conditional on the version
 /// it was loaded at (412 otherwise) — with its history and index diff.
-fn apply(conn: &mut DbConnection, firing: &Firing<'_>, draft: Draft<'_>) -> Result<(), ApiError> {
+fn apply(
+    conn: &mut DbConnection,
+    firing: &Firing<'_>,
+    draft: Draft<'_>,
+) -> Result<(), ServiceError> {
     let Draft {
         version,
         fields,
@@ -404,7 +455,7 @@ fn apply(conn: &mut DbConnection, firing: &Firing<'_>, draft: Draft<'_>) -> Resu
     let (stage, target) = def
         .states()
         .find(|(_, s)| s.key == firing.plan.to)
-        .ok_or_else(|| ApiError::Internal("transition to an unknown state".to_owned()))?;
+        .ok_or_else(|| ServiceError::Internal("transition to an unknown state".to_owned()))?;
     let title = ticket::title_of(def, &fields);
     let changes = TicketChanges {
         title: &title,
@@ -431,7 +482,7 @@ fn record(
     request: &TransitionRequest,
     plan: TransitionPlan,
     produced: Produced,
-) -> Result<TransitionOutcome, ApiError> {
+) -> Result<TransitionOutcome, ServiceError> {
     let comment = match &request.comment {
         Some(c) => Some(super::insert_comment(
             conn, cx.caller, cx.ticket, c, cx.now,

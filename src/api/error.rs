@@ -1,41 +1,36 @@
 //! One error type for the whole API, rendered as RFC 9457 `application/problem+json`.
 //!
 //! Clients see a stable `type`, a title, the status and a detail written for them; internal error
-//! text is logged and never sent.
+//! text is logged and never sent. The use cases' [`ServiceError`] and the credential checks'
+//! [`AuthError`] become problems here and nowhere else: this module holds the table from each
+//! [`ConflictKind`] to its `/problems/…` type.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::auth::AuthError;
 use crate::db::DbError;
+use crate::service::error::{ConflictKind, ServiceError};
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
-/// One offending input of a validation problem.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-#[schema(example = json!({"field": "fields.impact", "code": "required", "message": "is required"}))]
-pub struct FieldError {
-    /// Where the problem is, as a dotted path into the request body (`body` for the whole).
-    pub field: String,
-    /// Stable machine-readable code (`required`, `too_short`, `invalid_type`, ...).
-    pub code: String,
-    /// Human-readable explanation.
-    pub message: String,
-}
+pub use crate::domain::error::FieldError;
 
-impl FieldError {
-    pub fn new(
-        field: impl Into<String>,
-        code: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            field: field.into(),
-            code: code.into(),
-            message: message.into(),
-        }
-    }
+// The OpenAPI shape of `FieldError`: the domain type knows no OpenAPI.
+/// One offending input of a validation problem.
+#[derive(ToSchema)]
+#[schema(as = FieldError)]
+#[schema(example = json!({"field": "fields.impact", "code": "required", "message": "is required"}))]
+#[expect(dead_code, reason = "documentation only: the schema of FieldError")]
+pub struct FieldErrorSchema {
+    /// Where the problem is, as a dotted path into the request body (`body` for the whole).
+    field: String,
+    /// Stable machine-readable code (`required`, `too_short`, `invalid_type`, ...).
+    code: String,
+    /// Human-readable explanation.
+    message: String,
 }
 
 /// An RFC 9457 problem document: the body of every error response.
@@ -55,6 +50,7 @@ pub struct Problem {
     pub detail: String,
     /// Present on validation problems: one entry per offending input.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<FieldErrorSchema>)]
     pub errors: Vec<FieldError>,
     /// Present on quota problems: the plan cap that was reached (`max_users`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -265,6 +261,52 @@ impl From<DbError> for ApiError {
             DbError::Query(query) => query.into(),
             other => Self::Internal(other.to_string()),
         }
+    }
+}
+
+/// The problem type of each conflict a use case reports.
+fn conflict_type(kind: ConflictKind) -> &'static str {
+    match kind {
+        ConflictKind::Duplicate => "/problems/duplicate",
+        ConflictKind::ActionFailed => "/problems/action-failed",
+        ConflictKind::AlreadyInstalled => "/problems/already-installed",
+        ConflictKind::DraftExists => "/problems/draft-exists",
+        ConflictKind::IdempotencyKeyInUse => "/problems/idempotency-key-in-use",
+        ConflictKind::LibraryFieldInUse => "/problems/library-field-in-use",
+        ConflictKind::LibraryInUse => "/problems/library-in-use",
+        ConflictKind::LibraryWriteFailed => "/problems/library-write-failed",
+        ConflictKind::MasterInUse => "/problems/master-in-use",
+        ConflictKind::NotPublished => "/problems/not-published",
+        ConflictKind::TemplatePublished => "/problems/template-published",
+        ConflictKind::TicketClosed => "/problems/ticket-closed",
+        ConflictKind::TooManyLinks => "/problems/too-many-links",
+        ConflictKind::TransitionUnavailable => "/problems/transition-unavailable",
+        ConflictKind::VersionPublished => "/problems/version-published",
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::NotFound => Self::NotFound,
+            ServiceError::Unauthorized => Self::Unauthorized,
+            ServiceError::Forbidden(detail) => Self::Forbidden(detail),
+            ServiceError::Conflict { kind, detail } => Self::Conflict {
+                code: conflict_type(kind),
+                detail,
+            },
+            ServiceError::PreconditionFailed => Self::PreconditionFailed,
+            ServiceError::QuotaExceeded { cap, limit } => Self::QuotaExceeded { cap, limit },
+            ServiceError::Validation(errors) => Self::Validation(errors),
+            ServiceError::Unavailable(detail) => Self::Unavailable(detail),
+            ServiceError::Internal(detail) => Self::Internal(detail),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        ServiceError::from(error).into()
     }
 }
 

@@ -1,0 +1,53 @@
+//! Request extractors that need the running server: the authenticated [`Principal`].
+//! Authentication itself is `crate::auth::authenticate`; this only reads the credential from
+//! the request, hands it over with what auth needs, and counts the tenant's API call.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
+use crate::auth::{self, ApiKeyPrincipal, Caller, Principal, UserPrincipal};
+
+/// The bearer credential of a request, if it has one in the right form.
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, credential) = value.split_once(' ')?;
+    let credential = credential.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !credential.is_empty()).then(|| credential.to_owned())
+}
+
+/// The address of the client as seen by this server (not a forwarded header, which a client
+/// could forge).
+pub fn client_addr(req: &HttpRequest) -> Option<String> {
+    req.peer_addr().map(|addr| addr.ip().to_string())
+}
+
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let credential = bearer(req);
+        let client_addr = client_addr(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
+            let caller = auth::authenticate(&state.auth(), credential).await?;
+            if let Caller::User(UserPrincipal { scope, .. })
+            | Caller::ApiKey(ApiKeyPrincipal { scope, .. }) = &caller
+            {
+                state
+                    .usage
+                    .record_api_call(scope.tenant_id(), state.clock.now());
+            }
+            Ok(Principal {
+                caller,
+                client_addr,
+            })
+        })
+    }
+}

@@ -1,0 +1,44 @@
+//! The state every handler reaches through `web::Data<AppState>`: built by `crate::app` at
+//! start-up, read by the API layer only (use cases get what they need as arguments).
+
+use std::sync::Arc;
+
+use actix_web::web;
+
+use crate::api::RouteTable;
+use crate::auth::password::PasswordHasher;
+use crate::auth::token::TokenKeys;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::Database;
+
+/// What every handler can reach, shared by all workers.
+pub struct AppState {
+    pub config: Config,
+    pub db: Database,
+    pub clock: Arc<dyn Clock>,
+    pub tokens: TokenKeys,
+    pub passwords: PasswordHasher,
+    pub openapi_json: web::Bytes,
+    pub route_table: RouteTable,
+    pub usage: crate::usage::UsageMeter,
+    pub login_limiter: LoginLimiter,
+    pub definitions: crate::service::definitions::DefinitionCache,
+    pub blobs: Arc<dyn crate::storage::BlobStore>,
+}
+
+impl AppState {
+    /// What authentication and the session use cases borrow from the state.
+    pub fn auth(&self) -> crate::auth::AuthContext<'_> {
+        crate::auth::AuthContext {
+            db: &self.db,
+            tokens: &self.tokens,
+            passwords: &self.passwords,
+            clock: self.clock.as_ref(),
+            config: &self.config,
+        }
+    }
+}
+
+/// Token requests per client address (`STAGEFLOW_LOGIN_RATE_PER_MINUTE`).
+pub type LoginLimiter = governor::DefaultKeyedRateLimiter<String>;

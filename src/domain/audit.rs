@@ -1,0 +1,33 @@
+//! The closed sets of the audit log: who acted, and on what kind of thing.
+
+use crate::domain::closed_set::closed_set;
+
+closed_set! {
+    /// Who an audit entry is about.
+    pub enum AuditActorKind {
+        /// The platform operator.
+        Operator = "operator",
+        User = "user",
+        ApiKey = "api_key",
+        /// A failed login: nobody was authenticated.
+        Anonymous = "anonymous",
+    }
+}
+
+closed_set! {
+    /// What kind of thing an audit entry's target is.
+    pub enum AuditTargetKind {
+        Account = "account",
+        ApiKey = "api_key",
+        Group = "group",
+        Library = "library",
+        Master = "master",
+        Operator = "operator",
+        Organization = "organization",
+        Plan = "plan",
+        Session = "session",
+        Template = "template",
+        Tenant = "tenant",
+        User = "user",
+    }
+}
