@@ -4,9 +4,7 @@
 //! tests start exactly the server that ships.
 
 pub mod api;
-pub mod app;
 pub mod auth;
-pub mod bootstrap;
 pub mod catalog;
 pub mod clock;
 pub mod config;

@@ -4,9 +4,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use stageflow::app::{Application, open_and_migrate};
+use stageflow::api::server::Application;
 use stageflow::clock::SystemClock;
 use stageflow::config::Config;
+use stageflow::db::Database;
 
 /// Stageflow — a headless, multi-tenant business-process platform (REST/JSON API).
 ///
@@ -108,7 +109,7 @@ fn with_config_and(run: impl FnOnce(Config) -> Result<(), String>) -> ExitCode {
 }
 
 fn migrate(config: Config) -> Result<(), String> {
-    let (_db, applied) = open_and_migrate(&config).map_err(|e| e.to_string())?;
+    let (_db, applied) = Database::open_and_migrate(&config).map_err(|e| e.to_string())?;
     if applied.is_empty() {
         println!("database is up to date");
     } else {

@@ -22,8 +22,6 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
 
-use crate::api::error::ApiError;
-use crate::app::open_and_migrate;
 use crate::auth::password::PasswordHasher;
 use crate::auth::{Caller, Principal, TenantScope, UserPrincipal};
 use crate::config::Config;
@@ -34,6 +32,7 @@ use crate::domain::ids::{OperatorId, TemplateId, TicketId, UserId};
 use crate::domain::template::{MasterItems, TemplateDefinition};
 use crate::domain::ticket::Audience;
 use crate::service::definitions::DefinitionCache;
+use crate::service::error::ServiceError;
 use crate::service::tickets::{NewTicketRequest, TicketCaller, create_from, master_items};
 use crate::service::{directory, platform, templates};
 
@@ -200,16 +199,16 @@ struct TenantResult {
     per_state: std::collections::BTreeMap<String, u64>,
 }
 
-fn err(context: &str) -> impl Fn(ApiError) -> String + '_ {
+fn err(context: &str) -> impl Fn(ServiceError) -> String + '_ {
     move |e| match e {
-        ApiError::Validation(errors) => format!("{context}: validation failed: {errors:?}"),
+        ServiceError::Validation(errors) => format!("{context}: validation failed: {errors:?}"),
         other => format!("{context}: {other}"),
     }
 }
 
 /// Seeds an empty database (see the module documentation) and writes `options.out`.
 pub fn seed_tickets(config: &Config, options: &SeedOptions) -> Result<(), String> {
-    let (db, _) = open_and_migrate(config).map_err(|e| e.to_string())?;
+    let (db, _) = crate::db::Database::open_and_migrate(config).map_err(|e| e.to_string())?;
     let passwords = PasswordHasher::new(config.argon2)?;
     let admin_hash = passwords.hash_blocking(ADMIN_PASSWORD)?;
     let agent_hash = passwords.hash_blocking(AGENT_PASSWORD)?;
@@ -249,10 +248,10 @@ fn provision(
     agent_hash: &str,
     options: &SeedOptions,
     now: DateTime<Utc>,
-) -> Result<Vec<TenantPlan>, ApiError> {
+) -> Result<Vec<TenantPlan>, ServiceError> {
     for slug in TENANTS {
         if crate::db::platform::slug_taken(conn, slug)? {
-            return Err(ApiError::duplicate(format!(
+            return Err(ServiceError::duplicate(format!(
                 "tenant {slug} exists already: seed-tickets needs a fresh database"
             )));
         }
@@ -279,9 +278,9 @@ fn provision(
     for (index, slug) in TENANTS.iter().enumerate() {
         let input = platform::TenantInput {
             account_id: account.id,
-            slug: TenantSlug::parse(slug).map_err(ApiError::internal)?,
+            slug: TenantSlug::parse(slug).map_err(ServiceError::internal)?,
             name: format!("Bench {}", index + 1),
-            time_zone: TimeZone::parse("Asia/Tokyo").map_err(ApiError::internal)?,
+            time_zone: TimeZone::parse("Asia/Tokyo").map_err(ServiceError::internal)?,
             admin_username: "admin".to_owned(),
             admin_password_hash: admin_hash.to_owned(),
             admin_display_name: "Bench admin".to_owned(),
@@ -299,17 +298,17 @@ fn provision(
                 display_name: "Bench agent".to_owned(),
                 email: None,
                 roles: RoleSet::new([Role::Agent])
-                    .ok_or_else(|| ApiError::internal("empty role set"))?,
+                    .ok_or_else(|| ServiceError::internal("empty role set"))?,
                 organization_id: None,
             },
             now,
         )?;
         for key in INSTALL_ORDER {
             let entry = crate::catalog::entry(key)
-                .ok_or_else(|| ApiError::internal(format!("no catalog entry {key}")))?;
+                .ok_or_else(|| ServiceError::internal(format!("no catalog entry {key}")))?;
             let installed = templates::install(conn, &admin, &scope, entry, true, now)?;
             if installed.template.published_version.is_none() {
-                return Err(ApiError::internal(format!(
+                return Err(ServiceError::internal(format!(
                     "catalog entry {key} was installed but not published"
                 )));
             }
@@ -352,14 +351,14 @@ fn user_principal(
     id: UserId,
     username: &str,
     role: Role,
-) -> Result<Principal, ApiError> {
+) -> Result<Principal, ServiceError> {
     Ok(Principal {
         caller: Caller::User(UserPrincipal {
             scope,
             id,
             username: username.to_owned(),
             display_name: username.to_owned(),
-            roles: RoleSet::new([role]).ok_or_else(|| ApiError::internal("empty role set"))?,
+            roles: RoleSet::new([role]).ok_or_else(|| ServiceError::internal("empty role set"))?,
             organization_id: None,
             groups: Vec::new(),
         }),
@@ -370,28 +369,28 @@ fn user_principal(
 fn seed_templates(
     conn: &mut DbConnection,
     scope: &TenantScope,
-) -> Result<Vec<SeedTemplate>, ApiError> {
+) -> Result<Vec<SeedTemplate>, ServiceError> {
     let cache = DefinitionCache::default();
     let mut out = Vec::new();
     for (key, share) in TICKET_TEMPLATES {
         let row = crate::db::templates::find_template(conn, scope, key)?
-            .ok_or_else(|| ApiError::internal(format!("template {key} missing")))?;
+            .ok_or_else(|| ServiceError::internal(format!("template {key} missing")))?;
         let version = row
             .published_version
-            .ok_or_else(|| ApiError::internal(format!("template {key} not published")))?;
+            .ok_or_else(|| ServiceError::internal(format!("template {key} not published")))?;
         let def = cache.get(conn, scope, row.id, version)?;
         let masters = master_items(conn, scope, &def, def.fields.iter().map(|f| &f.key))?;
         let shares = STATE_SHARES
             .iter()
             .find(|(k, _)| *k == key)
             .map(|(_, s)| *s)
-            .ok_or_else(|| ApiError::internal(format!("no state shares for {key}")))?;
+            .ok_or_else(|| ServiceError::internal(format!("no state shares for {key}")))?;
         let mut states = Vec::new();
         for (state, percent) in shares {
             let (stage, st) = def
                 .states()
                 .find(|(_, s)| s.key == *state)
-                .ok_or_else(|| ApiError::internal(format!("{key} has no state {state}")))?;
+                .ok_or_else(|| ServiceError::internal(format!("{key} has no state {state}")))?;
             states.push((st.key.clone(), stage.key.clone(), st.terminal, *percent));
         }
         out.push(SeedTemplate {
@@ -497,7 +496,7 @@ fn write_batch(
     conn: &mut DbConnection,
     plan: &TenantPlan,
     batch: &[Planned],
-) -> Result<Vec<TicketId>, ApiError> {
+) -> Result<Vec<TicketId>, ServiceError> {
     let mut ids = Vec::with_capacity(batch.len());
     let mut moves: Vec<(usize, usize, Vec<TicketId>)> = Vec::new();
     for p in batch {

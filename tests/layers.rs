@@ -3,7 +3,7 @@
 //! module it may not depend on. The table below is the rule; docs/ARCHITECTURE.md shows the
 //! same table.
 //!
-//! Layers, top to bottom: the composition root (`main`, `lib`, `app`, `seed`, `bootstrap`) →
+//! Layers, top to bottom: the composition root (`main`, `lib`, `seed`) →
 //! `api` → `service` → `auth` → `db` → `domain`. Leaf helpers (`clock`, `config`,
 //! `storage`, `usage`, `catalog`) may be used from every layer that lists them.
 
@@ -15,18 +15,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "root",
         &[
-            "api",
-            "service",
-            "auth",
-            "db",
-            "domain",
-            "app",
-            "bootstrap",
-            "seed",
-            "clock",
-            "config",
-            "storage",
-            "usage",
+            "service", "auth", "db", "domain", "seed", "clock", "config", "storage", "usage",
             "catalog",
         ],
     ),
@@ -96,7 +85,7 @@ fn layer_of(relative: &str) -> &'static str {
     let first = relative.split('/').next().unwrap_or("");
     let module = first.strip_suffix(".rs").unwrap_or(first);
     match module {
-        "main" | "lib" | "app" | "seed" | "bootstrap" => "root",
+        "main" | "lib" | "seed" => "root",
         "api" => "api",
         "service" => "service",
         "auth" => "auth",

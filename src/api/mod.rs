@@ -15,6 +15,7 @@ pub mod ops;
 pub mod platform;
 pub mod problems;
 mod schema_ids;
+pub mod server;
 pub mod state;
 pub mod templates;
 pub mod tickets;

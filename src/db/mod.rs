@@ -184,6 +184,21 @@ pub struct Database {
 }
 
 impl Database {
+    /// Opens the database and applies pending migrations; returns the versions applied.
+    pub fn open_and_migrate(
+        config: &crate::config::Config,
+    ) -> Result<(Database, Vec<String>), DbError> {
+        let db = Database::open(
+            &config.database_url,
+            config.db_pool_size,
+            config.db_connect_timeout,
+        )?;
+        let mut conn = db.get()?;
+        let applied = migrations::run_pending(&mut conn)?;
+        drop(conn);
+        Ok((db, applied))
+    }
+
     /// Opens the database (blocking): prepares a SQLite file, checks that a first connection
     /// can be made — reporting the real error if not — and builds the pool.
     pub fn open(url: &DatabaseUrl, pool_size: u32, timeout: Duration) -> Result<Self, DbError> {

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::TenantScope;
 use crate::db::audit::Actor;
 use crate::db::tickets::IdempotentResponse;
-use crate::db::{self, DbConnection};
+use crate::db::{self, DbConnection, DbError};
 use crate::service::error::{ConflictKind, ServiceError};
 
 pub const RETENTION_HOURS: i64 = 24;
@@ -126,4 +126,10 @@ pub fn run(
         }),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Forgets stored responses recorded before `before` (their retention has passed).
+pub fn purge(conn: &mut DbConnection, before: DateTime<Utc>) -> Result<(), DbError> {
+    db::tickets::purge_idempotent(conn, before.into())?;
+    Ok(())
 }

@@ -3,6 +3,7 @@
 //! entry. Handlers call exactly one of these; these never see HTTP.
 
 pub mod audit_log;
+pub mod bootstrap;
 pub mod definitions;
 pub mod directory;
 pub mod error;

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use diesel::{Connection, PgConnection, connection::SimpleConnection};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use stageflow::app::Application;
+use stageflow::api::server::Application;
 use stageflow::clock::ManualClock;
 use stageflow::config::{Argon2Params, Config};
 use stageflow::db::{Backend, DatabaseUrl};
@@ -157,7 +157,7 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub clock: Arc<ManualClock>,
-    pub state: actix_web::web::Data<stageflow::app::AppState>,
+    pub state: actix_web::web::Data<stageflow::api::state::AppState>,
     pub db: TestDb,
 }
 

@@ -288,7 +288,7 @@ async fn usage_counts_ids_and_api_calls_without_losing_unflushed_calls() {
     assert!(calls >= 7, "{before}");
 
     // After a flush the same figure comes from the database.
-    stageflow::app::flush_usage(&app.state).await;
+    stageflow::api::server::flush_usage(&app.state).await;
     let id: uuid::Uuid = tenant.id.parse().unwrap();
     assert_eq!(
         app.state

@@ -159,6 +159,6 @@ pub async fn record_tickets(
     let pairs = query_pairs(&req)?;
     let (key, id) = path.into_inner();
     let page =
-        crate::api::tickets::list::ticket_page(&state, caller, &pairs, Some((key, id.0))).await?;
+        crate::api::tickets::list::ticket_page(&state, caller, &pairs, Some((key, id))).await?;
     Ok(web::Json(page))
 }

@@ -13,6 +13,7 @@ use crate::api::error::ApiError;
 use crate::api::state::AppState;
 use crate::auth::Principal;
 use crate::db::tickets::{After, SortKey, TicketFilter};
+use crate::domain::ids::RecordId;
 use crate::service::tickets::{self as svc, LoadedTicket, TicketCaller};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -144,7 +145,7 @@ pub async fn export_tickets(
     // Resolve the template (and its columns) before streaming, so errors are still problems.
     let target = svc::ListTarget {
         record: None,
-        library_record: query.library_record,
+        library_record: query.library_record.map(RecordId),
         template: query.template,
     };
     let (s, c) = (state.clone(), caller.clone());

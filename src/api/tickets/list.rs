@@ -13,6 +13,7 @@ use crate::api::error::ApiError;
 use crate::api::state::AppState;
 use crate::auth::Principal;
 use crate::db::tickets::{After, SortKey, TicketFilter};
+use crate::domain::ids::RecordId;
 use crate::domain::ids::{GroupId, OrganizationId, TicketId, UserId};
 use crate::domain::index;
 use crate::service::tickets::{self as svc, TicketCaller};
@@ -203,7 +204,7 @@ pub(crate) async fn ticket_page(
     state: &web::Data<AppState>,
     caller: TicketCaller,
     pairs: &[(String, String)],
-    record: Option<(String, uuid::Uuid)>,
+    record: Option<(String, RecordId)>,
 ) -> Result<Page<Ticket>, ApiError> {
     let (query, filter) = parse_query(pairs, caller.audience, state.config.list_probe_threshold)?;
     let limit = page_limit(query.limit)?;
@@ -214,7 +215,7 @@ pub(crate) async fn ticket_page(
     let sort = filter.sort;
     let target = svc::ListTarget {
         record,
-        library_record: query.library_record,
+        library_record: query.library_record.map(RecordId),
         template: query.template,
     };
     let (s, c) = (state.clone(), caller.clone());

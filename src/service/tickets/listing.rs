@@ -69,19 +69,18 @@ pub fn narrow_to_record(
     conn: &mut DbConnection,
     defs: &DefinitionCache,
     caller: &TicketCaller,
-    record: Option<(String, uuid::Uuid)>,
-    library_record: Option<uuid::Uuid>,
+    record: Option<(String, RecordId)>,
+    library_record: Option<RecordId>,
     filter: &mut TicketFilter,
 ) -> Result<bool, ServiceError> {
     let reference = match (record, library_record) {
         (Some((key, id)), _) => {
             let library = libs::LibraryCaller::of_ticket(caller);
-            libs::get_record(conn, &library, &key, RecordId(id))?;
+            libs::get_record(conn, &library, &key, id)?;
             Some((key, id))
         }
         (None, Some(id)) => {
-            libs::library_of_record(conn, &caller.scope, &caller.reader(), RecordId(id))?
-                .map(|key| (key, id))
+            libs::library_of_record(conn, &caller.scope, &caller.reader(), id)?.map(|key| (key, id))
         }
         (None, None) => return Ok(true),
     };
@@ -96,8 +95,8 @@ pub fn narrow_to_record(
 /// What a ticket list asks for besides its filter: the record it is narrowed to (the record
 /// endpoint's, or `?library_record=`) and the `template` key.
 pub struct ListTarget {
-    pub record: Option<(String, uuid::Uuid)>,
-    pub library_record: Option<uuid::Uuid>,
+    pub record: Option<(String, RecordId)>,
+    pub library_record: Option<RecordId>,
     pub template: Option<String>,
 }
 

@@ -1,4 +1,4 @@
-//! Builds the application: state, middleware, routes, and the HTTP server around them.
+//! Builds the HTTP application: state, middleware, routes, and the server around them.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -9,13 +9,14 @@ use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
 use crate::api::error::ApiError;
-pub use crate::api::state::{AppState, LoginLimiter};
+use crate::api::state::AppState;
 use crate::api::{self, RouteTable, problems};
-use crate::auth::password::{PasswordHasher, random_token};
+use crate::auth::password::PasswordHasher;
 use crate::auth::token::TokenKeys;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::db::{self, Database, DbError};
+use crate::db::{Database, DbError};
+use crate::service::bootstrap;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -29,19 +30,8 @@ pub enum StartError {
     },
     #[error("{0}")]
     Setup(String),
-}
-
-/// Opens the database and applies pending migrations; returns the versions applied.
-pub fn open_and_migrate(config: &Config) -> Result<(Database, Vec<String>), DbError> {
-    let db = Database::open(
-        &config.database_url,
-        config.db_pool_size,
-        config.db_connect_timeout,
-    )?;
-    let mut conn = db.get()?;
-    let applied = db::migrations::run_pending(&mut conn)?;
-    drop(conn);
-    Ok((db, applied))
+    #[error("{0}")]
+    Service(#[from] crate::service::error::ServiceError),
 }
 
 /// A server bound to its port, ready to run.
@@ -136,9 +126,7 @@ pub async fn purge_idempotency_keys(state: &web::Data<AppState>) {
         state.clock.now() - chrono::Duration::hours(crate::service::idempotency::RETENTION_HOURS);
     let purged = state
         .db
-        .write(move |conn| {
-            crate::db::tickets::purge_idempotent(conn, before.into()).map_err(DbError::from)
-        })
+        .write(move |conn| crate::service::idempotency::purge(conn, before))
         .await;
     if let Err(error) = purged {
         log::warn!("stored idempotent responses not purged, will retry: {error}");
@@ -147,23 +135,14 @@ pub async fn purge_idempotency_keys(state: &web::Data<AppState>) {
 
 /// The blocking part of start-up.
 fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
-    let (db, applied) = open_and_migrate(&config)?;
+    let (db, applied) = Database::open_and_migrate(&config)?;
     for version in &applied {
         log::info!("applied migration {version}");
     }
     let passwords = PasswordHasher::new(config.argon2).map_err(StartError::Setup)?;
     let mut conn = db.get()?;
-    let secret = match &config.jwt_secret {
-        Some(secret) => secret.clone(),
-        None => db::settings::get_or_insert(
-            &mut conn,
-            db::settings::JWT_SECRET,
-            &random_token(48),
-            clock.now().into(),
-        )
-        .map_err(DbError::from)?,
-    };
-    crate::bootstrap::ensure_operator(&mut conn, &config, &passwords, clock.now())?;
+    let secret = bootstrap::jwt_secret(&mut conn, &config, clock.now())?;
+    bootstrap::ensure_operator(&mut conn, &config, &passwords, clock.now())?;
     drop(conn);
     let tokens = TokenKeys::new(secret.as_bytes(), config.access_token_ttl);
     let doc = api::openapi();

@@ -2,11 +2,11 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::app::StartError;
 use crate::auth::password::{PasswordHasher, random_token};
 use crate::config::Config;
 use crate::db::{self, DbConnection, DbError};
 use crate::domain::ids::OperatorId;
+use crate::service::error::ServiceError;
 
 /// Creates the platform operator account when the database has none: from
 /// `STAGEFLOW_OPERATOR_USERNAME`/`STAGEFLOW_OPERATOR_PASSWORD`, or with a generated password that
@@ -17,7 +17,7 @@ pub fn ensure_operator(
     config: &Config,
     passwords: &PasswordHasher,
     now: DateTime<Utc>,
-) -> Result<(), StartError> {
+) -> Result<(), ServiceError> {
     if db::operators::count(conn).map_err(DbError::from)? > 0 {
         return Ok(());
     }
@@ -27,7 +27,7 @@ pub fn ensure_operator(
     };
     let hash = passwords
         .hash_blocking(&password)
-        .map_err(StartError::Setup)?;
+        .map_err(ServiceError::Internal)?;
     let inserted = db::operators::insert(
         conn,
         &db::operators::NewOperator {
@@ -54,4 +54,24 @@ pub fn ensure_operator(
         Err(e) => return Err(DbError::from(e).into()),
     }
     Ok(())
+}
+
+/// The secret access tokens are signed with: `STAGEFLOW_JWT_SECRET` when set, else the one
+/// generated at the first start and kept in `platform_settings` (the first node to start
+/// stores it; the others read it).
+pub fn jwt_secret(
+    conn: &mut DbConnection,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Result<String, ServiceError> {
+    match &config.jwt_secret {
+        Some(secret) => Ok(secret.clone()),
+        None => Ok(db::settings::get_or_insert(
+            conn,
+            db::settings::JWT_SECRET,
+            &random_token(48),
+            now.into(),
+        )
+        .map_err(DbError::from)?),
+    }
 }
