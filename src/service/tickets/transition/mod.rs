@@ -173,43 +173,56 @@ fn transition_error(
     transition: &str,
 ) -> ServiceError {
     let def = &ticket.def;
-    let state = &ticket.row.state;
-    let mut fields = Vec::new();
-    let mut conflict = Vec::new();
-    let mut forbidden = false;
-    let errors = errors.into_iter().map(|e| match e {
-        PlanError::Unavailable(r) => {
-            PlanError::Unavailable(audience.reason(def, def.transition(transition), r))
-        }
-        PlanError::Field(v) => PlanError::Field(v),
-    });
+    let mut refusal = Refusal::default();
     for error in errors {
         match error {
-            PlanError::Field(v) => fields.push(FieldError::new(v.field, v.code, v.message)),
-            PlanError::Unavailable(Unavailable::UnknownTransition { transition }) => {
-                return ServiceError::validation(
+            PlanError::Field(v) => refusal
+                .fields
+                .push(FieldError::new(v.field, v.code, v.message)),
+            PlanError::Unavailable(r) => {
+                let seen = audience.reason(def, def.transition(transition), r);
+                if let Some(unknown) = refusal.add(seen) {
+                    return unknown;
+                }
+            }
+        }
+    }
+    refusal.into_error(&ticket.row.state)
+}
+
+/// The reasons a transition was refused, gathered into the one error the caller gets:
+/// 409 when any reason is about state or condition, else 403 when not permitted, else 422.
+#[derive(Default)]
+struct Refusal {
+    fields: Vec<FieldError>,
+    conflict: Vec<String>,
+    forbidden: bool,
+}
+
+impl Refusal {
+    /// Adds one reason; an unknown transition is answered at once (422), returned here.
+    fn add(&mut self, reason: Unavailable) -> Option<ServiceError> {
+        match reason {
+            Unavailable::UnknownTransition { transition } => {
+                return Some(ServiceError::validation(
                     "transition",
                     "unknown_transition",
                     format!("the template has no transition '{transition}'"),
-                );
+                ));
             }
-            PlanError::Unavailable(Unavailable::WrongState { current, from }) => {
-                conflict.push(format!(
-                    "the ticket is in state '{current}' and the transition leaves from: {}",
-                    from.join(", ")
-                ))
-            }
-            PlanError::Unavailable(Unavailable::NotPermitted) => forbidden = true,
-            PlanError::Unavailable(Unavailable::GuardFailed { description, .. }) => {
-                conflict.push(format!("its condition does not hold: {description}"));
-            }
-            PlanError::Unavailable(Unavailable::MissingFields { fields: missing })
-                if missing.is_empty() =>
-            {
-                conflict.push("it needs values that staff fill in first".to_owned());
-            }
-            PlanError::Unavailable(Unavailable::MissingFields { fields: missing }) => {
-                fields.extend(missing.into_iter().map(|f| {
+            Unavailable::WrongState { current, from } => self.conflict.push(format!(
+                "the ticket is in state '{current}' and the transition leaves from: {}",
+                from.join(", ")
+            )),
+            Unavailable::NotPermitted => self.forbidden = true,
+            Unavailable::GuardFailed { description, .. } => self
+                .conflict
+                .push(format!("its condition does not hold: {description}")),
+            Unavailable::MissingFields { fields } if fields.is_empty() => self
+                .conflict
+                .push("it needs values that staff fill in first".to_owned()),
+            Unavailable::MissingFields { fields } => {
+                self.fields.extend(fields.into_iter().map(|f| {
                     FieldError::new(
                         format!("fields.{f}"),
                         "required",
@@ -218,22 +231,31 @@ fn transition_error(
                 }));
             }
         }
+        None
     }
-    if !conflict.is_empty() {
-        return ServiceError::conflict(
-            ConflictKind::TransitionUnavailable,
-            format!(
-                "The transition is not available from state '{state}': {}.",
-                conflict.join("; ")
-            ),
-        );
+
+    fn into_error(self, state: &str) -> ServiceError {
+        let Refusal {
+            fields,
+            conflict,
+            forbidden,
+        } = self;
+        if !conflict.is_empty() {
+            return ServiceError::conflict(
+                ConflictKind::TransitionUnavailable,
+                format!(
+                    "The transition is not available from state '{state}': {}.",
+                    conflict.join("; ")
+                ),
+            );
+        }
+        if forbidden {
+            return ServiceError::Forbidden(
+                "You may not take this transition on this ticket.".to_owned(),
+            );
+        }
+        ServiceError::Validation(fields)
     }
-    if forbidden {
-        return ServiceError::Forbidden(
-            "You may not take this transition on this ticket.".to_owned(),
-        );
-    }
-    ServiceError::Validation(fields)
 }
 
 /// Fires a transition: the steps below in the request's transaction, or, for
