@@ -1265,6 +1265,65 @@ async fn csv_export_streams_the_list_with_an_optional_bom() {
         .assert_problem(422, "/problems/validation");
 }
 
+/// Cells a spreadsheet would read as a formula (`=`, `+`, `-`, `@`, tab, carriage return at the
+/// start) are exported with a leading apostrophe; ordinary text and numbers are unchanged.
+#[actix_web::test]
+async fn csv_export_neutralises_formula_cells() {
+    let app = spawn_app().await;
+    let (tenant, _) = desk_tenant(&app, "acme").await;
+    let agent = app.user_token(&tenant, "agent1", &["agent"]).await;
+    let hostile = [
+        "=HYPERLINK(\"http://evil.example\",\"x\")",
+        "+1+cmd|' /C calc'!A0",
+        "-2+3",
+        "@SUM(1,2)",
+        "\tTAB",
+        "\rCR",
+    ];
+    for (i, title) in hostile.iter().enumerate() {
+        app.create(
+            "/api/v1/tickets",
+            &agent,
+            json!({"template": "desk", "fields": {"title": title, "description": title,
+                "effort": i}}),
+        )
+        .await;
+    }
+    app.create(
+        "/api/v1/tickets",
+        &agent,
+        json!({"template": "desk", "fields": {"title": "普通の件名 = ok", "effort": 7}}),
+    )
+    .await;
+    for path in [
+        "/api/v1/tickets/export?template=desk&sort=key",
+        "/api/v1/tickets/export?sort=key",
+    ] {
+        let export = app.get(path, Some(&agent)).await;
+        assert_eq!(export.status, StatusCode::OK, "{}", export.text);
+        let mut reader = csv::Reader::from_reader(export.text.as_bytes());
+        let headers = reader.headers().unwrap().clone();
+        let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), hostile.len() + 1);
+        for (row, title) in rows.iter().zip(hostile) {
+            assert_eq!(&row[column("title")], format!("'{title}"), "{path}");
+        }
+        assert_eq!(&rows[hostile.len()][column("title")], "普通の件名 = ok");
+        if path.contains("template=") {
+            assert_eq!(
+                &rows[0][column("field.description")],
+                format!("'{}", hostile[0])
+            );
+            assert_eq!(&rows[2][column("field.effort")], "2");
+            assert_eq!(&rows[hostile.len()][column("field.effort")], "7");
+        } else {
+            // The JSON column starts with `{` and is left as it is.
+            assert!(rows[0][column("fields")].starts_with('{'));
+        }
+    }
+}
+
 /// The ITIL incident process from the catalog, walked from filing to closing by the people
 /// who would do each step.
 #[actix_web::test]

@@ -54,11 +54,35 @@ const EXPORT_COLUMNS: [&str; 14] = [
     "updated_at",
 ];
 
+/// First characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// Text as a cell no spreadsheet evaluates: a leading formula character gets an apostrophe,
+/// which Excel and LibreOffice show as a text marker rather than part of the value.
+fn text_cell(text: String) -> String {
+    if text.starts_with(FORMULA_STARTS) {
+        format!("'{text}")
+    } else {
+        text
+    }
+}
+
+/// A field value as a cell. Numbers and booleans are written as they are (they cannot carry a
+/// formula); text, and the `;`-joined items of a multi-select, are neutralised.
 fn csv_cell(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        Value::Array(items) => items.iter().map(csv_cell).collect::<Vec<_>>().join(";"),
+        Value::String(s) => text_cell(s.clone()),
+        Value::Array(items) => text_cell(
+            items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(";"),
+        ),
         other => other.to_string(),
     }
 }
@@ -79,7 +103,7 @@ fn export_rows(
             shown.key,
             shown.template,
             shown.template_version.to_string(),
-            shown.title,
+            text_cell(shown.title),
             shown.stage,
             shown.state,
             shown.closed.to_string(),
@@ -95,6 +119,7 @@ fn export_rows(
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         ];
         if field_columns.is_empty() {
+            // A JSON object starts with `{`: no spreadsheet reads it as a formula.
             record.push(Value::Object(shown.fields).to_string());
         } else {
             for key in field_columns {
@@ -113,7 +138,8 @@ fn export_rows(
 /// The same filters (including `field.<key>=` and `q`) and order as `GET /tickets`, every
 /// matching ticket. With `template=`, each field the caller
 /// may see is a column (multi-select items joined by `;`); otherwise the fields are one JSON
-/// column.
+/// column. Text cells starting with `=`, `+`, `-`, `@`, tab or carriage return get a leading
+/// `'` so that no spreadsheet evaluates them as formulas.
 #[utoipa::path(
     tag = "tickets", operation_id = "export_tickets", security(("bearer" = [])),
     params(ExportParams, TicketQuery),
