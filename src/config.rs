@@ -111,10 +111,11 @@ impl Config {
             }
             other => other,
         };
-        let operator_username =
-            get("STAGEFLOW_OPERATOR_USERNAME").unwrap_or_else(|| "operator".to_owned());
-        crate::domain::credentials::Username::parse(&operator_username)
-            .map_err(|e| ConfigError::new("STAGEFLOW_OPERATOR_USERNAME", e.to_string()))?;
+        let operator_username = crate::domain::credentials::Username::parse(
+            &get("STAGEFLOW_OPERATOR_USERNAME").unwrap_or_else(|| "operator".to_owned()),
+        )
+        .map_err(|e| ConfigError::new("STAGEFLOW_OPERATOR_USERNAME", e.to_string()))?
+        .to_string();
         let operator_password = get("STAGEFLOW_OPERATOR_PASSWORD");
         if let Some(password) = &operator_password {
             crate::domain::credentials::NewPassword::parse(

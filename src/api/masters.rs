@@ -109,6 +109,8 @@ pub struct CreateItem {
     "items": [{"code": "high", "label": {"ja": "高", "en": "High"}},
               {"code": "low", "label": {"ja": "低", "en": "Low"}}]}))]
 pub struct CreateMaster {
+    /// Lowercase letters, digits and underscores, starting with a letter; input is taken in
+    /// its canonical form (NFKC, lowercase).
     #[validate(length(min = 1, max = 63))]
     pub key: String,
     pub name: Labels,
@@ -186,7 +188,7 @@ fn parse_master(body: CreateMaster) -> Result<MasterInput, ApiError> {
         ));
     }
     let mut errors = Vec::new();
-    let key = MasterKey::parse(&body.key)
+    let key = MasterKey::parse(&crate::domain::credentials::canonical_name(&body.key))
         .map_err(|m| errors.push(FieldError::new("key", "pattern", m)))
         .ok();
     if let Err((lang, m)) = body.name.check() {

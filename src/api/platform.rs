@@ -514,6 +514,7 @@ impl From<TenantRow> for Tenant {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantAdmin {
+    /// Letters, digits and `. _ - @`; stored in its canonical form (NFKC, lowercase).
     #[validate(length(min = 1, max = 64))]
     pub username: String,
     #[validate(length(min = 1, max = 1024))]
@@ -529,6 +530,8 @@ pub struct TenantAdmin {
     "admin": {"username": "admin", "password": "a long admin passphrase"}}))]
 pub struct CreateTenant {
     pub account_id: AccountId,
+    /// Lowercase letters, digits and hyphens, starting with a letter; input is taken in its
+    /// canonical form (NFKC, lowercase), so `ＡＣＭＥ` is `acme`.
     #[validate(length(min = 2, max = 63))]
     pub slug: String,
     #[validate(length(min = 1, max = 200))]

@@ -146,6 +146,8 @@ pub fn version_body(
         {"key": "closed", "label": {"ja": "完了", "en": "Closed"}, "terminal": true}]}],
     "transitions": [{"key": "close", "label": {"ja": "完了", "en": "Close"}, "from": ["new"], "to": "closed", "allowed": {"roles": ["agent"]}}]}}))]
 pub struct CreateTemplate {
+    /// Lowercase letters, digits and underscores, starting with a letter; input is taken in
+    /// its canonical form (NFKC, lowercase), so `ＩＮＣ` is `inc`.
     #[validate(length(min = 1, max = 63))]
     pub key: String,
     pub definition: Value,
@@ -252,20 +254,14 @@ pub async fn create_template(
     let scope = principal.require(EDITORS)?;
     body.validate()?;
     let body = body.into_inner();
-    parse_key(&body.key)?;
+    // Keys are taken in their canonical form, so `ＩＮＣ` is `inc` (and a 409 beside it).
+    let key = crate::domain::credentials::canonical_name(&body.key);
+    parse_key(&key)?;
     let now = state.clock.now();
     let (template, version, report) = state
         .db
         .write(move |conn| {
-            svc::create_template(
-                conn,
-                &principal,
-                &scope,
-                &body.key,
-                &body.definition,
-                None,
-                now,
-            )
+            svc::create_template(conn, &principal, &scope, &key, &body.definition, None, now)
         })
         .await?;
     let location = format!("/api/v1/templates/{}", template.key);

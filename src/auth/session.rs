@@ -141,7 +141,10 @@ pub async fn login(
     };
     match tenant {
         None => login_operator(state, username, password, client_addr).await,
-        Some(slug) => login_user(state, slug, username, password, client_addr).await,
+        Some(slug) => {
+            let slug = crate::domain::credentials::canonical_name(slug);
+            login_user(state, &slug, username, password, client_addr).await
+        }
     }
 }
 

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use unicode_normalization::UnicodeNormalization;
+
 /// Default shortest password a new credential may have (`STAGEFLOW_PASSWORD_MIN_LENGTH`).
 pub const MIN_PASSWORD_CHARS: usize = 12;
 /// Longest password accepted anywhere; bounds the work a single login can cause.
@@ -39,23 +41,32 @@ impl CredentialError {
     }
 }
 
-/// A login name: 1–64 characters of letters, digits and `. _ - @`, compared case-sensitively.
+/// The canonical form of a name people type and compare by eye: NFKC-normalised (full-width
+/// `ａｄｍｉｎ` and half-width kana become their ordinary forms) and lowercased. Two names
+/// with the same canonical form are the same name.
+pub fn canonical_name(raw: &str) -> String {
+    raw.nfkc().flat_map(char::to_lowercase).nfkc().collect()
+}
+
+/// A login name: 1–64 characters of letters, digits and `. _ - @`, held in its
+/// [canonical form](canonical_name), so `Admin`, `ADMIN` and `ａｄｍｉｎ` are one name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Username(String);
 
 impl Username {
     pub fn parse(raw: &str) -> Result<Self, CredentialError> {
-        let chars = raw.chars().count();
+        let canonical = canonical_name(raw);
+        let chars = canonical.chars().count();
         if chars == 0 || chars > MAX_USERNAME_CHARS {
             return Err(CredentialError::UsernameLength);
         }
-        if !raw
+        if !canonical
             .chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
         {
             return Err(CredentialError::UsernameCharacters);
         }
-        Ok(Self(raw.to_owned()))
+        Ok(Self(canonical))
     }
 
     pub fn as_str(&self) -> &str {
@@ -137,6 +148,23 @@ mod tests {
         );
         assert_eq!(
             Username::parse("a/b"),
+            Err(CredentialError::UsernameCharacters)
+        );
+    }
+
+    #[test]
+    fn look_alike_usernames_are_one_name() {
+        for same in ["admin", "Admin", "ADMIN", "ａｄｍｉｎ", "ＡＤＭＩＮ"] {
+            assert_eq!(Username::parse(same).unwrap().as_str(), "admin", "{same}");
+        }
+        // Half-width katakana and its full-width form are one name.
+        assert_eq!(
+            Username::parse("ﾔﾏﾀﾞ").unwrap(),
+            Username::parse("ヤマダ").unwrap()
+        );
+        // A full-width space is a space after normalisation, and still refused.
+        assert_eq!(
+            Username::parse("a\u{3000}b"),
             Err(CredentialError::UsernameCharacters)
         );
     }

@@ -119,12 +119,15 @@ impl RoleSet {
 }
 
 /// A tenant's URL-safe short name, used at login: 2–63 lowercase letters, digits and hyphens,
-/// starting with a letter and not ending with a hyphen.
+/// starting with a letter and not ending with a hyphen. Input is taken in its
+/// [canonical form](crate::domain::credentials::canonical_name) first, so `ACME` and `ａｃｍｅ`
+/// are the slug `acme`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantSlug(String);
 
 impl TenantSlug {
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        let raw = &crate::domain::credentials::canonical_name(raw);
         let ok_len = (2..=63).contains(&raw.len());
         let ok_chars = raw
             .chars()
@@ -218,9 +221,12 @@ mod tests {
     fn slugs() {
         assert!(TenantSlug::parse("acme").is_ok());
         assert!(TenantSlug::parse("acme-jp-2").is_ok());
+        for same in ["Acme", "ACME", "ａｃｍｅ"] {
+            assert_eq!(TenantSlug::parse(same).unwrap().as_str(), "acme");
+        }
         for bad in [
             "a",
-            "Acme",
+            "ａ",
             "-acme",
             "acme-",
             "1acme",

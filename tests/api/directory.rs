@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{ADMIN_PASSWORD, spawn_app};
 
 #[actix_web::test]
 async fn roles_decide_who_may_read_and_who_may_change() {
@@ -288,5 +288,46 @@ async fn the_audit_log_records_logins_and_is_filtered_and_append_only() {
             .request(method, "/api/v1/audit-log", Some(admin), Some(&json!({})))
             .await;
         reply.assert_problem(405, "/problems/method-not-allowed");
+    }
+}
+
+/// Names people compare by eye are one name whatever their width or case: `ａｄｍｉｎ` beside
+/// `admin` is a 409, and the canonical form is what is stored, shown and signed in with.
+#[actix_web::test]
+async fn look_alike_usernames_and_slugs_are_duplicates() {
+    let app = spawn_app().await;
+    let tenant = app.tenant("acme").await;
+    let admin = &tenant.admin_token;
+    let body = |username: &str| {
+        json!({"username": username, "password": "a long enough password",
+            "display_name": "x", "roles": ["agent"]})
+    };
+    for look_alike in ["ａｄｍｉｎ", "ADMIN", "Ａｄｍｉｎ"] {
+        app.post_json("/api/v1/users", Some(admin), &body(look_alike))
+            .await
+            .assert_problem(409, "/problems/duplicate");
+    }
+    let sato = app.create("/api/v1/users", admin, body("Ｓａｔｏ")).await;
+    assert_eq!(sato["username"], "sato");
+    app.post_json("/api/v1/users", Some(admin), &body("SATO"))
+        .await
+        .assert_problem(409, "/problems/duplicate");
+    // Signing in takes any form of the tenant slug and the username.
+    let token = app
+        .login(Some("ＡＣＭＥ"), "ｓａｔｏ", "a long enough password")
+        .await;
+    let me = app.get("/api/v1/me", Some(&token)).await.json();
+    assert_eq!(me["username"], "sato");
+
+    let op = app.operator_token().await;
+    for look_alike in ["ａｃｍｅ", "ACME"] {
+        app.post_json(
+            "/api/v1/tenants",
+            Some(&op),
+            &json!({"account_id": tenant.account_id, "slug": look_alike, "name": "x",
+                "time_zone": "UTC", "admin": {"username": "admin", "password": ADMIN_PASSWORD}}),
+        )
+        .await
+        .assert_problem(409, "/problems/duplicate");
     }
 }

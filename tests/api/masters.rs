@@ -233,3 +233,69 @@ async fn masters_are_renamed_and_deleted() {
     // The key is free again.
     app.create("/api/v1/masters", admin, impact()).await;
 }
+
+/// Keys of masters, templates and libraries are taken in their canonical form (NFKC,
+/// lowercase): `ＩＭＰＡＣＴ` beside `impact` is a 409, and alone it is created as `impact`.
+#[actix_web::test]
+async fn look_alike_keys_are_duplicates() {
+    let app = spawn_app().await;
+    let tenant = app.tenant("acme").await;
+    let pm = app.user_token(&tenant, "pm", &["process_manager"]).await;
+    let mut wide = impact();
+    wide["key"] = json!("ＩＭＰＡＣＴ");
+    let created = app.create("/api/v1/masters", &pm, wide.clone()).await;
+    assert_eq!(created["key"], "impact");
+    for look_alike in ["ＩＭＰＡＣＴ", "Impact", "ｉｍｐａｃｔ"] {
+        wide["key"] = json!(look_alike);
+        app.post_json("/api/v1/masters", Some(&pm), &wide)
+            .await
+            .assert_problem(409, "/problems/duplicate");
+    }
+    let definition = json!({
+        "name": {"ja": "依頼", "en": "Request"}, "key_prefix": "REQ",
+        "fields": [{"key": "title", "type": "text", "label": {"ja": "件名", "en": "Title"}, "required": true}],
+        "stages": [{"key": "all", "label": {"ja": "全体", "en": "All"}, "states": [
+            {"key": "open", "label": {"ja": "受付", "en": "Open"}, "initial": true},
+            {"key": "done", "label": {"ja": "完了", "en": "Done"}, "terminal": true}]}],
+        "transitions": [{"key": "finish", "label": {"ja": "完了", "en": "Finish"},
+            "from": ["open"], "to": "done", "allowed": {"roles": ["agent"]}}]
+    });
+    let template = app
+        .create(
+            "/api/v1/templates",
+            &pm,
+            json!({"key": "Ｒｅｑｕｅｓｔ", "definition": definition}),
+        )
+        .await;
+    assert_eq!(template["template"]["key"], "request");
+    let again = app
+        .post_json(
+            "/api/v1/templates",
+            Some(&pm),
+            &json!({"key": "REQUEST", "definition": definition}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
+
+    let admin = &tenant.admin_token;
+    let notes = json!({
+        "name": {"ja": "メモ", "en": "Notes"},
+        "fields": [{"key": "title", "type": "text", "required": true, "label": {"ja": "件名", "en": "Title"}}],
+        "title_field": "title"
+    });
+    let library = app
+        .create(
+            "/api/v1/libraries",
+            admin,
+            json!({"key": "ＮＯＴＥＳ", "definition": notes}),
+        )
+        .await;
+    assert_eq!(library["key"], "notes");
+    app.post_json(
+        "/api/v1/libraries",
+        Some(admin),
+        &json!({"key": "Notes", "definition": notes}),
+    )
+    .await
+    .assert_problem(409, "/problems/duplicate");
+}

@@ -57,6 +57,8 @@ impl From<UserRow> for User {
 #[schema(example = json!({"username": "yamada", "password": "a long secret phrase",
     "display_name": "山田 太郎", "email": "yamada@example.jp", "roles": ["agent"]}))]
 pub struct CreateUser {
+    /// Letters, digits and `. _ - @`; stored in its canonical form (NFKC, lowercase), so
+    /// `Ｓａｔｏ` is created as `sato` and is a duplicate of `SATO`.
     #[validate(length(min = 1, max = 64))]
     pub username: String,
     #[validate(length(min = 1, max = 1024))]

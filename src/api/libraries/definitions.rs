@@ -62,7 +62,8 @@ impl LibraryBody {
     "title_field": "question", "review_interval_days": 180,
     "access": {"read": ["agent", "requester"], "write": ["agent"]}}}))]
 pub struct CreateLibrary {
-    /// Lowercase letters, digits and underscores, starting with a letter (at most 63).
+    /// Lowercase letters, digits and underscores, starting with a letter (at most 63); input
+    /// is taken in its canonical form (NFKC, lowercase).
     pub key: String,
     /// `name`, `description`, `fields` (exactly as in templates), `title_field` (a text
     /// field), `layout.sections`, `review_interval_days` (1–3650; omitted: never stale),
@@ -134,7 +135,8 @@ pub async fn create_library(
     let (library, caller) = state
         .db
         .write(move |conn| {
-            let l = svc::create(conn, &caller, &body.key, &body.definition, now)?;
+            let key = crate::domain::credentials::canonical_name(&body.key);
+            let l = svc::create(conn, &caller, &key, &body.definition, now)?;
             Ok::<_, ApiError>((l, caller))
         })
         .await?;
