@@ -229,6 +229,43 @@ pub fn entry(key: &str) -> Option<&'static CatalogEntry> {
     entries().iter().find(|e| e.key == key)
 }
 
+/// The other templates a template files child tickets into (its `create_child_ticket`
+/// actions), each once, in the order they first appear.
+pub fn required_templates(entry: &CatalogEntry) -> Vec<String> {
+    let mut required: Vec<String> = Vec::new();
+    let children = list(&entry.template, "transitions")
+        .flat_map(|t| list(t, "actions"))
+        .filter(|a| a.get("type").and_then(Value::as_str) == Some("create_child_ticket"))
+        .filter_map(|a| a.get("template").and_then(Value::as_str));
+    for key in children {
+        if key != entry.key && !required.iter().any(|r| r == key) {
+            required.push(key.to_owned());
+        }
+    }
+    required
+}
+
+/// `entry` and every catalog entry it requires, directly or through others, each after the
+/// entries it requires (`entry` last). A cycle is cut where it closes; a required key the
+/// catalog does not ship is left out (the linter reports it when the template is checked).
+pub fn install_order(entry: &CatalogEntry) -> Vec<&CatalogEntry> {
+    fn visit<'a>(entry: &'a CatalogEntry, seen: &mut Vec<String>, out: &mut Vec<&'a CatalogEntry>) {
+        if seen.contains(&entry.key) {
+            return;
+        }
+        seen.push(entry.key.clone());
+        for key in required_templates(entry) {
+            if let Some(required) = self::entry(&key) {
+                visit(required, seen, out);
+            }
+        }
+        out.push(entry);
+    }
+    let mut out = Vec::new();
+    visit(entry, &mut Vec::new(), &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
@@ -377,6 +414,37 @@ mod tests {
                 } else {
                     seen.insert(&master.key, (file, shape));
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn entries_require_their_child_templates_and_install_after_them() {
+        let keys = |entries: Vec<&CatalogEntry>| -> Vec<String> {
+            entries.iter().map(|e| e.key.clone()).collect()
+        };
+        let incident = entry("itil_incident").unwrap();
+        assert_eq!(required_templates(incident), ["itil_problem"]);
+        assert_eq!(
+            keys(install_order(incident)),
+            ["itil_change", "itil_problem", "itil_incident"]
+        );
+        assert_eq!(
+            keys(install_order(entry("customer_inquiry").unwrap())),
+            [
+                "itil_change",
+                "itil_problem",
+                "itil_incident",
+                "customer_inquiry"
+            ]
+        );
+        let standalone = entry("bpo_intake").unwrap();
+        assert!(required_templates(standalone).is_empty());
+        assert_eq!(keys(install_order(standalone)), ["bpo_intake"]);
+        // Every requirement is shipped, so an installation never waits for a missing template.
+        for entry in entries() {
+            for key in required_templates(entry) {
+                assert!(super::entry(&key).is_some(), "{}: {key}", entry.key);
             }
         }
     }

@@ -306,7 +306,8 @@ fn provision(
         for key in INSTALL_ORDER {
             let entry = crate::catalog::entry(key)
                 .ok_or_else(|| ServiceError::internal(format!("no catalog entry {key}")))?;
-            let installed = templates::install(conn, &admin, &scope, entry, true, now)?;
+            let order = crate::catalog::install_order(entry);
+            let installed = templates::install(conn, &admin, &scope, &order, true, now)?;
             if installed.template.published_version.is_none() {
                 return Err(ServiceError::internal(format!(
                     "catalog entry {key} was installed but not published"

@@ -23,6 +23,9 @@ pub struct CatalogEntry {
     pub description: Labels,
     /// Keys of the masters it ships (existing masters with the same key are reused).
     pub masters: Vec<String>,
+    /// Keys of the catalog templates this one files child tickets into; installing it
+    /// installs those too (and theirs), unless the tenant has them already.
+    pub requires: Vec<String>,
     /// Whether this tenant has a template with this key.
     pub installed: bool,
 }
@@ -54,6 +57,7 @@ pub async fn list_catalog(
             name: entry.name.clone(),
             description: entry.description.clone(),
             masters: entry.masters.iter().map(|m| m.key.clone()).collect(),
+            requires: catalog::required_templates(entry),
             installed: installed.contains(&entry.key),
         })
         .collect();
@@ -73,18 +77,26 @@ pub struct InstallParams {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Installation {
     pub template: Template,
-    /// Version 1: published, or a draft whose `lint` says what stopped publication (e.g. a
-    /// child-ticket template that is not installed yet).
+    /// Version 1: published, or a draft whose `lint` says what stopped publication (with
+    /// `publish=false`, or when a template the tenant already had does not fit it).
     pub version: TemplateVersion,
     /// Masters created by this installation (the others existed and were reused).
     pub masters_created: Vec<String>,
     /// Libraries created by this installation (the others existed and were reused).
     pub libraries_created: Vec<String>,
+    /// Templates installed (and published) along with this one because it files child
+    /// tickets into them, in installation order; the ones the tenant had were reused.
+    pub templates_created: Vec<String>,
 }
 
-/// Installs a catalog template and the masters and libraries it needs into the tenant. Installing the same
-/// entry twice is 409 `/problems/already-installed`; a plan without room for another process
-/// is 409 `/problems/quota-exceeded` and nothing is installed.
+/// Installs a catalog template with everything it needs.
+///
+/// The entry comes with the masters and libraries it uses and the catalog templates it
+/// files child tickets into (its `requires`, transitively); whatever the tenant already has
+/// is reused as it is. With `publish` (the default) every new template is published in
+/// dependency order. Installing the same entry twice is 409 `/problems/already-installed`; a
+/// plan without room for the new processes is 409 `/problems/quota-exceeded` and nothing is
+/// installed.
 #[utoipa::path(
     tag = "templates", operation_id = "install_catalog_entry", security(("bearer" = [])),
     params(("key" = String, Path), InstallParams),
@@ -108,7 +120,10 @@ pub async fn install_catalog_entry(
     let (publish, now) = (params.publish.unwrap_or(true), state.clock.now());
     let installed = state
         .db
-        .write(move |conn| svc::install(conn, &principal, &scope, entry, publish, now))
+        .write(move |conn| {
+            let order = catalog::install_order(entry);
+            svc::install(conn, &principal, &scope, &order, publish, now)
+        })
         .await?;
     let location = format!("/api/v1/templates/{}", installed.template.key);
     let etag = installed.template.version;
@@ -121,6 +136,7 @@ pub async fn install_catalog_entry(
         template: installed.template.into(),
         masters_created: installed.masters_created,
         libraries_created: installed.libraries_created,
+        templates_created: installed.templates_created,
     };
     Ok(created(&body, etag, location))
 }
@@ -190,7 +206,7 @@ pub async fn import_template(
     let (publish, now) = (params.publish.unwrap_or(true), state.clock.now());
     let installed = state
         .db
-        .write(move |conn| svc::install(conn, &principal, &scope, &entry, publish, now))
+        .write(move |conn| svc::install(conn, &principal, &scope, &[&entry], publish, now))
         .await?;
     let location = format!("/api/v1/templates/{}", installed.template.key);
     let etag = installed.template.version;
@@ -203,6 +219,7 @@ pub async fn import_template(
         template: installed.template.into(),
         masters_created: installed.masters_created,
         libraries_created: installed.libraries_created,
+        templates_created: installed.templates_created,
     };
     Ok(created(&body, etag, location))
 }

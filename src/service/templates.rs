@@ -401,36 +401,122 @@ pub struct Installed {
     pub report: LintReport,
     pub masters_created: Vec<String>,
     pub libraries_created: Vec<String>,
+    /// Templates the entry files child tickets into that the tenant lacked, installed with it
+    /// (in installation order).
+    pub templates_created: Vec<String>,
 }
 
-/// Installs a catalog entry: creates the masters and libraries the tenant lacks (one with the
-/// same key is reused as it is), creates the template, and publishes version 1 when `publish` is asked
-/// for and the linter finds no error in this tenant (a child-ticket template that is not
-/// installed yet is such an error; the draft then waits). Installing twice is 409.
+/// Installs the last of `order` — a catalog entry or an imported document — after the ones
+/// before it (the catalog templates it requires, from `catalog::install_order`) that the
+/// tenant lacks: first the masters and libraries each needs (one with the same key is reused
+/// as it is), then every template as a draft, then — when `publish` is asked for — version 1
+/// of each in that order, each that lints clean in this tenant. Installing the same entry
+/// twice is 409; a required template the tenant already has is reused as it is. All of it is
+/// one transaction: a refusal (a cap, say) installs nothing.
 pub fn install(
     conn: &mut DbConnection,
     principal: &Principal,
     scope: &TenantScope,
-    entry: &crate::catalog::CatalogEntry,
+    order: &[&crate::catalog::CatalogEntry],
     publish_now: bool,
     now: DateTime<Utc>,
 ) -> Result<Installed, ServiceError> {
+    let entry = order
+        .last()
+        .ok_or_else(|| ServiceError::internal("catalog install planned nothing"))?;
     if db::templates::find_template(conn, scope, &entry.key)?.is_some() {
         return Err(ServiceError::Conflict {
             kind: ConflictKind::AlreadyInstalled,
             detail: format!("The tenant already has a template {}.", entry.key),
         });
     }
-    let mut masters_created = Vec::new();
+    let mut created = Created::default();
+    let mut drafts = Vec::new();
+    for part in order {
+        if part.key != entry.key && db::templates::find_template(conn, scope, &part.key)?.is_some()
+        {
+            continue;
+        }
+        install_needs(conn, principal, scope, part, now, &mut created)?;
+        let draft = create_template(
+            conn,
+            principal,
+            scope,
+            &part.key,
+            &part.template,
+            Some(&part.key),
+            now,
+        )?;
+        if part.key != entry.key {
+            created.templates.push(part.key.clone());
+        }
+        drafts.push(draft);
+    }
+    let (mut template, mut version, mut report) = drafts
+        .pop()
+        .ok_or_else(|| ServiceError::internal("catalog install planned nothing"))?;
+    if publish_now {
+        // Every draft exists now, so each is checked against the others.
+        for (draft, ..) in &drafts {
+            publish_if_clean(conn, principal, scope, &draft.key, now)?;
+        }
+        if let Some(published) = publish_if_clean(conn, principal, scope, &entry.key, now)? {
+            (template, version, report) = published;
+        } else {
+            report = check(conn, scope, &entry.key, &entry.template)?.1;
+        }
+    }
+    Ok(Installed {
+        template,
+        version,
+        report,
+        masters_created: created.masters,
+        libraries_created: created.libraries,
+        templates_created: created.templates,
+    })
+}
+
+/// What an installation created, by key.
+#[derive(Default)]
+struct Created {
+    masters: Vec<String>,
+    libraries: Vec<String>,
+    templates: Vec<String>,
+}
+
+/// Publishes version 1 of `key` when it lints clean in the tenant now; `None` leaves the draft.
+fn publish_if_clean(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    scope: &TenantScope,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<(TemplateRow, VersionRow, LintReport)>, ServiceError> {
+    let template = find(conn, scope, key)?;
+    let draft = find_version(conn, scope, &template, 1)?;
+    if !check(conn, scope, key, &draft.definition.0)?.1.is_ok() {
+        return Ok(None);
+    }
+    publish(conn, principal, scope, key, 1, None, now).map(Some)
+}
+
+/// Creates the masters and libraries a catalog entry needs that the tenant lacks.
+fn install_needs(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    scope: &TenantScope,
+    entry: &crate::catalog::CatalogEntry,
+    now: DateTime<Utc>,
+    created: &mut Created,
+) -> Result<(), ServiceError> {
     for master in &entry.masters {
         if db::masters::find_master(conn, scope, &master.key)?.is_some() {
             continue;
         }
         let input = catalog_master(master)?;
         super::masters::create_master(conn, principal, scope, &input, now)?;
-        masters_created.push(master.key.clone());
+        created.masters.push(master.key.clone());
     }
-    let mut libraries_created = Vec::new();
     let caller = super::libraries::LibraryCaller::of(principal)?;
     for library in &entry.libraries {
         if db::libraries::find_library(conn, scope, &library.key)?.is_some() {
@@ -450,35 +536,9 @@ pub fn install(
                 other => other,
             },
         )?;
-        libraries_created.push(library.key.clone());
+        created.libraries.push(library.key.clone());
     }
-    let (template, version, report) = create_template(
-        conn,
-        principal,
-        scope,
-        &entry.key,
-        &entry.template,
-        Some(&entry.key),
-        now,
-    )?;
-    if publish_now && report.is_ok() {
-        let (template, version, report) =
-            publish(conn, principal, scope, &entry.key, 1, None, now)?;
-        return Ok(Installed {
-            template,
-            version,
-            report,
-            masters_created,
-            libraries_created,
-        });
-    }
-    Ok(Installed {
-        template,
-        version,
-        report,
-        masters_created,
-        libraries_created,
-    })
+    Ok(())
 }
 
 fn catalog_master(
