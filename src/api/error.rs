@@ -269,6 +269,7 @@ fn conflict_type(kind: ConflictKind) -> &'static str {
     match kind {
         ConflictKind::Duplicate => "/problems/duplicate",
         ConflictKind::ActionFailed => "/problems/action-failed",
+        ConflictKind::DefinitionItemInUse => "/problems/definition-item-in-use",
         ConflictKind::AlreadyInstalled => "/problems/already-installed",
         ConflictKind::DraftExists => "/problems/draft-exists",
         ConflictKind::IdempotencyKeyInUse => "/problems/idempotency-key-in-use",

@@ -17,6 +17,7 @@ pub mod problems;
 mod schema_ids;
 pub mod server;
 pub mod state;
+pub mod template_items;
 pub mod templates;
 pub mod tickets;
 
@@ -157,6 +158,21 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(templates::update_template_version)
         .service(templates::publish_template_version)
         .service(templates::get_template_states)
+        .service(template_items::list_version_states)
+        .service(template_items::create_version_state)
+        .service(template_items::get_version_state)
+        .service(template_items::update_version_state)
+        .service(template_items::delete_version_state)
+        .service(template_items::list_version_transitions)
+        .service(template_items::create_version_transition)
+        .service(template_items::get_version_transition)
+        .service(template_items::update_version_transition)
+        .service(template_items::delete_version_transition)
+        .service(template_items::list_version_fields)
+        .service(template_items::create_version_field)
+        .service(template_items::get_version_field)
+        .service(template_items::update_version_field)
+        .service(template_items::delete_version_field)
         .service(templates::get_template_diagram)
         .service(templates::lint_template)
         .service(catalog::list_catalog)

@@ -23,13 +23,13 @@ use crate::service::templates as svc;
 
 /// Template definitions are read by those who run and inspect processes; requesters and
 /// partners see states (and, with tickets, the forms they may fill).
-const READERS: &[Role] = &[
+pub(super) const READERS: &[Role] = &[
     Role::TenantAdmin,
     Role::ProcessManager,
     Role::Agent,
     Role::Auditor,
 ];
-const EDITORS: &[Role] = &[Role::TenantAdmin, Role::ProcessManager];
+pub(super) const EDITORS: &[Role] = &[Role::TenantAdmin, Role::ProcessManager];
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Template {
@@ -193,7 +193,7 @@ fn parse_key(key: &str) -> Result<(), ApiError> {
     }
 }
 
-fn parse_number(raw: &str) -> Result<i32, ApiError> {
+pub(super) fn parse_number(raw: &str) -> Result<i32, ApiError> {
     raw.parse::<i32>()
         .ok()
         .filter(|n| *n >= 1)

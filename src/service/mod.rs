@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod libraries;
 pub mod masters;
 pub mod platform;
+pub mod template_items;
 pub mod templates;
 pub mod tickets;
 

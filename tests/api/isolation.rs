@@ -86,6 +86,81 @@ fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
         (Method::GET, "/api/v1/templates/{template}/states", None),
         (
             Method::GET,
+            "/api/v1/templates/{template}/versions/1/states",
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/templates/{template}/versions/1/states",
+            Some(json!({"key": "x", "stage": "open"})),
+        ),
+        (
+            Method::GET,
+            "/api/v1/templates/{template}/versions/1/states/new",
+            None,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/templates/{template}/versions/1/states/new",
+            Some(json!({})),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/templates/{template}/versions/1/states/done",
+            None,
+        ),
+        (
+            Method::GET,
+            "/api/v1/templates/{template}/versions/1/transitions",
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/templates/{template}/versions/1/transitions",
+            Some(json!({"key": "x"})),
+        ),
+        (
+            Method::GET,
+            "/api/v1/templates/{template}/versions/1/transitions/start",
+            None,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/templates/{template}/versions/1/transitions/start",
+            Some(json!({})),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/templates/{template}/versions/1/transitions/start",
+            None,
+        ),
+        (
+            Method::GET,
+            "/api/v1/templates/{template}/versions/1/fields",
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/templates/{template}/versions/1/fields",
+            Some(json!({"key": "x", "type": "text"})),
+        ),
+        (
+            Method::GET,
+            "/api/v1/templates/{template}/versions/1/fields/title",
+            None,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/templates/{template}/versions/1/fields/title",
+            Some(json!({})),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/templates/{template}/versions/1/fields/impact",
+            None,
+        ),
+        (
+            Method::GET,
             "/api/v1/templates/{template}/diagram?format=dot&version=1",
             None,
         ),

@@ -20,6 +20,7 @@ mod ops;
 mod platform;
 mod schema;
 mod sessions;
+mod template_items;
 mod templates;
 mod tickets;
 mod visibility;

@@ -11,6 +11,7 @@ mod compat;
 mod engine;
 mod generate;
 mod guard;
+pub mod items;
 mod limits;
 mod lint;
 mod model;
