@@ -77,6 +77,11 @@ pub struct Config {
     /// Where attachment content is stored (by content hash).
     pub data_dir: std::path::PathBuf,
     pub max_attachment_bytes: u64,
+    /// How often the collector removes attachment content no row references.
+    pub blob_gc_interval: Duration,
+    /// Content and temp uploads untouched for less than this are never collected (see
+    /// `service::tickets::collect_blobs`).
+    pub blob_gc_grace: Duration,
     /// SQLite ticket lists: a filter or word with at least this many matches is probed per
     /// ticket instead of looked up (see `db::tickets::join_strategy`).
     pub list_probe_threshold: i64,
@@ -240,6 +245,18 @@ impl Config {
             26_214_400,
             1..=10_737_418_240,
         )?;
+        let blob_gc_interval = Duration::from_secs(bounded(
+            "STAGEFLOW_BLOB_GC_SECONDS",
+            get("STAGEFLOW_BLOB_GC_SECONDS"),
+            3_600,
+            60..=604_800,
+        )?);
+        let blob_gc_grace = Duration::from_secs(bounded(
+            "STAGEFLOW_BLOB_GC_GRACE_SECONDS",
+            get("STAGEFLOW_BLOB_GC_GRACE_SECONDS"),
+            86_400,
+            600..=2_592_000,
+        )?);
 
         let list_probe_threshold = bounded(
             "STAGEFLOW_LIST_PROBE_THRESHOLD",
@@ -252,6 +269,8 @@ impl Config {
             list_probe_threshold,
             data_dir,
             max_attachment_bytes,
+            blob_gc_interval,
+            blob_gc_grace,
             database_url,
             listen,
             jwt_secret,

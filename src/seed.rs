@@ -270,6 +270,7 @@ fn provision(
             max_tenants: 10,
             max_processes: 50,
             max_users: 1000,
+            max_stored_bytes: None,
         },
         now,
     )?;

@@ -14,13 +14,18 @@
 //! - The two shard levels keep any one directory to a few thousand entries even with millions of
 //!   files, which is where many filesystems and tools start to slow down.
 //! - An upload is streamed into `tmp/` (same filesystem as its destination, so the final
-//!   `rename` is atomic), fsynced, and only then renamed into place. A reader therefore sees
-//!   either nothing or the whole content, never a partial file, even across a crash.
-//!   `tmp/` may hold leftovers after a crash; they are never referenced and are safe to delete
-//!   when no upload is running.
-//! - Deleting content is deliberately not offered here: with deduplication a file may be
-//!   referenced by several rows, so removal belongs to a garbage collector that consults the
-//!   database.
+//!   `rename` is atomic) and fsynced: it is then *staged* (complete, hashed, still invisible).
+//!   Only [`StagedBlob::commit`] renames it into place, which the attachment use case does once
+//!   the database has accepted the row (rights, storage cap). A reader therefore sees either
+//!   nothing or the whole content, never a partial file, even across a crash; a refused,
+//!   broken-off or failed upload leaves nothing, because the temp file is removed when its
+//!   writer or staged blob is dropped.
+//! - Removing content is the garbage collector's job (`service::tickets::collect_blobs`),
+//!   which consults the database: with deduplication a file may be referenced by several
+//!   rows. The store offers it the two halves it needs — content untouched for a grace period,
+//!   and a removal that re-checks the age under the lock that commits take — and removes stale
+//!   leftovers in `tmp/` (a crash mid-upload). A commit refreshes the content's mtime, so
+//!   content an upload is about to reference is never "untouched for the grace period".
 //!
 //! Everything sits behind [`BlobStore`] so that an object store (S3 and the like, where a
 //! multipart upload plays the role of the temp file) can be added without touching callers.
@@ -30,6 +35,8 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
@@ -72,23 +79,57 @@ pub trait BlobStore: Send + Sync + fmt::Debug {
 
     /// Whether content with this hash is stored; `false` for a malformed hash.
     fn exists(&self, sha256_hex: &str) -> bool;
+
+    /// Up to `limit` hashes of content last placed or referenced again before `before`: the
+    /// candidates of the garbage collector, which asks the database which are still referenced.
+    fn stale_contents(&self, before: SystemTime, limit: usize)
+    -> Result<Vec<String>, StorageError>;
+
+    /// Removes content unless it was placed or referenced again at or after `before`. The check
+    /// and the removal hold the lock [`StagedBlob::commit`] takes, so an upload committing the
+    /// same content either refreshes it first (and it stays) or finds it gone (and places its
+    /// own copy). True if removed.
+    fn remove_if_stale(&self, sha256_hex: &str, before: SystemTime) -> Result<bool, StorageError>;
+
+    /// Removes uploads in progress untouched since `before` (left behind by a crash); returns
+    /// how many.
+    fn remove_stale_uploads(&self, before: SystemTime) -> Result<usize, StorageError>;
 }
 
-/// One upload in progress. Dropping it without [`finish`](BlobWriter::finish) discards the data.
+/// One upload in progress. Dropping it without [`stage`](BlobWriter::stage) discards the data.
 pub trait BlobWriter: Send + fmt::Debug {
     /// Appends a chunk. Fails with [`StorageError::TooLarge`] as soon as the total would exceed
     /// the limit; the partial data is discarded then and every later call fails the same way.
     fn write(&mut self, chunk: &[u8]) -> Result<(), StorageError>;
 
-    /// Makes the content durable and visible under its hash. If identical content is already
-    /// stored, the new copy is dropped and the existing one is referenced.
-    fn finish(self: Box<Self>) -> Result<BlobRef, StorageError>;
+    /// Makes the upload durable and names its hash, without making it visible: the content
+    /// stays a temporary file until [`StagedBlob::commit`], and dropping the staged blob
+    /// removes it.
+    fn stage(self: Box<Self>) -> Result<Box<dyn StagedBlob>, StorageError>;
+
+    /// [`stage`](BlobWriter::stage) and [`commit`](StagedBlob::commit) in one go.
+    fn finish(self: Box<Self>) -> Result<BlobRef, StorageError> {
+        self.stage()?.commit()
+    }
+}
+
+/// A complete, durable upload that is not yet visible under its hash.
+pub trait StagedBlob: Send + fmt::Debug {
+    fn blob(&self) -> &BlobRef;
+
+    /// Makes the content visible under its hash (atomically) and marks it as just referenced,
+    /// so that the garbage collector's grace period starts again. If identical content is
+    /// already stored, the new copy is dropped and the existing one is used.
+    fn commit(self: Box<Self>) -> Result<BlobRef, StorageError>;
 }
 
 /// [`BlobStore`] on a local (or mounted) filesystem.
 #[derive(Debug, Clone)]
 pub struct FsBlobStore {
     root: PathBuf,
+    /// Held while content is placed or refreshed, and while the collector checks and removes
+    /// it: one process's uploads and collector never interleave on one hash.
+    placing: Arc<Mutex<()>>,
 }
 
 impl FsBlobStore {
@@ -96,7 +137,10 @@ impl FsBlobStore {
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, StorageError> {
         let root = root.into();
         fs::create_dir_all(root.join(TMP_DIR))?;
-        Ok(Self { root })
+        Ok(Self {
+            root,
+            placing: Arc::default(),
+        })
     }
 
     /// The store's root directory.
@@ -124,9 +168,9 @@ impl BlobStore for FsBlobStore {
             .open(&tmp_path)?;
         Ok(Box::new(FsBlobWriter {
             root: self.root.clone(),
-            tmp_path,
+            placing: Arc::clone(&self.placing),
+            tmp: TempFile::new(tmp_path),
             file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
-            tmp_exists: true,
             hasher: Sha256::new(),
             size: 0,
             limit,
@@ -148,15 +192,132 @@ impl BlobStore for FsBlobStore {
         self.content_path(sha256_hex)
             .is_some_and(|path| path.is_file())
     }
+
+    fn stale_contents(
+        &self,
+        before: SystemTime,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut found = Vec::new();
+        for aa in shard_dirs(&self.root)? {
+            for bb in shard_dirs(&aa)? {
+                for entry in fs::read_dir(&bb)? {
+                    if found.len() >= limit {
+                        return Ok(found);
+                    }
+                    let entry = entry?;
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    if is_sha256_hex(&name) && modified_before(&entry.path(), before)? {
+                        found.push(name);
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    fn remove_if_stale(&self, sha256_hex: &str, before: SystemTime) -> Result<bool, StorageError> {
+        let path = self
+            .content_path(sha256_hex)
+            .ok_or(StorageError::NotFound)?;
+        let _placing = self.placing.lock().unwrap_or_else(|p| p.into_inner());
+        if !modified_before(&path, before)? {
+            return Ok(false);
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn remove_stale_uploads(&self, before: SystemTime) -> Result<usize, StorageError> {
+        let mut removed = 0;
+        for entry in fs::read_dir(self.root.join(TMP_DIR))? {
+            let path = entry?.path();
+            if path.is_file() && modified_before(&path, before)? {
+                match fs::remove_file(&path) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// The two-hex-digit subdirectories of `dir` (never `tmp/`).
+fn shard_dirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut dirs = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let is_shard = name.len() == 2
+            && name
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+        if is_shard && entry.file_type()?.is_dir() {
+            dirs.push(entry.path());
+        }
+    }
+    Ok(dirs)
+}
+
+/// Whether `path` was last modified before `before`; `false` when it is gone.
+fn modified_before(path: &Path, before: SystemTime) -> io::Result<bool> {
+    match fs::metadata(path) {
+        Ok(meta) => Ok(meta.modified()? < before),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// A temporary file that is removed when it goes away, unless it was moved into place.
+#[derive(Debug)]
+struct TempFile {
+    path: PathBuf,
+    /// Whether `path` still has to be removed.
+    exists: bool,
+}
+
+impl TempFile {
+    fn new(path: PathBuf) -> Self {
+        Self { path, exists: true }
+    }
+
+    /// The file is no longer this guard's to remove (renamed into place or handed over).
+    fn release(&mut self) -> PathBuf {
+        self.exists = false;
+        self.path.clone()
+    }
+
+    fn remove(&mut self) {
+        if !self.exists {
+            return;
+        }
+        self.exists = false;
+        if let Err(e) = fs::remove_file(&self.path)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            // Not fatal: an orphan in tmp/ is never referenced, and the collector removes it.
+            log::warn!("could not remove temp upload {}: {e}", self.path.display());
+        }
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        self.remove();
+    }
 }
 
 struct FsBlobWriter {
     root: PathBuf,
-    tmp_path: PathBuf,
-    /// `None` once the upload was refused as too large, or handed over by `finish`.
+    placing: Arc<Mutex<()>>,
+    tmp: TempFile,
+    /// `None` once the upload was refused as too large, or handed over by `stage`.
     file: Option<BufWriter<File>>,
-    /// Whether `tmp_path` still has to be removed when the writer goes away.
-    tmp_exists: bool,
     hasher: Sha256,
     size: u64,
     limit: u64,
@@ -166,7 +327,7 @@ impl fmt::Debug for FsBlobWriter {
     // The hasher state and the buffered bytes are noise in a log line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FsBlobWriter")
-            .field("tmp_path", &self.tmp_path)
+            .field("tmp_path", &self.tmp.path)
             .field("size", &self.size)
             .field("limit", &self.limit)
             .field("open", &self.file.is_some())
@@ -181,69 +342,11 @@ impl FsBlobWriter {
             // `into_parts` drops the buffer without flushing it into a file about to be deleted.
             drop(writer.into_parts());
         }
-        self.remove_tmp();
-    }
-
-    fn remove_tmp(&mut self) {
-        if !self.tmp_exists {
-            return;
-        }
-        self.tmp_exists = false;
-        if let Err(e) = fs::remove_file(&self.tmp_path)
-            && e.kind() != io::ErrorKind::NotFound
-        {
-            // Not fatal: an orphan in tmp/ is never referenced and only costs space.
-            log::warn!(
-                "could not remove temp upload {}: {e}",
-                self.tmp_path.display()
-            );
-        }
+        self.tmp.remove();
     }
 
     fn too_large(&self) -> StorageError {
         StorageError::TooLarge { limit: self.limit }
-    }
-
-    /// Moves the fsynced temp file to `target`, unless identical content is already there.
-    fn place(&mut self, target: &Path, size: u64) -> Result<(), StorageError> {
-        let shard = target
-            .parent()
-            .ok_or_else(|| io::Error::other("content path has no parent directory"))?;
-        let shard_existed = shard.is_dir();
-        if !shard_existed {
-            fs::create_dir_all(shard)?;
-        }
-
-        // Same hash and same length: the same content (the name is the hash of what was
-        // renamed there). A different length means a damaged copy, which the rename replaces.
-        match fs::metadata(target) {
-            Ok(existing) if existing.is_file() && existing.len() == size => {
-                self.remove_tmp();
-                return Ok(());
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
-        }
-
-        // A concurrent upload of the same content may win the race to this rename; replacing
-        // its file with identical bytes is harmless.
-        fs::rename(&self.tmp_path, target)?;
-        self.tmp_exists = false;
-
-        // The rename is durable only once the directory entries are.
-        sync_dir(shard)?;
-        if !shard_existed {
-            let mut dir = shard;
-            while let Some(parent) = dir.parent() {
-                sync_dir(parent)?;
-                if parent == self.root {
-                    break;
-                }
-                dir = parent;
-            }
-        }
-        Ok(())
     }
 }
 
@@ -270,7 +373,7 @@ impl BlobWriter for FsBlobWriter {
         Ok(())
     }
 
-    fn finish(mut self: Box<Self>) -> Result<BlobRef, StorageError> {
+    fn stage(mut self: Box<Self>) -> Result<Box<dyn StagedBlob>, StorageError> {
         let writer = self.file.take().ok_or_else(|| self.too_large())?;
         let file = writer
             .into_inner()
@@ -278,16 +381,18 @@ impl BlobWriter for FsBlobWriter {
         // Durable before visible: after a crash the name must never point at missing bytes.
         file.sync_all()?;
         drop(file);
-
         let sha256 = format!("{:x}", std::mem::take(&mut self.hasher).finalize());
-        let target = content_path(&self.root, &sha256)
-            .ok_or_else(|| io::Error::other("SHA-256 digest did not format as 64 hex digits"))?;
-        // On error, `Drop` removes the temp file.
-        self.place(&target, self.size)?;
-        Ok(BlobRef {
-            sha256,
-            size: self.size,
-        })
+        // From here the staged blob owns the temp file (and removes it if dropped).
+        let tmp = TempFile::new(self.tmp.release());
+        Ok(Box::new(FsStagedBlob {
+            root: self.root.clone(),
+            placing: Arc::clone(&self.placing),
+            tmp,
+            blob: BlobRef {
+                sha256,
+                size: self.size,
+            },
+        }))
     }
 }
 
@@ -295,6 +400,84 @@ impl Drop for FsBlobWriter {
     fn drop(&mut self) {
         self.discard();
     }
+}
+
+#[derive(Debug)]
+struct FsStagedBlob {
+    root: PathBuf,
+    placing: Arc<Mutex<()>>,
+    tmp: TempFile,
+    blob: BlobRef,
+}
+
+impl StagedBlob for FsStagedBlob {
+    fn blob(&self) -> &BlobRef {
+        &self.blob
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<BlobRef, StorageError> {
+        let target = content_path(&self.root, &self.blob.sha256)
+            .ok_or_else(|| io::Error::other("SHA-256 digest did not format as 64 hex digits"))?;
+        // On error, dropping `self` removes the temp file.
+        self.place(&target)?;
+        Ok(self.blob.clone())
+    }
+}
+
+impl FsStagedBlob {
+    /// Moves the temp file to `target`, unless identical content is already there; either
+    /// way the content's mtime becomes now (see [`BlobStore::remove_if_stale`]).
+    fn place(&mut self, target: &Path) -> Result<(), StorageError> {
+        let shard = target
+            .parent()
+            .ok_or_else(|| io::Error::other("content path has no parent directory"))?;
+        let shard_existed = shard.is_dir();
+        if !shard_existed {
+            fs::create_dir_all(shard)?;
+        }
+        {
+            let _placing = self.placing.lock().unwrap_or_else(|p| p.into_inner());
+            // Same hash and same length: the same content (the name is the hash of what was
+            // renamed there). A different length means a damaged copy, which the rename
+            // replaces.
+            match fs::metadata(target) {
+                Ok(existing) if existing.is_file() && existing.len() == self.blob.size => {
+                    touch(target)?;
+                    self.tmp.remove();
+                    return Ok(());
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+            // Another process sharing the directory may win the race to this rename;
+            // replacing its file with identical bytes is harmless.
+            fs::rename(&self.tmp.path, target)?;
+            self.tmp.release();
+            touch(target)?;
+        }
+        // The rename is durable only once the directory entries are.
+        sync_dir(shard)?;
+        if !shard_existed {
+            let mut dir = shard;
+            while let Some(parent) = dir.parent() {
+                sync_dir(parent)?;
+                if parent == self.root {
+                    break;
+                }
+                dir = parent;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sets a file's modification time to now.
+fn touch(path: &Path) -> io::Result<()> {
+    OpenOptions::new()
+        .append(true)
+        .open(path)?
+        .set_modified(SystemTime::now())
 }
 
 /// `<root>/<aa>/<bb>/<hash>`, or `None` unless `sha256_hex` is a well-formed hash.
@@ -499,6 +682,94 @@ mod tests {
         let mut files = Vec::new();
         content_files(store.root(), &mut files);
         assert!(files.is_empty());
+    }
+
+    fn set_mtime(path: &Path, at: SystemTime) {
+        OpenOptions::new()
+            .append(true)
+            .open(path)
+            .unwrap()
+            .set_modified(at)
+            .unwrap();
+    }
+
+    fn hours_ago(hours: u64) -> SystemTime {
+        SystemTime::now() - std::time::Duration::from_secs(hours * 3600)
+    }
+
+    #[test]
+    fn staged_content_is_invisible_until_committed_and_dropping_it_leaves_nothing() {
+        let (_dir, store) = store();
+        let mut writer = store.writer(1024).unwrap();
+        writer.write(b"abc").unwrap();
+        let staged = writer.stage().unwrap();
+        assert_eq!(staged.blob().sha256, ABC_SHA256);
+        assert!(!store.exists(ABC_SHA256));
+        assert_eq!(tmp_entries(&store), 1);
+        drop(staged);
+        assert_eq!(tmp_entries(&store), 0);
+        assert!(!store.exists(ABC_SHA256));
+
+        let mut writer = store.writer(1024).unwrap();
+        writer.write(b"abc").unwrap();
+        let blob = writer.stage().unwrap().commit().unwrap();
+        assert_eq!(blob.size, 3);
+        assert_eq!(read_all(&store, ABC_SHA256), b"abc");
+        assert_eq!(tmp_entries(&store), 0);
+    }
+
+    #[test]
+    fn committing_present_content_refreshes_it_for_the_collector() {
+        let (_dir, store) = store();
+        put(&store, &[b"abc"]);
+        let path = content_path(store.root(), ABC_SHA256).unwrap();
+        set_mtime(&path, hours_ago(48));
+        assert_eq!(
+            store.stale_contents(hours_ago(24), 10).unwrap(),
+            vec![ABC_SHA256.to_owned()]
+        );
+        put(&store, &[b"abc"]);
+        assert!(store.stale_contents(hours_ago(24), 10).unwrap().is_empty());
+        assert!(!store.remove_if_stale(ABC_SHA256, hours_ago(24)).unwrap());
+        assert!(store.exists(ABC_SHA256));
+    }
+
+    #[test]
+    fn only_content_untouched_since_the_cut_off_is_removed() {
+        let (_dir, store) = store();
+        let old = put(&store, &[b"old"]);
+        let fresh = put(&store, &[b"fresh"]);
+        set_mtime(
+            &content_path(store.root(), &old.sha256).unwrap(),
+            hours_ago(48),
+        );
+        assert_eq!(
+            store.stale_contents(hours_ago(24), 10).unwrap(),
+            vec![old.sha256.clone()]
+        );
+        assert!(store.stale_contents(hours_ago(24), 0).unwrap().is_empty());
+        assert!(!store.remove_if_stale(&fresh.sha256, hours_ago(24)).unwrap());
+        assert!(store.remove_if_stale(&old.sha256, hours_ago(24)).unwrap());
+        assert!(!store.remove_if_stale(&old.sha256, hours_ago(24)).unwrap());
+        assert!(!store.exists(&old.sha256));
+        assert!(store.exists(&fresh.sha256));
+        // Content removed under an upload is placed again by its commit.
+        assert_eq!(put(&store, &[b"old"]), old);
+        assert!(store.exists(&old.sha256));
+    }
+
+    #[test]
+    fn stale_temp_uploads_are_removed_and_live_ones_kept() {
+        let (_dir, store) = store();
+        let mut live = store.writer(1024).unwrap();
+        live.write(b"in progress").unwrap();
+        let crashed = store.root().join(TMP_DIR).join("0123.part");
+        fs::write(&crashed, b"left by a crash").unwrap();
+        set_mtime(&crashed, hours_ago(48));
+        assert_eq!(store.remove_stale_uploads(hours_ago(24)).unwrap(), 1);
+        assert!(!crashed.exists());
+        assert_eq!(tmp_entries(&store), 1);
+        assert_eq!(live.finish().unwrap().size, 11);
     }
 
     #[test]

@@ -15,6 +15,20 @@ pub fn month_of(at: DateTime<Utc>) -> String {
     at.format("%Y-%m").to_string()
 }
 
+/// The instants a billing month (`YYYY-MM`, UTC) starts and the next one starts; `None` for
+/// anything else.
+pub fn month_bounds(month: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    if month.len() != 7 {
+        return None;
+    }
+    let first = chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").ok()?;
+    let next = first.checked_add_months(chrono::Months::new(1))?;
+    Some((
+        first.and_time(chrono::NaiveTime::MIN).and_utc(),
+        next.and_time(chrono::NaiveTime::MIN).and_utc(),
+    ))
+}
+
 #[derive(Default)]
 pub struct UsageMeter {
     pending: Mutex<HashMap<(TenantId, String), i64>>,
@@ -80,5 +94,16 @@ mod tests {
         meter.record_api_call(tenant, may);
         assert_eq!(meter.pending(tenant, "2026-04"), 2);
         assert_eq!(meter.pending(tenant, "2026-05"), 1);
+    }
+
+    #[test]
+    fn month_bounds_cover_exactly_the_month() {
+        let (from, to) = month_bounds("2026-12").unwrap();
+        assert_eq!(from.to_rfc3339(), "2026-12-01T00:00:00+00:00");
+        assert_eq!(to.to_rfc3339(), "2027-01-01T00:00:00+00:00");
+        assert_eq!(month_of(from), "2026-12");
+        for bad in ["2026-13", "2026-1", "26-01", "2026-01-01", ""] {
+            assert!(month_bounds(bad).is_none(), "{bad}");
+        }
     }
 }

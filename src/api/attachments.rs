@@ -1,5 +1,6 @@
-//! Ticket attachments: multipart upload (streamed to the content store under the size
-//! limit), metadata listing, and download with the stored content type.
+//! Ticket attachments: multipart upload (rights and storage cap checked first, then streamed
+//! into a temp file under the size limit and stored under its hash once recorded), metadata
+//! listing, and download with the stored content type.
 
 use actix_multipart::Multipart;
 use actix_web::http::header::{
@@ -8,8 +9,8 @@ use actix_web::http::header::{
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::common::{Page, PageParams};
 use crate::api::error::ApiError;
@@ -18,7 +19,7 @@ use crate::auth::Principal;
 use crate::db::tickets::AttachmentRow;
 use crate::domain::ids::{AttachmentId, TicketId};
 use crate::service::tickets::{self as svc, TicketCaller};
-use crate::storage::{BlobRef, BlobWriter, StorageError};
+use crate::storage::{BlobWriter, StagedBlob, StorageError};
 
 /// Longest stored file name, in characters.
 const MAX_FILE_NAME_CHARS: usize = 255;
@@ -59,25 +60,61 @@ impl From<AttachmentRow> for Attachment {
     }
 }
 
-/// The upload form, for the document: `file` (one file part) and optional `internal`.
+/// The upload form, for the document: an optional `internal` part, then the `file` part.
 #[derive(Debug, ToSchema)]
 #[expect(
     dead_code,
     reason = "documents the multipart form; parts are read by hand"
 )]
 pub struct AttachmentUpload {
+    /// `true` for an internal attachment (staff only). Send it before `file` (or as the
+    /// query parameter) so that a refusal comes before the content is read.
+    internal: Option<bool>,
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
-    /// `true` for an internal attachment (staff only).
-    internal: Option<bool>,
 }
 
-fn storage_error(e: StorageError, limit: u64) -> ApiError {
-    match e {
-        StorageError::TooLarge { .. } => ApiError::PayloadTooLarge {
-            limit: usize::try_from(limit).unwrap_or(usize::MAX),
-        },
-        other => ApiError::Internal(format!("attachment store: {other}")),
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UploadParams {
+    /// `true` for an internal attachment (staff only), checked before the body is read. A
+    /// form part `internal` must agree with it.
+    pub internal: Option<bool>,
+}
+
+/// What bounds an upload: the size limit, or the room left under the plan's storage cap.
+#[derive(Debug, Clone, Copy)]
+struct UploadLimit {
+    bytes: u64,
+    /// `Some(cap)` when the bound is the storage cap rather than the size limit.
+    storage_cap: Option<u64>,
+}
+
+impl UploadLimit {
+    fn new(max_attachment_bytes: u64, room: Option<svc::StorageRoom>) -> Self {
+        match room {
+            Some(room) if room.left < max_attachment_bytes => Self {
+                bytes: room.left,
+                storage_cap: Some(room.cap),
+            },
+            _ => Self {
+                bytes: max_attachment_bytes,
+                storage_cap: None,
+            },
+        }
+    }
+
+    fn error(self, e: StorageError) -> ApiError {
+        match (e, self.storage_cap) {
+            (StorageError::TooLarge { .. }, Some(cap)) => ApiError::QuotaExceeded {
+                cap: svc::STORAGE_CAP,
+                limit: i64::try_from(cap).unwrap_or(i64::MAX),
+            },
+            (StorageError::TooLarge { .. }, None) => ApiError::PayloadTooLarge {
+                limit: usize::try_from(self.bytes).unwrap_or(usize::MAX),
+            },
+            (other, _) => ApiError::Internal(format!("attachment store: {other}")),
+        }
     }
 }
 
@@ -112,63 +149,93 @@ async fn write_chunk(
     .map_err(|_| StorageError::Io(std::io::Error::other("upload cancelled")))?
 }
 
-struct Upload {
-    blob: BlobRef,
+/// A file part read whole into a temp file: complete, hashed, not yet visible. Dropping it
+/// (any refusal, a broken-off body, a failed transaction) removes the temp file.
+struct StagedFile {
+    staged: Box<dyn StagedBlob>,
     file_name: String,
     content_type: String,
-    internal: bool,
 }
 
-async fn read_form(state: &web::Data<AppState>, mut form: Multipart) -> Result<Upload, ApiError> {
-    let limit = state.config.max_attachment_bytes;
-    let mut file: Option<(BlobRef, String, String)> = None;
-    let mut internal = false;
+async fn read_file_part(
+    state: &web::Data<AppState>,
+    limit: UploadLimit,
+    mut part: actix_multipart::Field,
+) -> Result<StagedFile, ApiError> {
+    let file_name = clean_file_name(part.content_disposition().and_then(|d| d.get_filename()));
+    let content_type = part
+        .content_type()
+        .map(|m| m.essence_str().to_owned())
+        .unwrap_or_else(|| "application/octet-stream".to_owned());
+    let store = state.blobs.clone();
+    let mut writer = web::block(move || store.writer(limit.bytes))
+        .await
+        .map_err(|_| ApiError::Internal("upload cancelled".to_owned()))?
+        .map_err(|e| limit.error(e))?;
+    while let Some(chunk) = part.next().await {
+        let chunk = chunk.map_err(|e| ApiError::Malformed(format!("The upload broke off: {e}")))?;
+        writer = write_chunk(writer, chunk)
+            .await
+            .map_err(|e| limit.error(e))?;
+    }
+    let staged = web::block(move || writer.stage())
+        .await
+        .map_err(|_| ApiError::Internal("upload cancelled".to_owned()))?
+        .map_err(|e| limit.error(e))?;
+    Ok(StagedFile {
+        staged,
+        file_name,
+        content_type,
+    })
+}
+
+async fn read_flag(mut part: actix_multipart::Field) -> Result<bool, ApiError> {
+    let invalid = || ApiError::validation("internal", "invalid", "true or false");
+    let mut text = Vec::new();
+    while let Some(chunk) = part.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::Malformed(format!("The form cannot be read: {e}")))?;
+        if text.len() + chunk.len() > 16 {
+            return Err(invalid());
+        }
+        text.extend_from_slice(&chunk);
+    }
+    match std::str::from_utf8(&text).map(str::trim) {
+        Ok("true") => Ok(true),
+        Ok("false") => Ok(false),
+        _ => Err(invalid()),
+    }
+}
+
+/// Reads the form. The ticket, the right to attach and the storage room were checked before;
+/// an `internal` part before `file` is checked at once, one after it before anything is
+/// recorded (the staged file is dropped on refusal).
+async fn read_form(
+    state: &web::Data<AppState>,
+    caller: &TicketCaller,
+    declared: Option<bool>,
+    limit: UploadLimit,
+    mut form: Multipart,
+) -> Result<(StagedFile, bool), ApiError> {
+    let mut file: Option<StagedFile> = None;
+    let mut internal = declared;
     while let Some(part) = form.next().await {
-        let mut part =
+        let part =
             part.map_err(|e| ApiError::Malformed(format!("The form cannot be read: {e}")))?;
         let name = part.name().unwrap_or("").to_owned();
         match name.as_str() {
-            "file" if file.is_none() => {
-                let file_name =
-                    clean_file_name(part.content_disposition().and_then(|d| d.get_filename()));
-                let content_type = part
-                    .content_type()
-                    .map(|m| m.essence_str().to_owned())
-                    .unwrap_or_else(|| "application/octet-stream".to_owned());
-                let store = state.blobs.clone();
-                let mut writer = web::block(move || store.writer(limit))
-                    .await
-                    .map_err(|_| ApiError::Internal("upload cancelled".to_owned()))?
-                    .map_err(|e| storage_error(e, limit))?;
-                while let Some(chunk) = part.next().await {
-                    let chunk = chunk
-                        .map_err(|e| ApiError::Malformed(format!("The upload broke off: {e}")))?;
-                    writer = write_chunk(writer, chunk)
-                        .await
-                        .map_err(|e| storage_error(e, limit))?;
-                }
-                let blob = web::block(move || writer.finish())
-                    .await
-                    .map_err(|_| ApiError::Internal("upload cancelled".to_owned()))?
-                    .map_err(|e| storage_error(e, limit))?;
-                file = Some((blob, file_name, content_type));
-            }
+            "file" if file.is_none() => file = Some(read_file_part(state, limit, part).await?),
             "internal" => {
-                let mut text = Vec::new();
-                while let Some(chunk) = part.next().await {
-                    let chunk = chunk.map_err(|e| {
-                        ApiError::Malformed(format!("The form cannot be read: {e}"))
-                    })?;
-                    if text.len() + chunk.len() > 16 {
-                        return Err(ApiError::validation("internal", "invalid", "true or false"));
-                    }
-                    text.extend_from_slice(&chunk);
+                let flag = read_flag(part).await?;
+                if internal.is_some_and(|known| known != flag) {
+                    return Err(ApiError::validation(
+                        "internal",
+                        "conflict",
+                        "the form part and the query parameter disagree",
+                    ));
                 }
-                internal = match std::str::from_utf8(&text).map(str::trim) {
-                    Ok("true") => true,
-                    Ok("false") => false,
-                    _ => return Err(ApiError::validation("internal", "invalid", "true or false")),
-                };
+                svc::check_attach_right(caller, flag)?;
+                internal = Some(flag);
             }
             other => {
                 return Err(ApiError::validation(
@@ -179,23 +246,26 @@ async fn read_form(state: &web::Data<AppState>, mut form: Multipart) -> Result<U
             }
         }
     }
-    let (blob, file_name, content_type) = file.ok_or_else(|| {
+    let file = file.ok_or_else(|| {
         ApiError::validation("file", "required", "send the file as a part named `file`")
     })?;
-    Ok(Upload {
-        blob,
-        file_name,
-        content_type,
-        internal,
-    })
+    Ok((file, internal.unwrap_or(false)))
 }
 
-/// Uploads an attachment (`multipart/form-data`: a `file` part and an optional `internal`
-/// part). Content beyond `STAGEFLOW_MAX_ATTACHMENT_BYTES` is refused with 413 and nothing is
-/// kept. Requesters and partners may attach to tickets they can see (not internally).
+/// Uploads an attachment (`multipart/form-data`: an optional `internal` part and a `file`
+/// part).
+///
+/// Nothing of the body is read before the ticket (404 when the caller cannot see it), the
+/// right to attach (403: auditors; internal attachments are for staff) and the plan's storage
+/// cap are checked. `internal` may be given as a query parameter or as a form part; sent
+/// after `file`, it is checked once the content has been read into a temporary file, which a
+/// refusal removes. Content is stored under its hash only when the attachment is recorded:
+/// beyond `STAGEFLOW_MAX_ATTACHMENT_BYTES` it is 413, beyond the room left under the plan's
+/// `max_stored_bytes` it is 409 `/problems/quota-exceeded` (`cap` = `max_stored_bytes`), and
+/// nothing is kept either way.
 #[utoipa::path(
     tag = "tickets", operation_id = "create_ticket_attachment", security(("bearer" = [])),
-    params(("ticket_id" = TicketId, Path)),
+    params(("ticket_id" = TicketId, Path), UploadParams),
     request_body(content = AttachmentUpload, content_type = "multipart/form-data"),
     responses(
         (status = 201, description = "Stored", body = Attachment),
@@ -203,6 +273,7 @@ async fn read_form(state: &web::Data<AppState>, mut form: Multipart) -> Result<U
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
         (status = 404, response = super::problems::NotFound),
+        (status = 409, response = super::problems::Conflict),
         (status = 413, response = super::problems::PayloadTooLarge),
         (status = 415, response = super::problems::UnsupportedMediaType),
         (status = 422, response = super::problems::Unprocessable),
@@ -213,36 +284,40 @@ pub async fn create_ticket_attachment(
     state: web::Data<AppState>,
     principal: Principal,
     id: web::Path<TicketId>,
+    params: web::Query<UploadParams>,
     form: Multipart,
 ) -> Result<HttpResponse, ApiError> {
     let caller = TicketCaller::of(&principal)?;
-    let id = id.into_inner();
-    // Refuse before reading the body when the ticket is not the caller's to see.
+    let (id, declared) = (id.into_inner(), params.internal);
     let (s, c) = (state.clone(), caller.clone());
-    state
+    let room = state
         .db
-        .read(move |conn| svc::load(conn, &s.definitions, &c, id).map(|_| ()))
+        .read(move |conn| {
+            svc::prepare_upload(conn, &s.definitions, &c, id, declared.unwrap_or(false))
+        })
         .await?;
-    let upload = read_form(&state, form).await?;
+    let limit = UploadLimit::new(state.config.max_attachment_bytes, room);
+    let (file, internal) = read_form(&state, &caller, declared, limit, form).await?;
     let now = state.clock.now();
     let s = state.clone();
     let row = state
         .db
         .write(move |conn| {
+            let blob = file.staged.blob().clone();
             let row = AttachmentRow {
                 tenant_id: caller.scope.tenant_id(),
                 id: AttachmentId::new_at(now),
                 ticket_id: id,
-                file_name: upload.file_name,
-                content_type: upload.content_type,
-                size: i64::try_from(upload.blob.size).unwrap_or(i64::MAX),
-                sha256: upload.blob.sha256,
-                internal: upload.internal,
+                file_name: file.file_name,
+                content_type: file.content_type,
+                size: i64::try_from(blob.size).unwrap_or(i64::MAX),
+                sha256: blob.sha256,
+                internal,
                 uploaded_by: caller.entity(),
                 uploader_name: caller.actor.name.clone(),
                 created_at: now.into(),
             };
-            svc::add_attachment(conn, &s.definitions, &caller, row)
+            svc::add_attachment(conn, &s.definitions, &caller, row, file.staged)
         })
         .await?;
     let location = format!("/api/v1/attachments/{}/content", row.id);

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::common::{Page, PageParams, created, if_match, ok_with_etag};
+use super::common::{Page, PageParams, created, double_option, if_match, ok_with_etag};
 use crate::api::error::ApiError;
 use crate::api::state::AppState;
 use crate::auth::Principal;
@@ -28,6 +28,9 @@ pub struct Plan {
     pub max_processes: i32,
     /// Active users (IDs) an account may have across its tenants.
     pub max_users: i32,
+    /// Bytes of attachments an account may store across its tenants (each attachment counts
+    /// its full size); `null`: unlimited.
+    pub max_stored_bytes: Option<i64>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -41,6 +44,7 @@ impl From<PlanRow> for Plan {
             max_tenants: row.max_tenants,
             max_processes: row.max_processes,
             max_users: row.max_users,
+            max_stored_bytes: row.max_stored_bytes,
             version: row.version,
             created_at: row.created_at.0,
             updated_at: row.updated_at.0,
@@ -60,6 +64,10 @@ pub struct CreatePlan {
     pub max_processes: i32,
     #[validate(range(min = 0, max = 1_000_000))]
     pub max_users: i32,
+    /// Bytes of attachments across the account's tenants; absent or `null`: unlimited.
+    #[serde(default)]
+    #[validate(range(min = 0))]
+    pub max_stored_bytes: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -74,6 +82,10 @@ pub struct UpdatePlan {
     pub max_processes: Option<i32>,
     #[validate(range(min = 0, max = 1_000_000))]
     pub max_users: Option<i32>,
+    /// `null` makes attachment storage unlimited.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub max_stored_bytes: Option<Option<i64>>,
 }
 
 /// Lists plans in creation order.
@@ -133,6 +145,7 @@ pub async fn create_plan(
         max_tenants: body.max_tenants,
         max_processes: body.max_processes,
         max_users: body.max_users,
+        max_stored_bytes: body.max_stored_bytes,
     };
     let now = state.clock.now();
     let plan = state
@@ -201,6 +214,7 @@ pub async fn update_plan(
         max_tenants: body.max_tenants,
         max_processes: body.max_processes,
         max_users: body.max_users,
+        max_stored_bytes: body.max_stored_bytes,
     };
     let (id, now) = (id.into_inner(), state.clock.now());
     let plan = state
@@ -395,7 +409,8 @@ pub struct UsageFigures {
     pub processes: i64,
     /// Tickets created in the month.
     pub tickets: i64,
-    /// Bytes of stored attachments now.
+    /// Bytes of stored attachments now: the sum of the attachments' sizes (content attached
+    /// twice counts twice).
     pub stored_bytes: i64,
     /// Authenticated API calls in the month (this node's unflushed calls included).
     pub api_calls: i64,
@@ -442,9 +457,7 @@ pub async fn get_account_usage(
     principal.operator()?;
     let month = match &params.month {
         Some(month) => {
-            chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
-                .ok()
-                .filter(|_| month.len() == 7)
+            crate::usage::month_bounds(month)
                 .ok_or_else(|| ApiError::validation("month", "format", "must be YYYY-MM"))?;
             month.clone()
         }
@@ -462,11 +475,14 @@ pub async fn get_account_usage(
             let usage = UsageFigures {
                 active_ids: stored.active_ids,
                 processes: stored.processes,
+                tickets: stored.tickets,
+                stored_bytes: stored.stored_bytes,
                 api_calls: stored.api_calls + state.usage.pending(tenant.id, &month),
-                ..UsageFigures::default()
             };
             total.active_ids += usage.active_ids;
             total.processes += usage.processes;
+            total.tickets += usage.tickets;
+            total.stored_bytes += usage.stored_bytes;
             total.api_calls += usage.api_calls;
             TenantUsage {
                 tenant_id: tenant.id,

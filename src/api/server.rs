@@ -95,11 +95,16 @@ impl Application {
         let housekeeping = actix_web::rt::spawn(async move {
             let mut tick = actix_web::rt::time::interval(state.config.usage_flush_interval);
             tick.tick().await;
+            let mut last_collection = std::time::Instant::now();
             loop {
                 tick.tick().await;
                 flush_usage(&state).await;
                 state.login_limiter.retain_recent();
                 purge_idempotency_keys(&state).await;
+                if last_collection.elapsed() >= state.config.blob_gc_interval {
+                    last_collection = std::time::Instant::now();
+                    collect_blobs(&state).await;
+                }
             }
         });
         let served = self.server.await;
@@ -131,6 +136,37 @@ pub async fn purge_idempotency_keys(state: &web::Data<AppState>) {
     if let Err(error) = purged {
         log::warn!("stored idempotent responses not purged, will retry: {error}");
     }
+}
+
+/// Removes attachment content no row references and temp uploads left by a crash, both only
+/// once untouched for `STAGEFLOW_BLOB_GC_GRACE_SECONDS`; a failure is logged and the next
+/// pass tries again.
+pub async fn collect_blobs(state: &web::Data<AppState>) {
+    // File times are wall-clock times set by the filesystem, so the cut-off is too.
+    let Some(before) = std::time::SystemTime::now().checked_sub(state.config.blob_gc_grace) else {
+        return;
+    };
+    match collect_blobs_before(state, before).await {
+        Ok(removed) if removed != Default::default() => log::info!(
+            "attachment store: removed {} unreferenced contents and {} stale uploads",
+            removed.contents,
+            removed.uploads
+        ),
+        Ok(_) => {}
+        Err(error) => log::warn!("attachment store not collected, will retry: {error}"),
+    }
+}
+
+/// One pass of the collector with the cut-off given (tests move it instead of waiting).
+pub async fn collect_blobs_before(
+    state: &web::Data<AppState>,
+    before: std::time::SystemTime,
+) -> Result<crate::service::tickets::BlobCollection, crate::service::error::ServiceError> {
+    let store = state.blobs.clone();
+    state
+        .db
+        .read(move |conn| crate::service::tickets::collect_blobs(conn, store.as_ref(), before))
+        .await
 }
 
 /// The blocking part of start-up.

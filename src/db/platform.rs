@@ -17,6 +17,8 @@ pub struct PlanRow {
     pub version: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Bytes of attachments an account may store; `None` = unlimited.
+    pub max_stored_bytes: Option<i64>,
 }
 
 #[derive(Debug, Insertable)]
@@ -27,6 +29,7 @@ pub struct NewPlan<'a> {
     pub max_tenants: i32,
     pub max_processes: i32,
     pub max_users: i32,
+    pub max_stored_bytes: Option<i64>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -38,6 +41,8 @@ pub struct PlanChanges {
     pub max_tenants: Option<i32>,
     pub max_processes: Option<i32>,
     pub max_users: Option<i32>,
+    /// `Some(None)` makes storage unlimited.
+    pub max_stored_bytes: Option<Option<i64>>,
 }
 
 #[derive(Debug, Clone, Queryable)]

@@ -41,6 +41,7 @@ diesel::table! {
         version -> BigInt,
         created_at -> DbTimestamp,
         updated_at -> DbTimestamp,
+        max_stored_bytes -> Nullable<BigInt>,
     }
 }
 
@@ -205,7 +206,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::DbUuid;
+
+    tenant_storage (tenant_id) {
+        tenant_id -> DbUuid,
+        stored_bytes -> BigInt,
+    }
+}
+
 diesel::joinable!(accounts -> plans (plan_id));
+diesel::joinable!(tenant_storage -> tenants (tenant_id));
 diesel::joinable!(tenants -> accounts (account_id));
 diesel::table! {
     use diesel::sql_types::*;
@@ -303,6 +315,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     audit_log,
     usage_counters,
+    tenant_storage,
     operators,
     platform_settings,
 );

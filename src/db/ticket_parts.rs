@@ -280,6 +280,23 @@ pub fn find_attachment(
         .optional()
 }
 
+/// Which of `hashes` any attachment row of any tenant references. Platform-wide, like the
+/// content store it serves: the blob collector keeps every hash in this set.
+pub fn referenced_contents(
+    conn: &mut DbConnection,
+    hashes: &[String],
+) -> QueryResult<std::collections::HashSet<String>> {
+    if hashes.is_empty() {
+        return Ok(std::collections::HashSet::new());
+    }
+    let found: Vec<String> = ticket_attachments::table
+        .filter(ticket_attachments::sha256.eq_any(hashes))
+        .select(ticket_attachments::sha256)
+        .distinct()
+        .load(conn)?;
+    Ok(found.into_iter().collect())
+}
+
 pub fn insert_event(
     conn: &mut DbConnection,
     scope: &TenantScope,

@@ -22,6 +22,8 @@ pub enum Cap {
     Users,
     /// Templates with at least one published version.
     Processes,
+    /// Bytes of attachments across the account's live tenants.
+    StoredBytes,
 }
 
 /// Fails with `ServiceError::QuotaExceeded` when adding one more would exceed the account's cap.
@@ -31,32 +33,67 @@ pub fn check_cap(
     account: AccountId,
     cap: Cap,
 ) -> Result<(), ServiceError> {
+    check_cap_adding(conn, account, cap, 1)
+}
+
+/// [`check_cap`] for adding `amount` (bytes, for [`Cap::StoredBytes`]).
+pub fn check_cap_adding(
+    conn: &mut DbConnection,
+    account: AccountId,
+    cap: Cap,
+    amount: i64,
+) -> Result<(), ServiceError> {
+    let (used, limit, name) = usage_against_cap(conn, account, cap)?;
+    match limit {
+        Some(limit) if used.saturating_add(amount) > limit => {
+            Err(ServiceError::QuotaExceeded { cap: name, limit })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// How much more the account may add before `cap`, and the cap (`None`: the plan sets no
+/// limit). Outside a locked transaction this is a hint, e.g. to refuse an upload before
+/// reading it.
+pub fn cap_room(
+    conn: &mut DbConnection,
+    account: AccountId,
+    cap: Cap,
+) -> Result<Option<(i64, i64)>, ServiceError> {
+    let (used, limit, _) = usage_against_cap(conn, account, cap)?;
+    Ok(limit.map(|limit| (limit.saturating_sub(used).max(0), limit)))
+}
+
+/// What the account uses of `cap`, the plan's limit (`None` = unlimited) and the cap's name.
+fn usage_against_cap(
+    conn: &mut DbConnection,
+    account: AccountId,
+    cap: Cap,
+) -> Result<(i64, Option<i64>, &'static str), ServiceError> {
     let plan = db::platform::plan_of_account(conn, account)?
         .ok_or_else(|| ServiceError::internal(format!("account {account} has no plan")))?;
-    let (used, limit, name) = match cap {
+    Ok(match cap {
         Cap::Tenants => (
             db::platform::count_tenants(conn, account)?,
-            plan.max_tenants,
+            Some(i64::from(plan.max_tenants)),
             "max_tenants",
         ),
         Cap::Users => (
             db::platform::count_active_users(conn, account)?,
-            plan.max_users,
+            Some(i64::from(plan.max_users)),
             "max_users",
         ),
         Cap::Processes => (
             db::templates::count_processes(conn, account)?,
-            plan.max_processes,
+            Some(i64::from(plan.max_processes)),
             "max_processes",
         ),
-    };
-    if used >= i64::from(limit) {
-        return Err(ServiceError::QuotaExceeded {
-            cap: name,
-            limit: i64::from(limit),
-        });
-    }
-    Ok(())
+        Cap::StoredBytes => (
+            db::usage::account_stored_bytes(conn, account)?,
+            plan.max_stored_bytes,
+            "max_stored_bytes",
+        ),
+    })
 }
 
 pub struct PlanInput {
@@ -64,6 +101,8 @@ pub struct PlanInput {
     pub max_tenants: i32,
     pub max_processes: i32,
     pub max_users: i32,
+    /// `None`: unlimited.
+    pub max_stored_bytes: Option<i64>,
 }
 
 pub fn create_plan(
@@ -80,6 +119,7 @@ pub fn create_plan(
             max_tenants: input.max_tenants,
             max_processes: input.max_processes,
             max_users: input.max_users,
+            max_stored_bytes: input.max_stored_bytes,
             created_at: now.into(),
             updated_at: now.into(),
         },
@@ -92,7 +132,8 @@ pub fn create_plan(
         "plan.created",
         ("plan", plan.id),
         json!({"name": plan.name, "max_tenants": plan.max_tenants,
-               "max_processes": plan.max_processes, "max_users": plan.max_users}),
+               "max_processes": plan.max_processes, "max_users": plan.max_users,
+               "max_stored_bytes": plan.max_stored_bytes}),
         now.into(),
     )?;
     Ok(plan)
@@ -118,7 +159,8 @@ pub fn update_plan(
         "plan.updated",
         ("plan", id),
         json!({"name": plan.name, "max_tenants": plan.max_tenants,
-               "max_processes": plan.max_processes, "max_users": plan.max_users}),
+               "max_processes": plan.max_processes, "max_users": plan.max_users,
+               "max_stored_bytes": plan.max_stored_bytes}),
         now.into(),
     )?;
     Ok(plan)
@@ -372,6 +414,10 @@ pub fn get_tenant(conn: &mut DbConnection, id: TenantId) -> Result<TenantRow, Se
 pub struct StoredUsage {
     pub active_ids: i64,
     pub processes: i64,
+    /// Tickets created in the month.
+    pub tickets: i64,
+    /// Bytes of attachments now (per attachment row).
+    pub stored_bytes: i64,
     pub api_calls: i64,
 }
 
@@ -383,11 +429,15 @@ pub fn account_usage(
     month: &str,
 ) -> Result<Vec<(TenantRow, StoredUsage)>, ServiceError> {
     get_account(conn, id)?;
+    let (from, to) = crate::usage::month_bounds(month)
+        .ok_or_else(|| ServiceError::validation("month", "format", "must be a month, YYYY-MM"))?;
     let mut rows = Vec::new();
     for tenant in db::platform::list_tenants(conn, Some(id), None, i64::MAX)? {
         let usage = StoredUsage {
             active_ids: db::platform::count_active_users_of_tenant(conn, tenant.id)?,
             processes: db::templates::count_processes_of_tenant(conn, tenant.id)?,
+            tickets: db::usage::tickets_created(conn, tenant.id, from.into(), to.into())?,
+            stored_bytes: db::usage::stored_bytes(conn, tenant.id)?,
             api_calls: db::usage::api_calls(conn, tenant.id, month)?,
         };
         rows.push((tenant, usage));

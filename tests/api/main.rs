@@ -5,6 +5,7 @@
     reason = "a test reports failure by panicking"
 )]
 
+mod attachment_storage;
 mod auth;
 mod catalog;
 mod cli;

@@ -1,4 +1,4 @@
-//! Comments, watchers, links and attachment records of a ticket.
+//! Comments, watchers and links of a ticket (attachments: `attachments.rs`).
 
 use std::collections::BTreeSet;
 
@@ -6,12 +6,12 @@ use chrono::{DateTime, Utc};
 
 use super::{LoadedTicket, TicketCaller, load};
 use crate::db::tickets::{
-    AttachmentRow, CommentRow, LINK_DUPLICATE_OF, LINK_PARENT, LINK_RELATED, LinkRow,
-    SOURCE_COMMENTS, SOURCE_INTERNAL_COMMENTS,
+    CommentRow, LINK_DUPLICATE_OF, LINK_PARENT, LINK_RELATED, LinkRow, SOURCE_COMMENTS,
+    SOURCE_INTERNAL_COMMENTS,
 };
 use crate::db::types::Json;
 use crate::db::{self, DbConnection};
-use crate::domain::ids::{AttachmentId, CommentId, LinkId, TicketId, UserId};
+use crate::domain::ids::{CommentId, LinkId, TicketId, UserId};
 use crate::domain::search;
 use crate::domain::ticket::HistoryKind;
 pub use crate::domain::ticket::LinkKind;
@@ -276,60 +276,6 @@ pub fn remove_link(
         .ok_or(ServiceError::NotFound)?;
     db::tickets::delete_link(conn, &caller.scope, row.id)?;
     Ok(())
-}
-
-pub fn attachments(
-    conn: &mut DbConnection,
-    defs: &DefinitionCache,
-    caller: &TicketCaller,
-    id: TicketId,
-    after: Option<AttachmentId>,
-    limit: i64,
-) -> Result<Vec<AttachmentRow>, ServiceError> {
-    load(conn, defs, caller, id)?;
-    Ok(db::tickets::attachments(
-        conn,
-        &caller.scope,
-        id,
-        caller.audience.is_staff(),
-        after,
-        limit,
-    )?)
-}
-
-/// An attachment the caller may see: its ticket must be visible, and internal attachments
-/// are staff-only. Anything else is 404.
-pub fn find_attachment(
-    conn: &mut DbConnection,
-    defs: &DefinitionCache,
-    caller: &TicketCaller,
-    id: AttachmentId,
-) -> Result<AttachmentRow, ServiceError> {
-    let row =
-        db::tickets::find_attachment(conn, &caller.scope, id)?.ok_or(ServiceError::NotFound)?;
-    load(conn, defs, caller, row.ticket_id)?;
-    if row.internal && !caller.audience.is_staff() {
-        return Err(ServiceError::NotFound);
-    }
-    Ok(row)
-}
-
-/// Records an uploaded attachment (its content is already stored).
-pub fn add_attachment(
-    conn: &mut DbConnection,
-    defs: &DefinitionCache,
-    caller: &TicketCaller,
-    row: AttachmentRow,
-) -> Result<AttachmentRow, ServiceError> {
-    load(conn, defs, caller, row.ticket_id)?;
-    caller.require_writer()?;
-    if row.internal && !caller.audience.is_staff() {
-        return Err(ServiceError::Forbidden(
-            "Only staff add internal attachments.".to_owned(),
-        ));
-    }
-    db::tickets::insert_attachment(conn, &caller.scope, &row)?;
-    Ok(row)
 }
 
 /// History entries the caller may see, in order.

@@ -2,6 +2,7 @@
 //! in one database transaction; visibility (`Audience`) is applied on every read, and a
 //! ticket the caller may not see answers exactly like a missing one (404).
 
+mod attachments;
 mod collab;
 mod listing;
 mod transition;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
+pub use attachments::*;
 pub use collab::*;
 pub use listing::*;
 pub use transition::*;
