@@ -85,6 +85,18 @@ pub struct Config {
     /// SQLite ticket lists: a filter or word with at least this many matches is probed per
     /// ticket instead of looked up (see `db::tickets::join_strategy`).
     pub list_probe_threshold: i64,
+    /// Token requests allowed per account (tenant and username) and minute; also refresh,
+    /// logout and password-change requests per signed-in principal.
+    pub account_rate_per_minute: u32,
+    /// Refresh, logout and password-change requests allowed per client address and minute.
+    pub session_rate_per_minute: u32,
+    /// Proxies whose `X-Forwarded-For` names the client address.
+    pub trusted_proxies: crate::domain::network::TrustedProxies,
+    /// Password checks admitted to the hashing pool at once (running or waiting); one tenant
+    /// may hold at most half of them.
+    pub hash_queue_size: usize,
+    /// How long a login's refresh-token family may be renewed, from the login on.
+    pub refresh_family_max_age: Duration,
 }
 
 impl Config {
@@ -265,7 +277,14 @@ impl Config {
             1..=1_000_000,
         )?;
 
+        let session = session_settings(&get)?;
+
         Ok(Self {
+            account_rate_per_minute: session.account_rate_per_minute,
+            session_rate_per_minute: session.session_rate_per_minute,
+            trusted_proxies: session.trusted_proxies,
+            hash_queue_size: session.hash_queue_size,
+            refresh_family_max_age: session.refresh_family_max_age,
             list_probe_threshold,
             data_dir,
             max_attachment_bytes,
@@ -292,6 +311,50 @@ impl Config {
             usage_flush_interval,
         })
     }
+}
+
+/// The settings of issue 12's session limits, read apart to keep `from_lookup` readable.
+struct SessionSettings {
+    account_rate_per_minute: u32,
+    session_rate_per_minute: u32,
+    trusted_proxies: crate::domain::network::TrustedProxies,
+    hash_queue_size: usize,
+    refresh_family_max_age: Duration,
+}
+
+fn session_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<SessionSettings, ConfigError> {
+    let trusted_proxies = match get("STAGEFLOW_TRUSTED_PROXIES") {
+        Some(raw) => crate::domain::network::TrustedProxies::parse(&raw)
+            .map_err(|m| ConfigError::new("STAGEFLOW_TRUSTED_PROXIES", m))?,
+        None => Default::default(),
+    };
+    Ok(SessionSettings {
+        account_rate_per_minute: bounded(
+            "STAGEFLOW_ACCOUNT_RATE_PER_MINUTE",
+            get("STAGEFLOW_ACCOUNT_RATE_PER_MINUTE"),
+            10,
+            1..=1_000_000,
+        )?,
+        session_rate_per_minute: bounded(
+            "STAGEFLOW_SESSION_RATE_PER_MINUTE",
+            get("STAGEFLOW_SESSION_RATE_PER_MINUTE"),
+            60,
+            1..=1_000_000,
+        )?,
+        trusted_proxies,
+        hash_queue_size: bounded(
+            "STAGEFLOW_HASH_QUEUE_SIZE",
+            get("STAGEFLOW_HASH_QUEUE_SIZE"),
+            64,
+            2..=100_000,
+        )?,
+        refresh_family_max_age: Duration::from_secs(bounded(
+            "STAGEFLOW_REFRESH_FAMILY_MAX_AGE_SECONDS",
+            get("STAGEFLOW_REFRESH_FAMILY_MAX_AGE_SECONDS"),
+            2_592_000,
+            60..=31_536_000,
+        )?),
+    })
 }
 
 fn parse_or<T: std::str::FromStr>(
@@ -374,6 +437,23 @@ mod tests {
         assert_eq!(err.variable, "DATABASE_URL");
         let err = config(&[("STAGEFLOW_OPERATOR_PASSWORD", "short")]).unwrap_err();
         assert_eq!(err.variable, "STAGEFLOW_OPERATOR_PASSWORD");
+        let err = config(&[("STAGEFLOW_TRUSTED_PROXIES", "10.0.0.1,proxy")]).unwrap_err();
+        assert_eq!(err.variable, "STAGEFLOW_TRUSTED_PROXIES");
+        let err = config(&[("STAGEFLOW_HASH_QUEUE_SIZE", "1")]).unwrap_err();
+        assert_eq!(err.variable, "STAGEFLOW_HASH_QUEUE_SIZE");
+    }
+
+    #[test]
+    fn session_limits_have_defaults_and_parse() {
+        let defaults = config(&[]).unwrap();
+        assert!(defaults.trusted_proxies.is_empty());
+        assert_eq!(defaults.account_rate_per_minute, 10);
+        assert_eq!(
+            defaults.refresh_family_max_age,
+            Duration::from_secs(2_592_000)
+        );
+        let set = config(&[("STAGEFLOW_TRUSTED_PROXIES", "10.0.0.0/8, ::1")]).unwrap();
+        assert!(set.trusted_proxies.contains("10.1.2.3".parse().unwrap()));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use validator::Validate;
 use crate::api::error::ApiError;
 use crate::api::extract::client_addr;
 use crate::api::state::AppState;
+use crate::auth::limits::AddressLimit;
 use crate::auth::session::{self, TokenPair};
 use crate::auth::{Caller, Principal};
 use crate::domain::identity::{PlatformRole, PrincipalKind, Role};
@@ -51,24 +52,21 @@ impl From<TokenPair> for TokenResponse {
     }
 }
 
-/// Refuses a client address that has used up its token requests for now.
-fn rate_limit(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
-    let key = client_addr(req).unwrap_or_default();
-    state.login_limiter.check_key(&key).map_err(|not_until| {
-        use governor::clock::{Clock, DefaultClock};
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
-        ApiError::RateLimited {
-            retry_after_seconds: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-        }
-    })
+/// Refuses a client address that has used up its requests of `limit` for now.
+fn rate_limit(state: &AppState, req: &HttpRequest, limit: AddressLimit) -> Result<(), ApiError> {
+    Ok(state
+        .limits
+        .check_address(limit, client_addr(req).as_deref())?)
 }
 
 /// Exchanges a username and password for an access token and a refresh token.
 ///
 /// Unknown tenant, unknown user, wrong password, deactivated or locked account all answer the
 /// same 401, in the same time, so the response reveals nothing about which accounts exist.
-/// After 5 failures within 15 minutes an account is locked for 15 minutes (configurable).
-/// Requests are limited per client address (429 with `Retry-After`).
+/// After 5 failures within 15 minutes an account is locked for 15 minutes (configurable); a
+/// locked account refuses even the right password. Requests are limited per client address
+/// and per account (429 with `Retry-After`); when the password-hashing queue has no room for
+/// the request's tenant the answer is 503 with `Retry-After`.
 #[utoipa::path(
     tag = "auth",
     operation_id = "create_token",
@@ -81,7 +79,7 @@ fn rate_limit(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
         (status = 415, response = super::problems::UnsupportedMediaType),
         (status = 422, response = super::problems::Unprocessable),
         (status = 429, response = super::problems::TooManyRequests),
-        (status = 503, response = super::problems::Unavailable),
+        (status = 503, response = super::problems::Busy),
     )
 )]
 #[post("/auth/token")]
@@ -90,10 +88,10 @@ pub async fn create_token(
     req: HttpRequest,
     body: web::Json<TokenRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
-    rate_limit(&state, &req)?;
+    rate_limit(&state, &req, AddressLimit::Login)?;
     let request = body.into_inner();
     request.validate()?;
-    let pair = session::login(
+    let pair = crate::auth::login::login(
         &state.auth(),
         request.tenant.as_deref(),
         &request.username,
@@ -113,7 +111,9 @@ pub struct RefreshRequest {
 
 /// Exchanges a refresh token for a new access token and a new refresh token. Each refresh token
 /// works once; presenting a spent one again revokes every token of its login (the family) —
-/// someone else holds a copy.
+/// someone else holds a copy. A login's tokens renew for at most 30 days from the login
+/// (configurable), and not while the account is locked or deactivated. Requests are limited
+/// per client address and per account (429 with `Retry-After`).
 #[utoipa::path(
     tag = "auth",
     operation_id = "create_refresh",
@@ -124,6 +124,7 @@ pub struct RefreshRequest {
         (status = 401, response = super::problems::Unauthorized),
         (status = 415, response = super::problems::UnsupportedMediaType),
         (status = 422, response = super::problems::Unprocessable),
+        (status = 429, response = super::problems::TooManyRequests),
         (status = 503, response = super::problems::Unavailable),
     )
 )]
@@ -133,13 +134,15 @@ pub async fn create_refresh(
     req: HttpRequest,
     body: web::Json<RefreshRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
+    rate_limit(&state, &req, AddressLimit::Session)?;
     body.validate()?;
     let pair = session::refresh(&state.auth(), &body.refresh_token, client_addr(&req)).await?;
     Ok(web::Json(pair.into()))
 }
 
 /// Ends a login: revokes the refresh token and every token rotated from it. Always 204, also
-/// for a token that is unknown or already revoked.
+/// for a token that is unknown or already revoked. Requests are limited per client address and
+/// per account (429 with `Retry-After`).
 #[utoipa::path(
     tag = "auth",
     operation_id = "delete_session",
@@ -149,14 +152,17 @@ pub async fn create_refresh(
         (status = 400, response = super::problems::BadRequest),
         (status = 415, response = super::problems::UnsupportedMediaType),
         (status = 422, response = super::problems::Unprocessable),
+        (status = 429, response = super::problems::TooManyRequests),
         (status = 503, response = super::problems::Unavailable),
     )
 )]
 #[post("/auth/logout")]
 pub async fn logout(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    rate_limit(&state, &req, AddressLimit::Session)?;
     body.validate()?;
     session::logout(&state.auth(), &body.refresh_token).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -252,7 +258,9 @@ pub struct ChangePassword {
 
 /// Changes the caller's own password. Needs the current password; the new one must satisfy
 /// the password policy (length, not containing the username). Every refresh token of the
-/// account is revoked.
+/// account is revoked. Requests are limited per client address and per account (429 with
+/// `Retry-After`); when the password-hashing queue has no room for the caller's tenant the
+/// answer is 503 with `Retry-After`.
 #[utoipa::path(
     tag = "auth",
     operation_id = "update_my_password",
@@ -265,15 +273,18 @@ pub struct ChangePassword {
         (status = 403, response = super::problems::Forbidden),
         (status = 415, response = super::problems::UnsupportedMediaType),
         (status = 422, response = super::problems::Unprocessable),
-        (status = 503, response = super::problems::Unavailable),
+        (status = 429, response = super::problems::TooManyRequests),
+        (status = 503, response = super::problems::Busy),
     )
 )]
 #[post("/me/password")]
 pub async fn change_password(
     state: web::Data<AppState>,
+    req: HttpRequest,
     principal: Principal,
     body: web::Json<ChangePassword>,
 ) -> Result<HttpResponse, ApiError> {
+    rate_limit(&state, &req, AddressLimit::Session)?;
     body.validate()?;
     session::change_password(
         &state.auth(),

@@ -90,6 +90,10 @@ pub enum ApiError {
     RateLimited { retry_after_seconds: u64 },
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// No capacity for the request now (the password-hashing queue is full); 503 with
+    /// `Retry-After`.
+    #[error("busy")]
+    Busy { retry_after_seconds: u64 },
     /// Anything the client cannot act on. The text is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -177,6 +181,12 @@ impl ApiError {
                 "/problems/unavailable",
                 "The service cannot answer right now; try again shortly.".to_owned(),
             ),
+            Self::Busy {
+                retry_after_seconds,
+            } => (
+                "/problems/unavailable",
+                format!("The server is busy; retry after {retry_after_seconds} seconds."),
+            ),
             Self::Internal(_) => (
                 "/problems/internal",
                 "An unexpected error occurred; it has been logged.".to_owned(),
@@ -218,7 +228,7 @@ impl ResponseError for ApiError {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -244,6 +254,9 @@ impl ResponseError for ApiError {
                 response.insert_header((header::ALLOW, allow));
             }
             Self::RateLimited {
+                retry_after_seconds,
+            }
+            | Self::Busy {
                 retry_after_seconds,
             } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_seconds.to_string()));
@@ -300,6 +313,16 @@ impl From<ServiceError> for ApiError {
             ServiceError::QuotaExceeded { cap, limit } => Self::QuotaExceeded { cap, limit },
             ServiceError::Validation(errors) => Self::Validation(errors),
             ServiceError::Unavailable(detail) => Self::Unavailable(detail),
+            ServiceError::RateLimited {
+                retry_after_seconds,
+            } => Self::RateLimited {
+                retry_after_seconds,
+            },
+            ServiceError::Busy {
+                retry_after_seconds,
+            } => Self::Busy {
+                retry_after_seconds,
+            },
             ServiceError::Internal(detail) => Self::Internal(detail),
         }
     }

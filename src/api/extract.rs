@@ -20,10 +20,23 @@ fn bearer(req: &HttpRequest) -> Option<String> {
     (scheme.eq_ignore_ascii_case("bearer") && !credential.is_empty()).then(|| credential.to_owned())
 }
 
-/// The address of the client as seen by this server (not a forwarded header, which a client
-/// could forge).
+/// The address of the client: the TCP peer, or — when the peer is a trusted proxy
+/// (`STAGEFLOW_TRUSTED_PROXIES`) — the right-most `X-Forwarded-For` entry that is not itself
+/// a trusted proxy. A client's own `X-Forwarded-For` is never believed.
 pub fn client_addr(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|addr| addr.ip().to_string())
+    let peer = req.peer_addr()?.ip();
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return Some(peer.to_string());
+    };
+    let proxies = &state.config.trusted_proxies;
+    if proxies.is_empty() {
+        return Some(peer.to_string());
+    }
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .map(|value| value.to_str().unwrap_or("-"));
+    Some(proxies.client_address(peer, forwarded).to_string())
 }
 
 impl FromRequest for Principal {

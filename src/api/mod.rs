@@ -65,6 +65,7 @@ one (404).",
             problems::UnsupportedMediaType,
             problems::Unprocessable,
             problems::Unavailable,
+            problems::Busy,
             problems::Internal,
         )
     )

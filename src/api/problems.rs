@@ -120,6 +120,17 @@ pub struct Unprocessable(pub Problem);
 )]
 pub struct Unavailable(pub Problem);
 
+/// The database cannot be reached, or the password-hashing queue has no room for this request
+/// (then `Retry-After` says when to try again).
+#[derive(ToResponse)]
+#[response(
+    content_type = "application/problem+json",
+    headers(("Retry-After" = u64, description = "Seconds to wait before retrying (when the hashing queue is full)")),
+    example = json!({"type": "/problems/unavailable", "title": "Service Unavailable", "status": 503,
+        "detail": "The server is busy; retry after 1 seconds."})
+)]
+pub struct Busy(pub Problem);
+
 /// An unexpected error; details are in the server log, never in the response.
 #[derive(ToResponse)]
 #[response(

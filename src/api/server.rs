@@ -99,7 +99,7 @@ impl Application {
             loop {
                 tick.tick().await;
                 flush_usage(&state).await;
-                state.login_limiter.retain_recent();
+                state.limits.retain_recent();
                 purge_idempotency_keys(&state).await;
                 if last_collection.elapsed() >= state.config.blob_gc_interval {
                     last_collection = std::time::Instant::now();
@@ -175,7 +175,9 @@ fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, Star
     for version in &applied {
         log::info!("applied migration {version}");
     }
-    let passwords = PasswordHasher::new(config.argon2).map_err(StartError::Setup)?;
+    let passwords = PasswordHasher::new(config.argon2)
+        .map_err(StartError::Setup)?
+        .with_queue(config.hash_queue_size);
     let mut conn = db.get()?;
     let secret = bootstrap::jwt_secret(&mut conn, &config, clock.now())?;
     bootstrap::ensure_operator(&mut conn, &config, &passwords, clock.now())?;
@@ -184,15 +186,14 @@ fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, Star
     let doc = api::openapi();
     let openapi_json =
         web::Bytes::from(serde_json::to_vec(&doc).map_err(|e| StartError::Setup(e.to_string()))?);
-    let per_minute = std::num::NonZeroU32::new(config.login_rate_per_minute)
-        .ok_or_else(|| StartError::Setup("login rate must be positive".to_owned()))?;
+    let limits = crate::auth::limits::RateLimits::new(&config).map_err(StartError::Setup)?;
     let blobs = crate::storage::FsBlobStore::open(config.data_dir.join("attachments"))
         .map_err(|e| StartError::Setup(format!("cannot prepare the attachment store: {e}")))?;
     Ok(AppState {
         definitions: Default::default(),
         blobs: Arc::new(blobs),
         usage: crate::usage::UsageMeter::default(),
-        login_limiter: governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute)),
+        limits,
         route_table: RouteTable::from_openapi(&doc),
         config,
         db,

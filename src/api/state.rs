@@ -22,7 +22,7 @@ pub struct AppState {
     pub openapi_json: web::Bytes,
     pub route_table: RouteTable,
     pub usage: crate::usage::UsageMeter,
-    pub login_limiter: LoginLimiter,
+    pub limits: crate::auth::limits::RateLimits,
     pub definitions: crate::service::definitions::DefinitionCache,
     pub blobs: Arc<dyn crate::storage::BlobStore>,
 }
@@ -36,9 +36,7 @@ impl AppState {
             passwords: &self.passwords,
             clock: self.clock.as_ref(),
             config: &self.config,
+            limits: &self.limits,
         }
     }
 }
-
-/// Token requests per client address (`STAGEFLOW_LOGIN_RATE_PER_MINUTE`).
-pub type LoginLimiter = governor::DefaultKeyedRateLimiter<String>;

@@ -1,6 +1,10 @@
 //! Credentials → [`Principal`]. This module is the only place that turns a request's credential
 //! into an identity and a [`TenantScope`], the value every tenant query starts from.
 
+pub mod admission;
+pub mod limits;
+pub mod lockout;
+pub mod login;
 pub mod password;
 mod scope;
 pub mod session;
@@ -35,6 +39,12 @@ pub enum AuthError {
     Validation(Vec<FieldError>),
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// Too many requests from this address or for this account.
+    #[error("rate limited")]
+    RateLimited { retry_after_seconds: u64 },
+    /// The password-hashing queue has no slot for this request now.
+    #[error("busy")]
+    Busy { retry_after_seconds: u64 },
     /// The text is for the log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -74,6 +84,7 @@ pub struct AuthContext<'a> {
     pub passwords: &'a password::PasswordHasher,
     pub clock: &'a dyn Clock,
     pub config: &'a Config,
+    pub limits: &'a limits::RateLimits,
 }
 
 /// Role name carried by platform operator tokens.

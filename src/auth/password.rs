@@ -9,6 +9,7 @@ use rand::RngCore;
 use tokio::sync::oneshot;
 
 use super::AuthError;
+use super::admission::{Admission, HashLane, RETRY_AFTER_SECONDS};
 use crate::config::Argon2Params;
 
 /// Hashes and verifies passwords with argon2id. Each hash costs `memory_kib` of memory and a
@@ -16,11 +17,14 @@ use crate::config::Argon2Params;
 /// logins queues there instead of starving other requests. Each hashing thread keeps its
 /// argon2 memory and reuses it for every hash: allocating 19 MiB per hash made the allocator
 /// keep freed blocks around (1.7 GB RSS on the shared blocking pool, 230–350 MB on this pool;
-/// docs/PERFORMANCE.md), while reused blocks bound it at threads × `memory_kib`.
+/// docs/PERFORMANCE.md), while reused blocks bound it at threads × `memory_kib`. Checks that
+/// anyone can cause (logins, password changes) first take a slot of a bounded, per-tenant fair
+/// queue ([`Admission`]).
 #[derive(Clone)]
 pub struct PasswordHasher {
     argon2: Argon2<'static>,
     pool: Arc<rayon::ThreadPool>,
+    admission: Admission,
     /// A real hash of a random password, verified against when the account does not exist so
     /// that unknown and known usernames take the same time to refuse.
     decoy_hash: Arc<str>,
@@ -45,11 +49,23 @@ impl PasswordHasher {
         let mut hasher = Self {
             argon2,
             pool: Arc::new(pool),
+            admission: Admission::new(DEFAULT_QUEUE_SIZE),
             decoy_hash: Arc::from(""),
         };
         let decoy = hasher.hash_blocking(&random_token(24))?;
         hasher.decoy_hash = Arc::from(decoy);
         Ok(hasher)
+    }
+
+    /// The same hasher with a queue of `size` slots (`STAGEFLOW_HASH_QUEUE_SIZE`).
+    pub fn with_queue(mut self, size: usize) -> Self {
+        self.admission = Admission::new(size);
+        self
+    }
+
+    /// The admission queue, shared by every clone of this hasher.
+    pub fn admission(&self) -> &Admission {
+        &self.admission
     }
 
     /// Hashes on the calling thread; for start-up and other blocking callers. The result is a
@@ -119,20 +135,40 @@ impl PasswordHasher {
         result.await.map_err(AuthError::internal)
     }
 
-    /// Hashes on the hashing pool.
+    /// Hashes on the hashing pool. Not admitted through the queue: only administrators cause
+    /// these (new users, tenants); self-service callers use [`PasswordHasher::hash_in`].
     pub async fn hash(&self, password: String) -> Result<String, AuthError> {
         self.on_pool(move |hasher| hasher.hash_blocking(&password))
             .await?
             .map_err(AuthError::internal)
     }
 
+    /// Takes a slot of the queue for `lane`, or refuses with [`AuthError::Busy`].
+    fn admit(&self, lane: HashLane) -> Result<super::admission::Permit, AuthError> {
+        self.admission.try_admit(lane).map_err(|refused| {
+            log::warn!("password hashing queue refused {lane:?}: {refused:?}");
+            AuthError::Busy {
+                retry_after_seconds: RETRY_AFTER_SECONDS,
+            }
+        })
+    }
+
+    /// Hashes on the hashing pool, in a queue slot of `lane`.
+    pub async fn hash_in(&self, lane: HashLane, password: String) -> Result<String, AuthError> {
+        let _slot = self.admit(lane)?;
+        self.hash(password).await
+    }
+
     /// Verifies `password` against a stored PHC string, or against the decoy when there is no
-    /// stored hash (unknown account) — the answer is then always `false`.
+    /// stored hash (unknown account) — the answer is then always `false`. Takes a queue slot
+    /// of `lane` for the wait and the work.
     pub async fn verify(
         &self,
+        lane: HashLane,
         password: String,
         stored: Option<String>,
     ) -> Result<bool, AuthError> {
+        let _slot = self.admit(lane)?;
         self.on_pool(move |hasher| {
             let known = stored.is_some();
             let phc = stored.unwrap_or_else(|| hasher.decoy_hash.to_string());
@@ -142,6 +178,9 @@ impl PasswordHasher {
         .await
     }
 }
+
+/// Slots of the queue unless configured otherwise.
+const DEFAULT_QUEUE_SIZE: usize = 64;
 
 thread_local! {
     /// This thread's argon2 working memory, kept between hashes.
@@ -201,17 +240,47 @@ mod tests {
         let stored = hasher.hash_blocking("correct horse").unwrap();
         assert!(
             hasher
-                .verify("correct horse".into(), Some(stored.clone()))
+                .verify(
+                    HashLane::Platform,
+                    "correct horse".into(),
+                    Some(stored.clone())
+                )
                 .await
                 .unwrap()
         );
         assert!(
             !hasher
-                .verify("wrong horse".into(), Some(stored))
+                .verify(HashLane::Platform, "wrong horse".into(), Some(stored))
                 .await
                 .unwrap()
         );
-        assert!(!hasher.verify("anything".into(), None).await.unwrap());
+        assert!(
+            !hasher
+                .verify(HashLane::Platform, "anything".into(), None)
+                .await
+                .unwrap()
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_full_lane_is_refused_as_busy() {
+        let hasher = cheap().with_queue(2);
+        let held = hasher.admission().try_admit(HashLane::Platform).unwrap();
+        let refused = hasher.verify(HashLane::Platform, "x".into(), None).await;
+        assert!(matches!(
+            refused,
+            Err(AuthError::Busy {
+                retry_after_seconds: 1
+            })
+        ));
+        assert!(
+            !hasher
+                .verify(HashLane::Unresolved, "x".into(), None)
+                .await
+                .unwrap()
+        );
+        drop(held);
+        assert_eq!(hasher.admission().taken(), 0);
     }
 
     #[test]

@@ -1,9 +1,11 @@
-//! Sessions: login with lock-out, refresh-token rotation with reuse detection, logout and
-//! password change.
+//! Sessions: refresh-token rotation with reuse detection and an absolute family lifetime,
+//! logout and password change (login with lock-out is `auth::login`).
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 
+use super::admission::HashLane;
+use super::lockout::LockoutRule;
 use super::password::random_token;
 use super::token::{IssuedToken, SubjectKind};
 use super::{
@@ -12,7 +14,7 @@ use super::{
 use crate::db::audit::{Actor, Event};
 use crate::db::credentials::NewRefreshToken;
 use crate::db::{self, DbConnection};
-use crate::domain::credentials::{NewPassword, Password, Username};
+use crate::domain::credentials::NewPassword;
 use crate::domain::identity::RoleSet;
 use crate::domain::ids::{EntityId, OperatorId, RefreshTokenId, TenantId, UserId};
 
@@ -25,7 +27,7 @@ pub struct TokenPair {
 
 /// The account a token pair is for.
 #[derive(Debug, Clone)]
-enum Subject {
+pub(super) enum Subject {
     Operator(OperatorId),
     User {
         scope: TenantScope,
@@ -35,14 +37,14 @@ enum Subject {
 }
 
 impl Subject {
-    fn scope(&self) -> TenantScope {
+    pub(super) fn scope(&self) -> TenantScope {
         match self {
             Subject::Operator(_) => TenantScope::platform(),
             Subject::User { scope, .. } => *scope,
         }
     }
 
-    fn id(&self) -> EntityId {
+    pub(super) fn id(&self) -> EntityId {
         match self {
             Subject::Operator(id) => EntityId(id.0),
             Subject::User { id, .. } => EntityId(id.0),
@@ -66,13 +68,15 @@ fn scope_of_refresh_token(token: &str) -> Option<TenantScope> {
     Some(TenantScope::new(TenantId(tenant)))
 }
 
-/// Stores a new refresh token of `family` for `subject` (inside the caller's transaction).
-fn store_refresh_token(
+/// Stores a new refresh token of `family` (begun by the login at `family_started_at`) for
+/// `subject`, inside the caller's transaction.
+pub(super) fn store_refresh_token(
     conn: &mut DbConnection,
     subject: &Subject,
     family: EntityId,
     now: DateTime<Utc>,
     ttl: TimeDelta,
+    family_started_at: DateTime<Utc>,
 ) -> Result<String, AuthError> {
     let scope = subject.scope();
     let token = new_refresh_token(&scope);
@@ -86,12 +90,13 @@ fn store_refresh_token(
             token_hash: &secret_hash(&token),
             expires_at: (now + ttl).into(),
             created_at: now.into(),
+            family_started_at: family_started_at.into(),
         },
     )?;
     Ok(token)
 }
 
-fn issue_access(
+pub(super) fn issue_access(
     state: &AuthContext<'_>,
     subject: &Subject,
     now: DateTime<Utc>,
@@ -115,107 +120,7 @@ fn issue_access(
     issued.map_err(AuthError::internal)
 }
 
-fn anonymous(name: &str, client_addr: Option<String>) -> Actor {
-    Actor {
-        kind: "anonymous",
-        id: None,
-        name: name.to_owned(),
-        client_addr,
-    }
-}
-
-/// Checks a username and password and issues a token pair. Every refusal — unknown tenant,
-/// unknown user, wrong password, deactivated or locked account — is the same
-/// [`AuthError::Unauthorized`], reached after the same password-hashing work.
-pub async fn login(
-    state: &AuthContext<'_>,
-    tenant: Option<&str>,
-    username: &str,
-    password: &str,
-    client_addr: Option<String>,
-) -> Result<TokenPair, AuthError> {
-    let (Ok(username), Ok(password)) = (Username::parse(username), Password::parse(password))
-    else {
-        state.passwords.verify(password.to_owned(), None).await?;
-        return Err(AuthError::Unauthorized);
-    };
-    match tenant {
-        None => login_operator(state, username, password, client_addr).await,
-        Some(slug) => {
-            let slug = crate::domain::credentials::canonical_name(slug);
-            login_user(state, &slug, username, password, client_addr).await
-        }
-    }
-}
-
-async fn login_operator(
-    state: &AuthContext<'_>,
-    username: Username,
-    password: Password,
-    client_addr: Option<String>,
-) -> Result<TokenPair, AuthError> {
-    let lookup = username.as_str().to_owned();
-    let operator = state
-        .db
-        .read(move |conn| db::operators::find_by_username(conn, &lookup).map_err(AuthError::from))
-        .await?
-        .filter(|operator| operator.active);
-    let stored = operator.as_ref().map(|o| o.password_hash.clone());
-    let accepted = state
-        .passwords
-        .verify(password.expose().to_owned(), stored)
-        .await?;
-    let now = state.clock.now();
-    let ttl = to_delta(state.config.refresh_token_ttl);
-    let platform = TenantScope::platform();
-    let operator = match operator {
-        Some(operator) if accepted => operator,
-        _ => {
-            let actor = anonymous(username.as_str(), client_addr);
-            state
-                .db
-                .write(move |conn| {
-                    db::audit::record(
-                        conn,
-                        &platform,
-                        &actor,
-                        login_event("login.failed"),
-                        now.into(),
-                    )
-                    .map_err(AuthError::from)
-                })
-                .await?;
-            return Err(AuthError::Unauthorized);
-        }
-    };
-    let subject = Subject::Operator(operator.id);
-    let actor = Actor {
-        kind: "operator",
-        id: Some(EntityId(operator.id.0)),
-        name: operator.username.clone(),
-        client_addr,
-    };
-    let stored_subject = subject.clone();
-    let refresh_token = state
-        .db
-        .write(move |conn| {
-            db::audit::record(
-                conn,
-                &platform,
-                &actor,
-                login_event("login.succeeded"),
-                now.into(),
-            )?;
-            store_refresh_token(conn, &stored_subject, EntityId::new_at(now), now, ttl)
-        })
-        .await?;
-    Ok(TokenPair {
-        access: issue_access(state, &subject, now)?,
-        refresh_token,
-    })
-}
-
-fn login_event(action: &str) -> Event<'_> {
+pub(super) fn login_event(action: &str) -> Event<'_> {
     Event {
         action,
         target_kind: "session",
@@ -224,171 +129,13 @@ fn login_event(action: &str) -> Event<'_> {
     }
 }
 
-/// What a password check did to an account's lock-out state.
-struct FailureOutcome {
-    failed_logins: i32,
-    window_start: DateTime<Utc>,
-    locked_until: Option<DateTime<Utc>>,
-}
-
-/// The lock-out rule: `threshold` failures within `window` lock the account for `duration`.
-fn register_failure(
-    failed_logins: i32,
-    window_start: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-    threshold: i32,
-    window: TimeDelta,
-    duration: TimeDelta,
-) -> FailureOutcome {
-    let (count, start) = match window_start {
-        Some(start) if now - start < window => (failed_logins + 1, start),
-        _ => (1, now),
-    };
-    if count >= threshold {
-        FailureOutcome {
-            failed_logins: 0,
-            window_start: now,
-            locked_until: Some(now + duration),
-        }
-    } else {
-        FailureOutcome {
-            failed_logins: count,
-            window_start: start,
-            locked_until: None,
-        }
-    }
-}
-
-async fn login_user(
-    state: &AuthContext<'_>,
-    slug: &str,
-    username: Username,
-    password: Password,
-    client_addr: Option<String>,
-) -> Result<TokenPair, AuthError> {
-    let slug = slug.to_owned();
-    let lookup = username.as_str().to_owned();
-    let found = state
-        .db
-        .read(move |conn| {
-            let Some(tenant) = db::platform::find_tenant_by_slug(conn, &slug)? else {
-                return Ok(None);
-            };
-            let scope = TenantScope::new(tenant.id);
-            let user = db::users::find_by_username(conn, &scope, &lookup)?;
-            Ok::<_, AuthError>(Some((scope, user)))
-        })
-        .await?;
-    let now = state.clock.now();
-    let Some((scope, user)) = found else {
-        state
-            .passwords
-            .verify(password.expose().to_owned(), None)
-            .await?;
-        return Err(AuthError::Unauthorized);
-    };
-    let locked = user
-        .as_ref()
-        .and_then(|u| u.locked_until)
-        .is_some_and(|until| until.0 > now);
-    let usable = user.filter(|u| u.active && !locked);
-    let stored = usable.as_ref().map(|u| u.password_hash.clone());
-    let accepted = state
-        .passwords
-        .verify(password.expose().to_owned(), stored)
-        .await?;
-    let config = &state.config;
-    let (threshold, window, duration) = (
-        config.lockout_threshold,
-        to_delta(config.lockout_window),
-        to_delta(config.lockout_duration),
-    );
-    let ttl = to_delta(config.refresh_token_ttl);
-
-    let Some(user) = usable.filter(|_| accepted) else {
-        let name = username.as_str().to_owned();
-        state
-            .db
-            .write(move |conn| {
-                let actor = anonymous(&name, client_addr);
-                let action = if locked { "login.refused_locked" } else { "login.failed" };
-                db::audit::record(conn, &scope, &actor, login_event(action), now.into())?;
-                // Count the failure against an existing account (re-read inside the write
-                // transaction so that concurrent failures all count).
-                let Some(current) = db::users::find_by_username(conn, &scope, &name)? else {
-                    return Ok(());
-                };
-                if locked || !current.active {
-                    return Ok(());
-                }
-                let outcome = register_failure(
-                    current.failed_logins,
-                    current.failure_window_at.map(|t| t.0),
-                    now,
-                    threshold,
-                    window,
-                    duration,
-                );
-                db::users::set_login_state(
-                    conn,
-                    &scope,
-                    current.id,
-                    outcome.failed_logins,
-                    Some(outcome.window_start.into()),
-                    outcome.locked_until.map(Into::into),
-                )?;
-                if let Some(until) = outcome.locked_until {
-                    db::audit::record(
-                        conn,
-                        &scope,
-                        &actor,
-                        Event {
-                            action: "user.locked",
-                            target_kind: "user",
-                            target_id: Some(current.id.to_string()),
-                            details: json!({"locked_until": crate::db::types::Timestamp::from(until)}),
-                        },
-                        now.into(),
-                    )?;
-                }
-                Ok::<_, AuthError>(())
-            })
-            .await?;
-        return Err(AuthError::Unauthorized);
-    };
-
-    let subject = Subject::User {
-        scope,
-        id: user.id,
-        roles: RoleSet::from_storage(&user.roles),
-    };
-    let actor = Actor {
-        kind: "user",
-        id: Some(EntityId(user.id.0)),
-        name: user.username.clone(),
+pub(super) fn anonymous(name: &str, client_addr: Option<String>) -> Actor {
+    Actor {
+        kind: "anonymous",
+        id: None,
+        name: name.to_owned(),
         client_addr,
-    };
-    let stored_subject = subject.clone();
-    let refresh_token = state
-        .db
-        .write(move |conn| {
-            if user.failed_logins != 0 || user.locked_until.is_some() {
-                db::users::set_login_state(conn, &scope, user.id, 0, None, None)?;
-            }
-            db::audit::record(
-                conn,
-                &scope,
-                &actor,
-                login_event("login.succeeded"),
-                now.into(),
-            )?;
-            store_refresh_token(conn, &stored_subject, EntityId::new_at(now), now, ttl)
-        })
-        .await?;
-    Ok(TokenPair {
-        access: issue_access(state, &subject, now)?,
-        refresh_token,
-    })
+    }
 }
 
 /// What a refresh attempt found.
@@ -400,7 +147,9 @@ enum Refresh {
 }
 
 /// Exchanges a refresh token for a new pair. Each refresh token works once; presenting a spent
-/// one revokes its whole family (every token descended from the same login).
+/// one revokes its whole family (every token descended from the same login). A family ends
+/// `refresh_family_max_age` after its login however often it was renewed, and a locked or
+/// deactivated account cannot renew.
 pub async fn refresh(
     state: &AuthContext<'_>,
     token: &str,
@@ -410,40 +159,17 @@ pub async fn refresh(
     let hash = secret_hash(token);
     let now = state.clock.now();
     let ttl = to_delta(state.config.refresh_token_ttl);
-    let outcome = state
-        .db
-        .write(move |conn| {
-            let Some(row) = db::credentials::find_refresh_token(conn, &scope, &hash)? else {
-                return Ok(Refresh::Refused);
-            };
-            if row.revoked_at.is_some() || row.expires_at.0 <= now {
-                return Ok(Refresh::Refused);
-            }
-            if row.used_at.is_some()
-                || !db::credentials::spend_refresh_token(conn, &scope, row.id, now.into())?
-            {
-                db::credentials::revoke_family(conn, &scope, row.family_id, now.into())?;
-                db::audit::record(
-                    conn,
-                    &scope,
-                    &anonymous("refresh-token", client_addr),
-                    Event {
-                        action: "refresh_token.reused",
-                        target_kind: "session",
-                        target_id: Some(row.family_id.to_string()),
-                        details: json!({"subject_id": row.subject_id}),
-                    },
-                    now.into(),
-                )?;
-                return Ok(Refresh::Reused);
-            }
-            let Some(subject) = current_subject(conn, &scope, row.subject_id)? else {
-                return Ok(Refresh::Refused);
-            };
-            let token = store_refresh_token(conn, &subject, row.family_id, now, ttl)?;
-            Ok::<_, AuthError>(Refresh::Renewed(subject, token))
-        })
-        .await?;
+    let max_age = to_delta(state.config.refresh_family_max_age);
+    let renewal = Renewal {
+        scope,
+        hash,
+        now,
+        ttl,
+        max_age,
+        client_addr,
+        limits: state.limits.clone(),
+    };
+    let outcome = state.db.write(move |conn| renewal.run(conn)).await?;
     match outcome {
         Refresh::Renewed(subject, refresh_token) => Ok(TokenPair {
             access: issue_access(state, &subject, now)?,
@@ -453,22 +179,88 @@ pub async fn refresh(
     }
 }
 
-/// The still-active account behind a refresh token.
+/// One refresh request, run inside its write transaction.
+struct Renewal {
+    scope: TenantScope,
+    hash: String,
+    now: DateTime<Utc>,
+    ttl: TimeDelta,
+    max_age: TimeDelta,
+    client_addr: Option<String>,
+    limits: super::limits::RateLimits,
+}
+
+impl Renewal {
+    fn run(self, conn: &mut DbConnection) -> Result<Refresh, AuthError> {
+        let (scope, now) = (self.scope, self.now);
+        let Some(row) = db::credentials::find_refresh_token(conn, &scope, &self.hash)? else {
+            return Ok(Refresh::Refused);
+        };
+        self.limits.check_subject(row.subject_id)?;
+        if row.revoked_at.is_some()
+            || row.expires_at.0 <= now
+            || row.family_started_at.0 + self.max_age <= now
+        {
+            return Ok(Refresh::Refused);
+        }
+        if row.used_at.is_some() {
+            return self.reused(conn, &row);
+        }
+        // A locked or deactivated account is refused before the token is spent, so that it
+        // still works once the account is usable again.
+        let Some(subject) = current_subject(conn, &scope, row.subject_id, now)? else {
+            return Ok(Refresh::Refused);
+        };
+        if !db::credentials::spend_refresh_token(conn, &scope, row.id, now.into())? {
+            return self.reused(conn, &row);
+        }
+        let started = row.family_started_at.0;
+        let token = store_refresh_token(conn, &subject, row.family_id, now, self.ttl, started)?;
+        Ok(Refresh::Renewed(subject, token))
+    }
+
+    /// A spent token came back: the family is revoked and the reuse audited.
+    fn reused(
+        self,
+        conn: &mut DbConnection,
+        row: &db::credentials::RefreshTokenRow,
+    ) -> Result<Refresh, AuthError> {
+        db::credentials::revoke_family(conn, &self.scope, row.family_id, self.now.into())?;
+        db::audit::record(
+            conn,
+            &self.scope,
+            &anonymous("refresh-token", self.client_addr),
+            Event {
+                action: "refresh_token.reused",
+                target_kind: "session",
+                target_id: Some(row.family_id.to_string()),
+                details: json!({"subject_id": row.subject_id}),
+            },
+            self.now.into(),
+        )?;
+        Ok(Refresh::Reused)
+    }
+}
+
+/// The still-active, unlocked account behind a refresh token.
 fn current_subject(
     conn: &mut DbConnection,
     scope: &TenantScope,
     subject_id: EntityId,
+    now: DateTime<Utc>,
 ) -> Result<Option<Subject>, AuthError> {
     if scope.tenant_id() == TenantId::PLATFORM {
         let id = OperatorId(subject_id.0);
-        return Ok(db::operators::find_active(conn, id)?.map(|_| Subject::Operator(id)));
+        return Ok(db::operators::find_active(conn, id)?
+            .filter(|o| !LockoutRule::is_locked(&o.login_state(), now))
+            .map(|_| Subject::Operator(id)));
     }
     if db::platform::find_tenant(conn, scope.tenant_id())?.is_none() {
         return Ok(None);
     }
     let id = UserId(subject_id.0);
     Ok(db::users::find(conn, scope, id)?
-        .filter(|u| u.active)
+        .filter(|u| u.active && !LockoutRule::is_locked(&u.login_state(), now))
         .map(|u| Subject::User {
             scope: *scope,
             id,
@@ -483,10 +275,12 @@ pub async fn logout(state: &AuthContext<'_>, token: &str) -> Result<(), AuthErro
     };
     let hash = secret_hash(token);
     let now = state.clock.now();
+    let limits = state.limits.clone();
     state
         .db
         .write(move |conn| {
             if let Some(row) = db::credentials::find_refresh_token(conn, &scope, &hash)? {
+                limits.check_subject(row.subject_id)?;
                 db::credentials::revoke_family(conn, &scope, row.family_id, now.into())?;
             }
             Ok::<_, AuthError>(())
@@ -518,8 +312,13 @@ pub async fn change_password(
             ));
         }
     };
+    state.limits.check_subject(subject.id())?;
     let new = NewPassword::parse(new, &username, state.config.password_min_chars)
         .map_err(|e| AuthError::validation("new_password", e.code(), e.to_string()))?;
+    let lane = match &subject {
+        Subject::Operator(_) => HashLane::Platform,
+        Subject::User { scope, .. } => HashLane::Tenant(scope.tenant_id()),
+    };
     let lookup = subject.clone();
     let stored = state
         .db
@@ -534,14 +333,21 @@ pub async fn change_password(
             })
         })
         .await?;
-    if !state.passwords.verify(current.to_owned(), stored).await? {
+    if !state
+        .passwords
+        .verify(lane, current.to_owned(), stored)
+        .await?
+    {
         return Err(AuthError::validation(
             "current_password",
             "mismatch",
             "is not the current password",
         ));
     }
-    let hash = state.passwords.hash(new.expose().to_owned()).await?;
+    let hash = state
+        .passwords
+        .hash_in(lane, new.expose().to_owned())
+        .await?;
     let now = state.clock.now();
     let actor = principal.actor();
     state
@@ -575,41 +381,6 @@ pub async fn change_password(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(minutes: i64) -> DateTime<Utc> {
-        DateTime::<Utc>::UNIX_EPOCH + TimeDelta::minutes(minutes)
-    }
-
-    #[test]
-    fn five_failures_in_the_window_lock() {
-        let (window, duration) = (TimeDelta::minutes(15), TimeDelta::minutes(15));
-        let mut count = 0;
-        let mut start = None;
-        for minute in 0..4 {
-            let outcome = register_failure(count, start, at(minute), 5, window, duration);
-            assert!(outcome.locked_until.is_none());
-            count = outcome.failed_logins;
-            start = Some(outcome.window_start);
-        }
-        assert_eq!(count, 4);
-        let outcome = register_failure(count, start, at(5), 5, window, duration);
-        assert_eq!(outcome.locked_until, Some(at(20)));
-        assert_eq!(outcome.failed_logins, 0);
-    }
-
-    #[test]
-    fn failures_outside_the_window_start_over() {
-        let outcome = register_failure(
-            4,
-            Some(at(0)),
-            at(15),
-            5,
-            TimeDelta::minutes(15),
-            TimeDelta::minutes(15),
-        );
-        assert_eq!(outcome.failed_logins, 1);
-        assert!(outcome.locked_until.is_none());
-    }
 
     #[test]
     fn refresh_tokens_name_their_tenant() {

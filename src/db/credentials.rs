@@ -19,6 +19,9 @@ pub struct RefreshTokenRow {
     pub used_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
     pub created_at: Timestamp,
+    /// When the login that began the family happened; the family's absolute lifetime runs
+    /// from here.
+    pub family_started_at: Timestamp,
 }
 
 pub struct NewRefreshToken<'a> {
@@ -28,6 +31,7 @@ pub struct NewRefreshToken<'a> {
     pub token_hash: &'a str,
     pub expires_at: Timestamp,
     pub created_at: Timestamp,
+    pub family_started_at: Timestamp,
 }
 
 pub fn insert_refresh_token(
@@ -44,6 +48,7 @@ pub fn insert_refresh_token(
             refresh_tokens::token_hash.eq(new.token_hash),
             refresh_tokens::expires_at.eq(new.expires_at),
             refresh_tokens::created_at.eq(new.created_at),
+            refresh_tokens::family_started_at.eq(new.family_started_at),
         ))
         .execute(conn)?;
     Ok(())

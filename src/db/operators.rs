@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use super::DbConnection;
 use super::schema::operators;
 use super::types::Timestamp;
+pub use super::users::LoginState;
 use crate::domain::ids::OperatorId;
 
 #[derive(Debug, Clone, Queryable)]
@@ -17,6 +18,19 @@ pub struct OperatorRow {
     pub version: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    pub failed_logins: i32,
+    pub failure_window_at: Option<Timestamp>,
+    pub locked_until: Option<Timestamp>,
+}
+
+impl OperatorRow {
+    pub fn login_state(&self) -> LoginState {
+        LoginState {
+            failed_logins: self.failed_logins,
+            failure_window_at: self.failure_window_at,
+            locked_until: self.locked_until,
+        }
+    }
 }
 
 #[derive(Debug, Insertable)]
@@ -57,6 +71,32 @@ pub fn find_active(conn: &mut DbConnection, id: OperatorId) -> QueryResult<Optio
         .filter(operators::active.eq(true))
         .first(conn)
         .optional()
+}
+
+/// The operator, read after locking its row until the transaction ends (see
+/// `users::find_for_login`).
+pub fn find_for_login(conn: &mut DbConnection, id: OperatorId) -> QueryResult<Option<OperatorRow>> {
+    if super::backend_of(conn) == super::Backend::Postgres {
+        diesel::sql_query("SELECT 1 FROM operators WHERE id = $1 FOR UPDATE")
+            .bind::<super::types::DbUuid, _>(id)
+            .execute(conn)?;
+    }
+    operators::table.find(id).first(conn).optional()
+}
+
+/// Records the outcome of a password check for the lock-out rule.
+pub fn set_login_state(
+    conn: &mut DbConnection,
+    id: OperatorId,
+    state: &LoginState,
+) -> QueryResult<usize> {
+    diesel::update(operators::table.find(id))
+        .set((
+            operators::failed_logins.eq(state.failed_logins),
+            operators::failure_window_at.eq(state.failure_window_at),
+            operators::locked_until.eq(state.locked_until),
+        ))
+        .execute(conn)
 }
 
 pub fn set_password(

@@ -25,6 +25,9 @@ diesel::table! {
         version -> BigInt,
         created_at -> DbTimestamp,
         updated_at -> DbTimestamp,
+        failed_logins -> Integer,
+        failure_window_at -> Nullable<DbTimestamp>,
+        locked_until -> Nullable<DbTimestamp>,
     }
 }
 
@@ -156,6 +159,7 @@ diesel::table! {
         used_at -> Nullable<DbTimestamp>,
         revoked_at -> Nullable<DbTimestamp>,
         created_at -> DbTimestamp,
+        family_started_at -> DbTimestamp,
     }
 }
 

@@ -166,20 +166,53 @@ pub fn set_password(
         .execute(conn)
 }
 
+/// An account's lock-out counters; users and operators keep the same three columns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoginState {
+    pub failed_logins: i32,
+    pub failure_window_at: Option<Timestamp>,
+    pub locked_until: Option<Timestamp>,
+}
+
+impl UserRow {
+    pub fn login_state(&self) -> LoginState {
+        LoginState {
+            failed_logins: self.failed_logins,
+            failure_window_at: self.failure_window_at,
+            locked_until: self.locked_until,
+        }
+    }
+}
+
+/// The user, read after locking its row until the transaction ends, so that concurrent
+/// password checks of one account settle one after the other (SQLite's single writer already
+/// serialises them).
+pub fn find_for_login(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    id: UserId,
+) -> QueryResult<Option<UserRow>> {
+    if super::backend_of(conn) == super::Backend::Postgres {
+        diesel::sql_query("SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
+            .bind::<super::types::DbUuid, _>(scope.tenant_id())
+            .bind::<super::types::DbUuid, _>(id)
+            .execute(conn)?;
+    }
+    find(conn, scope, id)
+}
+
 /// Records the outcome of a password check for the lock-out rule.
 pub fn set_login_state(
     conn: &mut DbConnection,
     scope: &TenantScope,
     id: UserId,
-    failed_logins: i32,
-    failure_window_at: Option<Timestamp>,
-    locked_until: Option<Timestamp>,
+    state: &LoginState,
 ) -> QueryResult<usize> {
     diesel::update(users::table.find((scope.tenant_id(), id)))
         .set((
-            users::failed_logins.eq(failed_logins),
-            users::failure_window_at.eq(failure_window_at),
-            users::locked_until.eq(locked_until),
+            users::failed_logins.eq(state.failed_logins),
+            users::failure_window_at.eq(state.failure_window_at),
+            users::locked_until.eq(state.locked_until),
         ))
         .execute(conn)
 }

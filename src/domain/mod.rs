@@ -11,6 +11,7 @@ pub mod ids;
 pub mod index;
 pub mod library;
 pub mod master;
+pub mod network;
 pub mod search;
 pub mod template;
 pub mod ticket;

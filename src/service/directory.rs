@@ -209,7 +209,7 @@ pub fn unlock_user(
     now: DateTime<Utc>,
 ) -> Result<UserRow, ServiceError> {
     db::users::find(conn, scope, id)?.ok_or(ServiceError::NotFound)?;
-    db::users::set_login_state(conn, scope, id, 0, None, None)?;
+    db::users::set_login_state(conn, scope, id, &db::users::LoginState::default())?;
     audit(
         conn,
         scope,

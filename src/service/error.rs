@@ -52,6 +52,12 @@ pub enum ServiceError {
     /// The database cannot be reached right now.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// Too many requests from this address or for this account.
+    #[error("rate limited")]
+    RateLimited { retry_after_seconds: u64 },
+    /// The server has no capacity for this request now (the password-hashing queue is full).
+    #[error("busy")]
+    Busy { retry_after_seconds: u64 },
     /// Anything the caller cannot act on; the text is for the log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -113,6 +119,16 @@ impl From<AuthError> for ServiceError {
             AuthError::Forbidden(detail) => Self::Forbidden(detail),
             AuthError::Validation(errors) => Self::Validation(errors),
             AuthError::Unavailable(detail) => Self::Unavailable(detail),
+            AuthError::RateLimited {
+                retry_after_seconds,
+            } => Self::RateLimited {
+                retry_after_seconds,
+            },
+            AuthError::Busy {
+                retry_after_seconds,
+            } => Self::Busy {
+                retry_after_seconds,
+            },
             AuthError::Internal(detail) => Self::Internal(detail),
         }
     }

@@ -137,8 +137,11 @@ pub fn test_config(db: &TestDb) -> Config {
     config.operator_password = Some(OPERATOR_PASSWORD.to_owned());
     config.workers = 1;
     config.db_pool_size = 4;
-    // Generous, so that only the rate-limit test meets the limit.
+    // Generous, so that only the rate-limit tests meet the limits.
     config.login_rate_per_minute = 10_000;
+    config.account_rate_per_minute = 10_000;
+    config.session_rate_per_minute = 10_000;
+    config.hash_queue_size = 10_000;
     config.argon2 = Argon2Params {
         memory_kib: 64,
         iterations: 1,

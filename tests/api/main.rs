@@ -15,6 +15,7 @@ mod helpers;
 mod http_errors;
 mod isolation;
 mod libraries;
+mod lockout;
 mod masters;
 mod openapi;
 mod ops;
