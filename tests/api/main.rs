@@ -5,6 +5,7 @@
     reason = "a test reports failure by panicking"
 )]
 
+mod api_keys;
 mod auth;
 mod catalog;
 mod cli;
@@ -20,6 +21,7 @@ mod ops;
 mod platform;
 mod schema;
 mod sessions;
+mod signing_keys;
 mod templates;
 mod tickets;
 mod visibility;
