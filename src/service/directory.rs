@@ -369,27 +369,18 @@ pub struct NewApiKeyRequest<'a> {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-/// Creates an API key; the caller gets the secret once and only its hash is stored. The key
-/// acts for its creator (the calling user): it may hold only roles the creator holds (403
-/// otherwise), and its expiry, when given, lies in the future and at most
-/// [`API_KEY_MAX_LIFETIME_DAYS`] ahead (422 `expires_at` otherwise).
-pub fn create_api_key(
-    conn: &mut DbConnection,
-    principal: &Principal,
-    scope: &TenantScope,
-    request: &NewApiKeyRequest<'_>,
+/// A key holds no role its creator lacks (403), and expires, if at all, in the future and at
+/// most [`API_KEY_MAX_LIFETIME_DAYS`] ahead (422).
+fn check_new_api_key(
+    creator_roles: &RoleSet,
+    roles: &RoleSet,
+    expires_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
-) -> Result<(ApiKeyRow, String), ServiceError> {
-    let NewApiKeyRequest {
-        name,
-        roles,
-        expires_at,
-    } = *request;
-    let creator = principal.user()?;
+) -> Result<(), ServiceError> {
     let lacking: Vec<&str> = roles
         .to_vec()
         .into_iter()
-        .filter(|role| !creator.roles.contains(*role))
+        .filter(|role| !creator_roles.contains(*role))
         .map(|role| role.as_str())
         .collect();
     if !lacking.is_empty() {
@@ -407,6 +398,27 @@ pub fn create_api_key(
             format!("must lie in the future, at most {API_KEY_MAX_LIFETIME_DAYS} days ahead"),
         ));
     }
+    Ok(())
+}
+
+/// Creates an API key; the caller gets the secret once and only its hash is stored. The key
+/// acts for its creator (the calling user): it may hold only roles the creator holds (403
+/// otherwise), and its expiry, when given, lies in the future and at most
+/// [`API_KEY_MAX_LIFETIME_DAYS`] ahead (422 `expires_at` otherwise).
+pub fn create_api_key(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    scope: &TenantScope,
+    request: &NewApiKeyRequest<'_>,
+    now: DateTime<Utc>,
+) -> Result<(ApiKeyRow, String), ServiceError> {
+    let NewApiKeyRequest {
+        name,
+        roles,
+        expires_at,
+    } = *request;
+    let creator = principal.user()?;
+    check_new_api_key(&creator.roles, roles, expires_at, now)?;
     let created_by = creator.id;
     let id = ApiKeyId::new_at(now);
     let secret = format!(
