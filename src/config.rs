@@ -54,8 +54,8 @@ impl Default for Argon2Params {
 pub struct Config {
     pub database_url: DatabaseUrl,
     pub listen: SocketAddr,
-    /// `None` means: use the secret kept in the database, creating it on first start.
-    pub jwt_secret: Option<String>,
+    /// The key that seals the signing keys stored in the database (never stored there).
+    pub master_key: MasterKeySource,
     pub operator_username: String,
     /// `None` means: generate one on first start and print it once to the log.
     pub operator_password: Option<String>,
@@ -119,15 +119,14 @@ impl Config {
         let listen = parse_or("STAGEFLOW_LISTEN", get("STAGEFLOW_LISTEN"), || {
             SocketAddr::from(([127, 0, 0, 1], 8080))
         })?;
-        let jwt_secret = match get("STAGEFLOW_JWT_SECRET") {
-            Some(secret) if secret.len() < 32 => {
-                return Err(ConfigError::new(
-                    "STAGEFLOW_JWT_SECRET",
-                    "must be at least 32 bytes long",
-                ));
-            }
-            other => other,
-        };
+        if get("STAGEFLOW_JWT_SECRET").is_some() {
+            return Err(ConfigError::new(
+                "STAGEFLOW_JWT_SECRET",
+                "is no longer accepted: access tokens are signed with Ed25519 keys kept in the \
+                 database, sealed under the master key (STAGEFLOW_MASTER_KEY or \
+                 STAGEFLOW_MASTER_KEY_FILE); remove the variable",
+            ));
+        }
         let operator_username = crate::domain::credentials::Username::parse(
             &get("STAGEFLOW_OPERATOR_USERNAME").unwrap_or_else(|| "operator".to_owned()),
         )
@@ -251,6 +250,11 @@ impl Config {
             Some(dir) if !dir.trim().is_empty() => std::path::PathBuf::from(dir.trim()),
             _ => std::path::PathBuf::from(DEFAULT_DATA_DIR),
         };
+        let master_key = master_key_source(
+            get("STAGEFLOW_MASTER_KEY"),
+            get("STAGEFLOW_MASTER_KEY_FILE"),
+            &data_dir,
+        )?;
         let max_attachment_bytes = bounded(
             "STAGEFLOW_MAX_ATTACHMENT_BYTES",
             get("STAGEFLOW_MAX_ATTACHMENT_BYTES"),
@@ -292,7 +296,7 @@ impl Config {
             blob_gc_grace,
             database_url,
             listen,
-            jwt_secret,
+            master_key,
             operator_username,
             operator_password,
             access_token_ttl,
@@ -355,6 +359,73 @@ fn session_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<SessionSetti
             60..=31_536_000,
         )?),
     })
+}
+
+/// Where the master key comes from. Its bytes never appear in `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub enum MasterKeySource {
+    /// `STAGEFLOW_MASTER_KEY`: 32 bytes.
+    Inline([u8; MASTER_KEY_BYTES]),
+    /// `STAGEFLOW_MASTER_KEY_FILE`, by default `<data dir>/master.key`: the base64 of 32 bytes;
+    /// `default` when the path was not configured (the file is then created on first start).
+    File { path: PathBuf, default: bool },
+}
+
+/// The length of the master key (a 256-bit AEAD key).
+pub const MASTER_KEY_BYTES: usize = 32;
+
+impl std::fmt::Debug for MasterKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Inline(_) => f.write_str("Inline(<redacted>)"),
+            Self::File { path, default } => f
+                .debug_struct("File")
+                .field("path", path)
+                .field("default", default)
+                .finish(),
+        }
+    }
+}
+
+/// Decodes a master key written as base64 (standard or URL-safe alphabet, padding optional).
+pub fn decode_master_key(text: &str) -> Result<[u8; MASTER_KEY_BYTES], String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let text = text.trim();
+    let bytes = STANDARD
+        .decode(text)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')))
+        .map_err(|_| "is not base64".to_owned())?;
+    <[u8; MASTER_KEY_BYTES]>::try_from(bytes.as_slice()).map_err(|_| {
+        format!(
+            "must be {MASTER_KEY_BYTES} bytes (base64), not {} bytes",
+            bytes.len()
+        )
+    })
+}
+
+fn master_key_source(
+    inline: Option<String>,
+    file: Option<String>,
+    data_dir: &std::path::Path,
+) -> Result<MasterKeySource, ConfigError> {
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            "STAGEFLOW_MASTER_KEY_FILE",
+            "set either STAGEFLOW_MASTER_KEY or STAGEFLOW_MASTER_KEY_FILE, not both",
+        )),
+        (Some(text), None) => decode_master_key(&text)
+            .map(MasterKeySource::Inline)
+            .map_err(|m| ConfigError::new("STAGEFLOW_MASTER_KEY", m)),
+        (None, Some(path)) => Ok(MasterKeySource::File {
+            path: PathBuf::from(path.trim()),
+            default: false,
+        }),
+        (None, None) => Ok(MasterKeySource::File {
+            path: data_dir.join("master.key"),
+            default: true,
+        }),
+    }
 }
 
 fn parse_or<T: std::str::FromStr>(
@@ -422,7 +493,13 @@ mod tests {
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.access_token_ttl, Duration::from_secs(900));
         assert_eq!(config.operator_username, "operator");
-        assert!(config.jwt_secret.is_none());
+        assert_eq!(
+            config.master_key,
+            MasterKeySource::File {
+                path: PathBuf::from(DEFAULT_DATA_DIR).join("master.key"),
+                default: true
+            }
+        );
     }
 
     #[test]
@@ -431,8 +508,15 @@ mod tests {
         assert_eq!(err.variable, "STAGEFLOW_LISTEN");
         let err = config(&[("STAGEFLOW_DB_POOL_SIZE", "0")]).unwrap_err();
         assert_eq!(err.variable, "STAGEFLOW_DB_POOL_SIZE");
-        let err = config(&[("STAGEFLOW_JWT_SECRET", "short")]).unwrap_err();
+        let err = config(&[(
+            "STAGEFLOW_JWT_SECRET",
+            "a-long-enough-secret-of-earlier-versions-0123",
+        )])
+        .unwrap_err();
         assert_eq!(err.variable, "STAGEFLOW_JWT_SECRET");
+        assert!(err.message.contains("STAGEFLOW_MASTER_KEY"));
+        let err = config(&[("STAGEFLOW_MASTER_KEY", "c2hvcnQ=")]).unwrap_err();
+        assert_eq!(err.variable, "STAGEFLOW_MASTER_KEY");
         let err = config(&[("DATABASE_URL", "mysql://x")]).unwrap_err();
         assert_eq!(err.variable, "DATABASE_URL");
         let err = config(&[("STAGEFLOW_OPERATOR_PASSWORD", "short")]).unwrap_err();
@@ -454,6 +538,29 @@ mod tests {
         );
         let set = config(&[("STAGEFLOW_TRUSTED_PROXIES", "10.0.0.0/8, ::1")]).unwrap();
         assert!(set.trusted_proxies.contains("10.1.2.3".parse().unwrap()));
+    }
+
+    #[test]
+    fn master_key_comes_inline_or_from_a_file() {
+        let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let inline = config(&[("STAGEFLOW_MASTER_KEY", key)]).unwrap();
+        let expected: [u8; 32] = std::array::from_fn(|i| i as u8);
+        assert_eq!(inline.master_key, MasterKeySource::Inline(expected));
+        assert!(!format!("{inline:?}").contains(key));
+        let file = config(&[("STAGEFLOW_MASTER_KEY_FILE", "/run/secrets/sf")]).unwrap();
+        assert_eq!(
+            file.master_key,
+            MasterKeySource::File {
+                path: PathBuf::from("/run/secrets/sf"),
+                default: false
+            }
+        );
+        let both = config(&[
+            ("STAGEFLOW_MASTER_KEY", key),
+            ("STAGEFLOW_MASTER_KEY_FILE", "/x"),
+        ])
+        .unwrap_err();
+        assert_eq!(both.variable, "STAGEFLOW_MASTER_KEY_FILE");
     }
 
     #[test]

@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use stageflow::api::server::Application;
-use stageflow::clock::SystemClock;
+use stageflow::clock::{Clock as _, SystemClock};
 use stageflow::config::Config;
 use stageflow::db::Database;
+use stageflow::service::bootstrap::{self, KeyState};
 
 /// Stageflow — a headless, multi-tenant business-process platform (REST/JSON API).
 ///
@@ -25,6 +26,12 @@ enum Command {
     Serve,
     /// Apply pending migrations and exit. Safe to repeat.
     Migrate,
+    /// Manage the access-token signing keys (in the configured database, sealed under the
+    /// master key).
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
     /// Print the OpenAPI document, or write it to a file.
     Openapi {
         /// Write to this file instead of standard output.
@@ -59,6 +66,15 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a new signing key the signer. Earlier keys keep verifying the tokens they signed
+    /// until those expire; running servers pick the new key up within a minute.
+    Rotate,
+    /// List the stored signing keys and what each is used for now.
+    List,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
@@ -70,6 +86,10 @@ fn main() -> ExitCode {
             lang,
         } => diagram(&catalog_key, &format, &lang),
         Command::Migrate => with_config(migrate),
+        Command::Keys { action } => match action {
+            KeysCommand::Rotate => with_config(keys_rotate),
+            KeysCommand::List => with_config(keys_list),
+        },
         Command::SeedTickets {
             tickets,
             batch,
@@ -116,6 +136,37 @@ fn migrate(config: Config) -> Result<(), String> {
         for version in applied {
             println!("applied {version}");
         }
+    }
+    Ok(())
+}
+
+fn keys_rotate(config: Config) -> Result<(), String> {
+    let (db, _) = Database::open_and_migrate(&config).map_err(|e| e.to_string())?;
+    let key = bootstrap::rotate_signing_key(&db, &config, SystemClock.now())
+        .map_err(|e| e.to_string())?;
+    println!("signing key {} now signs new access tokens", key.kid);
+    Ok(())
+}
+
+fn keys_list(config: Config) -> Result<(), String> {
+    let (db, _) = Database::open_and_migrate(&config).map_err(|e| e.to_string())?;
+    let keys =
+        bootstrap::list_signing_keys(&db, &config, SystemClock.now()).map_err(|e| e.to_string())?;
+    for key in keys {
+        let state = match key.state {
+            KeyState::Signing => "signing".to_owned(),
+            KeyState::Verifying => "verifying".to_owned(),
+            KeyState::RetiredUntil(until) => {
+                format!("retired, verifies until {}", until.to_rfc3339())
+            }
+            KeyState::Expired => "expired (deleted at the next rotation)".to_owned(),
+        };
+        println!(
+            "{}  {}  created {}  {state}",
+            key.kid,
+            key.algorithm,
+            key.created_at.to_rfc3339()
+        );
     }
     Ok(())
 }

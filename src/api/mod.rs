@@ -16,10 +16,12 @@ pub mod platform;
 pub mod problems;
 mod schema_ids;
 pub mod server;
+pub mod signing_keys;
 pub mod state;
 pub mod template_items;
 pub mod templates;
 pub mod tickets;
+pub mod well_known;
 
 use actix_web::dev::ResourceDef;
 use actix_web::http::Method;
@@ -96,6 +98,7 @@ impl utoipa::Modify for BearerSecurity {
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(ops::healthz)
         .service(ops::readyz)
+        .service(well_known::get_jwks)
         .service(utoipa_actix_web::scope("/api/v1").configure(v1));
 }
 
@@ -120,6 +123,7 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(platform::get_tenant)
         .service(platform::update_tenant)
         .service(platform::delete_tenant)
+        .service(signing_keys::create_signing_key)
         .service(directory::list_users)
         .service(directory::create_user)
         .service(directory::get_user)

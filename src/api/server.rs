@@ -12,7 +12,6 @@ use crate::api::error::ApiError;
 use crate::api::state::AppState;
 use crate::api::{self, RouteTable, problems};
 use crate::auth::password::PasswordHasher;
-use crate::auth::token::TokenKeys;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::{Database, DbError};
@@ -32,6 +31,8 @@ pub enum StartError {
     Setup(String),
     #[error("{0}")]
     Service(#[from] crate::service::error::ServiceError),
+    #[error("signing keys: {0}")]
+    Keys(#[from] crate::auth::keys::KeyError),
 }
 
 /// A server bound to its port, ready to run.
@@ -42,7 +43,7 @@ pub struct Application {
 }
 
 impl Application {
-    /// Opens and migrates the database, makes sure the platform has its JWT secret and its
+    /// Opens and migrates the database, makes sure the platform has its signing keys and its
     /// operator, and binds the listener. Blocking work runs on the blocking pool.
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
         let listener = TcpListener::bind(config.listen).map_err(|source| StartError::Listen {
@@ -99,6 +100,7 @@ impl Application {
             loop {
                 tick.tick().await;
                 flush_usage(&state).await;
+                crate::auth::reload_signing_keys(&state.auth()).await;
                 state.limits.retain_recent();
                 purge_idempotency_keys(&state).await;
                 if last_collection.elapsed() >= state.config.blob_gc_interval {
@@ -179,10 +181,9 @@ fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, Star
         .map_err(StartError::Setup)?
         .with_queue(config.hash_queue_size);
     let mut conn = db.get()?;
-    let secret = bootstrap::jwt_secret(&mut conn, &config, clock.now())?;
+    let tokens = bootstrap::signing_keys(&mut conn, &config, clock.now())?;
     bootstrap::ensure_operator(&mut conn, &config, &passwords, clock.now())?;
     drop(conn);
-    let tokens = TokenKeys::new(secret.as_bytes(), config.access_token_ttl);
     let doc = api::openapi();
     let openapi_json =
         web::Bytes::from(serde_json::to_vec(&doc).map_err(|e| StartError::Setup(e.to_string()))?);

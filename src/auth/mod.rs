@@ -2,6 +2,7 @@
 //! into an identity and a [`TenantScope`], the value every tenant query starts from.
 
 pub mod admission;
+pub mod keys;
 pub mod limits;
 pub mod lockout;
 pub mod login;
@@ -145,6 +146,7 @@ pub struct ApiKeyPrincipal {
     pub scope: TenantScope,
     pub id: ApiKeyId,
     pub name: String,
+    /// The effective roles: the key's roles that its creator still holds.
     pub roles: RoleSet,
 }
 
@@ -263,10 +265,7 @@ pub async fn authenticate(
     if let Some(key) = credential.strip_prefix(API_KEY_PREFIX) {
         return authenticate_api_key(state, key).await;
     }
-    let claims = state
-        .tokens
-        .verify(&credential, state.clock.now())
-        .ok_or(AuthError::Unauthorized)?;
+    let claims = verify_token(state, &credential).await?;
     // The account is read on every request so that deactivation, deletion and role changes
     // take effect at once rather than when the token expires.
     match claims.kind {
@@ -288,6 +287,51 @@ pub async fn authenticate(
             let user = load_user(state, TenantScope::new(tenant), UserId(claims.sub)).await?;
             Ok(Caller::User(user.ok_or(AuthError::Unauthorized)?))
         }
+    }
+}
+
+/// The claims of a valid access token. The key ring is reloaded when it is due
+/// ([`token::RELOAD_PERIOD`]) and when the token names a key this node does not know yet (a
+/// rotation made elsewhere), at most once per [`token::UNKNOWN_KID_RELOAD_GAP`].
+async fn verify_token(
+    state: &AuthContext<'_>,
+    credential: &str,
+) -> Result<token::Claims, AuthError> {
+    let now = state.clock.now();
+    if state.tokens.claim_reload(now, token::RELOAD_PERIOD) {
+        reload_signing_keys(state).await;
+    }
+    match state.tokens.verify(credential, now) {
+        token::Verification::Valid(claims) => Ok(claims),
+        token::Verification::UnknownKey
+            if state
+                .tokens
+                .claim_reload(now, token::UNKNOWN_KID_RELOAD_GAP) =>
+        {
+            reload_signing_keys(state).await;
+            match state.tokens.verify(credential, now) {
+                token::Verification::Valid(claims) => Ok(claims),
+                _ => Err(AuthError::Unauthorized),
+            }
+        }
+        _ => Err(AuthError::Unauthorized),
+    }
+}
+
+/// Loads the key ring from the database again; a failure keeps the current ring (logged).
+pub async fn reload_signing_keys(state: &AuthContext<'_>) {
+    let rows = state
+        .db
+        .read(|conn| db::signing_keys::list(conn).map_err(AuthError::from))
+        .await;
+    let installed = rows.and_then(|rows| {
+        state
+            .tokens
+            .install(&rows, state.clock.now())
+            .map_err(AuthError::internal)
+    });
+    if let Err(error) = installed {
+        log::warn!("signing keys not reloaded, keeping the current ones: {error}");
     }
 }
 
@@ -333,17 +377,22 @@ async fn authenticate_api_key(state: &AuthContext<'_>, key: &str) -> Result<Call
     let id = ApiKeyId(id);
     let presented = secret_hash(&format!("{API_KEY_PREFIX}{key}"));
     let now = state.clock.now();
-    let key = state
+    let (key, creator) = state
         .db
         .read(move |conn| {
             if db::platform::find_tenant(conn, scope.tenant_id())?.is_none() {
                 return Ok(None);
             }
-            Ok::<_, AuthError>(db::credentials::find_api_key(conn, &scope, id)?)
+            let Some(key) = db::credentials::find_api_key(conn, &scope, id)? else {
+                return Ok(None);
+            };
+            let creator = db::users::find(conn, &scope, key.created_by)?.filter(|u| u.active);
+            Ok::<_, AuthError>(Some((key, creator)))
         })
         .await?
-        .filter(|row| constant_time_eq(row.secret_hash.as_bytes(), presented.as_bytes()))
+        .filter(|(row, _)| constant_time_eq(row.secret_hash.as_bytes(), presented.as_bytes()))
         .ok_or(AuthError::Unauthorized)?;
+    let roles = effective_roles(&key, creator.as_ref(), now).ok_or(AuthError::Unauthorized)?;
     // `last_used_at` is kept to the minute: a write per request would cost more than it tells.
     let stale = key
         .last_used_at
@@ -361,8 +410,28 @@ async fn authenticate_api_key(state: &AuthContext<'_>, key: &str) -> Result<Call
         scope,
         id,
         name: key.name,
-        roles: RoleSet::from_storage(&key.roles),
+        roles,
     }))
+}
+
+/// A key acts for its creator: its roles are those of its own that the creator still holds.
+/// `None` — refused — for an expired key, a key whose creator is deactivated or gone, and a key
+/// left with no role.
+fn effective_roles(
+    key: &db::credentials::ApiKeyRow,
+    creator: Option<&db::users::UserRow>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<RoleSet> {
+    if key.expires_at.is_some_and(|at| at.0 <= now) {
+        return None;
+    }
+    let creator_roles = RoleSet::from_storage(&creator?.roles);
+    RoleSet::new(
+        RoleSet::from_storage(&key.roles)
+            .to_vec()
+            .into_iter()
+            .filter(|role| creator_roles.contains(*role)),
+    )
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -128,6 +128,8 @@ pub struct ApiKeyRow {
     pub created_at: Timestamp,
     pub last_used_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
+    /// After this instant the key is refused; `None`: it does not expire.
+    pub expires_at: Option<Timestamp>,
 }
 
 pub struct NewApiKey<'a> {
@@ -137,6 +139,7 @@ pub struct NewApiKey<'a> {
     pub secret_hash: &'a str,
     pub created_by: UserId,
     pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
 }
 
 pub fn insert_api_key(
@@ -153,11 +156,12 @@ pub fn insert_api_key(
             api_keys::secret_hash.eq(new.secret_hash),
             api_keys::created_by.eq(new.created_by),
             api_keys::created_at.eq(new.created_at),
+            api_keys::expires_at.eq(new.expires_at),
         ))
         .get_result(conn)
 }
 
-/// A key that has not been revoked.
+/// A key that has not been revoked (it may have expired, or its creator may be inactive).
 pub fn find_api_key(
     conn: &mut DbConnection,
     scope: &TenantScope,

@@ -27,6 +27,7 @@ pub mod operators;
 pub mod platform;
 mod schema;
 pub mod settings;
+pub mod signing_keys;
 pub mod templates;
 mod ticket_parts;
 pub mod tickets;

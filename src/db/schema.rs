@@ -14,6 +14,20 @@ diesel::table! {
 
 diesel::table! {
     use diesel::sql_types::*;
+    use crate::db::types::DbTimestamp;
+
+    signing_keys (kid) {
+        kid -> Text,
+        algorithm -> Text,
+        public_key -> Text,
+        private_key -> Text,
+        created_at -> DbTimestamp,
+        retired_at -> Nullable<DbTimestamp>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
     use crate::db::types::{DbTimestamp, DbUuid};
 
     operators (id) {
@@ -177,6 +191,7 @@ diesel::table! {
         created_at -> DbTimestamp,
         last_used_at -> Nullable<DbTimestamp>,
         revoked_at -> Nullable<DbTimestamp>,
+        expires_at -> Nullable<DbTimestamp>,
     }
 }
 

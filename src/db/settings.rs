@@ -1,12 +1,11 @@
-//! Platform-wide settings shared by every node of a cluster (e.g. the generated JWT secret).
+//! Platform-wide settings shared by every node of a cluster. Never secrets: a copy of the
+//! database must not be able to act for the platform (signing keys are sealed, `db::signing_keys`).
 
 use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::platform_settings;
 use super::types::Timestamp;
-
-pub const JWT_SECRET: &str = "jwt_secret";
 
 pub fn get(conn: &mut DbConnection, key: &str) -> QueryResult<Option<String>> {
     platform_settings::table

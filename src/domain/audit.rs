@@ -26,6 +26,7 @@ closed_set! {
         Organization = "organization",
         Plan = "plan",
         Session = "session",
+        SigningKey = "signing_key",
         Template = "template",
         Tenant = "tenant",
         User = "user",

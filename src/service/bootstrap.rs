@@ -1,10 +1,16 @@
-//! First-start provisioning of the platform.
+//! First-start provisioning of the platform (the operator account, the signing keys) and the
+//! signing-key commands.
 
 use chrono::{DateTime, Utc};
 
+use crate::auth::Principal;
+use crate::auth::keys::{self, KeyError, MasterKey};
 use crate::auth::password::{PasswordHasher, random_token};
+use crate::auth::token::{TokenKeys, verify_window};
 use crate::config::Config;
-use crate::db::{self, DbConnection, DbError};
+use crate::db::audit::Actor;
+use crate::db::signing_keys::SigningKeyRow;
+use crate::db::{self, Database, DbConnection, DbError};
 use crate::domain::ids::OperatorId;
 use crate::service::error::ServiceError;
 
@@ -56,22 +62,116 @@ pub fn ensure_operator(
     Ok(())
 }
 
-/// The secret access tokens are signed with: `STAGEFLOW_JWT_SECRET` when set, else the one
-/// generated at the first start and kept in `platform_settings` (the first node to start
-/// stores it; the others read it).
-pub fn jwt_secret(
+/// The access-token key ring: opens the master key (creating its file on the first start of an
+/// empty key table), makes the first signing key when none is stored (when several nodes
+/// start on an empty database at once each may make one; the newest signs, all verify), and
+/// opens the signer. A master key that cannot open it is an error naming the cause.
+pub fn signing_keys(
     conn: &mut DbConnection,
     config: &Config,
     now: DateTime<Utc>,
-) -> Result<String, ServiceError> {
-    match &config.jwt_secret {
-        Some(secret) => Ok(secret.clone()),
-        None => Ok(db::settings::get_or_insert(
-            conn,
-            db::settings::JWT_SECRET,
-            &random_token(48),
-            now.into(),
-        )
-        .map_err(DbError::from)?),
+) -> Result<TokenKeys, KeyError> {
+    let stored = db::signing_keys::list(conn)?;
+    let master = MasterKey::load(&config.master_key, stored.is_empty())?;
+    if keys::ensure_signer(conn, &master, now)? {
+        log::info!("generated the first access-token signing key");
     }
+    let rows = db::signing_keys::list(conn)?;
+    TokenKeys::new(master, config.access_token_ttl, &rows, now)
+}
+
+/// `stageflow keys rotate`: a new signing key takes over; the previous ones keep verifying
+/// until no token they signed can still be valid, and older retired keys are deleted.
+/// Running nodes pick the new key up within a minute.
+pub fn rotate_signing_key(
+    db: &Database,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Result<SigningKeyRow, KeyError> {
+    let actor = Actor {
+        kind: "operator",
+        id: None,
+        name: "stageflow keys rotate (command line)".to_owned(),
+        client_addr: None,
+    };
+    db.write_blocking(|conn| rotate_in(conn, config, &actor, now))
+}
+
+/// `POST /signing-keys`: the same rotation by the platform operator, audited as them. A key
+/// problem is internal (logged): the server that answers already runs with these keys.
+pub fn rotate_signing_key_as(
+    conn: &mut DbConnection,
+    config: &Config,
+    operator: &Principal,
+    now: DateTime<Utc>,
+) -> Result<SigningKeyRow, ServiceError> {
+    operator.operator()?;
+    rotate_in(conn, config, &operator.actor(), now).map_err(|e| match e {
+        KeyError::Database(db) => db.into(),
+        other => ServiceError::internal(other),
+    })
+}
+
+fn rotate_in(
+    conn: &mut DbConnection,
+    config: &Config,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<SigningKeyRow, KeyError> {
+    let stored = db::signing_keys::list(conn)?;
+    let master = MasterKey::load(&config.master_key, stored.is_empty())?;
+    let window = verify_window(config.access_token_ttl);
+    keys::rotate(conn, &master, window, actor, now)
+}
+
+/// One line of `stageflow keys list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyStatus {
+    pub kid: String,
+    pub algorithm: String,
+    pub created_at: DateTime<Utc>,
+    pub state: KeyState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyState {
+    /// Signs new tokens (the newest current key).
+    Signing,
+    /// Current but not the signer (another node made a newer key at the same moment).
+    Verifying,
+    /// Retired; verifies the tokens it signed until then.
+    RetiredUntil(DateTime<Utc>),
+    /// Retired long enough that nothing it signed is valid; the next rotation deletes it.
+    Expired,
+}
+
+/// `stageflow keys list`: every stored key, newest first, with what it is used for at `now`.
+pub fn list_signing_keys(
+    db: &Database,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Result<Vec<SigningKeyStatus>, KeyError> {
+    let rows = db::signing_keys::list(&mut *db.get()?)?;
+    let window = verify_window(config.access_token_ttl);
+    let mut signer_seen = false;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let state = match row.retired_at {
+                None if !signer_seen => {
+                    signer_seen = true;
+                    KeyState::Signing
+                }
+                None => KeyState::Verifying,
+                Some(at) if at.0 + window > now => KeyState::RetiredUntil(at.0 + window),
+                Some(_) => KeyState::Expired,
+            };
+            SigningKeyStatus {
+                kid: row.kid,
+                algorithm: row.algorithm,
+                created_at: row.created_at.0,
+                state,
+            }
+        })
+        .collect())
 }

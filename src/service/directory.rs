@@ -359,16 +359,67 @@ pub fn rename_organization(
     Ok(org)
 }
 
-/// Creates an API key; the caller gets the secret once and only its hash is stored.
+/// How far ahead an API key's expiry may be set.
+pub const API_KEY_MAX_LIFETIME_DAYS: i64 = 730;
+
+/// What a new API key is: its name, roles and optional expiry.
+pub struct NewApiKeyRequest<'a> {
+    pub name: &'a str,
+    pub roles: &'a RoleSet,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A key holds no role its creator lacks (403), and expires, if at all, in the future and at
+/// most [`API_KEY_MAX_LIFETIME_DAYS`] ahead (422).
+fn check_new_api_key(
+    creator_roles: &RoleSet,
+    roles: &RoleSet,
+    expires_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    let lacking: Vec<&str> = roles
+        .to_vec()
+        .into_iter()
+        .filter(|role| !creator_roles.contains(*role))
+        .map(|role| role.as_str())
+        .collect();
+    if !lacking.is_empty() {
+        return Err(ServiceError::Forbidden(format!(
+            "An API key cannot hold a role its creator lacks: {}.",
+            lacking.join(", ")
+        )));
+    }
+    if let Some(at) = expires_at
+        && (at <= now || at > now + chrono::TimeDelta::days(API_KEY_MAX_LIFETIME_DAYS))
+    {
+        return Err(ServiceError::validation(
+            "expires_at",
+            "out_of_range",
+            format!("must lie in the future, at most {API_KEY_MAX_LIFETIME_DAYS} days ahead"),
+        ));
+    }
+    Ok(())
+}
+
+/// Creates an API key; the caller gets the secret once and only its hash is stored. The key
+/// acts for its creator (the calling user): it may hold only roles the creator holds (403
+/// otherwise), and its expiry, when given, lies in the future and at most
+/// [`API_KEY_MAX_LIFETIME_DAYS`] ahead (422 `expires_at` otherwise).
 pub fn create_api_key(
     conn: &mut DbConnection,
     principal: &Principal,
     scope: &TenantScope,
-    created_by: UserId,
-    name: &str,
-    roles: &RoleSet,
+    request: &NewApiKeyRequest<'_>,
     now: DateTime<Utc>,
 ) -> Result<(ApiKeyRow, String), ServiceError> {
+    let NewApiKeyRequest {
+        name,
+        roles,
+        expires_at,
+    } = *request;
+    let creator = principal.user()?;
+    check_new_api_key(&creator.roles, roles, expires_at, now)?;
+    let created_by = creator.id;
     let id = ApiKeyId::new_at(now);
     let secret = format!(
         "{}{}_{}_{}",
@@ -387,6 +438,7 @@ pub fn create_api_key(
             secret_hash: &crate::auth::secret_hash(&secret),
             created_by,
             created_at: now.into(),
+            expires_at: expires_at.map(Into::into),
         },
     )?;
     audit(
@@ -395,7 +447,7 @@ pub fn create_api_key(
         &principal.actor(),
         "api_key.created",
         ("api_key", id),
-        json!({"name": name, "roles": roles.names()}),
+        json!({"name": name, "roles": roles.names(), "expires_at": expires_at}),
         now.into(),
     )?;
     Ok((row, secret))

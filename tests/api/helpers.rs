@@ -133,6 +133,10 @@ pub fn test_config(db: &TestDb) -> Config {
     let mut config = Config::from_lookup(|_| None).unwrap();
     config.database_url = db.url();
     config.data_dir = db.data_dir();
+    config.master_key = stageflow::config::MasterKeySource::File {
+        path: db.data_dir().join("master.key"),
+        default: true,
+    };
     config.operator_username = OPERATOR_USERNAME.to_owned();
     config.operator_password = Some(OPERATOR_PASSWORD.to_owned());
     config.workers = 1;

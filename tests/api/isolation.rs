@@ -340,7 +340,7 @@ async fn objects_of_a(app: &TestApp) -> HashMap<&'static str, String> {
         .create(
             "/api/v1/api-keys",
             admin,
-            json!({"name": "A key", "roles": ["agent"]}),
+            json!({"name": "A key", "roles": ["tenant_admin"]}),
         )
         .await;
     let master = app
@@ -592,7 +592,7 @@ async fn a_token_cannot_be_pointed_at_another_tenant() {
         .create(
             "/api/v1/api-keys",
             &a.admin_token,
-            json!({"name": "k", "roles": ["agent"]}),
+            json!({"name": "k", "roles": ["tenant_admin"]}),
         )
         .await;
     let secret = key["secret"].as_str().unwrap();

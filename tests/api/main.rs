@@ -5,6 +5,7 @@
     reason = "a test reports failure by panicking"
 )]
 
+mod api_keys;
 mod attachment_storage;
 mod auth;
 mod catalog;
@@ -22,6 +23,7 @@ mod ops;
 mod platform;
 mod schema;
 mod sessions;
+mod signing_keys;
 mod template_items;
 mod templates;
 mod tickets;

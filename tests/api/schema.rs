@@ -15,6 +15,7 @@ const PLATFORM_TABLES: &[&str] = &[
     "operators",
     "plans",
     "platform_settings",
+    "signing_keys",
     "tenants",
 ];
 

@@ -331,10 +331,14 @@ async fn user_tokens_stop_at_expiry_and_at_deactivation() {
 async fn api_keys_authenticate_until_revoked_and_never_show_their_secret_again() {
     let app = spawn_app().await;
     let tenant = app.tenant("acme").await;
+    // A key holds only roles its creator holds: an administrator who is also an agent.
+    let integrator = app
+        .user_token(&tenant, "integrator", &["tenant_admin", "agent"])
+        .await;
     let created = app
         .create(
             "/api/v1/api-keys",
-            &tenant.admin_token,
+            &integrator,
             json!({"name": "ESB", "roles": ["agent"]}),
         )
         .await;

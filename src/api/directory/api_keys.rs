@@ -20,11 +20,16 @@ use crate::service::directory::{self as svc};
 pub struct ApiKey {
     pub id: ApiKeyId,
     pub name: String,
+    /// The roles the key was given. It acts with those of them its creator still holds; a
+    /// deactivated or deleted creator suspends it (401).
     pub roles: Vec<Role>,
+    /// The user the key acts for.
     pub created_by: UserId,
     pub created_at: DateTime<Utc>,
     /// When the key was last used (to the minute).
     pub last_used_at: Option<DateTime<Utc>>,
+    /// When the key stops working; `null`: it does not expire.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl From<ApiKeyRow> for ApiKey {
@@ -36,6 +41,7 @@ impl From<ApiKeyRow> for ApiKey {
             created_by: row.created_by,
             created_at: row.created_at.0,
             last_used_at: row.last_used_at.map(|t| t.0),
+            expires_at: row.expires_at.map(|t| t.0),
         }
     }
 }
@@ -51,12 +57,16 @@ pub struct CreatedApiKey {
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "ESB adapter", "roles": ["agent"]}))]
+#[schema(example = json!({"name": "ESB adapter", "roles": ["agent"], "expires_at": "2027-04-01T00:00:00Z"}))]
 pub struct CreateApiKey {
     #[validate(length(min = 1, max = 200))]
     pub name: String,
+    /// Only roles the creating user holds (403 otherwise).
     #[validate(length(min = 1, max = 6))]
     pub roles: Vec<Role>,
+    /// Optional expiry: in the future and at most 730 days ahead (422 otherwise).
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// Lists the tenant's active API keys (never their secrets).
@@ -89,6 +99,9 @@ pub async fn list_api_keys(
 }
 
 /// Creates an API key for an integration client. The response carries the secret, once.
+///
+/// The key acts for the calling user: it may hold only roles that user holds, and it stops working
+/// when the user is deactivated, and loses any role the user loses.
 #[utoipa::path(
     tag = "directory", operation_id = "create_api_key", security(("bearer" = [])),
     request_body = CreateApiKey,
@@ -107,7 +120,7 @@ pub async fn create_api_key(
     body: web::Json<CreateApiKey>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = principal.require(ADMINS)?;
-    let created_by = principal.user()?.id;
+    principal.user()?;
     body.validate()?;
     let body = body.into_inner();
     let roles = roles_of(&body.roles, "roles")?;
@@ -115,9 +128,12 @@ pub async fn create_api_key(
     let (row, secret) = state
         .db
         .write(move |conn| {
-            svc::create_api_key(
-                conn, &principal, &scope, created_by, &body.name, &roles, now,
-            )
+            let request = svc::NewApiKeyRequest {
+                name: &body.name,
+                roles: &roles,
+                expires_at: body.expires_at,
+            };
+            svc::create_api_key(conn, &principal, &scope, &request, now)
         })
         .await?;
     let location = format!("/api/v1/api-keys/{}", row.id);
