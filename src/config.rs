@@ -80,7 +80,22 @@ pub struct Config {
     /// SQLite ticket lists: a filter or word with at least this many matches is probed per
     /// ticket instead of looked up (see `db::tickets::join_strategy`).
     pub list_probe_threshold: i64,
+    /// `Some` when the server terminates TLS itself (`STAGEFLOW_TLS_CERT`/`STAGEFLOW_TLS_KEY`).
+    pub tls: Option<TlsFiles>,
 }
+
+/// The PEM files of the built-in TLS listener; they are read and checked at start
+/// (`api::tls`), so a bad file stops the server before it serves anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key of the leaf certificate (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+pub const TLS_CERT_VARIABLE: &str = "STAGEFLOW_TLS_CERT";
+pub const TLS_KEY_VARIABLE: &str = "STAGEFLOW_TLS_KEY";
 
 impl Config {
     /// Reads the configuration from the process environment.
@@ -247,7 +262,28 @@ impl Config {
             1..=1_000_000,
         )?;
 
+        let tls = match (get(TLS_CERT_VARIABLE), get(TLS_KEY_VARIABLE)) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: PathBuf::from(cert.trim()),
+                key: PathBuf::from(key.trim()),
+            }),
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    TLS_KEY_VARIABLE,
+                    "must be set too when STAGEFLOW_TLS_CERT is set",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    TLS_CERT_VARIABLE,
+                    "must be set too when STAGEFLOW_TLS_KEY is set",
+                ));
+            }
+        };
+
         Ok(Self {
+            tls,
             list_probe_threshold,
             data_dir,
             max_attachment_bytes,
@@ -354,6 +390,27 @@ mod tests {
         assert_eq!(err.variable, "DATABASE_URL");
         let err = config(&[("STAGEFLOW_OPERATOR_PASSWORD", "short")]).unwrap_err();
         assert_eq!(err.variable, "STAGEFLOW_OPERATOR_PASSWORD");
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        assert!(config(&[]).unwrap().tls.is_none());
+        let err = config(&[("STAGEFLOW_TLS_CERT", "/etc/sf/cert.pem")]).unwrap_err();
+        assert_eq!(err.variable, "STAGEFLOW_TLS_KEY");
+        let err = config(&[("STAGEFLOW_TLS_KEY", "/etc/sf/key.pem")]).unwrap_err();
+        assert_eq!(err.variable, "STAGEFLOW_TLS_CERT");
+        let both = config(&[
+            ("STAGEFLOW_TLS_CERT", "/etc/sf/cert.pem"),
+            ("STAGEFLOW_TLS_KEY", "/etc/sf/key.pem"),
+        ])
+        .unwrap();
+        assert_eq!(
+            both.tls,
+            Some(TlsFiles {
+                cert: PathBuf::from("/etc/sf/cert.pem"),
+                key: PathBuf::from("/etc/sf/key.pem"),
+            })
+        );
     }
 
     #[test]

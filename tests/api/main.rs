@@ -22,4 +22,5 @@ mod schema;
 mod sessions;
 mod templates;
 mod tickets;
+mod tls;
 mod visibility;
