@@ -72,6 +72,18 @@ impl Ledger {
                 .count()
     }
 
+    /// The acknowledged writes by kind, for the round's line.
+    pub fn breakdown(&self) -> String {
+        format!(
+            "tickets {}, transitions {}, comments {}, records {}, record updates {}",
+            self.tickets.iter().filter(|t| t.id.is_some()).count(),
+            self.acked_transitions,
+            self.comments.iter().filter(|c| c.id.is_some()).count(),
+            self.records.iter().filter(|r| r.id.is_some()).count(),
+            self.acked_updates
+        )
+    }
+
     pub fn merge(&mut self, other: Ledger) {
         self.tickets.extend(other.tickets);
         self.comments.extend(other.comments);

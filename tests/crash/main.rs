@@ -148,79 +148,12 @@ async fn run() -> Res<usize> {
         .build()?;
     let mut server = Server::new(s.binary.clone(), s.postgres.clone())?;
     server.start(&client).await?;
-    let base = server.base_url();
-    api::set_up(&client, &base).await?;
+    api::set_up(&client, &server.base_url()).await?;
     let mut rng = StdRng::seed_from_u64(s.seed);
     let mut totals = Totals::default();
     let started = Instant::now();
     for round in 1..=s.rounds {
-        let round_started = Instant::now();
-        let agent = api::agent(&client, &base).await?;
-        if s.sabotage {
-            server.snapshot()?;
-        }
-        let stop = Arc::new(AtomicBool::new(false));
-        let tasks: Vec<_> = (0..s.clients)
-            .map(|i| {
-                let load = Client::new(agent.clone(), round, i, rng.random());
-                tokio::spawn(load.run(stop.clone()))
-            })
-            .collect();
-        let kill_after = rng.random_range(KILL_AFTER_MS);
-        tokio::time::sleep(Duration::from_millis(kill_after)).await;
-        server.kill().await?;
-        stop.store(true, Ordering::Relaxed);
-        let mut ledger = Ledger::default();
-        for task in tasks {
-            ledger.merge(task.await?);
-        }
-        if s.sabotage {
-            server.restore_snapshot()?;
-        }
-        server.start(&client).await?;
-        let agent = api::agent(&client, &base).await?;
-        let (acknowledged, in_flight) = (ledger.acknowledged(), ledger.in_flight());
-        let findings = verify::round(&agent, round, &mut ledger)
-            .await
-            .map_err(|e| {
-                format!(
-                    "round {round}: verification stopped: {e}\n{}",
-                    server.log_tail()
-                )
-            })?;
-        println!(
-            "round {round}/{}: killed after {kill_after} ms; writes acknowledged {acknowledged} \
-             (tickets {}, transitions {}, comments {}, records {}, record updates {}), in flight \
-             at the kill {in_flight} (settled by retry with their keys: {}), refused {}; writes \
-             checked {}; problems found {} ({:.1} s)",
-            s.rounds,
-            ledger.tickets.iter().filter(|t| t.key.is_some()).count(),
-            ledger.acked_transitions,
-            ledger.comments.iter().filter(|c| c.id.is_some()).count(),
-            ledger
-                .records
-                .iter()
-                .filter(|r| r.acked_version > 0)
-                .count(),
-            ledger.acked_updates,
-            findings.in_flight_resolved,
-            ledger.refused.len(),
-            findings.checked,
-            findings.problems.len(),
-            round_started.elapsed().as_secs_f64()
-        );
-        for refusal in ledger.refused.iter().take(5) {
-            println!("  refused: {refusal}");
-        }
-        for problem in findings.problems.iter().take(SHOWN_PROBLEMS) {
-            let shown: String = problem.chars().take(240).collect();
-            println!("  PROBLEM: {shown}");
-        }
-        totals.acknowledged += acknowledged;
-        totals.checked += findings.checked;
-        totals.in_flight += in_flight;
-        totals.refused += ledger.refused.len();
-        totals.problems += findings.problems.len();
+        one_round(&s, &client, &mut server, &mut rng, round, &mut totals).await?;
     }
     server.kill().await?;
     println!(
@@ -235,4 +168,75 @@ async fn run() -> Res<usize> {
         totals.problems
     );
     Ok(totals.problems)
+}
+
+/// Load, kill at a random moment, restart, check; prints the round's line.
+async fn one_round(
+    s: &Settings,
+    client: &reqwest::Client,
+    server: &mut Server,
+    rng: &mut StdRng,
+    round: u32,
+    totals: &mut Totals,
+) -> Res<()> {
+    let round_started = Instant::now();
+    let base = server.base_url();
+    let agent = api::agent(client, &base).await?;
+    if s.sabotage {
+        server.snapshot()?;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let tasks: Vec<_> = (0..s.clients)
+        .map(|i| {
+            let load = Client::new(agent.clone(), round, i, rng.random());
+            tokio::spawn(load.run(stop.clone()))
+        })
+        .collect();
+    let kill_after = rng.random_range(KILL_AFTER_MS);
+    tokio::time::sleep(Duration::from_millis(kill_after)).await;
+    server.kill().await?;
+    stop.store(true, Ordering::Relaxed);
+    let mut ledger = Ledger::default();
+    for task in tasks {
+        ledger.merge(task.await?);
+    }
+    if s.sabotage {
+        server.restore_snapshot()?;
+    }
+    server.start(client).await?;
+    let agent = api::agent(client, &base).await?;
+    let (acknowledged, in_flight) = (ledger.acknowledged(), ledger.in_flight());
+    let findings = verify::round(&agent, round, &mut ledger)
+        .await
+        .map_err(|e| {
+            format!(
+                "round {round}: verification stopped: {e}\n{}",
+                server.log_tail()
+            )
+        })?;
+    println!(
+        "round {round}/{}: killed after {kill_after} ms; writes acknowledged {acknowledged} ({}), \
+         in flight at the kill {in_flight} (creates settled by retry with their keys: {}), \
+         refused {}; writes checked {}; problems found {} ({:.1} s)",
+        s.rounds,
+        ledger.breakdown(),
+        findings.in_flight_resolved,
+        ledger.refused.len(),
+        findings.checked,
+        findings.problems.len(),
+        round_started.elapsed().as_secs_f64()
+    );
+    for refusal in ledger.refused.iter().take(5) {
+        println!("  refused: {refusal}");
+    }
+    for problem in findings.problems.iter().take(SHOWN_PROBLEMS) {
+        let shown: String = problem.chars().take(240).collect();
+        println!("  PROBLEM: {shown}");
+    }
+    totals.acknowledged += acknowledged;
+    totals.checked += findings.checked;
+    totals.in_flight += in_flight;
+    totals.refused += ledger.refused.len();
+    totals.problems += findings.problems.len();
+    Ok(())
 }
