@@ -97,7 +97,22 @@ pub struct Config {
     pub hash_queue_size: usize,
     /// How long a login's refresh-token family may be renewed, from the login on.
     pub refresh_family_max_age: Duration,
+    /// `Some` when the server terminates TLS itself (`STAGEFLOW_TLS_CERT`/`STAGEFLOW_TLS_KEY`).
+    pub tls: Option<TlsFiles>,
 }
+
+/// The PEM files of the built-in TLS listener; they are read and checked at start
+/// (`api::tls`), so a bad file stops the server before it serves anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key of the leaf certificate (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+pub const TLS_CERT_VARIABLE: &str = "STAGEFLOW_TLS_CERT";
+pub const TLS_KEY_VARIABLE: &str = "STAGEFLOW_TLS_KEY";
 
 impl Config {
     /// Reads the configuration from the process environment.
@@ -283,7 +298,28 @@ impl Config {
 
         let session = session_settings(&get)?;
 
+        let tls = match (get(TLS_CERT_VARIABLE), get(TLS_KEY_VARIABLE)) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: PathBuf::from(cert.trim()),
+                key: PathBuf::from(key.trim()),
+            }),
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    TLS_KEY_VARIABLE,
+                    "must be set too when STAGEFLOW_TLS_CERT is set",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    TLS_CERT_VARIABLE,
+                    "must be set too when STAGEFLOW_TLS_KEY is set",
+                ));
+            }
+        };
+
         Ok(Self {
+            tls,
             account_rate_per_minute: session.account_rate_per_minute,
             session_rate_per_minute: session.session_rate_per_minute,
             trusted_proxies: session.trusted_proxies,
@@ -561,6 +597,27 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(both.variable, "STAGEFLOW_MASTER_KEY_FILE");
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        assert!(config(&[]).unwrap().tls.is_none());
+        let err = config(&[("STAGEFLOW_TLS_CERT", "/etc/sf/cert.pem")]).unwrap_err();
+        assert_eq!(err.variable, "STAGEFLOW_TLS_KEY");
+        let err = config(&[("STAGEFLOW_TLS_KEY", "/etc/sf/key.pem")]).unwrap_err();
+        assert_eq!(err.variable, "STAGEFLOW_TLS_CERT");
+        let both = config(&[
+            ("STAGEFLOW_TLS_CERT", "/etc/sf/cert.pem"),
+            ("STAGEFLOW_TLS_KEY", "/etc/sf/key.pem"),
+        ])
+        .unwrap();
+        assert_eq!(
+            both.tls,
+            Some(TlsFiles {
+                cert: PathBuf::from("/etc/sf/cert.pem"),
+                key: PathBuf::from("/etc/sf/key.pem"),
+            })
+        );
     }
 
     #[test]

@@ -174,10 +174,15 @@ fn keys_list(config: Config) -> Result<(), String> {
 fn serve(config: Config) -> Result<(), String> {
     actix_web::rt::System::new().block_on(async move {
         let listen = config.listen;
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let app = Application::build(config, Arc::new(SystemClock))
             .await
             .map_err(|e| e.to_string())?;
-        log::info!("stageflow listening on http://{listen}");
+        log::info!("stageflow listening on {scheme}://{listen}");
         app.run_until_stopped().await.map_err(|e| e.to_string())
     })
 }

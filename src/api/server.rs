@@ -1,5 +1,8 @@
 //! Builds the HTTP application: state, middleware, routes, and the server around them.
 
+mod headers;
+pub mod tls;
+
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -33,6 +36,8 @@ pub enum StartError {
     Service(#[from] crate::service::error::ServiceError),
     #[error("signing keys: {0}")]
     Keys(#[from] crate::auth::keys::KeyError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
 }
 
 /// A server bound to its port, ready to run.
@@ -58,6 +63,8 @@ impl Application {
         clock: Arc<dyn Clock>,
         listener: TcpListener,
     ) -> Result<Self, StartError> {
+        // Unusable TLS files stop the start before the database is touched.
+        let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
         let state = actix_web::rt::task::spawn_blocking(move || prepare_state(config, clock))
             .await
             .map_err(|e| StartError::Setup(e.to_string()))??;
@@ -70,10 +77,13 @@ impl Application {
         let server_state = state.clone();
         let server = actix_web::HttpServer::new(move || build_app(server_state.clone()))
             .workers(config.workers)
-            .shutdown_timeout(config.shutdown_timeout.as_secs())
-            .listen(listener)
-            .map_err(|e| StartError::Setup(e.to_string()))?
-            .run();
+            .shutdown_timeout(config.shutdown_timeout.as_secs());
+        let server = match tls {
+            Some(tls) => server.listen_rustls_0_23(listener, tls),
+            None => server.listen(listener),
+        }
+        .map_err(|e| StartError::Setup(e.to_string()))?
+        .run();
         Ok(Self {
             port,
             server,
@@ -235,6 +245,7 @@ fn build_app(
         .split_for_parts();
     app.wrap(ErrorHandlers::new().default_handler(problems::ensure_problem))
         .wrap(Logger::new(r#"%a "%r" %s %b %Dms "%{User-Agent}i""#))
+        .wrap(actix_web::middleware::from_fn(headers::security_headers))
 }
 
 /// No route matched: 405 with `Allow` when the path exists under another method, else 404.

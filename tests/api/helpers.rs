@@ -178,11 +178,16 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = test_config(&db);
     customize(&mut config);
     let clock = Arc::new(ManualClock::new(start_time()));
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let app = Application::build_with_listener(config, clock.clone(), listener)
         .await
         .unwrap();
-    let address = format!("http://127.0.0.1:{}", app.port());
+    let address = format!("{scheme}://127.0.0.1:{}", app.port());
     let state = app.state();
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {

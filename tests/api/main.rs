@@ -27,4 +27,5 @@ mod signing_keys;
 mod template_items;
 mod templates;
 mod tickets;
+mod tls;
 mod visibility;
