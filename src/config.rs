@@ -99,6 +99,9 @@ pub struct Config {
     pub refresh_family_max_age: Duration,
     /// `Some` when the server terminates TLS itself (`STAGEFLOW_TLS_CERT`/`STAGEFLOW_TLS_KEY`).
     pub tls: Option<TlsFiles>,
+    /// Browser origins allowed to call the API cross-origin (`STAGEFLOW_CORS_ORIGINS`); empty
+    /// turns CORS off.
+    pub cors_origins: Vec<String>,
 }
 
 /// The PEM files of the built-in TLS listener; they are read and checked at start
@@ -298,6 +301,12 @@ impl Config {
 
         let session = session_settings(&get)?;
 
+        let cors_origins = match get("STAGEFLOW_CORS_ORIGINS") {
+            Some(raw) => {
+                parse_origins(&raw).map_err(|m| ConfigError::new("STAGEFLOW_CORS_ORIGINS", m))?
+            }
+            None => Vec::new(),
+        };
         let tls = match (get(TLS_CERT_VARIABLE), get(TLS_KEY_VARIABLE)) {
             (None, None) => None,
             (Some(cert), Some(key)) => Some(TlsFiles {
@@ -320,6 +329,7 @@ impl Config {
 
         Ok(Self {
             tls,
+            cors_origins,
             account_rate_per_minute: session.account_rate_per_minute,
             session_rate_per_minute: session.session_rate_per_minute,
             trusted_proxies: session.trusted_proxies,
@@ -395,6 +405,29 @@ fn session_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<SessionSetti
             60..=31_536_000,
         )?),
     })
+}
+
+/// A comma-separated list of browser origins: `scheme://host[:port]` with `http` or `https`,
+/// no path, no trailing slash (what browsers send in `Origin`). Blank entries are skipped.
+fn parse_origins(raw: &str) -> Result<Vec<String>, String> {
+    let mut origins = Vec::new();
+    for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let rest = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"))
+            .ok_or_else(|| format!("{origin}: an origin starts with https:// or http://"))?;
+        let host_ok = !rest.is_empty()
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+        if !host_ok {
+            return Err(format!(
+                "{origin}: an origin is scheme://host[:port], without path or trailing slash"
+            ));
+        }
+        origins.push(origin.to_owned());
+    }
+    Ok(origins)
 }
 
 /// Where the master key comes from. Its bytes never appear in `Debug` output.
@@ -517,6 +550,30 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn cors_origins_are_exact_origins() {
+        assert!(config(&[]).unwrap().cors_origins.is_empty());
+        let set = config(&[(
+            "STAGEFLOW_CORS_ORIGINS",
+            "https://desk.example.jp, http://localhost:5173,",
+        )])
+        .unwrap();
+        assert_eq!(
+            set.cors_origins,
+            ["https://desk.example.jp", "http://localhost:5173"]
+        );
+        for bad in [
+            "desk.example.jp",
+            "https://desk.example.jp/",
+            "https://a/b",
+            "*",
+            "ftp://x",
+        ] {
+            let error = config(&[("STAGEFLOW_CORS_ORIGINS", bad)]).unwrap_err();
+            assert_eq!(error.variable, "STAGEFLOW_CORS_ORIGINS", "{bad}");
+        }
     }
 
     #[test]

@@ -58,6 +58,9 @@ pub struct Problem {
     /// Present on quota problems: the cap's value.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<i64>,
+    /// The request's id, as in its `X-Request-Id` response header and the server's log lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -209,6 +212,7 @@ impl ApiError {
                 Self::QuotaExceeded { limit, .. } => Some(*limit),
                 _ => None,
             },
+            instance: super::request_id::current(),
         }
     }
 }
@@ -235,8 +239,14 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            Self::Internal(context) => log::error!("internal error: {context}"),
-            Self::Unavailable(context) => log::warn!("unavailable: {context}"),
+            Self::Internal(context) => log::error!(
+                "request {}: internal error: {context}",
+                super::request_id::current().unwrap_or_default()
+            ),
+            Self::Unavailable(context) => log::warn!(
+                "request {}: unavailable: {context}",
+                super::request_id::current().unwrap_or_default()
+            ),
             _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());

@@ -14,6 +14,7 @@ pub mod masters;
 pub mod ops;
 pub mod platform;
 pub mod problems;
+pub mod request_id;
 mod schema_ids;
 pub mod server;
 pub mod signing_keys;

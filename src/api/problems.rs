@@ -247,6 +247,7 @@ pub fn ensure_problem<B: MessageBody + 'static>(
         errors: Vec::new(),
         cap: None,
         limit: None,
+        instance: super::request_id::current(),
     };
     let body = serde_json::to_string(&problem).unwrap_or_default();
     let (req, mut res) = res.into_parts();

@@ -6,7 +6,7 @@ pub mod tls;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::middleware::{ErrorHandlers, Logger};
+use actix_web::middleware::{Condition, ErrorHandlers, Logger};
 use actix_web::{App, HttpRequest, HttpResponse, dev::Server, web};
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
@@ -243,9 +243,46 @@ fn build_app(
         .configure(api::routes)
         .default_service(web::to(fallback))
         .split_for_parts();
-    app.wrap(ErrorHandlers::new().default_handler(problems::ensure_problem))
-        .wrap(Logger::new(r#"%a "%r" %s %b %Dms "%{User-Agent}i""#))
+    let cors = Condition::new(
+        !state.config.cors_origins.is_empty(),
+        cors(&state.config.cors_origins),
+    );
+    app.wrap(cors)
+        .wrap(ErrorHandlers::new().default_handler(problems::ensure_problem))
+        .wrap(actix_web::middleware::from_fn(api::request_id::request_id))
+        .wrap(Logger::new(
+            r#"%a "%r" %s %b %Dms "%{User-Agent}i" %{x-request-id}o"#,
+        ))
         .wrap(actix_web::middleware::from_fn(headers::security_headers))
+}
+
+/// Cross-origin access for the configured browser origins (none: the middleware is off). A
+/// preflight from any other origin is 400 (a problem document, through `ensure_problem`); a
+/// plain request from one is served without CORS headers, so the browser withholds it.
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    use actix_web::http::header;
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::IF_MATCH,
+            header::HeaderName::from_static("idempotency-key"),
+            api::request_id::HEADER,
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            header::HeaderName::from_static("idempotent-replayed"),
+            api::request_id::HEADER,
+        ])
+        .max_age(600);
+    for origin in origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
 }
 
 /// No route matched: 405 with `Allow` when the path exists under another method, else 404.

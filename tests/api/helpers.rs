@@ -207,6 +207,18 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// The body without the problem's `instance` (the request id, different on every
+    /// response): what two refusals must share to be indistinguishable.
+    pub fn sans_instance(&self) -> String {
+        match serde_json::from_str::<Value>(&self.text) {
+            Ok(Value::Object(mut body)) => {
+                body.remove("instance");
+                Value::Object(body).to_string()
+            }
+            _ => self.text.clone(),
+        }
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.text)
             .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text))

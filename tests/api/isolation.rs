@@ -520,7 +520,11 @@ async fn tenant_b_cannot_tell_tenant_a_objects_from_missing_ones() {
             )
             .await;
         on_a.assert_problem(404, "/problems/not-found");
-        assert_eq!(on_a.text, on_missing.text, "{method} {template}");
+        assert_eq!(
+            on_a.sans_instance(),
+            on_missing.sans_instance(),
+            "{method} {template}"
+        );
         assert_eq!(on_a.status, on_missing.status, "{method} {template}");
     }
 
@@ -540,7 +544,7 @@ async fn tenant_b_cannot_tell_tenant_a_objects_from_missing_ones() {
     let on_a = upload(a["ticket"].clone()).await;
     let on_missing = upload(missing["ticket"].clone()).await;
     on_a.assert_problem(404, "/problems/not-found");
-    assert_eq!(on_a.text, on_missing.text);
+    assert_eq!(on_a.sans_instance(), on_missing.sans_instance());
 
     // Lists of B show nothing of A, and A's objects are untouched.
     let users = app.get("/api/v1/users", Some(&b.admin_token)).await.text;

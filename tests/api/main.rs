@@ -21,6 +21,7 @@ mod masters;
 mod openapi;
 mod ops;
 mod platform;
+mod request_ids;
 mod schema;
 mod sessions;
 mod signing_keys;
