@@ -38,7 +38,7 @@ const fn setting(
     }
 }
 
-/// A setting whose value is never printed (`--help` hides the variable's value too).
+/// A setting whose value `stageflow config` masks.
 const fn secret(
     variable: &'static str,
     flag: &'static str,
@@ -217,7 +217,8 @@ fn argument(s: &Setting, defaults: Option<&Config>) -> Arg {
         .value_name("VALUE")
         .help(help)
         .global(true)
-        .hide_env_values(s.secret)
+        // `--help` names the variable but never shows its current value (`[env: X]`).
+        .hide_env_values(true)
 }
 
 /// A database URL for display: a PostgreSQL password (in the user part or as a `password`

@@ -21,6 +21,7 @@ mod masters;
 mod openapi;
 mod ops;
 mod platform;
+mod readme;
 mod schema;
 mod sessions;
 mod signing_keys;
