@@ -285,6 +285,25 @@ mod tests {
         );
     }
 
+    /// A setting added to `Config::from_lookup` without its line in `SETTINGS` fails here.
+    #[test]
+    fn every_variable_the_parser_reads_has_a_flag() {
+        let asked = std::cell::RefCell::new(Vec::new());
+        Config::from_lookup(|name| {
+            asked.borrow_mut().push(name.to_owned());
+            None
+        })
+        .unwrap();
+        let asked = asked.into_inner();
+        assert!(asked.len() >= 30, "{asked:?}");
+        for name in asked {
+            assert!(
+                name == "STAGEFLOW_JWT_SECRET" || SETTINGS.iter().any(|s| s.variable == name),
+                "{name} has no flag in SETTINGS"
+            );
+        }
+    }
+
     #[test]
     fn every_setting_has_a_distinct_flag_and_variable() {
         let mut flags: Vec<_> = SETTINGS.iter().map(|s| s.flag).collect();
