@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use crate::db::DatabaseUrl;
 
+pub mod settings;
+
 /// Where the embedded database lives when `DATABASE_URL` is unset.
 pub const DEFAULT_SQLITE_PATH: &str = "./data/stageflow.db";
 /// Where attachment content goes when `STAGEFLOW_DATA_DIR` is unset.

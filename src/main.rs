@@ -7,15 +7,19 @@ use clap::{Parser, Subcommand};
 use stageflow::api::server::Application;
 use stageflow::clock::{Clock as _, SystemClock};
 use stageflow::config::Config;
+use stageflow::config::settings::{SettingArgs, Source};
 use stageflow::db::Database;
 use stageflow::service::bootstrap::{self, KeyState};
 
 /// Stageflow — a headless, multi-tenant business-process platform (REST/JSON API).
 ///
-/// Settings come from the environment (see .env.example and docs/configuration.md).
+/// Every setting is a flag and an environment variable (the flag wins); see
+/// docs/configuration.md. `stageflow config` shows the effective values.
 #[derive(Parser)]
 #[command(name = "stageflow", version, about)]
 struct Cli {
+    #[command(flatten)]
+    settings: SettingArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -31,6 +35,14 @@ enum Command {
     Keys {
         #[command(subcommand)]
         action: KeysCommand,
+    },
+    /// Print the effective configuration: every setting, where its value came from (default,
+    /// env or flag) and the value, secrets masked. Exit status 2 when it is invalid.
+    Config,
+    /// Platform operator recovery.
+    Operator {
+        #[command(subcommand)]
+        action: OperatorCommand,
     },
     /// Print the OpenAPI document, or write it to a file.
     Openapi {
@@ -75,9 +87,34 @@ enum KeysCommand {
     List,
 }
 
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Set a new password for the platform operator in the configured database, clear its
+    /// lock-out and end its sessions. The password is read from standard input (one line; on a
+    /// terminal after a prompt, which echoes), or generated with --generate and printed once.
+    /// Exit status: 0 done, 1 database or other failure, 2 invalid configuration or the
+    /// password refused by the policy, 3 no operator with that username.
+    ResetPassword {
+        /// The operator's username [default: STAGEFLOW_OPERATOR_USERNAME, else operator].
+        #[arg(long)]
+        username: Option<String>,
+        /// Generate a password and print it once instead of reading one.
+        #[arg(long)]
+        generate: bool,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let settings = cli.settings;
+    env_logger::Builder::from_env(env_logger::Env::new().write_style("RUST_LOG_STYLE"))
+        .parse_filters(settings.raw("RUST_LOG").unwrap_or("info"))
+        .init();
+    let with_config = |run: fn(Config) -> Result<(), String>| {
+        with_config_and(&settings, move |config| {
+            run(config).map(|()| ExitCode::SUCCESS)
+        })
+    };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Openapi { output } => openapi(output),
         Command::Diagram {
@@ -85,6 +122,15 @@ fn main() -> ExitCode {
             format,
             lang,
         } => diagram(&catalog_key, &format, &lang),
+        Command::Config => with_config_and(&settings, |config| {
+            print_config(&settings, &config);
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Operator {
+            action: OperatorCommand::ResetPassword { username, generate },
+        } => with_config_and(&settings, |config| {
+            operator_reset_password(&config, username, generate)
+        }),
         Command::Migrate => with_config(migrate),
         Command::Keys { action } => match action {
             KeysCommand::Rotate => with_config(keys_rotate),
@@ -102,30 +148,102 @@ fn main() -> ExitCode {
                 seed,
                 out,
             };
-            with_config_and(move |config| stageflow::seed::seed_tickets(&config, &options))
+            with_config_and(&settings, move |config| {
+                stageflow::seed::seed_tickets(&config, &options).map(|()| ExitCode::SUCCESS)
+            })
         }
         Command::Serve => with_config(serve),
     }
 }
 
-fn with_config(run: fn(Config) -> Result<(), String>) -> ExitCode {
-    with_config_and(run)
-}
-
-fn with_config_and(run: impl FnOnce(Config) -> Result<(), String>) -> ExitCode {
-    match Config::from_env() {
+/// Runs `run` with the configuration; a bad setting stops here with one line naming its
+/// variable (and its flag when it was given as one) and exit status 2.
+fn with_config_and(
+    settings: &SettingArgs,
+    run: impl FnOnce(Config) -> Result<ExitCode, String>,
+) -> ExitCode {
+    match settings.config() {
         Ok(config) => match run(config) {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(done) => done,
             Err(message) => {
                 eprintln!("stageflow: {message}");
                 ExitCode::FAILURE
             }
         },
         Err(error) => {
-            eprintln!("stageflow: invalid configuration: {error}");
+            match settings.flag_of(error.variable) {
+                Some(flag) => eprintln!("stageflow: invalid configuration: --{flag}: {error}"),
+                None => eprintln!("stageflow: invalid configuration: {error}"),
+            }
             ExitCode::from(2)
         }
     }
+}
+
+fn print_config(settings: &SettingArgs, config: &Config) {
+    for (variable, source, value) in settings.describe(config) {
+        let value = if value.is_empty() { "(unset)" } else { &value };
+        let source = match source {
+            Source::Default => "default",
+            other => other.as_str(),
+        };
+        println!("{variable:<41} {source:<8} {value}");
+    }
+}
+
+/// Exit status of `operator reset-password` for an operator name that matches no operator.
+const EXIT_NO_SUCH_OPERATOR: u8 = 3;
+
+fn operator_reset_password(
+    config: &Config,
+    username: Option<String>,
+    generate: bool,
+) -> Result<ExitCode, String> {
+    use stageflow::service::operators::{self, NewOperatorPassword, ResetError};
+    let username = username.unwrap_or_else(|| config.operator_username.clone());
+    let password = if generate {
+        NewOperatorPassword::Generate
+    } else {
+        NewOperatorPassword::Given(read_password(&username)?)
+    };
+    let (db, _) = Database::open_and_migrate(config).map_err(|e| e.to_string())?;
+    match operators::reset_operator_password(&db, config, &username, password, SystemClock.now()) {
+        Ok(password) => {
+            if generate {
+                println!("{password}");
+            }
+            eprintln!(
+                "stageflow: the password of operator '{username}' is reset; its sessions are \
+                 ended and any lock-out is cleared"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error @ (ResetError::Password(_) | ResetError::Username(_))) => {
+            eprintln!("stageflow: {error}");
+            Ok(ExitCode::from(2))
+        }
+        Err(error @ ResetError::NoSuchOperator(_)) => {
+            eprintln!("stageflow: {error}");
+            Ok(ExitCode::from(EXIT_NO_SUCH_OPERATOR))
+        }
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// One line from standard input, after a prompt when it is a terminal (the input echoes).
+fn read_password(username: &str) -> Result<String, String> {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("new password for operator '{username}': ");
+        std::io::stderr().flush().map_err(|e| e.to_string())?;
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the new password: {e}"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 fn migrate(config: Config) -> Result<(), String> {

@@ -7,6 +7,7 @@ pub mod limits;
 pub mod lockout;
 pub mod login;
 pub mod password;
+pub mod recovery;
 mod scope;
 pub mod session;
 pub mod token;

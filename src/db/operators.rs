@@ -113,3 +113,23 @@ pub fn set_password(
         ))
         .execute(conn)
 }
+
+/// `stageflow operator reset-password`: a new password, and the lock-out state cleared (the
+/// operator's lock otherwise only expires).
+pub fn reset_password(
+    conn: &mut DbConnection,
+    id: OperatorId,
+    password_hash: &str,
+    now: Timestamp,
+) -> QueryResult<usize> {
+    diesel::update(operators::table.find(id))
+        .set((
+            operators::password_hash.eq(password_hash),
+            operators::failed_logins.eq(0),
+            operators::failure_window_at.eq(None::<Timestamp>),
+            operators::locked_until.eq(None::<Timestamp>),
+            operators::version.eq(operators::version + 1),
+            operators::updated_at.eq(now),
+        ))
+        .execute(conn)
+}

@@ -12,6 +12,7 @@ pub mod health;
 pub mod idempotency;
 pub mod libraries;
 pub mod masters;
+pub mod operators;
 pub mod platform;
 pub mod template_items;
 pub mod templates;

@@ -1,5 +1,6 @@
 //! The shipped binary, as an operator runs it: first start with nothing configured, bad
-//! configuration, `migrate` repeated, graceful stop.
+//! configuration, `migrate` repeated, graceful stop, `--help` and `config` against the
+//! documented settings, `operator reset-password`.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -8,18 +9,24 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{TestDb, postgres_admin_url};
+use std::collections::BTreeMap;
+use std::io::Write as _;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{OPERATOR_PASSWORD, OPERATOR_USERNAME, TestDb, postgres_admin_url, spawn_app};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_stageflow");
 
 /// The binary with an empty environment, run in `dir`.
-fn stageflow(dir: &Path) -> Command {
+pub(crate) fn stageflow(dir: &Path) -> Command {
     let mut command = Command::new(BINARY);
     command.env_clear().current_dir(dir);
     command
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -41,7 +48,7 @@ fn capture_stderr(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
 }
 
 /// Polls `/readyz` until it answers 200; the process needs a moment to start.
-async fn wait_until_ready(client: &reqwest::Client, base: &str) {
+pub(crate) async fn wait_until_ready(client: &reqwest::Client, base: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(reply) = client.get(format!("{base}/readyz")).send().await
@@ -194,4 +201,268 @@ fn unreachable_postgres_is_reported_at_once() {
         "the password is not echoed: {stderr}"
     );
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// The variables of the settings table in docs/configuration.md, except removed ones.
+fn documented_variables() -> Vec<String> {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/configuration.md"
+    ))
+    .unwrap();
+    let rows: Vec<&str> = doc
+        .lines()
+        .skip_while(|line| !line.starts_with("| variable | default | meaning |"))
+        .skip(2)
+        .take_while(|line| line.starts_with('|'))
+        .collect();
+    let variables: Vec<String> = rows
+        .iter()
+        .filter(|row| !row.contains("**removed.**"))
+        .map(|row| {
+            row.split('|')
+                .nth(1)
+                .unwrap()
+                .trim()
+                .trim_matches('`')
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        variables.len() >= 30,
+        "the table was not found: {variables:?}"
+    );
+    variables
+}
+
+fn run_ok(command: &mut Command) -> String {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn help_lists_every_documented_setting_with_its_variable_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = run_ok(stageflow(dir.path()).arg("--help"));
+    let documented = documented_variables();
+    for variable in &documented {
+        assert!(
+            help.contains(&format!("[env: {variable}]")),
+            "{variable} missing:\n{help}"
+        );
+    }
+    let listed: Vec<&str> = help
+        .split("[env: ")
+        .skip(1)
+        .map(|rest| rest.split([']', '=']).next().unwrap())
+        .collect();
+    assert_eq!(listed.len(), documented.len(), "{listed:?}");
+    for variable in listed {
+        assert!(
+            documented.iter().any(|d| d == variable),
+            "{variable} is undocumented"
+        );
+    }
+    // Subcommands take the same settings.
+    let help = run_ok(stageflow(dir.path()).args(["operator", "reset-password", "--help"]));
+    assert!(help.contains("[env: DATABASE_URL]"), "{help}");
+}
+
+const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// `stageflow config` as variable -> (source, value).
+fn config_lines(stdout: &str) -> BTreeMap<String, (String, String)> {
+    stdout
+        .lines()
+        .map(|line| {
+            let mut parts = line.split_whitespace();
+            let variable = parts.next().unwrap().to_owned();
+            let source = parts.next().unwrap().to_owned();
+            let value = parts.collect::<Vec<_>>().join(" ");
+            (variable, (source, value))
+        })
+        .collect()
+}
+
+#[test]
+fn config_prints_every_setting_with_its_source_and_masks_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = ["db-secret-7f3a", MASTER_KEY, "platform-secret-passphrase"];
+    let configured = |command: &mut Command| {
+        command
+            .env(
+                "DATABASE_URL",
+                "postgres://sf:db-secret-7f3a@db.example/sf?sslmode=require",
+            )
+            .env("STAGEFLOW_MASTER_KEY", MASTER_KEY)
+            .env("STAGEFLOW_OPERATOR_PASSWORD", "platform-secret-passphrase")
+            .env("STAGEFLOW_LISTEN", "127.0.0.1:1111")
+            .env("STAGEFLOW_WORKERS", "3")
+            .env("STAGEFLOW_TRUSTED_PROXIES", "");
+    };
+    let mut command = stageflow(dir.path());
+    configured(&mut command);
+    let stdout = run_ok(command.args(["--listen", "127.0.0.1:9999", "config"]));
+    for secret in secrets {
+        assert!(!stdout.contains(secret), "{secret} shown:\n{stdout}");
+    }
+    let lines = config_lines(&stdout);
+    let expect = |variable: &str, source: &str, value: &str| {
+        assert_eq!(
+            lines[variable],
+            (source.to_owned(), value.to_owned()),
+            "{variable}"
+        );
+    };
+    expect("STAGEFLOW_LISTEN", "flag", "127.0.0.1:9999");
+    expect("STAGEFLOW_WORKERS", "env", "3");
+    expect(
+        "DATABASE_URL",
+        "env",
+        "postgres://sf:********@db.example/sf?sslmode=require",
+    );
+    expect("STAGEFLOW_MASTER_KEY", "env", "********");
+    expect("STAGEFLOW_OPERATOR_PASSWORD", "env", "********");
+    expect("STAGEFLOW_TRUSTED_PROXIES", "default", "(unset)");
+    expect("STAGEFLOW_LOCKOUT_THRESHOLD", "default", "5");
+    let documented = documented_variables();
+    assert_eq!(
+        lines.keys().collect::<Vec<_>>(),
+        documented
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+    );
+
+    // --help does not show the secret variables' values either.
+    let mut command = stageflow(dir.path());
+    configured(&mut command);
+    let help = run_ok(command.arg("--help"));
+    for secret in secrets {
+        assert!(!help.contains(secret), "{secret} shown in --help");
+    }
+    assert!(help.contains("[env: STAGEFLOW_WORKERS]"), "{help}");
+
+    // A bad flag is reported like a bad variable, naming both; nothing is created.
+    let output = stageflow(dir.path())
+        .args(["--workers", "0", "config"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("--workers") && stderr.contains("STAGEFLOW_WORKERS"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("data").exists());
+}
+
+/// `stageflow operator reset-password` against `db`, `input` on standard input.
+fn reset_password(db: &TestDb, args: &[&str], input: &str) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = stageflow(dir.path())
+        .args(["operator", "reset-password"])
+        .args(args)
+        .env("DATABASE_URL", db.url_string())
+        .env("STAGEFLOW_ARGON2_MEMORY_KIB", "64")
+        .env("STAGEFLOW_ARGON2_ITERATIONS", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[actix_web::test]
+async fn reset_password_recovers_the_operator_ends_its_sessions_and_unlocks_it() {
+    let app = spawn_app().await;
+    let session = app
+        .login_pair(None, OPERATOR_USERNAME, OPERATOR_PASSWORD)
+        .await;
+    for _ in 0..5 {
+        app.login_status(None, OPERATOR_USERNAME, "not-the-password-123")
+            .await;
+    }
+    let locked = app
+        .login_status(None, OPERATOR_USERNAME, OPERATOR_PASSWORD)
+        .await;
+    assert_ne!(locked, 200, "the operator is locked out");
+
+    // Refused input changes nothing.
+    let weak = reset_password(&app.db, &[], "short\n");
+    assert_eq!(weak.status.code(), Some(2), "{weak:?}");
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("new password must be at least"));
+    let contains_name = reset_password(&app.db, &[], "operator-and-more-text\n");
+    assert_eq!(contains_name.status.code(), Some(2), "{contains_name:?}");
+    let unknown = reset_password(
+        &app.db,
+        &["--username", "nobody"],
+        "a-new-platform-secret\n",
+    );
+    assert_eq!(unknown.status.code(), Some(3), "{unknown:?}");
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("no platform operator named 'nobody'")
+    );
+
+    let reset = reset_password(
+        &app.db,
+        &["--username", "OPERATOR"],
+        "a-new-platform-secret\n",
+    );
+    assert!(reset.status.success(), "{reset:?}");
+    assert!(reset.stdout.is_empty(), "a given password is not echoed");
+    assert_eq!(
+        app.login_status(None, OPERATOR_USERNAME, OPERATOR_PASSWORD)
+            .await,
+        401
+    );
+    let token = app
+        .login(None, OPERATOR_USERNAME, "a-new-platform-secret")
+        .await;
+    let refresh = app
+        .post_json(
+            "/api/v1/auth/refresh",
+            None,
+            &json!({"refresh_token": session["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(refresh.status, StatusCode::UNAUTHORIZED, "{}", refresh.text);
+    let audit = app.audit_entries(&token, "operator.password_reset").await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0]["target_kind"], "operator");
+    assert!(
+        audit[0]["details"]["revoked_refresh_tokens"]
+            .as_i64()
+            .unwrap()
+            >= 1
+    );
+
+    // --generate prints a new password once; it works and the previous one no longer does.
+    let generated = reset_password(&app.db, &["--generate"], "");
+    assert!(generated.status.success(), "{generated:?}");
+    let password = String::from_utf8(generated.stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(password.chars().count() >= 12, "{password}");
+    app.login(None, OPERATOR_USERNAME, &password).await;
+    assert_eq!(
+        app.login_status(None, OPERATOR_USERNAME, "a-new-platform-secret")
+            .await,
+        401
+    );
 }

@@ -21,6 +21,7 @@ mod masters;
 mod openapi;
 mod ops;
 mod platform;
+mod readme;
 mod request_ids;
 mod schema;
 mod sessions;

@@ -1,0 +1,321 @@
+//! The command-line face of the configuration: every setting is a global flag with its
+//! environment variable (clap `env`), and `stageflow config` prints the effective values.
+//!
+//! The flags only feed [`Config::from_lookup`], so parsing and validation stay in one place: a
+//! flag overrides its variable, an empty value counts as unset, and a bad value is reported
+//! naming the variable exactly as before. Adding a setting is one line in [`SETTINGS`].
+
+use std::collections::BTreeMap;
+
+use clap::parser::ValueSource;
+use clap::{Arg, ArgMatches, Command};
+
+use super::{Config, MasterKeySource};
+use crate::db::DatabaseUrl;
+
+/// One setting: its variable, its flag, one line of help, whether its value is secret, and
+/// how to show its effective value (from the parsed configuration, or the raw value).
+pub struct Setting {
+    pub variable: &'static str,
+    pub flag: &'static str,
+    pub help: &'static str,
+    pub secret: bool,
+    show: fn(&Config, Option<&str>) -> String,
+}
+
+const fn setting(
+    variable: &'static str,
+    flag: &'static str,
+    help: &'static str,
+    show: fn(&Config, Option<&str>) -> String,
+) -> Setting {
+    Setting {
+        variable,
+        flag,
+        help,
+        secret: false,
+        show,
+    }
+}
+
+/// A setting whose value `stageflow config` masks.
+const fn secret(
+    variable: &'static str,
+    flag: &'static str,
+    help: &'static str,
+    show: fn(&Config, Option<&str>) -> String,
+) -> Setting {
+    Setting {
+        secret: true,
+        ..setting(variable, flag, help, show)
+    }
+}
+
+const MASK: &str = "********";
+
+/// Every setting, in the order of docs/configuration.md (a test keeps the two in step).
+#[rustfmt::skip]
+pub const SETTINGS: &[Setting] = &[
+    secret("DATABASE_URL", "database-url", "postgres://… or postgresql://… (PostgreSQL), sqlite://path or a file path (SQLite)", |c, _| show_database_url(&c.database_url)),
+    setting("STAGEFLOW_LISTEN", "listen", "socket address to listen on", |c, _| c.listen.to_string()),
+    secret("STAGEFLOW_MASTER_KEY", "master-key", "the master key sealing the signing keys: 32 bytes as base64", |c, _| match c.master_key { MasterKeySource::Inline(_) => MASK.to_owned(), MasterKeySource::File { .. } => String::new() }),
+    setting("STAGEFLOW_MASTER_KEY_FILE", "master-key-file", "a file (mode 0600) holding the master key as base64 [default: <data dir>/master.key]", |c, _| match &c.master_key { MasterKeySource::File { path, .. } => path.display().to_string(), MasterKeySource::Inline(_) => String::new() }),
+    setting("STAGEFLOW_OPERATOR_USERNAME", "operator-username", "platform operator created on first start", |c, _| c.operator_username.clone()),
+    secret("STAGEFLOW_OPERATOR_PASSWORD", "operator-password", "its password [default: generated, printed once to the log]", |c, _| c.operator_password.as_ref().map_or_else(String::new, |_| MASK.to_owned())),
+    setting("STAGEFLOW_ACCESS_TOKEN_TTL_SECONDS", "access-token-ttl-seconds", "access-token lifetime, 30–86400", |c, _| c.access_token_ttl.as_secs().to_string()),
+    setting("STAGEFLOW_MAX_BODY_BYTES", "max-body-bytes", "largest request body (413 beyond it)", |c, _| c.max_body_bytes.to_string()),
+    setting("STAGEFLOW_DB_POOL_SIZE", "db-pool-size", "database connections per node, 1–512 [default: 2 × cores, at least 4]", |c, _| c.db_pool_size.to_string()),
+    setting("STAGEFLOW_DB_CONNECT_TIMEOUT_SECONDS", "db-connect-timeout-seconds", "how long a request waits for a pooled connection before 503", |c, _| c.db_connect_timeout.as_secs().to_string()),
+    setting("STAGEFLOW_WORKERS", "workers", "HTTP worker threads [default: cores]", |c, _| c.workers.to_string()),
+    setting("STAGEFLOW_SHUTDOWN_TIMEOUT_SECONDS", "shutdown-timeout-seconds", "on SIGTERM/SIGINT, how long in-flight requests may finish", |c, _| c.shutdown_timeout.as_secs().to_string()),
+    setting("STAGEFLOW_ARGON2_MEMORY_KIB", "argon2-memory-kib", "argon2id memory cost", |c, _| c.argon2.memory_kib.to_string()),
+    setting("STAGEFLOW_ARGON2_ITERATIONS", "argon2-iterations", "argon2id time cost", |c, _| c.argon2.iterations.to_string()),
+    setting("STAGEFLOW_ARGON2_PARALLELISM", "argon2-parallelism", "argon2id lanes", |c, _| c.argon2.parallelism.to_string()),
+    setting("STAGEFLOW_PASSWORD_MIN_LENGTH", "password-min-length", "shortest new password, 8–256 characters", |c, _| c.password_min_chars.to_string()),
+    setting("STAGEFLOW_LOCKOUT_THRESHOLD", "lockout-threshold", "failed logins within the window that lock an account", |c, _| c.lockout_threshold.to_string()),
+    setting("STAGEFLOW_LOCKOUT_WINDOW_SECONDS", "lockout-window-seconds", "the window for counting failed logins", |c, _| c.lockout_window.as_secs().to_string()),
+    setting("STAGEFLOW_LOCKOUT_DURATION_SECONDS", "lockout-duration-seconds", "how long a lock lasts", |c, _| c.lockout_duration.as_secs().to_string()),
+    setting("STAGEFLOW_REFRESH_TOKEN_TTL_SECONDS", "refresh-token-ttl-seconds", "refresh-token lifetime", |c, _| c.refresh_token_ttl.as_secs().to_string()),
+    setting("STAGEFLOW_REFRESH_FAMILY_MAX_AGE_SECONDS", "refresh-family-max-age-seconds", "absolute lifetime of a login's refresh tokens", |c, _| c.refresh_family_max_age.as_secs().to_string()),
+    setting("STAGEFLOW_LOGIN_RATE_PER_MINUTE", "login-rate-per-minute", "token requests per client address and minute", |c, _| c.login_rate_per_minute.to_string()),
+    setting("STAGEFLOW_ACCOUNT_RATE_PER_MINUTE", "account-rate-per-minute", "token requests per account and minute; session requests per signed-in account", |c, _| c.account_rate_per_minute.to_string()),
+    setting("STAGEFLOW_SESSION_RATE_PER_MINUTE", "session-rate-per-minute", "refresh, logout and password-change requests per client address and minute", |c, _| c.session_rate_per_minute.to_string()),
+    setting("STAGEFLOW_HASH_QUEUE_SIZE", "hash-queue-size", "password checks admitted to the hashing pool at once, 2–100000", |c, _| c.hash_queue_size.to_string()),
+    setting("STAGEFLOW_TRUSTED_PROXIES", "trusted-proxies", "comma-separated addresses and CIDR networks of trusted reverse proxies [default: none]", |_, raw| raw.unwrap_or_default().trim().to_owned()),
+    setting("STAGEFLOW_USAGE_FLUSH_SECONDS", "usage-flush-seconds", "how often API-call counts are written to the database", |c, _| c.usage_flush_interval.as_secs().to_string()),
+    setting("STAGEFLOW_DATA_DIR", "data-dir", "where attachment content (and by default the master key) is stored", |c, _| c.data_dir.display().to_string()),
+    setting("STAGEFLOW_MAX_ATTACHMENT_BYTES", "max-attachment-bytes", "largest attachment accepted (413 beyond it)", |c, _| c.max_attachment_bytes.to_string()),
+    setting("STAGEFLOW_BLOB_GC_SECONDS", "blob-gc-seconds", "how often unreferenced attachment content is collected, 60–604800", |c, _| c.blob_gc_interval.as_secs().to_string()),
+    setting("STAGEFLOW_BLOB_GC_GRACE_SECONDS", "blob-gc-grace-seconds", "content untouched for less than this is never collected, 600–2592000", |c, _| c.blob_gc_grace.as_secs().to_string()),
+    setting("STAGEFLOW_LIST_PROBE_THRESHOLD", "list-probe-threshold", "SQLite only: matches from which a ticket-list filter is probed per ticket", |c, _| c.list_probe_threshold.to_string()),
+    setting("STAGEFLOW_TLS_CERT", "tls-cert", "PEM certificate chain: with --tls-key the server terminates TLS itself [default: unset]", |c, _| c.tls.as_ref().map(|t| t.cert.display().to_string()).unwrap_or_default()),
+    setting("STAGEFLOW_TLS_KEY", "tls-key", "PEM private key of that certificate [default: unset]", |c, _| c.tls.as_ref().map(|t| t.key.display().to_string()).unwrap_or_default()),
+    setting("STAGEFLOW_CORS_ORIGINS", "cors-origins", "comma-separated browser origins allowed cross-origin [default: none, CORS off]", |c, _| c.cors_origins.join(",")),
+    setting("RUST_LOG", "log", "log filter in env_logger syntax [default: info]", |_, raw| raw.unwrap_or("info").trim().to_owned()),
+];
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    Env,
+    Flag,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::Env => "env",
+            Self::Flag => "flag",
+        }
+    }
+}
+
+/// The settings given on the command line or in the environment, as clap parsed them.
+#[derive(Debug, Clone, Default)]
+pub struct SettingArgs {
+    given: BTreeMap<&'static str, (String, Source)>,
+}
+
+impl SettingArgs {
+    /// The raw value of a setting, if given (a blank value counts as not given).
+    pub fn raw(&self, variable: &str) -> Option<&str> {
+        self.given.get(variable).map(|(value, _)| value.as_str())
+    }
+
+    /// Where `variable` came from, if given as a flag or a variable.
+    pub fn source(&self, variable: &str) -> Source {
+        self.given
+            .get(variable)
+            .map_or(Source::Default, |(_, source)| *source)
+    }
+
+    /// The configuration: flags over variables, read by the one parser. Variables without a
+    /// flag (a removed setting that must still be refused) are read from the environment.
+    pub fn config(&self) -> Result<Config, super::ConfigError> {
+        Config::from_lookup(|name| {
+            if SETTINGS.iter().any(|s| s.variable == name) {
+                self.raw(name).map(str::to_owned)
+            } else {
+                std::env::var(name).ok()
+            }
+        })
+    }
+
+    /// The flag a variable was given by, for error messages.
+    pub fn flag_of(&self, variable: &str) -> Option<&'static str> {
+        match self.source(variable) {
+            Source::Flag => SETTINGS
+                .iter()
+                .find(|s| s.variable == variable)
+                .map(|s| s.flag),
+            _ => None,
+        }
+    }
+
+    /// `stageflow config`: one line per setting — variable, source, effective value, with
+    /// secrets masked.
+    pub fn describe(&self, config: &Config) -> Vec<(&'static str, Source, String)> {
+        SETTINGS
+            .iter()
+            .map(|s| {
+                let value = (s.show)(config, self.raw(s.variable));
+                (s.variable, self.source(s.variable), value)
+            })
+            .collect()
+    }
+}
+
+impl clap::FromArgMatches for SettingArgs {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut given = BTreeMap::new();
+        for s in SETTINGS {
+            let Some(value) = matches.get_one::<String>(s.variable) else {
+                continue;
+            };
+            if value.trim().is_empty() {
+                continue;
+            }
+            let source = match matches.value_source(s.variable) {
+                Some(ValueSource::CommandLine) => Source::Flag,
+                _ => Source::Env,
+            };
+            given.insert(s.variable, (value.clone(), source));
+        }
+        Ok(Self { given })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl clap::Args for SettingArgs {
+    fn augment_args(command: Command) -> Command {
+        let defaults = Config::from_lookup(|_| None).ok();
+        SETTINGS.iter().fold(
+            command.next_help_heading("Settings (a flag overrides its environment variable)"),
+            |command, s| command.arg(argument(s, defaults.as_ref())),
+        )
+    }
+
+    fn augment_args_for_update(command: Command) -> Command {
+        Self::augment_args(command)
+    }
+}
+
+fn argument(s: &Setting, defaults: Option<&Config>) -> Arg {
+    let default = defaults
+        .map(|config| (s.show)(config, None))
+        .filter(|value| !value.is_empty() && !s.help.contains("[default:"));
+    let help = match default {
+        Some(value) => format!("{} [default: {value}]", s.help),
+        None => s.help.to_owned(),
+    };
+    Arg::new(s.variable)
+        .long(s.flag)
+        .env(s.variable)
+        .value_name("VALUE")
+        .help(help)
+        .global(true)
+        // `--help` names the variable but never shows its current value (`[env: X]`).
+        .hide_env_values(true)
+}
+
+/// A database URL for display: a PostgreSQL password (in the user part or as a `password`
+/// parameter) is masked.
+fn show_database_url(url: &DatabaseUrl) -> String {
+    match url {
+        DatabaseUrl::Sqlite(path) => path.display().to_string(),
+        DatabaseUrl::Postgres(url) => mask_url_password(url),
+    }
+}
+
+fn mask_url_password(url: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (url, None),
+    };
+    let mut masked = match head.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let authority = match authority.rsplit_once('@') {
+                Some((userinfo, host)) => match userinfo.split_once(':') {
+                    Some((user, _)) => format!("{user}:{MASK}@{host}"),
+                    None => authority.to_owned(),
+                },
+                None => authority.to_owned(),
+            };
+            format!("{scheme}://{authority}{path}")
+        }
+        None => head.to_owned(),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((name, _)) if name.eq_ignore_ascii_case("password") => {
+                    format!("{name}={MASK}")
+                }
+                _ => param.to_owned(),
+            })
+            .collect();
+        masked.push('?');
+        masked.push_str(&params.join("&"));
+    }
+    masked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_passwords_are_masked() {
+        assert_eq!(
+            mask_url_password("postgres://sf:s3cr:et@db.example:5432/sf?sslmode=require"),
+            "postgres://sf:********@db.example:5432/sf?sslmode=require"
+        );
+        assert_eq!(
+            mask_url_password("postgresql:///sf?host=/run/pg&password=x&user=a"),
+            "postgresql:///sf?host=/run/pg&password=********&user=a"
+        );
+        assert_eq!(
+            mask_url_password("postgres://sf@db/sf"),
+            "postgres://sf@db/sf"
+        );
+    }
+
+    /// A setting added to `Config::from_lookup` without its line in `SETTINGS` fails here.
+    #[test]
+    fn every_variable_the_parser_reads_has_a_flag() {
+        let asked = std::cell::RefCell::new(Vec::new());
+        Config::from_lookup(|name| {
+            asked.borrow_mut().push(name.to_owned());
+            None
+        })
+        .unwrap();
+        let asked = asked.into_inner();
+        assert!(asked.len() >= 30, "{asked:?}");
+        for name in asked {
+            assert!(
+                name == "STAGEFLOW_JWT_SECRET" || SETTINGS.iter().any(|s| s.variable == name),
+                "{name} has no flag in SETTINGS"
+            );
+        }
+    }
+
+    #[test]
+    fn every_setting_has_a_distinct_flag_and_variable() {
+        let mut flags: Vec<_> = SETTINGS.iter().map(|s| s.flag).collect();
+        let mut variables: Vec<_> = SETTINGS.iter().map(|s| s.variable).collect();
+        flags.sort_unstable();
+        flags.dedup();
+        variables.sort_unstable();
+        variables.dedup();
+        assert_eq!(flags.len(), SETTINGS.len());
+        assert_eq!(variables.len(), SETTINGS.len());
+    }
+}
