@@ -7,6 +7,7 @@ pub mod auth;
 pub mod catalog;
 pub mod common;
 pub mod directory;
+pub mod docs_page;
 pub mod error;
 pub mod extract;
 pub mod libraries;

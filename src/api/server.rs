@@ -243,6 +243,8 @@ fn build_app(
         .configure(api::routes)
         .default_service(web::to(fallback))
         .split_for_parts();
+    let document = serde_json::from_slice(&state.openapi_json).unwrap_or_default();
+    let app = app.service(api::docs_page::services(document));
     let cors = Condition::new(
         !state.config.cors_origins.is_empty(),
         cors(&state.config.cors_origins),

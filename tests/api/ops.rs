@@ -69,3 +69,43 @@ async fn openapi_document_is_served() {
         serde_json::to_value(stageflow::api::openapi()).unwrap()
     );
 }
+
+/// The API reference page embeds the served document and loads nothing from elsewhere; its
+/// rendering in a real browser is checked by `scripts/check-docs-page.sh` in CI.
+#[actix_web::test]
+async fn the_reference_page_is_served_with_its_assets_and_no_cdn() {
+    let app = spawn_app().await;
+    let page = app.get("/api/docs", None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(csp.contains("script-src 'self';"), "{csp}");
+    let start = page.text.find(r#"id="redoc-spec">"#).unwrap() + r#"id="redoc-spec">"#.len();
+    let end = start + page.text[start..].find("</script>").unwrap();
+    let embedded: serde_json::Value = serde_json::from_str(&page.text[start..end]).unwrap();
+    let served = app.get("/api/v1/openapi.json", None).await.json();
+    assert_eq!(embedded, served);
+    for src in ["/api/docs/redoc.standalone.js", "/api/docs/init.js"] {
+        assert!(page.text.contains(&format!(r#"src="{src}""#)), "{src}");
+        let script = app.get(src, None).await;
+        assert_eq!(script.status, StatusCode::OK, "{src}");
+        assert!(
+            script
+                .header("content-type")
+                .unwrap()
+                .starts_with("text/javascript")
+        );
+        assert!(script.text.len() > 100, "{src}");
+    }
+    assert!(!page.text.contains(r#"src="http"#) && !page.text.contains(r#"href="http"#));
+    // JSON endpoints keep the strict policy.
+    let json = app.get("/healthz", None).await;
+    assert_eq!(
+        json.header("content-security-policy"),
+        Some("default-src 'none'; frame-ancestors 'none'")
+    );
+}
