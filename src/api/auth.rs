@@ -70,6 +70,7 @@ fn rate_limit(state: &AppState, req: &HttpRequest, limit: AddressLimit) -> Resul
 #[utoipa::path(
     tag = "auth",
     operation_id = "create_token",
+    security(()),
     request_body = TokenRequest,
     responses(
         (status = 200, description = "Credentials accepted", body = TokenResponse),
@@ -117,6 +118,7 @@ pub struct RefreshRequest {
 #[utoipa::path(
     tag = "auth",
     operation_id = "create_refresh",
+    security(()),
     request_body = RefreshRequest,
     responses(
         (status = 200, description = "A new token pair", body = TokenResponse),
@@ -146,6 +148,7 @@ pub async fn create_refresh(
 #[utoipa::path(
     tag = "auth",
     operation_id = "delete_session",
+    security(()),
     request_body = RefreshRequest,
     responses(
         (status = 204, description = "Logged out"),

@@ -572,7 +572,10 @@ pub struct UpdateTenant {
 pub struct TenantListParams {
     /// Only tenants of this account.
     pub account_id: Option<AccountId>,
+    /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page; omit for the first page.
     pub cursor: Option<String>,
 }
 

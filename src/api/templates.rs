@@ -664,6 +664,7 @@ pub async fn get_template_states(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DiagramParams {
+    /// The diagram language: `mermaid` or `dot` (Graphviz).
     #[param(inline)]
     pub format: DiagramFormat,
     /// A version number; default: the published version.

@@ -101,7 +101,10 @@ pub struct UserListParams {
     pub role: Option<Role>,
     /// Only members of this organization.
     pub organization_id: Option<OrganizationId>,
+    /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page; omit for the first page.
     pub cursor: Option<String>,
 }
 

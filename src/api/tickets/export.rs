@@ -142,7 +142,7 @@ fn export_rows(
 /// `'` so that no spreadsheet evaluates them as formulas.
 #[utoipa::path(
     tag = "tickets", operation_id = "export_tickets", security(("bearer" = [])),
-    params(ExportParams, TicketQuery),
+    params(ExportParams, TicketQuery, ("field" = Option<std::collections::HashMap<String, String>>, Query, style = DeepObject, explode, description = "Custom-field filters: `field[<key>]=<value>` (also written `field.<key>=<value>`), up to 8, all must match; a multi-select matches when it holds the value.")),
     responses(
         (status = 200, description = "CSV", content_type = "text/csv"),
         (status = 401, response = crate::api::problems::Unauthorized),
