@@ -101,7 +101,7 @@ pub struct Installation {
     tag = "templates", operation_id = "install_catalog_entry", security(("bearer" = [])),
     params(("key" = String, Path), InstallParams),
     responses(
-        (status = 201, description = "Installed", body = Installation),
+        (status = 201, description = "Installed", body = Installation, headers(("ETag" = String), ("Location" = String))),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
         (status = 404, response = super::problems::NotFound),
@@ -185,7 +185,7 @@ pub async fn export_template(
     params(InstallParams),
     request_body = catalog::CatalogEntry,
     responses(
-        (status = 201, description = "Imported", body = Installation),
+        (status = 201, description = "Imported", body = Installation, headers(("ETag" = String), ("Location" = String))),
         (status = 400, response = super::problems::BadRequest),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),

@@ -252,7 +252,7 @@ pub async fn list_masters(
     tag = "masters", operation_id = "create_master", security(("bearer" = [])),
     request_body = CreateMaster,
     responses(
-        (status = 201, description = "Created", body = Master),
+        (status = 201, description = "Created", body = Master, headers(("ETag" = String), ("Location" = String))),
         (status = 400, response = super::problems::BadRequest),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
@@ -426,7 +426,7 @@ pub async fn list_master_items(
     params(("key" = String, Path)),
     request_body = CreateItem,
     responses(
-        (status = 201, description = "Added", body = MasterItem),
+        (status = 201, description = "Added", body = MasterItem, headers(("ETag" = String), ("Location" = String))),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
         (status = 404, response = super::problems::NotFound),

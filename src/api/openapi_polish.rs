@@ -157,6 +157,54 @@ fn complete_operation(path: &str, operation: &mut Map<String, Value>) {
     }
     declare("500", INTERNAL);
     sort_responses(responses);
+    responses.values_mut().for_each(describe_response);
+}
+
+/// Fills in what a response's headers and non-JSON content leave implicit: the meaning and
+/// shape of the headers this API sends, and that a file download is binary.
+fn describe_response(response: &mut Value) {
+    if let Some(headers) = response.get_mut("headers").and_then(Value::as_object_mut) {
+        for (name, header) in headers.iter_mut() {
+            let Some(header) = header.as_object_mut() else {
+                continue;
+            };
+            let (description, schema) = match name.as_str() {
+                "ETag" => (
+                    "The resource's version as a strong entity tag; send it back in `If-Match`.",
+                    json!({"type": "string", "example": "\"3\""}),
+                ),
+                "Location" => (
+                    "The URL of the created resource.",
+                    json!({"type": "string", "format": "uri-reference"}),
+                ),
+                "Idempotent-Replayed" => (
+                    "`true` when this is the stored response of an earlier request with the same \
+                     `Idempotency-Key`; absent otherwise.",
+                    json!({"type": "string", "enum": ["true"]}),
+                ),
+                "Retry-After" => (
+                    "Seconds to wait before retrying.",
+                    json!({"type": "integer", "minimum": 1}),
+                ),
+                _ => continue,
+            };
+            header
+                .entry("description")
+                .or_insert_with(|| Value::String(description.to_owned()));
+            header.insert("schema".to_owned(), schema);
+        }
+    }
+    if let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) {
+        for (media_type, body) in content.iter_mut() {
+            let textual = media_type.starts_with("text/") || media_type.contains("json");
+            if let Some(body) = body.as_object_mut()
+                && !textual
+            {
+                body.entry("schema")
+                    .or_insert_with(|| json!({"type": "string", "format": "binary"}));
+            }
+        }
+    }
 }
 
 /// Responses in status order, as a reader expects them.

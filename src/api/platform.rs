@@ -122,7 +122,7 @@ pub async fn list_plans(
     tag = "platform", operation_id = "create_plan", security(("bearer" = [])),
     request_body = CreatePlan,
     responses(
-        (status = 201, description = "Created", body = Plan),
+        (status = 201, description = "Created", body = Plan, headers(("ETag" = String), ("Location" = String))),
         (status = 400, response = super::problems::BadRequest),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
@@ -299,7 +299,7 @@ pub async fn list_accounts(
     tag = "platform", operation_id = "create_account", security(("bearer" = [])),
     request_body = CreateAccount,
     responses(
-        (status = 201, description = "Created", body = Account),
+        (status = 201, description = "Created", body = Account, headers(("ETag" = String), ("Location" = String))),
         (status = 400, response = super::problems::BadRequest),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
@@ -646,7 +646,7 @@ fn parse_tenant_input(
     tag = "platform", operation_id = "create_tenant", security(("bearer" = [])),
     request_body = CreateTenant,
     responses(
-        (status = 201, description = "Created", body = Tenant),
+        (status = 201, description = "Created", body = Tenant, headers(("ETag" = String), ("Location" = String))),
         (status = 400, response = super::problems::BadRequest),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),

@@ -237,7 +237,7 @@ pub async fn list_templates(
     tag = "templates", operation_id = "create_template", security(("bearer" = [])),
     request_body = CreateTemplate,
     responses(
-        (status = 201, description = "Created", body = CreatedTemplate),
+        (status = 201, description = "Created", body = CreatedTemplate, headers(("ETag" = String), ("Location" = String))),
         (status = 400, response = super::problems::BadRequest),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
@@ -421,7 +421,7 @@ fn with_lint(
     tag = "templates", operation_id = "create_template_version", security(("bearer" = [])),
     params(("key" = String, Path)),
     responses(
-        (status = 201, description = "The new draft", body = TemplateVersion),
+        (status = 201, description = "The new draft", body = TemplateVersion, headers(("ETag" = String), ("Location" = String))),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
         (status = 404, response = super::problems::NotFound),
@@ -540,7 +540,7 @@ pub async fn update_template_version(
     tag = "templates", operation_id = "publish_template_version", security(("bearer" = [])),
     params(("key" = String, Path), ("n" = i32, Path), ("If-Match" = Option<String>, Header, description = "ETag of the version being published")),
     responses(
-        (status = 200, description = "Published", body = TemplateVersion),
+        (status = 200, description = "Published", body = TemplateVersion, headers(("ETag" = String))),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
         (status = 404, response = super::problems::NotFound),
@@ -679,7 +679,8 @@ pub struct DiagramParams {
     tag = "templates", operation_id = "get_template_diagram", security(("bearer" = [])),
     params(("key" = String, Path), DiagramParams),
     responses(
-        (status = 200, description = "The diagram source", content_type = "text/plain", body = String),
+        (status = 200, description = "The diagram source: Mermaid for `format=mermaid`, Graphviz DOT for `format=dot` (UTF-8 text)",
+         content((String = "text/vnd.mermaid", example = "stateDiagram-v2\n    new --> resolved"), (String = "text/vnd.graphviz", example = "digraph { new -> resolved }"))),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
         (status = 404, response = super::problems::NotFound),

@@ -106,7 +106,7 @@ pub async fn list_api_keys(
     tag = "directory", operation_id = "create_api_key", security(("bearer" = [])),
     request_body = CreateApiKey,
     responses(
-        (status = 201, description = "Created; `secret` is shown only now", body = CreatedApiKey),
+        (status = 201, description = "Created; `secret` is shown only now", body = CreatedApiKey, headers(("ETag" = String), ("Location" = String))),
         (status = 400, response = crate::api::problems::BadRequest),
         (status = 401, response = crate::api::problems::Unauthorized),
         (status = 403, response = crate::api::problems::Forbidden),

@@ -82,7 +82,7 @@ pub async fn list_groups(
     tag = "directory", operation_id = "create_group", security(("bearer" = [])),
     request_body = CreateGroup,
     responses(
-        (status = 201, description = "Created", body = Group),
+        (status = 201, description = "Created", body = Group, headers(("ETag" = String), ("Location" = String))),
         (status = 400, response = crate::api::problems::BadRequest),
         (status = 401, response = crate::api::problems::Unauthorized),
         (status = 403, response = crate::api::problems::Forbidden),

@@ -91,7 +91,7 @@ pub async fn list_organizations(
     tag = "directory", operation_id = "create_organization", security(("bearer" = [])),
     request_body = CreateOrganization,
     responses(
-        (status = 201, description = "Created", body = Organization),
+        (status = 201, description = "Created", body = Organization, headers(("ETag" = String), ("Location" = String))),
         (status = 400, response = crate::api::problems::BadRequest),
         (status = 401, response = crate::api::problems::Unauthorized),
         (status = 403, response = crate::api::problems::Forbidden),

@@ -155,7 +155,7 @@ pub async fn list_users(
     tag = "directory", operation_id = "create_user", security(("bearer" = [])),
     request_body = CreateUser,
     responses(
-        (status = 201, description = "Created", body = User),
+        (status = 201, description = "Created", body = User, headers(("ETag" = String), ("Location" = String))),
         (status = 400, response = crate::api::problems::BadRequest),
         (status = 401, response = crate::api::problems::Unauthorized),
         (status = 403, response = crate::api::problems::Forbidden),
@@ -309,7 +309,7 @@ pub async fn delete_user(
     tag = "directory", operation_id = "update_user_unlock", security(("bearer" = [])),
     params(("user_id" = UserId, Path)),
     responses(
-        (status = 200, description = "Unlocked", body = User),
+        (status = 200, description = "Unlocked", body = User, headers(("ETag" = String))),
         (status = 401, response = crate::api::problems::Unauthorized),
         (status = 403, response = crate::api::problems::Forbidden),
         (status = 404, response = crate::api::problems::NotFound),

@@ -277,7 +277,7 @@ pub async fn list_records(
     params(("key" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a repeat replays the first response")),
     request_body = RecordInput,
     responses(
-        (status = 201, description = "Created", body = Record, headers(("ETag" = String), ("Location" = String))),
+        (status = 201, description = "Created", body = Record, headers(("Idempotent-Replayed" = String), ("ETag" = String), ("Location" = String))),
         (status = 400, response = crate::api::problems::BadRequest),
         (status = 401, response = crate::api::problems::Unauthorized),
         (status = 403, response = crate::api::problems::Forbidden),

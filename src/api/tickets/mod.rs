@@ -187,7 +187,7 @@ pub(super) fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiEr
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a repeat replays the first response")),
     request_body = CreateTicket,
     responses(
-        (status = 201, description = "Created", body = Ticket, headers(("ETag" = String), ("Location" = String))),
+        (status = 201, description = "Created", body = Ticket, headers(("Idempotent-Replayed" = String), ("ETag" = String), ("Location" = String))),
         (status = 400, response = super::problems::BadRequest),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
