@@ -33,6 +33,7 @@ fn polish_value(doc: &mut Value) {
         .and_then(Value::as_object_mut)
     {
         refer_to_page_items(schemas);
+        give_objects_examples(schemas);
     }
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
         for (path, item) in paths.iter_mut() {
@@ -106,6 +107,113 @@ fn refer_to_page_items(schemas: &mut Map<String, Value>) {
             *items = reference;
         }
     }
+}
+
+/// An object schema without an example gets one built from its members' own examples (a
+/// page from its item's), so every request and response body shows a value; the hand-written
+/// examples on the DTOs are kept and used inside the built ones.
+fn give_objects_examples(schemas: &mut Map<String, Value>) {
+    let names: Vec<String> = schemas
+        .iter()
+        .filter(|(_, schema)| {
+            schema.get("example").is_none()
+                && (schema.get("properties").is_some() || schema.get("allOf").is_some())
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    let built: Vec<(String, Value)> = names
+        .into_iter()
+        .filter_map(|name| {
+            let example = example_of(&schemas[&name], schemas, 0)?;
+            Some((name, example))
+        })
+        .collect();
+    for (name, example) in built {
+        if let Some(schema) = schemas.get_mut(&name).and_then(Value::as_object_mut) {
+            schema.insert("example".to_owned(), example);
+        }
+    }
+}
+
+/// A value that `schema` accepts, from its examples, enums, formats and bounds.
+fn example_of(schema: &Value, schemas: &Map<String, Value>, depth: usize) -> Option<Value> {
+    if depth > 12 {
+        return None;
+    }
+    if let Some(example) = schema.get("example") {
+        return Some(example.clone());
+    }
+    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+        let name = reference.rsplit('/').next()?;
+        return example_of(schemas.get(name)?, schemas, depth + 1);
+    }
+    if let Some(first) = schema
+        .get("enum")
+        .and_then(Value::as_array)
+        .and_then(|e| e.first())
+    {
+        return Some(first.clone());
+    }
+    if let Some(parts) = schema.get("allOf").and_then(Value::as_array) {
+        let mut merged = Map::new();
+        for part in parts {
+            match example_of(part, schemas, depth + 1)? {
+                Value::Object(members) => merged.extend(members),
+                other => return Some(other),
+            }
+        }
+        return Some(Value::Object(merged));
+    }
+    for combinator in ["oneOf", "anyOf"] {
+        if let Some(variants) = schema.get(combinator).and_then(Value::as_array) {
+            return variants
+                .iter()
+                .find_map(|v| example_of(v, schemas, depth + 1));
+        }
+    }
+    let kind = match schema.get("type") {
+        Some(Value::String(kind)) => kind.as_str(),
+        Some(Value::Array(kinds)) => kinds
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|k| *k != "null")?,
+        _ => return Some(Value::Null),
+    };
+    let minimum = schema.get("minimum").cloned();
+    Some(match kind {
+        "string" => Value::String(string_example(schema)),
+        "integer" | "number" => minimum.unwrap_or_else(|| json!(1)),
+        "boolean" => Value::Bool(true),
+        "array" => json!([example_of(schema.get("items")?, schemas, depth + 1)?]),
+        "object" => {
+            let mut object = Map::new();
+            let members = schema.get("properties").and_then(Value::as_object);
+            for (name, member) in members.into_iter().flatten() {
+                if let Some(value) = example_of(member, schemas, depth + 1) {
+                    object.insert(name.clone(), value);
+                }
+            }
+            Value::Object(object)
+        }
+        _ => return None,
+    })
+}
+
+fn string_example(schema: &Value) -> String {
+    let at_least = schema.get("minLength").and_then(Value::as_u64).unwrap_or(0);
+    let text = match schema.get("format").and_then(Value::as_str) {
+        Some("uuid") => "019ac0d2-4a00-7000-8000-000000000001",
+        Some("date-time") => "2026-11-26T09:00:00Z",
+        Some("date") => "2026-11-26",
+        Some("uri" | "uri-reference") => "/api/v1",
+        Some("email") => "user@example.com",
+        _ => "example",
+    };
+    let mut text = text.to_owned();
+    while (text.chars().count() as u64) < at_least {
+        text.push('x');
+    }
+    text
 }
 
 fn complete_operation(path: &str, operation: &mut Map<String, Value>) {

@@ -294,3 +294,46 @@ fn field_filters_are_a_deep_object_parameter() {
         assert_eq!(field["explode"], true, "{path}");
     }
 }
+
+#[test]
+fn every_json_body_shows_an_example() {
+    let doc = stageflow::api::openapi_document().unwrap();
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let has_example = |media: &serde_json::Value| {
+        if media.get("example").is_some() || media["schema"].get("example").is_some() {
+            return true;
+        }
+        // A list answered as a plain array shows its item's example.
+        let schema = match media["schema"].get("items") {
+            Some(items) => items,
+            None => &media["schema"],
+        };
+        let name = schema["$ref"].as_str().unwrap_or_default();
+        let name = name.rsplit('/').next().unwrap_or_default();
+        schemas
+            .get(name)
+            .is_some_and(|s| s.get("example").is_some())
+    };
+    let mut missing = Vec::new();
+    for (method, path, operation) in operations(&doc) {
+        let mut bodies = vec![("request", &operation["requestBody"])];
+        for (status, response) in operation["responses"].as_object().unwrap() {
+            bodies.push((status.as_str(), response));
+        }
+        for (which, body) in bodies {
+            let Some(media) = body["content"].get("application/json") else {
+                continue;
+            };
+            // The template item endpoints carry a free-form definition item; the document
+            // itself is described by the OpenAPI specification.
+            let free_form = media["schema"]["additionalProperties"] == true;
+            if !free_form && !has_example(media) {
+                missing.push(format!("{method} {path} {which}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "bodies without an example: {missing:#?}"
+    );
+}
