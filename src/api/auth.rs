@@ -20,10 +20,13 @@ use crate::domain::identity::{PlatformRole, PrincipalKind, Role};
 pub struct TokenRequest {
     /// The tenant's slug; omitted by the platform operator.
     #[validate(length(min = 1, max = 63))]
+    #[schema(min_length = 1, max_length = 63)]
     pub tenant: Option<String>,
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub username: String,
     #[validate(length(min = 1, max = 1024))]
+    #[schema(min_length = 1, max_length = 1024)]
     pub password: String,
 }
 
@@ -107,6 +110,7 @@ pub async fn create_token(
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     #[validate(length(min = 1, max = 256))]
+    #[schema(min_length = 1, max_length = 256)]
     pub refresh_token: String,
 }
 
@@ -254,8 +258,10 @@ pub async fn get_me(principal: Principal) -> web::Json<Me> {
 #[schema(example = json!({"current_password": "old secret phrase", "new_password": "a new, longer secret phrase"}))]
 pub struct ChangePassword {
     #[validate(length(min = 1, max = 1024))]
+    #[schema(min_length = 1, max_length = 1024)]
     pub current_password: String,
     #[validate(length(min = 1, max = 1024))]
+    #[schema(min_length = 1, max_length = 1024)]
     pub new_password: String,
 }
 

@@ -94,6 +94,7 @@ pub struct Master {
 #[serde(deny_unknown_fields)]
 pub struct CreateItem {
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub code: String,
     pub label: Labels,
     /// Display order; default: after the last item.
@@ -112,9 +113,11 @@ pub struct CreateMaster {
     /// Lowercase letters, digits and underscores, starting with a letter; input is taken in
     /// its canonical form (NFKC, lowercase).
     #[validate(length(min = 1, max = 63))]
+    #[schema(min_length = 1, max_length = 63)]
     pub key: String,
     pub name: Labels,
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// At most 5,000.
     #[validate(nested)]
@@ -127,6 +130,7 @@ pub struct CreateMaster {
 pub struct UpdateMaster {
     pub name: Option<Labels>,
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
 }
 

@@ -149,6 +149,7 @@ pub struct CreateTemplate {
     /// Lowercase letters, digits and underscores, starting with a letter; input is taken in
     /// its canonical form (NFKC, lowercase), so `ＩＮＣ` is `inc`.
     #[validate(length(min = 1, max = 63))]
+    #[schema(min_length = 1, max_length = 63)]
     pub key: String,
     pub definition: Value,
 }

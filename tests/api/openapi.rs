@@ -337,3 +337,28 @@ fn every_json_body_shows_an_example() {
         "bodies without an example: {missing:#?}"
     );
 }
+
+#[test]
+fn request_bodies_state_the_bounds_the_server_validates() {
+    let doc = stageflow::api::openapi_document().unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let name = &schemas["CreatePlan"]["properties"]["name"];
+    assert_eq!(
+        (name["minLength"].clone(), name["maxLength"].clone()),
+        (1.into(), 100.into())
+    );
+    let users = &schemas["CreatePlan"]["properties"]["max_users"];
+    assert_eq!(
+        (users["minimum"].clone(), users["maximum"].clone()),
+        (0.into(), 1_000_000.into())
+    );
+    let roles = &schemas["CreateUser"]["properties"]["roles"];
+    assert_eq!(
+        (roles["minItems"].clone(), roles["maxItems"].clone()),
+        (1.into(), 6.into())
+    );
+    assert_eq!(
+        schemas["CreateTenant"]["properties"]["slug"]["minLength"],
+        2
+    );
+}

@@ -43,8 +43,10 @@ impl From<GroupRow> for Group {
 #[schema(example = json!({"name": "Service Desk", "description": "First-line support"}))]
 pub struct CreateGroup {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
 }
 

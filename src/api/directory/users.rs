@@ -60,14 +60,19 @@ pub struct CreateUser {
     /// Letters, digits and `. _ - @`; stored in its canonical form (NFKC, lowercase), so
     /// `Ｓａｔｏ` is created as `sato` and is a duplicate of `SATO`.
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub username: String,
     #[validate(length(min = 1, max = 1024))]
+    #[schema(min_length = 1, max_length = 1024)]
     pub password: String,
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: String,
     #[validate(email, length(max = 254))]
+    #[schema(max_length = 254, format = Email)]
     pub email: Option<String>,
     #[validate(length(min = 1, max = 6))]
+    #[schema(min_items = 1, max_items = 6)]
     pub roles: Vec<Role>,
     pub organization_id: Option<OrganizationId>,
 }
@@ -77,12 +82,14 @@ pub struct CreateUser {
 #[schema(example = json!({"roles": ["agent", "process_manager"]}))]
 pub struct UpdateUser {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: Option<String>,
     /// `null` removes the address.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub email: Option<Option<String>>,
     #[validate(length(min = 1, max = 6))]
+    #[schema(min_items = 1, max_items = 6)]
     pub roles: Option<Vec<Role>>,
     /// `null` removes the user from their organization.
     #[serde(default, deserialize_with = "double_option")]
