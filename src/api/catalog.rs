@@ -35,7 +35,7 @@ pub struct CatalogEntry {
 #[utoipa::path(
     tag = "templates", operation_id = "list_catalog", security(("bearer" = [])),
     responses(
-        (status = 200, description = "The catalog", body = Page<CatalogEntry>),
+        (status = 200, description = "The whole catalog in one page (`next_cursor` is always null; it has a handful of entries)", body = Page<CatalogEntry>),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
     )

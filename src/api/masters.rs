@@ -399,7 +399,7 @@ pub struct ItemListParams {
     tag = "masters", operation_id = "list_master_items", security(("bearer" = [])),
     params(("key" = String, Path), ItemListParams),
     responses(
-        (status = 200, description = "The items", body = Page<MasterItem>),
+        (status = 200, description = "All items of the master in one page (`next_cursor` is always null; a master holds at most 5,000)", body = Page<MasterItem>),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
         (status = 404, response = super::problems::NotFound),

@@ -155,14 +155,7 @@ fn example_of(schema: &Value, schemas: &Map<String, Value>, depth: usize) -> Opt
         return Some(first.clone());
     }
     if let Some(parts) = schema.get("allOf").and_then(Value::as_array) {
-        let mut merged = Map::new();
-        for part in parts {
-            match example_of(part, schemas, depth + 1)? {
-                Value::Object(members) => merged.extend(members),
-                other => return Some(other),
-            }
-        }
-        return Some(Value::Object(merged));
+        return merged_example(parts, schemas, depth);
     }
     for combinator in ["oneOf", "anyOf"] {
         if let Some(variants) = schema.get(combinator).and_then(Value::as_array) {
@@ -197,6 +190,18 @@ fn example_of(schema: &Value, schemas: &Map<String, Value>, depth: usize) -> Opt
         }
         _ => return None,
     })
+}
+
+/// The example of an `allOf`: its parts' object examples merged.
+fn merged_example(parts: &[Value], schemas: &Map<String, Value>, depth: usize) -> Option<Value> {
+    let mut merged = Map::new();
+    for part in parts {
+        match example_of(part, schemas, depth + 1)? {
+            Value::Object(members) => merged.extend(members),
+            other => return Some(other),
+        }
+    }
+    Some(Value::Object(merged))
 }
 
 fn string_example(schema: &Value) -> String {

@@ -372,7 +372,7 @@ pub async fn delete_template(
     tag = "templates", operation_id = "list_template_versions", security(("bearer" = [])),
     params(("key" = String, Path)),
     responses(
-        (status = 200, description = "The versions (not paged: one per publication)", body = Page<TemplateVersion>),
+        (status = 200, description = "All versions in one page (`next_cursor` is always null; one version per publication)", body = Page<TemplateVersion>),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
         (status = 404, response = super::problems::NotFound),

@@ -243,7 +243,8 @@ pub async fn create_ticket(
 #[into_params(parameter_in = Query)]
 pub struct GetTicketParams {
     /// `references`: add the title of every library record the ticket's `library_ref`
-    /// fields name.
+    /// fields name. Empty is the same as absent; any other value is 422.
+    #[param(pattern = "^(references)?$", example = "references")]
     pub expand: Option<String>,
 }
 
