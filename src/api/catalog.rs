@@ -16,7 +16,10 @@ use crate::service::templates as svc;
 
 const INSTALLERS: &[Role] = &[Role::TenantAdmin, Role::ProcessManager];
 
+/// One entry of the catalog listing. (Its schema has its own name: `CatalogEntry` is the
+/// import/export format of `crate::catalog`.)
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CatalogListEntry)]
 pub struct CatalogEntry {
     pub key: String,
     pub name: Labels,

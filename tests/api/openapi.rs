@@ -362,3 +362,26 @@ fn request_bodies_state_the_bounds_the_server_validates() {
         2
     );
 }
+
+#[test]
+fn the_catalog_listing_and_the_import_format_are_different_schemas() {
+    // Two DTOs named `CatalogEntry` once shared one component: the listing was documented
+    // with the import format's schema.
+    let doc = stageflow::api::openapi_document().unwrap();
+    let schemas = &doc["components"]["schemas"];
+    assert!(
+        schemas["CatalogListEntry"]["properties"]
+            .get("installed")
+            .is_some()
+    );
+    assert!(
+        schemas["CatalogEntry"]["properties"]
+            .get("template")
+            .is_some()
+    );
+    assert_eq!(
+        doc["paths"]["/api/v1/catalog"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+            ["$ref"],
+        "#/components/schemas/Page_CatalogListEntry"
+    );
+}
