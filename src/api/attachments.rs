@@ -268,7 +268,7 @@ async fn read_form(
     params(("ticket_id" = TicketId, Path), UploadParams),
     request_body(content = AttachmentUpload, content_type = "multipart/form-data"),
     responses(
-        (status = 201, description = "Stored", body = Attachment),
+        (status = 201, description = "Stored", body = Attachment, headers(("Location" = String))),
         (status = 400, response = super::problems::BadRequest),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
@@ -368,8 +368,9 @@ pub async fn list_ticket_attachments(
     tag = "tickets", operation_id = "get_attachment_content", security(("bearer" = [])),
     params(("attachment_id" = AttachmentId, Path)),
     responses(
-        (status = 200, description = "The content", content_type = "application/octet-stream",
-         headers(("Content-Disposition" = String), ("ETag" = String))),
+        (status = 200, description = "The content, served with the content type it was uploaded with",
+         content(("application/octet-stream"), ("*/*")),
+         headers(("Content-Disposition" = String, description = "`attachment` with the stored file name"), ("ETag" = String))),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
         (status = 404, response = super::problems::NotFound),

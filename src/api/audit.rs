@@ -76,7 +76,10 @@ pub struct AuditParams {
     pub from: Option<DateTime<Utc>>,
     /// Only entries before this instant (RFC 3339).
     pub to: Option<DateTime<Utc>>,
+    /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page; omit for the first page.
     pub cursor: Option<String>,
 }
 

@@ -20,10 +20,13 @@ use crate::domain::identity::{PlatformRole, PrincipalKind, Role};
 pub struct TokenRequest {
     /// The tenant's slug; omitted by the platform operator.
     #[validate(length(min = 1, max = 63))]
+    #[schema(min_length = 1, max_length = 63)]
     pub tenant: Option<String>,
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub username: String,
     #[validate(length(min = 1, max = 1024))]
+    #[schema(min_length = 1, max_length = 1024)]
     pub password: String,
 }
 
@@ -70,6 +73,7 @@ fn rate_limit(state: &AppState, req: &HttpRequest, limit: AddressLimit) -> Resul
 #[utoipa::path(
     tag = "auth",
     operation_id = "create_token",
+    security(()),
     request_body = TokenRequest,
     responses(
         (status = 200, description = "Credentials accepted", body = TokenResponse),
@@ -106,6 +110,7 @@ pub async fn create_token(
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     #[validate(length(min = 1, max = 256))]
+    #[schema(min_length = 1, max_length = 256)]
     pub refresh_token: String,
 }
 
@@ -117,6 +122,7 @@ pub struct RefreshRequest {
 #[utoipa::path(
     tag = "auth",
     operation_id = "create_refresh",
+    security(()),
     request_body = RefreshRequest,
     responses(
         (status = 200, description = "A new token pair", body = TokenResponse),
@@ -146,6 +152,7 @@ pub async fn create_refresh(
 #[utoipa::path(
     tag = "auth",
     operation_id = "delete_session",
+    security(()),
     request_body = RefreshRequest,
     responses(
         (status = 204, description = "Logged out"),
@@ -251,8 +258,10 @@ pub async fn get_me(principal: Principal) -> web::Json<Me> {
 #[schema(example = json!({"current_password": "old secret phrase", "new_password": "a new, longer secret phrase"}))]
 pub struct ChangePassword {
     #[validate(length(min = 1, max = 1024))]
+    #[schema(min_length = 1, max_length = 1024)]
     pub current_password: String,
     #[validate(length(min = 1, max = 1024))]
+    #[schema(min_length = 1, max_length = 1024)]
     pub new_password: String,
 }
 

@@ -16,7 +16,10 @@ use crate::service::templates as svc;
 
 const INSTALLERS: &[Role] = &[Role::TenantAdmin, Role::ProcessManager];
 
+/// One entry of the catalog listing. (Its schema has its own name: `CatalogEntry` is the
+/// import/export format of `crate::catalog`.)
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CatalogListEntry)]
 pub struct CatalogEntry {
     pub key: String,
     pub name: Labels,
@@ -35,7 +38,7 @@ pub struct CatalogEntry {
 #[utoipa::path(
     tag = "templates", operation_id = "list_catalog", security(("bearer" = [])),
     responses(
-        (status = 200, description = "The catalog", body = Page<CatalogEntry>),
+        (status = 200, description = "The whole catalog in one page (`next_cursor` is always null; it has a handful of entries)", body = Page<CatalogEntry>),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
     )
@@ -101,7 +104,7 @@ pub struct Installation {
     tag = "templates", operation_id = "install_catalog_entry", security(("bearer" = [])),
     params(("key" = String, Path), InstallParams),
     responses(
-        (status = 201, description = "Installed", body = Installation),
+        (status = 201, description = "Installed", body = Installation, headers(("ETag" = String), ("Location" = String))),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
         (status = 404, response = super::problems::NotFound),
@@ -185,7 +188,7 @@ pub async fn export_template(
     params(InstallParams),
     request_body = catalog::CatalogEntry,
     responses(
-        (status = 201, description = "Imported", body = Installation),
+        (status = 201, description = "Imported", body = Installation, headers(("ETag" = String), ("Location" = String))),
         (status = 400, response = super::problems::BadRequest),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),

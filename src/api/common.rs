@@ -20,6 +20,7 @@ pub const MAX_LIMIT: i64 = 500;
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page; omit for the first page.
     pub cursor: Option<String>,
@@ -151,6 +152,9 @@ pub fn etag(version: i64) -> String {
 }
 
 /// The version named by `If-Match`, if the request has one. `*` matches any version.
+///
+/// If-Match compares strongly (RFC 9110 §13.1.1): a weak tag (`W/"3"`) never matches, so it
+/// is 412 whatever the version; a value that is not an entity tag (`"3`, `3`) is 400.
 pub fn if_match(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
     let Some(value) = req.headers().get(header::IF_MATCH) else {
         return Ok(None);
@@ -162,10 +166,22 @@ pub fn if_match(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
     if value == "*" {
         return Ok(None);
     }
-    let tag = value.strip_prefix("W/").unwrap_or(value);
-    tag.trim_matches('"').parse::<i64>().map(Some).map_err(|_| {
-        ApiError::Malformed("If-Match must be an ETag from this API, e.g. \"3\".".to_owned())
-    })
+    let (weak, tag) = match value.strip_prefix("W/") {
+        Some(tag) => (true, tag),
+        None => (false, value),
+    };
+    let version = tag
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|t| t.parse::<i64>().ok())
+        .ok_or_else(|| {
+            ApiError::Malformed("If-Match must be an ETag from this API, e.g. \"3\".".to_owned())
+        })?;
+    if weak {
+        return Err(ApiError::PreconditionFailed);
+    }
+    Ok(Some(version))
 }
 
 /// 200 with the body and its ETag.
@@ -198,7 +214,8 @@ pub const MAX_FIELD_FILTERS: usize = 8;
 /// Longest `q`, in characters.
 pub const MAX_QUERY_CHARS: usize = 200;
 
-/// Reads a list query: the named parameters into `T`, and the `field.<key>=<value>` filters
+/// Reads a list query: the named parameters into `T`, and the `field.<key>=<value>` (or
+/// `field[<key>]=<value>`) filters
 /// (up to [`MAX_FIELD_FILTERS`], keys checked) in order. Parameters named in `ignored` are
 /// read elsewhere (e.g. the export's `format`).
 pub fn list_query<T: serde::de::DeserializeOwned>(
@@ -208,7 +225,7 @@ pub fn list_query<T: serde::de::DeserializeOwned>(
     let mut named = Vec::new();
     let mut fields = Vec::new();
     for (k, v) in pairs {
-        if let Some(field) = k.strip_prefix("field.") {
+        if let Some(field) = field_filter_key(k) {
             if !crate::domain::template::is_key(field) {
                 return Err(ApiError::validation(k, "invalid", "not a field key"));
             }
@@ -229,6 +246,14 @@ pub fn list_query<T: serde::de::DeserializeOwned>(
     let query: T = serde_urlencoded::from_str(&encoded)
         .map_err(|e| ApiError::validation("query", "invalid", format!("{e}")))?;
     Ok((query, fields))
+}
+
+/// The field key of a `field.<key>` or `field[<key>]` (OpenAPI `deepObject`) parameter.
+fn field_filter_key(name: &str) -> Option<&str> {
+    name.strip_prefix("field.").or_else(|| {
+        name.strip_prefix("field[")
+            .and_then(|rest| rest.strip_suffix(']'))
+    })
 }
 
 /// The keyword search of a list: none when blank; 422 beyond [`MAX_QUERY_CHARS`] or when it

@@ -94,6 +94,7 @@ pub struct Master {
 #[serde(deny_unknown_fields)]
 pub struct CreateItem {
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub code: String,
     pub label: Labels,
     /// Display order; default: after the last item.
@@ -112,9 +113,11 @@ pub struct CreateMaster {
     /// Lowercase letters, digits and underscores, starting with a letter; input is taken in
     /// its canonical form (NFKC, lowercase).
     #[validate(length(min = 1, max = 63))]
+    #[schema(min_length = 1, max_length = 63)]
     pub key: String,
     pub name: Labels,
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// At most 5,000.
     #[validate(nested)]
@@ -127,6 +130,7 @@ pub struct CreateMaster {
 pub struct UpdateMaster {
     pub name: Option<Labels>,
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
 }
 
@@ -252,7 +256,7 @@ pub async fn list_masters(
     tag = "masters", operation_id = "create_master", security(("bearer" = [])),
     request_body = CreateMaster,
     responses(
-        (status = 201, description = "Created", body = Master),
+        (status = 201, description = "Created", body = Master, headers(("ETag" = String), ("Location" = String))),
         (status = 400, response = super::problems::BadRequest),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
@@ -395,7 +399,7 @@ pub struct ItemListParams {
     tag = "masters", operation_id = "list_master_items", security(("bearer" = [])),
     params(("key" = String, Path), ItemListParams),
     responses(
-        (status = 200, description = "The items", body = Page<MasterItem>),
+        (status = 200, description = "All items of the master in one page (`next_cursor` is always null; a master holds at most 5,000)", body = Page<MasterItem>),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
         (status = 404, response = super::problems::NotFound),
@@ -426,7 +430,7 @@ pub async fn list_master_items(
     params(("key" = String, Path)),
     request_body = CreateItem,
     responses(
-        (status = 201, description = "Added", body = MasterItem),
+        (status = 201, description = "Added", body = MasterItem, headers(("ETag" = String), ("Location" = String))),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
         (status = 404, response = super::problems::NotFound),

@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod libraries;
 pub mod masters;
+mod openapi_polish;
 pub mod ops;
 pub mod platform;
 pub mod problems;
@@ -221,7 +222,7 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(libraries::record_tickets);
 }
 
-/// The OpenAPI document of [`routes`].
+/// The OpenAPI document of [`routes`], as utoipa generates it (see [`openapi_document`]).
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let (_app, doc) = actix_web::App::new()
         .into_utoipa_app()
@@ -231,9 +232,15 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// The document as published (served at `/api/v1/openapi.json` and committed): [`openapi`]
+/// with the rules of [`openapi_polish`] applied.
+pub fn openapi_document() -> Result<serde_json::Value, serde_json::Error> {
+    openapi_polish::polish(&openapi())
+}
+
 /// The document as committed in `openapi/openapi.json`: pretty JSON with a final newline.
 pub fn openapi_json_pretty() -> Result<String, serde_json::Error> {
-    Ok(serde_json::to_string_pretty(&openapi())? + "\n")
+    Ok(serde_json::to_string_pretty(&openapi_document()?)? + "\n")
 }
 
 /// Which methods each documented path accepts; lets the fallback tell 405 from 404.

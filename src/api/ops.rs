@@ -49,6 +49,7 @@ pub struct Readiness {
 #[utoipa::path(
     tag = "operations",
     operation_id = "get_health",
+    security(()),
     responses((status = 200, description = "The process is alive", body = Health))
 )]
 #[get("/healthz")]
@@ -58,11 +59,14 @@ pub async fn healthz() -> web::Json<Health> {
     })
 }
 
-/// Readiness: the database is reachable and every migration this binary knows is applied.
+/// Readiness: the database is reachable and fully migrated.
+///
+/// The database is reachable and every migration this binary knows is applied.
 /// Load balancers should route traffic to a node only while this answers 200.
 #[utoipa::path(
     tag = "operations",
     operation_id = "get_readiness",
+    security(()),
     responses(
         (status = 200, description = "Ready to serve", body = Readiness),
         (status = 503, response = super::problems::Unavailable),
@@ -93,6 +97,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Readiness>, 
 #[utoipa::path(
     tag = "operations",
     operation_id = "get_openapi",
+    security(()),
     responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json", body = Object))
 )]
 #[get("/openapi.json")]

@@ -57,16 +57,21 @@ impl From<PlanRow> for Plan {
 #[schema(example = json!({"name": "Standard", "max_tenants": 3, "max_processes": 20, "max_users": 100}))]
 pub struct CreatePlan {
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     #[validate(range(min = 0, max = 1_000_000))]
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub max_tenants: i32,
     #[validate(range(min = 0, max = 1_000_000))]
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub max_processes: i32,
     #[validate(range(min = 0, max = 1_000_000))]
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub max_users: i32,
     /// Bytes of attachments across the account's tenants; absent or `null`: unlimited.
     #[serde(default)]
     #[validate(range(min = 0))]
+    #[schema(minimum = 0)]
     pub max_stored_bytes: Option<i64>,
 }
 
@@ -75,12 +80,16 @@ pub struct CreatePlan {
 #[schema(example = json!({"max_users": 50}))]
 pub struct UpdatePlan {
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     #[validate(range(min = 0, max = 1_000_000))]
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub max_tenants: Option<i32>,
     #[validate(range(min = 0, max = 1_000_000))]
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub max_processes: Option<i32>,
     #[validate(range(min = 0, max = 1_000_000))]
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub max_users: Option<i32>,
     /// `null` makes attachment storage unlimited.
     #[serde(default, deserialize_with = "double_option")]
@@ -122,7 +131,7 @@ pub async fn list_plans(
     tag = "platform", operation_id = "create_plan", security(("bearer" = [])),
     request_body = CreatePlan,
     responses(
-        (status = 201, description = "Created", body = Plan),
+        (status = 201, description = "Created", body = Plan, headers(("ETag" = String), ("Location" = String))),
         (status = 400, response = super::problems::BadRequest),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
@@ -253,6 +262,7 @@ impl From<AccountRow> for Account {
 #[schema(example = json!({"name": "Example Corp.", "plan_id": "019ac0d2-4a00-7000-8000-000000000001"}))]
 pub struct CreateAccount {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     pub plan_id: PlanId,
 }
@@ -261,6 +271,7 @@ pub struct CreateAccount {
 #[serde(deny_unknown_fields)]
 pub struct UpdateAccount {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     pub plan_id: Option<PlanId>,
 }
@@ -299,7 +310,7 @@ pub async fn list_accounts(
     tag = "platform", operation_id = "create_account", security(("bearer" = [])),
     request_body = CreateAccount,
     responses(
-        (status = 201, description = "Created", body = Account),
+        (status = 201, description = "Created", body = Account, headers(("ETag" = String), ("Location" = String))),
         (status = 400, response = super::problems::BadRequest),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
@@ -532,10 +543,13 @@ impl From<TenantRow> for Tenant {
 pub struct TenantAdmin {
     /// Letters, digits and `. _ - @`; stored in its canonical form (NFKC, lowercase).
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub username: String,
     #[validate(length(min = 1, max = 1024))]
+    #[schema(min_length = 1, max_length = 1024)]
     pub password: String,
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: Option<String>,
 }
 
@@ -549,10 +563,13 @@ pub struct CreateTenant {
     /// Lowercase letters, digits and hyphens, starting with a letter; input is taken in its
     /// canonical form (NFKC, lowercase), so `ＡＣＭＥ` is `acme`.
     #[validate(length(min = 2, max = 63))]
+    #[schema(min_length = 2, max_length = 63)]
     pub slug: String,
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub time_zone: String,
     #[validate(nested)]
     pub admin: TenantAdmin,
@@ -562,8 +579,10 @@ pub struct CreateTenant {
 #[serde(deny_unknown_fields)]
 pub struct UpdateTenant {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub time_zone: Option<String>,
 }
 
@@ -572,7 +591,10 @@ pub struct UpdateTenant {
 pub struct TenantListParams {
     /// Only tenants of this account.
     pub account_id: Option<AccountId>,
+    /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page; omit for the first page.
     pub cursor: Option<String>,
 }
 
@@ -643,7 +665,7 @@ fn parse_tenant_input(
     tag = "platform", operation_id = "create_tenant", security(("bearer" = [])),
     request_body = CreateTenant,
     responses(
-        (status = 201, description = "Created", body = Tenant),
+        (status = 201, description = "Created", body = Tenant, headers(("ETag" = String), ("Location" = String))),
         (status = 400, response = super::problems::BadRequest),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),

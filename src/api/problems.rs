@@ -198,20 +198,15 @@ fn payload_problem(e: error::PayloadError) -> ApiError {
     }
 }
 
-/// Maps query-string errors onto problems: a value outside a parameter's closed set (an enum,
-/// like `format=xlsx`) is unprocessable (422), as in a body; anything else is malformed (400).
+/// Maps query-string errors onto problems: a query string that parses but holds a value the
+/// parameter does not take (`limit=abc`, `format=xlsx`) is unprocessable (422), as in a body.
 pub fn query_error(err: error::QueryPayloadError, _req: &HttpRequest) -> error::Error {
     match &err {
-        error::QueryPayloadError::Deserialize(e) if is_unknown_variant(&e.to_string()) => {
+        error::QueryPayloadError::Deserialize(e) => {
             ApiError::validation("query", "invalid", e.to_string()).into()
         }
         _ => ApiError::Malformed(format!("The query string is not valid: {err}")).into(),
     }
-}
-
-/// serde's message for a value that is not one of an enum's spellings.
-pub fn is_unknown_variant(message: &str) -> bool {
-    message.starts_with("unknown variant")
 }
 
 /// A path segment that does not parse (e.g. a malformed id) names no resource: 404.

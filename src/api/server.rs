@@ -195,8 +195,11 @@ fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, Star
     bootstrap::ensure_operator(&mut conn, &config, &passwords, clock.now())?;
     drop(conn);
     let doc = api::openapi();
-    let openapi_json =
-        web::Bytes::from(serde_json::to_vec(&doc).map_err(|e| StartError::Setup(e.to_string()))?);
+    let openapi_json = web::Bytes::from(
+        api::openapi_document()
+            .and_then(|published| serde_json::to_vec(&published))
+            .map_err(|e| StartError::Setup(e.to_string()))?,
+    );
     let limits = crate::auth::limits::RateLimits::new(&config).map_err(StartError::Setup)?;
     let blobs = crate::storage::FsBlobStore::open(config.data_dir.join("attachments"))
         .map_err(|e| StartError::Setup(format!("cannot prepare the attachment store: {e}")))?;

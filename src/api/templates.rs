@@ -149,6 +149,7 @@ pub struct CreateTemplate {
     /// Lowercase letters, digits and underscores, starting with a letter; input is taken in
     /// its canonical form (NFKC, lowercase), so `ＩＮＣ` is `inc`.
     #[validate(length(min = 1, max = 63))]
+    #[schema(min_length = 1, max_length = 63)]
     pub key: String,
     pub definition: Value,
 }
@@ -237,7 +238,7 @@ pub async fn list_templates(
     tag = "templates", operation_id = "create_template", security(("bearer" = [])),
     request_body = CreateTemplate,
     responses(
-        (status = 201, description = "Created", body = CreatedTemplate),
+        (status = 201, description = "Created", body = CreatedTemplate, headers(("ETag" = String), ("Location" = String))),
         (status = 400, response = super::problems::BadRequest),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
@@ -371,7 +372,7 @@ pub async fn delete_template(
     tag = "templates", operation_id = "list_template_versions", security(("bearer" = [])),
     params(("key" = String, Path)),
     responses(
-        (status = 200, description = "The versions (not paged: one per publication)", body = Page<TemplateVersion>),
+        (status = 200, description = "All versions in one page (`next_cursor` is always null; one version per publication)", body = Page<TemplateVersion>),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
         (status = 404, response = super::problems::NotFound),
@@ -421,7 +422,7 @@ fn with_lint(
     tag = "templates", operation_id = "create_template_version", security(("bearer" = [])),
     params(("key" = String, Path)),
     responses(
-        (status = 201, description = "The new draft", body = TemplateVersion),
+        (status = 201, description = "The new draft", body = TemplateVersion, headers(("ETag" = String), ("Location" = String))),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
         (status = 404, response = super::problems::NotFound),
@@ -540,7 +541,7 @@ pub async fn update_template_version(
     tag = "templates", operation_id = "publish_template_version", security(("bearer" = [])),
     params(("key" = String, Path), ("n" = i32, Path), ("If-Match" = Option<String>, Header, description = "ETag of the version being published")),
     responses(
-        (status = 200, description = "Published", body = TemplateVersion),
+        (status = 200, description = "Published", body = TemplateVersion, headers(("ETag" = String))),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
         (status = 404, response = super::problems::NotFound),
@@ -664,6 +665,7 @@ pub async fn get_template_states(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DiagramParams {
+    /// The diagram language: `mermaid` or `dot` (Graphviz).
     #[param(inline)]
     pub format: DiagramFormat,
     /// A version number; default: the published version.
@@ -678,7 +680,8 @@ pub struct DiagramParams {
     tag = "templates", operation_id = "get_template_diagram", security(("bearer" = [])),
     params(("key" = String, Path), DiagramParams),
     responses(
-        (status = 200, description = "The diagram source", content_type = "text/plain", body = String),
+        (status = 200, description = "The diagram source: Mermaid for `format=mermaid`, Graphviz DOT for `format=dot` (UTF-8 text)",
+         content((String = "text/vnd.mermaid", example = "stateDiagram-v2\n    new --> resolved"), (String = "text/vnd.graphviz", example = "digraph { new -> resolved }"))),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
         (status = 404, response = super::problems::NotFound),

@@ -112,3 +112,50 @@ async fn successful_responses_are_not_rewritten() {
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.header("content-type"), Some("application/json"));
 }
+
+#[actix_web::test]
+async fn a_query_value_of_the_wrong_type_is_422_like_a_body() {
+    let app = spawn_app().await;
+    let op = app.operator_token().await;
+    for query in ["limit=abc", "limit=10.0", "limit=0", "cursor=nonsense!"] {
+        let problem = app
+            .get(&format!("/api/v1/plans?{query}"), Some(&op))
+            .await
+            .assert_problem(422, "/problems/validation");
+        assert!(
+            problem["errors"].as_array().is_some_and(|e| !e.is_empty()),
+            "{query}"
+        );
+    }
+    let reply = app.get("/api/v1/plans?limit=2", Some(&op)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn if_match_compares_strongly_and_rejects_malformed_tags() {
+    let app = spawn_app().await;
+    let op = app.operator_token().await;
+    let plan = app.create_plan(&op, 5, 5).await;
+    let patch = |tag: &'static str| {
+        app.client
+            .patch(app.url(&format!("/api/v1/plans/{plan}")))
+            .bearer_auth(&op)
+            .header("if-match", tag)
+            .json(&serde_json::json!({"max_users": 50}))
+    };
+    // A weak tag never matches under If-Match (RFC 9110), even of the current version.
+    app.send(patch("W/\"1\""))
+        .await
+        .assert_problem(412, "/problems/precondition-failed");
+    for malformed in ["\"1", "1", "\"\"", "\"a\"", "W/1"] {
+        app.send(patch(malformed))
+            .await
+            .assert_problem(400, "/problems/malformed-request");
+    }
+    // None of them changed anything: the plan is still at version 1.
+    let current = app.get(&format!("/api/v1/plans/{plan}"), Some(&op)).await;
+    assert_eq!(current.header("etag"), Some("\"1\""));
+    let reply = app.send(patch("\"1\"")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.header("etag"), Some("\"2\""));
+}

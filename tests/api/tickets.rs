@@ -917,6 +917,20 @@ async fn lists_filter_by_fields_search_japanese_and_page_stably_on(app: TestApp)
         .map(|t| t["key"].as_str().unwrap())
         .collect();
     assert_eq!(keys, ["SD-1", "SD-3", "SD-5"]);
+    // The same filter in OpenAPI `deepObject` style, as generated clients send it.
+    for query in ["field[impact]=high", "field%5Bimpact%5D=high"] {
+        let deep = app
+            .get(
+                &format!("/api/v1/tickets?{query}&state=new&sort=key"),
+                Some(&agent),
+            )
+            .await;
+        assert_eq!(deep.status, StatusCode::OK, "{}", deep.text);
+        assert_eq!(deep.json()["items"], high["items"], "{query}");
+    }
+    app.get("/api/v1/tickets?field[bad key]=x", Some(&agent))
+        .await
+        .assert_problem(422, "/problems/validation");
     app.get("/api/v1/tickets?sort=colour", Some(&agent))
         .await
         .assert_problem(422, "/problems/validation");

@@ -60,9 +60,11 @@ pub struct CreatedApiKey {
 #[schema(example = json!({"name": "ESB adapter", "roles": ["agent"], "expires_at": "2027-04-01T00:00:00Z"}))]
 pub struct CreateApiKey {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// Only roles the creating user holds (403 otherwise).
     #[validate(length(min = 1, max = 6))]
+    #[schema(min_items = 1, max_items = 6)]
     pub roles: Vec<Role>,
     /// Optional expiry: in the future and at most 730 days ahead (422 otherwise).
     #[serde(default)]
@@ -106,7 +108,7 @@ pub async fn list_api_keys(
     tag = "directory", operation_id = "create_api_key", security(("bearer" = [])),
     request_body = CreateApiKey,
     responses(
-        (status = 201, description = "Created; `secret` is shown only now", body = CreatedApiKey),
+        (status = 201, description = "Created; `secret` is shown only now", body = CreatedApiKey, headers(("ETag" = String), ("Location" = String))),
         (status = 400, response = crate::api::problems::BadRequest),
         (status = 401, response = crate::api::problems::Unauthorized),
         (status = 403, response = crate::api::problems::Forbidden),

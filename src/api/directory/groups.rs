@@ -43,8 +43,10 @@ impl From<GroupRow> for Group {
 #[schema(example = json!({"name": "Service Desk", "description": "First-line support"}))]
 pub struct CreateGroup {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
 }
 
@@ -82,7 +84,7 @@ pub async fn list_groups(
     tag = "directory", operation_id = "create_group", security(("bearer" = [])),
     request_body = CreateGroup,
     responses(
-        (status = 201, description = "Created", body = Group),
+        (status = 201, description = "Created", body = Group, headers(("ETag" = String), ("Location" = String))),
         (status = 400, response = crate::api::problems::BadRequest),
         (status = 401, response = crate::api::problems::Unauthorized),
         (status = 403, response = crate::api::problems::Forbidden),

@@ -44,6 +44,7 @@ impl From<OrganizationRow> for Organization {
 #[schema(example = json!({"name": "Partner Systems K.K.", "kind": "partner"}))]
 pub struct CreateOrganization {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     pub kind: OrganizationKind,
 }
@@ -52,6 +53,7 @@ pub struct CreateOrganization {
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrganization {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
 }
 
@@ -91,7 +93,7 @@ pub async fn list_organizations(
     tag = "directory", operation_id = "create_organization", security(("bearer" = [])),
     request_body = CreateOrganization,
     responses(
-        (status = 201, description = "Created", body = Organization),
+        (status = 201, description = "Created", body = Organization, headers(("ETag" = String), ("Location" = String))),
         (status = 400, response = crate::api::problems::BadRequest),
         (status = 401, response = crate::api::problems::Unauthorized),
         (status = 403, response = crate::api::problems::Forbidden),

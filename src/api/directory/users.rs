@@ -60,14 +60,19 @@ pub struct CreateUser {
     /// Letters, digits and `. _ - @`; stored in its canonical form (NFKC, lowercase), so
     /// `Ｓａｔｏ` is created as `sato` and is a duplicate of `SATO`.
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub username: String,
     #[validate(length(min = 1, max = 1024))]
+    #[schema(min_length = 1, max_length = 1024)]
     pub password: String,
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: String,
     #[validate(email, length(max = 254))]
+    #[schema(max_length = 254, format = Email)]
     pub email: Option<String>,
     #[validate(length(min = 1, max = 6))]
+    #[schema(min_items = 1, max_items = 6)]
     pub roles: Vec<Role>,
     pub organization_id: Option<OrganizationId>,
 }
@@ -77,12 +82,14 @@ pub struct CreateUser {
 #[schema(example = json!({"roles": ["agent", "process_manager"]}))]
 pub struct UpdateUser {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: Option<String>,
     /// `null` removes the address.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub email: Option<Option<String>>,
     #[validate(length(min = 1, max = 6))]
+    #[schema(min_items = 1, max_items = 6)]
     pub roles: Option<Vec<Role>>,
     /// `null` removes the user from their organization.
     #[serde(default, deserialize_with = "double_option")]
@@ -101,7 +108,10 @@ pub struct UserListParams {
     pub role: Option<Role>,
     /// Only members of this organization.
     pub organization_id: Option<OrganizationId>,
+    /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page; omit for the first page.
     pub cursor: Option<String>,
 }
 
@@ -152,7 +162,7 @@ pub async fn list_users(
     tag = "directory", operation_id = "create_user", security(("bearer" = [])),
     request_body = CreateUser,
     responses(
-        (status = 201, description = "Created", body = User),
+        (status = 201, description = "Created", body = User, headers(("ETag" = String), ("Location" = String))),
         (status = 400, response = crate::api::problems::BadRequest),
         (status = 401, response = crate::api::problems::Unauthorized),
         (status = 403, response = crate::api::problems::Forbidden),
@@ -306,7 +316,7 @@ pub async fn delete_user(
     tag = "directory", operation_id = "update_user_unlock", security(("bearer" = [])),
     params(("user_id" = UserId, Path)),
     responses(
-        (status = 200, description = "Unlocked", body = User),
+        (status = 200, description = "Unlocked", body = User, headers(("ETag" = String))),
         (status = 401, response = crate::api::problems::Unauthorized),
         (status = 403, response = crate::api::problems::Forbidden),
         (status = 404, response = crate::api::problems::NotFound),

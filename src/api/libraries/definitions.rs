@@ -84,7 +84,7 @@ pub struct UpdateLibrary {
 #[utoipa::path(
     tag = "libraries", operation_id = "list_libraries", security(("bearer" = [])),
     responses(
-        (status = 200, description = "Every library the caller may read", body = Page<LibraryBody>),
+        (status = 200, description = "Every library the caller may read, in one page (`next_cursor` is always null)", body = Page<LibraryBody>),
         (status = 401, response = crate::api::problems::Unauthorized),
         (status = 403, response = crate::api::problems::Forbidden),
     )

@@ -139,7 +139,7 @@ pub async fn record_history(
 /// too).
 #[utoipa::path(
     tag = "libraries", operation_id = "list_library_record_tickets", security(("bearer" = [])),
-    params(("key" = String, Path), ("record_id" = RecordId, Path), crate::api::tickets::list::TicketQuery),
+    params(("key" = String, Path), ("record_id" = RecordId, Path), crate::api::tickets::list::TicketQuery, ("field" = Option<std::collections::HashMap<String, String>>, Query, style = DeepObject, explode, description = "Custom-field filters: `field[<key>]=<value>` (also written `field.<key>=<value>`), up to 8, all must match; a multi-select matches when it holds the value.")),
     responses(
         (status = 200, description = "A page of tickets", body = Page<Ticket>),
         (status = 401, response = crate::api::problems::Unauthorized),

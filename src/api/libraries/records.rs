@@ -105,18 +105,24 @@ pub struct ReviewInput {
 #[into_params(parameter_in = Query)]
 pub struct RecordListQuery {
     /// Keywords (all must match): English words, and Japanese words of two or more
-    /// characters, over the title and text fields (internal ones only for staff).
+    /// characters, over the title and text fields (internal ones only for staff); at most
+    /// 200 characters.
+    #[param(max_length = 200)]
     pub q: Option<String>,
     /// `true`: only records whose review is due (past the library's review interval).
     pub stale: Option<bool>,
+    /// Only records last changed at or after this instant (RFC 3339).
     pub updated_after: Option<DateTime<Utc>>,
+    /// Only records last changed before this instant (RFC 3339).
     pub updated_before: Option<DateTime<Utc>>,
     /// Default `-created` (newest first); with `stale=true` `due` is allowed too and the
     /// default (most overdue first).
     #[param(inline)]
     pub sort: Option<RecordListSort>,
     /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page; omit for the first page.
     pub cursor: Option<String>,
 }
 
@@ -219,7 +225,7 @@ fn decode_record_cursor(raw: &str, sort: RecordSort) -> Result<RecordAfter, ApiE
 /// `stale=true` (records past their review date, most overdue first).
 #[utoipa::path(
     tag = "libraries", operation_id = "list_library_records", security(("bearer" = [])),
-    params(("key" = String, Path), RecordListQuery),
+    params(("key" = String, Path), RecordListQuery, ("field" = Option<std::collections::HashMap<String, String>>, Query, style = DeepObject, explode, description = "Custom-field filters: `field[<key>]=<value>` (also written `field.<key>=<value>`), up to 8, all must match; a multi-select matches when it holds the value.")),
     responses(
         (status = 200, description = "A page of records", body = Page<Record>),
         (status = 401, response = crate::api::problems::Unauthorized),
@@ -271,7 +277,7 @@ pub async fn list_records(
     params(("key" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a repeat replays the first response")),
     request_body = RecordInput,
     responses(
-        (status = 201, description = "Created", body = Record, headers(("ETag" = String), ("Location" = String))),
+        (status = 201, description = "Created", body = Record, headers(("Idempotent-Replayed" = String), ("ETag" = String), ("Location" = String))),
         (status = 400, response = crate::api::problems::BadRequest),
         (status = 401, response = crate::api::problems::Unauthorized),
         (status = 403, response = crate::api::problems::Forbidden),

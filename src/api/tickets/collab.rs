@@ -211,7 +211,7 @@ pub async fn list_ticket_links(
     params(("ticket_id" = TicketId, Path)),
     request_body = LinkInput,
     responses(
-        (status = 201, description = "Linked", body = Link),
+        (status = 201, description = "Linked", body = Link, headers(("Location" = String))),
         (status = 401, response = crate::api::problems::Unauthorized),
         (status = 403, response = crate::api::problems::Forbidden),
         (status = 404, response = crate::api::problems::NotFound),

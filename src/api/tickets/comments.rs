@@ -85,7 +85,7 @@ pub async fn list_ticket_comments(
     params(("ticket_id" = TicketId, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a repeat replays the first response")),
     request_body = CommentInput,
     responses(
-        (status = 201, description = "Created", body = Comment),
+        (status = 201, description = "Created", body = Comment, headers(("ETag" = String), ("Location" = String), ("Idempotent-Replayed" = String))),
         (status = 400, response = crate::api::problems::BadRequest),
         (status = 401, response = crate::api::problems::Unauthorized),
         (status = 403, response = crate::api::problems::Forbidden),

@@ -142,9 +142,11 @@ fn export_rows(
 /// `'` so that no spreadsheet evaluates them as formulas.
 #[utoipa::path(
     tag = "tickets", operation_id = "export_tickets", security(("bearer" = [])),
-    params(ExportParams, TicketQuery),
+    params(ExportParams, TicketQuery, ("field" = Option<std::collections::HashMap<String, String>>, Query, style = DeepObject, explode, description = "Custom-field filters: `field[<key>]=<value>` (also written `field.<key>=<value>`), up to 8, all must match; a multi-select matches when it holds the value.")),
     responses(
-        (status = 200, description = "CSV", content_type = "text/csv"),
+        (status = 200, description = "The tickets as CSV (UTF-8), one row per ticket after a header row",
+         content((String = "text/csv", example = "key,title,state\r\nSD-1,Mail server down,new\r\n")),
+         headers(("Content-Disposition" = String, description = "`attachment` with a file name"))),
         (status = 401, response = crate::api::problems::Unauthorized),
         (status = 403, response = crate::api::problems::Forbidden),
         (status = 422, response = crate::api::problems::Unprocessable),

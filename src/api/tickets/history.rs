@@ -34,9 +34,12 @@ pub struct HistoryEntry {
     pub from_state: Option<String>,
     pub to_state: Option<String>,
     pub field: Option<String>,
-    #[schema(value_type = Object)]
+    /// The value before the change: any JSON value (string, number, boolean, array, object)
+    /// or null.
+    #[schema(value_type = Value)]
     pub old_value: Option<Value>,
-    #[schema(value_type = Object)]
+    /// The value after the change: any JSON value or null.
+    #[schema(value_type = Value)]
     pub new_value: Option<Value>,
 }
 

@@ -32,16 +32,25 @@ pub struct TicketQuery {
     pub state: Option<String>,
     /// `true`: only tickets in a terminal state; `false`: only open ones.
     pub closed: Option<bool>,
+    /// Only tickets assigned to this user.
     pub assignee: Option<UserId>,
+    /// Only tickets assigned to this group.
     pub group: Option<GroupId>,
+    /// Only tickets of this organization.
     pub organization: Option<OrganizationId>,
+    /// Only tickets of this requester.
     pub requester: Option<UserId>,
     /// Keywords (all must match): English words, and Japanese words of two or more
-    /// characters, over the title, text fields and comments.
+    /// characters, over the title, text fields and comments; at most 200 characters.
+    #[param(max_length = 200)]
     pub q: Option<String>,
+    /// Only tickets created at or after this instant (RFC 3339).
     pub created_after: Option<DateTime<Utc>>,
+    /// Only tickets created before this instant (RFC 3339).
     pub created_before: Option<DateTime<Utc>>,
+    /// Only tickets last changed at or after this instant (RFC 3339).
     pub updated_after: Option<DateTime<Utc>>,
+    /// Only tickets last changed before this instant (RFC 3339).
     pub updated_before: Option<DateTime<Utc>>,
     /// Tickets whose `library_ref` fields reference this library record, deleted or not (of
     /// a library the caller may read; otherwise nothing matches).
@@ -50,7 +59,9 @@ pub struct TicketQuery {
     #[param(inline)]
     pub sort: Option<TicketSort>,
     /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page; omit for the first page.
     pub cursor: Option<String>,
 }
 
@@ -179,7 +190,7 @@ fn decode_list_cursor(raw: &str, sort: SortKey) -> Result<After, ApiError> {
 /// staff); results keep the list's order, there is no ranking.
 #[utoipa::path(
     tag = "tickets", operation_id = "list_tickets", security(("bearer" = [])),
-    params(TicketQuery),
+    params(TicketQuery, ("field" = Option<std::collections::HashMap<String, String>>, Query, style = DeepObject, explode, description = "Custom-field filters: `field[<key>]=<value>` (also written `field.<key>=<value>`), up to 8, all must match; a multi-select matches when it holds the value.")),
     responses(
         (status = 200, description = "A page of tickets", body = Page<Ticket>),
         (status = 401, response = crate::api::problems::Unauthorized),

@@ -187,7 +187,7 @@ pub(super) fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiEr
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: a repeat replays the first response")),
     request_body = CreateTicket,
     responses(
-        (status = 201, description = "Created", body = Ticket, headers(("ETag" = String), ("Location" = String))),
+        (status = 201, description = "Created", body = Ticket, headers(("Idempotent-Replayed" = String), ("ETag" = String), ("Location" = String))),
         (status = 400, response = super::problems::BadRequest),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
@@ -243,7 +243,8 @@ pub async fn create_ticket(
 #[into_params(parameter_in = Query)]
 pub struct GetTicketParams {
     /// `references`: add the title of every library record the ticket's `library_ref`
-    /// fields name.
+    /// fields name. Empty is the same as absent; any other value is 422.
+    #[param(pattern = "^(references)?$", example = "references")]
     pub expand: Option<String>,
 }
 
