@@ -15,19 +15,11 @@ if ! command -v chromium >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq chromium >/dev/null
 fi
 
-work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-DATABASE_URL="$work/stageflow.db" STAGEFLOW_DATA_DIR="$work" STAGEFLOW_LISTEN="127.0.0.1:$port" \
-  STAGEFLOW_OPERATOR_PASSWORD="docs-page-check-password" RUST_LOG=warn \
-  "$binary" >"$work/server.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+# shellcheck source=scripts/lib/test-server.sh
+source scripts/lib/test-server.sh
+start_test_server "$binary"
 
-url="http://127.0.0.1:$port/api/docs"
+url="$SF_URL/api/docs"
 browser=(chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage
   --virtual-time-budget=20000 --window-size=1400,1000)
 "${browser[@]}" --enable-logging=stderr --v=0 --dump-dom "$url" >"$out/api-docs.html" 2>"$out/api-docs.console.log"
