@@ -9,6 +9,7 @@ pub mod common;
 pub mod directory;
 pub mod docs_page;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod libraries;
 pub mod masters;
@@ -50,6 +51,7 @@ one (404).",
         (name = "platform", description = "Plans, customer accounts and tenants; platform operator only."),
         (name = "directory", description = "A tenant's users, groups, organizations and API keys."),
         (name = "audit", description = "The append-only audit log."),
+        (name = "events", description = "The event log for integrations: every change of the tenant, in commit order, as a pull feed with long polling or as Server-Sent Events."),
         (name = "masters", description = "Code lists (categories, priorities, impact…) that templates use for select fields."),
         (name = "templates", description = "Process definitions: multi-stage state machines with fields, rules and actions; versions, linting, diagrams."),
         (name = "tickets", description = "Cases running through templates: fields, transitions with dry runs and reasons, history, comments, watchers, links, attachments, search and export."),
@@ -108,6 +110,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
 fn v1(cfg: &mut ServiceConfig) {
     cfg.service(ops::openapi_json)
         .service(auth::create_token)
+        .service(events::list_events)
+        .service(events::stream_events)
         .service(auth::create_refresh)
         .service(auth::logout)
         .service(auth::get_me)

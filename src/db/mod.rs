@@ -18,6 +18,7 @@ macro_rules! per_backend {
 
 pub mod audit;
 pub mod credentials;
+pub mod events;
 pub mod groups;
 pub mod index;
 pub mod libraries;
@@ -187,6 +188,9 @@ pub struct Database {
     /// than polling SQLite's busy handler; `BEGIN IMMEDIATE` plus the busy timeout still guard
     /// against writers in other processes.
     sqlite_writer: Arc<Mutex<()>>,
+    /// Woken after every committed write of this process: readers waiting for new rows (the
+    /// event feed's long poll) look again at once instead of at their next poll.
+    committed: Arc<tokio::sync::Notify>,
 }
 
 impl Database {
@@ -231,6 +235,7 @@ impl Database {
             pool,
             backend: url.backend(),
             sqlite_writer: Arc::new(Mutex::new(())),
+            committed: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -281,13 +286,24 @@ impl Database {
         E: From<DbError> + From<diesel::result::Error>,
     {
         let mut conn = self.pool.get().map_err(DbError::from)?;
-        match self.backend {
+        let written = match self.backend {
             Backend::Sqlite => {
                 let _turn = self.sqlite_writer.lock().unwrap_or_else(|p| p.into_inner());
                 write_transaction(&mut conn, f)
             }
             Backend::Postgres => write_transaction(&mut conn, f),
+        };
+        if written.is_ok() {
+            self.committed.notify_waiters();
         }
+        written
+    }
+
+    /// Completes after the next write of this process commits (writes of other nodes are not
+    /// seen here: callers still poll). Create it before looking, so a commit in between is
+    /// not missed.
+    pub fn next_commit(&self) -> tokio::sync::futures::OwnedNotified {
+        self.committed.clone().notified_owned()
     }
 }
 

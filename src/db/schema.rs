@@ -560,13 +560,23 @@ diesel::table! {
     use diesel::sql_types::*;
     use crate::db::types::{DbJson, DbTimestamp, DbUuid};
 
-    events (tenant_id, id) {
+    events (tenant_id, seq) {
+        seq -> BigInt,
+        txid -> BigInt,
         tenant_id -> DbUuid,
         id -> DbUuid,
         at -> DbTimestamp,
-        kind -> Text,
+        event_type -> Text,
+        actor_kind -> Text,
+        actor_id -> Nullable<DbUuid>,
+        actor_name -> Text,
+        subject_type -> Text,
+        subject_id -> DbUuid,
         ticket_id -> Nullable<DbUuid>,
+        container -> Nullable<Text>,
+        audience -> Text,
         payload -> DbJson,
+        restricted_payload -> Nullable<DbJson>,
     }
 }
 
@@ -599,5 +609,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     libraries,
     library_records,
     library_field_values,
-    library_tokens
+    library_tokens,
+    events
 );

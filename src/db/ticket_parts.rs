@@ -5,14 +5,11 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::{
-    events, idempotency_keys, ticket_attachments, ticket_comments, ticket_links, ticket_watchers,
-    tickets,
+    idempotency_keys, ticket_attachments, ticket_comments, ticket_links, ticket_watchers, tickets,
 };
-use super::types::{Json, Timestamp};
+use super::types::Timestamp;
 use crate::auth::TenantScope;
-use crate::domain::ids::{
-    AttachmentId, CommentId, EntityId, EventId, LinkId, TenantId, TicketId, UserId,
-};
+use crate::domain::ids::{AttachmentId, CommentId, EntityId, LinkId, TenantId, TicketId, UserId};
 
 /// The one page query of what a ticket holds in id order (comments, attachments): one
 /// ticket's rows after `after`, internal ones only when `include_internal`.
@@ -295,41 +292,6 @@ pub fn referenced_contents(
         .distinct()
         .load(conn)?;
     Ok(found.into_iter().collect())
-}
-
-pub fn insert_event(
-    conn: &mut DbConnection,
-    scope: &TenantScope,
-    kind: &str,
-    ticket: Option<TicketId>,
-    payload: serde_json::Value,
-    at: Timestamp,
-) -> QueryResult<()> {
-    diesel::insert_into(events::table)
-        .values((
-            events::tenant_id.eq(scope.tenant_id()),
-            events::id.eq(EventId::new_at(at.0)),
-            events::at.eq(at),
-            events::kind.eq(kind),
-            events::ticket_id.eq(ticket),
-            events::payload.eq(Json(payload)),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Events of a ticket (notify actions), oldest first.
-pub fn ticket_events(
-    conn: &mut DbConnection,
-    scope: &TenantScope,
-    ticket: TicketId,
-) -> QueryResult<Vec<(String, Json, Timestamp)>> {
-    events::table
-        .filter(events::tenant_id.eq(scope.tenant_id()))
-        .filter(events::ticket_id.eq(ticket))
-        .order(events::id.asc())
-        .select((events::kind, events::payload, events::at))
-        .load(conn)
 }
 
 #[derive(Debug, Clone, Queryable, Insertable)]

@@ -6,6 +6,7 @@ pub mod closed_set;
 pub mod credentials;
 pub mod diagram;
 pub mod error;
+pub mod event;
 pub mod identity;
 pub mod ids;
 pub mod index;

@@ -10,6 +10,7 @@ use crate::db::credentials::ApiKeyRow;
 use crate::db::groups::{GroupRow, OrganizationRow};
 use crate::db::users::{NewUser, UserChanges, UserRow};
 use crate::db::{self, DbConnection};
+use crate::domain::event::{EventAudience, EventType, SubjectType};
 use crate::domain::identity::{OrganizationKind, RoleSet};
 use crate::domain::ids::{ApiKeyId, GroupId, OrganizationId, UserId};
 use crate::service::error::ServiceError;
@@ -89,6 +90,14 @@ pub fn create_user(
         ("user", user.id),
         json!({"username": user.username, "roles": input.roles.names()}),
         now.into(),
+    )?;
+    user_event(
+        conn,
+        scope,
+        &principal.actor(),
+        &user,
+        EventType::UserCreated,
+        now,
     )?;
     Ok(user)
 }
@@ -170,6 +179,7 @@ fn deactivated(
     now: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
     db::credentials::revoke_subject(conn, scope, user.id.into(), now.into())?;
+    user_event(conn, scope, actor, user, EventType::UserDeactivated, now)?;
     audit(
         conn,
         scope,
@@ -178,6 +188,39 @@ fn deactivated(
         ("user", user.id),
         json!({"username": user.username}),
         now.into(),
+    )
+}
+
+/// A directory event (tenant admins and auditors read these): the user as `GET /users/{id}`
+/// shows it.
+fn user_event(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    actor: &db::audit::Actor,
+    user: &UserRow,
+    event_type: EventType,
+    now: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    let payload = json!({"user": {
+        "id": user.id, "username": user.username, "display_name": user.display_name,
+        "roles": RoleSet::from_storage(&user.roles).names(),
+        "organization_id": user.organization_id, "active": user.active,
+    }});
+    super::events::emit(
+        conn,
+        scope,
+        actor,
+        now,
+        super::events::Emit {
+            event_type,
+            subject_type: SubjectType::User,
+            subject_id: user.id.into(),
+            ticket: None,
+            container: None,
+            audience: EventAudience::Admin,
+            payload,
+            restricted: None,
+        },
     )
 }
 

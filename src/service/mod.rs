@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod definitions;
 pub mod directory;
 pub mod error;
+pub mod events;
 pub mod fields;
 pub mod health;
 pub mod idempotency;

@@ -12,6 +12,7 @@ use super::{audit, unique_or};
 use crate::auth::{Principal, TenantScope};
 use crate::db::templates::{DRAFT, NewTemplate, TemplateChanges, TemplateRow, VersionRow};
 use crate::db::{self, DbConnection};
+use crate::domain::event::{EventAudience, EventType, SubjectType};
 use crate::domain::ids::{EntityId, TemplateId};
 use crate::domain::template::{
     LintContext, LintIssue, LintReport, TemplateDefinition, lint, parse_definition,
@@ -333,6 +334,27 @@ pub fn publish(
         ("template", key),
         json!({"version": number, "warnings": report.warnings.len()}),
         now.into(),
+    )?;
+    let published = json!({"template": {
+        "id": template.id, "key": template.key,
+        "name": {"ja": template.name_ja, "en": template.name_en},
+        "version": number, "published_version": template.published_version,
+    }});
+    super::events::emit(
+        conn,
+        scope,
+        &principal.actor(),
+        now,
+        super::events::Emit {
+            event_type: EventType::TemplatePublished,
+            subject_type: SubjectType::Template,
+            subject_id: EntityId(template.id.0),
+            ticket: None,
+            container: Some(&template.key),
+            audience: EventAudience::Staff,
+            payload: published,
+            restricted: None,
+        },
     )?;
     Ok((template, version, report))
 }

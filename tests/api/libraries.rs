@@ -799,6 +799,41 @@ async fn tickets_reference_records_and_transitions_write_them() {
         .await
         .json();
     assert_eq!(still["items"][0]["id"], tid.as_str());
+
+    // The event log has every write of the article (one per version: the second re-resolve
+    // changed nothing), the workflow's with its ticket and transition, in order; the other
+    // tenant's record is not in this feed.
+    let feed = app
+        .get(
+            &format!("/api/v1/events?limit=500&subject={article}"),
+            Some(&d.agent),
+        )
+        .await
+        .json();
+    let events = feed["items"].as_array().unwrap();
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        ["record.created", "record.updated", "record.deleted"]
+    );
+    assert_eq!(events[0]["library"], "kb");
+    assert_eq!(events[0]["ticket_id"], tid.as_str());
+    assert_eq!(events[0]["payload"]["source"]["ticket_key"], "HD-3");
+    assert_eq!(events[0]["payload"]["source"]["transition"], "resolve");
+    assert_eq!(
+        events[0]["payload"]["record"]["fields"]["category"],
+        "howto"
+    );
+    assert_eq!(events[2]["payload"]["source"], Value::Null);
+    assert_eq!(events[2]["payload"]["record"]["deleted"], true);
+    let foreign_events = app
+        .get(
+            &format!("/api/v1/events?subject={}", id(&foreign)),
+            Some(&d.agent),
+        )
+        .await
+        .json();
+    assert_eq!(foreign_events["items"], json!([]));
 }
 
 #[actix_web::test]

@@ -12,6 +12,7 @@ mod catalog;
 mod cli;
 mod diagrams;
 mod directory;
+mod events;
 mod helpers;
 mod http_errors;
 mod isolation;

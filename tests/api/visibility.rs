@@ -587,6 +587,8 @@ fn restricted_calls(v: &Vault) -> Vec<Call> {
         r.clone(),
         format!("{r}/history"),
         format!("{r}/tickets"),
+        "/api/v1/events?limit=500".to_owned(),
+        format!("/api/v1/events?limit=500&subject={}", v.ticket),
     ]
     .into_iter()
     .map(get)
@@ -648,6 +650,7 @@ async fn no_internal_value_reaches_a_requester_or_a_partner() {
         format!("{t}/history"),
         format!("{t}/comments"),
         format!("/api/v1/tickets?q={SENTINEL}"),
+        "/api/v1/events?limit=500".to_owned(),
     ] {
         let reply = app.get(&path, Some(staff)).await;
         assert!(
@@ -687,6 +690,8 @@ async fn no_internal_value_reaches_a_requester_or_a_partner() {
             }
         };
         seen(t.clone(), "vaultcase").await;
+        seen("/api/v1/events?limit=500".to_owned(), "vaultcase").await;
+        seen("/api/v1/events?limit=500".to_owned(), "公開の返信").await;
         seen("/api/v1/tickets".to_owned(), "vaultcase").await;
         seen(format!("{t}/comments"), "公開の返信").await;
         seen(format!("{t}/attachments"), "public.txt").await;

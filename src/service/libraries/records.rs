@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::auth::TenantScope;
 use crate::db::libraries::{
@@ -12,14 +12,16 @@ use crate::db::libraries::{
 };
 use crate::db::types::{Json, Timestamp};
 use crate::db::{self, DbConnection};
-use crate::domain::ids::RecordId;
+use crate::domain::event::{EventAudience, EventType, SubjectType};
+use crate::domain::ids::{EntityId, RecordId};
 use crate::domain::index::{self, IndexedValue};
 use crate::domain::library::RecordVersionKind;
 use crate::domain::library::{LibraryDefinition, Reader};
 use crate::domain::search;
-use crate::domain::template::{FieldSet, ValidationContext, validate_values};
+use crate::domain::template::{FieldSet, ValidationContext, public_only, validate_values};
 use crate::service::error::ServiceError;
 use crate::service::error::check_version;
+use crate::service::events;
 use crate::service::fields::{check_references, field_errors, master_items, refuse_internal};
 
 use super::{Library, LibraryCaller, MAX_NOTE_CHARS, Source, Writer, readable, writable};
@@ -392,6 +394,7 @@ pub(super) fn insert(
     let row = version_row(w, id, 1, RecordVersionKind::Created, &title, fields);
     db::libraries::insert_version(conn, scope, &row)?;
     reindex(conn, scope, library, id, None, (&title, fields))?;
+    record_event(conn, w, library, &record, &row, EventType::RecordCreated)?;
     Ok(record)
 }
 
@@ -450,7 +453,7 @@ pub(super) fn change(
     let old_indexed = Some((record.title.as_str(), &old));
     reindex(conn, scope, library, record.id, old_indexed, indexed)?;
     let updated_at = changes.updated_at;
-    Ok(RecordRow {
+    let record = RecordRow {
         fields: changes.fields,
         title,
         version,
@@ -459,7 +462,61 @@ pub(super) fn change(
         deleted_at,
         updated_at,
         ..record.clone()
-    })
+    };
+    let event_type = match kind {
+        RecordVersionKind::Reviewed => EventType::RecordReviewed,
+        RecordVersionKind::Deleted => EventType::RecordDeleted,
+        _ => EventType::RecordUpdated,
+    };
+    record_event(conn, w, library, &record, &row, event_type)?;
+    Ok(record)
+}
+
+/// The event of one record version: the record as it now reads (requesters and partners who
+/// may read the library get it without internal fields) and, when a workflow wrote it, the
+/// ticket and transition.
+fn record_event(
+    conn: &mut DbConnection,
+    w: &Writer<'_>,
+    library: &Library,
+    record: &RecordRow,
+    version: &VersionRow,
+    event_type: EventType,
+) -> Result<(), ServiceError> {
+    let source = version.ticket_id.map(|id| {
+        json!({"ticket_id": id, "ticket_key": version.ticket_key, "transition": version.transition})
+    });
+    let payload = |fields: Map<String, Value>| {
+        json!({
+            "record": {
+                "id": record.id,
+                "library": library.row.key,
+                "title": record.title,
+                "version": record.version,
+                "fields": fields,
+                "deleted": record.deleted_at.is_some(),
+            },
+            "source": source,
+            "note": version.note,
+        })
+    };
+    let fields = record.fields();
+    events::emit(
+        conn,
+        w.scope,
+        w.actor,
+        w.now,
+        events::Emit {
+            event_type,
+            subject_type: SubjectType::Record,
+            subject_id: EntityId(record.id.0),
+            ticket: version.ticket_id,
+            container: Some(&library.row.key),
+            audience: EventAudience::Library,
+            restricted: Some(payload(public_only(&library.def, fields.clone()))),
+            payload: payload(fields),
+        },
+    )
 }
 
 /// What a record's values put into the field index and the token index.

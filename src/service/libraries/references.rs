@@ -155,6 +155,22 @@ pub fn readable_libraries<'k>(
     Ok(out)
 }
 
+/// The keys of every library the reader may read.
+pub fn all_readable(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    reader: &Reader<'_>,
+) -> Result<Vec<String>, ServiceError> {
+    let mut out = Vec::new();
+    for row in db::libraries::list_libraries(conn, scope)? {
+        let library = Library::of(row)?;
+        if library.def.access.may_read(reader) {
+            out.push(library.row.key);
+        }
+    }
+    Ok(out)
+}
+
 /// The key of a library with a select field backed by `master`.
 pub fn library_using_master(
     conn: &mut DbConnection,

@@ -4,12 +4,16 @@
 
 use std::time::SystemTime;
 
+use serde_json::json;
+
 use super::{TicketCaller, load};
 use crate::db::tickets::AttachmentRow;
 use crate::db::{self, DbConnection};
+use crate::domain::event::EventType;
 use crate::domain::ids::{AccountId, AttachmentId, TicketId};
 use crate::service::definitions::DefinitionCache;
 use crate::service::error::ServiceError;
+use crate::service::events;
 use crate::service::platform::{Cap, cap_room, check_cap_adding};
 use crate::storage::{BlobStore, StagedBlob, StorageError};
 
@@ -120,13 +124,35 @@ pub fn add_attachment(
     row: AttachmentRow,
     staged: Box<dyn StagedBlob>,
 ) -> Result<AttachmentRow, ServiceError> {
-    load(conn, defs, caller, row.ticket_id)?;
+    let ticket = load(conn, defs, caller, row.ticket_id)?;
     check_attach_right(caller, row.internal)?;
     let account = account_of(conn, caller)?;
     db::platform::lock_account(conn, account)?;
     check_cap_adding(conn, account, Cap::StoredBytes, row.size)?;
     db::tickets::insert_attachment(conn, &caller.scope, &row)?;
     db::usage::add_stored_bytes(conn, &caller.scope, row.size)?;
+    let attachment = json!({
+        "id": row.id,
+        "ticket_id": row.ticket_id,
+        "file_name": row.file_name,
+        "content_type": row.content_type,
+        "size": row.size,
+        "sha256": row.sha256,
+        "internal": row.internal,
+        "uploaded_by": row.uploader_name,
+        "created_at": row.created_at.0,
+        "content_url": format!("/api/v1/attachments/{}/content", row.id),
+    });
+    events::ticket_activity(
+        conn,
+        &caller.scope,
+        &caller.actor,
+        row.created_at.0,
+        &ticket.summary(),
+        EventType::TicketAttachmentAdded,
+        ("attachment", attachment),
+        !row.internal,
+    )?;
     staged
         .commit()
         .map_err(|e| ServiceError::internal(format!("attachment store: {e}")))?;

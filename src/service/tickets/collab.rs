@@ -11,6 +11,7 @@ use crate::db::tickets::{
 };
 use crate::db::types::Json;
 use crate::db::{self, DbConnection};
+use crate::domain::event::EventType;
 use crate::domain::ids::{CommentId, LinkId, TicketId, UserId};
 use crate::domain::search;
 use crate::domain::ticket::HistoryKind;
@@ -18,7 +19,8 @@ pub use crate::domain::ticket::LinkKind;
 use crate::domain::ticket::MAX_LINKS_PER_TICKET;
 use crate::service::definitions::DefinitionCache;
 use crate::service::error::{ConflictKind, ServiceError};
-use serde_json::Value;
+use crate::service::events;
+use serde_json::{Value, json};
 
 use super::transition::NewComment;
 
@@ -90,7 +92,36 @@ pub fn add_comment(
 ) -> Result<CommentRow, ServiceError> {
     let ticket = load(conn, defs, caller, id)?;
     caller.require_writer()?;
-    insert_comment(conn, caller, ticket.row.id, comment, now)
+    let row = insert_comment(conn, caller, ticket.row.id, comment, now)?;
+    comment_event(conn, caller, &ticket, &row)?;
+    Ok(row)
+}
+
+/// The `ticket.commented` event; an internal comment's is for staff only.
+pub(crate) fn comment_event(
+    conn: &mut DbConnection,
+    caller: &TicketCaller,
+    ticket: &LoadedTicket,
+    row: &CommentRow,
+) -> Result<(), ServiceError> {
+    let comment = json!({
+        "id": row.id,
+        "ticket_id": row.ticket_id,
+        "author": {"kind": row.author_kind, "id": row.author_id, "name": row.author_name},
+        "body": row.body,
+        "internal": row.internal,
+        "created_at": row.created_at.0,
+    });
+    events::ticket_activity(
+        conn,
+        &caller.scope,
+        &caller.actor,
+        row.created_at.0,
+        &ticket.summary(),
+        EventType::TicketCommented,
+        ("comment", comment),
+        !row.internal,
+    )
 }
 
 pub fn comments(
@@ -122,7 +153,7 @@ pub fn set_watching(
     watch: bool,
     now: DateTime<Utc>,
 ) -> Result<bool, ServiceError> {
-    load(conn, defs, caller, id)?;
+    let ticket = load(conn, defs, caller, id)?;
     if !caller.worker && caller.user != Some(user) {
         return Err(ServiceError::Forbidden(
             "You may add or remove only yourself as a watcher.".to_owned(),
@@ -130,13 +161,20 @@ pub fn set_watching(
     }
     if watch {
         super::check_user(conn, &caller.scope, "user", user)?;
-        Ok(db::tickets::add_watcher(
-            conn,
-            &caller.scope,
-            id,
-            user,
-            now.into(),
-        )?)
+        let added = db::tickets::add_watcher(conn, &caller.scope, id, user, now.into())?;
+        if added {
+            events::ticket_activity(
+                conn,
+                &caller.scope,
+                &caller.actor,
+                now,
+                &ticket.summary(),
+                EventType::TicketWatcherAdded,
+                ("watcher", json!({"user_id": user, "since": now})),
+                false,
+            )?;
+        }
+        Ok(added)
     } else {
         Ok(db::tickets::remove_watcher(conn, &caller.scope, id, user)?)
     }
@@ -211,7 +249,7 @@ pub fn add_link(
     other: TicketId,
     now: DateTime<Utc>,
 ) -> Result<(LinkRow, LoadedTicket), ServiceError> {
-    load(conn, defs, caller, id)?;
+    let ticket = load(conn, defs, caller, id)?;
     caller.require_worker()?;
     if other == id {
         return Err(ServiceError::validation(
@@ -259,6 +297,23 @@ pub fn add_link(
         created_at: now.into(),
     };
     db::tickets::insert_link(conn, &caller.scope, &row)?;
+    let link = json!({
+        "id": row.id,
+        "kind": kind,
+        "ticket": {"id": target.row.id, "key": target.row.key(), "title": target.row.title,
+            "state": target.row.state},
+        "created_at": now,
+    });
+    events::ticket_activity(
+        conn,
+        &caller.scope,
+        &caller.actor,
+        now,
+        &ticket.summary(),
+        EventType::TicketLinked,
+        ("link", link),
+        false,
+    )?;
     Ok((row, target))
 }
 

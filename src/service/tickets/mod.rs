@@ -22,6 +22,7 @@ pub use super::fields::master_items;
 use super::fields::{check_references, field_errors, refuse_internal};
 
 use super::definitions::DefinitionCache;
+use super::events;
 use crate::auth::{Principal, TenantScope};
 use crate::db::audit::Actor;
 use crate::db::tickets::{
@@ -156,6 +157,20 @@ impl LoadedTicket {
     pub fn fields(&self) -> Map<String, Value> {
         self.row.fields()
     }
+
+    /// The ticket as its events name it.
+    pub(crate) fn summary(&self) -> events::TicketSummary<'_> {
+        events::TicketSummary {
+            id: self.row.id,
+            key: self.row.key(),
+            template: &self.template_key,
+            title: &self.row.title,
+            stage: &self.row.stage,
+            state: &self.row.state,
+            closed: self.row.closed,
+            version: self.row.version,
+        }
+    }
 }
 
 /// Loads a ticket the caller may see; 404 otherwise.
@@ -259,24 +274,32 @@ fn reindex(
 
 /// Writes one change of a ticket: the row (only if it is still at the version the change was
 /// decided on; 412 otherwise), its history entries, and the indexes of changed values.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the before and after of one change"
-)]
 pub(crate) fn apply_change(
     conn: &mut DbConnection,
     scope: &TenantScope,
-    def: &TemplateDefinition,
-    before: &TicketRow,
+    loaded: &LoadedTicket,
     old_fields: &Map<String, Value>,
     changes: &TicketChanges<'_>,
     new_fields: &Map<String, Value>,
     history: HistoryBatch<'_>,
 ) -> Result<(), ServiceError> {
+    let (before, def) = (&loaded.row, &*loaded.def);
     if !db::tickets::update_ticket(conn, scope, before.id, changes)? {
         return Err(ServiceError::PreconditionFailed);
     }
-    history.write(conn)?;
+    let actor = &history.caller.actor;
+    let rows = history.write(conn)?;
+    let summary = events::TicketSummary {
+        id: before.id,
+        key: before.key(),
+        template: &loaded.template_key,
+        title: changes.title,
+        stage: changes.stage,
+        state: changes.state,
+        closed: changes.closed,
+        version: changes.version,
+    };
+    events::ticket_changed(conn, scope, actor, def, &summary, &rows)?;
     if new_fields != old_fields {
         reindex(
             conn,
@@ -381,9 +404,10 @@ impl<'a> HistoryBatch<'a> {
         });
     }
 
-    pub(crate) fn write(self, conn: &mut DbConnection) -> Result<(), ServiceError> {
+    /// Inserts the rows; returns them for the change's event.
+    pub(crate) fn write(self, conn: &mut DbConnection) -> Result<Vec<NewHistory>, ServiceError> {
         db::tickets::insert_history(conn, &self.caller.scope, &self.rows)?;
-        Ok(())
+        Ok(self.rows)
     }
 }
 
@@ -546,11 +570,22 @@ pub(crate) fn create_from(
     history.attribute("assignee", None, request.assignee);
     history.attribute("group", None, request.group);
     history.attribute("organization", None, organization);
-    history.write(conn)?;
+    let history = history.write(conn)?;
     // The number last: taking it locks the template's counter until the commit, so every
     // other write of this creation happens before, outside that lock.
     let ticket_number = db::tickets::next_number(conn, scope, *template_id)?;
     db::tickets::set_number(conn, scope, id, ticket_number)?;
+    let summary = events::TicketSummary {
+        id,
+        key: format!("{}-{ticket_number}", def.key_prefix),
+        template: template_key,
+        title: &title,
+        stage: &stage.key,
+        state: &initial.key,
+        closed: initial.terminal,
+        version: 1,
+    };
+    events::ticket_changed(conn, scope, &caller.actor, &def, &summary, &history)?;
     // The row as inserted (no need to read it back).
     let row = TicketRow {
         tenant_id: scope.tenant_id(),
@@ -718,16 +753,7 @@ pub fn update(
         version,
         updated_at: now.into(),
     };
-    apply_change(
-        conn,
-        scope,
-        &def,
-        &current.row,
-        &old,
-        &changes,
-        &fields,
-        history,
-    )?;
+    apply_change(conn, scope, &current, &old, &changes, &fields, history)?;
     load(conn, defs, caller, id)
 }
 

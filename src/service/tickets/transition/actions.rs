@@ -57,7 +57,7 @@ pub(super) fn perform(
             let child = create_child_ticket(conn, firing, template, fields)?;
             produced.children.push(child);
         }
-        PlannedAction::Notify { event } => produced.events.push(notify(conn, firing, event)?),
+        PlannedAction::Notify { event } => produced.events.push(notify(firing, event)),
         PlannedAction::LibraryUpsert {
             library,
             record,
@@ -111,28 +111,16 @@ fn assign(
     Ok(())
 }
 
-/// `notify`: a `ticket.notify` row in `events` for the integration work; returns its payload.
-fn notify(
-    conn: &mut DbConnection,
-    firing: &Firing<'_>,
-    event: &str,
-) -> Result<Value, ServiceError> {
-    let ticket = firing.ticket();
-    let mut payload = event_payload(ticket);
+/// `notify`: the event's payload (as the transition's result lists it); the event itself is
+/// written once the ticket has its new state (`record`).
+fn notify(firing: &Firing<'_>, event: &str) -> Value {
+    let mut payload = event_payload(firing.ticket());
     if let Some(map) = payload.as_object_mut() {
         map.insert("event".to_owned(), json!(event));
         map.insert("transition".to_owned(), json!(firing.plan.transition));
         map.insert("to_state".to_owned(), json!(firing.plan.to));
     }
-    db::tickets::insert_event(
-        conn,
-        &firing.cx.caller.scope,
-        "ticket.notify",
-        Some(ticket.row.id),
-        payload.clone(),
-        firing.cx.now.into(),
-    )?;
-    Ok(payload)
+    payload
 }
 
 /// `library_upsert`: the record in `record` (the action's `record_field` as it was), else the

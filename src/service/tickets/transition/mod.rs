@@ -11,12 +11,13 @@
 mod actions;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::{HistoryBatch, LoadedTicket, TicketCaller, apply_change, load, load_for_update};
 use crate::db::tickets::{CommentRow, TicketChanges};
 use crate::db::types::Json;
 use crate::db::{self, DbConnection};
+use crate::domain::event::EventType;
 use crate::domain::ids::{GroupId, TicketId, UserId};
 use crate::domain::template::{
     ActorView, Facts, MasterItems, PlanError, TicketView, TransitionInput, TransitionKey,
@@ -26,6 +27,7 @@ use crate::domain::ticket;
 use crate::domain::ticket::Audience;
 use crate::service::definitions::DefinitionCache;
 use crate::service::error::{ConflictKind, FieldError, ServiceError, check_version};
+use crate::service::events;
 use crate::service::fields::{check_references, master_items, refuse_internal};
 use crate::service::libraries::{LibraryWrite, Source, Writer};
 
@@ -471,7 +473,8 @@ fn apply(
         assignee,
         group,
     } = draft;
-    let LoadedTicket { row, def, .. } = firing.ticket();
+    let loaded = firing.ticket();
+    let LoadedTicket { row, def, .. } = loaded;
     history.attribute("assignee", row.assignee_id, assignee);
     history.attribute("group", row.group_id, group);
     let (stage, target) = def
@@ -493,7 +496,7 @@ fn apply(
     };
     let scope = &firing.cx.caller.scope;
     let old = &firing.loaded.fields;
-    apply_change(conn, scope, def, row, old, &changes, &fields, history)
+    apply_change(conn, scope, loaded, old, &changes, &fields, history)
 }
 
 /// Record: the comment written with the transition, and the outcome with the ticket as it
@@ -512,6 +515,27 @@ fn record(
         None => None,
     };
     let ticket = load(conn, cx.definitions, cx.caller, cx.ticket)?;
+    if let Some(row) = &comment {
+        super::comment_event(conn, cx.caller, &ticket, row)?;
+    }
+    for event in &produced.events {
+        let notify = json!({
+            "event": event.get("event"),
+            "transition": &plan.transition,
+            "from_state": &plan.from,
+            "to_state": &plan.to,
+        });
+        events::ticket_activity(
+            conn,
+            &cx.caller.scope,
+            &cx.caller.actor,
+            cx.now,
+            &ticket.summary(),
+            EventType::TicketNotify,
+            ("notify", notify),
+            true,
+        )?;
+    }
     Ok(TransitionOutcome {
         ticket,
         plan,
