@@ -1,0 +1,34 @@
+"""schemathesis hooks for the Stageflow run (loaded through SCHEMATHESIS_HOOKS).
+
+The run must not destroy its own session. schemathesis reuses ids it read from earlier
+responses (GET /me, the user list), so it would eventually delete or deactivate the very user
+whose token it sends (the server lets a tenant admin do that to themselves). A request that
+would change or delete one of the protected users (SF_PROTECTED_USERS, comma-separated ids:
+the run's own identity) is redirected to an id that does not exist: it still goes out and its
+404 is still checked against the document.
+
+The other operations that could end a session need no hook: logout and password change need a
+refresh token or the current password, which the run never has; signing-key rotation keeps
+earlier tokens valid; the operator's run comes after the tenant admin's and may delete only a
+spare tenant (setup.py).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import schemathesis
+
+PROTECTED = {v for v in os.environ.get("SF_PROTECTED_USERS", "").split(",") if v}
+ABSENT_USER = "00000000-0000-7000-8000-000000000000"
+
+
+@schemathesis.hook
+def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
+    path = case.operation.path
+    if case.method.upper() not in ("PATCH", "DELETE") or not path.startswith("/api/v1/users/"):
+        return
+    parameters = case.path_parameters or {}
+    if str(parameters.get("user_id")) in PROTECTED:
+        parameters["user_id"] = ABSENT_USER
