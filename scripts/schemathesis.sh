@@ -49,7 +49,10 @@ failed=0
 for identity in admin operator; do
   args=(run openapi/openapi.json --url "$SF_URL" --checks "$checks" --phases "$phases"
     --max-examples "$max_examples" --workers 2 --no-color --generation-database none
-    --report junit,ndjson --report-dir "$out/$identity")
+    --report junit,ndjson --report-dir "$out/$identity"
+    # An endless response (15 minutes unless the client hangs up): tests/api/events.rs
+    # reads it frame by frame instead (docs/openapi.md, "schemathesis").
+    --exclude-path /api/v1/events/stream)
   if [ -n "${SCHEMATHESIS_SEED:-}" ]; then args+=(--seed "$SCHEMATHESIS_SEED"); fi
   if ! "$venv/bin/st" --config-file "$out/$identity.toml" "${args[@]}" >"$out/$identity.log" 2>&1; then
     failed=1

@@ -81,6 +81,8 @@ pub struct Config {
     pub max_attachment_bytes: u64,
     /// How often the collector removes attachment content no row references.
     pub blob_gc_interval: Duration,
+    /// Events older than this are deleted (`service::events::purge`).
+    pub event_retention: Duration,
     /// Content and temp uploads untouched for less than this are never collected (see
     /// `service::tickets::collect_blobs`).
     pub blob_gc_grace: Duration,
@@ -287,6 +289,15 @@ impl Config {
             3_600,
             60..=604_800,
         )?);
+        let event_retention = Duration::from_secs(
+            86_400
+                * bounded(
+                    "STAGEFLOW_EVENT_RETENTION_DAYS",
+                    get("STAGEFLOW_EVENT_RETENTION_DAYS"),
+                    90,
+                    1..=3_650,
+                )?,
+        );
         let blob_gc_grace = Duration::from_secs(bounded(
             "STAGEFLOW_BLOB_GC_GRACE_SECONDS",
             get("STAGEFLOW_BLOB_GC_GRACE_SECONDS"),
@@ -341,6 +352,7 @@ impl Config {
             data_dir,
             max_attachment_bytes,
             blob_gc_interval,
+            event_retention,
             blob_gc_grace,
             database_url,
             listen,

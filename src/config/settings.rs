@@ -85,6 +85,7 @@ pub const SETTINGS: &[Setting] = &[
     setting("STAGEFLOW_USAGE_FLUSH_SECONDS", "usage-flush-seconds", "how often API-call counts are written to the database", |c, _| c.usage_flush_interval.as_secs().to_string()),
     setting("STAGEFLOW_DATA_DIR", "data-dir", "where attachment content (and by default the master key) is stored", |c, _| c.data_dir.display().to_string()),
     setting("STAGEFLOW_MAX_ATTACHMENT_BYTES", "max-attachment-bytes", "largest attachment accepted (413 beyond it)", |c, _| c.max_attachment_bytes.to_string()),
+    setting("STAGEFLOW_EVENT_RETENTION_DAYS", "event-retention-days", "days the event log keeps an event, 1–3650", |c, _| (c.event_retention.as_secs() / 86_400).to_string()),
     setting("STAGEFLOW_BLOB_GC_SECONDS", "blob-gc-seconds", "how often unreferenced attachment content is collected, 60–604800", |c, _| c.blob_gc_interval.as_secs().to_string()),
     setting("STAGEFLOW_BLOB_GC_GRACE_SECONDS", "blob-gc-grace-seconds", "content untouched for less than this is never collected, 600–2592000", |c, _| c.blob_gc_grace.as_secs().to_string()),
     setting("STAGEFLOW_LIST_PROBE_THRESHOLD", "list-probe-threshold", "SQLite only: matches from which a ticket-list filter is probed per ticket", |c, _| c.list_probe_threshold.to_string()),
