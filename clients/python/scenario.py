@@ -68,6 +68,7 @@ from stageflow_client.models import (
     TransitionList,
     TransitionResult,
     User,
+    WrongStateReason,
 )
 from stageflow_client.types import File, Response, Unset
 
@@ -261,10 +262,12 @@ class Scenario:
         by_key = {choice.key: choice for choice in choices.items}
         assert by_key["start_triage"].available and by_key["start_triage"].to == "in_triage"
         assert by_key["start_triage"].reasons == []
+        assert by_key["start_triage"].label.ja and by_key["start_triage"].label.en
         blocked = by_key["assign_work"]
         assert not blocked.available
-        codes = [reason["code"] for reason in blocked.reasons]
-        assert "wrong_state" in codes, [r.to_dict() for r in blocked.reasons]
+        wrong = [reason for reason in blocked.reasons if isinstance(reason, WrongStateReason)]
+        assert len(wrong) == 1, [r.to_dict() for r in blocked.reasons]
+        assert wrong[0].current == "new" and wrong[0].from_ == ["in_triage"], wrong[0].to_dict()
 
     def fire(self, transition: str, fields: dict[str, Any], to: str) -> TransitionResult:
         agent, ticket = self.need_agent(), self.need_ticket()
@@ -277,7 +280,9 @@ class Scenario:
         result = expect(response, HTTPStatus.OK, TransitionResult)
         assert not result.dry_run
         assert result.ticket.state == to, (transition, result.ticket.state)
-        assert result.plan["to"] == to, result.plan.to_dict()
+        assert result.plan.transition == transition and result.plan.to == to, result.plan.to_dict()
+        assert [event.transition for event in result.events] == [transition], [e.to_dict() for e in result.events]
+        assert all(event.ticket_id == ticket.id and event.to_state == to for event in result.events)
         self.etag = etag_of(response)
         assert self.etag == f'"{result.ticket.version}"', (self.etag, result.ticket.version)
         self.ticket = result.ticket
@@ -297,6 +302,7 @@ class Scenario:
         assert assigned.ticket.group == self.group.id
         resolved = self.fire("resolve", {"resolution_code": "config_change", "resolution": RESOLUTION}, "resolved")
         assert len(resolved.library_changes) == 1, [c.to_dict() for c in resolved.library_changes]
+        assert [event.event for event in resolved.events] == ["incident.resolved"]
         change = resolved.library_changes[0]
         assert change.library == "knowledge_base" and change.operation == LibraryOperation.CREATED
         assert change.record_field == "knowledge_article" and change.title == TITLE

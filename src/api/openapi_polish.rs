@@ -1,7 +1,8 @@
 //! The last pass over the generated OpenAPI document, for what utoipa's attributes cannot say
 //! (or would have to repeat on every handler): free-form objects that allow any member, page
 //! items by reference, the error responses every operation shares, one-line summaries, path
-//! parameter descriptions, `servers` and the root `security`.
+//! parameter descriptions, `servers`, the root `security`, and the `X-Request-Id` header every
+//! response carries.
 //!
 //! It works on the document as JSON and reads it back, so each rule is a few lines over plain
 //! maps; the rules only add what is missing and never override an annotation.
@@ -14,6 +15,9 @@ const UNSUPPORTED: &str = "#/components/responses/UnsupportedMediaType";
 const BAD_REQUEST: &str = "#/components/responses/BadRequest";
 const UNPROCESSABLE: &str = "#/components/responses/Unprocessable";
 const PRECONDITION_FAILED: &str = "#/components/responses/PreconditionFailed";
+
+/// The response header every response carries, declared once under `components/headers`.
+pub const REQUEST_ID_HEADER: &str = "X-Request-Id";
 
 /// Longest one-line summary; the rest of a long first paragraph moves to the description.
 pub const MAX_SUMMARY_CHARS: usize = 80;
@@ -51,6 +55,101 @@ fn polish_value(doc: &mut Value) {
         );
         root.entry("security")
             .or_insert_with(|| json!([{"bearer": []}]));
+    }
+    declare_request_id(doc);
+}
+
+/// `X-Request-Id` is on every response: one component header, referenced from every response
+/// written in place and from every shared response component.
+fn declare_request_id(doc: &mut Value) {
+    let Some(components) = doc.get_mut("components").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let headers = components
+        .entry("headers")
+        .or_insert_with(|| json!({}))
+        .as_object_mut();
+    headers.into_iter().for_each(|h| {
+        h.insert(REQUEST_ID_HEADER.to_owned(), request_id_header());
+    });
+    let shared = components
+        .get_mut("responses")
+        .and_then(Value::as_object_mut);
+    shared
+        .into_iter()
+        .flat_map(|r| r.values_mut())
+        .for_each(refer_to_request_id);
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let responses = paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(|operation| operation.get_mut("responses"))
+        .filter_map(Value::as_object_mut)
+        .flat_map(|responses| responses.values_mut());
+    responses.for_each(refer_to_request_id);
+}
+
+fn request_id_header() -> Value {
+    let max = crate::api::request_id::MAX_CHARS;
+    json!({
+        "description": "The request's id: the client's own `X-Request-Id` when it sent a \
+            well-formed one (1 to 128 letters, digits, `-`, `_`, `.` or `:`), else a new UUID \
+            v7. Problem documents carry it as `instance`; the access log and any error log \
+            line of the request print it.",
+        "required": true,
+        "schema": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": max,
+            "pattern": "^[A-Za-z0-9._:-]+$",
+            "example": "019ac0d2-4a00-7000-8000-000000000001"
+        }
+    })
+}
+
+/// A response written in place gets the `X-Request-Id` reference; a `$ref` to a shared
+/// response is left alone (the component carries it).
+fn refer_to_request_id(response: &mut Value) {
+    let Some(response) = response.as_object_mut() else {
+        return;
+    };
+    if response.contains_key("$ref") {
+        return;
+    }
+    let headers = response
+        .entry("headers")
+        .or_insert_with(|| json!({}))
+        .as_object_mut();
+    headers.into_iter().for_each(|h| {
+        h.insert(
+            REQUEST_ID_HEADER.to_owned(),
+            json!({"$ref": format!("#/components/headers/{REQUEST_ID_HEADER}")}),
+        );
+    });
+}
+
+/// utoipa writes an optional header parameter (`Option<String>`) as `string | null`; a header
+/// is absent or a string, never null.
+fn headers_are_never_null(operation: &mut Map<String, Value>) {
+    let parameters = operation
+        .get_mut("parameters")
+        .and_then(Value::as_array_mut);
+    for parameter in parameters.into_iter().flatten() {
+        if parameter.get("in").and_then(Value::as_str) != Some("header") {
+            continue;
+        }
+        if let Some(kind) = parameter.pointer_mut("/schema/type")
+            && let Some(kinds) = kind.as_array()
+        {
+            let kinds: Vec<Value> = kinds.iter().filter(|k| *k != "null").cloned().collect();
+            *kind = match kinds.as_slice() {
+                [one] => one.clone(),
+                _ => Value::Array(kinds),
+            };
+        }
     }
 }
 
@@ -228,6 +327,7 @@ fn complete_operation(path: &str, operation: &mut Map<String, Value>) {
     }
     one_line_summary(operation);
     describe_path_parameters(path, operation);
+    headers_are_never_null(operation);
     let takes_json = operation
         .get("requestBody")
         .and_then(|b| b.get("content"))

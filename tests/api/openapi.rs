@@ -385,3 +385,286 @@ fn the_catalog_listing_and_the_import_format_are_different_schemas() {
         "#/components/schemas/Page_CatalogListEntry"
     );
 }
+
+#[test]
+fn every_response_declares_the_request_id_header() {
+    let doc = stageflow::api::openapi_document().unwrap();
+    let header = &doc["components"]["headers"]["X-Request-Id"];
+    assert_eq!(header["schema"]["type"], "string", "{header}");
+    assert_eq!(header["schema"]["maxLength"], 128, "{header}");
+    assert_eq!(header["required"], true, "{header}");
+    let reference = serde_json::json!({"$ref": "#/components/headers/X-Request-Id"});
+    for (name, response) in doc["components"]["responses"].as_object().unwrap() {
+        assert_eq!(
+            response["headers"]["X-Request-Id"], reference,
+            "components/responses/{name}"
+        );
+    }
+    for (method, path, operation) in operations(&doc) {
+        for (status, response) in operation["responses"].as_object().unwrap() {
+            // A shared response carries the header itself (checked above).
+            if response.get("$ref").is_some() {
+                continue;
+            }
+            assert_eq!(
+                response["headers"]["X-Request-Id"], reference,
+                "{method} {path} {status}"
+            );
+        }
+    }
+}
+
+#[test]
+fn header_parameters_are_strings_never_null() {
+    let doc = stageflow::api::openapi_document().unwrap();
+    let mut seen = 0;
+    for (method, path, operation) in operations(&doc) {
+        for parameter in operation["parameters"].as_array().into_iter().flatten() {
+            if parameter["in"] == "header" {
+                seen += 1;
+                assert_eq!(
+                    parameter["schema"]["type"], "string",
+                    "{method} {path}: {}",
+                    parameter["name"]
+                );
+            }
+        }
+    }
+    assert!(seen >= 20, "{seen} header parameters");
+}
+
+#[test]
+fn transition_reasons_plans_events_and_labels_are_typed() {
+    let doc = stageflow::api::openapi_document().unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let reason = &schemas["TransitionReason"];
+    assert_eq!(reason["discriminator"]["propertyName"], "code");
+    let mapping = reason["discriminator"]["mapping"].as_object().unwrap();
+    let codes = [
+        "unknown_transition",
+        "wrong_state",
+        "not_permitted",
+        "guard_failed",
+        "missing_fields",
+    ];
+    assert_eq!(mapping.len(), codes.len(), "{mapping:?}");
+    let variants = reason["oneOf"].as_array().unwrap();
+    assert_eq!(variants.len(), codes.len());
+    for code in codes {
+        let target = mapping[code].as_str().unwrap();
+        assert!(variants.iter().any(|v| v["$ref"] == target), "{code}");
+        let variant = &schemas[target.rsplit('/').next().unwrap()];
+        assert_eq!(
+            variant["properties"]["code"]["enum"],
+            serde_json::json!([code])
+        );
+        assert!(
+            variant["required"]
+                .as_array()
+                .unwrap()
+                .contains(&"code".into())
+        );
+    }
+    let choice = &schemas["TransitionChoice"]["properties"];
+    assert_eq!(
+        choice["reasons"]["items"]["$ref"],
+        "#/components/schemas/TransitionReason"
+    );
+    assert_eq!(choice["label"]["$ref"], "#/components/schemas/Labels");
+    let result = &schemas["TransitionResult"]["properties"];
+    assert_eq!(
+        result["plan"]["$ref"],
+        "#/components/schemas/TransitionPlan"
+    );
+    assert_eq!(
+        result["events"]["items"]["$ref"],
+        "#/components/schemas/NotifyEvent"
+    );
+    let actions = &schemas["PlannedAction"]["oneOf"];
+    assert_eq!(actions.as_array().unwrap().len(), 5, "{actions}");
+}
+
+/// Where `value` does not match `schema` of the document `doc` (types, enums, members,
+/// `oneOf` by discriminator or exactly one match); empty when it matches.
+fn mismatches(
+    doc: &serde_json::Value,
+    schema: &serde_json::Value,
+    value: &serde_json::Value,
+    at: &str,
+) -> Vec<String> {
+    use serde_json::Value;
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.rsplit('/').next().unwrap();
+        return mismatches(doc, &doc["components"]["schemas"][name], value, at);
+    }
+    if let Some(variants) = schema["oneOf"].as_array() {
+        if let Some(property) = schema["discriminator"]["propertyName"].as_str() {
+            let code = value[property].as_str().unwrap_or_default();
+            let Some(target) = schema["discriminator"]["mapping"][code].as_str() else {
+                return vec![format!("{at}: {property} {code:?} not in the mapping")];
+            };
+            return mismatches(doc, &serde_json::json!({"$ref": target}), value, at);
+        }
+        let matching = variants
+            .iter()
+            .filter(|v| mismatches(doc, v, value, at).is_empty())
+            .count();
+        return if matching == 1 {
+            Vec::new()
+        } else {
+            vec![format!("{at}: {matching} oneOf variants match {value}")]
+        };
+    }
+    let kinds: Vec<&str> = match &schema["type"] {
+        Value::String(kind) => vec![kind.as_str()],
+        Value::Array(kinds) => kinds.iter().filter_map(Value::as_str).collect(),
+        _ => return Vec::new(), // `{}`: any value
+    };
+    let kind = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let declared = kinds.contains(&kind) || (kind == "integer" && kinds.contains(&"number"));
+    if !declared {
+        return vec![format!("{at}: {kind} where {kinds:?} is declared")];
+    }
+    if let Some(allowed) = schema["enum"].as_array()
+        && !allowed.contains(value)
+    {
+        return vec![format!("{at}: {value} not in {allowed:?}")];
+    }
+    let mut found = Vec::new();
+    match value {
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                found.extend(mismatches(
+                    doc,
+                    &schema["items"],
+                    item,
+                    &format!("{at}/{i}"),
+                ));
+            }
+        }
+        Value::Object(members) => {
+            for required in schema["required"].as_array().into_iter().flatten() {
+                if !members.contains_key(required.as_str().unwrap()) {
+                    found.push(format!("{at}: required {required} missing"));
+                }
+            }
+            for (name, member) in members {
+                let declared = &schema["properties"][name];
+                let member_schema = if declared.is_null() {
+                    match &schema["additionalProperties"] {
+                        Value::Bool(false) => {
+                            found.push(format!("{at}: undeclared member {name}"));
+                            continue;
+                        }
+                        Value::Object(_) => &schema["additionalProperties"],
+                        _ if schema.get("properties").is_some() => {
+                            found.push(format!("{at}: undeclared member {name}"));
+                            continue;
+                        }
+                        _ => continue,
+                    }
+                } else {
+                    declared
+                };
+                found.extend(mismatches(
+                    doc,
+                    member_schema,
+                    member,
+                    &format!("{at}/{name}"),
+                ));
+            }
+        }
+        _ => {}
+    }
+    found
+}
+
+fn assert_conforms(doc: &serde_json::Value, schema: &str, value: &serde_json::Value) {
+    let reference = serde_json::json!({"$ref": format!("#/components/schemas/{schema}")});
+    let found = mismatches(doc, &reference, value, schema);
+    assert!(found.is_empty(), "{found:#?}\n{value:#}");
+}
+
+/// The transition answers, as the server sends them, match their typed schemas: every
+/// reason code, each plan action kind and the `notify` event payload.
+#[actix_web::test]
+async fn transition_answers_match_their_schemas() {
+    use reqwest::StatusCode;
+    use serde_json::json;
+    let doc = stageflow::api::openapi_document().unwrap();
+    let app = crate::helpers::spawn_app().await;
+    let (tenant, _) = crate::tickets::desk_tenant(&app, "acme").await;
+    let agent = app.user_token(&tenant, "agent1", &["agent"]).await;
+    let requester = app.user_token(&tenant, "req1", &["requester"]).await;
+    let ticket = app
+        .create(
+            "/api/v1/tickets",
+            &requester,
+            json!({"template": "desk", "fields": {"title": "VPNが繋がらない"}}),
+        )
+        .await;
+    let path = format!("/api/v1/tickets/{}", ticket["id"].as_str().unwrap());
+    let mut codes = std::collections::BTreeSet::new();
+    for token in [&agent, &requester] {
+        let listed = app
+            .get(&format!("{path}/transitions?explain=true"), Some(token))
+            .await;
+        assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
+        let listed = listed.json();
+        assert_conforms(&doc, "TransitionList", &listed);
+        for item in listed["items"].as_array().unwrap() {
+            for reason in item["reasons"].as_array().unwrap() {
+                codes.insert(reason["code"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    // `unknown_transition` is a refusal of a request, never a listed reason.
+    let expected = [
+        "guard_failed",
+        "missing_fields",
+        "not_permitted",
+        "wrong_state",
+    ];
+    assert_eq!(
+        codes.iter().map(String::as_str).collect::<Vec<_>>(),
+        expected
+    );
+    let started = app
+        .post_json(
+            &format!("{path}/transitions"),
+            Some(&agent),
+            &json!({"transition": "start"}),
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::OK, "{}", started.text);
+    let started = started.json();
+    assert_conforms(&doc, "TransitionResult", &started);
+    assert_eq!(started["plan"]["actions"][0]["type"], "notify");
+    assert_eq!(started["events"][0]["event"], "started");
+    let delegated = app
+        .post_json(
+            &format!("{path}/transitions?dry_run=true"),
+            Some(&agent),
+            &json!({"transition": "delegate"}),
+        )
+        .await;
+    assert_eq!(delegated.status, StatusCode::OK, "{}", delegated.text);
+    let delegated = delegated.json();
+    assert_conforms(&doc, "TransitionResult", &delegated);
+    let fields = &delegated["plan"]["actions"][0]["fields"];
+    assert_eq!(
+        (
+            fields["title"]["kind"].clone(),
+            fields["detail"]["kind"].clone()
+        ),
+        (json!("copied"), json!("literal"))
+    );
+}

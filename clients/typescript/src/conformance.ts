@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import type { Middleware } from "openapi-fetch";
 
 /** Headers whose presence a client relies on; each must be declared where it is sent. */
-const DECLARED_HEADERS = ["ETag", "Location", "Idempotent-Replayed", "Retry-After"];
+const DECLARED_HEADERS = ["ETag", "Location", "Idempotent-Replayed", "Retry-After", "X-Request-Id"];
 
 function member(value: unknown, key: string): unknown {
   if (typeof value !== "object" || value === null) return undefined;

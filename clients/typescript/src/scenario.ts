@@ -213,19 +213,21 @@ let tag = await step("agent: transitions with explain", async () => {
   assert.equal(triage.available, true);
   assert.equal(triage.to, "in_triage");
   assert.deepEqual(triage.reasons, []);
+  assert.ok(triage.label.ja.length > 0 && triage.label.en.length > 0, "a label in both languages");
   const refused = choices.items.filter((choice) => !choice.available);
   assert.ok(refused.length > 0, "some transition is unavailable");
   for (const choice of refused) {
-    const [reason] = choice.reasons;
-    assert.ok(reason !== undefined, `${choice.key}: unavailable with a reason`);
-    // `reasons` items are free-form objects in the document: `code` is `unknown` here.
-    const code = reason["code"];
-    assert.ok(typeof code === "string" && code.length > 0, `${choice.key}: reason code ${code}`);
+    assert.ok(choice.reasons.length > 0, `${choice.key}: unavailable with a reason`);
   }
-  assert.ok(
-    refused.some((choice) => choice.reasons.some((reason) => reason["code"] === "wrong_state")),
-    "a transition from another state is refused as wrong_state",
+  const assignWork = refused.find((choice) => choice.key === "assign_work");
+  assert.ok(assignWork, "assign_work is refused");
+  // `code` tells the reasons apart: narrowing on it gives each reason its own members.
+  const wrongState = assignWork.reasons.flatMap((reason) =>
+    reason.code === "wrong_state" ? [reason] : [],
   );
+  assert.equal(wrongState.length, 1, "assign_work is refused as wrong_state");
+  assert.equal(wrongState[0]?.current, "new");
+  assert.deepEqual(wrongState[0]?.from, ["in_triage"]);
   return etag("transitions", listed.response);
 });
 
@@ -244,6 +246,12 @@ async function fire(
   assert.equal(result.ticket.state, to);
   tag = etag(transition, fired.response);
   assert.equal(tag, `"${result.ticket.version}"`);
+  assert.equal(result.plan.transition, transition);
+  assert.equal(result.plan.to, to);
+  assert.deepEqual(
+    result.events.map((event) => [event.ticket_id, event.transition, event.to_state]),
+    [[filed.id, transition, to]],
+  );
   return result;
 }
 const resolved = await step("agent: start_triage, assign_work, resolve (If-Match)", async () => {
@@ -265,12 +273,21 @@ const resolved = await step("agent: start_triage, assign_work, resolve (If-Match
     "in_progress",
   );
   assert.equal(assigned.ticket.group, groupId);
+  // The plan's actions are told apart by `type`, an assignee by `kind`.
+  const assignees = assigned.plan.actions.flatMap((action) =>
+    action.type === "assign" && action.assignee.kind === "group" ? [action.assignee.id] : [],
+  );
+  assert.deepEqual(assignees, [groupId]);
   const done = await fire(
     "resolve",
     { resolution_code: "config_change", resolution },
     "resolved",
   );
   assert.equal(done.ticket.stage, "resolution");
+  assert.deepEqual(
+    done.events.map((event) => event.event),
+    ["incident.resolved"],
+  );
   return done;
 });
 

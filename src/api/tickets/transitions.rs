@@ -5,6 +5,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
+mod wire;
+pub use wire::{
+    GuardFailedReason, MappedFields, MappedValue, MissingFieldsReason, NotPermittedReason,
+    NotifyEvent, PlannedAction, PlannedAssignee, PlannedFieldChange, TransitionPlan,
+    TransitionReason, UnknownTransitionReason, WrongStateReason,
+};
+
 use super::comments::Comment;
 use super::{Ticket, caller};
 use crate::api::common::{if_match, ok_with_etag};
@@ -15,7 +22,8 @@ use std::collections::BTreeSet;
 
 use crate::domain::ids::TicketId;
 use crate::domain::library::LibraryOperation;
-use crate::domain::template::{TransitionOption, TransitionPlan};
+use crate::domain::master::Labels;
+use crate::domain::template::{self as engine, TransitionOption};
 use crate::domain::ticket::Audience;
 use crate::service::libraries::{self as libs, LibraryWrite};
 use crate::service::tickets::{
@@ -37,35 +45,34 @@ pub struct ExplainParams {
     "reasons": [{"code": "not_permitted"}]}))]
 pub struct TransitionChoice {
     pub key: String,
-    #[schema(value_type = Object)]
-    pub label: Value,
+    pub label: Labels,
     pub to: String,
     /// True when the transition can be fired now, given the `required_fields` the request
     /// must supply when they are not set yet.
     pub available: bool,
     /// Fields the transition's form asks for.
     pub required_fields: Vec<String>,
-    /// With `explain`: why it is unavailable (`wrong_state`, `not_permitted`,
-    /// `guard_failed`, `missing_fields`). Requesters and partners are never told an
-    /// internal field's name: `missing_fields` lists public fields only, and a failed guard
-    /// comparing an internal field reads `condition not met`.
-    #[schema(value_type = Vec<Object>)]
-    pub reasons: Vec<Value>,
+    /// With `explain`: why it is unavailable, each reason told by its `code`
+    /// (`unknown_transition`, `wrong_state`, `not_permitted`, `guard_failed`,
+    /// `missing_fields`); empty without `explain`, and on an available transition at most
+    /// `missing_fields` (what the request must supply). Requesters and partners are never
+    /// told an internal field's name: `missing_fields` lists public fields only, and a failed
+    /// guard comparing an internal field reads `condition not met`.
+    pub reasons: Vec<TransitionReason>,
 }
 
 impl From<TransitionOption> for TransitionChoice {
     fn from(o: TransitionOption) -> Self {
         Self {
             key: o.key,
-            label: serde_json::to_value(&o.label).unwrap_or(Value::Null),
+            label: Labels {
+                ja: o.label.ja,
+                en: o.label.en,
+            },
             to: o.to,
             available: o.available,
             required_fields: o.required_fields,
-            reasons: o
-                .reasons
-                .iter()
-                .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
-                .collect(),
+            reasons: o.reasons.into_iter().map(TransitionReason::from).collect(),
         }
     }
 }
@@ -207,27 +214,25 @@ pub struct TransitionResult {
     /// The ticket after the transition (in a dry run: as it would be).
     pub ticket: Ticket,
     /// The engine's plan: from, to, field changes (old and new values) and actions.
-    #[schema(value_type = Object)]
-    pub plan: Value,
+    pub plan: TransitionPlan,
     /// Tickets created by `create_child_ticket` actions.
     pub children: Vec<Ticket>,
     /// Records written by `library_upsert` / `library_update` actions (in a dry run: as
     /// they would be written).
     pub library_changes: Vec<LibraryChange>,
     /// Events recorded for integrations by `notify` actions (in a dry run: would record).
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<NotifyEvent>)]
     pub events: Vec<Value>,
     pub comment: Option<Comment>,
 }
 
-fn plan_json(
-    plan: &TransitionPlan,
+fn plan_seen(
+    plan: &engine::TransitionPlan,
     ticket: &LoadedTicket,
     caller: &TicketCaller,
     readable: &BTreeSet<String>,
-) -> Value {
-    let seen = caller.audience.plan(&ticket.def, plan.clone(), readable);
-    serde_json::to_value(seen).unwrap_or(Value::Null)
+) -> TransitionPlan {
+    TransitionPlan::from(caller.audience.plan(&ticket.def, plan.clone(), readable))
 }
 
 fn outcome_body(
@@ -239,7 +244,7 @@ fn outcome_body(
     Ok(TransitionResult {
         dry_run,
         ticket: Ticket::of(&outcome.ticket, caller),
-        plan: plan_json(&outcome.plan, &outcome.ticket, caller, readable),
+        plan: plan_seen(&outcome.plan, &outcome.ticket, caller, readable),
         children: outcome
             .children
             .iter()
