@@ -20,6 +20,7 @@ pub mod audit;
 pub mod credentials;
 pub mod groups;
 pub mod index;
+pub mod jobs;
 pub mod libraries;
 pub mod masters;
 pub mod migrations;

@@ -15,6 +15,7 @@ mod directory;
 mod helpers;
 mod http_errors;
 mod isolation;
+mod jobs;
 mod libraries;
 mod lockout;
 mod masters;
