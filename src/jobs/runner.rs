@@ -61,6 +61,9 @@ impl LocalTask {
     }
 }
 
+/// The running loops: jobs, then local tasks.
+type Loops = (Option<JoinHandle<()>>, Option<JoinHandle<()>>);
+
 /// One node's job runner. Build it with [`Runner::new`], register kinds, then [`Runner::start`]
 /// its loops; [`Runner::shutdown`] stops them.
 pub struct Runner {
@@ -71,7 +74,7 @@ pub struct Runner {
     kinds: RwLock<HashMap<String, Arc<Kind>>>,
     stop: watch::Sender<bool>,
     wake: Notify,
-    loops: Mutex<(Option<JoinHandle<()>>, Option<JoinHandle<()>>)>,
+    loops: Mutex<Loops>,
 }
 
 impl Runner {
