@@ -125,7 +125,7 @@ mod tests {
     #[test]
     fn backoff_doubles_up_to_the_cap_and_jitter_stays_in_the_upper_half() {
         assert_eq!(backoff(1, 0.0), Duration::from_millis(2_500));
-        assert_eq!(backoff(1, 0.999_999), Duration::from_millis(4_999));
+        assert!(backoff(1, 0.999_999) < Duration::from_secs(5));
         assert_eq!(backoff(2, 0.0), Duration::from_secs(5));
         assert_eq!(backoff(3, 0.5), Duration::from_millis(15_000));
         assert_eq!(backoff(30, 0.0), BACKOFF_CAP / 2);
