@@ -664,6 +664,39 @@ mod tests {
     }
 
     #[test]
+    fn job_runner_settings() {
+        let defaults = config(&[]).unwrap().jobs;
+        assert_eq!(defaults.tick, Duration::from_secs(1));
+        assert_eq!(defaults.lease, Duration::from_secs(60));
+        assert_eq!(defaults.batch_size, 16);
+        assert_eq!(defaults.shutdown_grace, Duration::from_secs(10));
+        assert!(
+            defaults
+                .node_id
+                .contains(&format!("-{}-", std::process::id()))
+        );
+        assert_ne!(defaults.node_id, config(&[]).unwrap().jobs.node_id);
+        let set = config(&[
+            ("STAGEFLOW_JOBS_NODE_ID", " node-a "),
+            ("STAGEFLOW_JOBS_TICK_MILLIS", "250"),
+        ])
+        .unwrap()
+        .jobs;
+        assert_eq!(
+            (set.node_id.as_str(), set.tick),
+            ("node-a", Duration::from_millis(250))
+        );
+        for (variable, bad) in [
+            ("STAGEFLOW_JOBS_NODE_ID", "node a"),
+            ("STAGEFLOW_JOBS_NODE_ID", &"n".repeat(129)),
+            ("STAGEFLOW_JOBS_LEASE_SECONDS", "1"),
+            ("STAGEFLOW_JOBS_TICK_MILLIS", "0"),
+        ] {
+            assert_eq!(config(&[(variable, bad)]).unwrap_err().variable, variable);
+        }
+    }
+
+    #[test]
     fn defaults_need_no_variable() {
         let config = config(&[]).unwrap();
         assert_eq!(
