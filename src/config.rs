@@ -106,6 +106,23 @@ pub struct Config {
     /// Browser origins allowed to call the API cross-origin (`STAGEFLOW_CORS_ORIGINS`); empty
     /// turns CORS off.
     pub cors_origins: Vec<String>,
+    /// The job runner (`crate::jobs`).
+    pub jobs: JobSettings,
+}
+
+/// How this node's job runner claims and runs jobs (docs/ARCHITECTURE.md, "Jobs").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSettings {
+    /// How often the runner looks for due jobs and node-local work.
+    pub tick: Duration,
+    /// Jobs claimed at most per claim.
+    pub batch_size: u32,
+    /// How long a claim holds a job; a node that has not finished it by then loses it.
+    pub lease: Duration,
+    /// This node's name in `jobs.lease_owner`; unique per running process.
+    pub node_id: String,
+    /// On shutdown, how long running jobs may finish before their leases are released.
+    pub shutdown_grace: Duration,
 }
 
 /// The PEM files of the built-in TLS listener; they are read and checked at start
@@ -313,6 +330,7 @@ impl Config {
         )?;
 
         let session = session_settings(&get)?;
+        let jobs = job_settings(&get)?;
 
         let cors_origins = match get("STAGEFLOW_CORS_ORIGINS") {
             Some(raw) => {
@@ -341,6 +359,7 @@ impl Config {
         };
 
         Ok(Self {
+            jobs,
             tls,
             cors_origins,
             account_rate_per_minute: session.account_rate_per_minute,
@@ -419,6 +438,72 @@ fn session_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<SessionSetti
             60..=31_536_000,
         )?),
     })
+}
+
+fn job_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<JobSettings, ConfigError> {
+    let node_id = match get("STAGEFLOW_JOBS_NODE_ID") {
+        Some(raw) => {
+            let id = raw.trim();
+            let valid = id.len() <= 128 && id.chars().all(|c| c.is_ascii_graphic());
+            if !valid {
+                return Err(ConfigError::new(
+                    "STAGEFLOW_JOBS_NODE_ID",
+                    "must be 1–128 printable ASCII characters without spaces",
+                ));
+            }
+            id.to_owned()
+        }
+        None => default_node_id(),
+    };
+    Ok(JobSettings {
+        tick: Duration::from_millis(bounded(
+            "STAGEFLOW_JOBS_TICK_MILLIS",
+            get("STAGEFLOW_JOBS_TICK_MILLIS"),
+            1_000,
+            10..=3_600_000,
+        )?),
+        batch_size: bounded(
+            "STAGEFLOW_JOBS_BATCH_SIZE",
+            get("STAGEFLOW_JOBS_BATCH_SIZE"),
+            16,
+            1..=1_000,
+        )?,
+        lease: Duration::from_secs(bounded(
+            "STAGEFLOW_JOBS_LEASE_SECONDS",
+            get("STAGEFLOW_JOBS_LEASE_SECONDS"),
+            60,
+            5..=86_400,
+        )?),
+        node_id,
+        shutdown_grace: Duration::from_secs(bounded(
+            "STAGEFLOW_JOBS_SHUTDOWN_GRACE_SECONDS",
+            get("STAGEFLOW_JOBS_SHUTDOWN_GRACE_SECONDS"),
+            10,
+            0..=3_600,
+        )?),
+    })
+}
+
+/// `<hostname>-<pid>-<random>`: readable in the `jobs` table, and unique even for two
+/// processes of one host or a restarted process that got its old pid back.
+fn default_node_id() -> String {
+    let host = ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|path| std::fs::read_to_string(path).ok())
+        .map(|name| {
+            name.trim()
+                .chars()
+                .filter(char::is_ascii_graphic)
+                .take(64)
+                .collect::<String>()
+        })
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "node".to_owned());
+    format!(
+        "{host}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
 }
 
 /// A comma-separated list of browser origins: `scheme://host[:port]` with `http` or `https`,
@@ -587,6 +672,39 @@ mod tests {
         ] {
             let error = config(&[("STAGEFLOW_CORS_ORIGINS", bad)]).unwrap_err();
             assert_eq!(error.variable, "STAGEFLOW_CORS_ORIGINS", "{bad}");
+        }
+    }
+
+    #[test]
+    fn job_runner_settings() {
+        let defaults = config(&[]).unwrap().jobs;
+        assert_eq!(defaults.tick, Duration::from_secs(1));
+        assert_eq!(defaults.lease, Duration::from_secs(60));
+        assert_eq!(defaults.batch_size, 16);
+        assert_eq!(defaults.shutdown_grace, Duration::from_secs(10));
+        assert!(
+            defaults
+                .node_id
+                .contains(&format!("-{}-", std::process::id()))
+        );
+        assert_ne!(defaults.node_id, config(&[]).unwrap().jobs.node_id);
+        let set = config(&[
+            ("STAGEFLOW_JOBS_NODE_ID", " node-a "),
+            ("STAGEFLOW_JOBS_TICK_MILLIS", "250"),
+        ])
+        .unwrap()
+        .jobs;
+        assert_eq!(
+            (set.node_id.as_str(), set.tick),
+            ("node-a", Duration::from_millis(250))
+        );
+        for (variable, bad) in [
+            ("STAGEFLOW_JOBS_NODE_ID", "node a"),
+            ("STAGEFLOW_JOBS_NODE_ID", &"n".repeat(129)),
+            ("STAGEFLOW_JOBS_LEASE_SECONDS", "1"),
+            ("STAGEFLOW_JOBS_TICK_MILLIS", "0"),
+        ] {
+            assert_eq!(config(&[(variable, bad)]).unwrap_err().variable, variable);
         }
     }
 

@@ -4,7 +4,7 @@
 //! same table.
 //!
 //! Layers, top to bottom: the composition root (`main`, `lib`, `seed`) →
-//! `api` → `service` → `auth` → `db` → `domain`. Leaf helpers (`clock`, `config`,
+//! `api` → `jobs` → `service` → `auth` → `db` → `domain`. Leaf helpers (`clock`, `config`,
 //! `storage`, `usage`, `catalog`) may be used from every layer that lists them.
 
 use std::fs;
@@ -16,13 +16,20 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "root",
         &[
             "service", "auth", "db", "domain", "seed", "clock", "config", "storage", "usage",
-            "catalog",
+            "catalog", "jobs",
         ],
     ),
     (
         "api",
         &[
             "service", "auth", "db", "domain", "clock", "config", "storage", "usage", "catalog",
+            "jobs",
+        ],
+    ),
+    (
+        "jobs",
+        &[
+            "service", "auth", "db", "domain", "clock", "config", "storage", "usage",
         ],
     ),
     (
@@ -87,6 +94,7 @@ fn layer_of(relative: &str) -> &'static str {
     match module {
         "main" | "lib" | "seed" => "root",
         "api" => "api",
+        "jobs" => "jobs",
         "service" => "service",
         "auth" => "auth",
         "db" => "db",

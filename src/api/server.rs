@@ -18,6 +18,7 @@ use crate::auth::password::PasswordHasher;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::{Database, DbError};
+use crate::jobs::{LocalTask, Runner};
 use crate::service::bootstrap;
 
 /// Why the server could not start.
@@ -100,30 +101,39 @@ impl Application {
     }
 
     /// Serves until SIGINT/SIGTERM, then finishes in-flight requests (graceful shutdown) and
-    /// flushes the usage counters a last time.
+    /// stops the job runner: running jobs finish within the grace or are released, and the
+    /// usage counters are flushed a last time.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let state = self.state.clone();
-        let housekeeping = actix_web::rt::spawn(async move {
-            let mut tick = actix_web::rt::time::interval(state.config.usage_flush_interval);
-            tick.tick().await;
-            let mut last_collection = std::time::Instant::now();
-            loop {
-                tick.tick().await;
-                flush_usage(&state).await;
-                crate::auth::reload_signing_keys(&state.auth()).await;
-                state.limits.retain_recent();
-                purge_idempotency_keys(&state).await;
-                if last_collection.elapsed() >= state.config.blob_gc_interval {
-                    last_collection = std::time::Instant::now();
-                    collect_blobs(&state).await;
-                }
-            }
-        });
+        self.state.jobs.start(local_tasks(&self.state));
         let served = self.server.await;
-        housekeeping.abort();
-        flush_usage(&self.state).await;
+        self.state.jobs.shutdown().await;
         served
     }
+}
+
+/// The background work on this node's own memory, run by the job runner's local loop
+/// (docs/ARCHITECTURE.md, "Jobs"): every node flushes its own API-call counts, reloads its
+/// key ring and trims its rate-limit tables.
+fn local_tasks(state: &web::Data<AppState>) -> Vec<LocalTask> {
+    let every = state.config.usage_flush_interval;
+    let flush = state.clone();
+    let keys = state.clone();
+    let limits = state.clone();
+    vec![
+        LocalTask::new("usage flush", every, move || {
+            let state = flush.clone();
+            async move { flush_usage(&state).await }
+        })
+        .at_shutdown(),
+        LocalTask::new("signing-key reload", every, move || {
+            let state = keys.clone();
+            async move { crate::auth::reload_signing_keys(&state.auth()).await }
+        }),
+        LocalTask::new("rate-limit trim", every, move || {
+            limits.limits.retain_recent();
+            async {}
+        }),
+    ]
 }
 
 /// Writes the pending usage counts; a failure is logged and the counts wait for the next try.
@@ -134,38 +144,6 @@ pub async fn flush_usage(state: &web::Data<AppState>) {
         Ok(Ok(())) => {}
         Ok(Err(error)) => log::warn!("usage counters not flushed, will retry: {error}"),
         Err(error) => log::warn!("usage flush task failed: {error}"),
-    }
-}
-
-/// Forgets stored `Idempotency-Key` responses past their retention.
-pub async fn purge_idempotency_keys(state: &web::Data<AppState>) {
-    let before =
-        state.clock.now() - chrono::Duration::hours(crate::service::idempotency::RETENTION_HOURS);
-    let purged = state
-        .db
-        .write(move |conn| crate::service::idempotency::purge(conn, before))
-        .await;
-    if let Err(error) = purged {
-        log::warn!("stored idempotent responses not purged, will retry: {error}");
-    }
-}
-
-/// Removes attachment content no row references and temp uploads left by a crash, both only
-/// once untouched for `STAGEFLOW_BLOB_GC_GRACE_SECONDS`; a failure is logged and the next
-/// pass tries again.
-pub async fn collect_blobs(state: &web::Data<AppState>) {
-    // File times are wall-clock times set by the filesystem, so the cut-off is too.
-    let Some(before) = std::time::SystemTime::now().checked_sub(state.config.blob_gc_grace) else {
-        return;
-    };
-    match collect_blobs_before(state, before).await {
-        Ok(removed) if removed != Default::default() => log::info!(
-            "attachment store: removed {} unreferenced contents and {} stale uploads",
-            removed.contents,
-            removed.uploads
-        ),
-        Ok(_) => {}
-        Err(error) => log::warn!("attachment store not collected, will retry: {error}"),
     }
 }
 
@@ -201,11 +179,17 @@ fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, Star
             .map_err(|e| StartError::Setup(e.to_string()))?,
     );
     let limits = crate::auth::limits::RateLimits::new(&config).map_err(StartError::Setup)?;
-    let blobs = crate::storage::FsBlobStore::open(config.data_dir.join("attachments"))
-        .map_err(|e| StartError::Setup(format!("cannot prepare the attachment store: {e}")))?;
+    let blobs: Arc<dyn crate::storage::BlobStore> = Arc::new(
+        crate::storage::FsBlobStore::open(config.data_dir.join("attachments"))
+            .map_err(|e| StartError::Setup(format!("cannot prepare the attachment store: {e}")))?,
+    );
+    let jobs = Runner::new(db.clone(), clock.clone(), &config.jobs);
+    crate::jobs::register_housekeeping(&jobs, &config, blobs.clone());
+    jobs.seed_recurring_blocking(clock.now())?;
     Ok(AppState {
+        jobs,
         definitions: Default::default(),
-        blobs: Arc::new(blobs),
+        blobs,
         usage: crate::usage::UsageMeter::default(),
         limits,
         route_table: RouteTable::from_openapi(&doc),

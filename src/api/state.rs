@@ -25,6 +25,8 @@ pub struct AppState {
     pub limits: crate::auth::limits::RateLimits,
     pub definitions: crate::service::definitions::DefinitionCache,
     pub blobs: Arc<dyn crate::storage::BlobStore>,
+    /// This node's job runner: register kinds, wake it, run due jobs (tests).
+    pub jobs: Arc<crate::jobs::Runner>,
 }
 
 impl AppState {

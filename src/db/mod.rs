@@ -21,6 +21,7 @@ pub mod credentials;
 pub mod events;
 pub mod groups;
 pub mod index;
+pub mod jobs;
 pub mod libraries;
 pub mod masters;
 pub mod migrations;

@@ -612,3 +612,24 @@ diesel::allow_tables_to_appear_in_same_query!(
     library_tokens,
     events
 );
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbJson, DbTimestamp, DbUuid};
+
+    jobs (id) {
+        id -> DbUuid,
+        kind -> Text,
+        tenant_id -> Nullable<DbUuid>,
+        payload -> DbJson,
+        singleton -> Nullable<Text>,
+        run_at -> DbTimestamp,
+        attempts -> Integer,
+        max_attempts -> Integer,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<DbTimestamp>,
+        last_error -> Nullable<Text>,
+        failed_at -> Nullable<DbTimestamp>,
+        created_at -> DbTimestamp,
+    }
+}

@@ -66,7 +66,8 @@ macro_rules! for_each_typed_id {
             AttachmentId,
             EventId,
             LibraryId,
-            RecordId
+            RecordId,
+            JobId
         );
     };
 }
@@ -177,6 +178,10 @@ typed_id!(
 typed_id!(
     /// A record of a library.
     RecordId
+);
+typed_id!(
+    /// A background job (a row of `jobs`, see `crate::jobs`).
+    JobId
 );
 
 #[cfg(test)]

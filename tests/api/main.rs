@@ -16,6 +16,7 @@ mod events;
 mod helpers;
 mod http_errors;
 mod isolation;
+mod jobs;
 mod libraries;
 mod lockout;
 mod masters;

@@ -1,0 +1,250 @@
+//! The `jobs` table: background work shared by every node (see `crate::jobs` for the runner
+//! and docs/ARCHITECTURE.md, "Jobs").
+//!
+//! A job is claimed under a lease: `lease_owner` (a node id) and `lease_until`. Every claim
+//! increments `attempts`, so `(id, lease_owner, attempts)` names one claim exactly; finishing a
+//! job matches all three, and a node whose lease was taken over (it expired and another node
+//! claimed the row) finishes nothing. A platform table: `tenant_id` is optional (housekeeping
+//! has no tenant), and the runner works for no caller, so no query here takes a scope.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::schema::jobs;
+use super::types::{Json, Timestamp};
+use crate::domain::ids::{JobId, TenantId};
+
+/// A stored job.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = jobs)]
+pub struct JobRow {
+    pub id: JobId,
+    pub kind: String,
+    pub tenant_id: Option<TenantId>,
+    pub payload: Json,
+    pub singleton: Option<String>,
+    pub run_at: Timestamp,
+    /// Claims so far, the running one included.
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<Timestamp>,
+    pub last_error: Option<String>,
+    /// Set when the job ran out of attempts or its handler gave up; it is not run again.
+    pub failed_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+/// A job to insert.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = jobs)]
+struct NewJobRow {
+    id: JobId,
+    kind: String,
+    tenant_id: Option<TenantId>,
+    payload: Json,
+    singleton: Option<String>,
+    run_at: Timestamp,
+    attempts: i32,
+    max_attempts: i32,
+    created_at: Timestamp,
+}
+
+/// What a caller asks to run: `kind` names the handler, `payload` is its input (JSON, no
+/// secrets: it is stored as it is). Built with [`NewJob::new`]; the fields are public for the
+/// rest (a tenant, a later `run_at`, another `max_attempts`).
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub kind: String,
+    pub tenant: Option<TenantId>,
+    pub payload: serde_json::Value,
+    pub run_at: DateTime<Utc>,
+    pub max_attempts: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Attempts of a job unless its caller says otherwise: with the default back-off the last
+/// one comes about 10 minutes after the first.
+pub const DEFAULT_MAX_ATTEMPTS: i32 = 8;
+
+impl NewJob {
+    /// A job of `kind` due at `now`, for no tenant, with [`DEFAULT_MAX_ATTEMPTS`].
+    pub fn new(kind: impl Into<String>, payload: serde_json::Value, now: DateTime<Utc>) -> Self {
+        Self {
+            kind: kind.into(),
+            tenant: None,
+            payload,
+            run_at: now,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            created_at: now,
+        }
+    }
+
+    fn row(&self, singleton: Option<String>) -> NewJobRow {
+        NewJobRow {
+            id: JobId::new_at(self.created_at),
+            kind: self.kind.clone(),
+            tenant_id: self.tenant,
+            payload: Json(self.payload.clone()),
+            singleton,
+            run_at: self.run_at.into(),
+            attempts: 0,
+            max_attempts: self.max_attempts.max(1),
+            created_at: self.created_at.into(),
+        }
+    }
+}
+
+/// Adds a job in the caller's transaction; it runs only once that transaction commits.
+pub fn enqueue(conn: &mut DbConnection, job: &NewJob) -> QueryResult<JobId> {
+    let row = job.row(None);
+    diesel::insert_into(jobs::table)
+        .values(&row)
+        .execute(conn)?;
+    Ok(row.id)
+}
+
+/// One claim of a job: who holds it and which attempt it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease<'a> {
+    pub id: JobId,
+    pub owner: &'a str,
+    pub attempt: i32,
+}
+
+/// Adds the one row of a recurring job unless it exists already: the kind is its singleton
+/// key, so however many nodes start at once, the job exists once. True when added.
+pub fn ensure_singleton(conn: &mut DbConnection, job: &NewJob) -> QueryResult<bool> {
+    let row = job.row(Some(job.kind.clone()));
+    let added = per_backend!(conn, |c| diesel::insert_into(jobs::table)
+        .values(&row)
+        .on_conflict(jobs::singleton)
+        .do_nothing()
+        .execute(c))?;
+    Ok(added > 0)
+}
+
+pub fn find(conn: &mut DbConnection, id: JobId) -> QueryResult<Option<JobRow>> {
+    jobs::table
+        .find(id)
+        .select(JobRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find_singleton(conn: &mut DbConnection, key: &str) -> QueryResult<Option<JobRow>> {
+    jobs::table
+        .filter(jobs::singleton.eq(key))
+        .select(JobRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Claims up to `limit` due jobs of the given kinds for `owner` until `lease_until`: pending
+/// (not failed), `run_at <= now`, and not leased or with an expired lease, oldest first. Run
+/// it in a write transaction: on PostgreSQL the candidate rows are locked `FOR UPDATE SKIP
+/// LOCKED`, so concurrent claimers take disjoint sets without waiting; SQLite has one writer.
+pub fn claim(
+    conn: &mut DbConnection,
+    kinds: &[String],
+    owner: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+    limit: i64,
+) -> QueryResult<Vec<JobRow>> {
+    if kinds.is_empty() || limit <= 0 {
+        return Ok(Vec::new());
+    }
+    let due = jobs::table
+        .filter(jobs::failed_at.is_null())
+        .filter(jobs::run_at.le(now))
+        .filter(jobs::lease_until.is_null().or(jobs::lease_until.lt(now)))
+        .filter(jobs::kind.eq_any(kinds))
+        .order((jobs::run_at, jobs::id))
+        .limit(limit)
+        .select(jobs::id);
+    let ids: Vec<JobId> = match conn {
+        DbConnection::Postgres(c) => due.for_update().skip_locked().load(c)?,
+        DbConnection::Sqlite(c) => due.load(c)?,
+    };
+    let mut claimed = Vec::with_capacity(ids.len());
+    for id in ids {
+        let row = diesel::update(jobs::table.find(id))
+            .set((
+                jobs::lease_owner.eq(owner),
+                jobs::lease_until.eq(lease_until),
+                jobs::attempts.eq(jobs::attempts + 1),
+            ))
+            .get_result::<JobRow>(conn)?;
+        claimed.push(row);
+    }
+    Ok(claimed)
+}
+
+/// The job row as long as `lease` still holds it.
+macro_rules! held {
+    ($lease:expr) => {
+        jobs::table.find($lease.id).filter(
+            jobs::lease_owner
+                .eq($lease.owner)
+                .and(jobs::attempts.eq($lease.attempt)),
+        )
+    };
+}
+
+/// A finished one-off job goes. False when the lease is no longer held (taken over).
+pub fn delete_held(conn: &mut DbConnection, lease: &Lease<'_>) -> QueryResult<bool> {
+    Ok(diesel::delete(held!(lease)).execute(conn)? > 0)
+}
+
+/// Releases the lease and sets the next run: a retry (with its error), or a recurring job's
+/// next turn (attempts start again). False when the lease is no longer held.
+pub fn reschedule_held(
+    conn: &mut DbConnection,
+    lease: &Lease<'_>,
+    run_at: Timestamp,
+    reset_attempts: bool,
+    last_error: Option<&str>,
+) -> QueryResult<bool> {
+    let attempts = if reset_attempts { 0 } else { lease.attempt };
+    let changed = diesel::update(held!(lease))
+        .set((
+            jobs::run_at.eq(run_at),
+            jobs::attempts.eq(attempts),
+            jobs::lease_owner.eq(None::<String>),
+            jobs::lease_until.eq(None::<Timestamp>),
+            jobs::last_error.eq(last_error),
+        ))
+        .execute(conn)?;
+    Ok(changed > 0)
+}
+
+/// Marks the job failed for good with its last error. False when the lease is no longer held.
+pub fn fail_held(
+    conn: &mut DbConnection,
+    lease: &Lease<'_>,
+    at: Timestamp,
+    last_error: &str,
+) -> QueryResult<bool> {
+    let changed = diesel::update(held!(lease))
+        .set((
+            jobs::failed_at.eq(Some(at)),
+            jobs::lease_owner.eq(None::<String>),
+            jobs::lease_until.eq(None::<Timestamp>),
+            jobs::last_error.eq(Some(last_error)),
+        ))
+        .execute(conn)?;
+    Ok(changed > 0)
+}
+
+/// Gives back every lease `owner` holds (graceful shutdown): the jobs become due for any node
+/// at once. The interrupted attempt still counts.
+pub fn release_all(conn: &mut DbConnection, owner: &str) -> QueryResult<usize> {
+    diesel::update(jobs::table.filter(jobs::lease_owner.eq(owner)))
+        .set((
+            jobs::lease_owner.eq(None::<String>),
+            jobs::lease_until.eq(None::<Timestamp>),
+        ))
+        .execute(conn)
+}
