@@ -13,16 +13,24 @@ use crate::storage::BlobStore;
 pub const PURGE_IDEMPOTENCY_KEYS: &str = "idempotency.purge";
 /// Removes attachment content no row references, and uploads left behind by a crash.
 pub const COLLECT_BLOBS: &str = "attachments.collect";
+/// Deletes events older than `STAGEFLOW_EVENT_RETENTION_DAYS`.
+pub const PURGE_EVENTS: &str = "events.purge";
+/// How often the event retention runs.
+const EVENT_PURGE_EVERY: Duration = Duration::from_secs(3_600);
 
 /// Registers the housekeeping jobs with their periods from the configuration: the purge at
-/// the period of the usage flush (as before the runner), the collector every
-/// `STAGEFLOW_BLOB_GC_SECONDS`.
+/// the period of the usage flush (as before the runner), the event retention hourly, the
+/// collector every `STAGEFLOW_BLOB_GC_SECONDS`.
 pub fn register_housekeeping(runner: &Runner, config: &Config, blobs: Arc<dyn BlobStore>) {
     runner.recurring(
         PURGE_IDEMPOTENCY_KEYS,
         config.usage_flush_interval,
         purge_idempotency_keys,
     );
+    let retention = config.event_retention;
+    runner.recurring(PURGE_EVENTS, EVENT_PURGE_EVERY, move |context, _job| {
+        purge_events(context, retention)
+    });
     let grace = config.blob_gc_grace;
     runner.recurring(
         COLLECT_BLOBS,
@@ -40,6 +48,17 @@ fn purge_idempotency_keys(context: &JobContext, _job: &Job) -> JobOutcome {
     match purged {
         Ok(()) => JobOutcome::Done,
         Err(error) => retry("stored idempotent responses not purged", &error),
+    }
+}
+
+fn purge_events(context: &JobContext, retention: Duration) -> JobOutcome {
+    let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+    let purged = context
+        .db
+        .write_blocking(|conn| crate::service::events::purge(conn, context.now, retention));
+    match purged {
+        Ok(_) => JobOutcome::Done,
+        Err(error) => retry("old events not purged", &error),
     }
 }
 

@@ -463,3 +463,29 @@ async fn readers_see_the_events_their_roles_allow() {
     let (seen, _) = drain(&app, &other, Some(&start), "").await;
     assert!(seen.is_empty(), "{seen:?}");
 }
+
+#[actix_web::test]
+async fn events_older_than_the_retention_are_purged() {
+    let app = spawn_app().await;
+    let (tenant, pm) = desk_tenant(&app, "acme").await;
+    app.user(&tenant, "agent1", &["agent"]).await;
+    let (published, _) = drain(&app, &pm, None, "").await;
+    assert_eq!(published.len(), 2);
+    app.clock.advance(chrono::TimeDelta::days(45));
+    // Tokens expire as the clock moves on: sign in again.
+    let fresh = |name: &'static str| app.login(Some("acme"), name, crate::helpers::USER_PASSWORD);
+    let agent = fresh("agent1").await;
+    file(&app, &agent, "新しい").await;
+
+    // 89 days after the publications: all kept.
+    app.clock.advance(chrono::TimeDelta::days(44));
+    stageflow::jobs::run_due(&app.state.jobs, app.clock_now()).await;
+    let pm = fresh("pm").await;
+    assert_eq!(drain(&app, &pm, None, "").await.0.len(), 3);
+    // Past 90 days (the default), the publications go and the ticket's event stays.
+    app.clock.advance(chrono::TimeDelta::days(2));
+    stageflow::jobs::run_due(&app.state.jobs, app.clock_now()).await;
+    let pm = fresh("pm").await;
+    let (left, _) = drain(&app, &pm, None, "").await;
+    assert_eq!(types(&left), ["ticket.created"]);
+}
