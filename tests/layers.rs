@@ -5,7 +5,7 @@
 //!
 //! Layers, top to bottom: the composition root (`main`, `lib`, `seed`) →
 //! `api` → `jobs` → `service` → `auth` → `db` → `domain`. Leaf helpers (`clock`, `config`,
-//! `storage`, `usage`, `catalog`) may be used from every layer that lists them.
+//! `storage`, `usage`, `catalog`, `outbound`) may be used from every layer that lists them.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,26 +16,26 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "root",
         &[
             "service", "auth", "db", "domain", "seed", "clock", "config", "storage", "usage",
-            "catalog", "jobs",
+            "catalog", "jobs", "outbound",
         ],
     ),
     (
         "api",
         &[
             "service", "auth", "db", "domain", "clock", "config", "storage", "usage", "catalog",
-            "jobs",
+            "jobs", "outbound",
         ],
     ),
     (
         "jobs",
         &[
-            "service", "auth", "db", "domain", "clock", "config", "storage", "usage",
+            "service", "auth", "db", "domain", "clock", "config", "storage", "usage", "outbound",
         ],
     ),
     (
         "service",
         &[
-            "auth", "db", "domain", "clock", "config", "storage", "usage", "catalog",
+            "auth", "db", "domain", "clock", "config", "storage", "usage", "catalog", "outbound",
         ],
     ),
     ("auth", &["db", "domain", "clock", "config"]),
@@ -43,6 +43,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("domain", &[]),
     ("clock", &[]),
     ("storage", &[]),
+    ("outbound", &["domain"]),
     ("catalog", &["domain"]),
     ("config", &["db", "domain"]),
     ("usage", &["db", "domain"]),
@@ -101,6 +102,7 @@ fn layer_of(relative: &str) -> &'static str {
         "domain" => "domain",
         "clock" => "clock",
         "storage" => "storage",
+        "outbound" => "outbound",
         "catalog" => "catalog",
         "config" => "config",
         "usage" => "usage",

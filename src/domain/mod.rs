@@ -16,3 +16,4 @@ pub mod network;
 pub mod search;
 pub mod template;
 pub mod ticket;
+pub mod webhook_signature;
