@@ -108,6 +108,20 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// The job runner (`crate::jobs`).
     pub jobs: JobSettings,
+    /// Webhook delivery (`crate::jobs::webhooks`).
+    pub webhooks: WebhookSettings,
+}
+
+/// How webhook deliveries go out (docs/integration.md, "Webhooks").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookSettings {
+    /// Deliver to private, loopback and link-local addresses too (on-premises receivers,
+    /// tests); off by default (SSRF).
+    pub allow_private: bool,
+    /// The deadline of one delivery attempt.
+    pub timeout: Duration,
+    /// A subscription whose deliveries fail this long without a success is disabled.
+    pub disable_after: Duration,
 }
 
 /// How this node's job runner claims and runs jobs (docs/ARCHITECTURE.md, "Jobs").
@@ -331,6 +345,7 @@ impl Config {
 
         let session = session_settings(&get)?;
         let jobs = job_settings(&get)?;
+        let webhooks = webhook_settings(&get)?;
 
         let cors_origins = match get("STAGEFLOW_CORS_ORIGINS") {
             Some(raw) => {
@@ -360,6 +375,7 @@ impl Config {
 
         Ok(Self {
             jobs,
+            webhooks,
             tls,
             cors_origins,
             account_rate_per_minute: session.account_rate_per_minute,
@@ -437,6 +453,37 @@ fn session_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<SessionSetti
             2_592_000,
             60..=31_536_000,
         )?),
+    })
+}
+
+fn webhook_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<WebhookSettings, ConfigError> {
+    let allow_private = match get("STAGEFLOW_WEBHOOK_ALLOW_PRIVATE").as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(ConfigError::new(
+                "STAGEFLOW_WEBHOOK_ALLOW_PRIVATE",
+                "must be true or false",
+            ));
+        }
+    };
+    Ok(WebhookSettings {
+        allow_private,
+        timeout: Duration::from_secs(bounded(
+            "STAGEFLOW_WEBHOOK_TIMEOUT_SECONDS",
+            get("STAGEFLOW_WEBHOOK_TIMEOUT_SECONDS"),
+            10,
+            1..=60,
+        )?),
+        disable_after: Duration::from_secs(
+            86_400
+                * bounded(
+                    "STAGEFLOW_WEBHOOK_DISABLE_AFTER_DAYS",
+                    get("STAGEFLOW_WEBHOOK_DISABLE_AFTER_DAYS"),
+                    3,
+                    1..=90,
+                )?,
+        ),
     })
 }
 

@@ -170,7 +170,7 @@ impl TryFrom<EventRow> for Event {
         let position = row.position();
         let (template, library) = match subject_type {
             SubjectType::Record => (None, row.container),
-            SubjectType::User => (None, None),
+            SubjectType::User | SubjectType::Webhook => (None, None),
             SubjectType::Ticket | SubjectType::Template => (row.container, None),
         };
         Ok(Self {

@@ -25,6 +25,7 @@ pub mod state;
 pub mod template_items;
 pub mod templates;
 pub mod tickets;
+pub mod webhooks;
 pub mod well_known;
 
 use actix_web::dev::ResourceDef;
@@ -51,6 +52,7 @@ one (404).",
         (name = "platform", description = "Plans, customer accounts and tenants; platform operator only."),
         (name = "directory", description = "A tenant's users, groups, organizations and API keys."),
         (name = "audit", description = "The append-only audit log."),
+        (name = "webhooks", description = "Signed pushes of the event log to integration endpoints (Standard Webhooks): subscriptions, their delivery log, redelivery and ping."),
         (name = "events", description = "The event log for integrations: every change of the tenant, in commit order, as a pull feed with long polling or as Server-Sent Events."),
         (name = "masters", description = "Code lists (categories, priorities, impact…) that templates use for select fields."),
         (name = "templates", description = "Process definitions: multi-stage state machines with fields, rules and actions; versions, linting, diagrams."),
@@ -112,6 +114,16 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(auth::create_token)
         .service(events::list_events)
         .service(events::stream_events)
+        .service(webhooks::list_webhooks)
+        .service(webhooks::create_webhook)
+        .service(webhooks::get_webhook)
+        .service(webhooks::update_webhook)
+        .service(webhooks::delete_webhook)
+        .service(webhooks::create_webhook_secret)
+        .service(webhooks::create_webhook_ping)
+        .service(webhooks::list_webhook_deliveries)
+        .service(webhooks::get_webhook_delivery)
+        .service(webhooks::create_webhook_redelivery)
         .service(auth::create_refresh)
         .service(auth::logout)
         .service(auth::get_me)

@@ -53,6 +53,7 @@ impl From<diesel::result::Error> for KeyError {
 }
 
 /// The key that seals the private signing keys.
+#[derive(Clone)]
 pub struct MasterKey(XChaCha20Poly1305);
 
 impl std::fmt::Debug for MasterKey {

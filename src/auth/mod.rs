@@ -24,6 +24,12 @@ use crate::domain::ids::{
     ApiKeyId, EntityId, GroupId, OperatorId, OrganizationId, TenantId, UserId,
 };
 pub use scope::TenantScope;
+
+/// The scope of background work acting for the tenant its job names (a job row written in
+/// that tenant's own transaction; see `crate::jobs`).
+pub fn job_scope(tenant: crate::domain::ids::TenantId) -> TenantScope {
+    TenantScope::new(tenant)
+}
 pub(crate) use scope::for_new_tenant;
 use token::SubjectKind;
 

@@ -113,6 +113,13 @@ impl std::fmt::Debug for TokenKeys {
 }
 
 impl TokenKeys {
+    /// The master key (it also seals webhook secrets).
+    pub fn master(&self) -> &MasterKey {
+        &self.master
+    }
+}
+
+impl TokenKeys {
     /// The ring made from the stored keys; fails when no current key is stored or the master
     /// key cannot open the signer.
     pub fn new(

@@ -72,11 +72,12 @@ impl EventRow {
     }
 }
 
+/// Writes the event; returns its feed position.
 pub fn insert(
     conn: &mut DbConnection,
     scope: &TenantScope,
     event: NewEvent<'_>,
-) -> QueryResult<()> {
+) -> QueryResult<Position> {
     let values = (
         events::tenant_id.eq(scope.tenant_id()),
         events::id.eq(event.id),
@@ -95,21 +96,26 @@ pub fn insert(
     );
     match conn {
         // The identity column numbers the row; the transaction id is the column default.
-        DbConnection::Postgres(pg) => diesel::insert_into(events::table)
-            .values(values)
-            .execute(pg)?,
+        DbConnection::Postgres(pg) => {
+            let (txid, seq) = diesel::insert_into(events::table)
+                .values(values)
+                .returning((events::txid, events::seq))
+                .get_result(pg)?;
+            Ok(Position { txid, seq })
+        }
         // The tenant's next number, safe under the one-writer lock the transaction holds.
         DbConnection::Sqlite(lite) => {
             let last: Option<i64> = events::table
                 .filter(events::tenant_id.eq(scope.tenant_id()))
                 .select(diesel::dsl::max(events::seq))
                 .get_result(lite)?;
+            let seq = last.unwrap_or(0) + 1;
             diesel::insert_into(events::table)
-                .values((events::seq.eq(last.unwrap_or(0) + 1), values))
-                .execute(lite)?
+                .values((events::seq.eq(seq), values))
+                .execute(lite)?;
+            Ok(Position { txid: 0, seq })
         }
-    };
-    Ok(())
+    }
 }
 
 /// Which events a reader gets. Staff read `full_audiences` and the library events of

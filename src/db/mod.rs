@@ -36,6 +36,7 @@ pub mod tickets;
 pub mod types;
 pub mod usage;
 pub mod users;
+pub mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

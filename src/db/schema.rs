@@ -322,6 +322,57 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbJson, DbTimestamp, DbUuid};
+
+    webhooks (tenant_id, id) {
+        tenant_id -> DbUuid,
+        id -> DbUuid,
+        url -> Text,
+        description -> Text,
+        event_types -> DbJson,
+        template -> Nullable<Text>,
+        enabled -> Bool,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_until -> Nullable<DbTimestamp>,
+        failing_since -> Nullable<DbTimestamp>,
+        disabled_reason -> Nullable<Text>,
+        created_by -> DbUuid,
+        version -> BigInt,
+        created_at -> DbTimestamp,
+        updated_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTimestamp, DbUuid};
+
+    webhook_deliveries (tenant_id, id) {
+        tenant_id -> DbUuid,
+        id -> DbUuid,
+        webhook_id -> DbUuid,
+        event_id -> DbUuid,
+        event_type -> Text,
+        subject_id -> Nullable<DbUuid>,
+        event_txid -> BigInt,
+        event_seq -> BigInt,
+        body -> Text,
+        status -> Text,
+        attempts -> Integer,
+        last_status -> Nullable<Integer>,
+        last_latency_ms -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        response_excerpt -> Nullable<Text>,
+        next_attempt_at -> Nullable<DbTimestamp>,
+        created_at -> DbTimestamp,
+        last_attempt_at -> Nullable<DbTimestamp>,
+        delivered_at -> Nullable<DbTimestamp>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     plans,
     accounts,
@@ -610,7 +661,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     library_records,
     library_field_values,
     library_tokens,
-    events
+    events,
+    webhooks,
+    webhook_deliveries
 );
 
 diesel::table! {

@@ -11,6 +11,8 @@ closed_set! {
         ApiKey = "api_key",
         /// A failed login: nobody was authenticated.
         Anonymous = "anonymous",
+        /// Stageflow itself (background work, e.g. disabling a failing webhook).
+        System = "system",
     }
 }
 
@@ -30,5 +32,6 @@ closed_set! {
         Template = "template",
         Tenant = "tenant",
         User = "user",
+        Webhook = "webhook",
     }
 }

@@ -30,6 +30,8 @@ closed_set! {
         TemplatePublished = "template.published",
         UserCreated = "user.created",
         UserDeactivated = "user.deactivated",
+        /// A webhook subscription was disabled after failing for too long.
+        WebhookDisabled = "webhook.disabled",
     }
 }
 
@@ -40,6 +42,7 @@ closed_set! {
         Record = "record",
         Template = "template",
         User = "user",
+        Webhook = "webhook",
     }
 }
 

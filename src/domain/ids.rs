@@ -67,7 +67,9 @@ macro_rules! for_each_typed_id {
             EventId,
             LibraryId,
             RecordId,
-            JobId
+            JobId,
+            WebhookId,
+            DeliveryId
         );
     };
 }
@@ -182,6 +184,14 @@ typed_id!(
 typed_id!(
     /// A background job (a row of `jobs`, see `crate::jobs`).
     JobId
+);
+typed_id!(
+    /// A webhook subscription of one tenant.
+    WebhookId
+);
+typed_id!(
+    /// One delivery of an event (or a ping) to a webhook subscription.
+    DeliveryId
 );
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 mod housekeeping;
 mod runner;
 pub mod schedule;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +29,7 @@ use crate::db::{Database, DbConnection, DbError};
 use crate::domain::ids::{JobId, TenantId};
 pub use housekeeping::register_housekeeping;
 pub use runner::{LocalTask, Runner};
+pub use webhooks::{backoff, register_webhooks};
 
 /// What a handler sees of its job.
 #[derive(Debug, Clone)]

@@ -38,7 +38,7 @@ pub(crate) struct Emit<'a> {
     pub restricted: Option<Value>,
 }
 
-/// Writes one event in the caller's transaction.
+/// Writes one event in the caller's transaction, and its webhook deliveries (the outbox).
 pub(crate) fn emit(
     conn: &mut DbConnection,
     scope: &TenantScope,
@@ -46,11 +46,32 @@ pub(crate) fn emit(
     at: DateTime<Utc>,
     event: Emit<'_>,
 ) -> Result<(), ServiceError> {
-    db::events::insert(
+    let id = EventId::new_at(at);
+    // The body of its webhook deliveries: the event as the feed shows it to a tenant admin.
+    let (template, library) = match event.subject_type {
+        SubjectType::Record => (None, event.container),
+        SubjectType::Ticket | SubjectType::Template => (event.container, None),
+        SubjectType::User | SubjectType::Webhook => (None, None),
+    };
+    let payload = event.payload;
+    let body = |payload: &Value| {
+        json!({
+            "id": id,
+            "type": event.event_type,
+            "at": at,
+            "actor": {"kind": actor.kind, "id": actor.id, "name": actor.name},
+            "subject": {"type": event.subject_type, "id": event.subject_id},
+            "ticket_id": event.ticket,
+            "template": template,
+            "library": library,
+            "payload": payload,
+        })
+    };
+    let position = db::events::insert(
         conn,
         scope,
         NewEvent {
-            id: EventId::new_at(at),
+            id,
             at: at.into(),
             event_type: event.event_type.as_str(),
             actor_kind: actor.kind,
@@ -61,11 +82,23 @@ pub(crate) fn emit(
             ticket_id: event.ticket,
             container: event.container,
             audience: event.audience.as_str(),
-            payload: event.payload,
+            payload: payload.clone(),
             restricted_payload: event.restricted,
         },
     )?;
-    Ok(())
+    super::webhooks::enqueue(
+        conn,
+        scope,
+        &super::webhooks::OutboxEvent {
+            id,
+            event_type: event.event_type,
+            subject: event.subject_id,
+            container: event.container,
+            position,
+            body: &|| body(&payload),
+        },
+        at,
+    )
 }
 
 /// A ticket as its events name it (the `Ticket` summary fields of the API).

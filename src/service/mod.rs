@@ -18,6 +18,7 @@ pub mod platform;
 pub mod template_items;
 pub mod templates;
 pub mod tickets;
+pub mod webhooks;
 
 use crate::auth::TenantScope;
 use crate::db::audit::{Actor, Event};

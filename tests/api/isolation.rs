@@ -301,6 +301,26 @@ fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
             "/api/v1/libraries/{own_library}/records/{record}/tickets",
             None,
         ),
+        (Method::GET, "/api/v1/webhooks/{webhook}", None),
+        (
+            Method::PATCH,
+            "/api/v1/webhooks/{webhook}",
+            Some(json!({"enabled": false})),
+        ),
+        (Method::DELETE, "/api/v1/webhooks/{webhook}", None),
+        (Method::POST, "/api/v1/webhooks/{webhook}/secret", None),
+        (Method::POST, "/api/v1/webhooks/{webhook}/ping", None),
+        (Method::GET, "/api/v1/webhooks/{webhook}/deliveries", None),
+        (
+            Method::GET,
+            "/api/v1/webhooks/{webhook}/deliveries/{delivery}",
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/webhooks/{webhook}/redeliveries",
+            Some(json!({"delivery_ids": ["{delivery}"]})),
+        ),
     ]
 }
 
@@ -375,7 +395,25 @@ async fn objects_of_a(app: &TestApp) -> HashMap<&'static str, String> {
             json!({"fields": {"title": "A secret article"}}),
         )
         .await;
+    let webhook = app
+        .create(
+            "/api/v1/webhooks",
+            admin,
+            json!({"url": "https://hooks.example.com/tenant-a"}),
+        )
+        .await;
+    let wid = webhook["id"].as_str().unwrap().to_owned();
+    let ping = app
+        .post_json(
+            &format!("/api/v1/webhooks/{wid}/ping"),
+            Some(admin),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(ping.status, reqwest::StatusCode::ACCEPTED, "{}", ping.text);
     HashMap::from([
+        ("webhook", wid),
+        ("delivery", ping.json()["id"].as_str().unwrap().to_owned()),
         ("library", "a_kb".to_owned()),
         ("record", record["id"].as_str().unwrap().to_owned()),
         ("ticket", ticket),
@@ -562,6 +600,8 @@ async fn tenant_b_cannot_tell_tenant_a_objects_from_missing_ones() {
         "/api/v1/libraries",
         "/api/v1/libraries/b_kb/records",
         "/api/v1/libraries/b_kb/records?q=secret",
+        "/api/v1/events?limit=500",
+        "/api/v1/webhooks",
     ] {
         let listed = app.get(path, Some(&b.admin_token)).await.text;
         for id in a

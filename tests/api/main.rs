@@ -33,3 +33,4 @@ mod templates;
 mod tickets;
 mod tls;
 mod visibility;
+mod webhooks;

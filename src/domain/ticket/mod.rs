@@ -30,6 +30,8 @@ closed_set! {
     pub enum ActorKind {
         User = "user",
         ApiKey = "api_key",
+        /// Stageflow itself (background work, e.g. disabling a failing webhook).
+        System = "system",
     }
 }
 

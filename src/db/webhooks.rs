@@ -1,0 +1,384 @@
+//! Webhook subscriptions and their deliveries (the outbox rows the delivery job sends).
+
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::schema::{webhook_deliveries, webhooks};
+use super::types::{Json, Timestamp};
+use crate::auth::TenantScope;
+use crate::domain::ids::{DeliveryId, EntityId, EventId, TenantId, WebhookId};
+
+#[derive(Debug, Clone, Queryable, Insertable)]
+#[diesel(table_name = webhooks)]
+pub struct WebhookRow {
+    pub tenant_id: TenantId,
+    pub id: WebhookId,
+    pub url: String,
+    pub description: String,
+    pub event_types: Json,
+    pub template: Option<String>,
+    pub enabled: bool,
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_secret_until: Option<Timestamp>,
+    pub failing_since: Option<Timestamp>,
+    pub disabled_reason: Option<String>,
+    pub created_by: EntityId,
+    pub version: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl WebhookRow {
+    /// The event types this subscription takes; empty: all.
+    pub fn types(&self) -> Vec<String> {
+        self.event_types
+            .0
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+pub fn insert(conn: &mut DbConnection, scope: &TenantScope, row: &WebhookRow) -> QueryResult<()> {
+    debug_assert_eq!(row.tenant_id, scope.tenant_id());
+    diesel::insert_into(webhooks::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    id: WebhookId,
+) -> QueryResult<Option<WebhookRow>> {
+    webhooks::table
+        .filter(webhooks::tenant_id.eq(scope.tenant_id()))
+        .filter(webhooks::id.eq(id))
+        .first(conn)
+        .optional()
+}
+
+/// The subscription row locked for a change (PostgreSQL; SQLite has one writer).
+pub fn lock(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    id: WebhookId,
+) -> QueryResult<Option<WebhookRow>> {
+    match conn {
+        DbConnection::Postgres(pg) => webhooks::table
+            .filter(webhooks::tenant_id.eq(scope.tenant_id()))
+            .filter(webhooks::id.eq(id))
+            .for_update()
+            .first(pg)
+            .optional(),
+        DbConnection::Sqlite(_) => find(conn, scope, id),
+    }
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    after: Option<WebhookId>,
+    limit: i64,
+) -> QueryResult<Vec<WebhookRow>> {
+    let mut query = webhooks::table
+        .filter(webhooks::tenant_id.eq(scope.tenant_id()))
+        .order(webhooks::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(webhooks::id.gt(after));
+    }
+    query.load(conn)
+}
+
+/// The tenant's enabled subscriptions (the outbox consults them for every event).
+pub fn enabled(conn: &mut DbConnection, scope: &TenantScope) -> QueryResult<Vec<WebhookRow>> {
+    webhooks::table
+        .filter(webhooks::tenant_id.eq(scope.tenant_id()))
+        .filter(webhooks::enabled.eq(true))
+        .load(conn)
+}
+
+pub fn count(conn: &mut DbConnection, scope: &TenantScope) -> QueryResult<i64> {
+    webhooks::table
+        .filter(webhooks::tenant_id.eq(scope.tenant_id()))
+        .count()
+        .get_result(conn)
+}
+
+/// Replaces a subscription's row (its id and tenant stay).
+pub fn update(conn: &mut DbConnection, scope: &TenantScope, row: &WebhookRow) -> QueryResult<()> {
+    diesel::update(
+        webhooks::table
+            .filter(webhooks::tenant_id.eq(scope.tenant_id()))
+            .filter(webhooks::id.eq(row.id)),
+    )
+    .set((
+        webhooks::url.eq(&row.url),
+        webhooks::description.eq(&row.description),
+        webhooks::event_types.eq(&row.event_types),
+        webhooks::template.eq(&row.template),
+        webhooks::enabled.eq(row.enabled),
+        webhooks::secret.eq(&row.secret),
+        webhooks::previous_secret.eq(&row.previous_secret),
+        webhooks::previous_secret_until.eq(row.previous_secret_until),
+        webhooks::failing_since.eq(row.failing_since),
+        webhooks::disabled_reason.eq(&row.disabled_reason),
+        webhooks::version.eq(row.version),
+        webhooks::updated_at.eq(row.updated_at),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+pub fn delete(conn: &mut DbConnection, scope: &TenantScope, id: WebhookId) -> QueryResult<bool> {
+    diesel::delete(
+        webhook_deliveries::table
+            .filter(webhook_deliveries::tenant_id.eq(scope.tenant_id()))
+            .filter(webhook_deliveries::webhook_id.eq(id)),
+    )
+    .execute(conn)?;
+    let n = diesel::delete(
+        webhooks::table
+            .filter(webhooks::tenant_id.eq(scope.tenant_id()))
+            .filter(webhooks::id.eq(id)),
+    )
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Delivery states.
+pub const PENDING: &str = "pending";
+pub const DELIVERED: &str = "delivered";
+pub const FAILED: &str = "failed";
+
+#[derive(Debug, Clone, Queryable, Insertable)]
+#[diesel(table_name = webhook_deliveries)]
+pub struct DeliveryRow {
+    pub tenant_id: TenantId,
+    pub id: DeliveryId,
+    pub webhook_id: WebhookId,
+    pub event_id: EventId,
+    pub event_type: String,
+    pub subject_id: Option<EntityId>,
+    pub event_txid: i64,
+    pub event_seq: i64,
+    pub body: String,
+    pub status: String,
+    pub attempts: i32,
+    pub last_status: Option<i32>,
+    pub last_latency_ms: Option<i32>,
+    pub last_error: Option<String>,
+    pub response_excerpt: Option<String>,
+    pub next_attempt_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub last_attempt_at: Option<Timestamp>,
+    pub delivered_at: Option<Timestamp>,
+}
+
+pub fn insert_delivery(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    row: &DeliveryRow,
+) -> QueryResult<()> {
+    debug_assert_eq!(row.tenant_id, scope.tenant_id());
+    diesel::insert_into(webhook_deliveries::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find_delivery(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    webhook: WebhookId,
+    id: DeliveryId,
+) -> QueryResult<Option<DeliveryRow>> {
+    webhook_deliveries::table
+        .filter(webhook_deliveries::tenant_id.eq(scope.tenant_id()))
+        .filter(webhook_deliveries::webhook_id.eq(webhook))
+        .filter(webhook_deliveries::id.eq(id))
+        .first(conn)
+        .optional()
+}
+
+/// A subscription's deliveries, newest first.
+pub fn deliveries(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    webhook: WebhookId,
+    status: Option<&str>,
+    before: Option<DeliveryId>,
+    limit: i64,
+) -> QueryResult<Vec<DeliveryRow>> {
+    let mut query = webhook_deliveries::table
+        .filter(webhook_deliveries::tenant_id.eq(scope.tenant_id()))
+        .filter(webhook_deliveries::webhook_id.eq(webhook))
+        .order(webhook_deliveries::id.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(status) = status {
+        query = query.filter(webhook_deliveries::status.eq(status.to_owned()));
+    }
+    if let Some(before) = before {
+        query = query.filter(webhook_deliveries::id.lt(before));
+    }
+    query.load(conn)
+}
+
+/// Deliveries of a subscription created in `[from, to)`, oldest first, at most `limit`.
+pub fn deliveries_between(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    webhook: WebhookId,
+    (from, to): (Timestamp, Timestamp),
+    limit: i64,
+) -> QueryResult<Vec<DeliveryRow>> {
+    webhook_deliveries::table
+        .filter(webhook_deliveries::tenant_id.eq(scope.tenant_id()))
+        .filter(webhook_deliveries::webhook_id.eq(webhook))
+        .filter(webhook_deliveries::created_at.ge(from))
+        .filter(webhook_deliveries::created_at.lt(to))
+        .order(webhook_deliveries::id.asc())
+        .limit(limit)
+        .load(conn)
+}
+
+/// Whether a delivery of the same subject with an earlier event position is still pending
+/// (deliveries of one subject go out in event order).
+pub fn earlier_pending(conn: &mut DbConnection, d: &DeliveryRow) -> QueryResult<bool> {
+    let Some(subject) = d.subject_id else {
+        return Ok(false);
+    };
+    let found: Option<DeliveryId> = webhook_deliveries::table
+        .filter(webhook_deliveries::tenant_id.eq(d.tenant_id))
+        .filter(webhook_deliveries::webhook_id.eq(d.webhook_id))
+        .filter(webhook_deliveries::subject_id.eq(subject))
+        .filter(webhook_deliveries::status.eq(PENDING))
+        .filter(
+            webhook_deliveries::event_txid
+                .lt(d.event_txid)
+                .or(webhook_deliveries::event_txid
+                    .eq(d.event_txid)
+                    .and(webhook_deliveries::event_seq.lt(d.event_seq))),
+        )
+        .select(webhook_deliveries::id)
+        .first(conn)
+        .optional()?;
+    Ok(found.is_some())
+}
+
+/// The outcome of one attempt.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub status: &'static str,
+    pub http_status: Option<i32>,
+    pub latency_ms: Option<i32>,
+    pub error: Option<String>,
+    pub excerpt: Option<String>,
+    pub next_attempt_at: Option<Timestamp>,
+    pub at: Timestamp,
+}
+
+pub fn record_attempt(
+    conn: &mut DbConnection,
+    tenant: TenantId,
+    id: DeliveryId,
+    attempt: &Attempt,
+) -> QueryResult<()> {
+    let delivered = (attempt.status == DELIVERED).then_some(attempt.at);
+    diesel::update(
+        webhook_deliveries::table
+            .filter(webhook_deliveries::tenant_id.eq(tenant))
+            .filter(webhook_deliveries::id.eq(id)),
+    )
+    .set((
+        webhook_deliveries::status.eq(attempt.status),
+        webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
+        webhook_deliveries::last_status.eq(attempt.http_status),
+        webhook_deliveries::last_latency_ms.eq(attempt.latency_ms),
+        webhook_deliveries::last_error.eq(&attempt.error),
+        webhook_deliveries::response_excerpt.eq(&attempt.excerpt),
+        webhook_deliveries::next_attempt_at.eq(attempt.next_attempt_at),
+        webhook_deliveries::last_attempt_at.eq(Some(attempt.at)),
+        webhook_deliveries::delivered_at.eq(delivered),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Puts a delivery back to pending (a redelivery), due at `at`.
+pub fn reset(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    id: DeliveryId,
+    at: Timestamp,
+) -> QueryResult<()> {
+    diesel::update(
+        webhook_deliveries::table
+            .filter(webhook_deliveries::tenant_id.eq(scope.tenant_id()))
+            .filter(webhook_deliveries::id.eq(id)),
+    )
+    .set((
+        webhook_deliveries::status.eq(PENDING),
+        webhook_deliveries::next_attempt_at.eq(Some(at)),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// A delivery and its subscription, by ids only (the job's view: it holds no scope).
+pub fn for_job(
+    conn: &mut DbConnection,
+    tenant: TenantId,
+    id: DeliveryId,
+) -> QueryResult<Option<(DeliveryRow, WebhookRow)>> {
+    let Some(delivery) = webhook_deliveries::table
+        .filter(webhook_deliveries::tenant_id.eq(tenant))
+        .filter(webhook_deliveries::id.eq(id))
+        .first::<DeliveryRow>(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let hook = webhooks::table
+        .filter(webhooks::tenant_id.eq(tenant))
+        .filter(webhooks::id.eq(delivery.webhook_id))
+        .first::<WebhookRow>(conn)
+        .optional()?;
+    Ok(hook.map(|h| (delivery, h)))
+}
+
+/// Records the subscription's failure state after an attempt (by ids: the job's view).
+pub fn set_failing(
+    conn: &mut DbConnection,
+    tenant: TenantId,
+    id: WebhookId,
+    failing_since: Option<Timestamp>,
+    disabled_reason: Option<&str>,
+) -> QueryResult<()> {
+    let target = webhooks::table
+        .filter(webhooks::tenant_id.eq(tenant))
+        .filter(webhooks::id.eq(id));
+    match disabled_reason {
+        Some(reason) => diesel::update(target)
+            .set((
+                webhooks::failing_since.eq(failing_since),
+                webhooks::enabled.eq(false),
+                webhooks::disabled_reason.eq(Some(reason)),
+                webhooks::version.eq(webhooks::version + 1),
+            ))
+            .execute(conn)?,
+        None => diesel::update(target)
+            .set(webhooks::failing_since.eq(failing_since))
+            .execute(conn)?,
+    };
+    Ok(())
+}
