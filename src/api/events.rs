@@ -17,7 +17,7 @@ use crate::api::state::AppState;
 use crate::auth::Principal;
 use crate::db::events::Position;
 use crate::domain::event::{EventType, SubjectType};
-use crate::domain::ids::{EntityId, EventId, TicketId};
+use crate::domain::ids::{EntityId, EventId, TenantId, TicketId};
 use crate::service::events::{self as svc, EventRow, FeedCaller, FeedRequest};
 
 /// Longest `wait` of a long poll, in seconds.
@@ -41,6 +41,7 @@ const MAX_TYPES: usize = 20;
     "id": "019ac0d2-6000-7000-8000-000000000001",
     "cursor": "eyJ0eGlkIjowLCJzZXEiOjQyfQ",
     "type": "ticket.transitioned", "at": "2026-11-26T09:05:00Z",
+    "tenant_id": "019ac0d2-4000-7000-8000-000000000001",
     "actor": {"kind": "user", "id": "019ac0d2-4a00-7000-8000-000000000007", "name": "alice"},
     "subject": {"type": "ticket", "id": "019ac0d2-5000-7000-8000-000000000003"},
     "ticket_id": "019ac0d2-5000-7000-8000-000000000003", "template": "itil_incident",
@@ -62,6 +63,8 @@ pub struct Event {
     #[serde(rename = "type")]
     pub event_type: EventType,
     pub at: DateTime<Utc>,
+    /// The tenant it happened in.
+    pub tenant_id: TenantId,
     pub actor: Actor,
     pub subject: Subject,
     /// The ticket the event is about or came from (a record written by a transition).
@@ -161,10 +164,9 @@ fn types(raw: Option<&str>) -> Result<Vec<EventType>, ApiError> {
         .collect()
 }
 
-impl TryFrom<EventRow> for Event {
-    type Error = ApiError;
-
-    fn try_from(row: EventRow) -> Result<Self, ApiError> {
+impl Event {
+    /// The event of a stored row of `tenant`'s log.
+    fn of(tenant: TenantId, row: EventRow) -> Result<Self, ApiError> {
         let subject_type =
             SubjectType::from_storage(&row.subject_type).map_err(ApiError::internal)?;
         let position = row.position();
@@ -178,6 +180,7 @@ impl TryFrom<EventRow> for Event {
             id: row.id,
             event_type: EventType::from_storage(&row.event_type).map_err(ApiError::internal)?,
             at: row.at.0,
+            tenant_id: tenant,
             actor: Actor::from_stored(&row.actor_kind, row.actor_id, row.actor_name)?,
             subject: Subject {
                 subject_type,
@@ -233,6 +236,7 @@ pub async fn list_events(
     poll: web::Query<PollParams>,
 ) -> Result<web::Json<EventFeed>, ApiError> {
     let caller = FeedCaller::of(&principal)?;
+    let tenant = caller.scope.tenant_id();
     let limit = page_limit(poll.limit)?;
     let wait = poll.wait.unwrap_or(0);
     if wait > MAX_WAIT_SECONDS {
@@ -266,7 +270,7 @@ pub async fn list_events(
     Ok(web::Json(EventFeed {
         items: rows
             .into_iter()
-            .map(Event::try_from)
+            .map(|row| Event::of(tenant, row))
             .collect::<Result<_, _>>()?,
         next_cursor: cursor(next),
     }))
@@ -289,7 +293,7 @@ impl Stream {
         loop {
             if let Some(row) = self.pending.pop_front() {
                 self.idle_since = Instant::now();
-                return sse_frame(row);
+                return sse_frame(self.caller.scope.tenant_id(), row);
             }
             let now = Instant::now();
             if now >= self.ends {
@@ -316,8 +320,8 @@ impl Stream {
     }
 }
 
-fn sse_frame(row: EventRow) -> Option<web::Bytes> {
-    let event = Event::try_from(row).ok()?;
+fn sse_frame(tenant: TenantId, row: EventRow) -> Option<web::Bytes> {
+    let event = Event::of(tenant, row).ok()?;
     let data = serde_json::to_string(&event).ok()?;
     Some(web::Bytes::from(format!(
         "id: {}\nevent: {}\ndata: {data}\n\n",

@@ -59,6 +59,7 @@ pub(crate) fn emit(
             "id": id,
             "type": event.event_type,
             "at": at,
+            "tenant_id": scope.tenant_id(),
             "actor": {"kind": actor.kind, "id": actor.id, "name": actor.name},
             "subject": {"type": event.subject_type, "id": event.subject_id},
             "ticket_id": event.ticket,

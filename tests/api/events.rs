@@ -172,6 +172,7 @@ async fn every_change_writes_one_event_and_a_failed_one_writes_none() {
     assert_eq!(created["ticket_id"], id(&ticket).as_str());
     assert_eq!(created["template"], "desk");
     assert_eq!(created["actor"]["name"], "agent1");
+    assert_eq!(created["tenant_id"], tenant.id.as_str());
     assert_eq!(created["payload"]["ticket"]["key"], "SD-1");
     assert_eq!(created["payload"]["changes"][0]["kind"], "created");
     assert_eq!(

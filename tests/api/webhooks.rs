@@ -177,6 +177,7 @@ async fn deliveries_are_signed_and_verify_with_the_standard_library() {
     let body: Value = serde_json::from_str(&got[0].body).unwrap();
     assert_eq!(body["type"], "ticket.created");
     assert_eq!(body["id"], got[0].id.as_str());
+    assert_eq!(body["tenant_id"], tenant.id.as_str());
     assert_eq!(body["payload"]["ticket"]["id"], ticket["id"]);
     // The webhook-id is the event id of the feed.
     let feed = app
