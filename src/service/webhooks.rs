@@ -380,31 +380,50 @@ pub(crate) fn enqueue(
         let body = body
             .get_or_insert_with(|| (event.body)().to_string())
             .clone();
-        let delivery = DeliveryRow {
-            tenant_id: scope.tenant_id(),
-            id: DeliveryId::new_at(now),
-            webhook_id: hook.id,
-            event_id: event.id,
-            event_type: event.event_type.as_str().to_owned(),
-            subject_id: Some(event.subject),
-            event_txid: event.position.txid,
-            event_seq: event.position.seq,
+        let delivery = pending_delivery(
+            scope,
+            hook.id,
+            (event.id, event.event_type.as_str(), Some(event.subject)),
+            event.position,
             body,
-            status: rows::PENDING.to_owned(),
-            attempts: 0,
-            last_status: None,
-            last_latency_ms: None,
-            last_error: None,
-            response_excerpt: None,
-            next_attempt_at: Some(now.into()),
-            created_at: now.into(),
-            last_attempt_at: None,
-            delivered_at: None,
-        };
+            now,
+        );
         rows::insert_delivery(conn, scope, &delivery)?;
         schedule(conn, scope, delivery.id, now)?;
     }
     Ok(())
+}
+
+/// A delivery due now: `(event id, event type, subject)` of what it carries.
+fn pending_delivery(
+    scope: &TenantScope,
+    webhook: WebhookId,
+    (event_id, event_type, subject): (EventId, &str, Option<EntityId>),
+    position: Position,
+    body: String,
+    now: DateTime<Utc>,
+) -> DeliveryRow {
+    DeliveryRow {
+        tenant_id: scope.tenant_id(),
+        id: DeliveryId::new_at(now),
+        webhook_id: webhook,
+        event_id,
+        event_type: event_type.to_owned(),
+        subject_id: subject,
+        event_txid: position.txid,
+        event_seq: position.seq,
+        body,
+        status: rows::PENDING.to_owned(),
+        attempts: 0,
+        last_status: None,
+        last_latency_ms: None,
+        last_error: None,
+        response_excerpt: None,
+        next_attempt_at: Some(now.into()),
+        created_at: now.into(),
+        last_attempt_at: None,
+        delivered_at: None,
+    }
 }
 
 fn schedule(
@@ -439,27 +458,14 @@ pub fn ping(
         "subject": {"type": "webhook", "id": hook.id},
         "payload": {"webhook": {"id": hook.id, "url": hook.url}},
     });
-    let delivery = DeliveryRow {
-        tenant_id: scope.tenant_id(),
-        id: DeliveryId::new_at(now),
-        webhook_id: hook.id,
-        event_id,
-        event_type: "webhook.ping".to_owned(),
-        subject_id: None,
-        event_txid: 0,
-        event_seq: 0,
-        body: body.to_string(),
-        status: rows::PENDING.to_owned(),
-        attempts: 0,
-        last_status: None,
-        last_latency_ms: None,
-        last_error: None,
-        response_excerpt: None,
-        next_attempt_at: Some(now.into()),
-        created_at: now.into(),
-        last_attempt_at: None,
-        delivered_at: None,
-    };
+    let delivery = pending_delivery(
+        scope,
+        hook.id,
+        (event_id, "webhook.ping", None),
+        Position::default(),
+        body.to_string(),
+        now,
+    );
     rows::insert_delivery(conn, scope, &delivery)?;
     schedule(conn, scope, delivery.id, now)?;
     Ok(delivery)
