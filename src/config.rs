@@ -137,6 +137,10 @@ pub struct JobSettings {
     pub node_id: String,
     /// On shutdown, how long running jobs may finish before their leases are released.
     pub shutdown_grace: Duration,
+    /// Run a pass as soon as a write of this node that enqueued a due job commits, rather
+    /// than at the next tick. Not a setting (always on when served): tests that drive the
+    /// passes themselves turn it off.
+    pub wake_on_enqueue: bool,
 }
 
 /// The PEM files of the built-in TLS listener; they are read and checked at start
@@ -528,6 +532,7 @@ fn job_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<JobSettings, Con
             10,
             0..=3_600,
         )?),
+        wake_on_enqueue: true,
     })
 }
 

@@ -12,10 +12,11 @@
 //! Blocking: call it from a blocking thread (the job runner's blocking pool), never from an
 //! async task. A leaf module: it names nothing of the crate but `domain`.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
-use std::sync::OnceLock;
 use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::Url;
@@ -191,17 +192,10 @@ fn send(
     if remaining.is_zero() {
         return Err(OutboundError::Timeout);
     }
-    let mut builder = reqwest::blocking::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .timeout(remaining)
-        .pool_max_idle_per_host(0);
-    if let Some((host, addresses)) = &target.pinned {
-        builder = builder.resolve_to_addrs(host, addresses);
-    }
-    let client = builder.build().map_err(|_| OutboundError::Other)?;
+    let client = client_for(target.pinned)?;
     let mut response = client
         .post(target.url)
+        .timeout(remaining)
         .headers(headers(&request.headers)?)
         .body(request.body.clone())
         .send()
@@ -222,6 +216,52 @@ fn send(
         body,
         retry_after,
     })
+}
+
+/// A client's pinning: the host name and its vetted addresses, or none for an IP literal.
+type Pinning = Option<(String, Vec<SocketAddr>)>;
+
+/// Clients kept at most; past that the cache starts afresh (a receiver whose DNS answer
+/// keeps changing must not grow it without bound).
+const MAX_CLIENTS: usize = 64;
+
+/// The client for one pinning, built once and then reused: building one costs a TLS
+/// configuration and a runtime thread, and a reused client keeps its connections alive, which
+/// is what makes more than a few hundred deliveries a second possible (docs/PERFORMANCE.md,
+/// "Webhooks"). Reuse keeps the guarantees: a client is only ever used for requests whose
+/// host resolved to exactly its pinned addresses (a new answer is a new client), so its
+/// pooled connections go to vetted addresses only; it follows no redirect and uses no proxy.
+/// The deadline is set per request.
+fn client_for(pinning: Pinning) -> Result<reqwest::blocking::Client, OutboundError> {
+    static CLIENTS: OnceLock<Mutex<HashMap<Pinning, reqwest::blocking::Client>>> = OnceLock::new();
+    let clients = CLIENTS.get_or_init(Mutex::default);
+    if let Some(client) = lock(clients).get(&pinning) {
+        return Ok(client.clone());
+    }
+    let mut builder = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy();
+    if let Some((host, addresses)) = &pinning {
+        builder = builder.resolve_to_addrs(host, addresses);
+    }
+    let client = builder.build().map_err(|_| OutboundError::Other)?;
+    let stale = {
+        let mut clients = lock(clients);
+        let stale = if clients.len() >= MAX_CLIENTS {
+            std::mem::take(&mut *clients)
+        } else {
+            HashMap::new()
+        };
+        clients.insert(pinning, client.clone());
+        stale
+    };
+    // Dropped outside the lock: dropping a client waits for its runtime thread to end.
+    drop(stale);
+    Ok(client)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Our two fixed headers, then the caller's (which may replace them).

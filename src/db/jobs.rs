@@ -7,6 +7,8 @@
 //! claimed the row) finishes nothing. A platform table: `tenant_id` is optional (housekeeping
 //! has no tenant), and the runner works for no caller, so no query here takes a scope.
 
+use std::cell::Cell;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
@@ -96,12 +98,35 @@ impl NewJob {
     }
 }
 
-/// Adds a job in the caller's transaction; it runs only once that transaction commits.
+thread_local! {
+    /// Set when this thread enqueued a job that is due at once: the write transaction it
+    /// runs in ([`super::Database::write_blocking`], always on the calling thread) wakes this
+    /// node's runner when it commits, so the job does not wait for the next tick.
+    static ENQUEUED_DUE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether a due job was enqueued on this thread since the last call; clears the mark.
+pub(super) fn take_enqueued_due() -> bool {
+    ENQUEUED_DUE.replace(false)
+}
+
+/// Puts back a mark taken by [`take_enqueued_due`] (an enclosing transaction's).
+pub(super) fn restore_enqueued_due(marked: bool) {
+    if marked {
+        ENQUEUED_DUE.set(true);
+    }
+}
+
+/// Adds a job in the caller's transaction; it runs only once that transaction commits. A job
+/// due now wakes this node's runner at that commit (a later one waits for its tick).
 pub fn enqueue(conn: &mut DbConnection, job: &NewJob) -> QueryResult<JobId> {
     let row = job.row(None);
     diesel::insert_into(jobs::table)
         .values(&row)
         .execute(conn)?;
+    if job.run_at <= job.created_at {
+        ENQUEUED_DUE.set(true);
+    }
     Ok(row.id)
 }
 

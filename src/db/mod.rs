@@ -193,6 +193,9 @@ pub struct Database {
     /// Woken after every committed write of this process: readers waiting for new rows (the
     /// event feed's long poll) look again at once instead of at their next poll.
     committed: Arc<tokio::sync::Notify>,
+    /// Notified (one permit) when a write that enqueued a due job commits: the runner of
+    /// this process claims it at once instead of at its next tick (`crate::jobs`).
+    jobs_enqueued: Arc<tokio::sync::Notify>,
 }
 
 impl Database {
@@ -238,6 +241,7 @@ impl Database {
             backend: url.backend(),
             sqlite_writer: Arc::new(Mutex::new(())),
             committed: Arc::new(tokio::sync::Notify::new()),
+            jobs_enqueued: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -288,6 +292,7 @@ impl Database {
         E: From<DbError> + From<diesel::result::Error>,
     {
         let mut conn = self.pool.get().map_err(DbError::from)?;
+        let outer = jobs::take_enqueued_due();
         let written = match self.backend {
             Backend::Sqlite => {
                 let _turn = self.sqlite_writer.lock().unwrap_or_else(|p| p.into_inner());
@@ -295,10 +300,22 @@ impl Database {
             }
             Backend::Postgres => write_transaction(&mut conn, f),
         };
+        let enqueued = jobs::take_enqueued_due();
+        jobs::restore_enqueued_due(outer);
         if written.is_ok() {
             self.committed.notify_waiters();
+            if enqueued {
+                self.jobs_enqueued.notify_one();
+            }
         }
         written
+    }
+
+    /// Completes once a write of this process that enqueued a due job has committed (one
+    /// permit is kept, so a commit while nobody waits is not missed; commits of other nodes
+    /// are not seen here: their jobs are found at the tick).
+    pub async fn job_enqueued(&self) {
+        self.jobs_enqueued.notified().await;
     }
 
     /// Completes after the next write of this process commits (writes of other nodes are not

@@ -269,13 +269,23 @@ impl Runner {
         *self.loops.lock().unwrap_or_else(|p| p.into_inner()) = (Some(jobs), Some(tasks));
     }
 
+    /// Passes at every tick, when woken, and when a write of this node enqueued a due job
+    /// (`Database::job_enqueued`; commits during a pass leave one permit, so they cost one
+    /// more claim, not one each).
     async fn job_loop(self: Arc<Self>) {
         let mut stop = self.stop.subscribe();
         loop {
             {
                 let tick = pin!(sleep(self.settings.tick));
                 let woken = pin!(self.wake.notified());
-                select(select(tick, woken), pin!(stop.changed())).await;
+                let enqueued = pin!(async {
+                    if self.settings.wake_on_enqueue {
+                        self.db.job_enqueued().await;
+                    } else {
+                        std::future::pending::<()>().await;
+                    }
+                });
+                select(select(tick, woken), select(enqueued, pin!(stop.changed()))).await;
             }
             if *stop.borrow() {
                 break;

@@ -141,6 +141,9 @@ pub fn test_config(db: &TestDb) -> Config {
     config.operator_password = Some(OPERATOR_PASSWORD.to_owned());
     config.workers = 1;
     config.db_pool_size = 4;
+    // Tests drive job passes themselves (`jobs::run_due`); a pass started by every commit
+    // would race them. tests/api/jobs.rs turns it on where the wake itself is tested.
+    config.jobs.wake_on_enqueue = false;
     // Generous, so that only the rate-limit tests meet the limits.
     config.login_rate_per_minute = 10_000;
     config.account_rate_per_minute = 10_000;

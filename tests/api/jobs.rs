@@ -404,3 +404,73 @@ async fn the_recurring_idempotency_purge_still_purges() {
         app.clock.now() + TimeDelta::seconds(60)
     );
 }
+
+/// A real HTTP receiver that passes each request's `webhook-id` and body on.
+fn channel_receiver() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
+) {
+    use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+    let (sender, received) = tokio::sync::mpsc::unbounded_channel::<(String, String)>();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let sender = web::Data::new(sender);
+    let server = HttpServer::new(move || {
+        App::new().app_data(sender.clone()).default_service(web::to(
+            |req: HttpRequest,
+             body: web::Bytes,
+             sender: web::Data<tokio::sync::mpsc::UnboundedSender<(String, String)>>| async move {
+                let id = req.headers().get("webhook-id").unwrap().to_str().unwrap();
+                let _ = sender.send((id.to_owned(), String::from_utf8_lossy(&body).into()));
+                HttpResponse::NoContent().finish()
+            },
+        ))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    actix_web::rt::spawn(server);
+    (url, received)
+}
+
+#[actix_web::test]
+async fn a_committed_delivery_is_sent_at_once_without_waiting_for_a_tick() {
+    // The loop's tick is an hour and nobody runs a pass or moves the clock: only the wake on
+    // the commit that enqueued the delivery can send it.
+    let app = spawn_app_with(|config| {
+        config.jobs.tick = Duration::from_secs(3_600);
+        config.jobs.wake_on_enqueue = true;
+        config.webhooks.allow_private = true;
+    })
+    .await;
+    let (tenant, _) = desk_tenant(&app, "acme").await;
+    let agent = app.user_token(&tenant, "agent1", &["agent"]).await;
+    let (url, mut received) = channel_receiver();
+    let hook = app
+        .post_json(
+            "/api/v1/webhooks",
+            Some(&tenant.admin_token),
+            &json!({"url": url, "event_types": ["ticket.created"]}),
+        )
+        .await;
+    assert_eq!(hook.status, StatusCode::CREATED, "{}", hook.text);
+    for title in ["first", "second"] {
+        let ticket = app
+            .create(
+                "/api/v1/tickets",
+                &agent,
+                json!({"template": "desk", "fields": {"title": title}}),
+            )
+            .await;
+        let (id, body) = actix_web::rt::time::timeout(Duration::from_secs(10), received.recv())
+            .await
+            .expect("delivered within a bounded wait, not at the hour's tick")
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["id"], id.as_str());
+        assert_eq!(body["type"], "ticket.created");
+        assert_eq!(body["payload"]["ticket"]["id"], ticket["id"]);
+    }
+    assert_eq!(app.clock.now(), crate::helpers::start_time());
+}

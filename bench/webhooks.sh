@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# Webhooks under load (docs/PERFORMANCE.md, "Webhooks"). Per backend, on a fresh database with
+# SEED tickets (`stageflow seed-tickets`, for the tenant, its users and templates), with a
+# local receiver (bench/webhook_receiver.py, asyncio) on 127.0.0.1 and
+# STAGEFLOW_WEBHOOK_ALLOW_PRIVATE=true:
+#   1. create, no subscription: POST /api/v1/tickets with wrk, CLIENTS connections, DURATION s
+#      (the "before": events are written, nothing is delivered);
+#   2. create, one subscription to ticket.created: the same run; every ticket is delivered,
+#      and the receiver's arrival time minus the event's `at` gives the delivery lag
+#      (p50/p99/max over every delivery of the run);
+#   3. delivery rate: the receiver answers 503 with `Retry-After: <one HTTP date>` while
+#      HOLD_CREATES tickets are created, so every delivery becomes due at the same instant;
+#      then it answers 200, and deliveries/s = held deliveries ÷ (last − first arrival).
+# Prints a Markdown table and appends it to target/bench-webhooks/results.md.
+#
+#   bash bench/webhooks.sh                                  # both backends
+#   BACKENDS=sqlite DURATION=5 SKIP_BUILD=1 bash bench/webhooks.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+DURATION=${DURATION%s}
+SEED=${SEED:-1000}
+BACKENDS=${BACKENDS:-"sqlite postgres"}
+CLIENTS=${CLIENTS:-16}
+HOLD_CREATES=${HOLD_CREATES:-5000}
+HOLD_SECONDS=${HOLD_SECONDS:-40}
+PORT=${PORT:-18183}
+RECEIVER_PORT=${RECEIVER_PORT:-18184}
+BASE="http://127.0.0.1:$PORT"
+RECEIVER="http://127.0.0.1:$RECEIVER_PORT"
+OP_PASSWORD="bench-platform-passphrase"
+OUT=${OUT:-target/bench-webhooks}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+work=$(mktemp -d)
+cleanup() {
+  kill "${server:-0}" "${receiver:-0}" 2>/dev/null || true
+  rm -rf "$work"
+  rm -f "$OUT"/sqlite/bench.db*
+}
+trap cleanup EXIT
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release --quiet --bin stageflow
+bin=$PWD/target/release/stageflow
+export STAGEFLOW_WEBHOOK_ALLOW_PRIVATE=true
+# shellcheck source=bench/common.sh
+source bench/common.sh
+
+json() { python3 -c "import json,sys; d=json.load(open('$1')); print(d$2)"; }
+stats() { curl -sf "$RECEIVER/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+login() {
+  curl -sf "$BASE/api/v1/auth/token" -H 'content-type: application/json' \
+    -d "{\"tenant\":\"$tenant\",\"username\":\"$1\",\"password\":\"$2\"}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
+}
+# Waits until the receiver has answered $1 deliveries with 200 (at most 120 s).
+await_ok() {
+  for _ in $(seq 1 1200); do
+    [ "$(stats ok)" -ge "$1" ] && return 0
+    sleep 0.1
+  done
+  echo "only $(stats ok) of $1 deliveries arrived" >&2
+  return 1
+}
+created() { awk '/requests in/ {print $1}' "$work/wrk.txt"; }
+
+cat >"$work/create.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
+wrk.headers["Content-Type"] = "application/json"
+local n = 0
+function request()
+  n = n + 1
+  local body = string.format(
+    '{"template":"itil_incident","fields":{"title":"webhook bench %d","description":"障害 %d","impact":"medium","urgency":"low"}}',
+    n, n)
+  return wrk.format(nil, "/api/v1/tickets", nil, body)
+end
+LUA
+
+python3 bench/webhook_receiver.py "$RECEIVER_PORT" &
+receiver=$!
+for _ in $(seq 1 100); do curl -sf "$RECEIVER/stats" >/dev/null 2>&1 && break; sleep 0.1; done
+
+header="| backend | measurement | clients | creates/s | create p99 | deliveries | delivery lag p50 | lag p99 | lag max | deliveries/s |"
+rows=()
+for backend in $BACKENDS; do
+  mkdir -p "$OUT/$backend"
+  case $backend in
+    sqlite) rm -f "$OUT"/sqlite/bench.db*; url="$OUT/sqlite/bench.db" ;;
+    postgres)
+      admin=$(bash scripts/local-postgres.sh)
+      psql "$admin" -qc "DROP DATABASE IF EXISTS stageflow_bench_webhooks WITH (FORCE)" \
+        -c "CREATE DATABASE stageflow_bench_webhooks"
+      url=${admin/\/postgres\?/\/stageflow_bench_webhooks?}
+      ;;
+    *) echo "unknown backend $backend" >&2; exit 2 ;;
+  esac
+  seed="$OUT/$backend/seed.json"
+  DATABASE_URL=$url RUST_LOG=warn "$bin" seed-tickets --tickets "$SEED" --out "$seed" >"$OUT/$backend/seed.log" 2>&1
+  start_server "$url"
+  tenant=$(json "$seed" '["tenants"][0]["slug"]')
+  TOKEN=$(login "$(json "$seed" '["tenants"][0]["agent"]["username"]')" "$(json "$seed" '["tenants"][0]["agent"]["password"]')")
+  admin_token=$(login "$(json "$seed" '["tenants"][0]["admin"]["username"]')" "$(json "$seed" '["tenants"][0]["admin"]["password"]')")
+  export TOKEN
+  curl -sf "$RECEIVER/mode?ok" >/dev/null
+
+  # 1. before: no subscription.
+  read -r rps _ p99 err sock < <(measure "$CLIENTS" "$DURATION" create.lua "$BASE/")
+  rows+=("| $backend | create, no subscription (before) | $CLIENTS | $rps | $p99 | – | – | – | – | – |")
+  echo "${rows[-1]}" >&2
+
+  # 2. with a subscription: throughput and lag.
+  curl -sf "$BASE/api/v1/webhooks" -H "authorization: Bearer $admin_token" \
+    -H 'content-type: application/json' \
+    -d "{\"url\":\"$RECEIVER/hook\",\"event_types\":[\"ticket.created\"]}" >/dev/null
+  curl -sf "$RECEIVER/dump?path=$work/discard.tsv" >/dev/null
+  base=$(stats ok)
+  read -r rps _ p99 err sock < <(measure "$CLIENTS" "$DURATION" create.lua "$BASE/")
+  n=$(($(created) - err))
+  await_ok $((base + n)) || true
+  curl -sf "$RECEIVER/dump?path=$OUT/$backend/lag.tsv" >/dev/null
+  read -r count lag50 lag99 lagmax < <(python3 - "$OUT/$backend/lag.tsv" <<'PY'
+import statistics, sys
+lags = sorted(float(a) - float(b) for a, b, _ in (l.split("\t") for l in open(sys.argv[1])))
+q = lambda p: lags[min(len(lags) - 1, int(p * len(lags)))] * 1000
+print(len(lags), f"{q(0.5):.1f}ms", f"{q(0.99):.1f}ms", f"{lags[-1] * 1000:.1f}ms")
+PY
+)
+  rows+=("| $backend | create, 1 subscription (ticket.created) | $CLIENTS | $rps | $p99 | $count | $lag50 | $lag99 | $lagmax | – |")
+  echo "${rows[-1]}" >&2
+
+  # 3. delivery rate: every delivery of HOLD_CREATES new tickets is answered 503 with
+  # `Retry-After: <hold_until>`, so all come back at that instant (the runner finds them at
+  # its next tick); from then on the receiver answers 200.
+  hold_until=$(($(date +%s) + HOLD_SECONDS))
+  curl -sf "$RECEIVER/mode?hold=$hold_until" >/dev/null
+  base=$(stats ok)
+  python3 - "$BASE" "$TOKEN" "$HOLD_CREATES" <<'PY'
+import concurrent.futures, json, sys, urllib.request
+base, token, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def create(i):
+    body = json.dumps({"template": "itil_incident", "fields": {"title": f"held {i}", "description": "held"}}).encode()
+    req = urllib.request.Request(base + "/api/v1/tickets", body, {"authorization": "Bearer " + token, "content-type": "application/json"})
+    urllib.request.urlopen(req).read()
+with concurrent.futures.ThreadPoolExecutor(8) as pool:
+    list(pool.map(create, range(count)))
+PY
+  held=$(stats held)
+  [ "$(date +%s)" -lt "$hold_until" ] || echo "warning: HOLD_SECONDS=$HOLD_SECONDS too short, $held held" >&2
+  await_ok $((base + HOLD_CREATES)) || true
+  curl -sf "$RECEIVER/dump?path=$OUT/$backend/rate.tsv" >/dev/null
+  read -r count rate < <(python3 - "$OUT/$backend/rate.tsv" "$hold_until" <<'PY'
+import sys
+# Only what came back after the hold (not a straggler of the previous run).
+arrivals = sorted(a for a in (float(l.split("\t")[0]) for l in open(sys.argv[1])) if a >= float(sys.argv[2]))
+print(len(arrivals), f"{(len(arrivals) - 1) / (arrivals[-1] - arrivals[0]):.0f}")
+PY
+)
+  rows+=("| $backend | backlog of $held deliveries due at once | – | – | – | $count | – | – | – | $rate |")
+  echo "${rows[-1]}" >&2
+  curl -sf "$RECEIVER/mode?ok" >/dev/null
+  echo "$backend: $(rss) server peak RSS" >&2
+  kill -TERM "$server"
+  wait "$server" 2>/dev/null || true
+  server=
+done
+
+{
+  echo
+  echo "### $(date -u +%Y-%m-%dT%H:%MZ) — ${DURATION} s per create run, $(nproc) cores, batch ${STAGEFLOW_JOBS_BATCH_SIZE:-16}, commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+  echo
+  echo "$header"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
+  printf '%s\n' "${rows[@]}"
+} | tee -a "$OUT/results.md"
