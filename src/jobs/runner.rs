@@ -189,8 +189,13 @@ impl Runner {
             }
         }
         let mut ran = 0;
+        let started = std::time::Instant::now();
         while !*self.stop.borrow() {
-            let batch = match self.claim(now).await {
+            // A pass working through a backlog takes time: each claim's lease starts when it
+            // is taken, not when the pass began (else late claims could hold leases that have
+            // already run out, and another node would take jobs still running).
+            let taken = now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+            let batch = match self.claim(now, taken).await {
                 Ok(batch) if batch.is_empty() => break,
                 Ok(batch) => batch,
                 Err(error) => {
@@ -204,10 +209,15 @@ impl Runner {
         ran
     }
 
-    async fn claim(&self, now: DateTime<Utc>) -> Result<Vec<JobRow>, DbError> {
+    /// Claims jobs due at `now` under a lease that starts at `taken`.
+    async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        taken: DateTime<Utc>,
+    ) -> Result<Vec<JobRow>, DbError> {
         let kinds = self.kind_names();
         let owner = self.node_id.clone();
-        let until = schedule::lease_until(now, self.settings.lease);
+        let until = schedule::lease_until(taken, self.settings.lease);
         let limit = i64::from(self.settings.batch_size);
         self.db
             .write(move |conn| {
