@@ -172,7 +172,7 @@ impl Event {
         let position = row.position();
         let (template, library) = match subject_type {
             SubjectType::Record => (None, row.container),
-            SubjectType::User | SubjectType::Webhook => (None, None),
+            SubjectType::User | SubjectType::Webhook | SubjectType::MailMessage => (None, None),
             SubjectType::Ticket | SubjectType::Template => (row.container, None),
         };
         Ok(Self {

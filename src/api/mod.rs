@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod libraries;
+pub mod mail;
 pub mod masters;
 mod openapi_polish;
 pub mod ops;
@@ -52,6 +53,7 @@ one (404).",
         (name = "platform", description = "Plans, customer accounts and tenants; platform operator only."),
         (name = "directory", description = "A tenant's users, groups, organizations and API keys."),
         (name = "audit", description = "The append-only audit log."),
+        (name = "mail", description = "Mail channels: addresses whose mail becomes tickets and comments (scanned for malware first), and the log of every message taken in."),
         (name = "webhooks", description = "Signed pushes of the event log to integration endpoints (Standard Webhooks): subscriptions, their delivery log, redelivery and ping."),
         (name = "events", description = "The event log for integrations: every change of the tenant, in commit order, as a pull feed with long polling or as Server-Sent Events."),
         (name = "masters", description = "Code lists (categories, priorities, impact…) that templates use for select fields."),
@@ -114,6 +116,13 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(auth::create_token)
         .service(events::list_events)
         .service(events::stream_events)
+        .service(mail::list_mail_channels)
+        .service(mail::create_mail_channel)
+        .service(mail::get_mail_channel)
+        .service(mail::update_mail_channel)
+        .service(mail::delete_mail_channel)
+        .service(mail::list_mail_messages)
+        .service(mail::get_mail_message)
         .service(webhooks::list_webhooks)
         .service(webhooks::create_webhook)
         .service(webhooks::get_webhook)

@@ -350,25 +350,48 @@ async fn load_user(
 ) -> Result<Option<UserPrincipal>, AuthError> {
     state
         .db
-        .read(move |conn| {
-            if db::platform::find_tenant(conn, scope.tenant_id())?.is_none() {
-                return Ok(None);
-            }
-            let Some(user) = db::users::find(conn, &scope, id)?.filter(|u| u.active) else {
-                return Ok(None);
-            };
-            let groups = db::users::groups_of(conn, &scope, id)?;
-            Ok::<_, AuthError>(Some(UserPrincipal {
-                scope,
-                id,
-                username: user.username,
-                display_name: user.display_name,
-                roles: RoleSet::from_storage(&user.roles),
-                organization_id: user.organization_id,
-                groups,
-            }))
-        })
+        .read(move |conn| user_principal(conn, scope, id))
         .await
+}
+
+fn user_principal(
+    conn: &mut crate::db::DbConnection,
+    scope: TenantScope,
+    id: UserId,
+) -> Result<Option<UserPrincipal>, AuthError> {
+    if db::platform::find_tenant(conn, scope.tenant_id())?.is_none() {
+        return Ok(None);
+    }
+    let Some(user) = db::users::find(conn, &scope, id)?.filter(|u| u.active) else {
+        return Ok(None);
+    };
+    let groups = db::users::groups_of(conn, &scope, id)?;
+    Ok(Some(UserPrincipal {
+        scope,
+        id,
+        username: user.username,
+        display_name: user.display_name,
+        roles: RoleSet::from_storage(&user.roles),
+        organization_id: user.organization_id,
+        groups,
+    }))
+}
+
+/// The principal of an active user, read in the caller's transaction, for work done on the
+/// user's behalf without a credential: mail intake acts as the user a message's sender
+/// address matched (docs/mail.md says what that trusts). `None` for an inactive or unknown
+/// user.
+pub fn acting_user(
+    conn: &mut crate::db::DbConnection,
+    scope: &TenantScope,
+    id: UserId,
+) -> Result<Option<Principal>, AuthError> {
+    Ok(
+        user_principal(conn, scope.clone(), id)?.map(|user| Principal {
+            caller: Caller::User(user),
+            client_addr: None,
+        }),
+    )
 }
 
 /// API keys look like `sfk_<tenant>_<key id>_<secret>` (ids as 32 hex digits).

@@ -23,6 +23,7 @@ pub mod groups;
 pub mod index;
 pub mod jobs;
 pub mod libraries;
+pub mod mail;
 pub mod masters;
 pub mod migrations;
 pub mod operators;

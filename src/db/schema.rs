@@ -648,6 +648,56 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbJson, DbTimestamp, DbUuid};
+
+    mail_channels (tenant_id, id) {
+        tenant_id -> DbUuid,
+        id -> DbUuid,
+        address -> Text,
+        description -> Text,
+        template -> Text,
+        defaults -> DbJson,
+        subject_field -> Text,
+        body_field -> Text,
+        reply_transitions -> DbJson,
+        unknown_senders -> Text,
+        organization_domains -> DbJson,
+        max_message_bytes -> BigInt,
+        max_attachments -> Integer,
+        enabled -> Bool,
+        version -> BigInt,
+        created_at -> DbTimestamp,
+        updated_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTimestamp, DbUuid};
+
+    mail_messages (tenant_id, id) {
+        tenant_id -> DbUuid,
+        id -> DbUuid,
+        channel_id -> Nullable<DbUuid>,
+        direction -> Text,
+        message_id -> Nullable<Text>,
+        status -> Text,
+        reason -> Nullable<Text>,
+        signature -> Nullable<Text>,
+        sender -> Text,
+        subject -> Text,
+        size -> BigInt,
+        sha256 -> Text,
+        ticket_id -> Nullable<DbUuid>,
+        raw -> Nullable<Binary>,
+        attempts -> Integer,
+        received_at -> DbTimestamp,
+        processed_at -> Nullable<DbTimestamp>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     templates,
     template_versions,
@@ -663,7 +713,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     library_tokens,
     events,
     webhooks,
-    webhook_deliveries
+    webhook_deliveries,
+    mail_channels,
+    mail_messages
 );
 
 diesel::table! {

@@ -597,3 +597,20 @@ pub fn count_by_state(
         .select((tickets::state, diesel::dsl::count_star()))
         .load(conn)
 }
+
+/// The tickets with this key (`INC-42`: prefix and number); two templates may share a
+/// prefix, so there may be more than one (oldest first).
+pub fn ids_by_key(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    prefix: &str,
+    number: i64,
+) -> QueryResult<Vec<TicketId>> {
+    tickets::table
+        .filter(tickets::tenant_id.eq(scope.tenant_id()))
+        .filter(tickets::key_prefix.eq(prefix))
+        .filter(tickets::number.eq(number))
+        .order(tickets::id.asc())
+        .select(tickets::id)
+        .load(conn)
+}

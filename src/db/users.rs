@@ -93,6 +93,25 @@ pub fn find_by_username(
         .optional()
 }
 
+/// The oldest active user whose mail address is `address` (compared lower-cased; mail
+/// intake attributes a message to its sender this way).
+pub fn find_active_by_email(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    address: &str,
+) -> QueryResult<Option<UserRow>> {
+    users::table
+        .filter(users::tenant_id.eq(scope.tenant_id()))
+        .filter(users::active.eq(true))
+        .filter(
+            diesel::dsl::sql::<diesel::sql_types::Bool>("lower(email) = ")
+                .bind::<diesel::sql_types::Text, _>(address.to_lowercase()),
+        )
+        .order(users::id.asc())
+        .first(conn)
+        .optional()
+}
+
 #[derive(Debug, Default)]
 pub struct UserFilter {
     pub active: Option<bool>,

@@ -33,5 +33,7 @@ closed_set! {
         Tenant = "tenant",
         User = "user",
         Webhook = "webhook",
+        MailChannel = "mail_channel",
+        MailMessage = "mail_message",
     }
 }

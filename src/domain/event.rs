@@ -32,6 +32,9 @@ closed_set! {
         UserDeactivated = "user.deactivated",
         /// A webhook subscription was disabled after failing for too long.
         WebhookDisabled = "webhook.disabled",
+        /// The virus scanner found malware in a message a mail channel took in; it is
+        /// quarantined (tenant admins only).
+        MailQuarantined = "mail.quarantined",
     }
 }
 
@@ -43,6 +46,7 @@ closed_set! {
         Template = "template",
         User = "user",
         Webhook = "webhook",
+        MailMessage = "mail_message",
     }
 }
 

@@ -69,6 +69,8 @@ macro_rules! for_each_typed_id {
             RecordId,
             JobId,
             WebhookId,
+            MailChannelId,
+            MailMessageId,
             DeliveryId
         );
     };
@@ -192,6 +194,14 @@ typed_id!(
 typed_id!(
     /// One delivery of an event (or a ping) to a webhook subscription.
     DeliveryId
+);
+typed_id!(
+    /// A mail channel of one tenant: an address whose mail becomes tickets and comments.
+    MailChannelId
+);
+typed_id!(
+    /// One mail message a channel took in (or Stageflow sent).
+    MailMessageId
 );
 
 #[cfg(test)]

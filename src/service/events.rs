@@ -51,7 +51,7 @@ pub(crate) fn emit(
     let (template, library) = match event.subject_type {
         SubjectType::Record => (None, event.container),
         SubjectType::Ticket | SubjectType::Template => (event.container, None),
-        SubjectType::User | SubjectType::Webhook => (None, None),
+        SubjectType::User | SubjectType::Webhook | SubjectType::MailMessage => (None, None),
     };
     let payload = event.payload;
     let body = |payload: &Value| {

@@ -12,6 +12,7 @@ pub mod fields;
 pub mod health;
 pub mod idempotency;
 pub mod libraries;
+pub mod mail;
 pub mod masters;
 pub mod operators;
 pub mod platform;

@@ -1,0 +1,483 @@
+//! Mail channels (tenant admins), the messages they took in, and intake over HTTP
+//! (`POST /mail-channels/{id}/messages`, `message/rfc822`). docs/mail.md.
+
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::api::common::{Page, PageParams, created, if_match, ok_with_etag};
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
+use crate::auth::Principal;
+use crate::db::mail::MessageRow;
+use crate::domain::identity::Role;
+use crate::domain::ids::{MailChannelId, MailMessageId, TicketId};
+use crate::domain::mail_channel::{
+    DomainOrganization, MessageStatus, ReplyTransition, UnknownSenders,
+};
+use crate::service::mail::{self as svc, Channel, ChannelInput, ChannelPatch};
+
+const ADMINS: &[Role] = &[Role::TenantAdmin];
+
+/// A mail channel: an address whose mail becomes tickets (and replies, comments).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "019ac0d2-7000-7000-8000-000000000001",
+    "address": "support@example.co.jp", "description": "お問い合わせ窓口",
+    "template": "customer_inquiry", "defaults": {"channel": "mail"},
+    "subject_field": "title", "body_field": "description",
+    "reply_transitions": [{"from": ["waiting_customer"], "transition": "customer_replied"}],
+    "unknown_senders": "create_requester", "organization_domains": [],
+    "max_message_bytes": 10_485_760, "max_attachments": 20, "enabled": true, "version": 1,
+    "created_at": "2026-11-28T09:00:00Z", "updated_at": "2026-11-28T09:00:00Z"}))]
+pub struct MailChannel {
+    pub id: MailChannelId,
+    /// The channel's address, lower-cased (unique in the tenant).
+    pub address: String,
+    pub description: String,
+    /// The template new tickets are filed in.
+    pub template: String,
+    /// Field values every new ticket gets (the sender's own values win where both set one).
+    pub defaults: Map<String, Value>,
+    /// The field the subject is filed in.
+    pub subject_field: String,
+    /// The field the body (as text) is filed in.
+    pub body_field: String,
+    /// Which transition a reply from the requester fires, by the ticket's state.
+    pub reply_transitions: Vec<ReplyTransition>,
+    pub unknown_senders: UnknownSenders,
+    pub organization_domains: Vec<DomainOrganization>,
+    /// Larger messages are refused (413) before anything is stored.
+    pub max_message_bytes: i64,
+    /// A message with more attachments is refused.
+    pub max_attachments: i32,
+    /// A disabled channel refuses messages (recorded as `refused`).
+    pub enabled: bool,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Channel> for MailChannel {
+    fn from(c: Channel) -> Self {
+        let i = c.input;
+        Self {
+            id: c.row.id,
+            address: i.address,
+            description: i.description,
+            template: i.template,
+            defaults: i.defaults,
+            subject_field: i.subject_field,
+            body_field: i.body_field,
+            reply_transitions: i.reply_transitions,
+            unknown_senders: i.unknown_senders,
+            organization_domains: i.organization_domains,
+            max_message_bytes: i.max_message_bytes,
+            max_attachments: i.max_attachments,
+            enabled: i.enabled,
+            version: c.row.version,
+            created_at: c.row.created_at.0,
+            updated_at: c.row.updated_at.0,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"address": "support@example.co.jp", "template": "customer_inquiry",
+    "defaults": {"channel": "mail"},
+    "reply_transitions": [{"from": ["waiting_customer"], "transition": "customer_replied"}]}))]
+pub struct CreateMailChannel {
+    #[schema(max_length = 254)]
+    pub address: String,
+    #[serde(default)]
+    #[schema(max_length = 500)]
+    pub description: String,
+    /// A published template's key.
+    pub template: String,
+    /// Field values of every new ticket (not internal fields: mail is filed as its sender).
+    #[serde(default)]
+    pub defaults: Map<String, Value>,
+    /// A text or long_text field (default `title`).
+    #[serde(default = "default_subject_field")]
+    pub subject_field: String,
+    /// A text or long_text field (default `description`).
+    #[serde(default = "default_body_field")]
+    pub body_field: String,
+    #[serde(default)]
+    #[schema(max_items = 50)]
+    pub reply_transitions: Vec<ReplyTransition>,
+    #[serde(default = "default_unknown_senders")]
+    pub unknown_senders: UnknownSenders,
+    #[serde(default)]
+    #[schema(max_items = 50)]
+    pub organization_domains: Vec<DomainOrganization>,
+    /// 1,024 – 26,214,400 (default 10,485,760).
+    #[serde(default = "default_max_bytes")]
+    #[schema(minimum = 1024, maximum = 26_214_400)]
+    pub max_message_bytes: i64,
+    /// 0 – 100 (default 20).
+    #[serde(default = "default_max_attachments")]
+    #[schema(minimum = 0, maximum = 100)]
+    pub max_attachments: i32,
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+}
+
+fn default_subject_field() -> String {
+    "title".to_owned()
+}
+fn default_body_field() -> String {
+    "description".to_owned()
+}
+fn default_unknown_senders() -> UnknownSenders {
+    UnknownSenders::CreateRequester
+}
+fn default_max_bytes() -> i64 {
+    svc::DEFAULT_MESSAGE_BYTES
+}
+fn default_max_attachments() -> i32 {
+    20
+}
+fn enabled() -> bool {
+    true
+}
+
+/// A partial change; every member as in creation.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"enabled": false}))]
+pub struct UpdateMailChannel {
+    #[schema(max_length = 254)]
+    pub address: Option<String>,
+    #[schema(max_length = 500)]
+    pub description: Option<String>,
+    pub template: Option<String>,
+    pub defaults: Option<Map<String, Value>>,
+    pub subject_field: Option<String>,
+    pub body_field: Option<String>,
+    #[schema(max_items = 50)]
+    pub reply_transitions: Option<Vec<ReplyTransition>>,
+    pub unknown_senders: Option<UnknownSenders>,
+    #[schema(max_items = 50)]
+    pub organization_domains: Option<Vec<DomainOrganization>>,
+    #[schema(minimum = 1024, maximum = 26_214_400)]
+    pub max_message_bytes: Option<i64>,
+    #[schema(minimum = 0, maximum = 100)]
+    pub max_attachments: Option<i32>,
+    pub enabled: Option<bool>,
+}
+
+/// One message a channel took in: what became of it. Its content is never shown here.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "019ac0d2-7000-7000-8000-000000000002",
+    "channel_id": "019ac0d2-7000-7000-8000-000000000001", "direction": "in",
+    "message_id": "20261128090000.1234@mail.example.co.jp", "status": "filed", "reason": null,
+    "signature": null, "sender": "tanaka@example.co.jp", "subject": "ネットワーク障害のご連絡",
+    "size": 2048, "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "ticket_id": "019ac0d2-7000-7000-8000-000000000003", "attempts": 1,
+    "received_at": "2026-11-28T09:00:00Z", "processed_at": "2026-11-28T09:00:00Z"}))]
+pub struct MailMessage {
+    pub id: MailMessageId,
+    /// Null once its channel was deleted.
+    pub channel_id: Option<MailChannelId>,
+    /// `in` (taken in) or `out` (sent by Stageflow).
+    pub direction: String,
+    /// The Message-ID header, without angle brackets.
+    pub message_id: Option<String>,
+    pub status: MessageStatus,
+    /// Why it was ignored, refused, kept pending or failed.
+    pub reason: Option<String>,
+    /// The scanner's signature name, when quarantined.
+    pub signature: Option<String>,
+    /// The sender's address (lower-cased), when known.
+    pub sender: String,
+    pub subject: String,
+    /// Size of the raw message in bytes.
+    pub size: i64,
+    /// SHA-256 of the raw message.
+    pub sha256: String,
+    /// The ticket filed from it or commented on.
+    pub ticket_id: Option<TicketId>,
+    /// Scan attempts so far.
+    pub attempts: i32,
+    pub received_at: DateTime<Utc>,
+    pub processed_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<MessageRow> for MailMessage {
+    type Error = ApiError;
+    fn try_from(row: MessageRow) -> Result<Self, ApiError> {
+        Ok(Self {
+            status: MessageStatus::from_storage(&row.status)
+                .map_err(|e| ApiError::internal(e.to_string()))?,
+            id: row.id,
+            channel_id: row.channel_id,
+            direction: row.direction,
+            message_id: row.message_id,
+            reason: row.reason,
+            signature: row.signature,
+            sender: row.sender,
+            subject: row.subject,
+            size: row.size,
+            sha256: row.sha256,
+            ticket_id: row.ticket_id,
+            attempts: row.attempts,
+            received_at: row.received_at.0,
+            processed_at: row.processed_at.map(|t| t.0),
+        })
+    }
+}
+
+/// The tenant's mail channels.
+#[utoipa::path(
+    tag = "mail", operation_id = "list_mail_channels", security(("bearer" = [])),
+    params(PageParams),
+    responses(
+        (status = 200, description = "A page of channels", body = Page<MailChannel>),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 422, response = crate::api::problems::Unprocessable),
+    )
+)]
+#[get("/mail-channels")]
+pub async fn list_mail_channels(
+    state: web::Data<AppState>,
+    principal: Principal,
+    page: web::Query<PageParams>,
+) -> Result<web::Json<Page<MailChannel>>, ApiError> {
+    let scope = principal.require(ADMINS)?;
+    page.parse()?
+        .load(
+            &state.db,
+            move |conn, after, limit| svc::list(conn, &scope, after.map(MailChannelId), limit),
+            |c| c.row.id.0,
+            MailChannel::from,
+        )
+        .await
+}
+
+/// Creates a mail channel. Its template must be published; the subject and body fields,
+/// defaults and reply transitions are checked against that version.
+#[utoipa::path(
+    tag = "mail", operation_id = "create_mail_channel", security(("bearer" = [])),
+    request_body = CreateMailChannel,
+    responses(
+        (status = 201, description = "Created", body = MailChannel, headers(("ETag" = String), ("Location" = String))),
+        (status = 400, response = crate::api::problems::BadRequest),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 409, response = crate::api::problems::Conflict),
+        (status = 422, response = crate::api::problems::Unprocessable),
+    )
+)]
+#[post("/mail-channels")]
+pub async fn create_mail_channel(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: web::Json<CreateMailChannel>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = principal.require(ADMINS)?;
+    let b = body.into_inner();
+    let input = ChannelInput {
+        address: b.address,
+        description: b.description,
+        template: b.template,
+        defaults: b.defaults,
+        subject_field: b.subject_field,
+        body_field: b.body_field,
+        reply_transitions: b.reply_transitions,
+        unknown_senders: b.unknown_senders,
+        organization_domains: b.organization_domains,
+        max_message_bytes: b.max_message_bytes,
+        max_attachments: b.max_attachments,
+        enabled: b.enabled,
+    };
+    let (now, actor, s) = (state.clock.now(), principal.actor(), state.clone());
+    let channel = state
+        .db
+        .write(move |conn| svc::create(conn, &s.definitions, &scope, &actor, input, now))
+        .await?;
+    let location = format!("/api/v1/mail-channels/{}", channel.row.id);
+    Ok(created(&MailChannel::from(channel), 1, location))
+}
+
+/// One mail channel.
+#[utoipa::path(
+    tag = "mail", operation_id = "get_mail_channel", security(("bearer" = [])),
+    params(("channel_id" = MailChannelId, Path)),
+    responses(
+        (status = 200, description = "The channel", body = MailChannel, headers(("ETag" = String))),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+    )
+)]
+#[get("/mail-channels/{channel_id}")]
+pub async fn get_mail_channel(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<MailChannelId>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = principal.require(ADMINS)?;
+    let id = id.into_inner();
+    let channel = state
+        .db
+        .read(move |conn| svc::get(conn, &scope, id))
+        .await?;
+    let version = channel.row.version;
+    Ok(ok_with_etag(&MailChannel::from(channel), version))
+}
+
+/// Changes a mail channel (If-Match: its version); the result is checked whole again.
+#[utoipa::path(
+    tag = "mail", operation_id = "update_mail_channel", security(("bearer" = [])),
+    params(("channel_id" = MailChannelId, Path),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 if the channel changed since")),
+    request_body = UpdateMailChannel,
+    responses(
+        (status = 200, description = "The changed channel", body = MailChannel, headers(("ETag" = String))),
+        (status = 400, response = crate::api::problems::BadRequest),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+        (status = 409, response = crate::api::problems::Conflict),
+        (status = 412, response = crate::api::problems::PreconditionFailed),
+        (status = 422, response = crate::api::problems::Unprocessable),
+    )
+)]
+#[patch("/mail-channels/{channel_id}")]
+pub async fn update_mail_channel(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<MailChannelId>,
+    body: web::Json<UpdateMailChannel>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = principal.require(ADMINS)?;
+    let expected = if_match(&req)?;
+    let b = body.into_inner();
+    let patch = ChannelPatch {
+        address: b.address,
+        description: b.description,
+        template: b.template,
+        defaults: b.defaults,
+        subject_field: b.subject_field,
+        body_field: b.body_field,
+        reply_transitions: b.reply_transitions,
+        unknown_senders: b.unknown_senders,
+        organization_domains: b.organization_domains,
+        max_message_bytes: b.max_message_bytes,
+        max_attachments: b.max_attachments,
+        enabled: b.enabled,
+    };
+    let (id, now, actor, s) = (
+        id.into_inner(),
+        state.clock.now(),
+        principal.actor(),
+        state.clone(),
+    );
+    let channel = state
+        .db
+        .write(move |conn| {
+            svc::update(
+                conn,
+                &s.definitions,
+                &scope,
+                &actor,
+                id,
+                expected,
+                &patch,
+                now,
+            )
+        })
+        .await?;
+    let version = channel.row.version;
+    Ok(ok_with_etag(&MailChannel::from(channel), version))
+}
+
+/// Deletes a mail channel; its message log stays (without the channel).
+#[utoipa::path(
+    tag = "mail", operation_id = "delete_mail_channel", security(("bearer" = [])),
+    params(("channel_id" = MailChannelId, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+    )
+)]
+#[delete("/mail-channels/{channel_id}")]
+pub async fn delete_mail_channel(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<MailChannelId>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = principal.require(ADMINS)?;
+    let (id, now, actor) = (id.into_inner(), state.clock.now(), principal.actor());
+    state
+        .db
+        .write(move |conn| svc::delete(conn, &scope, &actor, id, now))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The messages a channel took in, oldest first: status, sender, subject, ticket.
+#[utoipa::path(
+    tag = "mail", operation_id = "list_mail_messages", security(("bearer" = [])),
+    params(("channel_id" = MailChannelId, Path), PageParams),
+    responses(
+        (status = 200, description = "A page of messages", body = Page<MailMessage>),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+        (status = 422, response = crate::api::problems::Unprocessable),
+    )
+)]
+#[get("/mail-channels/{channel_id}/messages")]
+pub async fn list_mail_messages(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<MailChannelId>,
+    page: web::Query<PageParams>,
+) -> Result<web::Json<Page<MailMessage>>, ApiError> {
+    let scope = principal.require(ADMINS)?;
+    let id = id.into_inner();
+    page.parse()?
+        .try_load(
+            &state.db,
+            move |conn, after, limit| {
+                svc::messages(conn, &scope, id, after.map(MailMessageId), limit)
+            },
+            |r| r.id.0,
+            MailMessage::try_from,
+        )
+        .await
+}
+
+/// One message of the log.
+#[utoipa::path(
+    tag = "mail", operation_id = "get_mail_message", security(("bearer" = [])),
+    params(("message_id" = MailMessageId, Path)),
+    responses(
+        (status = 200, description = "The message's record", body = MailMessage),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+    )
+)]
+#[get("/mail-messages/{message_id}")]
+pub async fn get_mail_message(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<MailMessageId>,
+) -> Result<web::Json<MailMessage>, ApiError> {
+    let scope = principal.require(ADMINS)?;
+    let id = id.into_inner();
+    let row = state
+        .db
+        .read(move |conn| svc::message(conn, &scope, id))
+        .await?;
+    Ok(web::Json(MailMessage::try_from(row)?))
+}
