@@ -11,6 +11,7 @@ pub mod identity;
 pub mod ids;
 pub mod index;
 pub mod library;
+pub mod mail;
 pub mod mail_channel;
 pub mod master;
 pub mod network;
