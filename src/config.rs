@@ -110,7 +110,30 @@ pub struct Config {
     pub jobs: JobSettings,
     /// Webhook delivery (`crate::jobs::webhooks`).
     pub webhooks: WebhookSettings,
+    /// The virus scanner (`STAGEFLOW_CLAMD`); `None` when unset — mail intake then refuses to
+    /// run, since nothing may be filed unscanned.
+    pub clamd: Option<ScannerSettings>,
 }
+
+/// How to reach clamd (docs/mail.md, "clamd setup").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScannerSettings {
+    pub address: crate::scanner::ScannerAddress,
+    /// The deadline of one scan (connection, content and verdict).
+    pub timeout: Duration,
+    /// The largest content sent for scanning; at most clamd's `StreamMaxLength`.
+    pub max_bytes: usize,
+}
+
+impl ScannerSettings {
+    /// A client for these settings.
+    pub fn scanner(&self) -> crate::scanner::Scanner {
+        crate::scanner::Scanner::new(self.address.clone(), self.timeout, self.max_bytes)
+    }
+}
+
+/// clamd's `StreamMaxLength` as docs/mail.md and scripts/local-clamd.sh configure it (25M).
+pub const DEFAULT_CLAMD_MAX_BYTES: usize = 25 * 1024 * 1024;
 
 /// How webhook deliveries go out (docs/integration.md, "Webhooks").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -350,6 +373,7 @@ impl Config {
         let session = session_settings(&get)?;
         let jobs = job_settings(&get)?;
         let webhooks = webhook_settings(&get)?;
+        let clamd = scanner_settings(&get)?;
 
         let cors_origins = match get("STAGEFLOW_CORS_ORIGINS") {
             Some(raw) => {
@@ -380,6 +404,7 @@ impl Config {
         Ok(Self {
             jobs,
             webhooks,
+            clamd,
             tls,
             cors_origins,
             account_rate_per_minute: session.account_rate_per_minute,
@@ -489,6 +514,36 @@ fn webhook_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<WebhookSetti
                 )?,
         ),
     })
+}
+
+fn scanner_settings(
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<ScannerSettings>, ConfigError> {
+    // Read even when STAGEFLOW_CLAMD is unset, so a bad value is reported either way.
+    let timeout = Duration::from_secs(bounded(
+        "STAGEFLOW_CLAMD_TIMEOUT_SECONDS",
+        get("STAGEFLOW_CLAMD_TIMEOUT_SECONDS"),
+        30,
+        1..=3_600,
+    )?);
+    // clamd accepts at most 4 GiB (StreamMaxLength).
+    let max_bytes = bounded(
+        "STAGEFLOW_CLAMD_MAX_BYTES",
+        get("STAGEFLOW_CLAMD_MAX_BYTES"),
+        DEFAULT_CLAMD_MAX_BYTES,
+        1_024..=4_294_967_295,
+    )?;
+    let Some(raw) = get("STAGEFLOW_CLAMD") else {
+        return Ok(None);
+    };
+    let address = raw
+        .parse()
+        .map_err(|m| ConfigError::new("STAGEFLOW_CLAMD", m))?;
+    Ok(Some(ScannerSettings {
+        address,
+        timeout,
+        max_bytes,
+    }))
 }
 
 fn job_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<JobSettings, ConfigError> {
@@ -724,6 +779,41 @@ mod tests {
         ] {
             let error = config(&[("STAGEFLOW_CORS_ORIGINS", bad)]).unwrap_err();
             assert_eq!(error.variable, "STAGEFLOW_CORS_ORIGINS", "{bad}");
+        }
+    }
+
+    #[test]
+    fn clamd_settings() {
+        assert_eq!(config(&[]).unwrap().clamd, None);
+        let set = config(&[("STAGEFLOW_CLAMD", "unix:/run/clamav/clamd.ctl")])
+            .unwrap()
+            .clamd
+            .unwrap();
+        assert_eq!(set.address.to_string(), "unix:/run/clamav/clamd.ctl");
+        assert_eq!(set.timeout, Duration::from_secs(30));
+        assert_eq!(set.max_bytes, 26_214_400);
+        let tcp = config(&[
+            ("STAGEFLOW_CLAMD", "127.0.0.1:3310"),
+            ("STAGEFLOW_CLAMD_TIMEOUT_SECONDS", "5"),
+            ("STAGEFLOW_CLAMD_MAX_BYTES", "1048576"),
+        ])
+        .unwrap()
+        .clamd
+        .unwrap();
+        assert_eq!(
+            (tcp.address.to_string(), tcp.timeout, tcp.max_bytes),
+            (
+                "tcp://127.0.0.1:3310".to_owned(),
+                Duration::from_secs(5),
+                1_048_576
+            )
+        );
+        for (variable, bad) in [
+            ("STAGEFLOW_CLAMD", "clamd.ctl"),
+            ("STAGEFLOW_CLAMD_TIMEOUT_SECONDS", "0"),
+            ("STAGEFLOW_CLAMD_MAX_BYTES", "5000000000"),
+        ] {
+            assert_eq!(config(&[(variable, bad)]).unwrap_err().variable, variable);
         }
     }
 

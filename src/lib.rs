@@ -12,6 +12,7 @@ pub mod db;
 pub mod domain;
 pub mod jobs;
 pub mod outbound;
+pub mod scanner;
 pub mod seed;
 pub mod service;
 pub mod storage;

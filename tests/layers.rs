@@ -5,7 +5,8 @@
 //!
 //! Layers, top to bottom: the composition root (`main`, `lib`, `seed`) →
 //! `api` → `jobs` → `service` → `auth` → `db` → `domain`. Leaf helpers (`clock`, `config`,
-//! `storage`, `usage`, `catalog`, `outbound`) may be used from every layer that lists them.
+//! `storage`, `usage`, `catalog`, `outbound`, `scanner`) may be used from every layer that
+//! lists them.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,26 +17,28 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "root",
         &[
             "service", "auth", "db", "domain", "seed", "clock", "config", "storage", "usage",
-            "catalog", "jobs", "outbound",
+            "catalog", "jobs", "outbound", "scanner",
         ],
     ),
     (
         "api",
         &[
             "service", "auth", "db", "domain", "clock", "config", "storage", "usage", "catalog",
-            "jobs", "outbound",
+            "jobs", "outbound", "scanner",
         ],
     ),
     (
         "jobs",
         &[
             "service", "auth", "db", "domain", "clock", "config", "storage", "usage", "outbound",
+            "scanner",
         ],
     ),
     (
         "service",
         &[
             "auth", "db", "domain", "clock", "config", "storage", "usage", "catalog", "outbound",
+            "scanner",
         ],
     ),
     ("auth", &["db", "domain", "clock", "config"]),
@@ -44,8 +47,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("clock", &[]),
     ("storage", &[]),
     ("outbound", &["domain"]),
+    ("scanner", &[]),
     ("catalog", &["domain"]),
-    ("config", &["db", "domain"]),
+    ("config", &["db", "domain", "scanner"]),
     ("usage", &["db", "domain"]),
 ];
 
@@ -103,6 +107,7 @@ fn layer_of(relative: &str) -> &'static str {
         "clock" => "clock",
         "storage" => "storage",
         "outbound" => "outbound",
+        "scanner" => "scanner",
         "catalog" => "catalog",
         "config" => "config",
         "usage" => "usage",
