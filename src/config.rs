@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::db::DatabaseUrl;
 
 pub mod settings;
+mod smtp;
 
 /// Where the embedded database lives when `DATABASE_URL` is unset.
 pub const DEFAULT_SQLITE_PATH: &str = "./data/stageflow.db";
@@ -110,6 +111,8 @@ pub struct Config {
     pub jobs: JobSettings,
     /// Webhook delivery (`crate::jobs::webhooks`).
     pub webhooks: WebhookSettings,
+    /// Outgoing mail (`crate::mailer`); `None` when `STAGEFLOW_SMTP_HOST` is unset.
+    pub smtp: Option<crate::mailer::SmtpSettings>,
 }
 
 /// How webhook deliveries go out (docs/integration.md, "Webhooks").
@@ -350,6 +353,7 @@ impl Config {
         let session = session_settings(&get)?;
         let jobs = job_settings(&get)?;
         let webhooks = webhook_settings(&get)?;
+        let smtp = smtp::smtp_settings(&get)?;
 
         let cors_origins = match get("STAGEFLOW_CORS_ORIGINS") {
             Some(raw) => {
@@ -380,6 +384,7 @@ impl Config {
         Ok(Self {
             jobs,
             webhooks,
+            smtp,
             tls,
             cors_origins,
             account_rate_per_minute: session.account_rate_per_minute,

@@ -5,7 +5,7 @@
 //!
 //! Layers, top to bottom: the composition root (`main`, `lib`, `seed`) →
 //! `api` → `jobs` → `service` → `auth` → `db` → `domain`. Leaf helpers (`clock`, `config`,
-//! `storage`, `usage`, `catalog`, `outbound`) may be used from every layer that lists them.
+//! `storage`, `usage`, `catalog`, `outbound`, `mailer`) may be used from every layer that lists them.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,26 +16,28 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "root",
         &[
             "service", "auth", "db", "domain", "seed", "clock", "config", "storage", "usage",
-            "catalog", "jobs", "outbound",
+            "catalog", "jobs", "outbound", "mailer",
         ],
     ),
     (
         "api",
         &[
             "service", "auth", "db", "domain", "clock", "config", "storage", "usage", "catalog",
-            "jobs", "outbound",
+            "jobs", "outbound", "mailer",
         ],
     ),
     (
         "jobs",
         &[
             "service", "auth", "db", "domain", "clock", "config", "storage", "usage", "outbound",
+            "mailer",
         ],
     ),
     (
         "service",
         &[
             "auth", "db", "domain", "clock", "config", "storage", "usage", "catalog", "outbound",
+            "mailer",
         ],
     ),
     ("auth", &["db", "domain", "clock", "config"]),
@@ -44,8 +46,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("clock", &[]),
     ("storage", &[]),
     ("outbound", &["domain"]),
+    ("mailer", &["domain"]),
     ("catalog", &["domain"]),
-    ("config", &["db", "domain"]),
+    ("config", &["db", "domain", "mailer"]),
     ("usage", &["db", "domain"]),
 ];
 
@@ -103,6 +106,7 @@ fn layer_of(relative: &str) -> &'static str {
         "clock" => "clock",
         "storage" => "storage",
         "outbound" => "outbound",
+        "mailer" => "mailer",
         "catalog" => "catalog",
         "config" => "config",
         "usage" => "usage",

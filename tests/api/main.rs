@@ -19,6 +19,7 @@ mod isolation;
 mod jobs;
 mod libraries;
 mod lockout;
+mod mailer;
 mod masters;
 mod openapi;
 mod ops;
