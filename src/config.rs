@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::db::DatabaseUrl;
 
 pub mod settings;
+mod smtp;
 
 /// Where the embedded database lives when `DATABASE_URL` is unset.
 pub const DEFAULT_SQLITE_PATH: &str = "./data/stageflow.db";
@@ -113,6 +114,8 @@ pub struct Config {
     /// The virus scanner (`STAGEFLOW_CLAMD`); `None` when unset — mail intake then refuses to
     /// run, since nothing may be filed unscanned.
     pub clamd: Option<ScannerSettings>,
+    /// Outgoing mail (`crate::mailer`); `None` when `STAGEFLOW_SMTP_HOST` is unset.
+    pub smtp: Option<crate::mailer::SmtpSettings>,
 }
 
 /// How to reach clamd (docs/mail.md, "clamd setup").
@@ -374,6 +377,7 @@ impl Config {
         let jobs = job_settings(&get)?;
         let webhooks = webhook_settings(&get)?;
         let clamd = scanner_settings(&get)?;
+        let smtp = smtp::smtp_settings(&get)?;
 
         let cors_origins = match get("STAGEFLOW_CORS_ORIGINS") {
             Some(raw) => {
@@ -405,6 +409,7 @@ impl Config {
             jobs,
             webhooks,
             clamd,
+            smtp,
             tls,
             cors_origins,
             account_rate_per_minute: session.account_rate_per_minute,

@@ -5,8 +5,8 @@
 //!
 //! Layers, top to bottom: the composition root (`main`, `lib`, `seed`) →
 //! `api` → `jobs` → `service` → `auth` → `db` → `domain`. Leaf helpers (`clock`, `config`,
-//! `storage`, `usage`, `catalog`, `outbound`, `scanner`) may be used from every layer that
-//! lists them.
+//! `storage`, `usage`, `catalog`, `outbound`, `scanner`, `mailer`) may be used from every layer
+//! that lists them.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,28 +17,28 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "root",
         &[
             "service", "auth", "db", "domain", "seed", "clock", "config", "storage", "usage",
-            "catalog", "jobs", "outbound", "scanner",
+            "catalog", "jobs", "outbound", "scanner", "mailer",
         ],
     ),
     (
         "api",
         &[
             "service", "auth", "db", "domain", "clock", "config", "storage", "usage", "catalog",
-            "jobs", "outbound", "scanner",
+            "jobs", "outbound", "scanner", "mailer",
         ],
     ),
     (
         "jobs",
         &[
             "service", "auth", "db", "domain", "clock", "config", "storage", "usage", "outbound",
-            "scanner",
+            "scanner", "mailer",
         ],
     ),
     (
         "service",
         &[
             "auth", "db", "domain", "clock", "config", "storage", "usage", "catalog", "outbound",
-            "scanner",
+            "scanner", "mailer",
         ],
     ),
     ("auth", &["db", "domain", "clock", "config"]),
@@ -48,8 +48,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("storage", &[]),
     ("outbound", &["domain"]),
     ("scanner", &[]),
+    ("mailer", &["domain"]),
     ("catalog", &["domain"]),
-    ("config", &["db", "domain", "scanner"]),
+    ("config", &["db", "domain", "scanner", "mailer"]),
     ("usage", &["db", "domain"]),
 ];
 
@@ -108,6 +109,7 @@ fn layer_of(relative: &str) -> &'static str {
         "storage" => "storage",
         "outbound" => "outbound",
         "scanner" => "scanner",
+        "mailer" => "mailer",
         "catalog" => "catalog",
         "config" => "config",
         "usage" => "usage",

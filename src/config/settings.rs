@@ -103,6 +103,14 @@ pub const SETTINGS: &[Setting] = &[
     setting("STAGEFLOW_TLS_CERT", "tls-cert", "PEM certificate chain: with --tls-key the server terminates TLS itself [default: unset]", |c, _| c.tls.as_ref().map(|t| t.cert.display().to_string()).unwrap_or_default()),
     setting("STAGEFLOW_TLS_KEY", "tls-key", "PEM private key of that certificate [default: unset]", |c, _| c.tls.as_ref().map(|t| t.key.display().to_string()).unwrap_or_default()),
     setting("STAGEFLOW_CORS_ORIGINS", "cors-origins", "comma-separated browser origins allowed cross-origin [default: none, CORS off]", |c, _| c.cors_origins.join(",")),
+    setting("STAGEFLOW_SMTP_HOST", "smtp-host", "SMTP server for outgoing mail [default: unset, no mail is sent]", |c, _| c.smtp.as_ref().map(|s| s.host.clone()).unwrap_or_default()),
+    setting("STAGEFLOW_SMTP_PORT", "smtp-port", "its port [default: 587; 465 with security tls]", |c, _| c.smtp.as_ref().map(|s| s.port.to_string()).unwrap_or_default()),
+    setting("STAGEFLOW_SMTP_SECURITY", "smtp-security", "none, starttls (required) or tls [default: starttls]", |c, _| c.smtp.as_ref().map(|s| s.security.as_str().to_owned()).unwrap_or_default()),
+    setting("STAGEFLOW_SMTP_USERNAME", "smtp-username", "SMTP AUTH user name [default: unset, no AUTH]", |c, _| c.smtp.as_ref().and_then(|s| s.username.clone()).unwrap_or_default()),
+    secret("STAGEFLOW_SMTP_PASSWORD", "smtp-password", "its password", |c, _| c.smtp.as_ref().and_then(|s| s.password.as_ref()).map_or_else(String::new, |_| MASK.to_owned())),
+    setting("STAGEFLOW_SMTP_FROM", "smtp-from", "the From of outgoing mail, e.g. \"Stageflow <noreply@example.com>\" (required with --smtp-host)", |c, _| c.smtp.as_ref().map(|s| s.from.clone()).unwrap_or_default()),
+    setting("STAGEFLOW_SMTP_TIMEOUT_SECONDS", "smtp-timeout-seconds", "deadline of connecting and of each SMTP command, 1–600 [default: 30]", |c, _| c.smtp.as_ref().map(|s| s.timeout.as_secs().to_string()).unwrap_or_default()),
+    setting("STAGEFLOW_MAIL_DOMAIN", "mail-domain", "the domain of the Message-IDs of outgoing mail [default: the From address's domain]", |c, _| c.smtp.as_ref().map(|s| s.message_id_domain.clone()).unwrap_or_default()),
     setting("RUST_LOG", "log", "log filter in env_logger syntax [default: info]", |_, raw| raw.unwrap_or("info").trim().to_owned()),
 ];
 

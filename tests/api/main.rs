@@ -21,6 +21,7 @@ mod jobs;
 mod libraries;
 mod lockout;
 mod mail;
+mod mailer;
 mod masters;
 mod openapi;
 mod ops;
