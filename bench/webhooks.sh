@@ -15,6 +15,8 @@
 #
 #   bash bench/webhooks.sh                                  # both backends
 #   BACKENDS=sqlite DURATION=5 SKIP_BUILD=1 bash bench/webhooks.sh
+#   BEFORE_BIN=/path/to/stageflow BEFORE_LABEL=9b45ec0 bash bench/webhooks.sh
+#       # adds the create run of a binary built before the event log (on its own fresh database)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -86,10 +88,10 @@ for _ in $(seq 1 100); do curl -sf "$RECEIVER/stats" >/dev/null 2>&1 && break; s
 
 header="| backend | measurement | clients | creates/s | create p99 | deliveries | delivery lag p50 | lag p99 | lag max | deliveries/s |"
 rows=()
-for backend in $BACKENDS; do
-  mkdir -p "$OUT/$backend"
+# A fresh database for $backend in $url.
+fresh_db() {
   case $backend in
-    sqlite) rm -f "$OUT"/sqlite/bench.db*; url="$OUT/sqlite/bench.db" ;;
+    sqlite) rm -f "$OUT"/sqlite/bench.db*; rm -rf "$OUT/sqlite/data"; url="$OUT/sqlite/bench.db" ;;
     postgres)
       admin=$(bash scripts/local-postgres.sh)
       psql "$admin" -qc "DROP DATABASE IF EXISTS stageflow_bench_webhooks WITH (FORCE)" \
@@ -98,18 +100,43 @@ for backend in $BACKENDS; do
       ;;
     *) echo "unknown backend $backend" >&2; exit 2 ;;
   esac
-  seed="$OUT/$backend/seed.json"
+}
+# Seeds the fresh database with $bin, starts it and logs in the agent and the admin.
+seed_and_start() {
+  local seed="$OUT/$backend/seed.json"
   DATABASE_URL=$url RUST_LOG=warn "$bin" seed-tickets --tickets "$SEED" --out "$seed" >"$OUT/$backend/seed.log" 2>&1
   start_server "$url"
   tenant=$(json "$seed" '["tenants"][0]["slug"]')
   TOKEN=$(login "$(json "$seed" '["tenants"][0]["agent"]["username"]')" "$(json "$seed" '["tenants"][0]["agent"]["password"]')")
   admin_token=$(login "$(json "$seed" '["tenants"][0]["admin"]["username"]')" "$(json "$seed" '["tenants"][0]["admin"]["password"]')")
   export TOKEN
+}
+stop_server() {
+  kill -TERM "$server"
+  wait "$server" 2>/dev/null || true
+  server=
+}
+
+for backend in $BACKENDS; do
+  mkdir -p "$OUT/$backend"
+  # 0. the binary before the event log (BEFORE_BIN, built from the commit before it), if given.
+  if [ -n "${BEFORE_BIN:-}" ]; then
+    current=$bin bin=$BEFORE_BIN
+    fresh_db
+    seed_and_start
+    read -r rps _ p99 err sock < <(measure "$CLIENTS" "$DURATION" create.lua "$BASE/")
+    rows+=("| $backend | create, before the event log (${BEFORE_LABEL:-BEFORE_BIN}) | $CLIENTS | $rps | $p99 | – | – | – | – | – |")
+    echo "${rows[-1]}" >&2
+    stop_server
+    bin=$current
+  fi
+  fresh_db
+  seed_and_start
   curl -sf "$RECEIVER/mode?ok" >/dev/null
 
   # 1. before: no subscription.
   read -r rps _ p99 err sock < <(measure "$CLIENTS" "$DURATION" create.lua "$BASE/")
-  rows+=("| $backend | create, no subscription (before) | $CLIENTS | $rps | $p99 | – | – | – | – | – |")
+  rows+=("| $backend | create, events, no subscription | $CLIENTS | $rps | $p99 | – | – | – | – | – |")
   echo "${rows[-1]}" >&2
 
   # 2. with a subscription: throughput and lag.
@@ -163,9 +190,7 @@ PY
   echo "${rows[-1]}" >&2
   curl -sf "$RECEIVER/mode?ok" >/dev/null
   echo "$backend: $(rss) server peak RSS" >&2
-  kill -TERM "$server"
-  wait "$server" 2>/dev/null || true
-  server=
+  stop_server
 done
 
 {
