@@ -322,6 +322,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::PreconditionFailed => Self::PreconditionFailed,
             ServiceError::QuotaExceeded { cap, limit } => Self::QuotaExceeded { cap, limit },
             ServiceError::Validation(errors) => Self::Validation(errors),
+            ServiceError::TooLarge { limit } => Self::PayloadTooLarge { limit },
             ServiceError::Unavailable(detail) => Self::Unavailable(detail),
             ServiceError::RateLimited {
                 retry_after_seconds,

@@ -17,6 +17,7 @@ use crate::domain::ids::{MailChannelId, MailMessageId, TicketId};
 use crate::domain::mail_channel::{
     DomainOrganization, MessageStatus, ReplyTransition, UnknownSenders,
 };
+use crate::service::mail::intake::{self, IntakeEnv, IntakeSettings};
 use crate::service::mail::{self as svc, Channel, ChannelInput, ChannelPatch};
 
 const ADMINS: &[Role] = &[Role::TenantAdmin];
@@ -480,4 +481,94 @@ pub async fn get_mail_message(
         .read(move |conn| svc::message(conn, &scope, id))
         .await?;
     Ok(web::Json(MailMessage::try_from(row)?))
+}
+
+/// Most bytes read from a posted message (the largest any channel may accept).
+const MAX_POSTED_BYTES: usize = 26_214_400;
+
+/// Takes one raw message (`message/rfc822`, as an MTA or mail gateway posts it) in on the
+/// channel: it is scanned for malware before anything is stored, then filed as a new ticket,
+/// added as a comment to the ticket it replies to, or recorded as ignored, refused or
+/// quarantined. 202 when the scanner could not be reached: the message is kept `pending`
+/// and scanned again later, never filed unscanned. docs/mail.md.
+#[utoipa::path(
+    tag = "mail", operation_id = "create_mail_message", security(("bearer" = [])),
+    params(("channel_id" = MailChannelId, Path)),
+    request_body(content = String, content_type = "message/rfc822", description = "The raw message, headers and body, as received"),
+    responses(
+        (status = 200, description = "Settled: see `status` (filed, commented, ignored, refused, quarantined, failed)", body = MailMessage, headers(("Location" = String))),
+        (status = 202, description = "Kept `pending`: the scanner was unavailable; scanned again by the job runner", body = MailMessage, headers(("Location" = String))),
+        (status = 400, response = crate::api::problems::BadRequest),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+        (status = 413, response = crate::api::problems::PayloadTooLarge),
+        (status = 415, response = crate::api::problems::UnsupportedMediaType),
+    )
+)]
+#[post("/mail-channels/{channel_id}/messages")]
+pub async fn create_mail_message(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<MailChannelId>,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    use futures_util::StreamExt;
+    let scope = principal.require(ADMINS)?;
+    let id = id.into_inner();
+    // Another tenant's channel is a 404 whatever the request looks like.
+    state
+        .db
+        .read(move |conn| svc::get(conn, &scope, id))
+        .await?;
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !content_type
+        .trim()
+        .to_ascii_lowercase()
+        .starts_with("message/rfc822")
+    {
+        return Err(ApiError::UnsupportedMediaType(
+            "Send the raw message as `message/rfc822`.".to_owned(),
+        ));
+    }
+    let mut raw = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|_| ApiError::Malformed("The body could not be read.".to_owned()))?;
+        if raw.len() + chunk.len() > MAX_POSTED_BYTES {
+            return Err(ApiError::PayloadTooLarge {
+                limit: MAX_POSTED_BYTES,
+            });
+        }
+        raw.extend_from_slice(&chunk);
+    }
+    let (now, s) = (state.clock.now(), state.clone());
+    let row = web::block(move || {
+        let settings = IntakeSettings::from_config(&s.config);
+        let env = IntakeEnv {
+            definitions: &s.definitions,
+            blobs: s.blobs.as_ref(),
+            master: s.tokens.master(),
+            scanner: settings.scanner.as_ref(),
+            own_domain: &settings.own_domain,
+        };
+        intake::receive(&s.db, &env, scope, id, raw, now)
+    })
+    .await
+    .map_err(|_| ApiError::internal("mail intake was cancelled"))??;
+    let location = format!("/api/v1/mail-messages/{}", row.id);
+    let message = MailMessage::try_from(row)?;
+    let mut reply = if message.status == MessageStatus::Pending {
+        HttpResponse::Accepted()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(reply
+        .insert_header((actix_web::http::header::LOCATION, location))
+        .json(message))
 }

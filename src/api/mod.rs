@@ -122,6 +122,7 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(mail::update_mail_channel)
         .service(mail::delete_mail_channel)
         .service(mail::list_mail_messages)
+        .service(mail::create_mail_message)
         .service(mail::get_mail_message)
         .service(webhooks::list_webhooks)
         .service(webhooks::create_webhook)

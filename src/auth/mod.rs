@@ -386,12 +386,10 @@ pub fn acting_user(
     scope: &TenantScope,
     id: UserId,
 ) -> Result<Option<Principal>, AuthError> {
-    Ok(
-        user_principal(conn, scope.clone(), id)?.map(|user| Principal {
-            caller: Caller::User(user),
-            client_addr: None,
-        }),
-    )
+    Ok(user_principal(conn, *scope, id)?.map(|user| Principal {
+        caller: Caller::User(user),
+        client_addr: None,
+    }))
 }
 
 /// API keys look like `sfk_<tenant>_<key id>_<secret>` (ids as 32 hex digits).

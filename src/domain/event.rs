@@ -34,7 +34,7 @@ closed_set! {
         WebhookDisabled = "webhook.disabled",
         /// The virus scanner found malware in a message a mail channel took in; it is
         /// quarantined (tenant admins only).
-        MailQuarantined = "mail.quarantined",
+        MailMessageQuarantined = "mail_message.quarantined",
     }
 }
 

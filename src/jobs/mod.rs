@@ -14,6 +14,7 @@
 //! Tests drive jobs without sleeping: move the injected clock, then call [`run_due`].
 
 mod housekeeping;
+mod mail;
 mod runner;
 pub mod schedule;
 mod webhooks;
@@ -28,6 +29,7 @@ pub use crate::db::jobs::NewJob;
 use crate::db::{Database, DbConnection, DbError};
 use crate::domain::ids::{JobId, TenantId};
 pub use housekeeping::register_housekeeping;
+pub use mail::register_mail;
 pub use runner::{LocalTask, Runner};
 pub use webhooks::{backoff, register_webhooks};
 

@@ -6,6 +6,7 @@ use serde_json::json;
 use super::platform::{Cap, check_cap};
 use super::{audit, unique_or};
 use crate::auth::{Principal, TenantScope};
+use crate::db::audit::Actor;
 use crate::db::credentials::ApiKeyRow;
 use crate::db::groups::{GroupRow, OrganizationRow};
 use crate::db::users::{NewUser, UserChanges, UserRow};
@@ -58,6 +59,17 @@ pub fn create_user(
     input: &UserInput,
     now: DateTime<Utc>,
 ) -> Result<UserRow, ServiceError> {
+    create_user_by(conn, &principal.actor(), scope, input, now)
+}
+
+/// [`create_user`] by an actor without a principal (mail intake creating a requester).
+pub(crate) fn create_user_by(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    scope: &TenantScope,
+    input: &UserInput,
+    now: DateTime<Utc>,
+) -> Result<UserRow, ServiceError> {
     check_organization(conn, scope, input.organization_id)?;
     let account = account_of(conn, scope)?;
     db::platform::lock_account(conn, account)?;
@@ -85,20 +97,13 @@ pub fn create_user(
     audit(
         conn,
         scope,
-        &principal.actor(),
+        actor,
         "user.created",
         ("user", user.id),
         json!({"username": user.username, "roles": input.roles.names()}),
         now.into(),
     )?;
-    user_event(
-        conn,
-        scope,
-        &principal.actor(),
-        &user,
-        EventType::UserCreated,
-        now,
-    )?;
+    user_event(conn, scope, actor, &user, EventType::UserCreated, now)?;
     Ok(user)
 }
 

@@ -49,6 +49,9 @@ pub enum ServiceError {
     QuotaExceeded { cap: &'static str, limit: i64 },
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// The request body is larger than this use case takes (bytes).
+    #[error("larger than {limit} bytes")]
+    TooLarge { limit: usize },
     /// The database cannot be reached right now.
     #[error("unavailable: {0}")]
     Unavailable(String),

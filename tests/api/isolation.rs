@@ -321,6 +321,24 @@ fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
             "/api/v1/webhooks/{webhook}/redeliveries",
             Some(json!({"delivery_ids": ["{delivery}"]})),
         ),
+        (Method::GET, "/api/v1/mail-channels/{mail_channel}", None),
+        (
+            Method::PATCH,
+            "/api/v1/mail-channels/{mail_channel}",
+            Some(json!({"enabled": false})),
+        ),
+        (Method::DELETE, "/api/v1/mail-channels/{mail_channel}", None),
+        (
+            Method::GET,
+            "/api/v1/mail-channels/{mail_channel}/messages",
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/mail-channels/{mail_channel}/messages",
+            Some(json!({})),
+        ),
+        (Method::GET, "/api/v1/mail-messages/{mail_message}", None),
     ]
 }
 
@@ -411,7 +429,10 @@ async fn objects_of_a(app: &TestApp) -> HashMap<&'static str, String> {
         )
         .await;
     assert_eq!(ping.status, reqwest::StatusCode::ACCEPTED, "{}", ping.text);
+    let (channel, message) = a_mail(app, admin).await;
     HashMap::from([
+        ("mail_channel", channel),
+        ("mail_message", message),
         ("webhook", wid),
         ("delivery", ping.json()["id"].as_str().unwrap().to_owned()),
         ("library", "a_kb".to_owned()),
@@ -430,6 +451,34 @@ async fn objects_of_a(app: &TestApp) -> HashMap<&'static str, String> {
         ("organization", org["id"].as_str().unwrap().to_owned()),
         ("api_key", key["id"].as_str().unwrap().to_owned()),
     ])
+}
+
+/// A mail channel of A and a message it took in (kept pending: no scanner is configured).
+async fn a_mail(app: &TestApp, admin: &str) -> (String, String) {
+    let channel = app
+        .create(
+            "/api/v1/mail-channels",
+            admin,
+            json!({"address": "desk@tenant-a.example", "template": "a_desk", "body_field": "resolution"}),
+        )
+        .await;
+    let id = channel["id"].as_str().unwrap().to_owned();
+    let posted = app
+        .send(
+            app.client
+                .post(app.url(&format!("/api/v1/mail-channels/{id}/messages")))
+                .bearer_auth(admin)
+                .header("content-type", "message/rfc822")
+                .body("From: a@example.com\r\nSubject: A secret mail\r\n\r\nbody\r\n"),
+        )
+        .await;
+    assert_eq!(
+        posted.status,
+        reqwest::StatusCode::ACCEPTED,
+        "{}",
+        posted.text
+    );
+    (id, posted.json()["id"].as_str().unwrap().to_owned())
 }
 
 /// A published template in A with a ticket that has a comment, a link and an attachment.
@@ -602,6 +651,7 @@ async fn tenant_b_cannot_tell_tenant_a_objects_from_missing_ones() {
         "/api/v1/libraries/b_kb/records?q=secret",
         "/api/v1/events?limit=500",
         "/api/v1/webhooks",
+        "/api/v1/mail-channels",
     ] {
         let listed = app.get(path, Some(&b.admin_token)).await.text;
         for id in a

@@ -5,7 +5,8 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Tenant, TestApp, spawn_app};
+use crate::clamd::ClamdProcess;
+use crate::helpers::{Reply, Tenant, TestApp, spawn_app, spawn_app_with};
 
 fn label(ja: &str, en: &str) -> Value {
     json!({"ja": ja, "en": en})
@@ -217,4 +218,337 @@ async fn channels_are_checked_against_the_published_template() {
         .assert_problem(404, "/problems/not-found");
     let audit = app.audit_entries(admin, "mail_channel.created").await;
     assert_eq!(audit.len(), 1);
+}
+
+/// A server whose virus scanner is `clamd`, with the job runner's tick out of the way.
+async fn mail_app(clamd: &ClamdProcess) -> TestApp {
+    let address = clamd.address();
+    spawn_app_with(move |c| {
+        c.clamd = Some(stageflow::config::ScannerSettings {
+            address,
+            timeout: std::time::Duration::from_secs(10),
+            max_bytes: 25 * 1024 * 1024,
+        });
+        c.jobs.tick = std::time::Duration::from_secs(3_600);
+    })
+    .await
+}
+
+async fn channel(app: &TestApp, admin: &str, extra: Value) -> String {
+    let mut body = channel_body();
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let created = app.create("/api/v1/mail-channels", admin, body).await;
+    created["id"].as_str().unwrap().to_owned()
+}
+
+async fn post_mail(app: &TestApp, admin: &str, channel: &str, raw: &[u8]) -> Reply {
+    app.send(
+        app.client
+            .post(app.url(&format!("/api/v1/mail-channels/{channel}/messages")))
+            .bearer_auth(admin)
+            .header("content-type", "message/rfc822")
+            .body(raw.to_vec()),
+    )
+    .await
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/fixtures/mail/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+async fn ticket(app: &TestApp, token: &str, id: &str) -> Value {
+    let got = app.get(&format!("/api/v1/tickets/{id}"), Some(token)).await;
+    assert_eq!(got.status, StatusCode::OK, "{}", got.text);
+    got.json()
+}
+
+async fn fire(app: &TestApp, token: &str, id: &str, transition: &str) {
+    let fired = app
+        .post_json(
+            &format!("/api/v1/tickets/{id}/transitions"),
+            Some(token),
+            &json!({"transition": transition}),
+        )
+        .await;
+    assert_eq!(fired.status, StatusCode::OK, "{transition}: {}", fired.text);
+}
+
+#[actix_web::test]
+async fn japanese_mail_is_filed_and_replies_thread_back() {
+    let Some(clamd) = ClamdProcess::start_private() else {
+        return;
+    };
+    let app = mail_app(&clamd).await;
+    let t = inquiry_tenant(&app, "mail-intake").await;
+    let admin = t.admin_token.as_str();
+    let agent = app.user_token(&t, "agent", &["agent"]).await;
+    let ch = channel(&app, admin, json!({})).await;
+
+    // ISO-2022-JP from an unknown sender: a requester is created and the ticket filed.
+    let filed = post_mail(&app, admin, &ch, &fixture("iso2022jp.eml")).await;
+    assert_eq!(filed.status, StatusCode::OK, "{}", filed.text);
+    let message = filed.json();
+    assert_eq!(message["status"], "filed", "{message}");
+    assert_eq!(message["sender"], "yamada@example.co.jp");
+    assert_eq!(message["subject"], "件名：ネットワーク障害のご連絡");
+    assert_eq!(message["message_id"], "20261116091201.A1B2C3@example.co.jp");
+    let first = message["ticket_id"].as_str().unwrap().to_owned();
+    let got = ticket(&app, &agent, &first).await;
+    assert_eq!(got["fields"]["title"], "件名：ネットワーク障害のご連絡");
+    assert_eq!(got["fields"]["channel"], "mail");
+    assert!(
+        got["fields"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("大阪拠点のネットワーク")
+    );
+    let requester = app.get("/api/v1/users?limit=100", Some(admin)).await.json();
+    let yamada = requester["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "yamada@example.co.jp")
+        .expect("a requester for the sender")
+        .clone();
+    assert_eq!(yamada["display_name"], "山田 太郎");
+    assert_eq!(yamada["roles"], json!(["requester"]));
+
+    // Japanese attachment names (RFC 2047 and RFC 2231), and the original as .eml.
+    let with_files = post_mail(&app, admin, &ch, &fixture("attachments.eml"))
+        .await
+        .json();
+    assert_eq!(with_files["status"], "filed", "{with_files}");
+    let second = with_files["ticket_id"].as_str().unwrap();
+    let files = app
+        .get(
+            &format!("/api/v1/tickets/{second}/attachments"),
+            Some(&agent),
+        )
+        .await
+        .json();
+    let mut names: Vec<&str> = files["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["file_name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["message.eml", "構成図_大阪拠点.pdf", "障害報告書.pdf"]
+    );
+
+    // A reply by In-Reply-To, while the ticket waits for the customer: a comment by the
+    // requester, and the channel's reply transition brings it back to in_progress.
+    fire(&app, &agent, &first, "start").await;
+    fire(&app, &agent, &first, "ask_customer").await;
+    let reply = "From: Yamada <yamada@example.co.jp>\r\nTo: support@example.co.jp\r\n\
+        Subject: =?UTF-8?B?UmU6IOOBiuWVj+OBhOWQiOOCj+OBmw==?=\r\n\
+        Message-ID: <reply.7@example.co.jp>\r\nIn-Reply-To: <20261116091201.A1B2C3@example.co.jp>\r\n\
+        Content-Type: text/plain; charset=UTF-8\r\n\r\n再起動したところ復旧しました。\r\n";
+    let commented = post_mail(&app, admin, &ch, reply.as_bytes()).await.json();
+    assert_eq!(commented["status"], "commented", "{commented}");
+    assert_eq!(commented["ticket_id"], first.as_str());
+    let after = ticket(&app, &agent, &first).await;
+    assert_eq!(after["state"], "in_progress");
+    let comments = app
+        .get(&format!("/api/v1/tickets/{first}/comments"), Some(&agent))
+        .await
+        .json();
+    let last = comments["items"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["body"], "再起動したところ復旧しました。");
+    assert_eq!(last["internal"], false);
+
+    // A reply matched by the key in the subject only.
+    let key = after["key"].as_str().unwrap();
+    let by_key = format!(
+        "From: yamada@example.co.jp\r\nSubject: Re: [{key}] follow-up\r\nMessage-ID: <reply.8@example.co.jp>\r\n\r\nもう一点あります。\r\n"
+    );
+    let keyed = post_mail(&app, admin, &ch, by_key.as_bytes()).await.json();
+    assert_eq!(keyed["status"], "commented", "{keyed}");
+    assert_eq!(keyed["ticket_id"], first.as_str());
+
+    // Machine-sent mail is recorded and ignored.
+    for name in ["auto_reply.eml", "bounce.eml"] {
+        let ignored = post_mail(&app, admin, &ch, &fixture(name)).await.json();
+        assert_eq!(ignored["status"], "ignored", "{name}: {ignored}");
+        assert!(ignored["ticket_id"].is_null());
+    }
+    let log = app
+        .get(&format!("/api/v1/mail-channels/{ch}/messages"), Some(admin))
+        .await
+        .json();
+    let statuses: Vec<&str> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "filed",
+            "filed",
+            "commented",
+            "commented",
+            "ignored",
+            "ignored"
+        ]
+    );
+    let tickets = app.get("/api/v1/tickets", Some(&agent)).await.json();
+    assert_eq!(tickets["items"].as_array().unwrap().len(), 2);
+}
+
+#[actix_web::test]
+async fn malware_is_quarantined_and_nothing_is_filed() {
+    let Some(clamd) = ClamdProcess::start_private() else {
+        return;
+    };
+    let app = mail_app(&clamd).await;
+    let t = inquiry_tenant(&app, "mail-eicar").await;
+    let admin = t.admin_token.as_str();
+    let ch = channel(&app, admin, json!({})).await;
+    let posted = post_mail(&app, admin, &ch, &fixture("eicar.eml")).await;
+    assert_eq!(posted.status, StatusCode::OK, "{}", posted.text);
+    let message = posted.json();
+    assert_eq!(message["status"], "quarantined", "{message}");
+    assert!(
+        message["signature"]
+            .as_str()
+            .unwrap()
+            .starts_with("Eicar-Test-Signature")
+    );
+    assert!(message["ticket_id"].is_null());
+    let tickets = app.get("/api/v1/tickets", Some(admin)).await.json();
+    assert_eq!(tickets["items"], json!([]));
+    let users = app.get("/api/v1/users", Some(admin)).await.json();
+    assert!(
+        !users.to_string().contains("attacker@example.net"),
+        "no requester for it"
+    );
+    let events = app
+        .get("/api/v1/events?type=mail_message.quarantined", Some(admin))
+        .await
+        .json();
+    assert_eq!(events["items"].as_array().unwrap().len(), 1, "{events}");
+    assert_eq!(
+        app.audit_entries(admin, "mail_message.quarantined")
+            .await
+            .len(),
+        1
+    );
+}
+
+#[actix_web::test]
+async fn mail_waits_while_the_scanner_is_down_and_is_filed_after() {
+    let Some(mut clamd) = ClamdProcess::start_private() else {
+        return;
+    };
+    let app = mail_app(&clamd).await;
+    let t = inquiry_tenant(&app, "mail-pending").await;
+    let admin = t.admin_token.as_str();
+    let ch = channel(&app, admin, json!({})).await;
+    clamd.stop();
+    let posted = post_mail(&app, admin, &ch, &fixture("sjis_qp.eml")).await;
+    assert_eq!(posted.status, StatusCode::ACCEPTED, "{}", posted.text);
+    let message = posted.json();
+    assert_eq!(message["status"], "pending");
+    assert!(message["ticket_id"].is_null());
+    let id = message["id"].as_str().unwrap().to_owned();
+
+    // Still down at the first retry: still pending, nothing filed.
+    app.clock.advance(chrono::TimeDelta::seconds(31));
+    stageflow::jobs::run_due(&app.state.jobs, app.clock_now()).await;
+    let admin = app
+        .login(Some(&t.slug), "admin", crate::helpers::ADMIN_PASSWORD)
+        .await;
+    let still = app
+        .get(&format!("/api/v1/mail-messages/{id}"), Some(&admin))
+        .await
+        .json();
+    assert_eq!(still["status"], "pending", "{still}");
+    assert_eq!(
+        app.get("/api/v1/tickets", Some(&admin)).await.json()["items"],
+        json!([])
+    );
+
+    clamd.start();
+    app.clock.advance(chrono::TimeDelta::hours(2));
+    stageflow::jobs::run_due(&app.state.jobs, app.clock_now()).await;
+    let admin = app
+        .login(Some(&t.slug), "admin", crate::helpers::ADMIN_PASSWORD)
+        .await;
+    let filed = app
+        .get(&format!("/api/v1/mail-messages/{id}"), Some(&admin))
+        .await
+        .json();
+    assert_eq!(filed["status"], "filed", "{filed}");
+    assert!(filed["ticket_id"].is_string());
+}
+
+#[actix_web::test]
+async fn channel_rules_refuse_what_they_must() {
+    let Some(clamd) = ClamdProcess::start_private() else {
+        return;
+    };
+    let app = mail_app(&clamd).await;
+    let t = inquiry_tenant(&app, "mail-refuse").await;
+    let admin = t.admin_token.as_str();
+    let ch = channel(
+        &app,
+        admin,
+        json!({"unknown_senders": "refuse", "max_message_bytes": 4096}),
+    )
+    .await;
+    let refused = post_mail(&app, admin, &ch, &fixture("iso2022jp.eml"))
+        .await
+        .json();
+    assert_eq!(refused["status"], "refused", "{refused}");
+    assert_eq!(
+        refused["reason"],
+        "unknown sender (the channel refuses them)"
+    );
+
+    let big = format!(
+        "From: a@example.com\r\nSubject: big\r\n\r\n{}\r\n",
+        "x".repeat(5000)
+    );
+    post_mail(&app, admin, &ch, big.as_bytes())
+        .await
+        .assert_problem(413, "/problems/payload-too-large");
+    let wrong_type = app
+        .send(
+            app.client
+                .post(app.url(&format!("/api/v1/mail-channels/{ch}/messages")))
+                .bearer_auth(admin)
+                .header("content-type", "text/plain")
+                .body("From: a@example.com\r\n\r\nhi\r\n"),
+        )
+        .await;
+    wrong_type.assert_problem(415, "/problems/unsupported-media-type");
+
+    let disabled = app
+        .patch_json(
+            &format!("/api/v1/mail-channels/{ch}"),
+            Some(admin),
+            &json!({"enabled": false}),
+        )
+        .await;
+    assert_eq!(disabled.status, StatusCode::OK);
+    let off = post_mail(&app, admin, &ch, &fixture("iso2022jp.eml"))
+        .await
+        .json();
+    assert_eq!(off["status"], "refused");
+    assert_eq!(off["reason"], "the channel is disabled");
 }

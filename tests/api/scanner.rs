@@ -149,6 +149,7 @@ fn a_scanner_that_never_answers_times_out_quickly() {
 /// Not a timed assertion: prints scans per second for docs/PERFORMANCE.md
 /// (`cargo test --test api scanner_throughput -- --nocapture`).
 #[test]
+#[ignore = "a measurement, run by hand: cargo test --test api scanner_throughput -- --ignored --nocapture"]
 fn scanner_throughput() {
     let Some(clamd) = ClamdProcess::start_private() else {
         return;

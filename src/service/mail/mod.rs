@@ -19,7 +19,8 @@ use crate::domain::template::{FieldType, TemplateDefinition};
 use crate::service::definitions::DefinitionCache;
 use crate::service::error::{ConflictKind, ServiceError, check_version};
 
-// pub mod intake;
+pub mod intake;
+mod reply;
 
 /// Most channels per tenant.
 pub const MAX_CHANNELS: i64 = 50;
