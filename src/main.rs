@@ -60,6 +60,11 @@ enum Command {
         #[arg(long, default_value = "ja")]
         lang: String,
     },
+    /// Mail intake from an MTA (docs/mail.md).
+    Mail {
+        #[command(subcommand)]
+        action: MailCommand,
+    },
     /// Fill an empty database with benchmark tenants and tickets (bench/tickets.sh).
     #[command(hide = true)]
     SeedTickets {
@@ -75,6 +80,23 @@ enum Command {
         /// Where to write tenants, credentials and sample ticket ids (JSON).
         #[arg(long, default_value = "target/bench-seed.json")]
         out: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum MailCommand {
+    /// Take one message (standard input, as received) in on a channel: the same intake as
+    /// `POST /api/v1/mail-channels/{id}/messages`, for a Postfix/Exim pipe transport. Exit
+    /// status: 0 taken in (whatever became of it, pending included), 75 temporary failure
+    /// (database or master key unavailable: the MTA retries), 65 larger than the channel
+    /// takes, 67 no such tenant or channel, 2 invalid configuration.
+    Deliver {
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
+        /// The channel's id.
+        #[arg(long)]
+        channel: String,
     },
 }
 
@@ -152,7 +174,55 @@ fn main() -> ExitCode {
                 stageflow::seed::seed_tickets(&config, &options).map(|()| ExitCode::SUCCESS)
             })
         }
+        Command::Mail {
+            action: MailCommand::Deliver { tenant, channel },
+        } => with_config_and(&settings, move |config| {
+            Ok(mail_deliver(&config, &tenant, &channel))
+        }),
         Command::Serve => with_config(serve),
+    }
+}
+
+/// sysexits(3) codes an MTA understands.
+const EX_DATAERR: u8 = 65;
+const EX_NOUSER: u8 = 67;
+const EX_TEMPFAIL: u8 = 75;
+
+fn mail_deliver(config: &Config, tenant: &str, channel: &str) -> ExitCode {
+    use stageflow::service::error::ServiceError;
+    use stageflow::service::mail::intake;
+    use std::io::Read as _;
+    let fail = |code: u8, message: &str| {
+        eprintln!("stageflow: {message}");
+        ExitCode::from(code)
+    };
+    let Ok(channel) = channel.parse() else {
+        return fail(EX_NOUSER, "--channel is not a channel id");
+    };
+    let mut raw = Vec::new();
+    let limit = u64::try_from(intake::MAX_MESSAGE_BYTES).unwrap_or(u64::MAX);
+    if let Err(e) = std::io::stdin().take(limit + 1).read_to_end(&mut raw) {
+        return fail(EX_TEMPFAIL, &format!("cannot read the message: {e}"));
+    }
+    let Ok((db, _)) = Database::open_and_migrate(config) else {
+        return fail(EX_TEMPFAIL, "the database is unavailable");
+    };
+    let deps = match intake::CommandLineIntake::open(&db, config, tenant) {
+        Ok(Some(deps)) => deps,
+        Ok(None) => return fail(EX_NOUSER, &format!("no tenant {tenant:?}")),
+        Err(e) => return fail(EX_TEMPFAIL, &e.to_string()),
+    };
+    match deps.receive(&db, channel, raw, SystemClock.now()) {
+        Ok(row) => {
+            println!("{} {}", row.id, row.status);
+            ExitCode::SUCCESS
+        }
+        Err(ServiceError::NotFound) => fail(EX_NOUSER, "no such channel in this tenant"),
+        Err(ServiceError::TooLarge { limit }) => fail(
+            EX_DATAERR,
+            &format!("the message is larger than the channel takes ({limit} bytes)"),
+        ),
+        Err(e) => fail(EX_TEMPFAIL, &e.to_string()),
     }
 }
 

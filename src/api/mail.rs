@@ -484,7 +484,7 @@ pub async fn get_mail_message(
 }
 
 /// Most bytes read from a posted message (the largest any channel may accept).
-const MAX_POSTED_BYTES: usize = 26_214_400;
+const MAX_POSTED_BYTES: usize = intake::MAX_MESSAGE_BYTES;
 
 /// Takes one raw message (`message/rfc822`, as an MTA or mail gateway posts it) in on the
 /// channel: it is scanned for malware before anything is stored, then filed as a new ticket,

@@ -552,3 +552,77 @@ async fn channel_rules_refuse_what_they_must() {
     assert_eq!(off["status"], "refused");
     assert_eq!(off["reason"], "the channel is disabled");
 }
+
+/// `stageflow mail deliver` on the server's own database, as a Postfix pipe runs it.
+fn deliver(
+    app: &TestApp,
+    clamd: &ClamdProcess,
+    tenant: &str,
+    channel: &str,
+    raw: &[u8],
+) -> (i32, String, String) {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = crate::cli::stageflow(dir.path())
+        .args(["mail", "deliver", "--tenant", tenant, "--channel", channel])
+        .env("DATABASE_URL", app.db.url_string())
+        .env("STAGEFLOW_DATA_DIR", app.db.data_dir())
+        .env("STAGEFLOW_CLAMD", clamd.address().to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(raw).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[actix_web::test]
+async fn the_pipe_command_takes_mail_in_with_exit_codes_an_mta_understands() {
+    let Some(clamd) = ClamdProcess::start_private() else {
+        return;
+    };
+    let app = mail_app(&clamd).await;
+    let t = inquiry_tenant(&app, "mail-pipe").await;
+    let admin = t.admin_token.as_str();
+    let ch = channel(&app, admin, json!({"max_message_bytes": 8192})).await;
+
+    let (code, out, err) = deliver(&app, &clamd, "mail-pipe", &ch, &fixture("eucjp.eml"));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.trim_end().ends_with(" filed"), "{out}");
+    let log = app
+        .get(&format!("/api/v1/mail-channels/{ch}/messages"), Some(admin))
+        .await
+        .json();
+    let message = &log["items"][0];
+    assert_eq!(message["status"], "filed");
+    assert_eq!(message["sender"], "sato@example.ne.jp");
+    let ticket = ticket(&app, admin, message["ticket_id"].as_str().unwrap()).await;
+    assert_eq!(ticket["fields"]["title"], "パスワード再設定の依頼");
+
+    let big = format!("From: a@example.com\r\n\r\n{}\r\n", "x".repeat(9000));
+    let (code, _, err) = deliver(&app, &clamd, "mail-pipe", &ch, big.as_bytes());
+    assert_eq!(code, 65, "{err}");
+    let (code, _, _) = deliver(
+        &app,
+        &clamd,
+        "no-such-tenant",
+        &ch,
+        b"From: a@example.com\r\n\r\nx\r\n",
+    );
+    assert_eq!(code, 67);
+    let other = "019ac0d2-7000-7000-8000-000000000009";
+    let (code, _, _) = deliver(
+        &app,
+        &clamd,
+        "mail-pipe",
+        other,
+        b"From: a@example.com\r\n\r\nx\r\n",
+    );
+    assert_eq!(code, 67);
+}

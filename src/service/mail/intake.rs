@@ -65,6 +65,64 @@ impl IntakeSettings {
     }
 }
 
+/// The largest message any way in reads (a channel's own limit is at most this).
+pub const MAX_MESSAGE_BYTES: usize = super::MAX_MESSAGE_BYTES as usize;
+
+/// Everything intake needs outside a server (`stageflow mail deliver`): the tenant, the
+/// master key, the attachment store, a definition cache and the settings.
+pub struct CommandLineIntake {
+    scope: TenantScope,
+    master: MasterKey,
+    blobs: crate::storage::FsBlobStore,
+    definitions: DefinitionCache,
+    settings: IntakeSettings,
+}
+
+impl CommandLineIntake {
+    /// `None` when no live tenant has this slug.
+    pub fn open(
+        db: &Database,
+        config: &crate::config::Config,
+        tenant: &str,
+    ) -> Result<Option<Self>, ServiceError> {
+        let slug = tenant.to_owned();
+        let found = db.write_blocking(move |conn| {
+            Ok::<_, ServiceError>(db::platform::find_tenant_by_slug(conn, &slug)?)
+        })?;
+        let Some(tenant) = found else {
+            return Ok(None);
+        };
+        let master = MasterKey::load(&config.master_key, false)
+            .map_err(|e| ServiceError::Unavailable(format!("master key: {e}")))?;
+        let blobs = crate::storage::FsBlobStore::open(config.data_dir.join("attachments"))
+            .map_err(|e| ServiceError::Unavailable(format!("attachment store: {e}")))?;
+        Ok(Some(Self {
+            scope: crate::auth::job_scope(tenant.id),
+            master,
+            blobs,
+            definitions: DefinitionCache::default(),
+            settings: IntakeSettings::from_config(config),
+        }))
+    }
+
+    pub fn receive(
+        &self,
+        db: &Database,
+        channel: MailChannelId,
+        raw: Vec<u8>,
+        now: DateTime<Utc>,
+    ) -> Result<MessageRow, ServiceError> {
+        let env = IntakeEnv {
+            definitions: &self.definitions,
+            blobs: &self.blobs,
+            master: &self.master,
+            scanner: self.settings.scanner.as_ref(),
+            own_domain: &self.settings.own_domain,
+        };
+        receive(db, &env, self.scope, channel, raw, now)
+    }
+}
+
 /// The scanner's answer for a message and each of its attachments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scan {
