@@ -43,3 +43,13 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     parameters = case.path_parameters or {}
     if str(parameters.get("user_id")) in PROTECTED:
         parameters["user_id"] = ABSENT_USER
+
+
+@schemathesis.serializer("message/rfc822")
+def raw_mail(ctx: Any, value: Any) -> bytes:
+    """POST /mail-channels/{id}/messages takes the raw message: what was generated for its
+    binary body, as bytes (intake records whatever arrives; a message without a sender is
+    refused by the channel, not by the HTTP layer)."""
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode("utf-8")

@@ -483,6 +483,15 @@ pub async fn get_mail_message(
     Ok(web::Json(MailMessage::try_from(row)?))
 }
 
+/// A raw internet message (RFC 5322), headers and body, as received.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[expect(
+    dead_code,
+    reason = "documents the request body; the bytes are read by hand"
+)]
+pub struct RawMail(Vec<u8>);
+
 /// Most bytes read from a posted message (the largest any channel may accept).
 const MAX_POSTED_BYTES: usize = intake::MAX_MESSAGE_BYTES;
 
@@ -494,7 +503,7 @@ const MAX_POSTED_BYTES: usize = intake::MAX_MESSAGE_BYTES;
 #[utoipa::path(
     tag = "mail", operation_id = "create_mail_message", security(("bearer" = [])),
     params(("channel_id" = MailChannelId, Path)),
-    request_body(content = String, content_type = "message/rfc822", description = "The raw message, headers and body, as received"),
+    request_body(content = inline(RawMail), content_type = "message/rfc822", description = "The raw message, headers and body, as received"),
     responses(
         (status = 200, description = "Settled: see `status` (filed, commented, ignored, refused, quarantined, failed)", body = MailMessage, headers(("Location" = String))),
         (status = 202, description = "Kept `pending`: the scanner was unavailable; scanned again by the job runner", body = MailMessage, headers(("Location" = String))),
