@@ -3,7 +3,7 @@
 # mermaid-cli (`mmdc`, which drives Debian's chromium through puppeteer). Installs what is
 # missing: graphviz and chromium with apt-get, mermaid-cli with npm into a cache folder
 # (puppeteer's own browser download is skipped; it cannot be fetched here). Fails on the first
-# diagram that does not render. Output: target/diagrams/<key>.{svg,mermaid.svg}.
+# diagram that does not render. Usage: render-diagrams.sh [stageflow binary]. Output: target/diagrams/<key>.{svg,mermaid.svg}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,8 +29,13 @@ cat >"$puppeteer_config" <<JSON
           "--disable-component-update", "--disable-sync", "--no-first-run"]}
 JSON
 
-cargo build --quiet --bin stageflow
-bin=target/debug/stageflow
+# The binary to ask for the diagrams: the first argument (CI passes the one it already built;
+# a plain `cargo build` here would rebuild dependencies with other features than `cargo test`).
+bin=${1:-}
+if [ -z "$bin" ]; then
+  cargo build --quiet --bin stageflow
+  bin=target/debug/stageflow
+fi
 out=target/diagrams
 mkdir -p "$out"
 for file in catalog/*.json; do
