@@ -28,7 +28,7 @@ pub const CHUNK_BYTES: usize = 64 * 1024;
 const MAX_REPLY_BYTES: usize = 4 * 1024;
 
 /// Where clamd listens: `unix:/run/clamav/clamd.ctl` (or a bare absolute path), or
-/// `tcp://127.0.0.1:3310` (or `127.0.0.1:3310`).
+/// `tcp://127.0.0.1:3310` (or `tcp:127.0.0.1:3310`, or `127.0.0.1:3310`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScannerAddress {
     Unix(PathBuf),
@@ -46,7 +46,10 @@ impl FromStr for ScannerAddress {
         if raw.starts_with('/') {
             return unix_path(raw);
         }
-        let host_port = raw.strip_prefix("tcp://").unwrap_or(raw);
+        let host_port = raw
+            .strip_prefix("tcp://")
+            .or_else(|| raw.strip_prefix("tcp:"))
+            .unwrap_or(raw);
         let valid = host_port
             .rsplit_once(':')
             .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
@@ -354,6 +357,7 @@ mod tests {
             ("/tmp/clamd.sock", "unix:/tmp/clamd.sock"),
             ("tcp://127.0.0.1:3310", "tcp://127.0.0.1:3310"),
             ("127.0.0.1:3310", "tcp://127.0.0.1:3310"),
+            ("tcp:127.0.0.1:3310", "tcp://127.0.0.1:3310"),
             ("clamd.internal:3310", "tcp://clamd.internal:3310"),
             ("tcp://[::1]:3310", "tcp://[::1]:3310"),
         ];

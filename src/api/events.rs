@@ -40,13 +40,13 @@ const MAX_TYPES: usize = 20;
 #[schema(example = json!({
     "id": "019ac0d2-6000-7000-8000-000000000001",
     "cursor": "eyJ0eGlkIjowLCJzZXEiOjQyfQ",
-    "type": "ticket.transitioned", "at": "2026-11-26T09:05:00Z",
-    "tenant_id": "019ac0d2-4000-7000-8000-000000000001",
+    "type": "ticket.transitioned", "occurred_at": "2026-11-26T09:05:00Z",
+    "tenant": "019ac0d2-4000-7000-8000-000000000001",
     "actor": {"kind": "user", "id": "019ac0d2-4a00-7000-8000-000000000007", "name": "alice"},
-    "subject": {"type": "ticket", "id": "019ac0d2-5000-7000-8000-000000000003"},
+    "subject": {"kind": "ticket", "id": "019ac0d2-5000-7000-8000-000000000003", "key": "INC-1"},
     "ticket_id": "019ac0d2-5000-7000-8000-000000000003", "template": "itil_incident",
     "library": null,
-    "payload": {"ticket": {"id": "019ac0d2-5000-7000-8000-000000000003", "key": "INC-1",
+    "data": {"ticket": {"id": "019ac0d2-5000-7000-8000-000000000003", "key": "INC-1",
         "template": "itil_incident", "title": "メールが送信できない", "stage": "triage",
         "state": "in_triage", "closed": false, "version": 2},
         "changes": [{"ticket_version": 2, "ordinal": 0, "at": "2026-11-26T09:05:00Z",
@@ -62,9 +62,10 @@ pub struct Event {
     pub cursor: String,
     #[serde(rename = "type")]
     pub event_type: EventType,
-    pub at: DateTime<Utc>,
+    /// When it happened (the commit of the change).
+    pub occurred_at: DateTime<Utc>,
     /// The tenant it happened in.
-    pub tenant_id: TenantId,
+    pub tenant: TenantId,
     pub actor: Actor,
     pub subject: Subject,
     /// The ticket the event is about or came from (a record written by a transition).
@@ -79,14 +80,18 @@ pub struct Event {
     /// `template.published` `template`; user events `user`. Requesters and partners get it
     /// without anything internal.
     #[schema(value_type = Object, additional_properties = true)]
-    pub payload: Value,
+    pub data: Value,
 }
 
+/// What an event is about.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Subject {
-    #[serde(rename = "type")]
-    pub subject_type: SubjectType,
+    pub kind: SubjectType,
     pub id: EntityId,
+    /// Its human key when it has one: a ticket's key (`INC-42`), a template's key, a user's
+    /// username; absent for records, webhooks and mail messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// A page of the feed.
@@ -170,6 +175,11 @@ impl Event {
         let subject_type =
             SubjectType::from_storage(&row.subject_type).map_err(ApiError::internal)?;
         let position = row.position();
+        let key = crate::service::events::subject_key(
+            subject_type,
+            row.container.as_deref(),
+            &row.payload.0,
+        );
         let (template, library) = match subject_type {
             SubjectType::Record => (None, row.container),
             SubjectType::User | SubjectType::Webhook | SubjectType::MailMessage => (None, None),
@@ -179,17 +189,18 @@ impl Event {
             cursor: cursor(position),
             id: row.id,
             event_type: EventType::from_storage(&row.event_type).map_err(ApiError::internal)?,
-            at: row.at.0,
-            tenant_id: tenant,
+            occurred_at: row.at.0,
+            tenant,
             actor: Actor::from_stored(&row.actor_kind, row.actor_id, row.actor_name)?,
             subject: Subject {
-                subject_type,
+                kind: subject_type,
                 id: row.subject_id,
+                key,
             },
             ticket_id: row.ticket_id,
             template,
             library,
-            payload: row.payload.0,
+            data: row.payload.0,
         })
     }
 }

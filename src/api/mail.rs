@@ -2,6 +2,8 @@
 //! (`POST /mail-channels/{id}/messages`, `message/rfc822`). docs/mail.md.
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -13,7 +15,7 @@ use crate::api::state::AppState;
 use crate::auth::Principal;
 use crate::db::mail::MessageRow;
 use crate::domain::identity::Role;
-use crate::domain::ids::{MailChannelId, MailMessageId, TicketId};
+use crate::domain::ids::{CommentId, MailChannelId, MailMessageId, TicketId};
 use crate::domain::mail_channel::{
     DomainOrganization, MessageStatus, ReplyTransition, UnknownSenders,
 };
@@ -28,7 +30,7 @@ const ADMINS: &[Role] = &[Role::TenantAdmin];
     "address": "support@example.co.jp", "description": "お問い合わせ窓口",
     "template": "customer_inquiry", "defaults": {"channel": "mail"},
     "subject_field": "title", "body_field": "description",
-    "reply_transitions": [{"from": ["waiting_customer"], "transition": "customer_replied"}],
+    "reply_transitions": {"waiting_customer": "customer_replied"},
     "unknown_senders": "create_requester", "organization_domains": [],
     "max_message_bytes": 10_485_760, "max_attachments": 20, "enabled": true, "version": 1,
     "created_at": "2026-11-28T09:00:00Z", "updated_at": "2026-11-28T09:00:00Z"}))]
@@ -45,8 +47,9 @@ pub struct MailChannel {
     pub subject_field: String,
     /// The field the body (as text) is filed in.
     pub body_field: String,
-    /// Which transition a reply from the requester fires, by the ticket's state.
-    pub reply_transitions: Vec<ReplyTransition>,
+    /// Which transition a reply from the requester fires, by the ticket's state:
+    /// `{state: transition}`.
+    pub reply_transitions: BTreeMap<String, String>,
     pub unknown_senders: UnknownSenders,
     pub organization_domains: Vec<DomainOrganization>,
     /// Larger messages are refused (413) before anything is stored.
@@ -71,7 +74,7 @@ impl From<Channel> for MailChannel {
             defaults: i.defaults,
             subject_field: i.subject_field,
             body_field: i.body_field,
-            reply_transitions: i.reply_transitions,
+            reply_transitions: by_state(&i.reply_transitions),
             unknown_senders: i.unknown_senders,
             organization_domains: i.organization_domains,
             max_message_bytes: i.max_message_bytes,
@@ -84,11 +87,55 @@ impl From<Channel> for MailChannel {
     }
 }
 
+/// Which transition a reply from the requester fires, by the ticket's state: an object
+/// `{state: transition}`, or the list form `[{from: [state…], transition}]` (several states
+/// to one transition). At most 50 entries.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+#[schema(example = json!({"waiting_customer": "customer_replied"}))]
+pub enum ReplyTransitions {
+    ByState(BTreeMap<String, String>),
+    Rules(Vec<ReplyTransition>),
+}
+
+impl Default for ReplyTransitions {
+    fn default() -> Self {
+        Self::Rules(Vec::new())
+    }
+}
+
+impl ReplyTransitions {
+    fn into_rules(self) -> Vec<ReplyTransition> {
+        match self {
+            Self::Rules(rules) => rules,
+            Self::ByState(map) => map
+                .into_iter()
+                .map(|(state, transition)| ReplyTransition {
+                    from: vec![state],
+                    transition,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The rules as `{state: transition}` (the first rule naming a state wins, as in intake).
+fn by_state(rules: &[ReplyTransition]) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    for rule in rules {
+        for state in &rule.from {
+            map.entry(state.clone())
+                .or_insert_with(|| rule.transition.clone());
+        }
+    }
+    map
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"address": "support@example.co.jp", "template": "customer_inquiry",
     "defaults": {"channel": "mail"},
-    "reply_transitions": [{"from": ["waiting_customer"], "transition": "customer_replied"}]}))]
+    "reply_transitions": {"waiting_customer": "customer_replied"}}))]
 pub struct CreateMailChannel {
     #[schema(max_length = 254)]
     pub address: String,
@@ -107,8 +154,7 @@ pub struct CreateMailChannel {
     #[serde(default = "default_body_field")]
     pub body_field: String,
     #[serde(default)]
-    #[schema(max_items = 50)]
-    pub reply_transitions: Vec<ReplyTransition>,
+    pub reply_transitions: ReplyTransitions,
     #[serde(default = "default_unknown_senders")]
     pub unknown_senders: UnknownSenders,
     #[serde(default)]
@@ -158,8 +204,7 @@ pub struct UpdateMailChannel {
     pub defaults: Option<Map<String, Value>>,
     pub subject_field: Option<String>,
     pub body_field: Option<String>,
-    #[schema(max_items = 50)]
-    pub reply_transitions: Option<Vec<ReplyTransition>>,
+    pub reply_transitions: Option<ReplyTransitions>,
     pub unknown_senders: Option<UnknownSenders>,
     #[schema(max_items = 50)]
     pub organization_domains: Option<Vec<DomainOrganization>>,
@@ -173,20 +218,23 @@ pub struct UpdateMailChannel {
 /// One message a channel took in: what became of it. Its content is never shown here.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": "019ac0d2-7000-7000-8000-000000000002",
+    "message_id": "019ac0d2-7000-7000-8000-000000000002",
     "channel_id": "019ac0d2-7000-7000-8000-000000000001", "direction": "in",
-    "message_id": "20261128090000.1234@mail.example.co.jp", "status": "filed", "reason": null,
+    "header_message_id": "20261128090000.1234@mail.example.co.jp", "status": "filed", "reason": null,
     "signature": null, "sender": "tanaka@example.co.jp", "subject": "ネットワーク障害のご連絡",
     "size": 2048, "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-    "ticket_id": "019ac0d2-7000-7000-8000-000000000003", "attempts": 1,
+    "ticket_id": "019ac0d2-7000-7000-8000-000000000003", "comment_id": null, "attempts": 1,
     "received_at": "2026-11-28T09:00:00Z", "processed_at": "2026-11-28T09:00:00Z"}))]
 pub struct MailMessage {
     pub id: MailMessageId,
+    /// The same as `id` (the name the intake answer has in the API contract).
+    pub message_id: MailMessageId,
     /// Null once its channel was deleted.
     pub channel_id: Option<MailChannelId>,
     /// `in` (taken in) or `out` (sent by Stageflow).
     pub direction: String,
-    /// The Message-ID header, without angle brackets.
-    pub message_id: Option<String>,
+    /// The message's own Message-ID header, without angle brackets.
+    pub header_message_id: Option<String>,
     pub status: MessageStatus,
     /// Why it was ignored, refused, kept pending or failed.
     pub reason: Option<String>,
@@ -201,6 +249,8 @@ pub struct MailMessage {
     pub sha256: String,
     /// The ticket filed from it or commented on.
     pub ticket_id: Option<TicketId>,
+    /// The comment it became (`status` `commented`).
+    pub comment_id: Option<CommentId>,
     /// Scan attempts so far.
     pub attempts: i32,
     pub received_at: DateTime<Utc>,
@@ -214,9 +264,10 @@ impl TryFrom<MessageRow> for MailMessage {
             status: MessageStatus::from_storage(&row.status)
                 .map_err(|e| ApiError::internal(e.to_string()))?,
             id: row.id,
+            message_id: row.id,
             channel_id: row.channel_id,
             direction: row.direction,
-            message_id: row.message_id,
+            header_message_id: row.message_id,
             reason: row.reason,
             signature: row.signature,
             sender: row.sender,
@@ -224,6 +275,7 @@ impl TryFrom<MessageRow> for MailMessage {
             size: row.size,
             sha256: row.sha256,
             ticket_id: row.ticket_id,
+            comment_id: row.comment_id,
             attempts: row.attempts,
             received_at: row.received_at.0,
             processed_at: row.processed_at.map(|t| t.0),
@@ -288,7 +340,7 @@ pub async fn create_mail_channel(
         defaults: b.defaults,
         subject_field: b.subject_field,
         body_field: b.body_field,
-        reply_transitions: b.reply_transitions,
+        reply_transitions: b.reply_transitions.into_rules(),
         unknown_senders: b.unknown_senders,
         organization_domains: b.organization_domains,
         max_message_bytes: b.max_message_bytes,
@@ -366,7 +418,7 @@ pub async fn update_mail_channel(
         defaults: b.defaults,
         subject_field: b.subject_field,
         body_field: b.body_field,
-        reply_transitions: b.reply_transitions,
+        reply_transitions: b.reply_transitions.map(ReplyTransitions::into_rules),
         unknown_senders: b.unknown_senders,
         organization_domains: b.organization_domains,
         max_message_bytes: b.max_message_bytes,
@@ -498,15 +550,14 @@ const MAX_POSTED_BYTES: usize = intake::MAX_MESSAGE_BYTES;
 /// Takes one raw message (`message/rfc822`, as an MTA or mail gateway posts it) in on the
 /// channel: it is scanned for malware before anything is stored, then filed as a new ticket,
 /// added as a comment to the ticket it replies to, or recorded as ignored, refused or
-/// quarantined. 202 when the scanner could not be reached: the message is kept `pending`
-/// and scanned again later, never filed unscanned. docs/mail.md.
+/// quarantined; the answer (202) says which. When the scanner could not be reached the
+/// message is kept `pending` and scanned again later, never filed unscanned. docs/mail.md.
 #[utoipa::path(
     tag = "mail", operation_id = "create_mail_message", security(("bearer" = [])),
     params(("channel_id" = MailChannelId, Path)),
     request_body(content = inline(RawMail), content_type = "message/rfc822", description = "The raw message, headers and body, as received"),
     responses(
-        (status = 200, description = "Settled: see `status` (filed, commented, ignored, refused, quarantined, failed)", body = MailMessage, headers(("Location" = String))),
-        (status = 202, description = "Kept `pending`: the scanner was unavailable; scanned again by the job runner", body = MailMessage, headers(("Location" = String))),
+        (status = 202, description = "Taken in: `status` says what became of it — `filed`, `commented`, `ignored`, `refused`, `quarantined`, `failed`, or `pending` (the scanner was unavailable; scanned again by the job runner)", body = MailMessage, headers(("Location" = String))),
         (status = 400, response = crate::api::problems::BadRequest),
         (status = 401, response = crate::api::problems::Unauthorized),
         (status = 403, response = crate::api::problems::Forbidden),
@@ -572,12 +623,7 @@ pub async fn create_mail_message(
     .map_err(|_| ApiError::internal("mail intake was cancelled"))??;
     let location = format!("/api/v1/mail-messages/{}", row.id);
     let message = MailMessage::try_from(row)?;
-    let mut reply = if message.status == MessageStatus::Pending {
-        HttpResponse::Accepted()
-    } else {
-        HttpResponse::Ok()
-    };
-    Ok(reply
+    Ok(HttpResponse::Accepted()
         .insert_header((actix_web::http::header::LOCATION, location))
         .json(message))
 }

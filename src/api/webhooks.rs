@@ -24,7 +24,7 @@ const MAX_TYPES: usize = 50;
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": "019ac0d2-7000-7000-8000-000000000001",
     "url": "https://esb.example.com/stageflow", "description": "ESB incident flow",
-    "event_types": ["ticket.created", "ticket.transitioned"], "template": "itil_incident",
+    "events": ["ticket.created", "ticket.transitioned"], "template": "itil_incident",
     "enabled": true, "failing_since": null, "disabled_reason": null,
     "previous_secret_valid_until": null, "version": 1,
     "created_at": "2026-11-28T09:00:00Z", "updated_at": "2026-11-28T09:00:00Z"}))]
@@ -33,7 +33,7 @@ pub struct Webhook {
     pub url: String,
     pub description: String,
     /// The event types delivered; empty: every type.
-    pub event_types: Vec<String>,
+    pub events: Vec<String>,
     /// Only ticket and template events of this template; null: any.
     pub template: Option<String>,
     pub enabled: bool,
@@ -51,7 +51,7 @@ pub struct Webhook {
 impl From<WebhookRow> for Webhook {
     fn from(row: WebhookRow) -> Self {
         Self {
-            event_types: row.types(),
+            events: row.types(),
             id: row.id,
             url: row.url,
             description: row.description,
@@ -80,7 +80,7 @@ pub struct WebhookWithSecret {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"url": "https://esb.example.com/stageflow",
-    "description": "ESB incident flow", "event_types": ["ticket.created", "ticket.transitioned"],
+    "description": "ESB incident flow", "events": ["ticket.created", "ticket.transitioned"],
     "template": "itil_incident"}))]
 pub struct CreateWebhook {
     /// Where deliveries are POSTed: https (or http), at most 2,048 bytes, no user info;
@@ -89,10 +89,11 @@ pub struct CreateWebhook {
     #[serde(default)]
     #[schema(max_length = 500)]
     pub description: String,
-    /// Event types to deliver (at most 50); empty or omitted: every type.
-    #[serde(default)]
+    /// Event types to deliver (at most 50); empty or omitted: every type. (`event_types`
+    /// is accepted as another name of it.)
+    #[serde(default, alias = "event_types")]
     #[schema(max_items = 50)]
-    pub event_types: Vec<EventType>,
+    pub events: Vec<EventType>,
     /// Only ticket and template events of this template.
     #[serde(default)]
     pub template: Option<String>,
@@ -111,8 +112,10 @@ pub struct UpdateWebhook {
     pub url: Option<String>,
     #[schema(max_length = 500)]
     pub description: Option<String>,
+    /// Event types to deliver; empty: every type (`event_types` is accepted as well).
+    #[serde(alias = "event_types")]
     #[schema(max_items = 50)]
-    pub event_types: Option<Vec<EventType>>,
+    pub events: Option<Vec<EventType>>,
     /// A template key, or null for any.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
@@ -124,7 +127,7 @@ pub struct UpdateWebhook {
 fn check_types(types: &[EventType]) -> Result<(), ApiError> {
     if types.len() > MAX_TYPES {
         return Err(ApiError::validation(
-            "event_types",
+            "events",
             "too_many",
             format!("at most {MAX_TYPES} event types"),
         ));
@@ -192,11 +195,11 @@ pub async fn create_webhook(
 ) -> Result<HttpResponse, ApiError> {
     let scope = principal.require(ADMINS)?;
     let body = body.into_inner();
-    check_types(&body.event_types)?;
+    check_types(&body.events)?;
     let input = WebhookInput {
         url: body.url,
         description: body.description,
-        event_types: body.event_types,
+        event_types: body.events,
         template: body.template,
         enabled: body.enabled,
     };
@@ -283,13 +286,13 @@ pub async fn update_webhook(
     let scope = principal.require(ADMINS)?;
     let expected = if_match(&req)?;
     let body = body.into_inner();
-    if let Some(types) = &body.event_types {
+    if let Some(types) = &body.events {
         check_types(types)?;
     }
     let patch = WebhookPatch {
         url: body.url,
         description: body.description,
-        event_types: body.event_types,
+        event_types: body.events,
         template: body.template,
         enabled: body.enabled,
     };
@@ -356,9 +359,44 @@ pub async fn create_webhook_secret(
     req: HttpRequest,
     id: web::Path<WebhookId>,
 ) -> Result<HttpResponse, ApiError> {
+    rotate(state, principal, req, id.into_inner()).await
+}
+
+/// Rotates the signing secret: the same as `POST /webhooks/{webhook_id}/secret` under the
+/// contract's name. The new secret is in the answer, once; the previous one keeps signing too
+/// for 24 hours.
+#[utoipa::path(
+    tag = "webhooks", operation_id = "create_webhook_secret_rotation", security(("bearer" = [])),
+    params(("webhook_id" = WebhookId, Path),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; 412 if the subscription changed since")),
+    responses(
+        (status = 200, description = "The subscription with its new secret", body = WebhookWithSecret, headers(("ETag" = String))),
+        (status = 400, response = crate::api::problems::BadRequest),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+        (status = 412, response = crate::api::problems::PreconditionFailed),
+    )
+)]
+#[post("/webhooks/{webhook_id}/rotate-secret")]
+pub async fn rotate_webhook_secret(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    id: web::Path<WebhookId>,
+) -> Result<HttpResponse, ApiError> {
+    rotate(state, principal, req, id.into_inner()).await
+}
+
+async fn rotate(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    id: WebhookId,
+) -> Result<HttpResponse, ApiError> {
     let scope = principal.require(ADMINS)?;
     let expected = if_match(&req)?;
-    let (id, now, actor) = (id.into_inner(), state.clock.now(), principal.actor());
+    let (now, actor) = (state.clock.now(), principal.actor());
     let s = state.clone();
     let (row, secret) = state
         .db
@@ -627,4 +665,35 @@ pub async fn create_webhook_redelivery(
         .map(Delivery::try_from)
         .collect::<Result<_, _>>()?;
     Ok(HttpResponse::Accepted().json(Redelivered { items }))
+}
+
+/// Delivers one delivery again, whatever its state, keeping its event id as `webhook-id`.
+#[utoipa::path(
+    tag = "webhooks", operation_id = "create_webhook_delivery_redelivery", security(("bearer" = [])),
+    params(("webhook_id" = WebhookId, Path), ("delivery_id" = DeliveryId, Path)),
+    responses(
+        (status = 202, description = "Queued again (pending, due now)", body = Delivery),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+    )
+)]
+#[post("/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver")]
+pub async fn redeliver_webhook_delivery(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<(WebhookId, DeliveryId)>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = principal.require(ADMINS)?;
+    let ((id, delivery), now) = (path.into_inner(), state.clock.now());
+    let rows = state
+        .db
+        .write(move |conn| {
+            // An unknown delivery is a 404 here (the path names it), not a 422.
+            svc::delivery(conn, &scope, id, delivery)?;
+            svc::redeliver(conn, &scope, id, &Redelivery::Ids(vec![delivery]), now)
+        })
+        .await?;
+    let row = rows.into_iter().next().ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Accepted().json(Delivery::try_from(row)?))
 }

@@ -6,7 +6,7 @@ use super::DbConnection;
 use super::schema::{mail_channels, mail_messages};
 use super::types::{Json, Timestamp};
 use crate::auth::TenantScope;
-use crate::domain::ids::{MailChannelId, MailMessageId, TenantId, TicketId};
+use crate::domain::ids::{CommentId, MailChannelId, MailMessageId, TenantId, TicketId};
 
 #[derive(Debug, Clone, Queryable, Insertable)]
 #[diesel(table_name = mail_channels)]
@@ -181,6 +181,8 @@ pub struct MessageRow {
     pub attempts: i32,
     pub received_at: Timestamp,
     pub processed_at: Option<Timestamp>,
+    /// The comment a reply became.
+    pub comment_id: Option<CommentId>,
 }
 
 /// What became of a message; written once its handling ends (or another attempt is due).
@@ -197,6 +199,7 @@ pub struct Outcome {
     pub raw: Option<Vec<u8>>,
     pub attempts: i32,
     pub processed_at: Option<Timestamp>,
+    pub comment_id: Option<CommentId>,
 }
 
 pub fn insert_message(

@@ -695,6 +695,7 @@ diesel::table! {
         attempts -> Integer,
         received_at -> DbTimestamp,
         processed_at -> Nullable<DbTimestamp>,
+        comment_id -> Nullable<DbUuid>,
     }
 }
 

@@ -58,14 +58,18 @@ pub(crate) fn emit(
         json!({
             "id": id,
             "type": event.event_type,
-            "at": at,
-            "tenant_id": scope.tenant_id(),
+            "occurred_at": at,
+            "tenant": scope.tenant_id(),
             "actor": {"kind": actor.kind, "id": actor.id, "name": actor.name},
-            "subject": {"type": event.subject_type, "id": event.subject_id},
+            "subject": {
+                "kind": event.subject_type,
+                "id": event.subject_id,
+                "key": subject_key(event.subject_type, event.container, payload),
+            },
             "ticket_id": event.ticket,
             "template": template,
             "library": library,
-            "payload": payload,
+            "data": payload,
         })
     };
     let position = db::events::insert(
@@ -100,6 +104,22 @@ pub(crate) fn emit(
         },
         at,
     )
+}
+
+/// The human key of an event's subject, when it has one: a ticket's key (`INC-42`), a
+/// template's key, a user's username — taken from what the event carries.
+pub fn subject_key(
+    subject_type: SubjectType,
+    container: Option<&str>,
+    payload: &Value,
+) -> Option<String> {
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    match subject_type {
+        SubjectType::Ticket => text(&payload["ticket"]["key"]),
+        SubjectType::Template => container.map(str::to_owned),
+        SubjectType::User => text(&payload["user"]["username"]),
+        SubjectType::Record | SubjectType::Webhook | SubjectType::MailMessage => None,
+    }
 }
 
 /// A ticket as its events name it (the `Ticket` summary fields of the API).

@@ -454,9 +454,9 @@ pub fn ping(
     let hook = rows::find(conn, scope, id)?.ok_or(ServiceError::NotFound)?;
     let event_id = EventId::new_at(now);
     let body = json!({
-        "id": event_id, "type": "webhook.ping", "at": now,
-        "subject": {"type": "webhook", "id": hook.id},
-        "payload": {"webhook": {"id": hook.id, "url": hook.url}},
+        "id": event_id, "type": "webhook.ping", "occurred_at": now, "tenant": scope.tenant_id(),
+        "subject": {"kind": "webhook", "id": hook.id},
+        "data": {"webhook": {"id": hook.id, "url": hook.url}},
     });
     let delivery = pending_delivery(
         scope,

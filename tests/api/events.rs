@@ -71,7 +71,7 @@ async fn every_change_writes_one_event_and_a_failed_one_writes_none() {
         ["template.published", "template.published"]
     );
     assert_eq!(published[1]["template"], "desk");
-    assert_eq!(published[1]["payload"]["template"]["version"], 1);
+    assert_eq!(published[1]["data"]["template"]["version"], 1);
 
     let ticket = file_with(
         &app,
@@ -167,26 +167,31 @@ async fn every_change_writes_one_event_and_a_failed_one_writes_none() {
     let created = &events[0];
     assert_eq!(
         created["subject"],
-        json!({"type": "ticket", "id": id(&ticket)})
+        json!({"kind": "ticket", "id": id(&ticket), "key": "SD-1"})
     );
     assert_eq!(created["ticket_id"], id(&ticket).as_str());
     assert_eq!(created["template"], "desk");
     assert_eq!(created["actor"]["name"], "agent1");
-    assert_eq!(created["tenant_id"], tenant.id.as_str());
-    assert_eq!(created["payload"]["ticket"]["key"], "SD-1");
-    assert_eq!(created["payload"]["changes"][0]["kind"], "created");
+    assert_eq!(created["tenant"], tenant.id.as_str());
+    assert!(
+        created["occurred_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
+    assert_eq!(created["data"]["ticket"]["key"], "SD-1");
+    assert_eq!(created["data"]["changes"][0]["kind"], "created");
     assert_eq!(
-        created["payload"]["changes"][0]["new_value"]["note"],
+        created["data"]["changes"][0]["new_value"]["note"],
         "社内だけ"
     );
-    let moved = &events[1]["payload"];
+    let moved = &events[1]["data"];
     assert_eq!(moved["ticket"]["state"], "in_progress");
     assert_eq!(moved["changes"][0]["transition"], "start");
     assert_eq!(moved["changes"][1]["field"], "effort");
-    assert_eq!(events[2]["payload"]["notify"]["event"], "started");
-    assert_eq!(events[3]["payload"]["changes"][0]["new_value"], "high");
-    assert_eq!(events[5]["payload"]["comment"]["body"], "確認中です");
-    assert_eq!(events[8]["payload"]["link"]["ticket"]["key"], "SD-2");
+    assert_eq!(events[2]["data"]["notify"]["event"], "started");
+    assert_eq!(events[3]["data"]["changes"][0]["new_value"], "high");
+    assert_eq!(events[5]["data"]["comment"]["body"], "確認中です");
+    assert_eq!(events[8]["data"]["link"]["ticket"]["key"], "SD-2");
     // Ids are unique, cursors strictly increase.
     let ids: BTreeSet<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), events.len());
@@ -442,7 +447,7 @@ async fn readers_see_the_events_their_roles_allow() {
             "ticket.created"
         ]
     );
-    assert_eq!(seen[0]["payload"]["user"]["username"], "newcomer");
+    assert_eq!(seen[0]["data"]["user"]["username"], "newcomer");
     let (seen, _) = drain(&app, &agent, Some(&start), "").await;
     assert_eq!(
         types(&seen),
@@ -457,7 +462,7 @@ async fn readers_see_the_events_their_roles_allow() {
     let (seen, _) = drain(&app, &requester, Some(&start), "").await;
     assert_eq!(types(&seen), ["ticket.created"]);
     assert_eq!(seen[0]["subject"]["id"], id(&mine).as_str());
-    let created = &seen[0]["payload"]["changes"][0]["new_value"];
+    let created = &seen[0]["data"]["changes"][0]["new_value"];
     assert_eq!(created["title"], "自分の問い合わせ");
     assert!(created.get("note").is_none(), "{created}");
     assert!(!seen[0].to_string().contains("社内"));

@@ -309,6 +309,11 @@ fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
         ),
         (Method::DELETE, "/api/v1/webhooks/{webhook}", None),
         (Method::POST, "/api/v1/webhooks/{webhook}/secret", None),
+        (
+            Method::POST,
+            "/api/v1/webhooks/{webhook}/rotate-secret",
+            None,
+        ),
         (Method::POST, "/api/v1/webhooks/{webhook}/ping", None),
         (Method::GET, "/api/v1/webhooks/{webhook}/deliveries", None),
         (
@@ -320,6 +325,11 @@ fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
             Method::POST,
             "/api/v1/webhooks/{webhook}/redeliveries",
             Some(json!({"delivery_ids": ["{delivery}"]})),
+        ),
+        (
+            Method::POST,
+            "/api/v1/webhooks/{webhook}/deliveries/{delivery}/redeliver",
+            None,
         ),
         (Method::GET, "/api/v1/mail-channels/{mail_channel}", None),
         (

@@ -470,7 +470,7 @@ async fn a_committed_delivery_is_sent_at_once_without_waiting_for_a_tick() {
         let body: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(body["id"], id.as_str());
         assert_eq!(body["type"], "ticket.created");
-        assert_eq!(body["payload"]["ticket"]["id"], ticket["id"]);
+        assert_eq!(body["data"]["ticket"]["id"], ticket["id"]);
     }
     assert_eq!(app.clock.now(), crate::helpers::start_time());
 }

@@ -818,14 +818,11 @@ async fn tickets_reference_records_and_transitions_write_them() {
     );
     assert_eq!(events[0]["library"], "kb");
     assert_eq!(events[0]["ticket_id"], tid.as_str());
-    assert_eq!(events[0]["payload"]["source"]["ticket_key"], "HD-3");
-    assert_eq!(events[0]["payload"]["source"]["transition"], "resolve");
-    assert_eq!(
-        events[0]["payload"]["record"]["fields"]["category"],
-        "howto"
-    );
-    assert_eq!(events[2]["payload"]["source"], Value::Null);
-    assert_eq!(events[2]["payload"]["record"]["deleted"], true);
+    assert_eq!(events[0]["data"]["source"]["ticket_key"], "HD-3");
+    assert_eq!(events[0]["data"]["source"]["transition"], "resolve");
+    assert_eq!(events[0]["data"]["record"]["fields"]["category"], "howto");
+    assert_eq!(events[2]["data"]["source"], Value::Null);
+    assert_eq!(events[2]["data"]["record"]["deleted"], true);
     let foreign_events = app
         .get(
             &format!("/api/v1/events?subject={}", id(&foreign)),

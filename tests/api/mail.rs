@@ -68,7 +68,7 @@ pub async fn inquiry_tenant(app: &TestApp, slug: &str) -> Tenant {
 fn channel_body() -> Value {
     json!({"address": " Support@Example.CO.JP ", "description": "お問い合わせ窓口",
         "template": "inquiry", "defaults": {"channel": "mail"},
-        "reply_transitions": [{"from": ["waiting_customer"], "transition": "customer_replied"}]})
+        "reply_transitions": {"waiting_customer": "customer_replied"}})
 }
 
 #[actix_web::test]
@@ -87,6 +87,32 @@ async fn channels_are_checked_against_the_published_template() {
     assert_eq!(created["max_message_bytes"], 10_485_760);
     assert_eq!(created["max_attachments"], 20);
     assert_eq!(created["enabled"], true);
+    // Reply transitions read as {state: transition}, whichever form was written.
+    assert_eq!(
+        created["reply_transitions"],
+        json!({"waiting_customer": "customer_replied"})
+    );
+    let listed = app
+        .create(
+            "/api/v1/mail-channels",
+            admin,
+            json!({"address": "desk@example.co.jp", "template": "inquiry",
+                "reply_transitions": [{"from": ["waiting_customer"], "transition": "customer_replied"}]}),
+        )
+        .await;
+    assert_eq!(
+        listed["reply_transitions"],
+        json!({"waiting_customer": "customer_replied"})
+    );
+    let gone = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/mail-channels/{}", listed["id"].as_str().unwrap()),
+            Some(admin),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
     let id = created["id"].as_str().unwrap();
 
     // The same address again (any case) is a conflict.
@@ -217,7 +243,7 @@ async fn channels_are_checked_against_the_published_template() {
         .await
         .assert_problem(404, "/problems/not-found");
     let audit = app.audit_entries(admin, "mail_channel.created").await;
-    assert_eq!(audit.len(), 1);
+    assert_eq!(audit.len(), 2);
 }
 
 /// A server whose virus scanner is `clamd`, with the job runner's tick out of the way.
@@ -292,12 +318,17 @@ async fn japanese_mail_is_filed_and_replies_thread_back() {
 
     // ISO-2022-JP from an unknown sender: a requester is created and the ticket filed.
     let filed = post_mail(&app, admin, &ch, &fixture("iso2022jp.eml")).await;
-    assert_eq!(filed.status, StatusCode::OK, "{}", filed.text);
+    assert_eq!(filed.status, StatusCode::ACCEPTED, "{}", filed.text);
     let message = filed.json();
     assert_eq!(message["status"], "filed", "{message}");
     assert_eq!(message["sender"], "yamada@example.co.jp");
     assert_eq!(message["subject"], "件名：ネットワーク障害のご連絡");
-    assert_eq!(message["message_id"], "20261116091201.A1B2C3@example.co.jp");
+    assert_eq!(
+        message["header_message_id"],
+        "20261116091201.A1B2C3@example.co.jp"
+    );
+    assert_eq!(message["message_id"], message["id"]);
+    assert_eq!(message["comment_id"], Value::Null);
     let first = message["ticket_id"].as_str().unwrap().to_owned();
     let got = ticket(&app, &agent, &first).await;
     assert_eq!(got["fields"]["title"], "件名：ネットワーク障害のご連絡");
@@ -355,6 +386,22 @@ async fn japanese_mail_is_filed_and_replies_thread_back() {
     let commented = post_mail(&app, admin, &ch, reply.as_bytes()).await.json();
     assert_eq!(commented["status"], "commented", "{commented}");
     assert_eq!(commented["ticket_id"], first.as_str());
+    let comment_id = commented["comment_id"].as_str().unwrap();
+    let comments = app
+        .get(
+            &format!("/api/v1/tickets/{first}/comments"),
+            Some(agent.as_str()),
+        )
+        .await
+        .json();
+    assert!(
+        comments["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == comment_id),
+        "{comments}"
+    );
     let after = ticket(&app, &agent, &first).await;
     assert_eq!(after["state"], "in_progress");
     let comments = app
@@ -420,7 +467,7 @@ async fn malware_is_quarantined_and_nothing_is_filed() {
     let admin = t.admin_token.as_str();
     let ch = channel(&app, admin, json!({})).await;
     let posted = post_mail(&app, admin, &ch, &fixture("eicar.eml")).await;
-    assert_eq!(posted.status, StatusCode::OK, "{}", posted.text);
+    assert_eq!(posted.status, StatusCode::ACCEPTED, "{}", posted.text);
     let message = posted.json();
     assert_eq!(message["status"], "quarantined", "{message}");
     assert!(

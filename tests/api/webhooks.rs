@@ -148,7 +148,7 @@ async fn deliveries_are_signed_and_verify_with_the_standard_library() {
     let hook = subscribe(
         &app,
         &admin,
-        json!({"url": r.url, "event_types": ["ticket.created"], "template": "desk"}),
+        json!({"url": r.url, "events": ["ticket.created"], "template": "desk"}),
     )
     .await;
     let secret = hook["secret"].as_str().unwrap().to_owned();
@@ -177,8 +177,8 @@ async fn deliveries_are_signed_and_verify_with_the_standard_library() {
     let body: Value = serde_json::from_str(&got[0].body).unwrap();
     assert_eq!(body["type"], "ticket.created");
     assert_eq!(body["id"], got[0].id.as_str());
-    assert_eq!(body["tenant_id"], tenant.id.as_str());
-    assert_eq!(body["payload"]["ticket"]["id"], ticket["id"]);
+    assert_eq!(body["tenant"], tenant.id.as_str());
+    assert_eq!(body["data"]["ticket"]["id"], ticket["id"]);
     // The webhook-id is the event id of the feed.
     let feed = app
         .get("/api/v1/events?type=ticket.created", Some(&admin))
@@ -431,6 +431,30 @@ async fn a_subscription_failing_too_long_is_disabled_and_redelivery_sends_again(
         deliveries(&app, &admin, &id).await[0]["status"],
         "delivered"
     );
+    // One delivery again by its own path (the contract's form); an unknown one is a 404.
+    let one = app
+        .post_json(
+            &format!(
+                "/api/v1/webhooks/{id}/deliveries/{}/redeliver",
+                log[0]["id"].as_str().unwrap()
+            ),
+            Some(&admin),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(one.status, StatusCode::ACCEPTED, "{}", one.text);
+    assert_eq!(one.json()["status"], "pending");
+    assert_eq!(one.json()["id"], log[0]["id"]);
+    deliver(&app).await;
+    assert_eq!(r.got().len(), tries + 2);
+    assert_eq!(r.got().last().unwrap().id, got[0].id);
+    app.post_json(
+        &format!("/api/v1/webhooks/{id}/deliveries/019ac0d2-7100-7000-8000-000000000001/redeliver"),
+        Some(&admin),
+        &json!({}),
+    )
+    .await
+    .assert_problem(404, "/problems/not-found");
     // A range that is empty or inverted is refused.
     app.post_json(
         &format!("/api/v1/webhooks/{id}/redeliveries"),
@@ -475,6 +499,8 @@ async fn a_rotated_secret_overlaps_with_the_previous_one() {
     assert!(verify(&new, &got[0]) && verify(&old, &got[0]));
     let body: Value = serde_json::from_str(&got[0].body).unwrap();
     assert_eq!(body["type"], "webhook.ping");
+    assert_eq!(body["subject"]["kind"], "webhook");
+    assert!(body["occurred_at"].is_string());
     // Only tenant admins manage subscriptions.
     let agent = app.user_token(&tenant, "agent1", &["agent"]).await;
     app.get("/api/v1/webhooks", Some(&agent))
@@ -495,6 +521,19 @@ async fn a_rotated_secret_overlaps_with_the_previous_one() {
     let got = r.got();
     assert_eq!(got[1].signature.split(' ').count(), 1);
     assert!(verify(&new, &got[1]) && !verify(&old, &got[1]));
+    // The contract's name of the rotation does the same.
+    let again = app
+        .send(
+            app.client
+                .post(app.url(&format!("/api/v1/webhooks/{id}/rotate-secret")))
+                .bearer_auth(&admin)
+                .header("If-Match", "\"2\""),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    let newer = again.json()["secret"].as_str().unwrap().to_owned();
+    assert_ne!(newer, new);
+    assert_eq!(again.header("etag"), Some("\"3\""));
 }
 
 #[actix_web::test]

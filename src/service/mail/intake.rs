@@ -16,7 +16,7 @@ use crate::db::jobs::NewJob;
 use crate::db::mail::{self as rows, MessageRow, Outcome};
 use crate::db::{self, Database, DbConnection};
 use crate::domain::event::{EventAudience, EventType, SubjectType};
-use crate::domain::ids::{EntityId, MailChannelId, MailMessageId, TicketId};
+use crate::domain::ids::{CommentId, EntityId, MailChannelId, MailMessageId, TicketId};
 use crate::domain::mail::{self as mail, Automation, Intake, MailLimits, ParsedMail};
 use crate::domain::mail_channel::{MessageStatus, UnknownSenders, domain_of};
 use crate::scanner::{Scanner, Verdict};
@@ -252,6 +252,7 @@ fn new_row(
         attempts: 0,
         received_at: now.into(),
         processed_at: None,
+        comment_id: None,
     }
 }
 
@@ -281,6 +282,7 @@ fn outcome_of(
         },
         attempts: row.attempts + 1,
         processed_at: (status != MessageStatus::Pending).then(|| now.into()),
+        comment_id: None,
     }
 }
 
@@ -300,6 +302,7 @@ fn finish(
     row.ticket_id = outcome.ticket_id;
     row.attempts = outcome.attempts;
     row.processed_at = outcome.processed_at;
+    row.comment_id = outcome.comment_id;
     row.raw = None;
     Ok(row)
 }
@@ -450,9 +453,10 @@ fn file_or_fail(
     let attempt =
         diesel::Connection::transaction(conn, |c| decide(c, env, channel, &row, raw, parsed, now));
     match attempt {
-        Ok((status, reason, ticket)) => {
+        Ok((status, reason, ticket, comment)) => {
             let mut o = outcome_of(&row, status, reason.as_deref(), now);
             o.ticket_id = ticket;
+            o.comment_id = comment;
             finish(conn, &scope, row, o)
         }
         Err(
@@ -481,7 +485,13 @@ fn reason_of(error: &ServiceError) -> String {
     }
 }
 
-type Decision = (MessageStatus, Option<String>, Option<TicketId>);
+/// What became of it, why, and the ticket and comment it became.
+type Decision = (
+    MessageStatus,
+    Option<String>,
+    Option<TicketId>,
+    Option<CommentId>,
+);
 
 fn decide(
     conn: &mut DbConnection,
@@ -493,7 +503,7 @@ fn decide(
     now: DateTime<Utc>,
 ) -> Result<Decision, ServiceError> {
     let scope = crate::auth::job_scope(channel.row.tenant_id);
-    let refused = |why: &str| Ok((MessageStatus::Refused, Some(why.to_owned()), None));
+    let refused = |why: &str| Ok((MessageStatus::Refused, Some(why.to_owned()), None, None));
     if !channel.input.enabled {
         return refused("the channel is disabled");
     }
@@ -506,6 +516,7 @@ fn decide(
             MessageStatus::Ignored,
             Some(automation_reason(*why).to_owned()),
             None,
+            None,
         ));
     }
     let since = now - Duration::hours(1);
@@ -513,6 +524,7 @@ fn decide(
         return Ok((
             MessageStatus::Ignored,
             Some("over the sender's hourly rate (a mail loop?)".to_owned()),
+            None,
             None,
         ));
     }
@@ -522,11 +534,11 @@ fn decide(
     if let Intake::Reply { message_ids, key } = &intake
         && let Some(ticket) = replied_ticket(conn, env, &caller, message_ids, key.as_ref())?
     {
-        super::reply::comment(conn, env, channel, &caller, ticket, raw, parsed, now)?;
-        return Ok((MessageStatus::Commented, None, Some(ticket)));
+        let comment = super::reply::comment(conn, env, channel, &caller, ticket, raw, parsed, now)?;
+        return Ok((MessageStatus::Commented, None, Some(ticket), Some(comment)));
     }
     let ticket = super::reply::file(conn, env, channel, &caller, raw, parsed, now)?;
-    Ok((MessageStatus::Filed, None, Some(ticket)))
+    Ok((MessageStatus::Filed, None, Some(ticket), None))
 }
 
 fn automation_reason(why: Automation) -> &'static str {

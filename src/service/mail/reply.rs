@@ -11,7 +11,7 @@ use crate::db::DbConnection;
 use crate::db::audit::Actor;
 use crate::db::tickets::AttachmentRow;
 use crate::domain::identity::{Role, RoleSet};
-use crate::domain::ids::{AttachmentId, TicketId, UserId};
+use crate::domain::ids::{AttachmentId, CommentId, TicketId, UserId};
 use crate::domain::mail::{Mailbox, ParsedMail};
 use crate::service::directory::{UserInput, create_user_by};
 use crate::service::error::ServiceError;
@@ -75,14 +75,14 @@ pub(super) fn comment(
     raw: &[u8],
     parsed: &ParsedMail,
     now: DateTime<Utc>,
-) -> Result<(), ServiceError> {
+) -> Result<CommentId, ServiceError> {
     let text = parsed.text.trim();
     let body = if text.is_empty() { NO_TEXT } else { text };
     let comment = NewComment {
         body: clip(body, 20_000),
         internal: false,
     };
-    add_comment(conn, env.definitions, caller, ticket, &comment, now)?;
+    let comment = add_comment(conn, env.definitions, caller, ticket, &comment, now)?.id;
     attach_all(conn, env, caller, ticket, raw, parsed, now)?;
     let loaded = tickets::load(conn, env.definitions, caller, ticket)?;
     let state = loaded.row.state.clone();
@@ -92,7 +92,7 @@ pub(super) fn comment(
         .iter()
         .find(|r| r.from.contains(&state))
     else {
-        return Ok(());
+        return Ok(comment);
     };
     let request = TransitionRequest::parse(&rule.transition, Map::new(), None)?;
     let cx = TransitionContext {
@@ -105,12 +105,12 @@ pub(super) fn comment(
     };
     // Not allowed for this sender, or its guard fails: the comment stands without it.
     match fire(conn, &cx, &request) {
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(comment),
         Err(
             ServiceError::Forbidden(_)
             | ServiceError::Conflict { .. }
             | ServiceError::Validation(_),
-        ) => Ok(()),
+        ) => Ok(comment),
         Err(e) => Err(e),
     }
 }
