@@ -14,6 +14,7 @@ pub mod extract;
 pub mod libraries;
 pub mod mail;
 pub mod masters;
+pub mod notifications;
 mod openapi_polish;
 pub mod ops;
 pub mod platform;
@@ -54,6 +55,7 @@ one (404).",
         (name = "directory", description = "A tenant's users, groups, organizations and API keys."),
         (name = "audit", description = "The append-only audit log."),
         (name = "mail", description = "Mail channels: addresses whose mail becomes tickets and comments (scanned for malware first), and the log of every message taken in."),
+        (name = "notifications", description = "Notification mail: rules per template saying which ticket events mail whom (requester, watchers, assignee, group, fixed addresses), and each user's opt-outs."),
         (name = "webhooks", description = "Signed pushes of the event log to integration endpoints (Standard Webhooks): subscriptions, their delivery log, redelivery and ping."),
         (name = "events", description = "The event log for integrations: every change of the tenant, in commit order, as a pull feed with long polling or as Server-Sent Events."),
         (name = "masters", description = "Code lists (categories, priorities, impact…) that templates use for select fields."),
@@ -124,6 +126,13 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(mail::list_mail_messages)
         .service(mail::create_mail_message)
         .service(mail::get_mail_message)
+        .service(notifications::list_notification_rules)
+        .service(notifications::create_notification_rule)
+        .service(notifications::get_notification_rule)
+        .service(notifications::update_notification_rule)
+        .service(notifications::delete_notification_rule)
+        .service(notifications::get_notification_preferences)
+        .service(notifications::update_notification_preferences)
         .service(webhooks::list_webhooks)
         .service(webhooks::create_webhook)
         .service(webhooks::get_webhook)

@@ -192,6 +192,14 @@ fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, Star
         blobs.clone(),
         tokens.master().clone(),
     );
+    let mailer = match &config.smtp {
+        Some(settings) => Some(Arc::new(
+            crate::mailer::Mailer::new(settings.clone())
+                .map_err(|e| StartError::Setup(format!("cannot prepare the SMTP client: {e}")))?,
+        )),
+        None => None,
+    };
+    crate::jobs::register_notify(&jobs, mailer);
     jobs.seed_recurring_blocking(clock.now())?;
     Ok(AppState {
         jobs,

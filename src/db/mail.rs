@@ -290,6 +290,20 @@ pub fn ticket_of_message_ids(
     }))
 }
 
+/// A message Stageflow sent with this Message-ID (a notification job's retry skips it).
+pub fn find_sent(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    message_id: &str,
+) -> QueryResult<Option<MessageRow>> {
+    mail_messages::table
+        .filter(mail_messages::tenant_id.eq(scope.tenant_id()))
+        .filter(mail_messages::message_id.eq(message_id))
+        .filter(mail_messages::direction.eq("out"))
+        .first(conn)
+        .optional()
+}
+
 /// Messages taken in from this sender since a time (the loop guard's rate).
 pub fn count_from_since(
     conn: &mut DbConnection,

@@ -26,6 +26,7 @@ pub mod libraries;
 pub mod mail;
 pub mod masters;
 pub mod migrations;
+pub mod notifications;
 pub mod operators;
 pub mod platform;
 mod schema;

@@ -373,6 +373,38 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbJson, DbTimestamp, DbUuid};
+
+    notification_rules (tenant_id, id) {
+        tenant_id -> DbUuid,
+        id -> DbUuid,
+        template -> Text,
+        event -> Text,
+        to_state -> Nullable<Text>,
+        recipients -> DbJson,
+        addresses -> DbJson,
+        language -> Text,
+        description -> Text,
+        enabled -> Bool,
+        version -> BigInt,
+        created_at -> DbTimestamp,
+        updated_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::DbUuid;
+
+    notification_opt_outs (tenant_id, user_id, kind) {
+        tenant_id -> DbUuid,
+        user_id -> DbUuid,
+        kind -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     plans,
     accounts,
@@ -716,7 +748,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhooks,
     webhook_deliveries,
     mail_channels,
-    mail_messages
+    mail_messages,
+    notification_rules,
+    notification_opt_outs
 );
 
 diesel::table! {

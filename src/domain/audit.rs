@@ -34,6 +34,7 @@ closed_set! {
         User = "user",
         Webhook = "webhook",
         MailChannel = "mail_channel",
+        NotificationRule = "notification_rule",
         MailMessage = "mail_message",
     }
 }

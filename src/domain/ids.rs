@@ -71,6 +71,7 @@ macro_rules! for_each_typed_id {
             WebhookId,
             MailChannelId,
             MailMessageId,
+            NotificationRuleId,
             DeliveryId
         );
     };
@@ -198,6 +199,10 @@ typed_id!(
 typed_id!(
     /// A mail channel of one tenant: an address whose mail becomes tickets and comments.
     MailChannelId
+);
+typed_id!(
+    /// A notification rule: which events of a template's tickets mail whom.
+    NotificationRuleId
 );
 typed_id!(
     /// One mail message a channel took in (or Stageflow sent).

@@ -37,6 +37,8 @@ closed_set! {
         /// Clean, but filing failed (for example a required field the channel does not
         /// fill): kept, readable by tenant admins, to be fixed and taken in again.
         Failed = "failed",
+        /// A notification Stageflow sent (direction `out`; `sender` holds the recipient).
+        Sent = "sent",
     }
 }
 

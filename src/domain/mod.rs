@@ -15,6 +15,7 @@ pub mod mail;
 pub mod mail_channel;
 pub mod master;
 pub mod network;
+pub mod notification;
 pub mod search;
 pub mod template;
 pub mod ticket;

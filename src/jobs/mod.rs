@@ -15,6 +15,7 @@
 
 mod housekeeping;
 mod mail;
+mod notify;
 mod runner;
 pub mod schedule;
 mod webhooks;
@@ -30,6 +31,7 @@ use crate::db::{Database, DbConnection, DbError};
 use crate::domain::ids::{JobId, TenantId};
 pub use housekeeping::register_housekeeping;
 pub use mail::register_mail;
+pub use notify::register_notify;
 pub use runner::{LocalTask, Runner};
 pub use webhooks::{backoff, register_webhooks};
 

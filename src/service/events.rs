@@ -91,6 +91,23 @@ pub(crate) fn emit(
             restricted_payload: event.restricted,
         },
     )?;
+    if let (SubjectType::Ticket, Some(template), Some(ticket)) =
+        (event.subject_type, event.container, event.ticket)
+    {
+        super::notifications::enqueue(
+            conn,
+            scope,
+            &super::notifications::TicketEvent {
+                id,
+                event_type: event.event_type,
+                template,
+                ticket,
+                actor,
+                payload: &payload,
+            },
+            at,
+        )?;
+    }
     super::webhooks::enqueue(
         conn,
         scope,

@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod libraries;
 pub mod mail;
 pub mod masters;
+pub mod notifications;
 pub mod operators;
 pub mod platform;
 pub mod template_items;

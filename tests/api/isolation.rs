@@ -349,6 +349,21 @@ fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
             Some(json!({})),
         ),
         (Method::GET, "/api/v1/mail-messages/{mail_message}", None),
+        (
+            Method::GET,
+            "/api/v1/notification-rules/{notification_rule}",
+            None,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/notification-rules/{notification_rule}",
+            Some(json!({"enabled": false})),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/notification-rules/{notification_rule}",
+            None,
+        ),
     ]
 }
 
@@ -440,7 +455,15 @@ async fn objects_of_a(app: &TestApp) -> HashMap<&'static str, String> {
         .await;
     assert_eq!(ping.status, reqwest::StatusCode::ACCEPTED, "{}", ping.text);
     let (channel, message) = a_mail(app, admin).await;
+    let rule = app
+        .create(
+            "/api/v1/notification-rules",
+            admin,
+            json!({"template": "a_desk", "event": "created", "addresses": ["ops@tenant-a.example"]}),
+        )
+        .await;
     HashMap::from([
+        ("notification_rule", rule["id"].as_str().unwrap().to_owned()),
         ("mail_channel", channel),
         ("mail_message", message),
         ("webhook", wid),
@@ -662,6 +685,7 @@ async fn tenant_b_cannot_tell_tenant_a_objects_from_missing_ones() {
         "/api/v1/events?limit=500",
         "/api/v1/webhooks",
         "/api/v1/mail-channels",
+        "/api/v1/notification-rules",
     ] {
         let listed = app.get(path, Some(&b.admin_token)).await.text;
         for id in a

@@ -13,14 +13,14 @@ const SUBJECT: &str = "【INC-42】ネットワーク障害のご連絡";
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/local-smtp.sh");
 
 /// One receiver process with its own port and directory; stopped when dropped.
-struct Sink {
+pub(crate) struct Sink {
     pid: String,
     port: u16,
     dir: tempfile::TempDir,
 }
 
 impl Sink {
-    fn start(extra: &[&str]) -> Self {
+    pub(crate) fn start(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let output = Command::new("bash")
@@ -46,7 +46,7 @@ impl Sink {
     }
 
     /// The stored messages, in arrival order.
-    fn messages(&self) -> Vec<PathBuf> {
+    pub(crate) fn messages(&self) -> Vec<PathBuf> {
         let mut found: Vec<(u64, PathBuf)> = std::fs::read_dir(self.mail_dir())
             .unwrap()
             .map(|entry| entry.unwrap().path())
@@ -60,7 +60,7 @@ impl Sink {
         found.into_iter().map(|(_, path)| path).collect()
     }
 
-    fn settings(&self, security: SmtpSecurity) -> SmtpSettings {
+    pub(crate) fn settings(&self, security: SmtpSecurity) -> SmtpSettings {
         settings(self.port, security)
     }
 }
@@ -115,7 +115,7 @@ fn mail(to: &str, n: usize) -> OutgoingMail {
 }
 
 /// The message as Python's `email` package (policy `default`: RFC 2047 decoded) reads it.
-fn parse(path: &Path) -> Value {
+pub(crate) fn parse(path: &Path) -> Value {
     const PARSER: &str = r#"
 import email, json, sys
 from email import policy
@@ -144,7 +144,7 @@ print(json.dumps(out))
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-fn envelope(eml: &Path) -> Value {
+pub(crate) fn envelope(eml: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(eml.with_extension("json")).unwrap()).unwrap()
 }
 

@@ -23,6 +23,7 @@ mod lockout;
 mod mail;
 mod mailer;
 mod masters;
+mod notifications;
 mod openapi;
 mod ops;
 mod platform;

@@ -1,0 +1,45 @@
+//! `mail.notify`: the mails of one notification rule for one ticket event
+//! (`service::notifications::send`), retried with the runner's back-off while the SMTP
+//! server answers with a temporary failure or cannot be reached.
+
+use std::sync::Arc;
+
+use crate::jobs::{Job, JobContext, JobOutcome, Runner};
+use crate::mailer::Mailer;
+use crate::service::definitions::DefinitionCache;
+use crate::service::notifications::{self, SEND, SendFailure, SendRequest};
+
+/// Registers the handler. Without an SMTP server (`mailer` `None`) a job ends at once: no
+/// mail is sent, as documented for an unset `STAGEFLOW_SMTP_URL`/`STAGEFLOW_SMTP_HOST`.
+pub fn register_notify(runner: &Runner, mailer: Option<Arc<Mailer>>) {
+    let definitions = Arc::new(DefinitionCache::default());
+    runner.register(SEND, move |context, job| match &mailer {
+        Some(mailer) => send(context, job, mailer, &definitions),
+        None => JobOutcome::Done,
+    });
+}
+
+fn send(
+    context: &JobContext,
+    job: &Job,
+    mailer: &Mailer,
+    definitions: &DefinitionCache,
+) -> JobOutcome {
+    let (Some(request), Some(tenant)) = (SendRequest::of(&job.payload), job.tenant) else {
+        return JobOutcome::Failed {
+            reason: "a notification job without its rule, ticket, event or tenant".to_owned(),
+        };
+    };
+    let scope = crate::auth::job_scope(tenant);
+    match notifications::send(
+        &context.db,
+        definitions,
+        mailer,
+        scope,
+        &request,
+        context.now,
+    ) {
+        Ok(_) => JobOutcome::Done,
+        Err(SendFailure::Transient(error)) => JobOutcome::Retry { after: None, error },
+    }
+}
