@@ -116,6 +116,8 @@ pub struct Config {
     pub clamd: Option<ScannerSettings>,
     /// Outgoing mail (`crate::mailer`); `None` when `STAGEFLOW_SMTP_HOST` is unset.
     pub smtp: Option<crate::mailer::SmtpSettings>,
+    /// Where failure mail goes (`STAGEFLOW_ALERT_EMAIL`, lower-cased); empty: nowhere.
+    pub alert_to: Vec<String>,
 }
 
 /// How to reach clamd (docs/mail.md, "clamd setup").
@@ -378,6 +380,7 @@ impl Config {
         let webhooks = webhook_settings(&get)?;
         let clamd = scanner_settings(&get)?;
         let smtp = smtp::smtp_settings(&get)?;
+        let alert_to = smtp::alert_addresses(&get)?;
 
         let cors_origins = match get("STAGEFLOW_CORS_ORIGINS") {
             Some(raw) => {
@@ -410,6 +413,7 @@ impl Config {
             webhooks,
             clamd,
             smtp,
+            alert_to,
             tls,
             cors_origins,
             account_rate_per_minute: session.account_rate_per_minute,

@@ -119,6 +119,7 @@ fn local_tasks(state: &web::Data<AppState>) -> Vec<LocalTask> {
     let flush = state.clone();
     let keys = state.clone();
     let limits = state.clone();
+    let alerts = state.clone();
     vec![
         LocalTask::new("usage flush", every, move || {
             let state = flush.clone();
@@ -133,7 +134,27 @@ fn local_tasks(state: &web::Data<AppState>) -> Vec<LocalTask> {
             limits.limits.retain_recent();
             async {}
         }),
+        LocalTask::new("operator alerts", ALERT_CHECK_EVERY, move || {
+            let state = alerts.clone();
+            async move {
+                check_alerts(&state).await;
+            }
+        }),
     ]
+}
+
+/// How often each node looks at what the operator's failure mail reports.
+const ALERT_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// One look of the failure-mail monitor (none without SMTP and `STAGEFLOW_ALERT_EMAIL`).
+pub async fn check_alerts(state: &web::Data<AppState>) -> usize {
+    let Some(monitor) = state.alerts.clone() else {
+        return 0;
+    };
+    let (db, now) = (state.db.clone(), state.clock.now());
+    web::block(move || monitor.check(&db, now))
+        .await
+        .unwrap_or_default()
 }
 
 /// Writes the pending usage counts; a failure is logged and the counts wait for the next try.
@@ -199,10 +220,17 @@ fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, Star
         )),
         None => None,
     };
-    crate::jobs::register_notify(&jobs, mailer);
+    let alerts = crate::service::alerts::Monitor::new(
+        mailer.clone(),
+        &config.alert_to,
+        jobs.node_id(),
+        config.clamd.as_ref().map(|c| c.scanner()),
+    );
+    crate::jobs::register_notify(&jobs, mailer, alerts.clone());
     jobs.seed_recurring_blocking(clock.now())?;
     Ok(AppState {
         jobs,
+        alerts,
         definitions: Default::default(),
         blobs,
         usage: crate::usage::UsageMeter::default(),

@@ -27,6 +27,8 @@ pub struct AppState {
     pub blobs: Arc<dyn crate::storage::BlobStore>,
     /// This node's job runner: register kinds, wake it, run due jobs (tests).
     pub jobs: Arc<crate::jobs::Runner>,
+    /// The operator's failure mail (`None` without SMTP or `STAGEFLOW_ALERT_EMAIL`).
+    pub alerts: Option<Arc<crate::service::alerts::Monitor>>,
 }
 
 impl AppState {

@@ -111,6 +111,7 @@ pub const SETTINGS: &[Setting] = &[
     secret("STAGEFLOW_SMTP_PASSWORD", "smtp-password", "its password", |c, _| c.smtp.as_ref().and_then(|s| s.password.as_ref()).map_or_else(String::new, |_| MASK.to_owned())),
     setting("STAGEFLOW_SMTP_FROM", "smtp-from", "the From of outgoing mail, e.g. \"Stageflow <noreply@example.com>\" (required with --smtp-host)", |c, _| c.smtp.as_ref().map(|s| s.from.clone()).unwrap_or_default()),
     setting("STAGEFLOW_MAIL_FROM", "mail-from", "another name of --smtp-from", |c, _| c.smtp.as_ref().map(|s| s.from.clone()).unwrap_or_default()),
+    setting("STAGEFLOW_ALERT_EMAIL", "alert-email", "comma-separated addresses that get the operator's failure mail (database, scanner, job backlog, disabled webhooks) [default: unset, none]", |c, _| c.alert_to.join(",")),
     setting("STAGEFLOW_SMTP_TIMEOUT_SECONDS", "smtp-timeout-seconds", "deadline of connecting and of each SMTP command, 1–600 [default: 30]", |c, _| c.smtp.as_ref().map(|s| s.timeout.as_secs().to_string()).unwrap_or_default()),
     setting("STAGEFLOW_MAIL_DOMAIN", "mail-domain", "the domain of the Message-IDs of outgoing mail [default: the From address's domain]", |c, _| c.smtp.as_ref().map(|s| s.message_id_domain.clone()).unwrap_or_default()),
     setting("RUST_LOG", "log", "log filter in env_logger syntax [default: info]", |_, raw| raw.unwrap_or("info").trim().to_owned()),

@@ -183,6 +183,34 @@ pub(super) fn smtp_settings(
     }))
 }
 
+/// `STAGEFLOW_ALERT_EMAIL`: comma-separated addresses the operator's failure mail goes to.
+pub(super) fn alert_addresses(
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, ConfigError> {
+    let Some(raw) = get("STAGEFLOW_ALERT_EMAIL") else {
+        return Ok(Vec::new());
+    };
+    let mut addresses = Vec::new();
+    for part in raw.split(',').filter(|p| !p.trim().is_empty()) {
+        let address = crate::domain::mail_channel::normalize_address(part).ok_or_else(|| {
+            ConfigError::new(
+                "STAGEFLOW_ALERT_EMAIL",
+                format!("{:?} is not a mail address", part.trim()),
+            )
+        })?;
+        if !addresses.contains(&address) {
+            addresses.push(address);
+        }
+    }
+    if addresses.len() > 20 {
+        return Err(ConfigError::new(
+            "STAGEFLOW_ALERT_EMAIL",
+            "at most 20 addresses",
+        ));
+    }
+    Ok(addresses)
+}
+
 /// A host name as it may stand right of the `@` of a Message-ID.
 fn parse_domain(raw: &str) -> Option<String> {
     let valid = !raw.is_empty()
@@ -308,6 +336,23 @@ mod tests {
         ] {
             assert_eq!(config(&vars).unwrap_err().variable, variable, "{vars:?}");
         }
+    }
+
+    #[test]
+    fn alert_addresses_are_a_checked_list() {
+        let set = config(&[(
+            "STAGEFLOW_ALERT_EMAIL",
+            " Ops@Example.jp, oncall@example.jp,ops@example.jp ",
+        )])
+        .unwrap();
+        assert_eq!(set.alert_to, ["ops@example.jp", "oncall@example.jp"]);
+        assert!(config(&[]).unwrap().alert_to.is_empty());
+        assert_eq!(
+            config(&[("STAGEFLOW_ALERT_EMAIL", "ops@example.jp, nope")])
+                .unwrap_err()
+                .variable,
+            "STAGEFLOW_ALERT_EMAIL"
+        );
     }
 
     #[test]

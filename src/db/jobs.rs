@@ -150,6 +150,16 @@ pub fn ensure_singleton(conn: &mut DbConnection, job: &NewJob) -> QueryResult<bo
     Ok(added > 0)
 }
 
+/// Jobs due before `before` that no node holds and that have not failed (a backlog).
+pub fn waiting_since(conn: &mut DbConnection, before: Timestamp) -> QueryResult<i64> {
+    jobs::table
+        .filter(jobs::run_at.lt(before))
+        .filter(jobs::failed_at.is_null())
+        .filter(jobs::lease_until.is_null().or(jobs::lease_until.lt(before)))
+        .count()
+        .get_result(conn)
+}
+
 pub fn find(conn: &mut DbConnection, id: JobId) -> QueryResult<Option<JobRow>> {
     jobs::table
         .find(id)

@@ -2,6 +2,7 @@
 //! domain decisions, and performs the database work in one transaction together with its audit
 //! entry. Handlers call exactly one of these; these never see HTTP.
 
+pub mod alerts;
 pub mod audit_log;
 pub mod bootstrap;
 pub mod definitions;

@@ -596,5 +596,15 @@ pub fn set_failing(
         json!({"url": hook.url, "reason": reason}),
         now.into(),
     )?;
-    Ok(())
+    super::alerts::enqueue(
+        conn,
+        "[Stageflow] a webhook subscription was disabled",
+        &format!(
+            "The webhook subscription {} of tenant {} ({}) was disabled: {reason}.\n\n\
+             Its tenant admins can enable it again (PATCH /api/v1/webhooks/{} \
+             {{\"enabled\": true}}) once the receiver works.\n",
+            hook.id, hook.tenant_id, hook.url, hook.id
+        ),
+        now,
+    )
 }

@@ -420,3 +420,65 @@ async fn a_reply_to_a_notification_threads_back_into_its_ticket() {
     assert_eq!(posted.json()["status"], "commented", "{}", posted.text);
     assert_eq!(posted.json()["ticket_id"], ticket["id"]);
 }
+
+#[actix_web::test]
+async fn the_operator_is_mailed_when_a_check_fails_and_when_it_recovers() {
+    let Some(mut clamd) = crate::clamd::ClamdProcess::start_private() else {
+        return;
+    };
+    let sink = Sink::start(&[]);
+    let (settings, address) = (sink.settings(SmtpSecurity::None), clamd.address());
+    let app = spawn_app_with(move |c| {
+        c.smtp = Some(settings);
+        c.alert_to = vec!["ops@example.jp".to_owned()];
+        c.clamd = Some(stageflow::config::ScannerSettings {
+            address,
+            timeout: std::time::Duration::from_secs(5),
+            max_bytes: 25 * 1024 * 1024,
+        });
+        c.jobs.tick = std::time::Duration::from_secs(3_600);
+    })
+    .await;
+    let check = || stageflow::api::server::check_alerts(&app.state);
+    assert_eq!(check().await, 0, "all is well: nothing to say");
+    clamd.stop();
+    assert_eq!(check().await, 1);
+    assert_eq!(check().await, 0, "no repeat while it stays down");
+    // A job waiting more than ten minutes is a backlog.
+    let now = app.clock_now();
+    app.state
+        .db
+        .write(move |conn| {
+            stageflow::jobs::enqueue(
+                conn,
+                &stageflow::db::jobs::NewJob::new("test.waiting", json!({}), now),
+            )
+        })
+        .await
+        .unwrap();
+    app.clock.advance(chrono::TimeDelta::minutes(11));
+    assert_eq!(check().await, 1);
+    clamd.start();
+    assert_eq!(check().await, 1, "the scanner's recovery");
+    let sent = mails(&sink);
+    let subjects: Vec<&str> = sent
+        .iter()
+        .map(|m| m["Subject"].as_str().unwrap())
+        .collect();
+    let node = app.state.jobs.node_id().to_owned();
+    assert_eq!(
+        subjects,
+        [
+            format!("[Stageflow] {node}: the virus scanner (clamd) is failing"),
+            format!("[Stageflow] {node}: the job queue is failing"),
+            format!("[Stageflow] {node}: the virus scanner (clamd) recovered"),
+        ]
+    );
+    assert!(sent.iter().all(|m| to(m) == "ops@example.jp"));
+    assert!(
+        sent[1]["body"]
+            .as_str()
+            .unwrap()
+            .contains("1 jobs have been due")
+    );
+}
