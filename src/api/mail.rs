@@ -32,8 +32,13 @@ const ADMINS: &[Role] = &[Role::TenantAdmin];
     "subject_field": "title", "body_field": "description",
     "reply_transitions": [{"from": ["waiting_customer"], "transition": "customer_replied"}],
     "unknown_senders": "create_requester", "organization_domains": [],
-    "max_message_bytes": 10_485_760, "max_attachments": 20, "enabled": true, "version": 1,
-    "created_at": "2026-11-28T09:00:00Z", "updated_at": "2026-11-28T09:00:00Z"}))]
+    "max_message_bytes": 10_485_760, "max_attachments": 20, "enabled": true,
+    "imap": {"host": "imap.example.co.jp", "port": 993, "security": "tls",
+        "username": "support@example.co.jp", "password_set": true, "folder": "INBOX",
+        "after_intake": "mark_seen", "idle": true},
+    "imap_state": {"uidvalidity": 1_795_897_266, "last_uid": 42, "last_error": null,
+        "polled_at": "2026-11-28T09:05:00Z"},
+    "version": 1, "created_at": "2026-11-28T09:00:00Z", "updated_at": "2026-11-28T09:00:00Z"}))]
 pub struct MailChannel {
     pub id: MailChannelId,
     /// The channel's address, lower-cased (unique in the tenant).

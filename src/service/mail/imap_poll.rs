@@ -28,6 +28,9 @@ use crate::domain::ids::MailChannelId;
 use crate::domain::mail_channel::{AfterIntake, ImapConfig, ImapSecurity};
 use crate::service::error::ServiceError;
 
+/// `imap_state.last_error` is cut to this many characters.
+const MAX_ERROR_CHARS: usize = 500;
+
 /// What a run asks of the job runner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunEnd {
@@ -120,7 +123,7 @@ pub fn run(poll: &Poll<'_>) -> RunEnd {
             } else {
                 error.replace(&secret, "********")
             };
-            state.last_error = Some(crate::jobs::schedule::bounded_error(&error));
+            state.last_error = Some(error.chars().take(MAX_ERROR_CHARS).collect());
             RunEnd::Failed(error)
         }
     };
