@@ -134,9 +134,10 @@ impl Mailbox {
     pub fn flags(&mut self, folder: &str) -> Vec<(u32, String)> {
         self.command(&format!("EXAMINE {folder}"));
         let lines = self.command("UID FETCH 1:* (FLAGS)");
-        lines
+        // Untagged FETCH lines without a UID are flag changes announced on their own.
+        let flags: std::collections::BTreeMap<u32, String> = lines
             .iter()
-            .filter(|l| l.contains("FETCH"))
+            .filter(|l| l.contains("FETCH") && l.contains("UID ") && l.contains("FLAGS ("))
             .map(|l| {
                 let uid = l.split("UID ").nth(1).unwrap();
                 let uid: u32 = uid
@@ -148,6 +149,7 @@ impl Mailbox {
                 let flags = l.split("FLAGS (").nth(1).unwrap();
                 (uid, flags.split(')').next().unwrap().to_owned())
             })
-            .collect()
+            .collect();
+        flags.into_iter().collect()
     }
 }

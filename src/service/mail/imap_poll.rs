@@ -172,6 +172,19 @@ async fn session(
         let _ = within(deadline, imap.logout()).await;
         return Ok(RunEnd::Again(poll.settings.poll));
     }
+    idle_then_take_in(poll, row, config, imap, state).await
+}
+
+/// IDLE until the server pushes news, the IDLE time is up or the node stops; take in what
+/// arrived; ask to run again a second later.
+async fn idle_then_take_in(
+    poll: &Poll<'_>,
+    row: &ChannelRow,
+    config: &ImapConfig,
+    imap: Imap,
+    state: &mut ImapState,
+) -> Result<RunEnd, Failure> {
+    let deadline = poll.settings.timeout;
     let unsolicited = imap.unsolicited_responses.clone();
     let mut handle = imap.idle();
     within(deadline, handle.init()).await??;
