@@ -118,6 +118,20 @@ pub struct Config {
     pub smtp: Option<crate::mailer::SmtpSettings>,
     /// Where failure mail goes (`STAGEFLOW_ALERT_EMAIL`, lower-cased); empty: nowhere.
     pub alert_to: Vec<String>,
+    /// The IMAP poller's timing (`service::mail::imap`).
+    pub imap: ImapSettings,
+}
+
+/// How the IMAP poller of a mail channel waits (docs/mail.md, "IMAP setup").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImapSettings {
+    /// The longest IDLE of one run; at most half the job lease, so that a run (IDLE, then
+    /// taking in what arrived) ends inside its lease.
+    pub idle: Duration,
+    /// Without IDLE, the wait between two polls.
+    pub poll: Duration,
+    /// The deadline of connecting, TLS and each IMAP command.
+    pub timeout: Duration,
 }
 
 /// How to reach clamd (docs/mail.md, "clamd setup").
@@ -381,6 +395,7 @@ impl Config {
         let clamd = scanner_settings(&get)?;
         let smtp = smtp::smtp_settings(&get)?;
         let alert_to = smtp::alert_addresses(&get)?;
+        let imap = imap_settings(&get, jobs.lease)?;
 
         let cors_origins = match get("STAGEFLOW_CORS_ORIGINS") {
             Some(raw) => {
@@ -414,6 +429,7 @@ impl Config {
             clamd,
             smtp,
             alert_to,
+            imap,
             tls,
             cors_origins,
             account_rate_per_minute: session.account_rate_per_minute,
@@ -554,6 +570,47 @@ fn scanner_settings(
         max_bytes,
     }))
 }
+
+/// The IMAP poller's timing; an IDLE longer than half the job lease is refused (the run
+/// would outlive its lease and another node would poll the mailbox too).
+fn imap_settings(
+    get: &dyn Fn(&str) -> Option<String>,
+    lease: Duration,
+) -> Result<ImapSettings, ConfigError> {
+    const IDLE: &str = "STAGEFLOW_IMAP_IDLE_SECONDS";
+    let most = (lease.as_secs() / 2).max(1);
+    let idle = match get(IDLE) {
+        None => DEFAULT_IMAP_IDLE_SECONDS.min(most),
+        raw @ Some(_) => bounded(IDLE, raw, DEFAULT_IMAP_IDLE_SECONDS, 1..=86_400)?,
+    };
+    if idle > most {
+        return Err(ConfigError::new(
+            IDLE,
+            format!(
+                "must be at most half of STAGEFLOW_JOBS_LEASE_SECONDS ({most} s with a lease of {} s)",
+                lease.as_secs()
+            ),
+        ));
+    }
+    Ok(ImapSettings {
+        idle: Duration::from_secs(idle),
+        poll: Duration::from_secs(bounded(
+            "STAGEFLOW_IMAP_POLL_SECONDS",
+            get("STAGEFLOW_IMAP_POLL_SECONDS"),
+            60,
+            1..=86_400,
+        )?),
+        timeout: Duration::from_secs(bounded(
+            "STAGEFLOW_IMAP_TIMEOUT_SECONDS",
+            get("STAGEFLOW_IMAP_TIMEOUT_SECONDS"),
+            30,
+            1..=600,
+        )?),
+    })
+}
+
+/// The longest IDLE of one poller run unless set (or half the job lease if shorter).
+pub const DEFAULT_IMAP_IDLE_SECONDS: u64 = 300;
 
 fn job_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<JobSettings, ConfigError> {
     let node_id = match get("STAGEFLOW_JOBS_NODE_ID") {
@@ -789,6 +846,32 @@ mod tests {
             let error = config(&[("STAGEFLOW_CORS_ORIGINS", bad)]).unwrap_err();
             assert_eq!(error.variable, "STAGEFLOW_CORS_ORIGINS", "{bad}");
         }
+    }
+
+    #[test]
+    fn imap_idle_stays_within_half_the_job_lease() {
+        let defaults = config(&[]).unwrap().imap;
+        // The default lease is 60 s: the default IDLE (300 s) is cut to 30 s.
+        assert_eq!(defaults.idle, Duration::from_secs(30));
+        assert_eq!(defaults.poll, Duration::from_secs(60));
+        let long = config(&[("STAGEFLOW_JOBS_LEASE_SECONDS", "900")])
+            .unwrap()
+            .imap;
+        assert_eq!(long.idle, Duration::from_secs(300));
+        let err = config(&[("STAGEFLOW_IMAP_IDLE_SECONDS", "31")]).unwrap_err();
+        assert_eq!(err.variable, "STAGEFLOW_IMAP_IDLE_SECONDS");
+        assert!(err.message.contains("half of STAGEFLOW_JOBS_LEASE_SECONDS"));
+        let ok = config(&[
+            ("STAGEFLOW_IMAP_IDLE_SECONDS", "120"),
+            ("STAGEFLOW_JOBS_LEASE_SECONDS", "240"),
+            ("STAGEFLOW_IMAP_POLL_SECONDS", "15"),
+        ])
+        .unwrap()
+        .imap;
+        assert_eq!(
+            (ok.idle, ok.poll),
+            (Duration::from_secs(120), Duration::from_secs(15))
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::api::common::{Page, PageParams, created, if_match, ok_with_etag};
+use crate::api::common::{Page, PageParams, created, double_option, if_match, ok_with_etag};
 use crate::api::error::ApiError;
 use crate::api::state::AppState;
 use crate::auth::Principal;
@@ -17,8 +17,10 @@ use crate::db::mail::MessageRow;
 use crate::domain::identity::Role;
 use crate::domain::ids::{CommentId, MailChannelId, MailMessageId, TicketId};
 use crate::domain::mail_channel::{
-    DomainOrganization, MessageStatus, ReplyTransition, UnknownSenders,
+    AfterIntake, DomainOrganization, ImapConfig, ImapSecurity, MessageStatus, ReplyTransition,
+    UnknownSenders,
 };
+use crate::service::mail::imap::ImapInput;
 use crate::service::mail::intake::{self, IntakeEnv, IntakeSettings};
 use crate::service::mail::{self as svc, Channel, ChannelInput, ChannelPatch};
 
@@ -32,8 +34,13 @@ const ADMINS: &[Role] = &[Role::TenantAdmin];
     "subject_field": "title", "body_field": "description",
     "reply_transitions": {"waiting_customer": "customer_replied"},
     "unknown_senders": "create_requester", "organization_domains": [],
-    "max_message_bytes": 10_485_760, "max_attachments": 20, "enabled": true, "version": 1,
-    "created_at": "2026-11-28T09:00:00Z", "updated_at": "2026-11-28T09:00:00Z"}))]
+    "max_message_bytes": 10_485_760, "max_attachments": 20, "enabled": true,
+    "imap": {"host": "imap.example.co.jp", "port": 993, "security": "tls",
+        "username": "support@example.co.jp", "password_set": true, "folder": "INBOX",
+        "after_intake": "mark_seen", "idle": true},
+    "imap_state": {"uidvalidity": 1_795_897_266, "last_uid": 42, "last_error": null,
+        "polled_at": "2026-11-28T09:05:00Z"},
+    "version": 1, "created_at": "2026-11-28T09:00:00Z", "updated_at": "2026-11-28T09:00:00Z"}))]
 pub struct MailChannel {
     pub id: MailChannelId,
     /// The channel's address, lower-cased (unique in the tenant).
@@ -58,14 +65,127 @@ pub struct MailChannel {
     pub max_attachments: i32,
     /// A disabled channel refuses messages (recorded as `refused`).
     pub enabled: bool,
+    /// The mailbox this channel polls over IMAP; null: none (mail comes by HTTP or pipe).
+    pub imap: Option<MailChannelImap>,
+    /// Where the IMAP poller stands; null without `imap`.
+    pub imap_state: Option<ImapPollState>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
+/// A channel's IMAP poller as shown: the password is never returned.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MailChannelImap {
+    pub host: String,
+    pub port: u16,
+    pub security: ImapSecurity,
+    pub username: String,
+    /// Whether a password is stored (it is write-only).
+    pub password_set: bool,
+    pub folder: String,
+    pub after_intake: AfterIntake,
+    /// IDLE (server push) when the server offers it; else a poll every
+    /// `STAGEFLOW_IMAP_POLL_SECONDS`.
+    pub idle: bool,
+}
+
+/// The IMAP poller's state (read-only; written by the `mail.imap` job).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImapPollState {
+    /// The mailbox's UIDVALIDITY when last selected; when it changes, polling starts over
+    /// from UID 1 (copies are recognised by their Message-ID).
+    pub uidvalidity: Option<i64>,
+    /// The highest UID taken in (0: none yet).
+    pub last_uid: i64,
+    /// Why the last run failed (or a message it left in the mailbox); null after a clean run.
+    pub last_error: Option<String>,
+    pub polled_at: Option<DateTime<Utc>>,
+}
+
+/// A channel's IMAP poller as written. `password` is write-only: required when the channel
+/// gets IMAP, and whenever `host` or `username` change; omitted, the stored one is kept.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"host": "imap.example.co.jp", "username": "support",
+    "password": "s3cret-app-password"}))]
+pub struct ImapBody {
+    #[schema(max_length = 253)]
+    pub host: String,
+    /// 1–65535 (default 993).
+    #[serde(default = "default_imap_port")]
+    #[schema(minimum = 1, maximum = 65535)]
+    pub port: i64,
+    /// `tls` (default), `starttls`, or `none` — no TLS, only for a loopback host.
+    #[serde(default = "default_imap_security")]
+    pub security: ImapSecurity,
+    #[schema(max_length = 255)]
+    pub username: String,
+    #[schema(max_length = 1024, format = Password)]
+    pub password: Option<String>,
+    /// Default `INBOX`.
+    #[serde(default = "default_imap_folder")]
+    #[schema(max_length = 255)]
+    pub folder: String,
+    /// `mark_seen` (default) or `delete` (flag `\Deleted` and expunge).
+    #[serde(default = "default_after_intake")]
+    pub after_intake: AfterIntake,
+    /// Default true.
+    #[serde(default = "enabled")]
+    pub idle: bool,
+}
+
+fn default_imap_port() -> i64 {
+    993
+}
+fn default_imap_security() -> ImapSecurity {
+    ImapSecurity::Tls
+}
+fn default_imap_folder() -> String {
+    "INBOX".to_owned()
+}
+fn default_after_intake() -> AfterIntake {
+    AfterIntake::MarkSeen
+}
+
+impl From<ImapBody> for ImapInput {
+    fn from(b: ImapBody) -> Self {
+        Self {
+            config: ImapConfig {
+                host: b.host,
+                port: 0,
+                security: b.security,
+                username: b.username,
+                folder: b.folder,
+                after_intake: b.after_intake,
+                idle: b.idle,
+            },
+            password: b.password,
+            port: b.port,
+        }
+    }
+}
+
 impl From<Channel> for MailChannel {
     fn from(c: Channel) -> Self {
         let i = c.input;
+        let password_set = c.row.imap_password.is_some();
+        let imap_state = i.imap.as_ref().map(|_| ImapPollState {
+            uidvalidity: c.row.imap_uidvalidity,
+            last_uid: c.row.imap_last_uid,
+            last_error: c.row.imap_last_error.clone(),
+            polled_at: c.row.imap_polled_at.map(|t| t.0),
+        });
+        let imap = i.imap.map(|imap| MailChannelImap {
+            host: imap.config.host,
+            port: imap.config.port,
+            security: imap.config.security,
+            username: imap.config.username,
+            password_set,
+            folder: imap.config.folder,
+            after_intake: imap.config.after_intake,
+            idle: imap.config.idle,
+        });
         Self {
             id: c.row.id,
             address: i.address,
@@ -80,6 +200,8 @@ impl From<Channel> for MailChannel {
             max_message_bytes: i.max_message_bytes,
             max_attachments: i.max_attachments,
             enabled: i.enabled,
+            imap,
+            imap_state,
             version: c.row.version,
             created_at: c.row.created_at.0,
             updated_at: c.row.updated_at.0,
@@ -170,6 +292,9 @@ pub struct CreateMailChannel {
     pub max_attachments: i32,
     #[serde(default = "enabled")]
     pub enabled: bool,
+    /// Poll this mailbox over IMAP (docs/mail.md, "IMAP setup"); absent or null: no polling.
+    #[serde(default)]
+    pub imap: Option<ImapBody>,
 }
 
 fn default_subject_field() -> String {
@@ -213,6 +338,10 @@ pub struct UpdateMailChannel {
     #[schema(minimum = 0, maximum = 100)]
     pub max_attachments: Option<i32>,
     pub enabled: Option<bool>,
+    /// The whole IMAP part (the password may be omitted to keep it); null stops polling.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<ImapBody>)]
+    pub imap: Option<Option<ImapBody>>,
 }
 
 /// One message a channel took in: what became of it. Its content is never shown here.
@@ -346,11 +475,15 @@ pub async fn create_mail_channel(
         max_message_bytes: b.max_message_bytes,
         max_attachments: b.max_attachments,
         enabled: b.enabled,
+        imap: b.imap.map(ImapInput::from),
     };
     let (now, actor, s) = (state.clock.now(), principal.actor(), state.clone());
     let channel = state
         .db
-        .write(move |conn| svc::create(conn, &s.definitions, &scope, &actor, input, now))
+        .write(move |conn| {
+            let master = s.tokens.master();
+            svc::create(conn, &s.definitions, master, &scope, &actor, input, now)
+        })
         .await?;
     let location = format!("/api/v1/mail-channels/{}", channel.row.id);
     Ok(created(&MailChannel::from(channel), 1, location))
@@ -424,6 +557,7 @@ pub async fn update_mail_channel(
         max_message_bytes: b.max_message_bytes,
         max_attachments: b.max_attachments,
         enabled: b.enabled,
+        imap: b.imap.map(|imap| imap.map(ImapInput::from)),
     };
     let (id, now, actor, s) = (
         id.into_inner(),
@@ -437,6 +571,7 @@ pub async fn update_mail_channel(
             svc::update(
                 conn,
                 &s.definitions,
+                s.tokens.master(),
                 &scope,
                 &actor,
                 id,

@@ -141,12 +141,21 @@ pub struct Lease<'a> {
 /// Adds the one row of a recurring job unless it exists already: the kind is its singleton
 /// key, so however many nodes start at once, the job exists once. True when added.
 pub fn ensure_singleton(conn: &mut DbConnection, job: &NewJob) -> QueryResult<bool> {
-    let row = job.row(Some(job.kind.clone()));
+    ensure_keyed(conn, job, &job.kind)
+}
+
+/// Adds the one job under `key` unless it exists (e.g. one poller per mail channel). True
+/// when added.
+pub fn ensure_keyed(conn: &mut DbConnection, job: &NewJob, key: &str) -> QueryResult<bool> {
+    let row = job.row(Some(key.to_owned()));
     let added = per_backend!(conn, |c| diesel::insert_into(jobs::table)
         .values(&row)
         .on_conflict(jobs::singleton)
         .do_nothing()
         .execute(c))?;
+    if added > 0 && job.run_at <= job.created_at {
+        ENQUEUED_DUE.set(true);
+    }
     Ok(added > 0)
 }
 
@@ -158,6 +167,30 @@ pub fn waiting_since(conn: &mut DbConnection, before: Timestamp) -> QueryResult<
         .filter(jobs::lease_until.is_null().or(jobs::lease_until.lt(before)))
         .count()
         .get_result(conn)
+}
+
+/// Like [`ensure_keyed`], and a job under `key` that is waiting (for its turn, a retry, or
+/// failed for good) is made due at `job.run_at` with its attempts counted from zero; one
+/// that is running is left alone.
+pub fn ensure_keyed_revived(conn: &mut DbConnection, job: &NewJob, key: &str) -> QueryResult<()> {
+    if ensure_keyed(conn, job, key)? {
+        return Ok(());
+    }
+    diesel::update(
+        jobs::table.filter(jobs::singleton.eq(key)).filter(
+            jobs::failed_at
+                .is_not_null()
+                .or(jobs::lease_owner.is_null()),
+        ),
+    )
+    .set((
+        jobs::failed_at.eq(None::<Timestamp>),
+        jobs::attempts.eq(0),
+        jobs::run_at.eq(Timestamp::from(job.run_at)),
+        jobs::last_error.eq(None::<String>),
+    ))
+    .execute(conn)?;
+    Ok(())
 }
 
 pub fn find(conn: &mut DbConnection, id: JobId) -> QueryResult<Option<JobRow>> {

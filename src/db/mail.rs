@@ -28,6 +28,16 @@ pub struct ChannelRow {
     pub version: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The IMAP poller's configuration (`domain::mail_channel::ImapConfig`), without the
+    /// password; `None`: no polling.
+    pub imap: Option<Json>,
+    /// The IMAP password sealed under the master key (bound to the channel id).
+    pub imap_password: Option<String>,
+    /// The poll state, written by the `mail.imap` job ([`set_imap_state`]).
+    pub imap_uidvalidity: Option<i64>,
+    pub imap_last_uid: i64,
+    pub imap_last_error: Option<String>,
+    pub imap_polled_at: Option<Timestamp>,
 }
 
 pub fn insert_channel(
@@ -134,9 +144,86 @@ pub fn update_channel(
         mail_channels::enabled.eq(row.enabled),
         mail_channels::version.eq(row.version),
         mail_channels::updated_at.eq(row.updated_at),
+        mail_channels::imap.eq(&row.imap),
+        mail_channels::imap_password.eq(&row.imap_password),
+        mail_channels::imap_uidvalidity.eq(row.imap_uidvalidity),
+        mail_channels::imap_last_uid.eq(row.imap_last_uid),
+        mail_channels::imap_last_error.eq(&row.imap_last_error),
     ))
     .execute(conn)?;
     Ok(())
+}
+
+/// Where the IMAP poller of a channel stands.
+#[derive(Debug, Clone, PartialEq, Eq, AsChangeset)]
+#[diesel(table_name = mail_channels, treat_none_as_null = true)]
+pub struct ImapState {
+    #[diesel(column_name = imap_uidvalidity)]
+    pub uidvalidity: Option<i64>,
+    #[diesel(column_name = imap_last_uid)]
+    pub last_uid: i64,
+    #[diesel(column_name = imap_last_error)]
+    pub last_error: Option<String>,
+    #[diesel(column_name = imap_polled_at)]
+    pub polled_at: Option<Timestamp>,
+}
+
+impl ImapState {
+    pub fn of(row: &ChannelRow) -> Self {
+        Self {
+            uidvalidity: row.imap_uidvalidity,
+            last_uid: row.imap_last_uid,
+            last_error: row.imap_last_error.clone(),
+            polled_at: row.imap_polled_at,
+        }
+    }
+}
+
+/// Writes the IMAP poll state of a channel (neither its version nor `updated_at` change: the
+/// state is not configuration). False when the channel is gone.
+pub fn set_imap_state(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    id: MailChannelId,
+    state: &ImapState,
+) -> QueryResult<bool> {
+    let n = diesel::update(
+        mail_channels::table
+            .filter(mail_channels::tenant_id.eq(scope.tenant_id()))
+            .filter(mail_channels::id.eq(id)),
+    )
+    .set(state)
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Whether a message with this Message-ID was already taken in on the channel: filed,
+/// commented or quarantined, or waiting (`pending`) since before `this` arrived (so of two
+/// pending copies the earlier one wins). A refused, failed or ignored one does not count:
+/// the message may be taken in again.
+pub fn duplicate_on_channel(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    channel: MailChannelId,
+    message_id: &str,
+    this: MailMessageId,
+) -> QueryResult<bool> {
+    let n: i64 = mail_messages::table
+        .filter(mail_messages::tenant_id.eq(scope.tenant_id()))
+        .filter(mail_messages::channel_id.eq(channel))
+        .filter(mail_messages::direction.eq("in"))
+        .filter(mail_messages::message_id.eq(message_id))
+        .filter(mail_messages::id.ne(this))
+        .filter(
+            mail_messages::status
+                .eq_any(["filed", "commented", "quarantined"])
+                .or(mail_messages::status
+                    .eq("pending")
+                    .and(mail_messages::id.lt(this))),
+        )
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
 }
 
 /// Deletes a channel; its message log stays (its rows lose the channel).

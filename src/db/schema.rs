@@ -702,6 +702,12 @@ diesel::table! {
         version -> BigInt,
         created_at -> DbTimestamp,
         updated_at -> DbTimestamp,
+        imap -> Nullable<DbJson>,
+        imap_password -> Nullable<Text>,
+        imap_uidvalidity -> Nullable<BigInt>,
+        imap_last_uid -> BigInt,
+        imap_last_error -> Nullable<Text>,
+        imap_polled_at -> Nullable<DbTimestamp>,
     }
 }
 

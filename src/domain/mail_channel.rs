@@ -71,6 +71,69 @@ pub struct DomainOrganization {
     pub organization_id: OrganizationId,
 }
 
+closed_set! {
+    /// How the IMAP poller secures its connection.
+    pub enum ImapSecurity {
+        /// TLS from the first byte (IMAPS, port 993).
+        Tls = "tls",
+        /// Plain connection upgraded by STARTTLS before LOGIN; required, not opportunistic.
+        Starttls = "starttls",
+        /// No TLS: only for a server on a loopback address (tests, a local Dovecot).
+        None = "none",
+    }
+}
+
+closed_set! {
+    /// What the IMAP poller does with a message once intake has recorded it.
+    pub enum AfterIntake {
+        /// Flag it `\Seen` and leave it in the folder.
+        MarkSeen = "mark_seen",
+        /// Flag it `\Deleted` and expunge it.
+        Delete = "delete",
+    }
+}
+
+/// A channel's IMAP poller, as stored (the password apart, sealed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImapConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: ImapSecurity,
+    pub username: String,
+    pub folder: String,
+    pub after_intake: AfterIntake,
+    pub idle: bool,
+}
+
+impl ImapConfig {
+    /// Whether a change from `self` to `other` points at another mailbox, so the UIDs taken
+    /// in so far mean nothing there.
+    pub fn same_mailbox(&self, other: &ImapConfig) -> bool {
+        self.host.eq_ignore_ascii_case(&other.host)
+            && self.port == other.port
+            && self.username == other.username
+            && self.folder == other.folder
+    }
+}
+
+/// Whether `host` is a loopback address or `localhost` (where `security: none` is allowed).
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A plausible host name or address: 1–253 characters, no spaces, controls or URL syntax.
+pub fn valid_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-_:[]".contains(c))
+}
+
 /// Longest address (RFC 5321's path limit).
 pub const MAX_ADDRESS_BYTES: usize = 254;
 
@@ -128,6 +191,18 @@ mod tests {
             assert_eq!(normalize_address(bad), None, "{bad:?}");
         }
         assert_eq!(domain_of("a@example.co.jp"), "example.co.jp");
+    }
+
+    #[test]
+    fn loopback_hosts_and_valid_hosts() {
+        for host in ["localhost", "127.0.0.1", "127.3.2.1", "::1", "[::1]"] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in ["imap.example.jp", "10.0.0.1", "localhost.example.jp"] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+        assert!(valid_host("imap.example.co.jp") && valid_host("[::1]"));
+        assert!(!valid_host("") && !valid_host("a b") && !valid_host("imap://x"));
     }
 
     #[test]

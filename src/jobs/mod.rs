@@ -71,6 +71,9 @@ pub struct JobContext {
     pub db: Database,
     pub now: DateTime<Utc>,
     pub node_id: Arc<str>,
+    /// Becomes true when the node shuts down: a handler that waits (an IMAP IDLE) stops
+    /// waiting and ends its run.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// How an attempt ended.
@@ -87,6 +90,10 @@ pub enum JobOutcome {
     },
     /// Give up now; kept as failed with `reason` as `last_error` (never a secret).
     Failed { reason: String },
+    /// Not finished, and nothing went wrong: run again after `after` (at least a second),
+    /// with the attempts counted from zero again and no `last_error` — a long-lived job
+    /// that works in turns, like the IMAP poller of a mail channel.
+    Again { after: Duration },
 }
 
 /// A job kind's handler. It runs on the blocking pool; a panic counts as a retry.

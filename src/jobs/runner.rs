@@ -26,6 +26,9 @@ struct Kind {
     handler: Handler,
     /// Recurring: the period, and whether its row is known to exist.
     every: Option<(Duration, AtomicBool)>,
+    /// Runs for long (waits on a server): the job loop does not wait for it before its next
+    /// claim.
+    long: bool,
 }
 
 /// Work on this node's own memory, run every `every` by the local loop (and once more at
@@ -103,7 +106,18 @@ impl Runner {
     where
         F: Fn(&JobContext, &Job) -> JobOutcome + Send + Sync + 'static,
     {
-        self.insert_kind(kind, Arc::new(handler), None);
+        self.insert_kind(kind, Arc::new(handler), None, false);
+    }
+
+    /// Like [`Runner::register`], for a kind whose runs wait for long (an IMAP IDLE, up to
+    /// half the lease): the job loop runs them beside its passes instead of waiting for them,
+    /// so other jobs are not held up; [`Runner::run_due`] (tests) still waits for them. The
+    /// handler should end early when [`JobContext::stopping`] turns true.
+    pub fn register_long<F>(&self, kind: &str, handler: F)
+    where
+        F: Fn(&JobContext, &Job) -> JobOutcome + Send + Sync + 'static,
+    {
+        self.insert_kind(kind, Arc::new(handler), None, true);
     }
 
     /// Registers a recurring job: one row for the kind (its singleton key), first due `every`
@@ -112,13 +126,14 @@ impl Runner {
     where
         F: Fn(&JobContext, &Job) -> JobOutcome + Send + Sync + 'static,
     {
-        self.insert_kind(kind, Arc::new(handler), Some(every));
+        self.insert_kind(kind, Arc::new(handler), Some(every), false);
     }
 
-    fn insert_kind(&self, kind: &str, handler: Handler, every: Option<Duration>) {
+    fn insert_kind(&self, kind: &str, handler: Handler, every: Option<Duration>, long: bool) {
         let kind_entry = Kind {
             handler,
             every: every.map(|every| (every, AtomicBool::new(false))),
+            long,
         };
         let mut kinds = self.kinds.write().unwrap_or_else(|p| p.into_inner());
         kinds.insert(kind.to_owned(), Arc::new(kind_entry));
@@ -179,6 +194,11 @@ impl Runner {
     /// ends. Returns how many jobs ran. Errors are logged (an unreachable database ends the
     /// pass; the next one tries again).
     pub async fn run_due(self: &Arc<Self>, now: DateTime<Utc>) -> usize {
+        self.pass(now, false).await
+    }
+
+    /// [`Runner::run_due`]; with `detach_long`, jobs of long kinds run on their own task.
+    async fn pass(self: &Arc<Self>, now: DateTime<Utc>, detach_long: bool) -> usize {
         if self.needs_seeding() {
             let runner = self.clone();
             let seeded =
@@ -204,6 +224,13 @@ impl Runner {
                 }
             };
             ran += batch.len();
+            let (long, batch): (Vec<JobRow>, Vec<JobRow>) = batch
+                .into_iter()
+                .partition(|row| detach_long && self.kind(&row.kind).is_some_and(|kind| kind.long));
+            for row in long {
+                let runner = self.clone();
+                actix_web::rt::spawn(async move { runner.run_one(row, now).await });
+            }
             join_all(batch.into_iter().map(|row| self.run_one(row, now))).await;
         }
         ran
@@ -243,6 +270,7 @@ impl Runner {
             db: self.db.clone(),
             now,
             node_id: self.node_id.clone(),
+            stopping: self.stop.subscribe(),
         };
         let clock = self.clock.clone();
         let ran = actix_web::rt::task::spawn_blocking(move || {
@@ -300,7 +328,7 @@ impl Runner {
             if *stop.borrow() {
                 break;
             }
-            self.run_due(self.clock.now()).await;
+            self.pass(self.clock.now(), true).await;
         }
     }
 

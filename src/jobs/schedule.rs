@@ -95,6 +95,11 @@ pub fn next_step(
                 error: Some(bounded_error(error)),
             }
         }
+        JobOutcome::Again { after } => Next::Reschedule {
+            run_at: later(now, (*after).max(MIN_RETRY)),
+            reset_attempts: true,
+            error: None,
+        },
         JobOutcome::Retry { error, .. } | JobOutcome::Failed { reason: error } => {
             let error = bounded_error(error);
             next_turn(Some(error.clone())).unwrap_or(Next::Fail { error })
@@ -200,6 +205,30 @@ mod tests {
             at(120)
         );
         assert_eq!(run_at(next_step(&after(0), 1, 5, None, at(0), 0.9)), at(1));
+    }
+
+    #[test]
+    fn again_runs_later_without_counting_an_attempt() {
+        let again = |seconds| JobOutcome::Again {
+            after: Duration::from_secs(seconds),
+        };
+        // Even at its last attempt, and with the attempts reset: not a failure.
+        assert_eq!(
+            next_step(&again(60), 8, 8, None, at(0), 0.5),
+            Next::Reschedule {
+                run_at: at(60),
+                reset_attempts: true,
+                error: None
+            }
+        );
+        assert_eq!(
+            next_step(&again(0), 1, 8, None, at(0), 0.5),
+            Next::Reschedule {
+                run_at: at(1),
+                reset_attempts: true,
+                error: None
+            }
+        );
     }
 
     #[test]

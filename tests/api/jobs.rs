@@ -474,3 +474,36 @@ async fn a_committed_delivery_is_sent_at_once_without_waiting_for_a_tick() {
     }
     assert_eq!(app.clock.now(), crate::helpers::start_time());
 }
+
+#[actix_web::test]
+async fn again_runs_a_job_later_without_counting_a_failed_attempt() {
+    let app = app().await;
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    app.state.jobs.register("test.again", move |ctx, job| {
+        log.lock()
+            .unwrap()
+            .push((job.id, job.attempt, ctx.node_id.to_string()));
+        JobOutcome::Again {
+            after: Duration::from_secs(30),
+        }
+    });
+    let mut once = job("test.again", app.clock.now());
+    once.max_attempts = 1;
+    let id = enqueue(&app, once).await;
+    for turn in 1..=3 {
+        stageflow::jobs::run_due(&app.state.jobs, app.clock.now()).await;
+        assert_eq!(seen.lock().unwrap().len(), turn);
+        // Its single attempt is never used up: each turn starts the count again.
+        let row = stored(&app, id).await.unwrap();
+        assert_eq!(row.attempts, 0, "turn {turn}");
+        assert!(row.failed_at.is_none() && row.last_error.is_none());
+        assert_eq!(row.run_at.0, app.clock.now() + TimeDelta::seconds(30));
+        // Not due again before its wait is over.
+        stageflow::jobs::run_due(&app.state.jobs, app.clock.now()).await;
+        assert_eq!(seen.lock().unwrap().len(), turn);
+        app.clock.advance(TimeDelta::seconds(30));
+    }
+    let attempts: Vec<i32> = seen.lock().unwrap().iter().map(|s| s.1).collect();
+    assert_eq!(attempts, [1, 1, 1]);
+}

@@ -65,7 +65,7 @@ pub async fn inquiry_tenant(app: &TestApp, slug: &str) -> Tenant {
     tenant
 }
 
-fn channel_body() -> Value {
+pub fn channel_body() -> Value {
     json!({"address": " Support@Example.CO.JP ", "description": "お問い合わせ窓口",
         "template": "inquiry", "defaults": {"channel": "mail"},
         "reply_transitions": {"waiting_customer": "customer_replied"}})
@@ -247,7 +247,7 @@ async fn channels_are_checked_against_the_published_template() {
 }
 
 /// A server whose virus scanner is `clamd`, with the job runner's tick out of the way.
-async fn mail_app(clamd: &ClamdProcess) -> TestApp {
+pub async fn mail_app(clamd: &ClamdProcess) -> TestApp {
     let address = clamd.address();
     spawn_app_with(move |c| {
         c.clamd = Some(stageflow::config::ScannerSettings {
@@ -280,7 +280,7 @@ async fn post_mail(app: &TestApp, admin: &str, channel: &str, raw: &[u8]) -> Rep
     .await
 }
 
-fn fixture(name: &str) -> Vec<u8> {
+pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!(
         "{}/tests/fixtures/mail/{name}",
         env!("CARGO_MANIFEST_DIR")

@@ -50,6 +50,8 @@ pub struct IntakeEnv<'a> {
 pub struct IntakeSettings {
     pub scanner: Option<Scanner>,
     pub own_domain: String,
+    /// The IMAP poller's timing (`service::mail::imap`).
+    pub imap: crate::config::ImapSettings,
 }
 
 impl IntakeSettings {
@@ -61,6 +63,7 @@ impl IntakeSettings {
                 .as_ref()
                 .map(|s| s.message_id_domain.clone())
                 .unwrap_or_else(|| "stageflow.invalid".to_owned()),
+            imap: config.imap,
         }
     }
 }
@@ -509,6 +512,18 @@ fn decide(
     }
     if parsed.from.is_none() {
         return refused("the message has no sender");
+    }
+    // At-least-once ways in (an IMAP poll that died before it stored the UID, an MTA that
+    // retries) may bring a message twice.
+    if let Some(message_id) = &parsed.message_id
+        && rows::duplicate_on_channel(conn, &scope, channel.row.id, message_id, row.id)?
+    {
+        return Ok((
+            MessageStatus::Ignored,
+            Some("a duplicate: this Message-ID was already taken in on the channel".to_owned()),
+            None,
+            None,
+        ));
     }
     let intake = mail::classify(parsed, env.own_domain);
     if let Intake::Ignore(why) = &intake {

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::auth::TenantScope;
+use crate::auth::keys::MasterKey;
 use crate::db::audit::Actor;
 use crate::db::mail::{self as rows, ChannelRow, MessageRow};
 use crate::db::types::Json;
@@ -19,6 +20,8 @@ use crate::domain::template::{FieldType, TemplateDefinition};
 use crate::service::definitions::DefinitionCache;
 use crate::service::error::{ConflictKind, ServiceError, check_version};
 
+pub mod imap;
+pub mod imap_poll;
 pub mod intake;
 mod reply;
 
@@ -50,6 +53,8 @@ pub struct ChannelInput {
     pub max_message_bytes: i64,
     pub max_attachments: i32,
     pub enabled: bool,
+    /// The IMAP poller; `None`: no polling.
+    pub imap: Option<imap::ImapInput>,
 }
 
 /// A partial change of a channel.
@@ -67,6 +72,8 @@ pub struct ChannelPatch {
     pub max_message_bytes: Option<i64>,
     pub max_attachments: Option<i32>,
     pub enabled: Option<bool>,
+    /// `Some(None)` removes the IMAP poller.
+    pub imap: Option<Option<imap::ImapInput>>,
 }
 
 fn parsed<T: serde::de::DeserializeOwned>(what: &str, value: &Value) -> Result<T, ServiceError> {
@@ -90,6 +97,7 @@ impl ChannelInput {
             max_message_bytes: row.max_message_bytes,
             max_attachments: row.max_attachments,
             enabled: row.enabled,
+            imap: imap::ImapInput::of_row(row)?,
         })
     }
 
@@ -107,6 +115,7 @@ impl ChannelInput {
         self.max_message_bytes = p.max_message_bytes.unwrap_or(self.max_message_bytes);
         self.max_attachments = p.max_attachments.unwrap_or(self.max_attachments);
         self.enabled = p.enabled.unwrap_or(self.enabled);
+        self.imap = p.imap.unwrap_or(self.imap);
         self
     }
 }
@@ -174,6 +183,9 @@ fn check(
             "out_of_range",
             format!("between 0 and {MAX_ATTACHMENTS}"),
         ));
+    }
+    if let Some(imap) = &mut input.imap {
+        imap::check(imap)?;
     }
     let def = published_definition(conn, defs, scope, &input.template)?;
     check_fields(&def, input)?;
@@ -330,6 +342,7 @@ fn to_row(input: &ChannelInput, base: ChannelRow) -> ChannelRow {
 pub fn create(
     conn: &mut DbConnection,
     defs: &DefinitionCache,
+    master: &MasterKey,
     scope: &TenantScope,
     actor: &Actor,
     mut input: ChannelInput,
@@ -361,9 +374,17 @@ pub fn create(
         version: 1,
         created_at: now.into(),
         updated_at: now.into(),
+        imap: None,
+        imap_password: None,
+        imap_uidvalidity: None,
+        imap_last_uid: 0,
+        imap_last_error: None,
+        imap_polled_at: None,
     };
-    let row = to_row(&input, base);
+    let mut row = to_row(&input, base);
+    imap::store(master, &mut row, None, input.imap.as_ref())?;
     rows::insert_channel(conn, scope, &row)?;
+    imap::schedule(conn, scope, &row, now)?;
     super::audit(
         conn,
         scope,
@@ -400,6 +421,7 @@ pub fn list(
 pub fn update(
     conn: &mut DbConnection,
     defs: &DefinitionCache,
+    master: &MasterKey,
     scope: &TenantScope,
     actor: &Actor,
     id: MailChannelId,
@@ -409,13 +431,17 @@ pub fn update(
 ) -> Result<Channel, ServiceError> {
     let row = rows::lock_channel(conn, scope, id)?.ok_or(ServiceError::NotFound)?;
     check_version(expected_version, row.version)?;
-    let mut input = ChannelInput::of_row(&row)?.apply(patch);
+    let before = ChannelInput::of_row(&row)?;
+    let mut input = before.clone().apply(patch);
     check(conn, defs, scope, &mut input)?;
     taken(conn, scope, &input, Some(id))?;
     let mut row = to_row(&input, row);
+    let before = before.imap.map(|i| i.config);
+    imap::store(master, &mut row, before.as_ref(), input.imap.as_ref())?;
     row.version += 1;
     row.updated_at = now.into();
     rows::update_channel(conn, scope, &row)?;
+    imap::schedule(conn, scope, &row, now)?;
     super::audit(
         conn,
         scope,
