@@ -4,13 +4,23 @@
 # template_definition: JSON → definition parser → linter → engine, seeded with the catalog's
 # definitions. mail_intake: raw message → mail::parse → classify → subject key, seeded with
 # tests/fixtures/mail/*.eml.
-# cargo-fuzz needs nightly compiler flags; RUSTC_BOOTSTRAP=1 lets the stable toolchain accept
-# them (this machine kind cannot fetch another toolchain). Crashes land in fuzz/artifacts/.
+# On a fresh machine it installs what it needs: the nightly toolchain (rustup, minimal profile)
+# for cargo-fuzz's nightly compiler flags, and cargo-fuzz (`cargo install --locked`, ~1 min,
+# kept in ~/.cargo/bin). Where no nightly can be fetched, the stable toolchain runs it with
+# RUSTC_BOOTSTRAP=1. The fuzz build has its own target directory (fuzz/target, ignored by git).
+# Crashes land in fuzz/artifacts/<target>/ and fail the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 target=${1:-template_definition}
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+toolchain=(+nightly)
+if ! rustup run nightly rustc --version >/dev/null 2>&1 &&
+  ! rustup toolchain install nightly --profile minimal >/dev/null 2>&1; then
+  echo "no nightly toolchain: fuzzing with stable and RUSTC_BOOTSTRAP=1" >&2
+  toolchain=()
+  export RUSTC_BOOTSTRAP=1
+fi
 corpus=fuzz/corpus/$target
 mkdir -p "$corpus"
 case "$target" in
@@ -31,5 +41,5 @@ case "$target" in
     exit 2
     ;;
 esac
-RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "$corpus" -- \
+cargo "${toolchain[@]}" fuzz run "$target" "$corpus" -- \
   -max_total_time="${DURATION:-300}" -max_len="$max_len" -print_final_stats=1

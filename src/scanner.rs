@@ -19,6 +19,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The largest chunk of an INSTREAM (clamd reads chunks of any size; 64 KiB keeps the
@@ -112,6 +113,38 @@ impl ScanError {
     }
 }
 
+/// Scans this process ran, by outcome (the `/metrics` counters): one per INSTREAM asked for,
+/// refused-as-too-large included under `error`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanCounts {
+    pub clean: u64,
+    pub infected: u64,
+    pub error: u64,
+}
+
+// Process-wide, as Prometheus counters are: every `Scanner` value of the node adds to them.
+static SCANS_CLEAN: AtomicU64 = AtomicU64::new(0);
+static SCANS_INFECTED: AtomicU64 = AtomicU64::new(0);
+static SCANS_ERROR: AtomicU64 = AtomicU64::new(0);
+
+/// The scans of this process so far.
+pub fn scan_counts() -> ScanCounts {
+    ScanCounts {
+        clean: SCANS_CLEAN.load(Ordering::Relaxed),
+        infected: SCANS_INFECTED.load(Ordering::Relaxed),
+        error: SCANS_ERROR.load(Ordering::Relaxed),
+    }
+}
+
+fn count(result: &Result<Verdict, ScanError>) {
+    let counter = match result {
+        Ok(Verdict::Clean) => &SCANS_CLEAN,
+        Ok(Verdict::Infected { .. }) => &SCANS_INFECTED,
+        Err(_) => &SCANS_ERROR,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
 /// A clamd client. Cheap to clone; holds no connection between calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scanner {
@@ -161,6 +194,12 @@ impl Scanner {
 
     /// `zINSTREAM`: scans `content` and returns clamd's verdict.
     pub fn scan(&self, content: &[u8]) -> Result<Verdict, ScanError> {
+        let result = self.instream(content);
+        count(&result);
+        result
+    }
+
+    fn instream(&self, content: &[u8]) -> Result<Verdict, ScanError> {
         if content.len() > self.max_bytes {
             return Err(ScanError::TooLarge {
                 limit: self.max_bytes,
@@ -420,8 +459,11 @@ mod tests {
 
     #[test]
     fn too_large_is_refused_without_a_connection_and_is_not_transient() {
+        let before = scan_counts().error;
         let error = scanner().scan(&[0; 101]).unwrap_err();
         assert_eq!(error, ScanError::TooLarge { limit: 100 });
+        // Counted as an error (other tests of this process may count too: at least one).
+        assert!(scan_counts().error > before);
         assert!(!error.is_transient());
         assert!(ScanError::Timeout.is_transient());
         assert!(ScanError::Unreachable("x".into()).is_transient());

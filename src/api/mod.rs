@@ -109,6 +109,7 @@ impl utoipa::Modify for BearerSecurity {
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(ops::healthz)
         .service(ops::readyz)
+        .service(ops::metrics)
         .service(well_known::get_jwks)
         .service(utoipa_actix_web::scope("/api/v1").configure(v1));
 }

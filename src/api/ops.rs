@@ -7,6 +7,8 @@ use utoipa::ToSchema;
 use crate::api::error::ApiError;
 use crate::api::state::AppState;
 use crate::db::Backend;
+use crate::scanner::ScannerAddress;
+use crate::service::health::{self, ScannerHealth};
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"status": "ok"}))]
@@ -23,9 +25,42 @@ crate::domain::closed_set::closed_set! {
 }
 
 crate::domain::closed_set::closed_set! {
-    /// The only answer of a ready node (an unready one answers 503).
+    /// A ready node's answer (an unready one answers 503): `degraded` while its virus scanner
+    /// is down, which holds incoming mail as `pending` but loses nothing.
     pub enum ReadinessStatus {
         Ready = "ready",
+        Degraded = "degraded",
+    }
+}
+
+crate::domain::closed_set::closed_set! {
+    /// The virus scanner as the node's last ping found it.
+    pub enum ScannerState {
+        Up = "up",
+        Down = "down",
+        NotConfigured = "not_configured",
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"state": "down", "reason": "the virus scanner did not answer in time"}))]
+pub struct ScannerReadiness {
+    /// `up`; `down` (incoming mail waits as `pending` and is scanned later);
+    /// `not_configured` (no `STAGEFLOW_CLAMD`).
+    pub state: ScannerState,
+    /// Why it is down, without addresses or paths; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl From<ScannerHealth> for ScannerReadiness {
+    fn from(health: ScannerHealth) -> Self {
+        let (state, reason) = match health {
+            ScannerHealth::Up => (ScannerState::Up, None),
+            ScannerHealth::NotConfigured => (ScannerState::NotConfigured, None),
+            ScannerHealth::Down { reason } => (ScannerState::Down, Some(reason)),
+        };
+        Self { state, reason }
     }
 }
 
@@ -38,11 +73,13 @@ crate::domain::closed_set::closed_set! {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"status": "ready", "database": "sqlite"}))]
+#[schema(example = json!({"status": "ready", "database": "sqlite", "scanner": {"state": "up"}}))]
 pub struct Readiness {
-    /// `ready`: the database answers and its schema is current.
+    /// `ready`: the database answers and its schema is current; `degraded`: so, but the virus
+    /// scanner is down.
     pub status: ReadinessStatus,
     pub database: DatabaseBackend,
+    pub scanner: ScannerReadiness,
 }
 
 /// Liveness: the process is up and serving HTTP. Does not touch the database.
@@ -62,7 +99,9 @@ pub async fn healthz() -> web::Json<Health> {
 /// Readiness: the database is reachable and fully migrated.
 ///
 /// The database is reachable and every migration this binary knows is applied.
-/// Load balancers should route traffic to a node only while this answers 200.
+/// Load balancers should route traffic to a node only while this answers 200. The virus
+/// scanner's state is reported (pinged at most every 5 seconds, 2-second deadline) but a down
+/// scanner does not make the node unready: mail waits as `pending` and nothing is lost.
 #[utoipa::path(
     tag = "operations",
     operation_id = "get_readiness",
@@ -84,13 +123,93 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Readiness>, 
             "database schema is behind this binary; run `stageflow migrate`".to_owned(),
         ));
     }
+    let scanner = state
+        .scanner_probe
+        .check(clamd_address(&state), state.clock.now())
+        .await;
+    let status = match scanner {
+        ScannerHealth::Down { .. } => ReadinessStatus::Degraded,
+        ScannerHealth::Up | ScannerHealth::NotConfigured => ReadinessStatus::Ready,
+    };
     Ok(web::Json(Readiness {
-        status: ReadinessStatus::Ready,
+        status,
         database: match state.db.backend() {
             Backend::Postgres => DatabaseBackend::Postgres,
             Backend::Sqlite => DatabaseBackend::Sqlite,
         },
+        scanner: scanner.into(),
     }))
+}
+
+fn clamd_address(state: &AppState) -> Option<&ScannerAddress> {
+    state.config.clamd.as_ref().map(|c| &c.address)
+}
+
+/// Metrics in the Prometheus text format: scanner up, scans by verdict, mail pending.
+///
+/// Node-wide figures only (no tenant's data); the scanner state is the cached one `/readyz`
+/// shows. Scrape it like `/readyz`, from inside the deployment.
+#[utoipa::path(
+    tag = "operations",
+    operation_id = "get_metrics",
+    security(()),
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain", body = String),
+        (status = 503, response = super::problems::Unavailable),
+    )
+)]
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let figures = health::metrics(
+        &state.db,
+        &state.scanner_probe,
+        clamd_address(&state),
+        state.clock.now(),
+    )
+    .await
+    .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(prometheus_text(&figures)))
+}
+
+/// The exposition text; `stageflow_scanner_up` is absent when no scanner is configured.
+fn prometheus_text(m: &health::Metrics) -> String {
+    let mut text = String::new();
+    let up = match m.scanner {
+        ScannerHealth::Up => Some(1),
+        ScannerHealth::Down { .. } => Some(0),
+        ScannerHealth::NotConfigured => None,
+    };
+    if let Some(up) = up {
+        text.push_str(
+            "# HELP stageflow_scanner_up Whether the virus scanner answered the last ping.\n\
+             # TYPE stageflow_scanner_up gauge\n",
+        );
+        text.push_str(&format!("stageflow_scanner_up {up}\n"));
+    }
+    text.push_str(
+        "# HELP stageflow_mail_scans_total Virus scans by this process, by verdict.\n\
+         # TYPE stageflow_mail_scans_total counter\n",
+    );
+    for (verdict, n) in [
+        ("clean", m.scans.clean),
+        ("infected", m.scans.infected),
+        ("error", m.scans.error),
+    ] {
+        text.push_str(&format!(
+            "stageflow_mail_scans_total{{verdict=\"{verdict}\"}} {n}\n"
+        ));
+    }
+    text.push_str(
+        "# HELP stageflow_mail_messages_pending Incoming mail waiting for a virus scan.\n\
+         # TYPE stageflow_mail_messages_pending gauge\n",
+    );
+    text.push_str(&format!(
+        "stageflow_mail_messages_pending {}\n",
+        m.mail_pending
+    ));
+    text
 }
 
 /// This OpenAPI 3.1 document, generated from the route table.

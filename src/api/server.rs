@@ -234,6 +234,7 @@ fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, Star
         definitions: Default::default(),
         blobs,
         usage: crate::usage::UsageMeter::default(),
+        scanner_probe: Default::default(),
         limits,
         route_table: RouteTable::from_openapi(&doc),
         config,

@@ -22,6 +22,8 @@ pub struct AppState {
     pub openapi_json: web::Bytes,
     pub route_table: RouteTable,
     pub usage: crate::usage::UsageMeter,
+    /// The last virus-scanner ping, reused by `/readyz` and `/metrics` for a few seconds.
+    pub scanner_probe: crate::service::health::ScannerProbe,
     pub limits: crate::auth::limits::RateLimits,
     pub definitions: crate::service::definitions::DefinitionCache,
     pub blobs: Arc<dyn crate::storage::BlobStore>,

@@ -391,6 +391,18 @@ pub fn find_sent(
         .optional()
 }
 
+/// Incoming messages waiting for a scan, every tenant together: a node-wide figure for
+/// `/metrics`, which shows no tenant's data.
+pub fn count_pending(conn: &mut DbConnection) -> QueryResult<i64> {
+    mail_messages::table
+        .filter(mail_messages::direction.eq("in"))
+        .filter(
+            mail_messages::status.eq(crate::domain::mail_channel::MessageStatus::Pending.as_str()),
+        )
+        .count()
+        .get_result(conn)
+}
+
 /// Messages taken in from this sender since a time (the loop guard's rate).
 pub fn count_from_since(
     conn: &mut DbConnection,

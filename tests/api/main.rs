@@ -32,6 +32,7 @@ mod platform;
 mod readme;
 mod request_ids;
 mod scanner;
+mod scanner_health;
 mod schema;
 mod sessions;
 mod signing_keys;

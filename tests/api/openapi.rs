@@ -251,6 +251,7 @@ fn servers_and_security_are_declared_and_public_operations_say_so() {
     let public = [
         "get_health",
         "get_readiness",
+        "get_metrics",
         "get_openapi",
         "get_jwks",
         "create_token",
