@@ -482,3 +482,41 @@ async fn the_operator_is_mailed_when_a_check_fails_and_when_it_recovers() {
             .contains("1 jobs have been due")
     );
 }
+
+/// Notification mails per second end to end: 200 tickets each matching one rule with one
+/// fixed address, then the job runner's passes send them (its batch runs concurrently over
+/// the mailer's pool of 8 connections). Run by hand:
+/// `cargo test --release --test api notifications::throughput -- --ignored --nocapture`.
+#[actix_web::test]
+#[ignore = "a measurement, run by hand (see the doc comment)"]
+async fn throughput_of_notification_mail() {
+    const TICKETS: usize = 200;
+    let sink = Sink::start(&[]);
+    let app = app_with(&sink).await;
+    let t = inquiry_tenant(&app, "notify-rate").await;
+    let (_, agent) = person(&app, &t, "sato", &["agent"]).await;
+    rule(
+        &app,
+        &t.admin_token,
+        json!({"template": "inquiry", "event": "created",
+        "addresses": ["desk@example.co.jp"]}),
+    )
+    .await;
+    for n in 0..TICKETS {
+        app.create(
+            "/api/v1/tickets",
+            &agent,
+            json!({"template": "inquiry", "fields": {"title": format!("速度の確認 {n}")}}),
+        )
+        .await;
+    }
+    let started = std::time::Instant::now();
+    while sink.messages().len() < TICKETS {
+        run_jobs(&app).await;
+    }
+    let rate = TICKETS as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "notification mail: {rate:.0} mails/s ({TICKETS} mails, job runner batches, pooled SMTP)"
+    );
+    assert_eq!(sink.messages().len(), TICKETS);
+}
