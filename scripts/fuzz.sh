@@ -7,7 +7,7 @@
 # On a fresh machine it installs what it needs: the nightly toolchain (rustup, minimal profile)
 # for cargo-fuzz's nightly compiler flags, and cargo-fuzz (`cargo install --locked`, ~1 min,
 # kept in ~/.cargo/bin). Where no nightly can be fetched, the stable toolchain runs it with
-# RUSTC_BOOTSTRAP=1. The fuzz build has its own target directory (fuzz/target, ignored by git).
+# RUSTC_BOOTSTRAP=1. The fuzz build has its own target directory (see below).
 # Crashes land in fuzz/artifacts/<target>/ and fail the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,5 +41,10 @@ case "$target" in
     exit 2
     ;;
 esac
-cargo "${toolchain[@]}" fuzz run "$target" "$corpus" -- \
+# A dev-profile build without a sanitizer (the code under test is safe Rust; `unsafe_code` is
+# forbidden) in a target directory outside the clone, so a fresh clone reuses it: ~5.5 min the
+# first time on 2 cores, the crate alone after. SANITIZER=address for the full build.
+target_dir=${STAGEFLOW_FUZZ_TARGET_DIR:-$HOME/.cache/stageflow-fuzz-target}
+cargo "${toolchain[@]}" fuzz run --dev --sanitizer "${SANITIZER:-none}" --target-dir "$target_dir" \
+  "$target" "$corpus" -- \
   -max_total_time="${DURATION:-300}" -max_len="$max_len" -print_final_stats=1

@@ -4,6 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
+use stageflow::domain::identity::Role;
 use stageflow::domain::template::{
     ActorView, Facts, TicketView, available_transitions, generated_context, lint, parse_definition,
 };
@@ -19,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
     let fields = Map::new();
     let actor = ActorView {
         user: None,
-        roles: vec!["agent".to_owned()],
+        roles: vec![Role::Agent],
         groups: Vec::new(),
     };
     for (_, state) in def.states() {
