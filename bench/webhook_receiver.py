@@ -23,7 +23,8 @@ state = {"hold_until": None, "held": 0, "ok": 0}
 
 def event_at(body: bytes) -> float:
     try:
-        at = json.loads(body)["at"]
+        event = json.loads(body)
+        at = event.get("occurred_at") or event["at"]
         head, _, frac = at.rstrip("Z").partition(".")
         base = datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
         return base.timestamp() + (float("0." + frac) if frac else 0.0)

@@ -164,6 +164,11 @@ pub struct WebhookSettings {
     pub timeout: Duration,
     /// A subscription whose deliveries fail this long without a success is disabled.
     pub disable_after: Duration,
+    /// How long a subscription's delivery job keeps looking for new deliveries after it has
+    /// sent everything (new ones then go out without a job claim; ADR-25).
+    pub linger: Duration,
+    /// Deliveries of one subscription in flight at once (of different subjects).
+    pub concurrency: usize,
 }
 
 /// How this node's job runner claims and runs jobs (docs/ARCHITECTURE.md, "Jobs").
@@ -538,6 +543,18 @@ fn webhook_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<WebhookSetti
                     1..=90,
                 )?,
         ),
+        linger: Duration::from_millis(bounded(
+            "STAGEFLOW_WEBHOOK_LINGER_MILLIS",
+            get("STAGEFLOW_WEBHOOK_LINGER_MILLIS"),
+            2_000,
+            0..=20_000,
+        )?),
+        concurrency: bounded(
+            "STAGEFLOW_WEBHOOK_CONCURRENCY",
+            get("STAGEFLOW_WEBHOOK_CONCURRENCY"),
+            8,
+            1..=64,
+        )?,
     })
 }
 

@@ -206,7 +206,12 @@ fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, Star
     );
     let jobs = Runner::new(db.clone(), clock.clone(), &config.jobs);
     crate::jobs::register_housekeeping(&jobs, &config, blobs.clone());
-    crate::jobs::register_webhooks(&jobs, config.webhooks, tokens.master().clone());
+    crate::jobs::register_webhooks(
+        &jobs,
+        config.webhooks,
+        tokens.master().clone(),
+        config.jobs.lease,
+    );
     crate::jobs::register_mail(
         &jobs,
         crate::service::mail::intake::IntakeSettings::from_config(&config),

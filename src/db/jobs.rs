@@ -159,6 +159,27 @@ pub fn ensure_keyed(conn: &mut DbConnection, job: &NewJob, key: &str) -> QueryRe
     Ok(added > 0)
 }
 
+/// Like [`ensure_keyed`], for a job that ends itself with [`delete_held`] in a transaction
+/// that first checks nothing is left for it (a webhook subscription's delivery job): the
+/// caller's transaction holds a shared lock on an existing job row until it commits, so
+/// that deletion waits for it and then sees what it wrote. (SQLite has one writer: the two
+/// transactions cannot overlap.) Concurrent callers share the lock and do not wait for each
+/// other. True when added.
+pub fn ensure_keyed_shared(conn: &mut DbConnection, job: &NewJob, key: &str) -> QueryResult<bool> {
+    if let DbConnection::Postgres(c) = conn {
+        let found: Option<JobId> = jobs::table
+            .filter(jobs::singleton.eq(key))
+            .select(jobs::id)
+            .for_key_share()
+            .first(c)
+            .optional()?;
+        if found.is_some() {
+            return Ok(false);
+        }
+    }
+    ensure_keyed(conn, job, key)
+}
+
 /// Jobs due before `before` that no node holds and that have not failed (a backlog).
 pub fn waiting_since(conn: &mut DbConnection, before: Timestamp) -> QueryResult<i64> {
     jobs::table

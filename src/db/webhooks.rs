@@ -251,28 +251,107 @@ pub fn deliveries_between(
         .load(conn)
 }
 
-/// Whether a delivery of the same subject with an earlier event position is still pending
-/// (deliveries of one subject go out in event order).
-pub fn earlier_pending(conn: &mut DbConnection, d: &DeliveryRow) -> QueryResult<bool> {
-    let Some(subject) = d.subject_id else {
-        return Ok(false);
-    };
-    let found: Option<DeliveryId> = webhook_deliveries::table
-        .filter(webhook_deliveries::tenant_id.eq(d.tenant_id))
-        .filter(webhook_deliveries::webhook_id.eq(d.webhook_id))
-        .filter(webhook_deliveries::subject_id.eq(subject))
+/// A subscription's pending deliveries due at `now`, in event order (the order they go out
+/// in), at most `limit`.
+pub fn due(
+    conn: &mut DbConnection,
+    (tenant, webhook): (TenantId, WebhookId),
+    now: Timestamp,
+    limit: i64,
+) -> QueryResult<Vec<DeliveryRow>> {
+    webhook_deliveries::table
+        .filter(webhook_deliveries::tenant_id.eq(tenant))
+        .filter(webhook_deliveries::webhook_id.eq(webhook))
         .filter(webhook_deliveries::status.eq(PENDING))
-        .filter(
-            webhook_deliveries::event_txid
-                .lt(d.event_txid)
-                .or(webhook_deliveries::event_txid
-                    .eq(d.event_txid)
-                    .and(webhook_deliveries::event_seq.lt(d.event_seq))),
-        )
-        .select(webhook_deliveries::id)
-        .first(conn)
-        .optional()?;
-    Ok(found.is_some())
+        .filter(webhook_deliveries::next_attempt_at.le(now))
+        .order((
+            webhook_deliveries::event_txid,
+            webhook_deliveries::event_seq,
+            webhook_deliveries::id,
+        ))
+        .limit(limit)
+        .load(conn)
+}
+
+/// A pending delivery that is not due yet (it waits for a retry): its subject, event
+/// position and due time.
+pub type Waiting = (Option<EntityId>, i64, i64, Option<Timestamp>);
+
+/// A subscription's pending deliveries not due at `now`: those waiting for a retry, which
+/// later deliveries of their subjects must not overtake.
+pub fn waiting(
+    conn: &mut DbConnection,
+    (tenant, webhook): (TenantId, WebhookId),
+    now: Timestamp,
+) -> QueryResult<Vec<Waiting>> {
+    webhook_deliveries::table
+        .filter(webhook_deliveries::tenant_id.eq(tenant))
+        .filter(webhook_deliveries::webhook_id.eq(webhook))
+        .filter(webhook_deliveries::status.eq(PENDING))
+        .filter(webhook_deliveries::next_attempt_at.gt(now))
+        .select((
+            webhook_deliveries::subject_id,
+            webhook_deliveries::event_txid,
+            webhook_deliveries::event_seq,
+            webhook_deliveries::next_attempt_at,
+        ))
+        .load(conn)
+}
+
+/// Whether a subscription has a pending delivery (due or not).
+pub fn any_pending(
+    conn: &mut DbConnection,
+    (tenant, webhook): (TenantId, WebhookId),
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        webhook_deliveries::table
+            .filter(webhook_deliveries::tenant_id.eq(tenant))
+            .filter(webhook_deliveries::webhook_id.eq(webhook))
+            .filter(webhook_deliveries::status.eq(PENDING)),
+    ))
+    .get_result(conn)
+}
+
+/// Subscriptions with a pending delivery due at `now` (every tenant; the sweep's view), at
+/// most `limit`.
+pub fn with_due(
+    conn: &mut DbConnection,
+    now: Timestamp,
+    limit: i64,
+) -> QueryResult<Vec<(TenantId, WebhookId)>> {
+    webhook_deliveries::table
+        .filter(webhook_deliveries::status.eq(PENDING))
+        .filter(webhook_deliveries::next_attempt_at.le(now))
+        .select((
+            webhook_deliveries::tenant_id,
+            webhook_deliveries::webhook_id,
+        ))
+        .distinct()
+        .limit(limit)
+        .load(conn)
+}
+
+/// Fails every pending delivery of a subscription with `attempt` (one that was disabled or
+/// deleted meanwhile); returns how many.
+pub fn fail_pending(
+    conn: &mut DbConnection,
+    (tenant, webhook): (TenantId, WebhookId),
+    attempt: &Attempt,
+) -> QueryResult<usize> {
+    diesel::update(
+        webhook_deliveries::table
+            .filter(webhook_deliveries::tenant_id.eq(tenant))
+            .filter(webhook_deliveries::webhook_id.eq(webhook))
+            .filter(webhook_deliveries::status.eq(PENDING)),
+    )
+    .set((
+        webhook_deliveries::status.eq(attempt.status),
+        webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
+        webhook_deliveries::last_error.eq(&attempt.error),
+        webhook_deliveries::next_attempt_at.eq(None::<Timestamp>),
+        webhook_deliveries::last_attempt_at.eq(Some(attempt.at)),
+    ))
+    .execute(conn)
 }
 
 /// The outcome of one attempt.
@@ -334,26 +413,16 @@ pub fn reset(
     Ok(())
 }
 
-/// A delivery and its subscription, by ids only (the job's view: it holds no scope).
+/// A subscription by ids only (the delivery job's view: it holds no scope).
 pub fn for_job(
     conn: &mut DbConnection,
-    tenant: TenantId,
-    id: DeliveryId,
-) -> QueryResult<Option<(DeliveryRow, WebhookRow)>> {
-    let Some(delivery) = webhook_deliveries::table
-        .filter(webhook_deliveries::tenant_id.eq(tenant))
-        .filter(webhook_deliveries::id.eq(id))
-        .first::<DeliveryRow>(conn)
-        .optional()?
-    else {
-        return Ok(None);
-    };
-    let hook = webhooks::table
+    (tenant, id): (TenantId, WebhookId),
+) -> QueryResult<Option<WebhookRow>> {
+    webhooks::table
         .filter(webhooks::tenant_id.eq(tenant))
-        .filter(webhooks::id.eq(delivery.webhook_id))
+        .filter(webhooks::id.eq(id))
         .first::<WebhookRow>(conn)
-        .optional()?;
-    Ok(hook.map(|h| (delivery, h)))
+        .optional()
 }
 
 /// Records the subscription's failure state after an attempt (by ids: the job's view).

@@ -70,6 +70,9 @@ impl From<&JobRow> for Job {
 pub struct JobContext {
     pub db: Database,
     pub now: DateTime<Utc>,
+    /// The node's clock (the injected one), for a run that takes long enough for its own
+    /// instants to matter.
+    pub clock: Arc<dyn crate::clock::Clock>,
     pub node_id: Arc<str>,
     /// Becomes true when the node shuts down: a handler that waits (an IMAP IDLE) stops
     /// waiting and ends its run.
@@ -94,6 +97,13 @@ pub enum JobOutcome {
     /// with the attempts counted from zero again and no `last_error` — a long-lived job
     /// that works in turns, like the IMAP poller of a mail channel.
     Again { after: Duration },
+    /// Not finished, and more work is ready now: due again at once (this node's runner
+    /// passes again right away), attempts counted from zero — a job that drains a queue in
+    /// runs bounded by its lease, like a webhook subscription's deliveries.
+    Continue,
+    /// Finished, and the handler has deleted the job's row itself (under its lease, in a
+    /// transaction that checked nothing was left to do): the runner writes nothing.
+    Closed,
 }
 
 /// A job kind's handler. It runs on the blocking pool; a panic counts as a retry.

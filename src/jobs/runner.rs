@@ -269,6 +269,7 @@ impl Runner {
         let context = JobContext {
             db: self.db.clone(),
             now,
+            clock: self.clock.clone(),
             node_id: self.node_id.clone(),
             stopping: self.stop.subscribe(),
         };
@@ -292,11 +293,15 @@ impl Runner {
                 finished_at,
                 rand::random::<f64>(),
             );
-            finish(&context, &row, next, finished_at)
+            finish(&context, &row, next, finished_at);
+            outcome == JobOutcome::Continue
         })
         .await;
-        if let Err(error) = ran {
-            log::warn!("job task failed: {error}");
+        match ran {
+            // Due again at once: pass again instead of waiting for the tick.
+            Ok(true) => self.wake(),
+            Ok(false) => {}
+            Err(error) => log::warn!("job task failed: {error}"),
         }
     }
 
@@ -409,6 +414,7 @@ fn finish(context: &JobContext, row: &JobRow, next: Next, at: DateTime<Utc>) {
                 error.as_deref(),
             )?,
             Next::Fail { error } => store::fail_held(conn, &lease, at.into(), error)?,
+            Next::Nothing => true,
         })
     });
     match written {

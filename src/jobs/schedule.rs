@@ -63,6 +63,8 @@ pub enum Next {
     },
     /// Given up: kept with `failed_at` and the error.
     Fail { error: String },
+    /// Nothing to write: the handler deleted its row itself ([`JobOutcome::Closed`]).
+    Nothing,
 }
 
 /// The row's next state after attempt `attempt` of `max_attempts` ended with `outcome` at
@@ -97,6 +99,12 @@ pub fn next_step(
         }
         JobOutcome::Again { after } => Next::Reschedule {
             run_at: later(now, (*after).max(MIN_RETRY)),
+            reset_attempts: true,
+            error: None,
+        },
+        JobOutcome::Closed => Next::Nothing,
+        JobOutcome::Continue => Next::Reschedule {
+            run_at: now,
             reset_attempts: true,
             error: None,
         },
@@ -212,6 +220,15 @@ mod tests {
         let again = |seconds| JobOutcome::Again {
             after: Duration::from_secs(seconds),
         };
+        // Continue: due at once, attempts reset.
+        assert_eq!(
+            next_step(&JobOutcome::Continue, 8, 8, None, at(0), 0.5),
+            Next::Reschedule {
+                run_at: at(0),
+                reset_attempts: true,
+                error: None
+            }
+        );
         // Even at its last attempt, and with the attempts reset: not a failure.
         assert_eq!(
             next_step(&again(60), 8, 8, None, at(0), 0.5),

@@ -1,101 +1,382 @@
-//! The `webhook.deliver` job: sends one delivery, signed per Standard Webhooks, and records
-//! the attempt. Retries (5xx, 429, timeouts, connection errors) back off exponentially with
-//! jitter, or wait what `Retry-After` says; a subscription failing for longer than
-//! `STAGEFLOW_WEBHOOK_DISABLE_AFTER_DAYS` is disabled (with an event and an audit entry).
+//! The `webhook.deliver` job: one per subscription (ADR-25). A run sends the
+//! subscription's due deliveries in event order, in batches, signed per Standard Webhooks,
+//! and records each batch's attempts in one transaction; it keeps looking for new ones for
+//! `STAGEFLOW_WEBHOOK_LINGER_MILLIS`, and ends within half the job lease. A retryable failure
+//! (5xx, 429, a timeout, no connection) holds the whole subscription back until that
+//! delivery's retry is due: exponential back-off with jitter, or what `Retry-After` says. A
+//! subscription failing for longer than `STAGEFLOW_WEBHOOK_DISABLE_AFTER_DAYS` is disabled
+//! (with an event and an audit entry).
+//!
+//! `webhook.sweep` gives a subscription with due deliveries its job if it has none (a job
+//! that ended just as a delivery was written, jobs of an older version).
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
 use super::{Job, JobContext, JobOutcome, Runner};
 use crate::auth::keys::MasterKey;
 use crate::config::WebhookSettings;
-use crate::db::webhooks::{self as rows, Attempt, DeliveryRow, WebhookRow};
-use crate::domain::ids::{DeliveryId, TenantId};
+use crate::db::DbError;
+use crate::db::jobs::{self, Lease};
+use crate::db::webhooks::{self as rows, Attempt, DeliveryRow, Waiting, WebhookRow};
+use crate::domain::ids::{DeliveryId, EntityId, TenantId, WebhookId};
 use crate::domain::webhook_signature::sign;
 use crate::outbound::{self, OutboundPolicy, OutboundRequest, OutboundResult};
 use crate::service::error::ServiceError;
-use crate::service::webhooks::{self as svc, DELIVER};
+use crate::service::webhooks::{self as svc, DELIVER, SWEEP};
 
-/// A delivery waits this long while an earlier one of its subject is still pending.
-const ORDER_WAIT: Duration = Duration::from_secs(1);
+/// Deliveries read, sent and recorded together.
+const BATCH: i64 = 100;
+/// How often a lingering run looks for new deliveries.
+const POLL: Duration = Duration::from_millis(20);
+/// How often the sweep looks for subscriptions with due deliveries and no job.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+/// Subscriptions the sweep starts at most per run.
+const SWEEP_LIMIT: i64 = 1_000;
 /// Back-off of failed attempts: 5 s doubling, at most an hour, with up to half of it
 /// random.
 const FIRST_RETRY: Duration = Duration::from_secs(5);
 const MAX_RETRY: Duration = Duration::from_secs(3_600);
 
-/// Registers the delivery job.
-pub fn register_webhooks(runner: &Runner, settings: WebhookSettings, master: MasterKey) {
-    runner.register(DELIVER, move |context, job| {
-        deliver(context, job, &settings, &master)
-    });
-}
-
-fn ids(job: &Job) -> Option<(TenantId, DeliveryId)> {
-    let tenant = job.payload.get("tenant_id")?.as_str()?.parse().ok()?;
-    let delivery = job.payload.get("delivery_id")?.as_str()?.parse().ok()?;
-    Some((tenant, delivery))
-}
-
-fn deliver(
-    context: &JobContext,
-    job: &Job,
-    settings: &WebhookSettings,
-    master: &MasterKey,
-) -> JobOutcome {
-    let Some((tenant, id)) = ids(job) else {
-        return JobOutcome::Failed {
-            reason: "malformed delivery job".to_owned(),
+/// Registers the delivery job and its sweep. A run lasts at most half of `lease`.
+pub fn register_webhooks(
+    runner: &Runner,
+    settings: WebhookSettings,
+    master: MasterKey,
+    lease: Duration,
+) {
+    let budget = lease / 2;
+    runner.register_long(DELIVER, move |context, job| {
+        let run = Run {
+            context,
+            settings: &settings,
+            master: &master,
+            started: Instant::now(),
+            budget,
         };
-    };
-    let loaded = context
+        run.deliver(job)
+    });
+    runner.recurring(SWEEP, SWEEP_EVERY, |context, _| sweep(context));
+}
+
+fn ids(job: &Job) -> Option<(TenantId, WebhookId)> {
+    let tenant = job.payload.get("tenant_id")?.as_str()?.parse().ok()?;
+    let webhook = job.payload.get("webhook_id")?.as_str()?.parse().ok()?;
+    Some((tenant, webhook))
+}
+
+/// One run of a subscription's job.
+struct Run<'a> {
+    context: &'a JobContext,
+    settings: &'a WebhookSettings,
+    master: &'a MasterKey,
+    started: Instant,
+    budget: Duration,
+}
+
+/// What a batch read finds: the subscription, its due deliveries, and those waiting for a
+/// retry.
+type Loaded = (WebhookRow, Vec<DeliveryRow>, Vec<Waiting>);
+
+/// Why a batch stopped before its end.
+enum Stop {
+    /// A retryable failure: the subscription waits this long.
+    Retry(Duration),
+    /// The subscription was disabled by this batch's failure.
+    Disabled,
+    /// Storage failed (signing secrets unreadable).
+    Error(ServiceError),
+}
+
+impl Run<'_> {
+    /// This instant, from the node's clock (never before the run's start).
+    fn now(&self) -> DateTime<Utc> {
+        self.context.clock.now().max(self.context.now)
+    }
+
+    fn stopping(&self) -> bool {
+        *self.context.stopping.borrow() || self.started.elapsed() >= self.budget
+    }
+
+    fn deliver(&self, job: &Job) -> JobOutcome {
+        let Some(ids) = ids(job) else {
+            return JobOutcome::Failed {
+                reason: "malformed delivery job".to_owned(),
+            };
+        };
+        let mut idle_since: Option<Instant> = None;
+        loop {
+            let now = self.now();
+            let (hook, due, waiting) = match self.load(ids, now) {
+                // The subscription is gone (its deliveries with it).
+                Ok(None) => return JobOutcome::Done,
+                Ok(Some(loaded)) => loaded,
+                Err(error) => return retry_later(&error),
+            };
+            if !hook.enabled {
+                let attempt = refused(now, "the subscription is disabled");
+                let failed = self.context.db.write_blocking(|conn| {
+                    Ok::<_, ServiceError>(rows::fail_pending(conn, ids, &attempt)?)
+                });
+                return match failed {
+                    Ok(_) => JobOutcome::Done,
+                    Err(error) => retry_later(&error),
+                };
+            }
+            if due.is_empty() {
+                let idle = idle_since.get_or_insert_with(Instant::now);
+                if self.stopping() || idle.elapsed() >= self.settings.linger {
+                    if !waiting.is_empty() {
+                        return until_next(&waiting, now);
+                    }
+                    match self.close(job, ids) {
+                        Ok(true) => return JobOutcome::Closed,
+                        // A delivery arrived meanwhile.
+                        Ok(false) => continue,
+                        Err(error) => return retry_later(&error),
+                    }
+                }
+                std::thread::sleep(POLL);
+                continue;
+            }
+            idle_since = None;
+            match self.send(&hook, &due, &waiting) {
+                None => {}
+                Some(Stop::Retry(wait)) => return JobOutcome::Again { after: wait },
+                // The rest fails on the next run, which finds it disabled.
+                Some(Stop::Disabled) => return JobOutcome::Continue,
+                Some(Stop::Error(error)) => return retry_later(&error),
+            }
+            if self.stopping() {
+                return JobOutcome::Continue;
+            }
+        }
+    }
+
+    /// Deletes this job (under its lease) unless its subscription has a pending delivery,
+    /// in one transaction: a delivery written concurrently either is seen here or finds no
+    /// job and starts one (`db::jobs::ensure_keyed_shared`). True when deleted (or the lease
+    /// was lost: the job is another node's now).
+    fn close(&self, job: &Job, ids: (TenantId, WebhookId)) -> Result<bool, ServiceError> {
+        let lease = Lease {
+            id: job.id,
+            owner: &self.context.node_id,
+            attempt: job.attempt,
+        };
+        let closed = self.context.db.write_blocking(|conn| {
+            if !jobs::delete_held(conn, &lease)? {
+                return Ok(());
+            }
+            if rows::any_pending(conn, ids)? {
+                // Undo the deletion; the run goes on.
+                return Err(Kept::Pending);
+            }
+            Ok(())
+        });
+        match closed {
+            Ok(()) => Ok(true),
+            Err(Kept::Pending) => Ok(false),
+            Err(Kept::Failed(error)) => Err(error),
+        }
+    }
+
+    fn load(
+        &self,
+        ids: (TenantId, WebhookId),
+        now: DateTime<Utc>,
+    ) -> Result<Option<Loaded>, ServiceError> {
+        let mut conn = self.context.db.get()?;
+        let Some(hook) = rows::for_job(&mut conn, ids)? else {
+            return Ok(None);
+        };
+        let due = rows::due(&mut conn, ids, now.into(), BATCH)?;
+        let waiting = rows::waiting(&mut conn, ids, now.into())?;
+        Ok(Some((hook, due, waiting)))
+    }
+
+    /// Sends one batch and records its attempts (one transaction); `Some` when it stopped
+    /// early. Each subject's deliveries go out in event order, one at a time; different
+    /// subjects go out side by side, up to `STAGEFLOW_WEBHOOK_CONCURRENCY` at once. A delivery
+    /// whose subject has an earlier one waiting for a retry is skipped (it goes out after
+    /// that one). A retryable failure stops the batch: what is in flight finishes, nothing
+    /// more starts.
+    fn send(&self, hook: &WebhookRow, due: &[DeliveryRow], waiting: &[Waiting]) -> Option<Stop> {
+        let lanes = lanes(due, waiting);
+        let policy = policy(self.settings);
+        let next = AtomicUsize::new(0);
+        let halt = AtomicBool::new(false);
+        let sent: Mutex<Vec<(DeliveryId, Decision)>> = Mutex::new(Vec::with_capacity(due.len()));
+        let broken: Mutex<Option<ServiceError>> = Mutex::new(None);
+        let work = || {
+            while let Some(lane) = lanes.get(next.fetch_add(1, Ordering::Relaxed)) {
+                for delivery in lane {
+                    if halt.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let now = self.now();
+                    let request = match request(delivery, hook, self.master, now) {
+                        Ok(request) => request,
+                        Err(error) => {
+                            *lock(&broken) = Some(error);
+                            halt.store(true, Ordering::Relaxed);
+                            return;
+                        }
+                    };
+                    let decision = decide(
+                        &outbound::post(&request, &policy),
+                        delivery.attempts + 1,
+                        now,
+                    );
+                    let retry = decision.retry.is_some();
+                    lock(&sent).push((delivery.id, decision));
+                    if retry {
+                        halt.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                }
+            }
+        };
+        let workers = self.settings.concurrency.min(lanes.len());
+        if workers <= 1 {
+            work();
+        } else {
+            std::thread::scope(|scope| {
+                for _ in 0..workers {
+                    scope.spawn(work);
+                }
+            });
+        }
+        let sent = sent.into_inner().unwrap_or_else(|p| p.into_inner());
+        // The subscription's failure record, attempt by attempt in the order they ended; once
+        // it is to be disabled, it stays so.
+        let mut state: FailureState = (hook.failing_since.map(|t| t.0), None);
+        let mut retry: Option<Duration> = None;
+        for (_, decision) in &sent {
+            if state.1.is_none() {
+                state = failure_state(state.0, decision, self.settings, decision.attempt.at.0);
+            }
+            if let Some(wait) = decision.retry {
+                retry = Some(retry.map_or(wait, |r| r.min(wait)));
+            }
+        }
+        let disabled = state.1.is_some();
+        let attempts: Vec<(DeliveryId, Attempt)> =
+            sent.into_iter().map(|(id, d)| (id, d.attempt)).collect();
+        if let Err(error) = self.record(hook, &attempts, state) {
+            return Some(Stop::Error(error));
+        }
+        if let Some(error) = broken.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            return Some(Stop::Error(error));
+        }
+        if disabled {
+            return Some(Stop::Disabled);
+        }
+        retry.map(Stop::Retry)
+    }
+
+    /// Writes a batch's attempts and the subscription's failure record in one transaction;
+    /// a disabled subscription gets its event and audit entry there too.
+    fn record(
+        &self,
+        hook: &WebhookRow,
+        attempts: &[(DeliveryId, Attempt)],
+        (since, disable): FailureState,
+    ) -> Result<(), ServiceError> {
+        let now = self.now();
+        self.context.db.write_blocking(|conn| {
+            for (id, attempt) in attempts {
+                rows::record_attempt(conn, hook.tenant_id, *id, attempt)?;
+            }
+            if hook.failing_since.map(|t| t.0) != since || disable.is_some() {
+                svc::set_failing(conn, hook, since, disable.as_deref(), now)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Why [`Run::close`] kept its job: a pending delivery, or storage failed.
+enum Kept {
+    Pending,
+    Failed(ServiceError),
+}
+
+impl From<DbError> for Kept {
+    fn from(error: DbError) -> Self {
+        Self::Failed(error.into())
+    }
+}
+
+impl From<diesel::result::Error> for Kept {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Failed(error.into())
+    }
+}
+
+/// The end of a run with nothing due but deliveries waiting for a retry: again when the
+/// first of them is due.
+fn until_next(waiting: &[Waiting], now: DateTime<Utc>) -> JobOutcome {
+    let next = waiting.iter().filter_map(|w| w.3).min();
+    JobOutcome::Again {
+        after: next.map_or(Duration::ZERO, |next| {
+            (next.0 - now).to_std().unwrap_or_default()
+        }),
+    }
+}
+
+/// A batch in lanes: each subject's due deliveries in event order (one lane per subject; a
+/// delivery without a subject is a lane of its own), lanes in the order of their first
+/// delivery, without the deliveries that must wait behind a retry of their subject.
+fn lanes<'a>(due: &'a [DeliveryRow], waiting: &[Waiting]) -> Vec<Vec<&'a DeliveryRow>> {
+    let mut lanes: Vec<Vec<&DeliveryRow>> = Vec::new();
+    let mut of_subject: HashMap<EntityId, usize> = HashMap::new();
+    for delivery in due {
+        let Some(subject) = delivery.subject_id else {
+            lanes.push(vec![delivery]);
+            continue;
+        };
+        let behind = waiting.iter().any(|(s, txid, seq, _)| {
+            *s == Some(subject) && (*txid, *seq) < (delivery.event_txid, delivery.event_seq)
+        });
+        if behind {
+            continue;
+        }
+        match of_subject.get(&subject) {
+            Some(&lane) => lanes[lane].push(delivery),
+            None => {
+                of_subject.insert(subject, lanes.len());
+                lanes.push(vec![delivery]);
+            }
+        }
+    }
+    lanes
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Starts the job of every subscription with due deliveries that has none.
+fn sweep(context: &JobContext) -> JobOutcome {
+    let found = context
         .db
         .get()
         .map_err(ServiceError::from)
-        .and_then(|mut conn| {
-            let found = rows::for_job(&mut conn, tenant, id)?;
-            let blocked = match &found {
-                Some((d, _)) => rows::earlier_pending(&mut conn, d)?,
-                None => false,
-            };
-            Ok::<_, ServiceError>(found.map(|f| (f, blocked)))
-        });
-    let ((delivery, hook), blocked) = match loaded {
-        // The subscription or the delivery is gone: nothing to send.
-        Ok(None) => return JobOutcome::Done,
-        Ok(Some(found)) => found,
-        Err(error) => return retry_later(&error),
-    };
-    if delivery.status != rows::PENDING {
-        return JobOutcome::Done;
-    }
-    if !hook.enabled {
-        let attempt = refused(context.now, "the subscription is disabled");
-        return match record(context, &delivery, &attempt, None) {
-            Ok(()) => JobOutcome::Done,
-            Err(error) => retry_later(&error),
-        };
-    }
-    if blocked {
-        return JobOutcome::Retry {
-            after: Some(ORDER_WAIT),
-            error: "waiting for an earlier delivery of the same subject".to_owned(),
-        };
-    }
-    let result = match request(&delivery, &hook, master, context.now) {
-        Ok(request) => outbound::post(&request, &policy(settings)),
-        Err(error) => return retry_later(&error),
-    };
-    let decision = decide(&result, delivery.attempts + 1, context.now);
-    let failing = failure_state(&hook, &decision, settings, context.now);
-    // A retry of a subscription disabled meanwhile finds it disabled and fails then.
-    match record(
-        context,
-        &delivery,
-        &decision.attempt,
-        Some((&hook, failing)),
-    ) {
-        Ok(()) => decision.outcome,
+        .and_then(|mut conn| Ok(rows::with_due(&mut conn, context.now.into(), SWEEP_LIMIT)?));
+    let started = found.and_then(|subscriptions| {
+        context.db.write_blocking(|conn| {
+            for ids in subscriptions {
+                svc::schedule(conn, ids, context.now, false)?;
+            }
+            Ok(())
+        })
+    });
+    match started {
+        Ok(()) => JobOutcome::Done,
         Err(error) => retry_later(&error),
     }
 }
@@ -136,7 +417,8 @@ fn request(
 /// What one attempt's result means.
 struct Decision {
     attempt: Attempt,
-    outcome: JobOutcome,
+    /// Retry after this wait (the subscription waits with it).
+    retry: Option<Duration>,
     /// Whether it counts as a failure of the subscription.
     failed: bool,
 }
@@ -182,17 +464,14 @@ fn decide(result: &OutboundResult, attempt: i32, now: DateTime<Utc>) -> Decision
         at: now.into(),
     };
     let retry = |error: String, after: Duration| Decision {
-        attempt: base(rows::PENDING, Some(error.clone()), Some(after)),
-        outcome: JobOutcome::Retry {
-            after: Some(after.max(Duration::from_secs(1))),
-            error,
-        },
+        attempt: base(rows::PENDING, Some(error), Some(after)),
+        retry: Some(after.max(Duration::from_secs(1))),
         failed: true,
     };
     match (result.status, &result.error) {
         (Some(code), _) if (200..300).contains(&code) => Decision {
             attempt: base(rows::DELIVERED, None, None),
-            outcome: JobOutcome::Done,
+            retry: None,
             failed: false,
         },
         (Some(429), _) => retry(
@@ -207,12 +486,12 @@ fn decide(result: &OutboundResult, attempt: i32, now: DateTime<Utc>) -> Decision
         // itself: the delivery fails; redeliver it once the receiver is fixed.
         (Some(code), _) => Decision {
             attempt: base(rows::FAILED, Some(format!("HTTP {code}")), None),
-            outcome: JobOutcome::Done,
+            retry: None,
             failed: true,
         },
         (None, Some(error @ outbound::OutboundError::Refused { .. })) => Decision {
             attempt: base(rows::FAILED, Some(error.to_string()), None),
-            outcome: JobOutcome::Done,
+            retry: None,
             failed: true,
         },
         (None, error) => retry(
@@ -231,7 +510,7 @@ type FailureState = (Option<DateTime<Utc>>, Option<String>);
 /// The subscription's failure record after an attempt: cleared by a success, started by
 /// the first failure, and a disable reason once it has failed for too long.
 fn failure_state(
-    hook: &WebhookRow,
+    failing_since: Option<DateTime<Utc>>,
     decision: &Decision,
     settings: &WebhookSettings,
     now: DateTime<Utc>,
@@ -239,7 +518,7 @@ fn failure_state(
     if !decision.failed {
         return (None, None);
     }
-    let since = hook.failing_since.map_or(now, |t| t.0);
+    let since = failing_since.unwrap_or(now);
     let limit = chrono::Duration::from_std(settings.disable_after).unwrap_or(chrono::Duration::MAX);
     let disable = (now - since >= limit).then(|| {
         format!(
@@ -248,26 +527,6 @@ fn failure_state(
         )
     });
     (Some(since), disable)
-}
-
-/// Writes the attempt (and the subscription's failure record) in one transaction; a
-/// disabled subscription gets its event and audit entry there too.
-fn record(
-    context: &JobContext,
-    delivery: &DeliveryRow,
-    attempt: &Attempt,
-    hook: Option<(&WebhookRow, FailureState)>,
-) -> Result<(), ServiceError> {
-    let now = context.now;
-    context.db.write_blocking(|conn| {
-        rows::record_attempt(conn, delivery.tenant_id, delivery.id, attempt)?;
-        if let Some((hook, (since, disable))) = hook
-            && (hook.failing_since.map(|t| t.0) != since || disable.is_some())
-        {
-            svc::set_failing(conn, hook, since, disable.as_deref(), now)?;
-        }
-        Ok(())
-    })
 }
 
 fn retry_later(error: &dyn std::fmt::Display) -> JobOutcome {

@@ -19,8 +19,12 @@ use crate::domain::webhook_signature::WebhookSecret;
 use crate::outbound::is_public;
 use crate::service::error::{ServiceError, check_version};
 
-/// The job kind that sends one delivery.
+/// The job kind that sends a subscription's deliveries (one job per subscription, keyed by
+/// [`job_key`]).
 pub const DELIVER: &str = "webhook.deliver";
+/// The recurring job that starts the delivery job of a subscription with due deliveries and
+/// no job.
+pub const SWEEP: &str = "webhook.sweep";
 /// Most subscriptions per tenant.
 pub const MAX_WEBHOOKS: i64 = 20;
 /// Longest URL, in bytes.
@@ -389,7 +393,7 @@ pub(crate) fn enqueue(
             now,
         );
         rows::insert_delivery(conn, scope, &delivery)?;
-        schedule(conn, scope, delivery.id, now)?;
+        schedule(conn, (scope.tenant_id(), hook.id), now, false)?;
     }
     Ok(())
 }
@@ -426,21 +430,34 @@ fn pending_delivery(
     }
 }
 
-fn schedule(
+/// Makes sure the subscription's delivery job exists (it sends every pending delivery of the
+/// subscription, in event order). `now`: a manual send (a ping, a redelivery) also makes a
+/// job waiting for a retry due at once; an event leaves that wait alone.
+pub(crate) fn schedule(
     conn: &mut DbConnection,
-    scope: &TenantScope,
-    delivery: DeliveryId,
+    (tenant, webhook): (crate::domain::ids::TenantId, WebhookId),
     at: DateTime<Utc>,
+    now: bool,
 ) -> Result<(), ServiceError> {
     let mut job = NewJob::new(
         DELIVER,
-        json!({"tenant_id": scope.tenant_id(), "delivery_id": delivery}),
+        json!({"tenant_id": tenant, "webhook_id": webhook}),
         at,
     );
-    job.tenant = Some(scope.tenant_id());
+    job.tenant = Some(tenant);
     job.max_attempts = JOB_ATTEMPTS;
-    db::jobs::enqueue(conn, &job)?;
+    let key = job_key(webhook);
+    if now {
+        db::jobs::ensure_keyed_revived(conn, &job, &key)?;
+    } else {
+        db::jobs::ensure_keyed_shared(conn, &job, &key)?;
+    }
     Ok(())
+}
+
+/// The singleton key of a subscription's delivery job.
+pub fn job_key(webhook: WebhookId) -> String {
+    format!("{DELIVER}:{webhook}")
 }
 
 /// A `webhook.ping` delivery to one subscription (not an event of the log): the body names
@@ -467,7 +484,7 @@ pub fn ping(
         now,
     );
     rows::insert_delivery(conn, scope, &delivery)?;
-    schedule(conn, scope, delivery.id, now)?;
+    schedule(conn, (scope.tenant_id(), hook.id), now, true)?;
     Ok(delivery)
 }
 
@@ -538,9 +555,11 @@ pub fn redeliver(
     let mut found = found;
     for row in &mut found {
         rows::reset(conn, scope, row.id, now.into())?;
-        schedule(conn, scope, row.id, now)?;
         row.status = rows::PENDING.to_owned();
         row.next_attempt_at = Some(now.into());
+    }
+    if !found.is_empty() {
+        schedule(conn, (scope.tenant_id(), id), now, true)?;
     }
     Ok(found)
 }

@@ -144,6 +144,9 @@ pub fn test_config(db: &TestDb) -> Config {
     // Tests drive job passes themselves (`jobs::run_due`); a pass started by every commit
     // would race them. tests/api/jobs.rs turns it on where the wake itself is tested.
     config.jobs.wake_on_enqueue = false;
+    // A subscription's delivery job ends once it has sent everything, so a pass (and the
+    // test waiting for it) does not linger.
+    config.webhooks.linger = std::time::Duration::ZERO;
     // Generous, so that only the rate-limit tests meet the limits.
     config.login_rate_per_minute = 10_000;
     config.account_rate_per_minute = 10_000;

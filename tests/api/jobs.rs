@@ -507,3 +507,26 @@ async fn again_runs_a_job_later_without_counting_a_failed_attempt() {
     let attempts: Vec<i32> = seen.lock().unwrap().iter().map(|s| s.1).collect();
     assert_eq!(attempts, [1, 1, 1]);
 }
+
+#[actix_web::test]
+async fn continue_runs_a_job_again_at_once_in_the_same_pass() {
+    let app = app().await;
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    app.state.jobs.register("test.continue", move |ctx, job| {
+        let mut seen = log.lock().unwrap();
+        seen.push((job.id, job.attempt, ctx.node_id.to_string()));
+        if seen.len() < 3 {
+            JobOutcome::Continue
+        } else {
+            JobOutcome::Done
+        }
+    });
+    let id = enqueue(&app, job("test.continue", app.clock.now())).await;
+    // One pass, no clock moved: the job ran three times (attempts from one each time) and
+    // is done.
+    stageflow::jobs::run_due(&app.state.jobs, app.clock.now()).await;
+    let attempts: Vec<i32> = seen.lock().unwrap().iter().map(|s| s.1).collect();
+    assert_eq!(attempts, [1, 1, 1]);
+    assert!(stored(&app, id).await.is_none());
+}
