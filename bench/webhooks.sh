@@ -15,6 +15,7 @@
 #
 #   bash bench/webhooks.sh                                  # both backends
 #   BACKENDS=sqlite DURATION=5 SKIP_BUILD=1 bash bench/webhooks.sh
+#   PERF=1 BACKENDS=sqlite SKIP_BUILD=1 bash bench/webhooks.sh   # also profiles run 2 with perf
 #   BEFORE_BIN=/path/to/stageflow BEFORE_LABEL=9b45ec0 bash bench/webhooks.sh
 #       # adds the create run of a binary built before the event log (on its own fresh database)
 set -euo pipefail
@@ -145,6 +146,10 @@ for backend in $BACKENDS; do
     -d "{\"url\":\"$RECEIVER/hook\",\"event_types\":[\"ticket.created\"]}" >/dev/null
   curl -sf "$RECEIVER/dump?path=$work/discard.tsv" >/dev/null
   base=$(stats ok)
+  if [ -n "${PERF:-}" ]; then
+    # PERF=1: a system-wide profile of the middle of this run (perf report -i $OUT/$backend/perf.data --sort comm,dso).
+    (sleep 1; perf record -a -g -o "$OUT/$backend/perf.data" -- sleep $((DURATION - 2)) >/dev/null 2>&1) &
+  fi
   read -r rps _ p99 err sock < <(measure "$CLIENTS" "$DURATION" create.lua "$BASE/")
   n=$(($(created) - err))
   await_ok $((base + n)) || true

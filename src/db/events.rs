@@ -315,6 +315,26 @@ pub fn after(
     Ok(query.load::<Loaded>(conn)?.into_iter().map(row).collect())
 }
 
+/// The events of `ids` that are still kept (a webhook delivery's body is made from its
+/// event), in no particular order.
+pub fn by_ids(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    ids: &[EventId],
+) -> QueryResult<Vec<EventRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(events::table
+        .filter(events::tenant_id.eq(scope.tenant_id()))
+        .filter(events::id.eq_any(ids))
+        .select(COLUMNS)
+        .load::<Loaded>(conn)?
+        .into_iter()
+        .map(row)
+        .collect())
+}
+
 /// The tenant's last readable position (where a live stream starts).
 pub fn latest(conn: &mut DbConnection, scope: &TenantScope) -> QueryResult<Position> {
     let horizon = horizon(conn)?;

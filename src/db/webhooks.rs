@@ -170,6 +170,8 @@ pub struct DeliveryRow {
     pub subject_id: Option<EntityId>,
     pub event_txid: i64,
     pub event_seq: i64,
+    /// The request body of a delivery that is not an event's (a ping); empty for an event's,
+    /// whose body is made from the event when it is sent.
     pub body: String,
     pub status: String,
     pub attempts: i32,

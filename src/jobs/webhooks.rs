@@ -23,14 +23,16 @@ use crate::config::WebhookSettings;
 use crate::db::DbError;
 use crate::db::jobs::{self, Lease};
 use crate::db::webhooks::{self as rows, Attempt, DeliveryRow, Waiting, WebhookRow};
-use crate::domain::ids::{DeliveryId, EntityId, TenantId, WebhookId};
-use crate::domain::webhook_signature::sign;
+use crate::domain::ids::{DeliveryId, EntityId, EventId, TenantId, WebhookId};
+use crate::domain::webhook_signature::{WebhookSecret, sign};
 use crate::outbound::{self, OutboundPolicy, OutboundRequest, OutboundResult};
 use crate::service::error::ServiceError;
+use crate::service::events;
 use crate::service::webhooks::{self as svc, DELIVER, SWEEP};
 
 /// Deliveries read, sent and recorded together.
 const BATCH: i64 = 100;
+const BATCH_LEN: usize = BATCH as usize;
 /// How often a lingering run looks for new deliveries.
 const POLL: Duration = Duration::from_millis(20);
 /// How often the sweep looks for subscriptions with due deliveries and no job.
@@ -78,9 +80,17 @@ struct Run<'a> {
     budget: Duration,
 }
 
-/// What a batch read finds: the subscription, its due deliveries, and those waiting for a
-/// retry.
-type Loaded = (WebhookRow, Vec<DeliveryRow>, Vec<Waiting>);
+/// What a batch read finds.
+struct Batch {
+    hook: WebhookRow,
+    /// Due deliveries, in event order.
+    due: Vec<DeliveryRow>,
+    /// Deliveries waiting for a retry.
+    waiting: Vec<Waiting>,
+    /// The bodies of the due deliveries of events, by event id (made from the events; an
+    /// event no longer kept has none).
+    bodies: HashMap<EventId, String>,
+}
 
 /// Why a batch stopped before its end.
 enum Stop {
@@ -88,7 +98,7 @@ enum Stop {
     Retry(Duration),
     /// The subscription was disabled by this batch's failure.
     Disabled,
-    /// Storage failed (signing secrets unreadable).
+    /// Storage failed, or the signing secrets could not be opened.
     Error(ServiceError),
 }
 
@@ -111,12 +121,14 @@ impl Run<'_> {
         let mut idle_since: Option<Instant> = None;
         loop {
             let now = self.now();
-            let (hook, due, waiting) = match self.load(ids, now) {
+            let loaded_at = Instant::now();
+            let batch = match self.load(ids, now) {
                 // The subscription is gone (its deliveries with it).
                 Ok(None) => return JobOutcome::Done,
-                Ok(Some(loaded)) => loaded,
+                Ok(Some(batch)) => batch,
                 Err(error) => return retry_later(&error),
             };
+            let (hook, due, waiting) = (&batch.hook, &batch.due, &batch.waiting);
             if !hook.enabled {
                 let attempt = refused(now, "the subscription is disabled");
                 let failed = self.context.db.write_blocking(|conn| {
@@ -131,7 +143,7 @@ impl Run<'_> {
                 let idle = idle_since.get_or_insert_with(Instant::now);
                 if self.stopping() || idle.elapsed() >= self.settings.linger {
                     if !waiting.is_empty() {
-                        return until_next(&waiting, now);
+                        return until_next(waiting, now);
                     }
                     match self.close(job, ids) {
                         Ok(true) => return JobOutcome::Closed,
@@ -144,7 +156,7 @@ impl Run<'_> {
                 continue;
             }
             idle_since = None;
-            match self.send(&hook, &due, &waiting) {
+            match self.send(&batch) {
                 None => {}
                 Some(Stop::Retry(wait)) => return JobOutcome::Again { after: wait },
                 // The rest fails on the next run, which finds it disabled.
@@ -153,6 +165,13 @@ impl Run<'_> {
             }
             if self.stopping() {
                 return JobOutcome::Continue;
+            }
+            // A batch that was not full took everything due: let the next one gather for a
+            // poll interval rather than commit one small batch after another (each commit
+            // takes the SQLite writer and a sync, which the events' own writes wait for).
+            let gather = POLL.min(self.settings.linger).saturating_sub(loaded_at.elapsed());
+            if due.len() < BATCH_LEN && !gather.is_zero() {
+                std::thread::sleep(gather);
             }
         }
     }
@@ -188,14 +207,29 @@ impl Run<'_> {
         &self,
         ids: (TenantId, WebhookId),
         now: DateTime<Utc>,
-    ) -> Result<Option<Loaded>, ServiceError> {
+    ) -> Result<Option<Batch>, ServiceError> {
         let mut conn = self.context.db.get()?;
         let Some(hook) = rows::for_job(&mut conn, ids)? else {
             return Ok(None);
         };
         let due = rows::due(&mut conn, ids, now.into(), BATCH)?;
         let waiting = rows::waiting(&mut conn, ids, now.into())?;
-        Ok(Some((hook, due, waiting)))
+        let of_events: Vec<EventId> = due
+            .iter()
+            .filter(|d| d.body.is_empty())
+            .map(|d| d.event_id)
+            .collect();
+        let events = crate::db::events::by_ids(&mut conn, &crate::auth::job_scope(ids.0), &of_events)?;
+        let mut bodies = HashMap::with_capacity(events.len());
+        for event in &events {
+            bodies.insert(event.id, events::delivery_body(ids.0, event)?.to_string());
+        }
+        Ok(Some(Batch {
+            hook,
+            due,
+            waiting,
+            bodies,
+        }))
     }
 
     /// Sends one batch and records its attempts (one transaction); `Some` when it stopped
@@ -204,13 +238,17 @@ impl Run<'_> {
     /// whose subject has an earlier one waiting for a retry is skipped (it goes out after
     /// that one). A retryable failure stops the batch: what is in flight finishes, nothing
     /// more starts.
-    fn send(&self, hook: &WebhookRow, due: &[DeliveryRow], waiting: &[Waiting]) -> Option<Stop> {
-        let lanes = lanes(due, waiting);
+    fn send(&self, batch: &Batch) -> Option<Stop> {
+        let (hook, due) = (&batch.hook, &batch.due);
+        let lanes = lanes(due, &batch.waiting);
         let policy = policy(self.settings);
+        let secrets = match svc::signing_secrets(self.master, hook, self.now()) {
+            Ok(secrets) => secrets,
+            Err(error) => return Some(Stop::Error(error)),
+        };
         let next = AtomicUsize::new(0);
         let halt = AtomicBool::new(false);
         let sent: Mutex<Vec<(DeliveryId, Decision)>> = Mutex::new(Vec::with_capacity(due.len()));
-        let broken: Mutex<Option<ServiceError>> = Mutex::new(None);
         let work = || {
             while let Some(lane) = lanes.get(next.fetch_add(1, Ordering::Relaxed)) {
                 for delivery in lane {
@@ -218,19 +256,24 @@ impl Run<'_> {
                         return;
                     }
                     let now = self.now();
-                    let request = match request(delivery, hook, self.master, now) {
-                        Ok(request) => request,
-                        Err(error) => {
-                            *lock(&broken) = Some(error);
-                            halt.store(true, Ordering::Relaxed);
-                            return;
-                        }
+                    let body = if delivery.body.is_empty() {
+                        batch.bodies.get(&delivery.event_id)
+                    } else {
+                        Some(&delivery.body)
                     };
-                    let decision = decide(
-                        &outbound::post(&request, &policy),
-                        delivery.attempts + 1,
-                        now,
-                    );
+                    let decision = match body {
+                        Some(body) => decide(
+                            &outbound::post(&request(delivery, body, hook, &secrets, now), &policy),
+                            delivery.attempts + 1,
+                            now,
+                        ),
+                        // Not the receiver's doing: no failure of the subscription.
+                        None => Decision {
+                            attempt: refused(now, "its event is no longer kept (STAGEFLOW_EVENT_RETENTION_DAYS)"),
+                            retry: None,
+                            failed: false,
+                        },
+                    };
                     let retry = decision.retry.is_some();
                     lock(&sent).push((delivery.id, decision));
                     if retry {
@@ -267,9 +310,6 @@ impl Run<'_> {
         let attempts: Vec<(DeliveryId, Attempt)> =
             sent.into_iter().map(|(id, d)| (id, d.attempt)).collect();
         if let Err(error) = self.record(hook, &attempts, state) {
-            return Some(Stop::Error(error));
-        }
-        if let Some(error) = broken.into_inner().unwrap_or_else(|p| p.into_inner()) {
             return Some(Stop::Error(error));
         }
         if disabled {
@@ -393,17 +433,17 @@ fn policy(settings: &WebhookSettings) -> OutboundPolicy {
 /// redeliveries), `webhook-timestamp` this attempt's time.
 fn request(
     delivery: &DeliveryRow,
+    body: &str,
     hook: &WebhookRow,
-    master: &MasterKey,
+    secrets: &[WebhookSecret],
     now: DateTime<Utc>,
-) -> Result<OutboundRequest, ServiceError> {
-    let secrets = svc::signing_secrets(master, hook, now)?;
+) -> OutboundRequest {
     let refs: Vec<_> = secrets.iter().collect();
     let msg_id = delivery.event_id.to_string();
     let timestamp = now.timestamp();
-    let body = delivery.body.as_bytes().to_vec();
+    let body = body.as_bytes().to_vec();
     let signature = sign(&refs, &msg_id, timestamp, &body);
-    Ok(OutboundRequest {
+    OutboundRequest {
         url: hook.url.clone(),
         headers: vec![
             ("webhook-id".to_owned(), msg_id),
@@ -411,7 +451,7 @@ fn request(
             ("webhook-signature".to_owned(), signature),
         ],
         body,
-    })
+    }
 }
 
 /// What one attempt's result means.

@@ -15,7 +15,7 @@ use crate::db::types::Timestamp;
 use crate::db::{self, DbConnection};
 use crate::domain::event::{EventAudience, EventReader, EventType, SubjectType};
 use crate::domain::identity::Role;
-use crate::domain::ids::{EntityId, EventId, OrganizationId, TicketId, UserId};
+use crate::domain::ids::{EntityId, EventId, OrganizationId, TenantId, TicketId, UserId};
 use crate::domain::library::Reader;
 use crate::domain::template::{TemplateDefinition, public_only};
 use crate::domain::ticket::HistoryKind;
@@ -47,31 +47,7 @@ pub(crate) fn emit(
     event: Emit<'_>,
 ) -> Result<(), ServiceError> {
     let id = EventId::new_at(at);
-    // The body of its webhook deliveries: the event as the feed shows it to a tenant admin.
-    let (template, library) = match event.subject_type {
-        SubjectType::Record => (None, event.container),
-        SubjectType::Ticket | SubjectType::Template => (event.container, None),
-        SubjectType::User | SubjectType::Webhook | SubjectType::MailMessage => (None, None),
-    };
     let payload = event.payload;
-    let body = |payload: &Value| {
-        json!({
-            "id": id,
-            "type": event.event_type,
-            "occurred_at": at,
-            "tenant": scope.tenant_id(),
-            "actor": {"kind": actor.kind, "id": actor.id, "name": actor.name},
-            "subject": {
-                "kind": event.subject_type,
-                "id": event.subject_id,
-                "key": subject_key(event.subject_type, event.container, payload),
-            },
-            "ticket_id": event.ticket,
-            "template": template,
-            "library": library,
-            "data": payload,
-        })
-    };
     let position = db::events::insert(
         conn,
         scope,
@@ -117,10 +93,38 @@ pub(crate) fn emit(
             subject: event.subject_id,
             container: event.container,
             position,
-            body: &|| body(&payload),
         },
         at,
     )
+}
+
+/// The body of a webhook delivery of an event: the event as `GET /events` shows it to a
+/// tenant admin, without `cursor` (deliveries keep no copy; it is made when sent).
+pub fn delivery_body(tenant: TenantId, row: &EventRow) -> Result<Value, ServiceError> {
+    let subject_type = SubjectType::from_storage(&row.subject_type)
+        .map_err(|e| ServiceError::Internal(format!("event {}: {e}", row.id)))?;
+    let container = row.container.as_deref();
+    let (template, library) = match subject_type {
+        SubjectType::Record => (None, container),
+        SubjectType::Ticket | SubjectType::Template => (container, None),
+        SubjectType::User | SubjectType::Webhook | SubjectType::MailMessage => (None, None),
+    };
+    Ok(json!({
+        "id": row.id,
+        "type": row.event_type,
+        "occurred_at": row.at.0,
+        "tenant": tenant,
+        "actor": {"kind": row.actor_kind, "id": row.actor_id, "name": row.actor_name},
+        "subject": {
+            "kind": subject_type,
+            "id": row.subject_id,
+            "key": subject_key(subject_type, container, &row.payload.0),
+        },
+        "ticket_id": row.ticket_id,
+        "template": template,
+        "library": library,
+        "data": row.payload.0,
+    }))
 }
 
 /// The human key of an event's subject, when it has one: a ticket's key (`INC-42`), a

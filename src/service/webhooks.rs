@@ -3,7 +3,7 @@
 //! `webhook.deliver` job's (`crate::jobs::webhooks`).
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::auth::TenantScope;
 use crate::auth::keys::MasterKey;
@@ -351,9 +351,6 @@ pub(crate) struct OutboxEvent<'a> {
     pub subject: EntityId,
     pub container: Option<&'a str>,
     pub position: Position,
-    /// Makes the request body (only when a subscription matches): the event as
-    /// `GET /events` shows it to a tenant admin.
-    pub body: &'a dyn Fn() -> Value,
 }
 
 fn matches(hook: &WebhookRow, event: &OutboxEvent<'_>) -> bool {
@@ -379,17 +376,14 @@ pub(crate) fn enqueue(
     now: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
     let hooks = rows::enabled(conn, scope)?;
-    let mut body = None;
     for hook in hooks.iter().filter(|h| matches(h, event)) {
-        let body = body
-            .get_or_insert_with(|| (event.body)().to_string())
-            .clone();
+        // No body: the job makes it from the event when it sends (`events::delivery_body`).
         let delivery = pending_delivery(
             scope,
             hook.id,
             (event.id, event.event_type.as_str(), Some(event.subject)),
             event.position,
-            body,
+            String::new(),
             now,
         );
         rows::insert_delivery(conn, scope, &delivery)?;

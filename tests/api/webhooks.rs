@@ -187,6 +187,10 @@ async fn deliveries_are_signed_and_verify_with_the_standard_library() {
         .await
         .json();
     assert_eq!(feed["items"][0]["id"], got[0].id.as_str());
+    // The body is the feed's event, without its cursor.
+    let mut item = feed["items"][0].clone();
+    item.as_object_mut().unwrap().remove("cursor");
+    assert_eq!(body, item);
     // A tampered body does not verify.
     let mut forged = got[0].clone();
     forged.body = forged.body.replace("署名付き", "改ざん");
@@ -736,4 +740,42 @@ async fn the_sweep_starts_a_job_for_deliveries_left_without_one() {
     deliver(&app).await;
     assert_eq!(event_types(&r), ["ticket.created"]);
     assert!(delivery_job(&app, &id).await.is_none());
+}
+
+#[actix_web::test]
+async fn a_delivery_whose_event_is_no_longer_kept_fails() {
+    let app = private_app().await;
+    let (tenant, _) = desk_tenant(&app, "acme").await;
+    let admin = tenant.admin_token.clone();
+    let agent = app.user_token(&tenant, "agent1", &["agent"]).await;
+    // The receiver asks for a pause of 100 days, longer than events are kept (90).
+    let r = receiver(&[(503, Some("8640000"))]);
+    let hook = subscribe(&app, &admin, json!({"url": r.url})).await;
+    let id = hook["id"].as_str().unwrap().to_owned();
+    file(&app, &agent, "忘れられる").await;
+    deliver(&app).await;
+    assert_eq!(r.got().len(), 1);
+    app.clock.advance(TimeDelta::days(100));
+    let now = app.clock_now();
+    app.state
+        .db
+        .write(move |conn| {
+            stageflow::service::events::purge(conn, now, TimeDelta::days(90))
+        })
+        .await
+        .unwrap();
+    deliver(&app).await;
+    // Nothing is sent without its event; the delivery fails and says why.
+    assert_eq!(r.got().len(), 1);
+    let admin = app
+        .login(Some("acme"), "admin", crate::helpers::ADMIN_PASSWORD)
+        .await;
+    let log = deliveries(&app, &admin, &id).await;
+    assert_eq!(log[0]["status"], "failed", "{log:?}");
+    assert!(
+        log[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("no longer kept")
+    );
 }
