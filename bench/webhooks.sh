@@ -146,12 +146,21 @@ for backend in $BACKENDS; do
     -d "{\"url\":\"$RECEIVER/hook\",\"event_types\":[\"ticket.created\"]}" >/dev/null
   curl -sf "$RECEIVER/dump?path=$work/discard.tsv" >/dev/null
   base=$(stats ok)
+  # HELD=1: the receiver answers 503 with a long Retry-After during this run, so the run
+  # shows what the outbox costs the creating transactions alone (nothing is sent).
+  [ -z "${HELD:-}" ] || curl -sf "$RECEIVER/mode?hold=$(($(date +%s) + 3600))" >/dev/null
   if [ -n "${PERF:-}" ]; then
     # PERF=1: a system-wide profile of the middle of this run (perf report -i $OUT/$backend/perf.data --sort comm,dso).
     (sleep 1; perf record -a -g -o "$OUT/$backend/perf.data" -- sleep $((DURATION - 2)) >/dev/null 2>&1) &
   fi
   read -r rps _ p99 err sock < <(measure "$CLIENTS" "$DURATION" create.lua "$BASE/")
   n=$(($(created) - err))
+  if [ -n "${HELD:-}" ]; then
+    rows+=("| $backend | create, 1 subscription, receiver holding (503) | $CLIENTS | $rps | $p99 | – | – | – | – | – |")
+    echo "${rows[-1]}" >&2
+    stop_server
+    continue
+  fi
   await_ok $((base + n)) || true
   curl -sf "$RECEIVER/dump?path=$OUT/$backend/lag.tsv" >/dev/null
   read -r count lag50 lag99 lagmax < <(python3 - "$OUT/$backend/lag.tsv" <<'PY'
