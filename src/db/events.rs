@@ -335,6 +335,50 @@ pub fn by_ids(
         .collect())
 }
 
+/// Which events a webhook subscription takes: of these types (empty: all) and, with a
+/// template, only the ticket and template events of that template.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub types: Vec<String>,
+    pub template: Option<String>,
+}
+
+/// Up to `limit` events a subscription takes after `after`, in feed order, of every
+/// audience (it reads as a tenant admin). `settled`: only below the visibility horizon, as
+/// the feed reads (what is sent); otherwise every committed one (whether anything is left).
+pub fn to_deliver(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    filter: &DeliveryFilter,
+    after: Position,
+    (limit, settled): (i64, bool),
+) -> QueryResult<Vec<EventRow>> {
+    let horizon = if settled { horizon(conn)? } else { i64::MAX };
+    let mut query = events::table
+        .filter(events::tenant_id.eq(scope.tenant_id()))
+        .filter(events::txid.lt(horizon))
+        .filter(
+            events::txid
+                .gt(after.txid)
+                .or(events::txid.eq(after.txid).and(events::seq.gt(after.seq))),
+        )
+        .order((events::txid.asc(), events::seq.asc()))
+        .limit(limit)
+        .select(COLUMNS)
+        .into_boxed();
+    if !filter.types.is_empty() {
+        query = query.filter(events::event_type.eq_any(filter.types.clone()));
+    }
+    if let Some(template) = &filter.template {
+        query = query.filter(events::container.eq(template.clone())).filter(
+            events::event_type
+                .like("ticket.%")
+                .or(events::event_type.eq("template.published")),
+        );
+    }
+    Ok(query.load::<Loaded>(conn)?.into_iter().map(row).collect())
+}
+
 /// The tenant's last readable position (where a live stream starts).
 pub fn latest(conn: &mut DbConnection, scope: &TenantScope) -> QueryResult<Position> {
     let horizon = horizon(conn)?;

@@ -343,6 +343,8 @@ diesel::table! {
         version -> BigInt,
         created_at -> DbTimestamp,
         updated_at -> DbTimestamp,
+        cursor_txid -> BigInt,
+        cursor_seq -> BigInt,
     }
 }
 

@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 
 use super::DbConnection;
+use super::events::{DeliveryFilter, Position};
 use super::schema::{webhook_deliveries, webhooks};
 use super::types::{Json, Timestamp};
 use crate::auth::TenantScope;
@@ -27,9 +28,28 @@ pub struct WebhookRow {
     pub version: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The feed position up to which events have been looked at for delivery.
+    pub cursor_txid: i64,
+    pub cursor_seq: i64,
 }
 
 impl WebhookRow {
+    /// The events it takes (what [`WebhookRow::types`] and `template` say).
+    pub fn filter(&self) -> DeliveryFilter {
+        DeliveryFilter {
+            types: self.types(),
+            template: self.template.clone(),
+        }
+    }
+
+    /// Where its delivery job goes on reading the event log.
+    pub fn cursor(&self) -> Position {
+        Position {
+            txid: self.cursor_txid,
+            seq: self.cursor_seq,
+        }
+    }
+
     /// The event types this subscription takes; empty: all.
     pub fn types(&self) -> Vec<String> {
         self.event_types
@@ -135,6 +155,37 @@ pub fn update(conn: &mut DbConnection, scope: &TenantScope, row: &WebhookRow) ->
         webhooks::updated_at.eq(row.updated_at),
     ))
     .execute(conn)?;
+    Ok(())
+}
+
+/// Moves a subscription's cursor (its delivery job, or re-enabling it: events written while
+/// it was off are not delivered).
+pub fn set_cursor(
+    conn: &mut DbConnection,
+    (tenant, id): (TenantId, WebhookId),
+    cursor: Position,
+) -> QueryResult<()> {
+    diesel::update(
+        webhooks::table
+            .filter(webhooks::tenant_id.eq(tenant))
+            .filter(webhooks::id.eq(id)),
+    )
+    .set((
+        webhooks::cursor_txid.eq(cursor.txid),
+        webhooks::cursor_seq.eq(cursor.seq),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Adds deliveries (those a job attempted or held back for the first time).
+pub fn insert_deliveries(conn: &mut DbConnection, rows: &[DeliveryRow]) -> QueryResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    per_backend!(conn, |c| diesel::insert_into(webhook_deliveries::table)
+        .values(rows)
+        .execute(c))?;
     Ok(())
 }
 
@@ -314,6 +365,15 @@ pub fn any_pending(
     .get_result(conn)
 }
 
+/// Enabled subscriptions of every tenant (the sweep's view), at most `limit`.
+pub fn all_enabled(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<WebhookRow>> {
+    webhooks::table
+        .filter(webhooks::enabled.eq(true))
+        .order((webhooks::tenant_id, webhooks::id))
+        .limit(limit)
+        .load(conn)
+}
+
 /// Subscriptions with a pending delivery due at `now` (every tenant; the sweep's view), at
 /// most `limit`.
 pub fn with_due(
@@ -366,6 +426,24 @@ pub struct Attempt {
     pub excerpt: Option<String>,
     pub next_attempt_at: Option<Timestamp>,
     pub at: Timestamp,
+}
+
+impl DeliveryRow {
+    /// The row after `attempt` (what [`record_attempt`] writes to a stored one).
+    pub fn with_attempt(self, attempt: &Attempt) -> Self {
+        Self {
+            status: attempt.status.to_owned(),
+            attempts: self.attempts + 1,
+            last_status: attempt.http_status,
+            last_latency_ms: attempt.latency_ms,
+            last_error: attempt.error.clone(),
+            response_excerpt: attempt.excerpt.clone(),
+            next_attempt_at: attempt.next_attempt_at,
+            last_attempt_at: Some(attempt.at),
+            delivered_at: (attempt.status == DELIVERED).then_some(attempt.at),
+            ..self
+        }
+    }
 }
 
 pub fn record_attempt(

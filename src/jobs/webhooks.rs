@@ -20,9 +20,10 @@ use chrono::{DateTime, Utc};
 use super::{Job, JobContext, JobOutcome, Runner};
 use crate::auth::keys::MasterKey;
 use crate::config::WebhookSettings;
-use crate::db::DbError;
+use crate::db::events::{EventRow, Position};
 use crate::db::jobs::{self, Lease};
 use crate::db::webhooks::{self as rows, Attempt, DeliveryRow, Waiting, WebhookRow};
+use crate::db::{self, DbConnection, DbError};
 use crate::domain::ids::{DeliveryId, EntityId, EventId, TenantId, WebhookId};
 use crate::domain::webhook_signature::{WebhookSecret, sign};
 use crate::outbound::{self, OutboundPolicy, OutboundRequest, OutboundResult};
@@ -83,8 +84,15 @@ struct Run<'a> {
 /// What a batch read finds.
 struct Batch {
     hook: WebhookRow,
-    /// Due deliveries, in event order.
+    /// Due deliveries, in event order: the stored ones (retries, redeliveries, pings, those
+    /// held back), then those of the events after the cursor.
     due: Vec<DeliveryRow>,
+    /// How many of `due` are new (of events after the cursor, not stored yet).
+    fresh: usize,
+    /// How many of `due` may go out now (the others wait behind a retry of their subject).
+    sendable: usize,
+    /// The cursor after this batch's events.
+    cursor: Option<Position>,
     /// Deliveries waiting for a retry.
     waiting: Vec<Waiting>,
     /// The bodies of the due deliveries of events, by event id (made from the events; an
@@ -157,6 +165,9 @@ impl Run<'_> {
             }
             idle_since = None;
             match self.send(&batch) {
+                // Everything due waits behind a retry of its subject (a ping or redelivery
+                // started this run early): come back when the first retry is due.
+                None if batch.sendable == 0 => return until_next(waiting, now),
                 None => {}
                 Some(Stop::Retry(wait)) => return JobOutcome::Again { after: wait },
                 // The rest fails on the next run, which finds it disabled.
@@ -169,7 +180,9 @@ impl Run<'_> {
             // A batch that was not full took everything due: let the next one gather for a
             // poll interval rather than commit one small batch after another (each commit
             // takes the SQLite writer and a sync, which the events' own writes wait for).
-            let gather = POLL.min(self.settings.linger).saturating_sub(loaded_at.elapsed());
+            let gather = POLL
+                .min(self.settings.linger)
+                .saturating_sub(loaded_at.elapsed());
             if due.len() < BATCH_LEN && !gather.is_zero() {
                 std::thread::sleep(gather);
             }
@@ -190,7 +203,7 @@ impl Run<'_> {
             if !jobs::delete_held(conn, &lease)? {
                 return Ok(());
             }
-            if rows::any_pending(conn, ids)? {
+            if rows::any_pending(conn, ids)? || events_left(conn, ids)? {
                 // Undo the deletion; the run goes on.
                 return Err(Kept::Pending);
             }
@@ -212,14 +225,43 @@ impl Run<'_> {
         let Some(hook) = rows::for_job(&mut conn, ids)? else {
             return Ok(None);
         };
-        let due = rows::due(&mut conn, ids, now.into(), BATCH)?;
+        let scope = crate::auth::job_scope(ids.0);
+        let mut due = rows::due(&mut conn, ids, now.into(), BATCH)?;
         let waiting = rows::waiting(&mut conn, ids, now.into())?;
         let of_events: Vec<EventId> = due
             .iter()
             .filter(|d| d.body.is_empty())
             .map(|d| d.event_id)
             .collect();
-        let events = crate::db::events::by_ids(&mut conn, &crate::auth::job_scope(ids.0), &of_events)?;
+        let mut events = db::events::by_ids(&mut conn, &scope, &of_events)?;
+        // The rest of the batch: events after the cursor (in the feed's order and below its
+        // horizon, so none can appear behind the cursor later).
+        let room = BATCH - i64::try_from(due.len()).unwrap_or(BATCH);
+        let fresh = if room > 0 && hook.enabled {
+            db::events::to_deliver(
+                &mut conn,
+                &scope,
+                &hook.filter(),
+                hook.cursor(),
+                (room, true),
+            )?
+        } else {
+            Vec::new()
+        };
+        let cursor = fresh.last().map(EventRow::position);
+        for event in &fresh {
+            due.push(svc::pending_delivery(
+                ids.0,
+                ids.1,
+                (event.id, &event.event_type, Some(event.subject_id)),
+                event.position(),
+                String::new(),
+                now,
+            ));
+        }
+        let fresh_len = fresh.len();
+        let sendable = lanes(&due, &waiting).iter().map(Vec::len).sum();
+        events.extend(fresh);
         let mut bodies = HashMap::with_capacity(events.len());
         for event in &events {
             bodies.insert(event.id, events::delivery_body(ids.0, event)?.to_string());
@@ -227,6 +269,9 @@ impl Run<'_> {
         Ok(Some(Batch {
             hook,
             due,
+            fresh: fresh_len,
+            sendable,
+            cursor,
             waiting,
             bodies,
         }))
@@ -269,7 +314,10 @@ impl Run<'_> {
                         ),
                         // Not the receiver's doing: no failure of the subscription.
                         None => Decision {
-                            attempt: refused(now, "its event is no longer kept (STAGEFLOW_EVENT_RETENTION_DAYS)"),
+                            attempt: refused(
+                                now,
+                                "its event is no longer kept (STAGEFLOW_EVENT_RETENTION_DAYS)",
+                            ),
                             retry: None,
                             failed: false,
                         },
@@ -307,9 +355,9 @@ impl Run<'_> {
             }
         }
         let disabled = state.1.is_some();
-        let attempts: Vec<(DeliveryId, Attempt)> =
+        let attempts: HashMap<DeliveryId, Attempt> =
             sent.into_iter().map(|(id, d)| (id, d.attempt)).collect();
-        if let Err(error) = self.record(hook, &attempts, state) {
+        if let Err(error) = self.record(batch, attempts, state) {
             return Some(Stop::Error(error));
         }
         if disabled {
@@ -318,18 +366,33 @@ impl Run<'_> {
         retry.map(Stop::Retry)
     }
 
-    /// Writes a batch's attempts and the subscription's failure record in one transaction;
-    /// a disabled subscription gets its event and audit entry there too.
+    /// Writes a batch in one transaction: the attempts of stored deliveries; the deliveries
+    /// of the batch's events, attempted or not (held back behind a retry, or not reached
+    /// after a failure), with the cursor moved past those events; and the subscription's
+    /// failure record (a disabled subscription gets its event and audit entry here too).
     fn record(
         &self,
-        hook: &WebhookRow,
-        attempts: &[(DeliveryId, Attempt)],
+        batch: &Batch,
+        mut attempts: HashMap<DeliveryId, Attempt>,
         (since, disable): FailureState,
     ) -> Result<(), ServiceError> {
+        let hook = &batch.hook;
         let now = self.now();
+        let stored = batch.due.len() - batch.fresh;
+        let fresh: Vec<DeliveryRow> = batch.due[stored..]
+            .iter()
+            .map(|row| match attempts.remove(&row.id) {
+                Some(attempt) => row.clone().with_attempt(&attempt),
+                None => row.clone(),
+            })
+            .collect();
         self.context.db.write_blocking(|conn| {
-            for (id, attempt) in attempts {
+            for (id, attempt) in &attempts {
                 rows::record_attempt(conn, hook.tenant_id, *id, attempt)?;
+            }
+            rows::insert_deliveries(conn, &fresh)?;
+            if let Some(cursor) = batch.cursor {
+                rows::set_cursor(conn, (hook.tenant_id, hook.id), cursor)?;
             }
             if hook.failing_since.map(|t| t.0) != since || disable.is_some() {
                 svc::set_failing(conn, hook, since, disable.as_deref(), now)?;
@@ -337,6 +400,20 @@ impl Run<'_> {
             Ok(())
         })
     }
+}
+
+/// Whether an enabled subscription has events after its cursor that it takes (committed
+/// ones, below the feed's horizon or not).
+fn events_left(conn: &mut DbConnection, ids: (TenantId, WebhookId)) -> Result<bool, DbError> {
+    let Some(hook) = rows::for_job(conn, ids)? else {
+        return Ok(false);
+    };
+    if !hook.enabled {
+        return Ok(false);
+    }
+    let scope = crate::auth::job_scope(ids.0);
+    let next = db::events::to_deliver(conn, &scope, &hook.filter(), hook.cursor(), (1, false))?;
+    Ok(!next.is_empty())
 }
 
 /// Why [`Run::close`] kept its job: a pending delivery, or storage failed.
@@ -400,13 +477,23 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Starts the job of every subscription with due deliveries that has none.
+/// Starts the job of every subscription with due deliveries or events to send that has
+/// none.
 fn sweep(context: &JobContext) -> JobOutcome {
     let found = context
         .db
         .get()
         .map_err(ServiceError::from)
-        .and_then(|mut conn| Ok(rows::with_due(&mut conn, context.now.into(), SWEEP_LIMIT)?));
+        .and_then(|mut conn| {
+            let mut found = rows::with_due(&mut conn, context.now.into(), SWEEP_LIMIT)?;
+            for hook in rows::all_enabled(&mut conn, SWEEP_LIMIT)? {
+                let ids = (hook.tenant_id, hook.id);
+                if !found.contains(&ids) && events_left(&mut conn, ids)? {
+                    found.push(ids);
+                }
+            }
+            Ok(found)
+        });
     let started = found.and_then(|subscriptions| {
         context.db.write_blocking(|conn| {
             for ids in subscriptions {

@@ -48,7 +48,7 @@ pub(crate) fn emit(
 ) -> Result<(), ServiceError> {
     let id = EventId::new_at(at);
     let payload = event.payload;
-    let position = db::events::insert(
+    db::events::insert(
         conn,
         scope,
         NewEvent {
@@ -88,11 +88,8 @@ pub(crate) fn emit(
         conn,
         scope,
         &super::webhooks::OutboxEvent {
-            id,
             event_type: event.event_type,
-            subject: event.subject_id,
             container: event.container,
-            position,
         },
         at,
     )

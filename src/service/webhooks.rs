@@ -210,6 +210,15 @@ pub fn create(
         version: 1,
         created_at: now.into(),
         updated_at: now.into(),
+        cursor_txid: 0,
+        cursor_seq: 0,
+    };
+    // It takes the events written from now on.
+    let start = db::events::latest(conn, scope)?;
+    let row = WebhookRow {
+        cursor_txid: start.txid,
+        cursor_seq: start.seq,
+        ..row
     };
     rows::insert(conn, scope, &row)?;
     super::audit(
@@ -269,8 +278,9 @@ pub fn update(
         check_template(conn, scope, template.as_deref())?;
         row.template = template.clone();
     }
+    let enabling = patch.enabled == Some(true) && !row.enabled;
     if let Some(enabled) = patch.enabled {
-        if enabled && !row.enabled {
+        if enabling {
             row.failing_since = None;
             row.disabled_reason = None;
         }
@@ -279,6 +289,14 @@ pub fn update(
     row.version += 1;
     row.updated_at = now.into();
     rows::update(conn, scope, &row)?;
+    if enabling {
+        // Events written while it was off are not delivered (a redelivery can send those
+        // that were attempted before).
+        let start = db::events::latest(conn, scope)?;
+        rows::set_cursor(conn, (scope.tenant_id(), id), start)?;
+        row.cursor_txid = start.txid;
+        row.cursor_seq = start.seq;
+    }
     super::audit(
         conn,
         scope,
@@ -346,11 +364,8 @@ pub fn rotate_secret(
 
 /// What the outbox needs of an event.
 pub(crate) struct OutboxEvent<'a> {
-    pub id: EventId,
     pub event_type: EventType,
-    pub subject: EntityId,
     pub container: Option<&'a str>,
-    pub position: Position,
 }
 
 fn matches(hook: &WebhookRow, event: &OutboxEvent<'_>) -> bool {
@@ -367,8 +382,9 @@ fn matches(hook: &WebhookRow, event: &OutboxEvent<'_>) -> bool {
     type_ok && template_ok
 }
 
-/// The outbox: one delivery row and one job per enabled subscription the event matches, in
-/// the event's own transaction.
+/// The outbox is the event log itself: each enabled subscription the event matches gets its
+/// delivery job started (if it is not running), in the event's own transaction; the job
+/// reads the event after the subscription's cursor.
 pub(crate) fn enqueue(
     conn: &mut DbConnection,
     scope: &TenantScope,
@@ -377,24 +393,14 @@ pub(crate) fn enqueue(
 ) -> Result<(), ServiceError> {
     let hooks = rows::enabled(conn, scope)?;
     for hook in hooks.iter().filter(|h| matches(h, event)) {
-        // No body: the job makes it from the event when it sends (`events::delivery_body`).
-        let delivery = pending_delivery(
-            scope,
-            hook.id,
-            (event.id, event.event_type.as_str(), Some(event.subject)),
-            event.position,
-            String::new(),
-            now,
-        );
-        rows::insert_delivery(conn, scope, &delivery)?;
         schedule(conn, (scope.tenant_id(), hook.id), now, false)?;
     }
     Ok(())
 }
 
 /// A delivery due now: `(event id, event type, subject)` of what it carries.
-fn pending_delivery(
-    scope: &TenantScope,
+pub(crate) fn pending_delivery(
+    tenant: crate::domain::ids::TenantId,
     webhook: WebhookId,
     (event_id, event_type, subject): (EventId, &str, Option<EntityId>),
     position: Position,
@@ -402,7 +408,7 @@ fn pending_delivery(
     now: DateTime<Utc>,
 ) -> DeliveryRow {
     DeliveryRow {
-        tenant_id: scope.tenant_id(),
+        tenant_id: tenant,
         id: DeliveryId::new_at(now),
         webhook_id: webhook,
         event_id,
@@ -470,7 +476,7 @@ pub fn ping(
         "data": {"webhook": {"id": hook.id, "url": hook.url}},
     });
     let delivery = pending_delivery(
-        scope,
+        scope.tenant_id(),
         hook.id,
         (event_id, "webhook.ping", None),
         Position::default(),

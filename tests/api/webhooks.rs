@@ -759,9 +759,7 @@ async fn a_delivery_whose_event_is_no_longer_kept_fails() {
     let now = app.clock_now();
     app.state
         .db
-        .write(move |conn| {
-            stageflow::service::events::purge(conn, now, TimeDelta::days(90))
-        })
+        .write(move |conn| stageflow::service::events::purge(conn, now, TimeDelta::days(90)))
         .await
         .unwrap();
     deliver(&app).await;
