@@ -39,9 +39,10 @@ use crate::receiver::{Receiver, Snapshot};
 
 pub type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-/// The nodes' `STAGEFLOW_JOBS_BATCH_SIZE` default: at most this many deliveries of a node are
-/// in flight at once, so at most this many can be sent twice after its kill.
-const BATCH_SIZE: usize = 16;
+/// A subscription's delivery job writes its attempts once per batch of at most this many
+/// (`jobs::webhooks`): with one subscription, at most this many deliveries are sent and not
+/// yet recorded when a node is killed, so at most this many can be sent twice.
+const BATCH_SIZE: usize = 100;
 /// How slowly the receiver answers in the kill round.
 const SLOW_ANSWER: Duration = Duration::from_millis(50);
 /// Problems printed (all are counted).
