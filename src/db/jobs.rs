@@ -159,25 +159,67 @@ pub fn ensure_keyed(conn: &mut DbConnection, job: &NewJob, key: &str) -> QueryRe
     Ok(added > 0)
 }
 
-/// Like [`ensure_keyed`], for a job that ends itself with [`delete_held`] in a transaction
-/// that first checks nothing is left for it (a webhook subscription's delivery job): the
-/// caller's transaction holds a shared lock on an existing job row until it commits, so
-/// that deletion waits for it and then sees what it wrote. (SQLite has one writer: the two
-/// transactions cannot overlap.) Concurrent callers share the lock and do not wait for each
-/// other. True when added.
-pub fn ensure_keyed_shared(conn: &mut DbConnection, job: &NewJob, key: &str) -> QueryResult<bool> {
+/// Like [`ensure_keyed`], for a job that ends itself with [`delete_guarded`] in a
+/// transaction that first checks nothing is left for it (a webhook subscription's delivery
+/// job): on PostgreSQL the caller's transaction holds a shared advisory lock on the key until
+/// it commits, so that deletion waits for it and then sees what it wrote, or this finds the
+/// job gone and adds it again. Shared holders do not wait for each other, and the lock writes
+/// nothing (a row lock on the job would: every holder rewrites the row's lock set). SQLite
+/// has one writer: the two transactions cannot overlap. True when added.
+pub fn ensure_keyed_guarded(conn: &mut DbConnection, job: &NewJob, key: &str) -> QueryResult<bool> {
     if let DbConnection::Postgres(c) = conn {
-        let found: Option<JobId> = jobs::table
-            .filter(jobs::singleton.eq(key))
-            .select(jobs::id)
-            .for_key_share()
-            .first(c)
-            .optional()?;
-        if found.is_some() {
+        // The lock and whether the job exists, in one round trip (this runs for every event).
+        let (class, number) = guard_key(key);
+        let found = diesel::sql_query(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE singleton = $3) AS found \
+             FROM (SELECT pg_advisory_xact_lock_shared($1, $2)) AS locked",
+        )
+        .bind::<diesel::sql_types::Integer, _>(class)
+        .bind::<diesel::sql_types::Integer, _>(number)
+        .bind::<diesel::sql_types::Text, _>(key)
+        .get_result::<Found>(c)?;
+        if found.found {
             return Ok(false);
         }
     }
     ensure_keyed(conn, job, key)
+}
+
+#[derive(QueryableByName)]
+struct Found {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    found: bool,
+}
+
+/// [`delete_held`] for a job kept with [`ensure_keyed_guarded`]: waits for the transactions
+/// that hold its key's shared lock to end, and keeps new ones out until this one ends.
+pub fn delete_guarded(conn: &mut DbConnection, lease: &Lease<'_>, key: &str) -> QueryResult<bool> {
+    if let DbConnection::Postgres(c) = conn {
+        guard(c, key, "pg_advisory_xact_lock")?;
+    }
+    delete_held(conn, lease)
+}
+
+/// The advisory-lock class of job keys (the second number is from the key; an unrelated key
+/// with the same number only waits a little longer).
+const GUARD_CLASS: i32 = 0x5346_4a42;
+
+/// The advisory lock of a job key: the class and a number from the key's SHA-256 (stable
+/// across versions, so nodes of different releases agree on it).
+fn guard_key(key: &str) -> (i32, i32) {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(key.as_bytes());
+    let number = i32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
+    (GUARD_CLASS, number)
+}
+
+fn guard(conn: &mut diesel::PgConnection, key: &str, function: &str) -> QueryResult<()> {
+    let (class, number) = guard_key(key);
+    diesel::sql_query(format!("SELECT {function}($1, $2)"))
+        .bind::<diesel::sql_types::Integer, _>(class)
+        .bind::<diesel::sql_types::Integer, _>(number)
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Jobs due before `before` that no node holds and that have not failed (a backlog).
@@ -232,8 +274,9 @@ pub fn find_singleton(conn: &mut DbConnection, key: &str) -> QueryResult<Option<
 
 /// Claims up to `limit` due jobs of the given kinds for `owner` until `lease_until`: pending
 /// (not failed), `run_at <= now`, and not leased or with an expired lease, oldest first. Run
-/// it in a write transaction: on PostgreSQL the candidate rows are locked `FOR UPDATE SKIP
-/// LOCKED`, so concurrent claimers take disjoint sets without waiting; SQLite has one writer.
+/// it in a write transaction: on PostgreSQL the candidate rows are locked `FOR NO KEY UPDATE
+/// SKIP LOCKED`, so concurrent claimers take disjoint sets without waiting; SQLite has one
+/// writer.
 pub fn claim(
     conn: &mut DbConnection,
     kinds: &[String],
@@ -254,7 +297,8 @@ pub fn claim(
         .limit(limit)
         .select(jobs::id);
     let ids: Vec<JobId> = match conn {
-        DbConnection::Postgres(c) => due.for_update().skip_locked().load(c)?,
+        // `FOR NO KEY UPDATE`: the claim changes no key, so the weaker row lock is enough.
+        DbConnection::Postgres(c) => due.for_no_key_update().skip_locked().load(c)?,
         DbConnection::Sqlite(c) => due.load(c)?,
     };
     let mut claimed = Vec::with_capacity(ids.len());

@@ -36,6 +36,10 @@ const BATCH: i64 = 100;
 const BATCH_LEN: usize = BATCH as usize;
 /// How often a lingering run looks for new deliveries.
 const POLL: Duration = Duration::from_millis(20);
+/// After a batch that was not full, how long the next one gathers: fewer, larger batches
+/// (each is a commit, which on SQLite holds the one writer through its sync) at the price
+/// of this much more delivery lag.
+const GATHER: Duration = Duration::from_millis(100);
 /// How often the sweep looks for subscriptions with due deliveries and no job.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
 /// Subscriptions the sweep starts at most per run.
@@ -177,10 +181,10 @@ impl Run<'_> {
             if self.stopping() {
                 return JobOutcome::Continue;
             }
-            // A batch that was not full took everything due: let the next one gather for a
-            // poll interval rather than commit one small batch after another (each commit
-            // takes the SQLite writer and a sync, which the events' own writes wait for).
-            let gather = POLL
+            // A batch that was not full took everything due: let the next one gather rather
+            // than commit one small batch after another (each commit takes the SQLite
+            // writer and a sync, which the events' own writes wait for).
+            let gather = GATHER
                 .min(self.settings.linger)
                 .saturating_sub(loaded_at.elapsed());
             if due.len() < BATCH_LEN && !gather.is_zero() {
@@ -191,7 +195,7 @@ impl Run<'_> {
 
     /// Deletes this job (under its lease) unless its subscription has a pending delivery,
     /// in one transaction: a delivery written concurrently either is seen here or finds no
-    /// job and starts one (`db::jobs::ensure_keyed_shared`). True when deleted (or the lease
+    /// job and starts one (`db::jobs::ensure_keyed_guarded`). True when deleted (or the lease
     /// was lost: the job is another node's now).
     fn close(&self, job: &Job, ids: (TenantId, WebhookId)) -> Result<bool, ServiceError> {
         let lease = Lease {
@@ -200,7 +204,7 @@ impl Run<'_> {
             attempt: job.attempt,
         };
         let closed = self.context.db.write_blocking(|conn| {
-            if !jobs::delete_held(conn, &lease)? {
+            if !jobs::delete_guarded(conn, &lease, &svc::job_key(ids.1))? {
                 return Ok(());
             }
             if rows::any_pending(conn, ids)? || events_left(conn, ids)? {

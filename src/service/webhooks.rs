@@ -450,7 +450,7 @@ pub(crate) fn schedule(
     if now {
         db::jobs::ensure_keyed_revived(conn, &job, &key)?;
     } else {
-        db::jobs::ensure_keyed_shared(conn, &job, &key)?;
+        db::jobs::ensure_keyed_guarded(conn, &job, &key)?;
     }
     Ok(())
 }
