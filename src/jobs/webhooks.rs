@@ -159,8 +159,15 @@ impl Run<'_> {
                     }
                     match self.close(job, ids) {
                         Ok(true) => return JobOutcome::Closed,
-                        // A delivery arrived meanwhile.
-                        Ok(false) => continue,
+                        // Work arrived meanwhile, or events are committed that the feed's
+                        // horizon still holds back (an older transaction is running): go on,
+                        // and linger again before the next try rather than close in a loop.
+                        Ok(false) if self.stopping() => return JobOutcome::Continue,
+                        Ok(false) => {
+                            idle_since = None;
+                            std::thread::sleep(POLL);
+                            continue;
+                        }
                         Err(error) => return retry_later(&error),
                     }
                 }
