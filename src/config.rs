@@ -84,6 +84,8 @@ pub struct Config {
     pub blob_gc_interval: Duration,
     /// Events older than this are deleted (`service::events::purge`).
     pub event_retention: Duration,
+    /// How often the `sla.watch` job looks for at-risk and breached SLA clocks.
+    pub sla_watch_interval: Duration,
     /// Content and temp uploads untouched for less than this are never collected (see
     /// `service::tickets::collect_blobs`).
     pub blob_gc_grace: Duration,
@@ -371,6 +373,12 @@ impl Config {
             3_600,
             60..=604_800,
         )?);
+        let sla_watch_interval = Duration::from_secs(bounded(
+            "STAGEFLOW_SLA_WATCH_SECONDS",
+            get("STAGEFLOW_SLA_WATCH_SECONDS"),
+            30,
+            5..=3_600,
+        )?);
         let event_retention = Duration::from_secs(
             86_400
                 * bounded(
@@ -447,6 +455,7 @@ impl Config {
             max_attachment_bytes,
             blob_gc_interval,
             event_retention,
+            sla_watch_interval,
             blob_gc_grace,
             database_url,
             listen,

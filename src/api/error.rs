@@ -292,6 +292,7 @@ fn conflict_type(kind: ConflictKind) -> &'static str {
     match kind {
         ConflictKind::Duplicate => "/problems/duplicate",
         ConflictKind::ActionFailed => "/problems/action-failed",
+        ConflictKind::CalendarInUse => "/problems/calendar-in-use",
         ConflictKind::DefinitionItemInUse => "/problems/definition-item-in-use",
         ConflictKind::AlreadyInstalled => "/problems/already-installed",
         ConflictKind::DraftExists => "/problems/draft-exists",

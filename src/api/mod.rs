@@ -23,6 +23,7 @@ pub mod request_id;
 mod schema_ids;
 pub mod server;
 pub mod signing_keys;
+pub mod sla;
 pub mod state;
 pub mod template_items;
 pub mod templates;
@@ -56,6 +57,7 @@ one (404).",
         (name = "audit", description = "The append-only audit log."),
         (name = "mail", description = "Mail channels: addresses whose mail becomes tickets and comments (scanned for malware first), and the log of every message taken in."),
         (name = "notifications", description = "Notification mail: rules per template saying which ticket events mail whom (requester, watchers, assignee, group, fixed addresses), and each user's opt-outs."),
+        (name = "sla", description = "Service levels: business calendars (working hours, Japanese public holidays, closures, exceptions) and SLA policies with first-response and resolution targets per template; ticket reads show the clocks, and `ticket.sla_at_risk` / `ticket.sla_breached` events announce them."),
         (name = "webhooks", description = "Signed pushes of the event log to integration endpoints (Standard Webhooks): subscriptions, their delivery log, redelivery and ping."),
         (name = "events", description = "The event log for integrations: every change of the tenant, in commit order, as a pull feed with long polling or as Server-Sent Events."),
         (name = "masters", description = "Code lists (categories, priorities, impact…) that templates use for select fields."),
@@ -134,6 +136,17 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(notifications::delete_notification_rule)
         .service(notifications::get_notification_preferences)
         .service(notifications::update_notification_preferences)
+        .service(sla::list_calendars)
+        .service(sla::create_calendar)
+        .service(sla::get_calendar)
+        .service(sla::update_calendar)
+        .service(sla::delete_calendar)
+        .service(sla::list_japanese_holidays)
+        .service(sla::list_sla_policies)
+        .service(sla::create_sla_policy)
+        .service(sla::get_sla_policy)
+        .service(sla::update_sla_policy)
+        .service(sla::delete_sla_policy)
         .service(webhooks::list_webhooks)
         .service(webhooks::create_webhook)
         .service(webhooks::get_webhook)

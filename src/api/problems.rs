@@ -53,7 +53,8 @@ pub struct NotFound(pub Problem);
 /// says which), `/problems/action-failed` (a transition's action cannot run; nothing was
 /// written), `/problems/ticket-closed`, `/problems/too-many-links`, `/problems/draft-exists`,
 /// `/problems/version-published`, `/problems/template-published`, `/problems/not-published`,
-/// `/problems/master-in-use`, `/problems/already-installed`,
+/// `/problems/master-in-use`, `/problems/calendar-in-use` (an SLA policy uses the calendar),
+/// `/problems/already-installed`,
 /// `/problems/idempotency-key-in-use` (a concurrent request with the same key; retry).
 #[derive(ToResponse)]
 #[response(

@@ -232,6 +232,7 @@ fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, Star
         config.clamd.as_ref().map(|c| c.scanner()),
     );
     crate::jobs::register_notify(&jobs, mailer, alerts.clone());
+    crate::jobs::register_sla(&jobs, config.sla_watch_interval);
     jobs.seed_recurring_blocking(clock.now())?;
     Ok(AppState {
         jobs,

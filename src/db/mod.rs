@@ -32,6 +32,7 @@ pub mod platform;
 mod schema;
 pub mod settings;
 pub mod signing_keys;
+pub mod sla;
 pub mod templates;
 mod ticket_parts;
 pub mod tickets;

@@ -739,6 +739,67 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbJson, DbTimestamp, DbUuid};
+
+    calendars (tenant_id, id) {
+        tenant_id -> DbUuid,
+        id -> DbUuid,
+        name -> Text,
+        time_zone -> Text,
+        rules -> DbJson,
+        version -> BigInt,
+        created_at -> DbTimestamp,
+        updated_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbJson, DbTimestamp, DbUuid};
+
+    sla_policies (tenant_id, id) {
+        tenant_id -> DbUuid,
+        id -> DbUuid,
+        template -> Text,
+        name -> Text,
+        rank -> Integer,
+        condition -> Nullable<DbJson>,
+        calendar_id -> Nullable<DbUuid>,
+        first_response_minutes -> Nullable<Integer>,
+        resolution_minutes -> Nullable<Integer>,
+        at_risk_percent -> Integer,
+        enabled -> Bool,
+        version -> BigInt,
+        created_at -> DbTimestamp,
+        updated_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTimestamp, DbUuid};
+
+    sla_clocks (tenant_id, ticket_id, target) {
+        tenant_id -> DbUuid,
+        ticket_id -> DbUuid,
+        target -> Text,
+        policy_id -> DbUuid,
+        calendar_id -> Nullable<DbUuid>,
+        target_seconds -> BigInt,
+        started_at -> DbTimestamp,
+        elapsed_ms -> BigInt,
+        as_of -> DbTimestamp,
+        running -> Bool,
+        stopped_at -> Nullable<DbTimestamp>,
+        at_risk_at -> Nullable<DbTimestamp>,
+        breach_at -> Nullable<DbTimestamp>,
+        at_risk_notified -> Bool,
+        breach_notified -> Bool,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     templates,
     template_versions,
@@ -758,7 +819,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     mail_channels,
     mail_messages,
     notification_rules,
-    notification_opt_outs
+    notification_opt_outs,
+    calendars,
+    sla_policies,
+    sla_clocks
 );
 
 diesel::table! {

@@ -409,8 +409,19 @@ pub struct TicketFilter {
     /// SQLite: matches of a condition from which it is probed per ticket rather than looked
     /// up (`STAGEFLOW_LIST_PROBE_THRESHOLD`, see `db::index::conditions`).
     pub probe_threshold: i64,
+    /// Tickets with an SLA clock in this condition at the instant.
+    pub sla: Option<(SlaCondition, Timestamp)>,
     pub sort: SortKey,
     pub descending: bool,
+}
+
+/// An SLA condition of the ticket list (`?sla=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlaCondition {
+    /// A clock past its target (open, or stopped late).
+    Breached,
+    /// An open clock past its at-risk share and not yet past its target.
+    AtRisk,
 }
 
 type BoxedTickets<'a> = tickets::BoxedQuery<'a, super::MultiBackend>;
@@ -474,6 +485,23 @@ fn filtered<'a>(scope: &TenantScope, filter: &'a TicketFilter) -> BoxedTickets<'
     }
     if let Some(v) = filter.updated_before {
         query = query.filter(tickets::updated_at.lt(v));
+    }
+    if let Some((condition, now)) = filter.sla {
+        use super::schema::sla_clocks as c;
+        let clocks = c::table
+            .filter(c::tenant_id.eq(tickets::tenant_id))
+            .filter(c::ticket_id.eq(tickets::id));
+        query = match condition {
+            SlaCondition::Breached => {
+                query.filter(diesel::dsl::exists(clocks.filter(c::breach_at.le(now))))
+            }
+            SlaCondition::AtRisk => query.filter(diesel::dsl::exists(
+                clocks
+                    .filter(c::stopped_at.is_null())
+                    .filter(c::at_risk_at.le(now))
+                    .filter(c::breach_at.is_null().or(c::breach_at.gt(now))),
+            )),
+        };
     }
     query
 }
@@ -613,4 +641,69 @@ pub fn ids_by_key(
         .order(tickets::id.asc())
         .select(tickets::id)
         .load(conn)
+}
+
+/// A ticket's state timeline for SLA clocks: the filing and every transition, in order,
+/// with the state entered.
+pub fn state_timeline(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    ticket: TicketId,
+) -> QueryResult<Vec<(Timestamp, Option<String>)>> {
+    ticket_history::table
+        .filter(ticket_history::tenant_id.eq(scope.tenant_id()))
+        .filter(ticket_history::ticket_id.eq(ticket))
+        .filter(ticket_history::kind.eq_any(["created", "transition"]))
+        .order((
+            ticket_history::ticket_version.asc(),
+            ticket_history::ordinal.asc(),
+        ))
+        .select((ticket_history::at, ticket_history::to_state))
+        .load(conn)
+}
+
+/// When someone other than the requester first commented publicly on a ticket.
+pub fn first_public_comment_by_other(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    ticket: TicketId,
+    requester: Option<UserId>,
+) -> QueryResult<Option<Timestamp>> {
+    use super::schema::ticket_comments;
+    let mut query = ticket_comments::table
+        .filter(ticket_comments::tenant_id.eq(scope.tenant_id()))
+        .filter(ticket_comments::ticket_id.eq(ticket))
+        .filter(ticket_comments::internal.eq(false))
+        .select(ticket_comments::created_at)
+        .order(ticket_comments::created_at.asc())
+        .limit(1)
+        .into_boxed();
+    if let Some(requester) = requester {
+        query = query.filter(
+            ticket_comments::author_id
+                .ne(EntityId(requester.0))
+                .or(ticket_comments::author_id.is_null()),
+        );
+    }
+    query.first(conn).optional()
+}
+
+/// A page of a template's tickets (every version) in id order.
+pub fn tickets_of_template(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    template: TemplateId,
+    after: Option<TicketId>,
+    limit: i64,
+) -> QueryResult<Vec<TicketRow>> {
+    let mut query = tickets::table
+        .filter(tickets::tenant_id.eq(scope.tenant_id()))
+        .filter(tickets::template_id.eq(template))
+        .order(tickets::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(tickets::id.gt(after));
+    }
+    query.load(conn)
 }

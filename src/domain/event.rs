@@ -23,6 +23,10 @@ closed_set! {
         TicketWatcherAdded = "ticket.watcher_added",
         /// A `notify` action of a transition; `payload.event` is the action's event name.
         TicketNotify = "ticket.notify",
+        /// An SLA clock passed its at-risk share (`sla`: target, policy, instant); once.
+        TicketSlaAtRisk = "ticket.sla_at_risk",
+        /// An SLA clock passed its target (`sla`: target, policy, instant); once.
+        TicketSlaBreached = "ticket.sla_breached",
         RecordCreated = "record.created",
         RecordUpdated = "record.updated",
         RecordReviewed = "record.reviewed",

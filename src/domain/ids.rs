@@ -72,7 +72,9 @@ macro_rules! for_each_typed_id {
             MailChannelId,
             MailMessageId,
             NotificationRuleId,
-            DeliveryId
+            DeliveryId,
+            CalendarId,
+            SlaPolicyId
         );
     };
 }
@@ -207,6 +209,14 @@ typed_id!(
 typed_id!(
     /// One mail message a channel took in (or Stageflow sent).
     MailMessageId
+);
+typed_id!(
+    /// A business calendar of one tenant.
+    CalendarId
+);
+typed_id!(
+    /// An SLA policy: response and resolution targets for a template's tickets.
+    SlaPolicyId
 );
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! ids are passed in by the caller.
 
 pub mod audit;
+pub mod calendar;
 pub mod closed_set;
 pub mod credentials;
 pub mod diagram;
@@ -17,6 +18,7 @@ pub mod master;
 pub mod network;
 pub mod notification;
 pub mod search;
+pub mod sla;
 pub mod template;
 pub mod ticket;
 pub mod webhook_signature;

@@ -95,7 +95,7 @@ fn collect_blobs(
 
 /// A retry whose stored error says what failed; the detail (which may name tables or paths)
 /// goes only to the log.
-fn retry(what: &str, error: &dyn std::fmt::Display) -> JobOutcome {
+pub(super) fn retry(what: &str, error: &dyn std::fmt::Display) -> JobOutcome {
     log::warn!("{what}, will retry: {error}");
     JobOutcome::Retry {
         after: None,

@@ -18,6 +18,7 @@ mod mail;
 mod notify;
 mod runner;
 pub mod schedule;
+mod sla;
 mod webhooks;
 
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub use housekeeping::register_housekeeping;
 pub use mail::register_mail;
 pub use notify::register_notify;
 pub use runner::{LocalTask, Runner};
+pub use sla::register_sla;
 pub use webhooks::{backoff, register_webhooks};
 
 /// What a handler sees of its job.

@@ -13,6 +13,8 @@ pub enum ConflictKind {
     /// A unique name or key is taken.
     Duplicate,
     ActionFailed,
+    /// A calendar an SLA policy still uses.
+    CalendarInUse,
     /// A state or field of a draft that other parts of it still refer to.
     DefinitionItemInUse,
     AlreadyInstalled,

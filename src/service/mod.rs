@@ -18,6 +18,7 @@ pub mod masters;
 pub mod notifications;
 pub mod operators;
 pub mod platform;
+pub mod sla;
 pub mod template_items;
 pub mod templates;
 pub mod tickets;

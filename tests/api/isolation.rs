@@ -364,6 +364,20 @@ fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
             "/api/v1/notification-rules/{notification_rule}",
             None,
         ),
+        (Method::GET, "/api/v1/calendars/{calendar}", None),
+        (
+            Method::PATCH,
+            "/api/v1/calendars/{calendar}",
+            Some(json!({"japanese_holidays": false})),
+        ),
+        (Method::DELETE, "/api/v1/calendars/{calendar}", None),
+        (Method::GET, "/api/v1/sla-policies/{sla_policy}", None),
+        (
+            Method::PATCH,
+            "/api/v1/sla-policies/{sla_policy}",
+            Some(json!({"enabled": false})),
+        ),
+        (Method::DELETE, "/api/v1/sla-policies/{sla_policy}", None),
     ]
 }
 
@@ -462,7 +476,24 @@ async fn objects_of_a(app: &TestApp) -> HashMap<&'static str, String> {
             json!({"template": "a_desk", "event": "created", "addresses": ["ops@tenant-a.example"]}),
         )
         .await;
+    let calendar = app
+        .create(
+            "/api/v1/calendars",
+            admin,
+            json!({"name": "tenant-a hours"}),
+        )
+        .await;
+    let policy = app
+        .create(
+            "/api/v1/sla-policies",
+            admin,
+            json!({"template": "a_desk", "name": "a", "calendar_id": calendar["id"],
+                "resolution_minutes": 60}),
+        )
+        .await;
     HashMap::from([
+        ("calendar", calendar["id"].as_str().unwrap().to_owned()),
+        ("sla_policy", policy["id"].as_str().unwrap().to_owned()),
         ("notification_rule", rule["id"].as_str().unwrap().to_owned()),
         ("mail_channel", channel),
         ("mail_message", message),
@@ -686,6 +717,8 @@ async fn tenant_b_cannot_tell_tenant_a_objects_from_missing_ones() {
         "/api/v1/webhooks",
         "/api/v1/mail-channels",
         "/api/v1/notification-rules",
+        "/api/v1/calendars",
+        "/api/v1/sla-policies",
     ] {
         let listed = app.get(path, Some(&b.admin_token)).await.text;
         for id in a

@@ -36,6 +36,7 @@ mod scanner_health;
 mod schema;
 mod sessions;
 mod signing_keys;
+mod sla;
 mod template_items;
 mod templates;
 mod tickets;

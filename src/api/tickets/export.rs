@@ -162,7 +162,12 @@ pub async fn export_tickets(
     let caller = caller(&principal)?;
     let ExportFormat::Csv = params.format.unwrap_or(ExportFormat::Csv);
     let pairs = query_pairs(&req)?;
-    let (query, filter) = parse_query(&pairs, caller.audience, state.config.list_probe_threshold)?;
+    let (query, filter) = parse_query(
+        &pairs,
+        caller.audience,
+        state.config.list_probe_threshold,
+        state.clock.now(),
+    )?;
     if query.cursor.is_some() || query.limit.is_some() {
         return Err(ApiError::validation(
             "cursor",

@@ -12,7 +12,7 @@ use crate::api::common::{
 use crate::api::error::ApiError;
 use crate::api::state::AppState;
 use crate::auth::Principal;
-use crate::db::tickets::{After, SortKey, TicketFilter};
+use crate::db::tickets::{After, SlaCondition, SortKey, TicketFilter};
 use crate::domain::ids::RecordId;
 use crate::domain::ids::{GroupId, OrganizationId, TicketId, UserId};
 use crate::domain::index;
@@ -55,6 +55,10 @@ pub struct TicketQuery {
     /// Tickets whose `library_ref` fields reference this library record, deleted or not (of
     /// a library the caller may read; otherwise nothing matches).
     pub library_record: Option<uuid::Uuid>,
+    /// Staff only: tickets with an SLA clock past its target (`breached`: open, or stopped
+    /// late) or past its at-risk share and not yet breached (`at_risk`: open clocks only).
+    #[param(inline)]
+    pub sla: Option<SlaState>,
     /// Default `-created` (newest first).
     #[param(inline)]
     pub sort: Option<TicketSort>,
@@ -63,6 +67,14 @@ pub struct TicketQuery {
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page; omit for the first page.
     pub cursor: Option<String>,
+}
+
+crate::domain::closed_set::closed_set! {
+    /// An SLA condition of the ticket list.
+    pub enum SlaState {
+        Breached = "breached",
+        AtRisk = "at_risk",
+    }
 }
 
 crate::domain::closed_set::closed_set! {
@@ -82,8 +94,14 @@ pub(super) fn parse_query(
     pairs: &[(String, String)],
     audience: crate::domain::ticket::Audience,
     probe_threshold: i64,
+    now: DateTime<Utc>,
 ) -> Result<(TicketQuery, TicketFilter), ApiError> {
     let (query, raw_fields): (TicketQuery, _) = list_query(pairs, &["format", "bom"])?;
+    if query.sla.is_some() && !audience.is_staff() {
+        return Err(ApiError::Forbidden(
+            "The `sla` filter is for staff.".to_owned(),
+        ));
+    }
     let fields: Vec<(String, Vec<String>)> = raw_fields
         .into_iter()
         .map(|(field, v)| (field, index::filter_candidates(&v)))
@@ -123,6 +141,13 @@ pub(super) fn parse_query(
         tokens,
         references: None,
         probe_threshold,
+        sla: query.sla.map(|state| {
+            let condition = match state {
+                SlaState::Breached => SlaCondition::Breached,
+                SlaState::AtRisk => SlaCondition::AtRisk,
+            };
+            (condition, now.into())
+        }),
         sort,
         descending,
     };
@@ -217,7 +242,12 @@ pub(crate) async fn ticket_page(
     pairs: &[(String, String)],
     record: Option<(String, RecordId)>,
 ) -> Result<Page<Ticket>, ApiError> {
-    let (query, filter) = parse_query(pairs, caller.audience, state.config.list_probe_threshold)?;
+    let (query, filter) = parse_query(
+        pairs,
+        caller.audience,
+        state.config.list_probe_threshold,
+        state.clock.now(),
+    )?;
     let limit = page_limit(query.limit)?;
     let after = match &query.cursor {
         Some(raw) => Some(decode_list_cursor(raw, filter.sort)?),

@@ -78,6 +78,10 @@ pub struct Ticket {
     /// name, by field key (fields of libraries the caller may not read are left out).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub references: Option<std::collections::BTreeMap<String, ReferencedRecord>>,
+    /// Staff, on `GET /tickets/{ticket_id}` only: the ticket's SLA clocks (first response,
+    /// resolution) as they stand at the read; absent when no SLA policy applies. docs/sla.md.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sla: Option<Vec<crate::service::sla::SlaClock>>,
 }
 
 /// A library record a ticket field references.
@@ -113,6 +117,7 @@ impl Ticket {
             created_at: row.created_at.0,
             updated_at: row.updated_at.0,
             references: None,
+            sla: None,
         }
     }
 }
@@ -278,12 +283,18 @@ pub async fn get_ticket(
             ));
         }
     };
-    let id = id.into_inner();
+    let (id, now) = (id.into_inner(), state.clock.now());
     let s = state.clone();
-    let (ticket, caller, references) = state
+    let (ticket, caller, references, sla) = state
         .db
         .read(move |conn| {
             let t = svc::load(conn, &s.definitions, &caller, id)?;
+            let sla = if caller.audience.is_staff() {
+                crate::service::sla::ticket_clocks(conn, &caller.scope, t.row.id, now)?
+            } else {
+                Vec::new()
+            };
+            let sla = (!sla.is_empty()).then_some(sla);
             let references = if expand {
                 let fields = caller.audience.redact(&t.def, t.fields());
                 let found = crate::service::libraries::referenced_records(
@@ -310,11 +321,12 @@ pub async fn get_ticket(
             } else {
                 None
             };
-            Ok::<_, ApiError>((t, caller, references))
+            Ok::<_, ApiError>((t, caller, references, sla))
         })
         .await?;
     let mut body = Ticket::of(&ticket, &caller);
     body.references = references;
+    body.sla = sla;
     Ok(ok_with_etag(&body, ticket.row.version))
 }
 

@@ -94,6 +94,18 @@ pub fn add_comment(
     caller.require_writer()?;
     let row = insert_comment(conn, caller, ticket.row.id, comment, now)?;
     comment_event(conn, caller, &ticket, &row)?;
+    if !row.internal {
+        // A public comment by someone other than the requester is a first response.
+        let fields = ticket.fields();
+        let clocks = crate::service::sla::TicketClockInput {
+            id: ticket.row.id,
+            template: &ticket.template_key,
+            def: &ticket.def,
+            fields: &fields,
+            requester: ticket.row.requester_id,
+        };
+        crate::service::sla::refresh(conn, &caller.scope, &clocks, now)?;
+    }
     Ok(row)
 }
 

@@ -288,6 +288,7 @@ pub(crate) fn apply_change(
         return Err(ServiceError::PreconditionFailed);
     }
     let actor = &history.caller.actor;
+    let history_at = history.at;
     let rows = history.write(conn)?;
     let summary = events::TicketSummary {
         id: before.id,
@@ -300,6 +301,14 @@ pub(crate) fn apply_change(
         version: changes.version,
     };
     events::ticket_changed(conn, scope, actor, def, &summary, &rows)?;
+    let clocks = super::sla::TicketClockInput {
+        id: before.id,
+        template: &loaded.template_key,
+        def,
+        fields: new_fields,
+        requester: before.requester_id,
+    };
+    super::sla::refresh(conn, scope, &clocks, history_at.0)?;
     if new_fields != old_fields {
         reindex(
             conn,
@@ -571,6 +580,14 @@ pub(crate) fn create_from(
     history.attribute("group", None, request.group);
     history.attribute("organization", None, organization);
     let history = history.write(conn)?;
+    let clocks = super::sla::TicketClockInput {
+        id,
+        template: template_key,
+        def: &def,
+        fields: &fields,
+        requester: requester.map(|(id, _)| id),
+    };
+    super::sla::refresh(conn, scope, &clocks, now)?;
     // The number last: taking it locks the template's counter until the commit, so every
     // other write of this creation happens before, outside that lock.
     let ticket_number = db::tickets::next_number(conn, scope, *template_id)?;
