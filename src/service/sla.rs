@@ -747,26 +747,28 @@ fn clock_of(row: &ClockRow) -> Clock {
     }
 }
 
-fn view(row: &ClockRow, clock: &Clock) -> Result<SlaClock, ServiceError> {
-    let target = Target::from_storage(&row.target).map_err(|_| corrupt("clock target"))?;
+/// What a clock's view names besides the clock: (target, policy, calendar, target seconds).
+type ClockOf = (Target, SlaPolicyId, Option<CalendarId>, i64);
+
+fn view((target, policy, calendar, target_seconds): ClockOf, clock: &Clock) -> SlaClock {
     let status = clock.status();
     let elapsed = clock.elapsed.num_seconds();
-    Ok(SlaClock {
+    SlaClock {
         target,
-        policy_id: row.policy_id,
-        calendar_id: row.calendar_id,
+        policy_id: policy,
+        calendar_id: calendar,
         status,
-        target_seconds: row.target_seconds,
+        target_seconds,
         started_at: clock.started_at,
         due_at: clock.due_at(),
         at_risk_at: clock.at_risk_at,
         stopped_at: clock.stopped_at,
         elapsed_seconds: elapsed,
-        remaining_seconds: row.target_seconds - elapsed,
+        remaining_seconds: target_seconds - elapsed,
         paused: status == ClockStatus::Paused,
         at_risk: clock.stopped_at.is_none() && clock.at_risk_at.is_some_and(|a| a <= clock.as_of),
         breached: clock.breached(),
-    })
+    }
 }
 
 /// A ticket's clocks as they stand at `now` (the stored replay, counted on to `now`).
@@ -781,9 +783,36 @@ pub fn ticket_clocks(
     let mut out = Vec::with_capacity(stored.len());
     for row in &stored {
         let calendar = calendars.get(conn, scope, row.calendar_id)?;
-        out.push(view(row, &clock_of(row).at(calendar, now))?);
+        let target = Target::from_storage(&row.target).map_err(|_| corrupt("clock target"))?;
+        let of = (target, row.policy_id, row.calendar_id, row.target_seconds);
+        out.push(view(of, &clock_of(row).at(calendar, now)));
     }
     Ok(out)
+}
+
+/// A ticket's clocks as they stood at `at` (its fields then; the policies and calendars as
+/// they are now), replayed from its history — for `GET /tickets/{id}?as_of=`.
+pub(crate) fn clocks_at(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    ticket: &TicketClockInput<'_>,
+    at: DateTime<Utc>,
+) -> Result<Vec<SlaClock>, ServiceError> {
+    let policies = rows::policies_of(conn, scope, ticket.template)?;
+    if policies.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut calendars = Calendars::default();
+    let replayed = replay_ticket(conn, scope, &policies, ticket, &mut calendars, at)?;
+    Ok(replayed
+        .iter()
+        .map(|(target, policy, calendar, minutes, clock)| {
+            view(
+                (*target, *policy, *calendar, i64::from(*minutes) * 60),
+                clock,
+            )
+        })
+        .collect())
 }
 
 // ---------------------------------------------------------------- jobs

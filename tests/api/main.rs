@@ -28,6 +28,7 @@ mod masters;
 mod notifications;
 mod openapi;
 mod ops;
+mod past;
 mod platform;
 mod readme;
 mod request_ids;

@@ -28,7 +28,8 @@ fn sla_desk() -> Value {
         "name": label("SLA窓口", "SLA desk"), "key_prefix": "SLA",
         "fields": [
             {"key": "title", "type": "text", "label": label("件名", "Title"), "required": true},
-            {"key": "priority", "type": "select", "master": "priority", "label": label("優先度", "Priority")}
+            {"key": "priority", "type": "select", "master": "priority", "label": label("優先度", "Priority")},
+            {"key": "note", "type": "text", "internal": true, "label": label("社内メモ", "Internal note")}
         ],
         "stages": [
             {"key": "open", "label": label("対応", "Open"), "states": [
@@ -47,16 +48,16 @@ fn sla_desk() -> Value {
     })
 }
 
-struct Desk {
-    tenant: Tenant,
-    pm: String,
-    agent: String,
-    requester: String,
+pub(crate) struct Desk {
+    pub tenant: Tenant,
+    pub pm: String,
+    pub agent: String,
+    pub requester: String,
 }
 
 /// The job loop stays out of the way (the test runs the passes), and tokens outlive the
 /// weeks the clock moves.
-async fn app() -> TestApp {
+pub(crate) async fn app() -> TestApp {
     spawn_app_with(|c| {
         c.jobs.tick = std::time::Duration::from_secs(3_600);
         c.access_token_ttl = std::time::Duration::from_secs(90 * 86_400);
@@ -64,7 +65,7 @@ async fn app() -> TestApp {
     .await
 }
 
-async fn desk(app: &TestApp, slug: &str) -> Desk {
+pub(crate) async fn desk(app: &TestApp, slug: &str) -> Desk {
     let tenant = app.tenant(slug).await;
     let pm = app.user_token(&tenant, "pm", &["process_manager"]).await;
     let agent = app.user_token(&tenant, "agent", &["agent"]).await;
@@ -98,7 +99,7 @@ async fn desk(app: &TestApp, slug: &str) -> Desk {
     }
 }
 
-async fn file(app: &TestApp, token: &str, priority: &str) -> String {
+pub(crate) async fn file(app: &TestApp, token: &str, priority: &str) -> String {
     let ticket = app
         .create(
             "/api/v1/tickets",
@@ -109,7 +110,7 @@ async fn file(app: &TestApp, token: &str, priority: &str) -> String {
     ticket["id"].as_str().unwrap().to_owned()
 }
 
-async fn fire(app: &TestApp, token: &str, ticket: &str, transition: &str) {
+pub(crate) async fn fire(app: &TestApp, token: &str, ticket: &str, transition: &str) {
     let reply = app
         .post_json(
             &format!("/api/v1/tickets/{ticket}/transitions"),

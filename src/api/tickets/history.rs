@@ -2,9 +2,9 @@
 
 use actix_web::{get, web};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::caller;
 use crate::api::common::{Page, PageParams, bad_cursor, decode_cursor, encode_cursor, page_limit};
@@ -89,13 +89,68 @@ fn decode_position(cursor: &str) -> Option<(i64, i32)> {
     decode_cursor(cursor).ok()
 }
 
+crate::domain::closed_set::closed_set! {
+    /// The shape of the ticket history.
+    pub enum HistoryFormat {
+        /// Pages of history entries.
+        Entries = "entries",
+        /// The states the ticket has been in, with their times (no pages).
+        Timeline = "timeline",
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// `entries` (default): pages of entries; `timeline`: one stay per state entered.
+    #[param(inline)]
+    pub format: Option<HistoryFormat>,
+}
+
+/// One stay of the ticket in a state.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"state": "in_progress", "stage": "open", "entered_at": "2026-05-01T07:10:00Z",
+    "left_at": "2026-05-01T09:00:00Z", "duration_seconds": 6600, "transition": "start",
+    "actor": {"kind": "user", "id": "019ac0d2-4a00-7000-8000-000000000007", "name": "agent1"}}))]
+pub struct Stay {
+    pub state: String,
+    /// The state's stage in the ticket's template version.
+    pub stage: Option<String>,
+    pub entered_at: DateTime<Utc>,
+    /// `null`: the ticket is still in this state.
+    pub left_at: Option<DateTime<Utc>>,
+    /// Elapsed (wall-clock) seconds in the state, up to now for the current one.
+    pub duration_seconds: i64,
+    /// The transition that entered the state; `null` for the state the ticket was filed in.
+    pub transition: Option<String>,
+    /// Who entered it.
+    pub actor: Actor,
+}
+
+/// The per-state timeline of a ticket, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Timeline {
+    pub ticket_id: TicketId,
+    pub items: Vec<Stay>,
+}
+
+/// The history in the form asked for.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum HistoryPage {
+    Entries(Page<HistoryEntry>),
+    Timeline(Timeline),
+}
+
 /// Every transition and field change of the ticket, oldest first (by ticket version, then
-/// ordinal). Entries about internal fields are left out for requesters and partners.
+/// ordinal); entries about internal fields are left out for requesters and partners. With
+/// `format=timeline`: the states the ticket has been in, each with when it entered and left
+/// and who moved it there (not paged).
 #[utoipa::path(
     tag = "tickets", operation_id = "list_ticket_history", security(("bearer" = [])),
-    params(("ticket_id" = TicketId, Path), PageParams),
+    params(("ticket_id" = TicketId, Path), HistoryQuery, PageParams),
     responses(
-        (status = 200, description = "A page of history entries", body = Page<HistoryEntry>),
+        (status = 200, description = "A page of history entries, or the timeline", body = HistoryPage),
         (status = 401, response = crate::api::problems::Unauthorized),
         (status = 403, response = crate::api::problems::Forbidden),
         (status = 404, response = crate::api::problems::NotFound),
@@ -107,9 +162,38 @@ pub async fn list_ticket_history(
     state: web::Data<AppState>,
     principal: Principal,
     id: web::Path<TicketId>,
+    query: web::Query<HistoryQuery>,
     page: web::Query<PageParams>,
-) -> Result<web::Json<Page<HistoryEntry>>, ApiError> {
+) -> Result<web::Json<HistoryPage>, ApiError> {
     let caller = caller(&principal)?;
+    if query.format == Some(HistoryFormat::Timeline) {
+        let (id, now, s) = (id.into_inner(), state.clock.now(), state.clone());
+        let stays = state
+            .db
+            .read(move |conn| svc::timeline(conn, &s.definitions, &caller, id))
+            .await?;
+        let items = stays
+            .into_iter()
+            .map(|stay| {
+                let (kind, actor_id, name) = stay.actor;
+                Ok(Stay {
+                    duration_seconds: (stay.left_at.unwrap_or(now) - stay.entered_at)
+                        .num_seconds()
+                        .max(0),
+                    state: stay.state,
+                    stage: stay.stage,
+                    entered_at: stay.entered_at,
+                    left_at: stay.left_at,
+                    transition: stay.transition,
+                    actor: Actor::from_stored(&kind, actor_id, name)?,
+                })
+            })
+            .collect::<Result<_, ApiError>>()?;
+        return Ok(web::Json(HistoryPage::Timeline(Timeline {
+            ticket_id: id,
+            items,
+        })));
+    }
     let limit = page_limit(page.limit)?;
     let after = match &page.cursor {
         Some(c) => Some(decode_position(c).ok_or_else(bad_cursor)?),
@@ -129,11 +213,11 @@ pub async fn list_ticket_history(
                 .map(|r| encode_position(r.ticket_version, r.ordinal))
         })
         .flatten();
-    Ok(web::Json(Page {
+    Ok(web::Json(HistoryPage::Entries(Page {
         items: rows
             .into_iter()
             .map(HistoryEntry::try_from)
             .collect::<Result<_, _>>()?,
         next_cursor,
-    }))
+    })))
 }

@@ -251,17 +251,25 @@ pub struct GetTicketParams {
     /// fields name. Empty is the same as absent; any other value is 422.
     #[param(pattern = "^(references)?$", example = "references")]
     pub expand: Option<String>,
+    /// The ticket as it was at this instant (RFC 3339), rebuilt from its history: fields,
+    /// state, stage, assignee, group, organization, title, `version` and `updated_at` of the
+    /// last change by then, and (staff) the SLA clocks as they stood, under today's policies.
+    /// Visibility is today's. 422 before the ticket was filed. docs/tickets.md, "As it was".
+    #[param(example = "2026-05-01T09:00:00Z")]
+    pub as_of: Option<DateTime<Utc>>,
 }
 
-/// One ticket, with its ETag.
+/// One ticket, with its ETag; with `as_of`, as it was then (the ETag of that version).
 #[utoipa::path(
     tag = "tickets", operation_id = "get_ticket", security(("bearer" = [])),
     params(("ticket_id" = TicketId, Path), GetTicketParams),
     responses(
         (status = 200, description = "The ticket", body = Ticket, headers(("ETag" = String))),
+        (status = 400, response = super::problems::BadRequest),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
         (status = 404, response = super::problems::NotFound),
+        (status = 422, response = super::problems::Unprocessable),
     )
 )]
 #[get("/tickets/{ticket_id}")]
@@ -284,15 +292,31 @@ pub async fn get_ticket(
         }
     };
     let (id, now) = (id.into_inner(), state.clock.now());
+    let as_of = params.as_of.filter(|at| *at < now);
     let s = state.clone();
     let (ticket, caller, references, sla) = state
         .db
         .read(move |conn| {
-            let t = svc::load(conn, &s.definitions, &caller, id)?;
-            let sla = if caller.audience.is_staff() {
-                crate::service::sla::ticket_clocks(conn, &caller.scope, t.row.id, now)?
-            } else {
-                Vec::new()
+            let t = match as_of {
+                None => svc::load(conn, &s.definitions, &caller, id)?,
+                Some(at) => svc::as_of(conn, &s.definitions, &caller, id, at)?,
+            };
+            let sla = match (caller.audience.is_staff(), as_of) {
+                (false, _) => Vec::new(),
+                (true, None) => {
+                    crate::service::sla::ticket_clocks(conn, &caller.scope, t.row.id, now)?
+                }
+                (true, Some(at)) => {
+                    let fields = t.fields();
+                    let input = crate::service::sla::TicketClockInput {
+                        id: t.row.id,
+                        template: &t.template_key,
+                        def: &t.def,
+                        fields: &fields,
+                        requester: t.row.requester_id,
+                    };
+                    crate::service::sla::clocks_at(conn, &caller.scope, &input, at)?
+                }
             };
             let sla = (!sla.is_empty()).then_some(sla);
             let references = if expand {

@@ -5,6 +5,7 @@
 mod attachments;
 mod collab;
 mod listing;
+mod past;
 mod transition;
 
 use std::collections::BTreeSet;
@@ -16,6 +17,7 @@ use serde_json::{Map, Value, json};
 pub use attachments::*;
 pub use collab::*;
 pub use listing::*;
+pub use past::*;
 pub use transition::*;
 
 pub use super::fields::master_items;
