@@ -7,7 +7,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::caller;
-use crate::api::common::{Page, PageParams, bad_cursor, decode_cursor, encode_cursor, page_limit};
+use crate::api::common::{PageParams, bad_cursor, decode_cursor, encode_cursor, page_limit};
 use crate::api::error::ApiError;
 use crate::api::state::AppState;
 use crate::auth::Principal;
@@ -134,12 +134,24 @@ pub struct Timeline {
     pub items: Vec<Stay>,
 }
 
-/// The history in the form asked for.
+/// The history in the form asked for: a page of entries (default), or the timeline.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
+#[schema(example = json!({"items": [{"ticket_version": 2, "ordinal": 0, "at": "2026-11-26T09:05:00Z",
+    "actor": {"kind": "user", "id": "019ac0d2-4a00-7000-8000-000000000007", "name": "agent1"},
+    "kind": "transition", "transition": "start", "from_state": "new", "to_state": "in_progress",
+    "field": null, "old_value": null, "new_value": null}], "next_cursor": null}))]
 pub enum HistoryPage {
-    Entries(Page<HistoryEntry>),
+    Entries(HistoryEntries),
     Timeline(Timeline),
+}
+
+/// A page of history entries (the list convention: `items`, `next_cursor`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryEntries {
+    pub items: Vec<HistoryEntry>,
+    /// Where the next page starts; `null` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// Every transition and field change of the ticket, oldest first (by ticket version, then
@@ -213,7 +225,7 @@ pub async fn list_ticket_history(
                 .map(|r| encode_position(r.ticket_version, r.ordinal))
         })
         .flatten();
-    Ok(web::Json(HistoryPage::Entries(Page {
+    Ok(web::Json(HistoryPage::Entries(HistoryEntries {
         items: rows
             .into_iter()
             .map(HistoryEntry::try_from)
