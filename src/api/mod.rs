@@ -25,6 +25,7 @@ pub mod server;
 pub mod signing_keys;
 pub mod sla;
 pub mod state;
+pub mod stats;
 pub mod template_items;
 pub mod templates;
 pub mod tickets;
@@ -147,6 +148,7 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(sla::get_sla_policy)
         .service(sla::update_sla_policy)
         .service(sla::delete_sla_policy)
+        .service(stats::get_template_stats)
         .service(webhooks::list_webhooks)
         .service(webhooks::create_webhook)
         .service(webhooks::get_webhook)

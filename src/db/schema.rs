@@ -822,7 +822,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     notification_opt_outs,
     calendars,
     sla_policies,
-    sla_clocks
+    sla_clocks,
+    ticket_history
 );
 
 diesel::table! {

@@ -707,3 +707,118 @@ pub fn tickets_of_template(
     }
     query.load(conn)
 }
+
+/// Which tickets of a template the statistics count (`GET /stats/templates/{key}`).
+#[derive(Debug, Clone, Default)]
+pub struct StatsFilter {
+    pub group: Option<GroupId>,
+    pub organization: Option<OrganizationId>,
+    /// `(field, stored forms)`: tickets whose field holds one of them (`ticket_field_values`).
+    pub field: Option<(String, Vec<String>)>,
+}
+
+/// One ticket as the statistics see it.
+pub type StatsTicket = (TicketId, i32, String, String, bool, Timestamp);
+
+/// Narrows a boxed query whose FROM has `tickets` to the template's tickets the filter keeps.
+macro_rules! stats_filtered {
+    ($query:expr, $scope:expr, $template:expr, $filter:expr) => {{
+        use $crate::db::schema::ticket_field_values as v;
+        let mut query = $query
+            .filter(tickets::tenant_id.eq($scope.tenant_id()))
+            .filter(tickets::template_id.eq($template));
+        if let Some(group) = $filter.group {
+            query = query.filter(tickets::group_id.eq(group));
+        }
+        if let Some(organization) = $filter.organization {
+            query = query.filter(tickets::organization_id.eq(organization));
+        }
+        if let Some((field, values)) = &$filter.field {
+            query = query.filter(
+                tickets::id.eq_any(
+                    v::table
+                        .filter(v::tenant_id.eq($scope.tenant_id()))
+                        .filter(v::field.eq(field.as_str()))
+                        .filter(v::value.eq_any(values))
+                        .select(v::ticket_id),
+                ),
+            );
+        }
+        query
+    }};
+}
+
+/// The template's tickets the filter keeps: (id, template version, stage, state, closed,
+/// created at).
+pub fn stats_ticket_rows(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    template: TemplateId,
+    filter: &StatsFilter,
+) -> QueryResult<Vec<StatsTicket>> {
+    stats_filtered!(tickets::table.into_boxed(), scope, template, filter)
+        .select((
+            tickets::id,
+            tickets::template_version,
+            tickets::stage,
+            tickets::state,
+            tickets::closed,
+            tickets::created_at,
+        ))
+        .load(conn)
+}
+
+/// The state timelines of those tickets: (ticket, at, state entered), each ticket's in order.
+pub fn stats_state_changes(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    template: TemplateId,
+    filter: &StatsFilter,
+) -> QueryResult<Vec<(TicketId, Timestamp, Option<String>)>> {
+    let joined = ticket_history::table
+        .inner_join(
+            tickets::table.on(tickets::tenant_id
+                .eq(ticket_history::tenant_id)
+                .and(tickets::id.eq(ticket_history::ticket_id))),
+        )
+        .into_boxed();
+    stats_filtered!(joined, scope, template, filter)
+        .filter(ticket_history::tenant_id.eq(scope.tenant_id()))
+        .filter(ticket_history::kind.eq_any(["created", "transition"]))
+        .order((
+            ticket_history::ticket_id.asc(),
+            ticket_history::ticket_version.asc(),
+            ticket_history::ordinal.asc(),
+        ))
+        .select((
+            ticket_history::ticket_id,
+            ticket_history::at,
+            ticket_history::to_state,
+        ))
+        .load(conn)
+}
+
+/// The SLA clocks of those tickets that stopped in `[from, to)`: (target, stopped at, breach
+/// instant).
+pub fn stats_stopped_clocks(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    template: TemplateId,
+    filter: &StatsFilter,
+    (from, to): (Timestamp, Timestamp),
+) -> QueryResult<Vec<(String, Timestamp, Option<Timestamp>)>> {
+    use super::schema::sla_clocks as c;
+    let joined = c::table
+        .inner_join(
+            tickets::table.on(tickets::tenant_id
+                .eq(c::tenant_id)
+                .and(tickets::id.eq(c::ticket_id))),
+        )
+        .into_boxed();
+    stats_filtered!(joined, scope, template, filter)
+        .filter(c::tenant_id.eq(scope.tenant_id()))
+        .filter(c::stopped_at.ge(from))
+        .filter(c::stopped_at.lt(to))
+        .select((c::target, c::stopped_at.assume_not_null(), c::breach_at))
+        .load(conn)
+}

@@ -153,8 +153,12 @@ pub fn replay(
     {
         clock.stopped_at = Some(s);
     }
-    if clock.stopped_at.is_some() {
+    if let Some(stopped) = clock.stopped_at {
         clock.running = false;
+        // Stopping at the very instant the target is reached is in time.
+        if clock.breach_at == Some(stopped) {
+            clock.breach_at = None;
+        }
     }
     if clock.running {
         // Projected: when the thresholds are reached if it keeps running.

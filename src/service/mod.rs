@@ -19,6 +19,7 @@ pub mod notifications;
 pub mod operators;
 pub mod platform;
 pub mod sla;
+pub mod stats;
 pub mod template_items;
 pub mod templates;
 pub mod tickets;

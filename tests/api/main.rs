@@ -38,6 +38,7 @@ mod schema;
 mod sessions;
 mod signing_keys;
 mod sla;
+mod stats;
 mod template_items;
 mod templates;
 mod tickets;

@@ -132,3 +132,15 @@ fn no_phases_no_clock() {
         None
     );
 }
+
+#[test]
+fn stopping_exactly_at_the_target_is_in_time() {
+    let cal = always();
+    let phases = [
+        phase("2026-04-01T00:00:00Z", SlaCategory::Running),
+        phase("2026-04-01T04:00:00Z", SlaCategory::Stopped),
+    ];
+    let clock = replay(goal(&cal, 4), &phases, None, at("2026-04-02T00:00:00Z")).unwrap();
+    assert_eq!(clock.status(), ClockStatus::Met);
+    assert_eq!(clock.breach_at, None);
+}

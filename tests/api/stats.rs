@@ -1,0 +1,155 @@
+//! Statistics (#16 point 3) checked against a hand-computed fixture: three tickets over two
+//! days in Tokyo time, with known stays, closings and SLA outcomes.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::sla::{app, desk, file, fire};
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+#[actix_web::test]
+async fn template_statistics_match_a_hand_computed_fixture() {
+    let app = app().await;
+    let d = desk(&app, "stats").await;
+    app.create(
+        "/api/v1/sla-policies",
+        &d.pm,
+        json!({"template": "sla_desk", "name": "24h", "first_response_minutes": 90,
+            "resolution_minutes": 180}),
+    )
+    .await;
+    // Friday 1 May 2026, 09:00 JST.
+    let t0 = at("2026-05-01T00:00:00Z");
+    let h = |minutes: i64| t0 + TimeDelta::minutes(minutes);
+    app.clock.set(t0);
+    let a = file(&app, &d.requester, "p1").await;
+    app.clock.set(h(30));
+    let b = file(&app, &d.requester, "p2").await;
+    app.clock.set(h(60));
+    fire(&app, &d.agent, &a, "start").await;
+    app.clock.set(h(120));
+    fire(&app, &d.agent, &a, "resolve").await;
+    app.clock.set(h(150));
+    fire(&app, &d.agent, &b, "start").await;
+    app.clock.set(h(180));
+    fire(&app, &d.agent, &a, "close").await;
+    // Saturday 2 May, 10:00 JST.
+    app.clock.set(h(25 * 60));
+    let _c = file(&app, &d.requester, "p2").await;
+    app.clock.set(h(26 * 60));
+
+    let reply = app
+        .get(
+            "/api/v1/stats/templates/sla_desk?from=2026-05-01&to=2026-05-02",
+            Some(&d.agent),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let s = reply.json();
+    assert_eq!(s["time_zone"], "Asia/Tokyo");
+    assert_eq!(
+        (s["total"].as_i64(), s["open"].as_i64()),
+        (Some(3), Some(2))
+    );
+    assert_eq!(
+        s["by_state"],
+        json!([
+            {"stage": "done", "state": "closed", "count": 1},
+            {"stage": "open", "state": "new", "count": 1},
+            {"stage": "open", "state": "working", "count": 1}
+        ])
+    );
+    assert_eq!(
+        s["daily"],
+        json!([
+            {"date": "2026-05-01", "created": 2, "closed": 1},
+            {"date": "2026-05-02", "created": 1, "closed": 0}
+        ])
+    );
+    // Stays that ended: A new 1 h, working 1 h, resolved 1 h; B new 2 h.
+    assert_eq!(
+        s["time_in_state"],
+        json!([
+            {"state": "new", "count": 2, "p50_seconds": 3600, "p90_seconds": 7200, "max_seconds": 7200},
+            {"state": "resolved", "count": 1, "p50_seconds": 3600, "p90_seconds": 3600, "max_seconds": 3600},
+            {"state": "working", "count": 1, "p50_seconds": 3600, "p90_seconds": 3600, "max_seconds": 3600}
+        ])
+    );
+    // Open now: C new for 1 h, B working for 23.5 h.
+    assert_eq!(
+        s["ageing"],
+        json!([
+            {"state": "new", "count": 1, "p50_seconds": 3600, "p90_seconds": 3600, "max_seconds": 3600},
+            {"state": "working", "count": 1, "p50_seconds": 84600, "p90_seconds": 84600, "max_seconds": 84600}
+        ])
+    );
+    assert_eq!(
+        s["cumulative_flow"],
+        json!([
+            {"date": "2026-05-01", "states": {"closed": 1, "working": 1}},
+            {"date": "2026-05-02", "states": {"closed": 1, "new": 1, "working": 1}}
+        ])
+    );
+    // First response: A in 1 h (met), B in 2.5 h (late); resolution: A in 2 h (met).
+    assert_eq!(
+        s["sla"],
+        json!([
+            {"target": "first_response", "met": 1, "breached": 1, "rate": 0.5},
+            {"target": "resolution", "met": 1, "breached": 0, "rate": 1.0}
+        ])
+    );
+
+    let p1 = app
+        .get(
+            "/api/v1/stats/templates/sla_desk?from=2026-05-01&to=2026-05-02&priority=p1",
+            Some(&d.agent),
+        )
+        .await
+        .json();
+    assert_eq!(p1["total"], 1);
+    assert_eq!(
+        p1["by_state"],
+        json!([{"stage": "done", "state": "closed", "count": 1}])
+    );
+    // Default range: the 30 days up to today.
+    let default = app
+        .get("/api/v1/stats/templates/sla_desk", Some(&d.agent))
+        .await
+        .json();
+    assert_eq!(default["to"], "2026-05-02");
+    assert_eq!(default["from"], "2026-04-03");
+    assert_eq!(default["daily"].as_array().unwrap().len(), 30);
+
+    let backwards = app
+        .get(
+            "/api/v1/stats/templates/sla_desk?from=2026-05-02&to=2026-05-01",
+            Some(&d.agent),
+        )
+        .await;
+    backwards.assert_problem(422, "/problems/validation");
+    let long = app
+        .get(
+            "/api/v1/stats/templates/sla_desk?from=2025-01-01&to=2026-05-01",
+            Some(&d.agent),
+        )
+        .await;
+    long.assert_problem(422, "/problems/validation");
+    app.get("/api/v1/stats/templates/nope", Some(&d.agent))
+        .await
+        .assert_problem(404, "/problems/not-found");
+    app.get("/api/v1/stats/templates/sla_desk", Some(&d.requester))
+        .await
+        .assert_problem(403, "/problems/forbidden");
+    let other = desk(&app, "stats-other").await;
+    let theirs: Value = app
+        .get("/api/v1/stats/templates/sla_desk", Some(&other.agent))
+        .await
+        .json();
+    assert_eq!(theirs["total"], 0);
+}
