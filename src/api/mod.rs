@@ -19,6 +19,7 @@ mod openapi_polish;
 pub mod ops;
 pub mod platform;
 pub mod problems;
+pub mod reports;
 pub mod request_id;
 mod schema_ids;
 pub mod server;
@@ -149,6 +150,7 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(sla::update_sla_policy)
         .service(sla::delete_sla_policy)
         .service(stats::get_template_stats)
+        .service(reports::get_monthly_report)
         .service(webhooks::list_webhooks)
         .service(webhooks::create_webhook)
         .service(webhooks::get_webhook)

@@ -30,7 +30,7 @@ pub use scope::TenantScope;
 pub fn job_scope(tenant: crate::domain::ids::TenantId) -> TenantScope {
     TenantScope::new(tenant)
 }
-pub(crate) use scope::for_new_tenant;
+pub(crate) use scope::{for_new_tenant, for_operator};
 use token::SubjectKind;
 
 /// Why a credential or a session request was refused. The API layer maps it to a problem.

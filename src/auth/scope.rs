@@ -35,3 +35,12 @@ pub(crate) fn for_new_tenant(
 ) -> TenantScope {
     TenantScope::new(tenant_id)
 }
+
+/// For the platform operator reading one tenant's figures (its monthly report): a scope of
+/// that tenant, obtainable only with the operator's principal.
+pub(crate) fn for_operator(
+    _operator: &super::OperatorPrincipal,
+    tenant_id: TenantId,
+) -> TenantScope {
+    TenantScope::new(tenant_id)
+}

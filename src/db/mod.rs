@@ -29,6 +29,7 @@ pub mod migrations;
 pub mod notifications;
 pub mod operators;
 pub mod platform;
+pub mod reports;
 mod schema;
 pub mod settings;
 pub mod signing_keys;

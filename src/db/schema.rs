@@ -800,6 +800,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbJson, DbTimestamp, DbUuid};
+
+    monthly_reports (tenant_id, month) {
+        tenant_id -> DbUuid,
+        month -> Text,
+        document -> DbJson,
+        generated_at -> DbTimestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     templates,
     template_versions,
@@ -823,7 +835,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     calendars,
     sla_policies,
     sla_clocks,
-    ticket_history
+    ticket_history,
+    monthly_reports
 );
 
 diesel::table! {

@@ -259,3 +259,14 @@ pub fn count_processes_of_tenant(conn: &mut DbConnection, tenant: TenantId) -> Q
         .count()
         .get_result(conn)
 }
+
+/// Every template's key by id (the tenant's).
+pub fn keys_by_id(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+) -> QueryResult<Vec<(TemplateId, String)>> {
+    templates::table
+        .filter(templates::tenant_id.eq(scope.tenant_id()))
+        .select((templates::id, templates::key))
+        .load(conn)
+}

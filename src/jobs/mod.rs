@@ -16,6 +16,7 @@
 mod housekeeping;
 mod mail;
 mod notify;
+mod reports;
 mod runner;
 pub mod schedule;
 mod sla;
@@ -33,6 +34,7 @@ use crate::domain::ids::{JobId, TenantId};
 pub use housekeeping::register_housekeeping;
 pub use mail::register_mail;
 pub use notify::register_notify;
+pub use reports::register_reports;
 pub use runner::{LocalTask, Runner};
 pub use sla::register_sla;
 pub use webhooks::{backoff, register_webhooks};

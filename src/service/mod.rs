@@ -18,6 +18,7 @@ pub mod masters;
 pub mod notifications;
 pub mod operators;
 pub mod platform;
+pub mod reports;
 pub mod sla;
 pub mod stats;
 pub mod template_items;

@@ -31,6 +31,7 @@ mod ops;
 mod past;
 mod platform;
 mod readme;
+mod reports;
 mod request_ids;
 mod scanner;
 mod scanner_health;

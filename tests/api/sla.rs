@@ -29,7 +29,8 @@ fn sla_desk() -> Value {
         "fields": [
             {"key": "title", "type": "text", "label": label("件名", "Title"), "required": true},
             {"key": "priority", "type": "select", "master": "priority", "label": label("優先度", "Priority")},
-            {"key": "note", "type": "text", "internal": true, "label": label("社内メモ", "Internal note")}
+            {"key": "note", "type": "text", "internal": true, "label": label("社内メモ", "Internal note")},
+            {"key": "category", "type": "text", "label": label("分類", "Category")}
         ],
         "stages": [
             {"key": "open", "label": label("対応", "Open"), "states": [
@@ -137,7 +138,7 @@ async fn clocks(app: &TestApp, token: &str, ticket: &str) -> (Value, Value) {
     (of("first_response"), of("resolution"))
 }
 
-async fn run_jobs(app: &TestApp) {
+pub(crate) async fn run_jobs(app: &TestApp) {
     stageflow::jobs::run_due(&app.state.jobs, app.clock_now()).await;
 }
 

@@ -1,0 +1,118 @@
+//! The monthly report: a tenant admin reads their tenant's, the platform operator any
+//! tenant's. docs/reports.md.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, get, web};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
+use crate::auth::Principal;
+use crate::domain::identity::Role;
+use crate::domain::ids::TenantId;
+use crate::service::reports::{self as svc, MonthlyReport};
+
+crate::domain::closed_set::closed_set! {
+    /// The form of the monthly report.
+    pub enum ReportFormat {
+        Json = "json",
+        /// Flat rows `month,section,template,key,metric,value` for dashboard tools.
+        Csv = "csv",
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReportParams {
+    /// `YYYY-MM` in the tenant's time zone: an ended month (the stored report) or the
+    /// current one (made on demand, `final: false`).
+    #[param(example = "2026-05", pattern = "^[0-9]{4}-[0-9]{2}$")]
+    pub month: String,
+    /// `json` (default) or `csv`.
+    #[param(inline)]
+    pub format: Option<ReportFormat>,
+    /// CSV only: start with a UTF-8 byte order mark, so that Excel (Japanese Windows) reads it.
+    #[serde(default)]
+    pub bom: bool,
+    /// The platform operator: the tenant reported on (required). Tenant admins: omit (or
+    /// their own tenant).
+    pub tenant: Option<TenantId>,
+}
+
+/// The monthly usage and inquiry report of a tenant: usage (active IDs, processes, API
+/// calls, tickets, storage) and inquiries (opened, closed, backlog by template, state,
+/// priority and channel; SLA compliance; top categories; mean and p90 resolution time). An
+/// ended month's report is made once and stored: every later read returns the same document.
+#[utoipa::path(
+    tag = "sla", operation_id = "get_monthly_report", security(("bearer" = [])),
+    params(ReportParams),
+    responses(
+        (status = 200, description = "The report (JSON, or CSV with `format=csv`)",
+         content((MonthlyReport = "application/json"),
+                 (String = "text/csv", example = "month,section,template,key,metric,value\r\n2026-05,inquiries,,,opened,42\r\n"))),
+        (status = 400, response = crate::api::problems::BadRequest),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+        (status = 422, response = crate::api::problems::Unprocessable),
+    )
+)]
+#[get("/reports/monthly")]
+pub async fn get_monthly_report(
+    state: web::Data<AppState>,
+    principal: Principal,
+    params: web::Query<ReportParams>,
+) -> Result<HttpResponse, ApiError> {
+    let p = params.into_inner();
+    let scope = match principal.operator() {
+        Ok(operator) => {
+            let tenant = p.tenant.ok_or_else(|| {
+                ApiError::validation("tenant", "required", "the operator names the tenant")
+            })?;
+            // The report's use case answers 404 for no such tenant.
+            crate::auth::for_operator(operator, tenant)
+        }
+        Err(_) => {
+            let scope = principal.require(&[Role::TenantAdmin])?;
+            if p.tenant.is_some_and(|t| t != scope.tenant_id()) {
+                return Err(ApiError::NotFound);
+            }
+            scope
+        }
+    };
+    let (now, s, month) = (state.clock.now(), state.clone(), p.month.clone());
+    let document = state
+        .db
+        .write(move |conn| svc::monthly(conn, &s.definitions, &scope, &month, now))
+        .await?;
+    if p.format != Some(ReportFormat::Csv) {
+        return Ok(HttpResponse::Ok().json(document));
+    }
+    let report: MonthlyReport = serde_json::from_value(document).map_err(ApiError::internal)?;
+    let mut out = Vec::new();
+    if p.bom {
+        out.extend_from_slice("\u{feff}".as_bytes());
+    }
+    {
+        let mut w = csv::Writer::from_writer(&mut out);
+        let write = |w: &mut csv::Writer<&mut Vec<u8>>, row: &[String]| {
+            w.write_record(row).map_err(ApiError::internal)
+        };
+        write(
+            &mut w,
+            &["month", "section", "template", "key", "metric", "value"].map(str::to_owned),
+        )?;
+        for row in svc::csv_rows(&report) {
+            write(&mut w, &row)?;
+        }
+        w.flush().map_err(ApiError::internal)?;
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"report-{}.csv\"", report.month),
+        ))
+        .body(out))
+}
