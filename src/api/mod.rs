@@ -14,6 +14,7 @@ pub mod extract;
 pub mod libraries;
 pub mod mail;
 pub mod masters;
+pub mod migrations;
 pub mod notifications;
 mod openapi_polish;
 pub mod ops;
@@ -150,6 +151,7 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(sla::update_sla_policy)
         .service(sla::delete_sla_policy)
         .service(stats::get_template_stats)
+        .service(migrations::create_template_migration)
         .service(reports::get_monthly_report)
         .service(webhooks::list_webhooks)
         .service(webhooks::create_webhook)

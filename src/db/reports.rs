@@ -73,7 +73,7 @@ pub fn state_changes_before(
 ) -> QueryResult<Vec<(TicketId, Timestamp, Option<String>)>> {
     ticket_history::table
         .filter(ticket_history::tenant_id.eq(scope.tenant_id()))
-        .filter(ticket_history::kind.eq_any(["created", "transition"]))
+        .filter(ticket_history::kind.eq_any(["created", "transition", "migrated"]))
         .filter(ticket_history::at.lt(before))
         .order((
             ticket_history::ticket_id.asc(),

@@ -179,6 +179,8 @@ pub fn lock_ticket(conn: &mut DbConnection, scope: &TenantScope, id: TicketId) -
 #[derive(Debug, Clone, AsChangeset)]
 #[diesel(table_name = tickets)]
 pub struct TicketChanges<'a> {
+    /// The template version (changed only by a migration).
+    pub template_version: i32,
     pub title: &'a str,
     pub stage: &'a str,
     pub state: &'a str,
@@ -653,7 +655,7 @@ pub fn state_timeline(
     ticket_history::table
         .filter(ticket_history::tenant_id.eq(scope.tenant_id()))
         .filter(ticket_history::ticket_id.eq(ticket))
-        .filter(ticket_history::kind.eq_any(["created", "transition"]))
+        .filter(ticket_history::kind.eq_any(["created", "transition", "migrated"]))
         .order((
             ticket_history::ticket_version.asc(),
             ticket_history::ordinal.asc(),
@@ -784,7 +786,7 @@ pub fn stats_state_changes(
         .into_boxed();
     stats_filtered!(joined, scope, template, filter)
         .filter(ticket_history::tenant_id.eq(scope.tenant_id()))
-        .filter(ticket_history::kind.eq_any(["created", "transition"]))
+        .filter(ticket_history::kind.eq_any(["created", "transition", "migrated"]))
         .order((
             ticket_history::ticket_id.asc(),
             ticket_history::ticket_version.asc(),
@@ -821,4 +823,28 @@ pub fn stats_stopped_clocks(
         .filter(c::stopped_at.lt(to))
         .select((c::target, c::stopped_at.assume_not_null(), c::breach_at))
         .load(conn)
+}
+
+/// A page of the tickets on one template version filed at or before `filed_by`, in id order
+/// (a migration's batches).
+pub fn tickets_on_version(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    (template, version): (TemplateId, i32),
+    filed_by: Timestamp,
+    after: Option<TicketId>,
+    limit: i64,
+) -> QueryResult<Vec<TicketRow>> {
+    let mut query = tickets::table
+        .filter(tickets::tenant_id.eq(scope.tenant_id()))
+        .filter(tickets::template_id.eq(template))
+        .filter(tickets::template_version.eq(version))
+        .filter(tickets::created_at.le(filed_by))
+        .order(tickets::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(tickets::id.gt(after));
+    }
+    query.load(conn)
 }

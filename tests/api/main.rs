@@ -25,6 +25,7 @@ mod lockout;
 mod mail;
 mod mailer;
 mod masters;
+mod migrations;
 mod notifications;
 mod openapi;
 mod ops;

@@ -21,7 +21,7 @@ fn at(text: &str) -> DateTime<Utc> {
 }
 
 /// A desk whose states run, pause and stop the clock.
-fn sla_desk() -> Value {
+pub(crate) fn sla_desk() -> Value {
     let agent = json!({"roles": ["agent"]});
     let t = |key: &str, from: &str, to: &str| json!({"key": key, "label": label(key, key), "from": [from], "to": to, "allowed": agent});
     json!({

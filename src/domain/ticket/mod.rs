@@ -22,6 +22,9 @@ closed_set! {
         FieldChanged = "field_changed",
         /// The assignee, group or organization changed.
         AttributeChanged = "attribute_changed",
+        /// The ticket moved to another template version (`from_state`, `to_state`;
+        /// `old_value`/`new_value`: `{"template_version": n, "fields_dropped": [...]}`).
+        Migrated = "migrated",
     }
 }
 

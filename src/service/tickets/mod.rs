@@ -5,6 +5,7 @@
 mod attachments;
 mod collab;
 mod listing;
+mod migrate;
 mod past;
 mod transition;
 
@@ -17,6 +18,7 @@ use serde_json::{Map, Value, json};
 pub use attachments::*;
 pub use collab::*;
 pub use listing::*;
+pub use migrate::*;
 pub use past::*;
 pub use transition::*;
 
@@ -761,6 +763,7 @@ pub fn update(
     history.attribute("organization", current.row.organization_id, organization);
     let title = ticket::title_of(&def, &fields);
     let changes = TicketChanges {
+        template_version: current.row.template_version,
         title: &title,
         stage: &current.row.stage,
         state: &current.row.state,

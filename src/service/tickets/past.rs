@@ -77,6 +77,25 @@ pub fn as_of(
             Some(HistoryKind::Transition) => {
                 row.state = entry.to_state.clone().unwrap_or_default();
             }
+            Some(HistoryKind::Migrated) => {
+                row.state = entry.to_state.clone().unwrap_or_default();
+                let change = entry.new_value.as_ref().map(|v| &v.0);
+                let names = |member: &str| change.and_then(|c| c.get(member).cloned());
+                if let Some(Value::Array(dropped)) = names("fields_dropped") {
+                    for key in dropped.iter().filter_map(Value::as_str) {
+                        fields.remove(key);
+                    }
+                }
+                if let Some(Value::Object(renamed)) = names("fields_renamed") {
+                    let mut moved = Map::new();
+                    for (old, new) in &renamed {
+                        if let (Some(value), Some(new)) = (fields.remove(old), new.as_str()) {
+                            moved.insert(new.to_owned(), value);
+                        }
+                    }
+                    fields.extend(moved);
+                }
+            }
             Some(HistoryKind::FieldChanged) => {
                 if let Some(key) = &entry.field {
                     match entry.new_value.as_ref().map(|v| &v.0) {
@@ -150,6 +169,14 @@ pub fn timeline(
         let transition = match HistoryKind::parse(&entry.kind) {
             Some(HistoryKind::Created) => None,
             Some(HistoryKind::Transition) => entry.transition.clone(),
+            Some(HistoryKind::Migrated) if entry.from_state != entry.to_state => Some(format!(
+                "migrated to version {}",
+                entry
+                    .new_value
+                    .as_ref()
+                    .and_then(|v| v.0.get("template_version").cloned())
+                    .unwrap_or_default()
+            )),
             _ => continue,
         };
         let state = entry.to_state.clone().unwrap_or_default();

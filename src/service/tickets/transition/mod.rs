@@ -483,6 +483,7 @@ fn apply(
         .ok_or_else(|| ServiceError::Internal("transition to an unknown state".to_owned()))?;
     let title = ticket::title_of(def, &fields);
     let changes = TicketChanges {
+        template_version: row.template_version,
         title: &title,
         stage: &stage.key,
         state: &target.key,
