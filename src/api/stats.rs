@@ -207,15 +207,11 @@ pub async fn get_template_stats(
         sla: stats
             .sla
             .into_iter()
-            .map(|c| {
-                let measured = c.met + c.breached;
-                SlaCompliance {
-                    target: c.target,
-                    met: c.met,
-                    breached: c.breached,
-                    #[expect(clippy::cast_precision_loss, reason = "counts far below 2^52")]
-                    rate: (measured > 0).then(|| c.met as f64 / measured as f64),
-                }
+            .map(|c| SlaCompliance {
+                rate: c.rate(),
+                target: c.target,
+                met: c.met,
+                breached: c.breached,
             })
             .collect(),
     }))

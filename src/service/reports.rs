@@ -236,17 +236,7 @@ pub fn store_last_month(
     Ok(stored)
 }
 
-fn nearest_rank(sorted: &[i64], p: f64) -> Option<i64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    // Rank = ceil(p × n), 1-based (p ≤ 1, so the cast is within range).
-    let rank = (p * sorted.len() as f64).ceil().max(1.0) as usize;
-    Some(sorted[rank.min(sorted.len()) - 1])
-}
-
 #[expect(clippy::too_many_arguments, reason = "the tenant, the month and when")]
-#[expect(clippy::cast_precision_loss, reason = "counts far below 2^52")]
 fn build(
     conn: &mut DbConnection,
     defs: &DefinitionCache,
@@ -354,7 +344,7 @@ fn build(
     if !resolutions.is_empty() {
         let sum: i64 = resolutions.iter().sum();
         inq.resolution_mean_seconds = Some(sum / resolutions.len() as i64);
-        inq.resolution_p90_seconds = nearest_rank(&resolutions, 0.9);
+        inq.resolution_p90_seconds = Some(super::stats::percentile(&resolutions, 0.9));
     }
     categories.sort_by(|a, b| {
         b.1.cmp(&a.1)
@@ -377,25 +367,15 @@ fn build(
         })
         .collect();
     let clocks = db::reports::clocks_stopped(conn, scope, (start.into(), cut.into()))?;
-    for target in Target::ALL {
-        let (mut met, mut breached) = (0, 0);
-        for (t, stopped, breach) in &clocks {
-            if t == target.as_str() {
-                if breach.is_some_and(|b| b.0 <= stopped.0) {
-                    breached += 1;
-                } else {
-                    met += 1;
-                }
-            }
-        }
-        let measured = met + breached;
-        inq.sla.push(ReportCompliance {
-            target: *target,
-            met,
-            breached,
-            rate: (measured > 0).then(|| met as f64 / measured as f64),
-        });
-    }
+    inq.sla = super::stats::compliance(&clocks)
+        .into_iter()
+        .map(|c| ReportCompliance {
+            rate: c.rate(),
+            target: c.target,
+            met: c.met,
+            breached: c.breached,
+        })
+        .collect();
     Ok(MonthlyReport {
         tenant: ReportTenant {
             id: tenant.id,

@@ -10,6 +10,7 @@ use chrono_tz::Tz;
 
 use crate::auth::TenantScope;
 use crate::db::tickets::StatsFilter;
+use crate::db::types::Timestamp;
 use crate::db::{self, DbConnection};
 use crate::domain::ids::TicketId;
 use crate::domain::sla::Target;
@@ -51,6 +52,15 @@ pub struct Compliance {
     pub breached: usize,
 }
 
+impl Compliance {
+    /// `met / (met + breached)`; `None` when no clock stopped.
+    #[expect(clippy::cast_precision_loss, reason = "counts far below 2^52")]
+    pub fn rate(&self) -> Option<f64> {
+        let measured = self.met + self.breached;
+        (measured > 0).then(|| self.met as f64 / measured as f64)
+    }
+}
+
 /// The statistics.
 #[derive(Debug, Clone)]
 pub struct Stats {
@@ -71,8 +81,8 @@ pub struct Stats {
     pub sla: Vec<Compliance>,
 }
 
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[i64], p: f64) -> i64 {
+/// Nearest-rank percentile of sorted values (0 for none).
+pub(crate) fn percentile(sorted: &[i64], p: f64) -> i64 {
     if sorted.is_empty() {
         return 0;
     }
@@ -238,24 +248,7 @@ pub fn template_stats(
         &query.filter,
         (range_start.into(), range_end.into()),
     )?;
-    let mut sla = Vec::new();
-    for target in Target::ALL {
-        let mut c = Compliance {
-            target: *target,
-            met: 0,
-            breached: 0,
-        };
-        for (t, stopped, breach) in &clocks {
-            if t == target.as_str() {
-                if breach.is_some_and(|b| b.0 <= stopped.0) {
-                    c.breached += 1;
-                } else {
-                    c.met += 1;
-                }
-            }
-        }
-        sla.push(c);
-    }
+    let sla = compliance(&clocks);
 
     Ok(Stats {
         time_zone,
@@ -273,6 +266,26 @@ pub fn template_stats(
         flow,
         sla,
     })
+}
+
+/// Met and breached per target of stopped clocks `(target, stopped at, breach instant)`: a
+/// clock is breached when its breach instant is not after its stop.
+pub(crate) fn compliance(clocks: &[(String, Timestamp, Option<Timestamp>)]) -> Vec<Compliance> {
+    Target::ALL
+        .iter()
+        .map(|target| {
+            let mine = clocks.iter().filter(|(t, ..)| t == target.as_str());
+            let breached = mine
+                .clone()
+                .filter(|(_, stopped, breach)| breach.is_some_and(|b| b <= *stopped))
+                .count();
+            Compliance {
+                target: *target,
+                met: mine.count() - breached,
+                breached,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
