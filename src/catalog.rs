@@ -268,6 +268,38 @@ pub fn install_order(entry: &CatalogEntry) -> Vec<&CatalogEntry> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
+    use crate::domain::diagram::{self, Language, StateFigures};
+
+    /// Every shipped template lays out as SVG without a panic, with its state labels and the
+    /// figures of an overlay.
+    #[test]
+    fn every_catalog_template_draws_as_svg() {
+        for entry in entries() {
+            let def = parse_definition(&entry.template).unwrap();
+            let figures: HashMap<String, StateFigures> = def
+                .states()
+                .map(|(_, s)| {
+                    let f = StateFigures {
+                        count: 7,
+                        p90_seconds: Some(5_400),
+                    };
+                    (s.key.clone(), f)
+                })
+                .collect();
+            let picture = diagram::svg(&def, Language::Ja, Some(&figures));
+            assert!(
+                picture.contains("<svg ") && picture.trim_end().ends_with("</svg>"),
+                "{}",
+                entry.key
+            );
+            let (_, first) = def.states().next().unwrap();
+            assert!(picture.contains(&first.label.ja), "{}", entry.key);
+            assert!(picture.contains("7 · p90 1.5h"), "{}", entry.key);
+        }
+    }
+
     use std::collections::{BTreeMap, BTreeSet};
 
     use super::*;

@@ -417,7 +417,7 @@ fn diagram(catalog_key: &str, format: &str, lang: &str) -> ExitCode {
     };
     match stageflow::domain::template::parse_definition(&entry.template) {
         Ok(def) => {
-            print!("{}", render(&def, format, language));
+            print!("{}", render(&def, format, language, None));
             ExitCode::SUCCESS
         }
         Err(issues) => {

@@ -673,15 +673,20 @@ pub struct DiagramParams {
     /// Label language; default `ja`.
     #[param(inline)]
     pub lang: Option<Language>,
+    /// `format=svg` only: draw on each state its tickets now and the p90 of the stays
+    /// that ended in the last 30 days (as `GET /stats/templates/{key}` counts them).
+    #[serde(default)]
+    pub overlay: bool,
 }
 
-/// The state machine as a Mermaid or Graphviz DOT diagram (text).
+/// The state machine as a Mermaid or Graphviz DOT diagram (text), or an SVG picture drawn
+/// in-process (`format=svg`, optionally with live figures per state: `overlay=true`).
 #[utoipa::path(
     tag = "templates", operation_id = "get_template_diagram", security(("bearer" = [])),
     params(("key" = String, Path), DiagramParams),
     responses(
         (status = 200, description = "The diagram source: Mermaid for `format=mermaid`, Graphviz DOT for `format=dot` (UTF-8 text)",
-         content((String = "text/vnd.mermaid", example = "stateDiagram-v2\n    new --> resolved"), (String = "text/vnd.graphviz", example = "digraph { new -> resolved }"))),
+         content((String = "text/vnd.mermaid", example = "stateDiagram-v2\n    new --> resolved"), (String = "text/vnd.graphviz", example = "digraph { new -> resolved }"), (String = "image/svg+xml", example = "<svg xmlns=\"http://www.w3.org/2000/svg\">…</svg>"))),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
         (status = 404, response = super::problems::NotFound),
@@ -698,14 +703,34 @@ pub async fn get_template_diagram(
 ) -> Result<HttpResponse, ApiError> {
     let scope = principal.require(READERS)?;
     let (format, language) = (params.format, params.lang.unwrap_or(Language::Ja));
-    let (key, version) = (key.into_inner(), params.version);
-    let def = state
+    let overlay = params.overlay && format == DiagramFormat::Svg;
+    let (key, version, now, s) = (
+        key.into_inner(),
+        params.version,
+        state.clock.now(),
+        state.clone(),
+    );
+    let (def, figures) = state
         .db
-        .read(move |conn| svc::definition(conn, &scope, &key, version))
+        .read(move |conn| {
+            let def = svc::definition(conn, &scope, &key, version)?;
+            let figures = if overlay {
+                Some(crate::service::stats::state_figures(
+                    conn,
+                    &s.definitions,
+                    &scope,
+                    &key,
+                    now,
+                )?)
+            } else {
+                None
+            };
+            Ok::<_, crate::service::error::ServiceError>((def, figures))
+        })
         .await?;
     Ok(HttpResponse::Ok()
         .content_type(format.content_type())
-        .body(diagram::render(&def, format, language)))
+        .body(diagram::render(&def, format, language, figures.as_ref())))
 }
 
 /// Lints a definition without saving it: every error and warning with its JSON pointer.

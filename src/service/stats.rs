@@ -268,6 +268,32 @@ pub fn template_stats(
     })
 }
 
+/// Each state's tickets now and the p90 of its stays that ended in the last 30 days (the
+/// figures an SVG diagram draws on its states).
+pub fn state_figures(
+    conn: &mut DbConnection,
+    defs: &DefinitionCache,
+    scope: &TenantScope,
+    template: &str,
+    now: DateTime<Utc>,
+) -> Result<HashMap<String, crate::domain::diagram::StateFigures>, ServiceError> {
+    let query = StatsQuery {
+        template: template.to_owned(),
+        from: None,
+        to: None,
+        filter: StatsFilter::default(),
+    };
+    let stats = template_stats(conn, defs, scope, &query, now)?;
+    let mut out: HashMap<String, crate::domain::diagram::StateFigures> = HashMap::new();
+    for (_, state, count) in stats.by_state {
+        out.entry(state).or_default().count += count;
+    }
+    for (state, spread) in stats.time_in_state {
+        out.entry(state).or_default().p90_seconds = Some(spread.p90_seconds);
+    }
+    Ok(out)
+}
+
 /// Met and breached per target of stopped clocks `(target, stopped at, breach instant)`: a
 /// clock is breached when its breach instant is not after its stop.
 pub(crate) fn compliance(clocks: &[(String, Timestamp, Option<Timestamp>)]) -> Vec<Compliance> {

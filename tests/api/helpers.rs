@@ -140,7 +140,7 @@ pub fn test_config(db: &TestDb) -> Config {
     config.operator_username = OPERATOR_USERNAME.to_owned();
     config.operator_password = Some(OPERATOR_PASSWORD.to_owned());
     config.workers = 1;
-    config.db_pool_size = 4;
+    config.db_pool_size = 8;
     // Tests drive job passes themselves (`jobs::run_due`); a pass started by every commit
     // would race them. tests/api/jobs.rs turns it on where the wake itself is tested.
     config.jobs.wake_on_enqueue = false;

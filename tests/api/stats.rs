@@ -105,6 +105,25 @@ async fn template_statistics_match_a_hand_computed_fixture() {
         ])
     );
 
+    // The diagram draws the same figures on its states.
+    let picture = app
+        .get(
+            "/api/v1/templates/sla_desk/diagram?format=svg&overlay=true",
+            Some(&d.agent),
+        )
+        .await;
+    assert_eq!(picture.status, StatusCode::OK, "{}", picture.text);
+    assert_eq!(picture.header("content-type"), Some("image/svg+xml"));
+    assert!(picture.text.contains("対応中"), "{}", picture.text);
+    assert!(picture.text.contains("1 · p90 1.0h"), "{}", picture.text);
+    let plain = app
+        .get(
+            "/api/v1/templates/sla_desk/diagram?format=svg&lang=en",
+            Some(&d.agent),
+        )
+        .await;
+    assert!(plain.text.contains("Working") && !plain.text.contains("p90"));
+
     let p1 = app
         .get(
             "/api/v1/stats/templates/sla_desk?from=2026-05-01&to=2026-05-02&priority=p1",
