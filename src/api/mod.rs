@@ -253,6 +253,7 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(tickets::transitions::list_ticket_transitions)
         .service(tickets::transitions::transition_ticket)
         .service(tickets::history::list_ticket_history)
+        .service(tickets::history::get_ticket_timeline)
         .service(tickets::comments::list_ticket_comments)
         .service(tickets::comments::create_ticket_comment)
         .service(tickets::collab::list_ticket_watchers)

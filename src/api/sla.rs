@@ -300,7 +300,7 @@ pub struct Holiday {
 
 /// A year's Japanese public holidays.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Holidays {
+pub struct JapaneseHolidays {
     pub year: i32,
     /// In date order.
     pub holidays: Vec<Holiday>,
@@ -321,7 +321,7 @@ pub struct HolidayYear {
     tag = "sla", operation_id = "list_japanese_holidays", security(("bearer" = [])),
     params(HolidayYear),
     responses(
-        (status = 200, description = "The year's holidays", body = Holidays),
+        (status = 200, description = "The year's holidays", body = JapaneseHolidays),
         (status = 400, response = crate::api::problems::BadRequest),
         (status = 401, response = crate::api::problems::Unauthorized),
         (status = 403, response = crate::api::problems::Forbidden),
@@ -332,14 +332,14 @@ pub struct HolidayYear {
 pub async fn list_japanese_holidays(
     principal: Principal,
     query: web::Query<HolidayYear>,
-) -> Result<web::Json<Holidays>, ApiError> {
+) -> Result<web::Json<JapaneseHolidays>, ApiError> {
     principal.require(&STAFF_ROLES)?;
     let year = query.year;
     let holidays = svc::japanese_holidays(year)?
         .into_iter()
         .map(|(date, name)| Holiday { date, name })
         .collect();
-    Ok(web::Json(Holidays { year, holidays }))
+    Ok(web::Json(JapaneseHolidays { year, holidays }))
 }
 
 // ---------------------------------------------------------------- policies

@@ -36,5 +36,7 @@ closed_set! {
         MailChannel = "mail_channel",
         NotificationRule = "notification_rule",
         MailMessage = "mail_message",
+        Calendar = "calendar",
+        SlaPolicy = "sla_policy",
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use crate::auth::TenantScope;
@@ -132,6 +132,15 @@ pub fn template_stats(
         .ok_or(ServiceError::NotFound)?
         .time_zone;
     let tz: Tz = time_zone.parse().unwrap_or(Tz::UTC);
+    for (field, date) in [("from", query.from), ("to", query.to)] {
+        if date.is_some_and(|d| !(1970..=9999).contains(&d.year())) {
+            return Err(ServiceError::validation(
+                field,
+                "out_of_range",
+                "a date from 1970 to 9999",
+            ));
+        }
+    }
     let today = now.with_timezone(&tz).date_naive();
     let to = query.to.unwrap_or(today);
     let from = query.from.unwrap_or(to - Days::new(29));

@@ -364,6 +364,7 @@ fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
             "/api/v1/notification-rules/{notification_rule}",
             None,
         ),
+        (Method::GET, "/api/v1/tickets/{ticket}/timeline", None),
         (Method::GET, "/api/v1/calendars/{calendar}", None),
         (
             Method::PATCH,

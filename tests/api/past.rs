@@ -139,7 +139,15 @@ async fn the_timeline_lists_each_stay_with_its_times() {
             Some(&d.requester),
         )
         .await;
+    // `history?format=timeline` is a redirect to the timeline (followed here).
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let direct = app
+        .get(
+            &format!("/api/v1/tickets/{ticket}/timeline"),
+            Some(&d.requester),
+        )
+        .await;
+    assert_eq!(direct.json(), reply.json());
     let timeline = reply.json();
     assert_eq!(timeline["ticket_id"], ticket.as_str());
     let items = timeline["items"].as_array().unwrap();

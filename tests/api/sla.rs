@@ -275,6 +275,19 @@ async fn calendars_are_checked_listed_changed_and_kept_while_in_use() {
         .await
         .assert_problem(409, "/problems/calendar-in-use");
 
+    // The audit log names calendars and policies.
+    assert_eq!(
+        app.audit_entries(&d.tenant.admin_token, "calendar.created")
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        app.audit_entries(&d.tenant.admin_token, "sla_policy.created")
+            .await
+            .len(),
+        1
+    );
     let holidays = app
         .get("/api/v1/japanese-holidays?year=2026", Some(&d.agent))
         .await

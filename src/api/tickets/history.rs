@@ -1,13 +1,13 @@
 //! The history of one ticket.
 
-use actix_web::{get, web};
+use actix_web::{HttpResponse, get, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::caller;
-use crate::api::common::{PageParams, bad_cursor, decode_cursor, encode_cursor, page_limit};
+use crate::api::common::{Page, PageParams, bad_cursor, decode_cursor, encode_cursor, page_limit};
 use crate::api::error::ApiError;
 use crate::api::state::AppState;
 use crate::auth::Principal;
@@ -102,7 +102,7 @@ crate::domain::closed_set::closed_set! {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
-    /// `entries` (default): pages of entries; `timeline`: one stay per state entered.
+    /// `entries` (default): pages of entries; `timeline`: 307 to the ticket's timeline.
     #[param(inline)]
     pub format: Option<HistoryFormat>,
 }
@@ -134,35 +134,64 @@ pub struct Timeline {
     pub items: Vec<Stay>,
 }
 
-/// The history in the form asked for: a page of entries (default), or the timeline.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(untagged)]
-#[schema(example = json!({"items": [{"ticket_version": 2, "ordinal": 0, "at": "2026-11-26T09:05:00Z",
-    "actor": {"kind": "user", "id": "019ac0d2-4a00-7000-8000-000000000007", "name": "agent1"},
-    "kind": "transition", "transition": "start", "from_state": "new", "to_state": "in_progress",
-    "field": null, "old_value": null, "new_value": null}], "next_cursor": null}))]
-pub enum HistoryPage {
-    Entries(HistoryEntries),
-    Timeline(Timeline),
-}
-
-/// A page of history entries (the list convention: `items`, `next_cursor`).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct HistoryEntries {
-    pub items: Vec<HistoryEntry>,
-    /// Where the next page starts; `null` on the last page.
-    pub next_cursor: Option<String>,
+/// The per-state timeline of a ticket: the states it has been in, each with when it entered
+/// and left and who moved it there (not paged). Everyone who sees the ticket sees it.
+#[utoipa::path(
+    tag = "tickets", operation_id = "get_ticket_timeline", security(("bearer" = [])),
+    params(("ticket_id" = TicketId, Path)),
+    responses(
+        (status = 200, description = "The timeline, oldest stay first", body = Timeline),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+    )
+)]
+#[get("/tickets/{ticket_id}/timeline")]
+pub async fn get_ticket_timeline(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<TicketId>,
+) -> Result<web::Json<Timeline>, ApiError> {
+    let caller = caller(&principal)?;
+    let (id, now, s) = (id.into_inner(), state.clock.now(), state.clone());
+    let stays = state
+        .db
+        .read(move |conn| svc::timeline(conn, &s.definitions, &caller, id))
+        .await?;
+    let items = stays
+        .into_iter()
+        .map(|stay| {
+            let (kind, actor_id, name) = stay.actor;
+            Ok(Stay {
+                duration_seconds: (stay.left_at.unwrap_or(now) - stay.entered_at)
+                    .num_seconds()
+                    .max(0),
+                state: stay.state,
+                stage: stay.stage,
+                entered_at: stay.entered_at,
+                left_at: stay.left_at,
+                transition: stay.transition,
+                actor: Actor::from_stored(&kind, actor_id, name)?,
+            })
+        })
+        .collect::<Result<_, ApiError>>()?;
+    Ok(web::Json(Timeline {
+        ticket_id: id,
+        items,
+    }))
 }
 
 /// Every transition and field change of the ticket, oldest first (by ticket version, then
-/// ordinal); entries about internal fields are left out for requesters and partners. With
-/// `format=timeline`: the states the ticket has been in, each with when it entered and left
-/// and who moved it there (not paged).
+/// ordinal); entries about internal fields are left out for requesters and partners.
+/// `format=timeline` answers 307 with the address of the ticket's timeline
+/// (`GET /tickets/{ticket_id}/timeline`).
 #[utoipa::path(
     tag = "tickets", operation_id = "list_ticket_history", security(("bearer" = [])),
     params(("ticket_id" = TicketId, Path), HistoryQuery, PageParams),
     responses(
-        (status = 200, description = "A page of history entries, or the timeline", body = HistoryPage),
+        (status = 200, description = "A page of history entries", body = Page<HistoryEntry>),
+        (status = 307, description = "`format=timeline`: the timeline is at `Location`",
+         headers(("Location" = String, description = "`/api/v1/tickets/{ticket_id}/timeline`"))),
         (status = 401, response = crate::api::problems::Unauthorized),
         (status = 403, response = crate::api::problems::Forbidden),
         (status = 404, response = crate::api::problems::NotFound),
@@ -176,35 +205,15 @@ pub async fn list_ticket_history(
     id: web::Path<TicketId>,
     query: web::Query<HistoryQuery>,
     page: web::Query<PageParams>,
-) -> Result<web::Json<HistoryPage>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let caller = caller(&principal)?;
     if query.format == Some(HistoryFormat::Timeline) {
-        let (id, now, s) = (id.into_inner(), state.clock.now(), state.clone());
-        let stays = state
-            .db
-            .read(move |conn| svc::timeline(conn, &s.definitions, &caller, id))
-            .await?;
-        let items = stays
-            .into_iter()
-            .map(|stay| {
-                let (kind, actor_id, name) = stay.actor;
-                Ok(Stay {
-                    duration_seconds: (stay.left_at.unwrap_or(now) - stay.entered_at)
-                        .num_seconds()
-                        .max(0),
-                    state: stay.state,
-                    stage: stay.stage,
-                    entered_at: stay.entered_at,
-                    left_at: stay.left_at,
-                    transition: stay.transition,
-                    actor: Actor::from_stored(&kind, actor_id, name)?,
-                })
-            })
-            .collect::<Result<_, ApiError>>()?;
-        return Ok(web::Json(HistoryPage::Timeline(Timeline {
-            ticket_id: id,
-            items,
-        })));
+        return Ok(HttpResponse::TemporaryRedirect()
+            .insert_header((
+                actix_web::http::header::LOCATION,
+                format!("/api/v1/tickets/{}/timeline", id.into_inner()),
+            ))
+            .finish());
     }
     let limit = page_limit(page.limit)?;
     let after = match &page.cursor {
@@ -225,11 +234,11 @@ pub async fn list_ticket_history(
                 .map(|r| encode_position(r.ticket_version, r.ordinal))
         })
         .flatten();
-    Ok(web::Json(HistoryPage::Entries(HistoryEntries {
+    Ok(HttpResponse::Ok().json(Page {
         items: rows
             .into_iter()
             .map(HistoryEntry::try_from)
-            .collect::<Result<_, _>>()?,
+            .collect::<Result<Vec<_>, _>>()?,
         next_cursor,
-    })))
+    }))
 }
