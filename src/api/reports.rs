@@ -13,12 +13,21 @@ use crate::domain::identity::Role;
 use crate::domain::ids::TenantId;
 use crate::service::reports::{self as svc, MonthlyReport};
 
+/// The report's path, for the security headers.
+pub const PATH: &str = "/api/v1/reports/monthly";
+/// The HTML page's own policy (`service::reports::page`), plus no framing: inline styles and
+/// nothing else, for every form of the report.
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'";
+
 crate::domain::closed_set::closed_set! {
     /// The form of the monthly report.
     pub enum ReportFormat {
         Json = "json",
         /// Flat rows `month,section,template,key,metric,value` for dashboard tools.
         Csv = "csv",
+        /// A self-contained page with the figures and charts drawn as inline SVG.
+        Html = "html",
     }
 }
 
@@ -29,7 +38,7 @@ pub struct ReportParams {
     /// current one (made on demand, `final: false`).
     #[param(example = "2026-05", pattern = "^[0-9]{4}-[0-9]{2}$")]
     pub month: String,
-    /// `json` (default) or `csv`.
+    /// `json` (default), `csv` or `html`.
     #[param(inline)]
     pub format: Option<ReportFormat>,
     /// CSV only: start with a UTF-8 byte order mark, so that Excel (Japanese Windows) reads it.
@@ -48,9 +57,10 @@ pub struct ReportParams {
     tag = "sla", operation_id = "get_monthly_report", security(("bearer" = [])),
     params(ReportParams),
     responses(
-        (status = 200, description = "The report (JSON, or CSV with `format=csv`)",
+        (status = 200, description = "The report (JSON; CSV with `format=csv`; a self-contained HTML page with charts with `format=html`)",
          content((MonthlyReport = "application/json"),
-                 (String = "text/csv", example = "month,section,template,key,metric,value\r\n2026-05,inquiries,,,opened,42\r\n"))),
+                 (String = "text/csv", example = "month,section,template,key,metric,value\r\n2026-05,inquiries,,,opened,42\r\n"),
+                 (String = "text/html", example = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Monthly report 2026-05 — ACME</title>…"))),
         (status = 400, response = crate::api::problems::BadRequest),
         (status = 401, response = crate::api::problems::Unauthorized),
         (status = 403, response = crate::api::problems::Forbidden),
@@ -86,10 +96,16 @@ pub async fn get_monthly_report(
         .db
         .write(move |conn| svc::monthly(conn, &s.definitions, &scope, &month, now))
         .await?;
-    if p.format != Some(ReportFormat::Csv) {
+    let format = p.format.unwrap_or(ReportFormat::Json);
+    if format == ReportFormat::Json {
         return Ok(HttpResponse::Ok().json(document));
     }
     let report: MonthlyReport = serde_json::from_value(document).map_err(ApiError::internal)?;
+    if format == ReportFormat::Html {
+        return Ok(HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(svc::page::render(&report)?));
+    }
     let mut out = Vec::new();
     if p.bom {
         out.extend_from_slice("\u{feff}".as_bytes());
@@ -115,4 +131,18 @@ pub async fn get_monthly_report(
             format!("attachment; filename=\"report-{}.csv\"", report.month),
         ))
         .body(out))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_header_policy_is_the_page_policy_without_framing() {
+        assert_eq!(
+            super::CONTENT_SECURITY_POLICY,
+            format!(
+                "{}; frame-ancestors 'none'",
+                crate::service::reports::page::CONTENT_SECURITY_POLICY
+            )
+        );
+    }
 }

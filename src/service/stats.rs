@@ -111,7 +111,7 @@ fn spreads(by_state: HashMap<String, Vec<i64>>) -> Vec<(String, Spread)> {
 }
 
 /// Local midnight at the start of a date, as an instant.
-fn start_of(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
+pub(crate) fn start_of(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
     let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default();
     tz.from_local_datetime(&midnight)
         .earliest()

@@ -119,6 +119,19 @@ async fn the_monthly_report_is_made_once_the_month_ends_and_never_changes() {
         ])
     );
 
+    // The cumulative flow, per local day: X filed and closed on 1 May, Y filed on the 10th,
+    // Z on the 20th; the April ticket is open all month.
+    let daily = i["daily"].as_array().unwrap();
+    assert_eq!(daily.len(), 31);
+    let day = |n: usize, opened: i64, closed: i64, backlog: i64| json!({"date": format!("2026-05-{n:02}"), "opened": opened, "closed": closed, "backlog": backlog});
+    assert_eq!(daily[0], day(1, 1, 1, 1));
+    assert_eq!(daily[8], day(9, 0, 0, 1));
+    assert_eq!(daily[9], day(10, 1, 0, 2));
+    assert_eq!(daily[19], day(20, 1, 0, 3));
+    assert_eq!(daily[30], day(31, 0, 0, 3));
+    let total = |k: &str| daily.iter().map(|d| d[k].as_i64().unwrap()).sum::<i64>();
+    assert_eq!((total("opened"), total("closed")), (3, 1));
+
     // Later changes do not touch May's stored report.
     fire(&app, &d.agent, &z, "resolve").await;
     ticket(&app, &d.requester, "p1", "vpn").await;
@@ -149,6 +162,8 @@ async fn the_monthly_report_is_made_once_the_month_ends_and_never_changes() {
         "2026-05,backlog_state,sla_desk,working,backlog,1",
         "2026-05,category,,mail,opened,2",
         "2026-05,sla,,resolution,rate,1.0000",
+        "2026-05,day,,2026-05-01,closed,1",
+        "2026-05,day,,2026-05-20,backlog,3",
     ] {
         assert!(
             csv.text.lines().any(|l| l == line),
@@ -164,6 +179,45 @@ async fn the_monthly_report_is_made_once_the_month_ends_and_never_changes() {
         .json();
     assert_eq!(june["final"], false);
     assert_eq!(june["inquiries"]["opened"], 1);
+    // 1 June has begun (10:00 JST): the April ticket, Y, Z (resolved, not closed) and the new
+    // one are open now.
+    assert_eq!(
+        june["inquiries"]["daily"],
+        json!([{"date": "2026-06-01", "opened": 1, "closed": 0, "backlog": 4}])
+    );
+
+    // The page: self-contained HTML with the three charts as inline SVG, its own policy.
+    let page = app
+        .get(
+            "/api/v1/reports/monthly?month=2026-05&format=html",
+            Some(admin),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert_eq!(
+        page.header("content-type").unwrap(),
+        "text/html; charset=utf-8"
+    );
+    assert_eq!(
+        page.header("content-security-policy").unwrap(),
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+    );
+    let html = &page.text;
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    for id in ["cumulative-flow", "state-distribution", "sla-compliance"] {
+        let at = html.find(&format!("<figure id=\"{id}\">")).unwrap();
+        assert!(
+            html[at..].starts_with(&format!("<figure id=\"{id}\"><svg")),
+            "{id}"
+        );
+    }
+    assert!(html.contains("sla_desk / working"), "{html}");
+    assert!(html.contains("resolution 100.0 %"), "{html}");
+    for outside in ["<script", "src=", "href=", "url("] {
+        assert!(!html.contains(outside), "{outside} in the page");
+    }
+    // A state or tenant name cannot inject markup.
+    assert!(!html.contains("<b>"));
     for bad in ["2026-07", "2026-5", "May"] {
         app.get(&format!("/api/v1/reports/monthly?month={bad}"), Some(admin))
             .await

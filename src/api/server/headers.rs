@@ -15,10 +15,16 @@ const CSP_NONE: &str = "default-src 'none'; frame-ancestors 'none'";
 
 /// Path prefixes with a policy of their own, first match wins; every other path gets
 /// [`CSP_NONE`].
-const CSP_BY_PATH: &[(&str, &str)] = &[(
-    crate::api::docs_page::PATH,
-    crate::api::docs_page::CONTENT_SECURITY_POLICY,
-)];
+const CSP_BY_PATH: &[(&str, &str)] = &[
+    (
+        crate::api::docs_page::PATH,
+        crate::api::docs_page::CONTENT_SECURITY_POLICY,
+    ),
+    (
+        crate::api::reports::PATH,
+        crate::api::reports::CONTENT_SECURITY_POLICY,
+    ),
+];
 
 /// One year, with subdomains: sent only when this server terminates TLS itself.
 const HSTS: &str = "max-age=31536000; includeSubDomains";

@@ -3,6 +3,8 @@
 //! `reports.monthly` job, or by the first read) and stored; every later read returns that
 //! same document. The current month is made on demand and not stored. docs/reports.md.
 
+pub mod page;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Months, NaiveDate, TimeZone, Utc};
@@ -72,6 +74,20 @@ pub struct ReportCompliance {
     pub rate: Option<f64>,
 }
 
+/// One local day of the month (the cumulative flow).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReportDay {
+    /// The local date.
+    pub date: NaiveDate,
+    /// Tickets filed that day.
+    pub opened: usize,
+    /// Transitions into a terminal state that day (a ticket closed, reopened and closed
+    /// again counts twice).
+    pub closed: usize,
+    /// Tickets open at the day's end (today: now).
+    pub backlog: usize,
+}
+
 /// The inquiry figures of the month.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Inquiries {
@@ -93,6 +109,9 @@ pub struct Inquiries {
     /// The most frequent values of the `category` field among tickets filed in the month.
     pub top_categories: Vec<Category>,
     pub sla: Vec<ReportCompliance>,
+    /// Each day of the month that has begun. Absent from reports stored before it was added.
+    #[serde(default)]
+    pub daily: Vec<ReportDay>,
 }
 
 /// A tenant's monthly report.
@@ -106,7 +125,8 @@ pub struct Inquiries {
         "by_channel": [{"key": "api", "opened": 30, "closed": 27, "backlog": 6}, {"key": "mail", "opened": 12, "closed": 11, "backlog": 3}],
         "backlog_by_state": [{"template": "inquiry", "state": "answering", "count": 9}],
         "top_categories": [{"value": "billing", "opened": 20}],
-        "sla": [{"target": "first_response", "met": 40, "breached": 2, "rate": 0.952}, {"target": "resolution", "met": 36, "breached": 2, "rate": 0.947}]}}))]
+        "sla": [{"target": "first_response", "met": 40, "breached": 2, "rate": 0.952}, {"target": "resolution", "met": 36, "breached": 2, "rate": 0.947}],
+        "daily": [{"date": "2026-05-01", "opened": 2, "closed": 1, "backlog": 6}, {"date": "2026-05-02", "opened": 0, "closed": 0, "backlog": 6}]}}))]
 pub struct MonthlyReport {
     pub tenant: ReportTenant,
     /// `YYYY-MM` in `time_zone`.
@@ -264,12 +284,17 @@ fn build(
     let keys: HashMap<TemplateId, String> = db::templates::keys_by_id(conn, scope)?
         .into_iter()
         .collect();
-    let mut terminal: HashMap<(TemplateId, i32, String), bool> = HashMap::new();
-    // Per ticket: its last state before the cut, and when it entered it.
-    let mut last: HashMap<TicketId, (String, DateTime<Utc>)> = HashMap::new();
-    for (ticket, at, state) in &changes {
-        last.insert(*ticket, (state.clone().unwrap_or_default(), at.0));
+    let mut terminal = TerminalStates::default();
+    // Per ticket: the states it entered before the cut, in order, and when.
+    let mut timelines: HashMap<TicketId, Vec<(DateTime<Utc>, String)>> = HashMap::new();
+    for (ticket, at, state) in changes {
+        timelines
+            .entry(ticket)
+            .or_default()
+            .push((at.0, state.unwrap_or_default()));
     }
+    let tz: Tz = tenant.time_zone.parse().unwrap_or(Tz::UTC);
+    let mut days = Days::new(tz, (start, end), now);
     let mut inq = Inquiries {
         opened: 0,
         closed: 0,
@@ -282,6 +307,7 @@ fn build(
         backlog_by_state: Vec::new(),
         top_categories: Vec::new(),
         sla: Vec::new(),
+        daily: Vec::new(),
     };
     let mut by_template: BTreeMap<String, Flow> = BTreeMap::new();
     let mut by_priority: BTreeMap<String, Flow> = BTreeMap::new();
@@ -291,18 +317,20 @@ fn build(
     let mut resolutions: Vec<i64> = Vec::new();
     for (id, template, version, created_at, fields) in &tickets {
         let key = keys.get(template).cloned().unwrap_or_default();
-        let Some((state, entered)) = last.get(id).cloned() else {
+        let Some(timeline) = timelines.get(id) else {
             continue;
         };
-        let is_terminal = match terminal.get(&(*template, *version, state.clone())) {
-            Some(t) => *t,
-            None => {
-                let def = defs.get(conn, scope, *template, *version)?;
-                let t = def.state(&state).is_some_and(|s| s.terminal);
-                terminal.insert((*template, *version, state.clone()), t);
-                t
-            }
+        // Whether the ticket was closed after each entry.
+        let mut closed_after = Vec::with_capacity(timeline.len());
+        for (_, state) in timeline {
+            closed_after.push(terminal.of(conn, defs, scope, (*template, *version), state)?);
+        }
+        days.add(created_at.0, timeline, &closed_after);
+        let Some(((entered, state), &is_terminal)) = timeline.last().zip(closed_after.last())
+        else {
+            continue;
         };
+        let (entered, state) = (*entered, state.clone());
         let opened = created_at.0 >= start;
         let closed = is_terminal && entered >= start;
         let open = !is_terminal;
@@ -355,6 +383,7 @@ fn build(
         .into_iter()
         .map(|(value, opened)| Category { value, opened })
         .collect();
+    inq.daily = days.finish();
     inq.by_template = by_template.into_values().collect();
     inq.by_priority = by_priority.into_values().collect();
     inq.by_channel = by_channel.into_values().collect();
@@ -389,6 +418,129 @@ fn build(
         usage,
         inquiries: inq,
     })
+}
+
+/// Whether a state of a template version is terminal, each looked up once.
+#[derive(Default)]
+struct TerminalStates(HashMap<(TemplateId, i32, String), bool>);
+
+impl TerminalStates {
+    fn of(
+        &mut self,
+        conn: &mut DbConnection,
+        defs: &DefinitionCache,
+        scope: &TenantScope,
+        (template, version): (TemplateId, i32),
+        state: &str,
+    ) -> Result<bool, ServiceError> {
+        if let Some(t) = self.0.get(&(template, version, state.to_owned())) {
+            return Ok(*t);
+        }
+        let def = defs.get(conn, scope, template, version)?;
+        let t = def.state(state).is_some_and(|s| s.terminal);
+        self.0.insert((template, version, state.to_owned()), t);
+        Ok(t)
+    }
+}
+
+/// The daily series of a month: the local days that have begun by `now`.
+struct Days {
+    /// The start of each begun day.
+    starts: Vec<DateTime<Utc>>,
+    /// Each day's backlog counts the entries before its cut: the day's end, or for today
+    /// just after `now` (what happened at `now` has happened).
+    cuts: Vec<DateTime<Utc>>,
+    end: DateTime<Utc>,
+    dates: Vec<NaiveDate>,
+    opened: Vec<usize>,
+    closed: Vec<usize>,
+    backlog: Vec<usize>,
+}
+
+impl Days {
+    fn new(tz: Tz, (start, end): (DateTime<Utc>, DateTime<Utc>), now: DateTime<Utc>) -> Self {
+        let mut days = Self {
+            starts: Vec::new(),
+            cuts: Vec::new(),
+            end,
+            dates: Vec::new(),
+            opened: Vec::new(),
+            closed: Vec::new(),
+            backlog: Vec::new(),
+        };
+        let mut date = start.with_timezone(&tz).date_naive();
+        let mut at = start;
+        while at < end && at <= now {
+            let next = date
+                .succ_opt()
+                .map_or(end, |d| super::stats::start_of(tz, d).min(end));
+            days.starts.push(at);
+            days.cuts
+                .push(next.min(now + chrono::Duration::microseconds(1)));
+            days.dates.push(date);
+            (date, at) = (date.succ_opt().unwrap_or(date), next);
+        }
+        let n = days.starts.len();
+        (days.opened, days.closed, days.backlog) = (vec![0; n], vec![0; n], vec![0; n]);
+        days
+    }
+
+    /// The day an instant of the month falls on.
+    fn index(&self, at: DateTime<Utc>) -> Option<usize> {
+        let begun = self.starts.partition_point(|s| *s <= at);
+        (begun > 0 && at < self.end).then(|| begun - 1)
+    }
+
+    /// Counts a ticket: filed at `created`, then its timeline (before the month's end) and
+    /// whether it was closed after each entry.
+    fn add(
+        &mut self,
+        created: DateTime<Utc>,
+        timeline: &[(DateTime<Utc>, String)],
+        closed_after: &[bool],
+    ) {
+        if let Some(i) = self.index(created) {
+            self.opened[i] += 1;
+        }
+        let mut since: Option<DateTime<Utc>> = None;
+        for ((at, _), &closed) in timeline.iter().zip(closed_after) {
+            match (since, closed) {
+                (None, false) => since = Some(*at),
+                (Some(from), true) => {
+                    self.count_open(from, Some(*at));
+                    since = None;
+                    if let Some(i) = self.index(*at) {
+                        self.closed[i] += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(from) = since {
+            self.count_open(from, None);
+        }
+    }
+
+    /// A ticket open from `from` (exclusive) to `to` (inclusive; `None`: still open): a
+    /// day's backlog counts it when its cut falls in between.
+    fn count_open(&mut self, from: DateTime<Utc>, to: Option<DateTime<Utc>>) {
+        for (i, cut) in self.cuts.iter().enumerate() {
+            if from < *cut && to.is_none_or(|to| *cut <= to) {
+                self.backlog[i] += 1;
+            }
+        }
+    }
+
+    fn finish(self) -> Vec<ReportDay> {
+        (0..self.dates.len())
+            .map(|i| ReportDay {
+                date: self.dates[i],
+                opened: self.opened[i],
+                closed: self.closed[i],
+                backlog: self.backlog[i],
+            })
+            .collect()
+    }
 }
 
 /// The CSV form: one row per figure, columns `month,section,template,key,metric,value`
@@ -481,6 +633,12 @@ pub fn csv_rows(report: &MonthlyReport) -> Vec<[String; 6]> {
         rows.push(row("sla", "", target, "breached", s.breached.to_string()));
         let rate = s.rate.map(|r| format!("{r:.4}")).unwrap_or_default();
         rows.push(row("sla", "", target, "rate", rate));
+    }
+    for d in &i.daily {
+        let date = d.date.to_string();
+        rows.push(row("day", "", &date, "opened", d.opened.to_string()));
+        rows.push(row("day", "", &date, "closed", d.closed.to_string()));
+        rows.push(row("day", "", &date, "backlog", d.backlog.to_string()));
     }
     rows
 }
