@@ -286,12 +286,14 @@ pub fn clocks_of(
         .load(conn)
 }
 
-/// Stores a replayed clock. An announcement already made stays made while its instant is
-/// still past (decided in the statement, so a concurrent announcement is never undone).
+/// Stores a replayed clock (one upsert). An announcement already made stays made while its
+/// instant is still past (decided in the statement, so a concurrent announcement is never
+/// undone).
 pub fn store_clock(conn: &mut DbConnection, row: &ClockRow, now: Timestamp) -> QueryResult<()> {
     use diesel::dsl::sql;
     use diesel::sql_types::Bool;
     let past = |at: Option<Timestamp>| at.is_some_and(|a| a <= now);
+    // The stored row's flag (qualified: `excluded` is the proposed row on both backends).
     let keep = |column: &str, at: Option<Timestamp>| {
         if past(at) {
             sql::<Bool>(column)
@@ -299,31 +301,30 @@ pub fn store_clock(conn: &mut DbConnection, row: &ClockRow, now: Timestamp) -> Q
             sql::<Bool>("false")
         }
     };
-    let target = sla_clocks::table
-        .filter(sla_clocks::tenant_id.eq(row.tenant_id))
-        .filter(sla_clocks::ticket_id.eq(row.ticket_id))
-        .filter(sla_clocks::target.eq(&row.target));
-    let n = diesel::update(target)
-        .set((
-            sla_clocks::policy_id.eq(row.policy_id),
-            sla_clocks::calendar_id.eq(row.calendar_id),
-            sla_clocks::target_seconds.eq(row.target_seconds),
-            sla_clocks::started_at.eq(row.started_at),
-            sla_clocks::elapsed_ms.eq(row.elapsed_ms),
-            sla_clocks::as_of.eq(row.as_of),
-            sla_clocks::running.eq(row.running),
-            sla_clocks::stopped_at.eq(row.stopped_at),
-            sla_clocks::at_risk_at.eq(row.at_risk_at),
-            sla_clocks::breach_at.eq(row.breach_at),
-            sla_clocks::at_risk_notified.eq(keep("at_risk_notified", row.at_risk_at)),
-            sla_clocks::breach_notified.eq(keep("breach_notified", row.breach_at)),
+    let changes = (
+        sla_clocks::policy_id.eq(row.policy_id),
+        sla_clocks::calendar_id.eq(row.calendar_id),
+        sla_clocks::target_seconds.eq(row.target_seconds),
+        sla_clocks::started_at.eq(row.started_at),
+        sla_clocks::elapsed_ms.eq(row.elapsed_ms),
+        sla_clocks::as_of.eq(row.as_of),
+        sla_clocks::running.eq(row.running),
+        sla_clocks::stopped_at.eq(row.stopped_at),
+        sla_clocks::at_risk_at.eq(row.at_risk_at),
+        sla_clocks::breach_at.eq(row.breach_at),
+        sla_clocks::at_risk_notified.eq(keep("sla_clocks.at_risk_notified", row.at_risk_at)),
+        sla_clocks::breach_notified.eq(keep("sla_clocks.breach_notified", row.breach_at)),
+    );
+    per_backend!(conn, |c| diesel::insert_into(sla_clocks::table)
+        .values(row)
+        .on_conflict((
+            sla_clocks::tenant_id,
+            sla_clocks::ticket_id,
+            sla_clocks::target
         ))
-        .execute(conn)?;
-    if n == 0 {
-        diesel::insert_into(sla_clocks::table)
-            .values(row)
-            .execute(conn)?;
-    }
+        .do_update()
+        .set(changes.clone())
+        .execute(c))?;
     Ok(())
 }
 

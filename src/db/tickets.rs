@@ -690,7 +690,7 @@ pub fn first_public_comment_by_other(
     query.first(conn).optional()
 }
 
-/// A page of a template's tickets (every version) in id order.
+/// A page of a template's tickets (every version) in id order, locked on PostgreSQL.
 pub fn tickets_of_template(
     conn: &mut DbConnection,
     scope: &TenantScope,
@@ -698,16 +698,20 @@ pub fn tickets_of_template(
     after: Option<TicketId>,
     limit: i64,
 ) -> QueryResult<Vec<TicketRow>> {
-    let mut query = tickets::table
+    // The nil id sorts before every id on both backends.
+    let after = after.unwrap_or(TicketId(uuid::Uuid::nil()));
+    let query = tickets::table
         .filter(tickets::tenant_id.eq(scope.tenant_id()))
         .filter(tickets::template_id.eq(template))
+        .filter(tickets::id.gt(after))
         .order(tickets::id.asc())
-        .limit(limit)
-        .into_boxed();
-    if let Some(after) = after {
-        query = query.filter(tickets::id.gt(after));
+        .limit(limit);
+    match conn {
+        // Locked until the transaction ends: a change to one of them (which writes its own
+        // derived rows) waits, so what is derived here from the rows read is not stale.
+        DbConnection::Postgres(pg) => query.for_update().load(pg),
+        DbConnection::Sqlite(_) => query.load(conn),
     }
-    query.load(conn)
 }
 
 /// Which tickets of a template the statistics count (`GET /stats/templates/{key}`).

@@ -607,11 +607,27 @@ pub(crate) fn refresh(
         return Ok(());
     }
     let mut calendars = Calendars::default();
-    let replayed = replay_ticket(conn, scope, &policies, ticket, &mut calendars, now)?;
+    let replayed = replay_ticket(
+        conn,
+        scope,
+        &policies,
+        ticket,
+        &mut calendars,
+        Until::AtLeast(now),
+    )?;
     store(conn, scope, ticket.id, &replayed, now)
 }
 
 type Replayed = Vec<(Target, SlaPolicyId, Option<CalendarId>, i32, Clock)>;
+
+/// Up to when a replay counts.
+#[derive(Debug, Clone, Copy)]
+enum Until {
+    /// This instant, even if the history goes on (a ticket as it was).
+    Exactly(DateTime<Utc>),
+    /// This instant or the ticket's latest change, whichever is later (a stored clock).
+    AtLeast(DateTime<Utc>),
+}
 
 fn replay_ticket(
     conn: &mut DbConnection,
@@ -619,7 +635,7 @@ fn replay_ticket(
     policies: &[PolicyRow],
     ticket: &TicketClockInput<'_>,
     calendars: &mut Calendars,
-    now: DateTime<Utc>,
+    until: Until,
 ) -> Result<Replayed, ServiceError> {
     let mut applying = None;
     for row in policies {
@@ -651,6 +667,16 @@ fn replay_ticket(
     let response = match (first_transition, first_comment) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
+    };
+    let now = match until {
+        Until::Exactly(at) => at,
+        // A replay that began before the ticket's latest change (a job's `now` is when it
+        // started; another node's clock may run ahead) counts up to that change.
+        Until::AtLeast(now) => phases
+            .iter()
+            .map(|p| p.at)
+            .chain(response)
+            .fold(now, DateTime::max),
     };
     let calendar_id = policy.input.calendar;
     let calendar = calendars.get(conn, scope, calendar_id)?;
@@ -803,7 +829,14 @@ pub(crate) fn clocks_at(
         return Ok(Vec::new());
     }
     let mut calendars = Calendars::default();
-    let replayed = replay_ticket(conn, scope, &policies, ticket, &mut calendars, at)?;
+    let replayed = replay_ticket(
+        conn,
+        scope,
+        &policies,
+        ticket,
+        &mut calendars,
+        Until::Exactly(at),
+    )?;
     Ok(replayed
         .iter()
         .map(|(target, policy, calendar, minutes, clock)| {
@@ -864,7 +897,14 @@ pub fn replay_batch(
             fields: &fields,
             requester: row.requester_id,
         };
-        let replayed = replay_ticket(conn, &scope, &policies, &input, &mut calendars, now)?;
+        let replayed = replay_ticket(
+            conn,
+            &scope,
+            &policies,
+            &input,
+            &mut calendars,
+            Until::AtLeast(now),
+        )?;
         store(conn, &scope, row.id, &replayed, now)?;
         last = Some(row.id);
     }

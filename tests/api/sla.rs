@@ -640,6 +640,42 @@ async fn a_policy_change_is_replayed_and_a_condition_picks_the_policy() {
     assert!(body.get("sla").is_none(), "{body}");
 }
 
+/// Found by the two-process harness (tests/multinode): a replay job's `now` is when it
+/// started, so a ticket filed after that but before the job reached it must keep its clock
+/// counting from its filing, not get one stopped short of it (which never breaches).
+#[actix_web::test]
+async fn a_replay_that_started_before_a_ticket_was_filed_keeps_its_clock_running() {
+    let app = app().await;
+    let d = desk(&app, "late-replay").await;
+    let t0 = app.clock_now();
+    app.create(
+        "/api/v1/sla-policies",
+        &d.pm,
+        json!({"template": "sla_desk", "name": "1h", "resolution_minutes": 60}),
+    )
+    .await;
+    app.clock.set(t0 + TimeDelta::minutes(10));
+    let ticket = file(&app, &d.requester, "p2").await;
+    // The replay runs as if it had started a minute after the policy was made.
+    app.clock.set(t0 + TimeDelta::minutes(1));
+    run_jobs(&app).await;
+    app.clock.set(t0 + TimeDelta::minutes(20));
+    let (_, clock) = clocks(&app, &d.agent, &ticket).await;
+    let due = (t0 + TimeDelta::minutes(70)).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+    assert_eq!(clock["due_at"], due.as_str(), "{clock}");
+    assert_eq!(clock["paused"], false, "{clock}");
+    app.clock.set(t0 + TimeDelta::minutes(71));
+    run_jobs(&app).await;
+    assert_eq!(
+        sla_events(&app, &d.agent)
+            .await
+            .iter()
+            .filter(|(kind, ..)| kind == "ticket.sla_breached")
+            .count(),
+        1
+    );
+}
+
 #[actix_web::test]
 async fn a_breach_is_announced_once_when_two_nodes_look_at_the_same_moment() {
     let app = app().await;

@@ -574,6 +574,9 @@ fn restricted_calls(v: &Vault) -> Vec<Call> {
         "/api/v1/tickets?field.secret_int=987654322".to_owned(),
         "/api/v1/tickets/export".to_owned(),
         format!("{t}/history"),
+        format!("{t}/timeline"),
+        // Tickets as they were: a future instant reads as now.
+        format!("{t}?as_of=2999-01-01T00:00:00Z"),
         format!("{t}/comments"),
         format!("{t}/attachments"),
         format!("{t}/links"),
@@ -600,6 +603,17 @@ fn restricted_calls(v: &Vault) -> Vec<Call> {
             v.internal_attachment
         ))
     });
+    // Figures over tickets are for staff.
+    for path in [
+        "/api/v1/stats/templates/vault".to_owned(),
+        "/api/v1/reports/monthly?month=2026-04".to_owned(),
+        "/api/v1/tickets?sla=breached".to_owned(),
+    ] {
+        calls.push(Call {
+            status: StatusCode::FORBIDDEN,
+            ..get(path)
+        });
+    }
     // Writes answer with ticket data too.
     calls.push(Call {
         method: Method::PATCH,
@@ -648,6 +662,7 @@ async fn no_internal_value_reaches_a_requester_or_a_partner() {
     for path in [
         format!("{t}?expand=references"),
         format!("{t}/history"),
+        format!("{t}?as_of=2999-01-01T00:00:00Z"),
         format!("{t}/comments"),
         format!("/api/v1/tickets?q={SENTINEL}"),
         "/api/v1/events?limit=500".to_owned(),

@@ -9,7 +9,7 @@ use crate::Res;
 use crate::node::OPERATOR_PASSWORD;
 
 pub const TENANT: &str = "multinode";
-const PASSWORD: &str = "multinode-harness-user-passphrase";
+pub const PASSWORD: &str = "multinode-harness-user-passphrase";
 
 #[derive(Clone)]
 pub struct Api {
@@ -120,6 +120,48 @@ impl Api {
             cursor = page["next_cursor"].as_str().map(str::to_owned).or(cursor);
             if items.is_empty() {
                 return Ok((ids, cursor));
+            }
+        }
+    }
+
+    /// The ids of every ticket of a template.
+    pub async fn ticket_ids(&self, template: &str) -> Res<Vec<String>> {
+        let mut ids = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/api/v1/tickets?limit=500&template={template}");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let page = self.get(&path).await?;
+            for t in page["items"].as_array().cloned().unwrap_or_default() {
+                ids.push(t["id"].as_str().unwrap_or_default().to_owned());
+            }
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return Ok(ids),
+            }
+        }
+    }
+
+    /// Every event of one type in the feed.
+    pub async fn events_of_type(&self, event_type: &str) -> Res<Vec<Value>> {
+        let mut events = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/api/v1/events?limit=500&type={event_type}");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&after={c}"));
+            }
+            let page = self.get(&path).await?;
+            let items = page["items"].as_array().cloned().unwrap_or_default();
+            if items.is_empty() {
+                return Ok(events);
+            }
+            events.extend(items);
+            cursor = page["next_cursor"].as_str().map(str::to_owned);
+            if cursor.is_none() {
+                return Ok(events);
             }
         }
     }

@@ -16,9 +16,18 @@
 //!     cargo test --test multinode                                    # 1,000 events a round
 //!   ... STAGEFLOW_MULTINODE_EVENTS=10000 cargo test --test multinode  # by hand
 //!
+//! Round 3 (SLA, breach announced once): a policy of one hour to resolve (at risk at 50 %)
+//! covers every ticket of the template (the earlier rounds' too) and more are filed; the last
+//! real-time node is killed and two nodes start two hours ahead
+//! (libfaketime: `LD_PRELOAD`, `FAKETIME=+2h`, monotonic time left real), both running the
+//! `sla.watch` job every 5 s. Every ticket must get exactly one `ticket.sla_at_risk` and one
+//! `ticket.sla_breached` event in the feed, also after several more watch passes of both.
+//!
 //! Settings: `STAGEFLOW_MULTINODE_BINARY` (default `<target dir>/release/stageflow`),
 //! `STAGEFLOW_MULTINODE_EVENTS` (ticket creations a round, 1,000), `STAGEFLOW_MULTINODE_CLIENTS`
-//! (8), `STAGEFLOW_MULTINODE_DRAIN_SECONDS` (how long a round may take to deliver, 120).
+//! (8), `STAGEFLOW_MULTINODE_DRAIN_SECONDS` (how long a round may take to deliver, 120),
+//! `STAGEFLOW_MULTINODE_SLA_TICKETS` (200), `STAGEFLOW_FAKETIME_LIB` (default
+//! `/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1`, Debian's `faketime` package).
 //! Not part of plain `cargo test` (`test = false`); `.ci/run` runs it. Exits non-zero on any
 //! lost delivery, unexpected duplicate, bad signature or delivery not `delivered`.
 
@@ -32,7 +41,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use crate::api::{Api, Tenant};
+use serde_json::json;
+
+use crate::api::{Api, PASSWORD, TENANT, Tenant};
 use crate::load::Load;
 use crate::node::{Cluster, LEASE_SECONDS};
 use crate::receiver::{Receiver, Snapshot};
@@ -47,6 +58,10 @@ const BATCH_SIZE: usize = 100;
 const SLOW_ANSWER: Duration = Duration::from_millis(50);
 /// Problems printed (all are counted).
 const SHOWN_PROBLEMS: usize = 20;
+/// The SLA round's watch period (the smallest the server accepts) and how many more periods
+/// it waits, once every announcement is there, for a duplicate to show.
+const SLA_WATCH_SECONDS: u64 = 5;
+const SLA_EXTRA_PASSES: u32 = 3;
 
 struct Settings {
     binary: PathBuf,
@@ -54,6 +69,8 @@ struct Settings {
     events: usize,
     clients: usize,
     drain: Duration,
+    sla_tickets: usize,
+    faketime: PathBuf,
 }
 
 fn setting<T: std::str::FromStr>(name: &str, default: T) -> Res<T> {
@@ -93,6 +110,11 @@ impl Settings {
             events: setting("STAGEFLOW_MULTINODE_EVENTS", 1_000)?,
             clients: setting("STAGEFLOW_MULTINODE_CLIENTS", 8)?,
             drain: Duration::from_secs(setting("STAGEFLOW_MULTINODE_DRAIN_SECONDS", 120)?),
+            sla_tickets: setting("STAGEFLOW_MULTINODE_SLA_TICKETS", 200)?,
+            faketime: setting(
+                "STAGEFLOW_FAKETIME_LIB",
+                PathBuf::from("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"),
+            )?,
         })
     }
 }
@@ -151,6 +173,7 @@ async fn run() -> Res<usize> {
     };
     let mut problems = round_normal(&mut ctx).await?;
     problems += round_kill(&mut ctx).await?;
+    problems += round_sla(&mut ctx, &client).await?;
     println!("multinode harness: problems {problems}");
     Ok(problems)
 }
@@ -286,6 +309,114 @@ async fn round_kill(ctx: &mut Ctx) -> Res<usize> {
         duplicates: twice,
     };
     report(ctx, "round 2 (kill)", &load, &figures, &snap, &problems);
+    Ok(problems.len())
+}
+
+/// Round 3: SLA breaches announced once by two processes (see the top of the file).
+async fn round_sla(ctx: &mut Ctx, client: &reqwest::Client) -> Res<usize> {
+    if !ctx.s.faketime.is_file() {
+        return Err(format!(
+            "{} does not exist: install Debian's faketime package or name the library with \
+             STAGEFLOW_FAKETIME_LIB",
+            ctx.s.faketime.display()
+        )
+        .into());
+    }
+    let node_a = ctx.cluster.nodes[0].base_url();
+    let pm = Api::login(client, &node_a, Some(TENANT), "pm", PASSWORD).await?;
+    pm.must_post(
+        "/api/v1/sla-policies",
+        json!({"template": "mn", "name": "one hour", "resolution_minutes": 60,
+            "at_risk_percent": 50}),
+    )
+    .await?;
+    let agent = ctx.tenant.agent.on(&node_a);
+    for n in 0..ctx.s.sla_tickets {
+        agent
+            .must_post(
+                "/api/v1/tickets",
+                json!({"template": "mn", "fields": {"title": format!("SLA {n}")}}),
+            )
+            .await?;
+    }
+    // The policy covers the earlier rounds' tickets too (replayed by the `sla.replay` job):
+    // every ticket of the template is due.
+    let tickets: HashSet<String> = agent.ticket_ids("mn").await?.into_iter().collect();
+    ctx.cluster.nodes[0].kill().await?;
+    let ahead = [
+        ("LD_PRELOAD", ctx.s.faketime.display().to_string()),
+        ("FAKETIME", "+2h".to_owned()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1".to_owned()),
+        ("STAGEFLOW_SLA_WATCH_SECONDS", SLA_WATCH_SECONDS.to_string()),
+    ];
+    let started = Instant::now();
+    ctx.cluster.start_with(client, "node-c", &ahead).await?;
+    ctx.cluster.start_with(client, "node-d", &ahead).await?;
+    // Tokens of the real clock have expired two hours ahead: a new session.
+    let node_c = ctx.cluster.nodes[2].base_url();
+    let admin = Api::login(client, &node_c, Some(TENANT), "admin", PASSWORD).await?;
+    let kinds = ["ticket.sla_at_risk", "ticket.sla_breached"];
+    let deadline = started + ctx.s.drain;
+    let mut all_there = None;
+    loop {
+        let mut complete = true;
+        for kind in kinds {
+            complete &= admin.events_of_type(kind).await?.len() >= tickets.len();
+        }
+        if complete && all_there.is_none() {
+            all_there = Some(started.elapsed());
+        }
+        let waited = all_there.is_some_and(|at| {
+            started.elapsed() > at + Duration::from_secs(SLA_WATCH_SECONDS) * SLA_EXTRA_PASSES
+        });
+        if waited || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let mut problems = Vec::new();
+    let mut counts = Vec::new();
+    for kind in kinds {
+        let events = admin.events_of_type(kind).await?;
+        let mut per_ticket: HashMap<String, usize> = HashMap::new();
+        for e in &events {
+            let id = e["subject"]["id"].as_str().unwrap_or_default().to_owned();
+            *per_ticket.entry(id).or_insert(0) += 1;
+        }
+        for (id, n) in &per_ticket {
+            if !tickets.contains(id) {
+                problems.push(format!(
+                    "{kind} for {id}, which is no ticket of the template"
+                ));
+            } else if *n != 1 {
+                problems.push(format!("{kind} announced {n} times for ticket {id}"));
+            }
+        }
+        let missing = tickets
+            .iter()
+            .filter(|t| !per_ticket.contains_key(*t))
+            .count();
+        if missing > 0 {
+            problems.push(format!("{kind} missing for {missing} tickets"));
+        }
+        counts.push(format!("{kind} {}", events.len()));
+    }
+    println!(
+        "round 3 (SLA): {} tickets (this round's and the earlier ones) on a one-hour policy; \
+         node-a killed; node-c and node-d two \
+         hours ahead, watching every {SLA_WATCH_SECONDS} s; every announcement there after \
+         {}; then {SLA_EXTRA_PASSES} more watch periods; events: {}; problems {}",
+        tickets.len(),
+        all_there.map_or("never".to_owned(), |d| format!("{:.2} s", d.as_secs_f64())),
+        counts.join(", "),
+        problems.len()
+    );
+    for problem in problems.iter().take(SHOWN_PROBLEMS) {
+        println!("  PROBLEM: {problem}");
+    }
+    if !problems.is_empty() {
+        println!("{}", ctx.cluster.log_tails());
+    }
     Ok(problems.len())
 }
 

@@ -79,6 +79,16 @@ impl Cluster {
 
     /// Starts a node named `name` and waits until `/readyz` answers 200.
     pub async fn start(&mut self, client: &reqwest::Client, name: &str) -> Res<()> {
+        self.start_with(client, name, &[]).await
+    }
+
+    /// Starts a node with extra environment settings.
+    pub async fn start_with(
+        &mut self,
+        client: &reqwest::Client,
+        name: &str,
+        extra: &[(&str, String)],
+    ) -> Res<()> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -105,6 +115,7 @@ impl Cluster {
             .env("STAGEFLOW_LOGIN_RATE_PER_MINUTE", "1000000")
             .env("STAGEFLOW_WORKERS", "2")
             .env("RUST_LOG", "warn")
+            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file)
