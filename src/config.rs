@@ -86,6 +86,9 @@ pub struct Config {
     pub event_retention: Duration,
     /// How often the `sla.watch` job looks for at-risk and breached SLA clocks.
     pub sla_watch_interval: Duration,
+    /// How long `POST /templates/{key}/migrations` works on a run itself before it answers
+    /// 202 and leaves the rest to the `templates.migrate` job.
+    pub migration_inline: Duration,
     /// Content and temp uploads untouched for less than this are never collected (see
     /// `service::tickets::collect_blobs`).
     pub blob_gc_grace: Duration,
@@ -373,6 +376,12 @@ impl Config {
             3_600,
             60..=604_800,
         )?);
+        let migration_inline = Duration::from_secs(bounded(
+            "STAGEFLOW_MIGRATION_INLINE_SECONDS",
+            get("STAGEFLOW_MIGRATION_INLINE_SECONDS"),
+            5,
+            0..=60,
+        )?);
         let sla_watch_interval = Duration::from_secs(bounded(
             "STAGEFLOW_SLA_WATCH_SECONDS",
             get("STAGEFLOW_SLA_WATCH_SECONDS"),
@@ -456,6 +465,7 @@ impl Config {
             blob_gc_interval,
             event_retention,
             sla_watch_interval,
+            migration_inline,
             blob_gc_grace,
             database_url,
             listen,

@@ -152,6 +152,8 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(sla::delete_sla_policy)
         .service(stats::get_template_stats)
         .service(migrations::create_template_migration)
+        .service(migrations::list_template_migrations)
+        .service(migrations::get_template_migration)
         .service(reports::get_monthly_report)
         .service(webhooks::list_webhooks)
         .service(webhooks::create_webhook)

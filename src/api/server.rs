@@ -234,6 +234,7 @@ fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, Star
     crate::jobs::register_notify(&jobs, mailer, alerts.clone());
     crate::jobs::register_sla(&jobs, config.sla_watch_interval);
     crate::jobs::register_reports(&jobs);
+    crate::jobs::register_migrations(&jobs);
     jobs.seed_recurring_blocking(clock.now())?;
     Ok(AppState {
         jobs,

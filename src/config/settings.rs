@@ -97,6 +97,7 @@ pub const SETTINGS: &[Setting] = &[
     setting("STAGEFLOW_IMAP_POLL_SECONDS", "imap-poll-seconds", "the wait between two IMAP polls of a mail channel whose server has no IDLE (or idle off), 1–86400", |c, _| c.imap.poll.as_secs().to_string()),
     setting("STAGEFLOW_IMAP_TIMEOUT_SECONDS", "imap-timeout-seconds", "the deadline of connecting to an IMAP server and of each IMAP command, 1–600", |c, _| c.imap.timeout.as_secs().to_string()),
     setting("STAGEFLOW_EVENT_RETENTION_DAYS", "event-retention-days", "days the event log keeps an event, 1–3650", |c, _| (c.event_retention.as_secs() / 86_400).to_string()),
+    setting("STAGEFLOW_MIGRATION_INLINE_SECONDS", "migration-inline-seconds", "how long a template migration request works itself before the job takes over, 0–60", |c, _| c.migration_inline.as_secs().to_string()),
     setting("STAGEFLOW_SLA_WATCH_SECONDS", "sla-watch-seconds", "how often SLA clocks are checked for at-risk and breach events, 5–3600", |c, _| c.sla_watch_interval.as_secs().to_string()),
     setting("STAGEFLOW_BLOB_GC_SECONDS", "blob-gc-seconds", "how often unreferenced attachment content is collected, 60–604800", |c, _| c.blob_gc_interval.as_secs().to_string()),
     setting("STAGEFLOW_BLOB_GC_GRACE_SECONDS", "blob-gc-grace-seconds", "content untouched for less than this is never collected, 600–2592000", |c, _| c.blob_gc_grace.as_secs().to_string()),

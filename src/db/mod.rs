@@ -34,6 +34,7 @@ mod schema;
 pub mod settings;
 pub mod signing_keys;
 pub mod sla;
+pub mod template_migrations;
 pub mod templates;
 mod ticket_parts;
 pub mod tickets;

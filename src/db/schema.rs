@@ -407,6 +407,35 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbJson, DbTimestamp, DbUuid};
+
+    template_migrations (tenant_id, id) {
+        tenant_id -> DbUuid,
+        id -> DbUuid,
+        template_id -> DbUuid,
+        from_version -> Integer,
+        to_version -> Integer,
+        mapping -> DbJson,
+        filed_by -> DbTimestamp,
+        status -> Text,
+        after_ticket -> Nullable<DbUuid>,
+        tickets -> BigInt,
+        moved -> BigInt,
+        blocked_count -> BigInt,
+        moves -> DbJson,
+        blocked -> DbJson,
+        fields_dropped -> DbJson,
+        actor_kind -> Text,
+        actor_id -> Nullable<DbUuid>,
+        actor_name -> Text,
+        created_at -> DbTimestamp,
+        updated_at -> DbTimestamp,
+        finished_at -> Nullable<DbTimestamp>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     plans,
     accounts,
@@ -836,7 +865,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     sla_policies,
     sla_clocks,
     ticket_history,
-    monthly_reports
+    monthly_reports,
+    template_migrations
 );
 
 diesel::table! {

@@ -74,11 +74,17 @@ macro_rules! for_each_typed_id {
             NotificationRuleId,
             DeliveryId,
             CalendarId,
-            SlaPolicyId
+            SlaPolicyId,
+            MigrationId
         );
     };
 }
 pub(crate) use for_each_typed_id;
+
+typed_id!(
+    /// A run moving tickets from one template version to another.
+    MigrationId
+);
 
 typed_id!(
     /// A platform operator account.

@@ -15,6 +15,7 @@
 
 mod housekeeping;
 mod mail;
+mod migrations;
 mod notify;
 mod reports;
 mod runner;
@@ -33,6 +34,7 @@ use crate::db::{Database, DbConnection, DbError};
 use crate::domain::ids::{JobId, TenantId};
 pub use housekeeping::register_housekeeping;
 pub use mail::register_mail;
+pub use migrations::register_migrations;
 pub use notify::register_notify;
 pub use reports::register_reports;
 pub use runner::{LocalTask, Runner};

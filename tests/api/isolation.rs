@@ -379,6 +379,18 @@ fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
             Some(json!({"enabled": false})),
         ),
         (Method::DELETE, "/api/v1/sla-policies/{sla_policy}", None),
+        (Method::GET, "/api/v1/stats/templates/{desk}", None),
+        (Method::GET, "/api/v1/templates/{desk}/migrations", None),
+        (
+            Method::GET,
+            "/api/v1/templates/{desk}/migrations/{migration}",
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/templates/{desk}/migrations?dry_run=true",
+            Some(json!({"from_version": 1})),
+        ),
     ]
 }
 
@@ -492,7 +504,43 @@ async fn objects_of_a(app: &TestApp) -> HashMap<&'static str, String> {
                 "resolution_minutes": 60}),
         )
         .await;
+    // A second version of the desk, and a migration run to it.
+    let draft = app
+        .post_json("/api/v1/templates/a_desk/versions", Some(admin), &json!({}))
+        .await;
+    assert_eq!(draft.status, reqwest::StatusCode::CREATED, "{}", draft.text);
+    let published = app
+        .post_json(
+            "/api/v1/templates/a_desk/versions/2/publish",
+            Some(admin),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(
+        published.status,
+        reqwest::StatusCode::OK,
+        "{}",
+        published.text
+    );
+    let migration = app
+        .post_json(
+            "/api/v1/templates/a_desk/migrations",
+            Some(admin),
+            &json!({"from_version": 1}),
+        )
+        .await;
+    assert_eq!(
+        migration.status,
+        reqwest::StatusCode::OK,
+        "{}",
+        migration.text
+    );
     HashMap::from([
+        ("desk", "a_desk".to_owned()),
+        (
+            "migration",
+            migration.json()["id"].as_str().unwrap().to_owned(),
+        ),
         ("calendar", calendar["id"].as_str().unwrap().to_owned()),
         ("sla_policy", policy["id"].as_str().unwrap().to_owned()),
         ("notification_rule", rule["id"].as_str().unwrap().to_owned()),
@@ -643,6 +691,7 @@ async fn tenant_b_cannot_tell_tenant_a_objects_from_missing_ones() {
         .collect();
     missing.insert("master", "no_such_master".to_owned());
     missing.insert("template", "no_such_template".to_owned());
+    missing.insert("desk", "no_such_template".to_owned());
     missing.insert("item", "no_such_item".to_owned());
     missing.insert("own_user", own_user);
     missing.insert("library", "no_such_library".to_owned());

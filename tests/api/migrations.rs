@@ -227,3 +227,89 @@ async fn ticket_v2(app: &TestApp, token: &str) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// With no time to work in the request (`migration_inline` 0), the run is the job's: 202 with
+/// its `Location`, progress there, the job moves the tickets, the run is listed, and only
+/// staff who manage templates see it.
+#[actix_web::test]
+async fn a_run_the_request_leaves_is_carried_on_by_the_job() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.jobs.tick = std::time::Duration::from_secs(3_600);
+        c.access_token_ttl = std::time::Duration::from_secs(86_400);
+        c.migration_inline = std::time::Duration::ZERO;
+    })
+    .await;
+    let d = desk(&app, "migrate-job").await;
+    let mut old = Vec::new();
+    for _ in 0..3 {
+        old.push(ticket(&app, &d.requester).await);
+    }
+    publish_v2(&app, &d.pm).await;
+    app.clock.advance(TimeDelta::minutes(5));
+    let started = app
+        .post_json(
+            "/api/v1/templates/sla_desk/migrations",
+            Some(&d.pm),
+            &json!({"from_version": 1, "fields": {"category": "topic"}}),
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.text);
+    let location = started.header("location").unwrap().to_owned();
+    let run = started.json();
+    let id = run["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        location,
+        format!("/api/v1/templates/sla_desk/migrations/{id}")
+    );
+    assert_eq!(run["status"], "running");
+    assert_eq!(run["dry_run"], false);
+    assert_eq!(run["moved"], 0);
+    assert_eq!(run["finished_at"], Value::Null);
+    let progress = app.get(&location, Some(&d.pm)).await;
+    assert_eq!(progress.status, StatusCode::OK, "{}", progress.text);
+    assert_eq!(progress.json()["status"], "running");
+    app.clock.advance(TimeDelta::minutes(1));
+    crate::sla::run_jobs(&app).await;
+    let done = app.get(&location, Some(&d.pm)).await.json();
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(
+        (done["tickets"].as_i64(), done["moved"].as_i64()),
+        (Some(3), Some(3))
+    );
+    assert_eq!(
+        done["moves"],
+        json!([{"from_state": "new", "to_state": "new", "count": 3}])
+    );
+    assert_eq!(done["fields_dropped"], json!(["note"]));
+    assert!(done["finished_at"].is_string(), "{done}");
+    for t in &old {
+        let body = app
+            .get(&format!("/api/v1/tickets/{t}"), Some(&d.agent))
+            .await
+            .json();
+        assert_eq!(body["template_version"], 2, "{body}");
+        assert_eq!(body["fields"]["topic"], "mail", "{body}");
+    }
+    let runs = app
+        .get("/api/v1/templates/sla_desk/migrations", Some(&d.pm))
+        .await;
+    assert_eq!(runs.status, StatusCode::OK, "{}", runs.text);
+    let runs = runs.json();
+    assert_eq!(runs["items"].as_array().unwrap().len(), 1);
+    assert_eq!(runs["items"][0]["id"], id.as_str());
+    assert_eq!(runs["next_cursor"], Value::Null);
+
+    app.get(&location, Some(&d.agent))
+        .await
+        .assert_problem(403, "/problems/forbidden");
+    let other = app.tenant("migrate-job-other").await;
+    app.get(&location, Some(&other.admin_token))
+        .await
+        .assert_problem(404, "/problems/not-found");
+    app.get(
+        "/api/v1/templates/sla_desk/migrations/019ac0d2-4a00-7000-8000-000000000999",
+        Some(&d.pm),
+    )
+    .await
+    .assert_problem(404, "/problems/not-found");
+}

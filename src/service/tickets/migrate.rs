@@ -12,15 +12,23 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use super::{HistoryBatch, TicketCaller, index_entries};
+use crate::auth::TenantScope;
+use crate::db::audit::Actor;
+use crate::db::jobs::NewJob;
+use crate::db::template_migrations::{self as rows, MigrationRow};
 use crate::db::tickets::{TicketChanges, TicketRow};
 use crate::db::types::Json;
 use crate::db::{self, Database, DbConnection};
-use crate::domain::ids::{TemplateId, TicketId};
+use crate::domain::identity::Role;
+use crate::domain::ids::{MigrationId, TemplateId, TenantId, TicketId};
 use crate::domain::template::{TemplateDefinition, ValidationContext, validate_values};
+use crate::domain::ticket::Audience;
 use crate::domain::ticket::{self, HistoryKind};
 use crate::service::definitions::DefinitionCache;
 use crate::service::error::ServiceError;
 
+/// The job that carries a run on.
+pub const MIGRATE: &str = "templates.migrate";
 /// Tickets one transaction moves.
 pub const MIGRATION_BATCH: i64 = 200;
 /// Blocked tickets listed in a result (all are counted).
@@ -220,14 +228,61 @@ fn place(
     Ok(Ok((state, fields)))
 }
 
-/// Runs (or dry-runs) a migration at `now`.
+/// Whether a run has finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Running,
+    Done,
+}
+
+/// A migration run: what it has done so far (a dry run: what it would do).
+#[derive(Debug, Clone)]
+pub struct MigrationRun {
+    /// `None` for a dry run (nothing is stored).
+    pub id: Option<MigrationId>,
+    pub status: RunStatus,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub result: MigrationResult,
+}
+
+/// Dry-runs a migration, or starts one and works on it for up to `inline` in this call:
+/// whatever is left is the `templates.migrate` job's, which is due once `inline` has passed
+/// (and carries the run on after a crash). docs/process-guide.md.
 pub fn migrate(
     db: &Database,
     defs: &DefinitionCache,
     caller: &TicketCaller,
     request: &MigrationRequest,
     now: DateTime<Utc>,
-) -> Result<MigrationResult, ServiceError> {
+    inline: std::time::Duration,
+) -> Result<MigrationRun, ServiceError> {
+    if request.dry_run {
+        return dry_run(db, defs, caller, request, now);
+    }
+    let id = db.write_blocking(|conn| start(conn, defs, caller, request, now, inline))?;
+    let tenant = caller.scope.tenant_id();
+    let deadline = std::time::Instant::now() + inline;
+    while std::time::Instant::now() < deadline {
+        if db.write_blocking(|conn| migration_step(conn, defs, tenant, id, now))? {
+            break;
+        }
+    }
+    let row = db
+        .write_blocking(|conn| -> Result<_, ServiceError> {
+            Ok(rows::lock(conn, &caller.scope, id)?)
+        })?
+        .ok_or_else(|| ServiceError::internal("a migration run went missing"))?;
+    run_of(&row)
+}
+
+fn dry_run(
+    db: &Database,
+    defs: &DefinitionCache,
+    caller: &TicketCaller,
+    request: &MigrationRequest,
+    now: DateTime<Utc>,
+) -> Result<MigrationRun, ServiceError> {
     let plan = db.write_blocking(|conn| plan(conn, defs, caller, request))?;
     let mut result = MigrationResult {
         from_version: request.from_version,
@@ -249,26 +304,8 @@ pub fn migrate(
             for row in &batch {
                 result.tickets += 1;
                 match place(conn, caller, &plan, row)? {
-                    Err(reason) => {
-                        result.blocked_count += 1;
-                        if result.blocked.len() < MAX_LISTED {
-                            result.blocked.push((row.id, row.key(), reason));
-                        }
-                    }
-                    Ok((state, fields)) => {
-                        if !request.dry_run
-                            && !move_one(conn, caller, &plan, row, (&state, &fields), now)?
-                        {
-                            result.blocked_count += 1;
-                            if result.blocked.len() < MAX_LISTED {
-                                result.blocked.push((
-                                    row.id,
-                                    row.key(),
-                                    "changed while the migration ran; run it again".to_owned(),
-                                ));
-                            }
-                            continue;
-                        }
+                    Err(reason) => result.block(row, reason),
+                    Ok((state, _)) => {
                         result.moved += 1;
                         *result.moves.entry((row.state.clone(), state)).or_default() += 1;
                     }
@@ -281,22 +318,264 @@ pub fn migrate(
             None => break,
         }
     }
-    if !request.dry_run {
-        db.write_blocking(|conn| {
-            super::super::audit(
-                conn,
-                &caller.scope,
-                &caller.actor,
-                "template.migrated",
-                ("template", plan.template),
-                json!({"template": request.template, "from_version": request.from_version,
-                    "to_version": plan.to_version, "moved": result.moved,
-                    "blocked": result.blocked_count}),
-                now.into(),
-            )
-        })?;
+    Ok(MigrationRun {
+        id: None,
+        status: RunStatus::Done,
+        started_at: now,
+        finished_at: Some(now),
+        result,
+    })
+}
+
+impl MigrationResult {
+    fn block(&mut self, row: &TicketRow, reason: String) {
+        self.blocked_count += 1;
+        if self.blocked.len() < MAX_LISTED {
+            self.blocked.push((row.id, row.key(), reason));
+        }
     }
-    Ok(result)
+}
+
+/// Checks the request and stores the run with its job (due after `inline`).
+fn start(
+    conn: &mut DbConnection,
+    defs: &DefinitionCache,
+    caller: &TicketCaller,
+    request: &MigrationRequest,
+    now: DateTime<Utc>,
+    inline: std::time::Duration,
+) -> Result<MigrationId, ServiceError> {
+    let plan = plan(conn, defs, caller, request)?;
+    let id = MigrationId(uuid::Uuid::now_v7());
+    let row = MigrationRow {
+        tenant_id: caller.scope.tenant_id(),
+        id,
+        template_id: plan.template,
+        from_version: request.from_version,
+        to_version: plan.to_version,
+        mapping: Json(json!({"template": plan.key, "states": request.states,
+            "fields": request.fields})),
+        filed_by: now.into(),
+        status: "running".to_owned(),
+        after_ticket: None,
+        tickets: 0,
+        moved: 0,
+        blocked_count: 0,
+        moves: Json(json!([])),
+        blocked: Json(json!([])),
+        fields_dropped: Json(json!(plan.dropped)),
+        actor_kind: caller.actor.kind.to_owned(),
+        actor_id: caller.actor.id,
+        actor_name: caller.actor.name.clone(),
+        created_at: now.into(),
+        updated_at: now.into(),
+        finished_at: None,
+    };
+    rows::insert(conn, &row)?;
+    let delay = chrono::Duration::from_std(inline).unwrap_or_default();
+    let mut job = NewJob::new(MIGRATE, json!({"migration_id": id}), now + delay);
+    job.tenant = Some(caller.scope.tenant_id());
+    db::jobs::enqueue(conn, &job)?;
+    Ok(id)
+}
+
+/// The caller a stored run acts as: its starter, as a staff worker.
+fn caller_of(row: &MigrationRow) -> TicketCaller {
+    let kind = match row.actor_kind.as_str() {
+        "user" => "user",
+        "api_key" => "api_key",
+        "operator" => "operator",
+        _ => "system",
+    };
+    TicketCaller {
+        scope: crate::auth::job_scope(row.tenant_id),
+        audience: Audience::Staff,
+        actor: Actor {
+            kind,
+            id: row.actor_id,
+            name: row.actor_name.clone(),
+            client_addr: None,
+        },
+        user: None,
+        organization: None,
+        roles: vec![Role::ProcessManager],
+        groups: Vec::new(),
+        worker: true,
+    }
+}
+
+fn request_of(row: &MigrationRow) -> Result<MigrationRequest, ServiceError> {
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    let map = |v: &Value| -> BTreeMap<String, String> {
+        v.as_object()
+            .map(|o| {
+                o.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), text(v)?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let m = &row.mapping.0;
+    Ok(MigrationRequest {
+        template: text(&m["template"])
+            .ok_or_else(|| ServiceError::internal("a migration run without its template"))?,
+        from_version: row.from_version,
+        to_version: Some(row.to_version),
+        states: map(&m["states"]),
+        fields: map(&m["fields"]),
+        dry_run: false,
+    })
+}
+
+/// Works on the next batch of a run (one transaction); true once the run is done.
+pub fn migration_step(
+    conn: &mut DbConnection,
+    defs: &DefinitionCache,
+    tenant: TenantId,
+    id: MigrationId,
+    now: DateTime<Utc>,
+) -> Result<bool, ServiceError> {
+    let scope = crate::auth::job_scope(tenant);
+    let Some(mut row) = rows::lock(conn, &scope, id)? else {
+        return Ok(true);
+    };
+    if row.status == "done" {
+        return Ok(true);
+    }
+    let caller = caller_of(&row);
+    let request = request_of(&row)?;
+    let plan = plan(conn, defs, &caller, &request)?;
+    let batch = db::tickets::tickets_on_version(
+        conn,
+        &scope,
+        (plan.template, row.from_version),
+        row.filed_by,
+        row.after_ticket,
+        MIGRATION_BATCH,
+    )?;
+    let mut run = run_of(&row)?.result;
+    for ticket in &batch {
+        run.tickets += 1;
+        match place(conn, &caller, &plan, ticket)? {
+            Err(reason) => run.block(ticket, reason),
+            Ok((state, fields)) => {
+                if !move_one(conn, &caller, &plan, ticket, (&state, &fields), now)? {
+                    run.block(
+                        ticket,
+                        "changed while the migration ran; run it again".to_owned(),
+                    );
+                    continue;
+                }
+                run.moved += 1;
+                *run.moves.entry((ticket.state.clone(), state)).or_default() += 1;
+            }
+        }
+    }
+    let done = batch.is_empty();
+    row.after_ticket = batch.last().map(|t| t.id).or(row.after_ticket);
+    row.tickets = i64::try_from(run.tickets).unwrap_or(i64::MAX);
+    row.moved = i64::try_from(run.moved).unwrap_or(i64::MAX);
+    row.blocked_count = i64::try_from(run.blocked_count).unwrap_or(i64::MAX);
+    row.moves = Json(Value::Array(
+        run.moves
+            .iter()
+            .map(|((from, to), count)| json!({"from_state": from, "to_state": to, "count": count}))
+            .collect(),
+    ));
+    row.blocked = Json(Value::Array(
+        run.blocked
+            .iter()
+            .map(|(ticket, key, reason)| json!({"ticket_id": ticket, "key": key, "reason": reason}))
+            .collect(),
+    ));
+    row.updated_at = now.into();
+    if done {
+        row.status = "done".to_owned();
+        row.finished_at = Some(now.into());
+        super::super::audit(
+            conn,
+            &scope,
+            &caller.actor,
+            "template.migrated",
+            ("template", plan.template),
+            json!({"template": request.template, "migration_id": id,
+                "from_version": row.from_version, "to_version": row.to_version,
+                "moved": run.moved, "blocked": run.blocked_count}),
+            now.into(),
+        )?;
+    }
+    rows::update(conn, &row)?;
+    Ok(done)
+}
+
+/// A stored run as the API shows it.
+pub fn run_of(row: &MigrationRow) -> Result<MigrationRun, ServiceError> {
+    let count = |n: i64| usize::try_from(n).unwrap_or(0);
+    let mut result = MigrationResult {
+        from_version: row.from_version,
+        to_version: row.to_version,
+        tickets: count(row.tickets),
+        moved: count(row.moved),
+        blocked_count: count(row.blocked_count),
+        fields_dropped: serde_json::from_value(row.fields_dropped.0.clone())
+            .map_err(ServiceError::internal)?,
+        ..MigrationResult::default()
+    };
+    for m in row.moves.0.as_array().into_iter().flatten() {
+        let text = |k: &str| m[k].as_str().unwrap_or_default().to_owned();
+        let n = m["count"]
+            .as_u64()
+            .map_or(0, |n| usize::try_from(n).unwrap_or(0));
+        result
+            .moves
+            .insert((text("from_state"), text("to_state")), n);
+    }
+    for b in row.blocked.0.as_array().into_iter().flatten() {
+        let ticket: TicketId =
+            serde_json::from_value(b["ticket_id"].clone()).map_err(ServiceError::internal)?;
+        let text = |k: &str| b[k].as_str().unwrap_or_default().to_owned();
+        result.blocked.push((ticket, text("key"), text("reason")));
+    }
+    Ok(MigrationRun {
+        id: Some(row.id),
+        status: if row.status == "done" {
+            RunStatus::Done
+        } else {
+            RunStatus::Running
+        },
+        started_at: row.created_at.0,
+        finished_at: row.finished_at.map(|t| t.0),
+        result,
+    })
+}
+
+/// One run of a template (404 for none, or another template's).
+pub fn find_run(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    template: &str,
+    id: MigrationId,
+) -> Result<MigrationRun, ServiceError> {
+    let template =
+        db::templates::find_template(conn, scope, template)?.ok_or(ServiceError::NotFound)?;
+    let row = rows::find(conn, scope, template.id, id)?.ok_or(ServiceError::NotFound)?;
+    run_of(&row)
+}
+
+/// A page of a template's runs, newest first.
+pub fn list_runs(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    template: &str,
+    before: Option<MigrationId>,
+    limit: i64,
+) -> Result<Vec<MigrationRun>, ServiceError> {
+    let template =
+        db::templates::find_template(conn, scope, template)?.ok_or(ServiceError::NotFound)?;
+    rows::list(conn, scope, template.id, before, limit)?
+        .iter()
+        .map(run_of)
+        .collect()
 }
 
 /// Moves one ticket; false when it changed since it was read.
