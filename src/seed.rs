@@ -7,7 +7,9 @@
 //! history), but in write transactions of a thousand tickets instead of one per request, and
 //! without HTTP, tokens or JSON bodies. A share of them is then put in later states directly
 //! (`db::tickets::place_in_state`, one UPDATE per state), so lists filtered by state have
-//! realistic selectivity; those tickets have no transition history. Values are drawn from a seeded RNG: the same `--tickets` and `--seed`
+//! realistic selectivity; each gets one `transition` history entry (version 2, hours after
+//! filing, a day and more for a closed one) so that statistics, reports and `as_of` have a
+//! timeline to read. Values are drawn from a seeded RNG: the same `--tickets` and `--seed`
 //! give the same data.
 
 use std::collections::BTreeSet;
@@ -500,7 +502,7 @@ fn write_batch(
     batch: &[Planned],
 ) -> Result<Vec<TicketId>, ServiceError> {
     let mut ids = Vec::with_capacity(batch.len());
-    let mut moves: Vec<(usize, usize, Vec<TicketId>)> = Vec::new();
+    let mut moves: Vec<(usize, usize, Vec<(TicketId, DateTime<Utc>)>)> = Vec::new();
     for p in batch {
         let t = &plan.templates[p.template];
         let ticket = create_from(
@@ -520,23 +522,55 @@ fn write_batch(
                 .iter_mut()
                 .find(|(tt, s, _)| *tt == p.template && *s == p.state)
             {
-                Some((_, _, list)) => list.push(id),
-                None => moves.push((p.template, p.state, vec![id])),
+                Some((_, _, list)) => list.push((id, p.at)),
+                None => moves.push((p.template, p.state, vec![(id, p.at)])),
             }
         }
     }
     for (template, state, list) in moves {
-        let (state, stage, terminal, _) = &plan.templates[template].states[state];
+        let t = &plan.templates[template];
+        let (state, stage, terminal, _) = &t.states[state];
+        let placed: Vec<TicketId> = list.iter().map(|(id, _)| *id).collect();
         crate::db::tickets::place_in_state(
             conn,
             &plan.caller.scope,
-            &list,
+            &placed,
             &crate::db::tickets::StatePlacement {
                 state,
                 stage,
                 closed: *terminal,
             },
         )?;
+        // Its history says how it got there: one move, hours after filing (a day and more
+        // for a closed one), as version 2 — what statistics, reports and `as_of` read.
+        let initial = &t.states[0].0;
+        let after = if *terminal {
+            Duration::hours(30)
+        } else {
+            Duration::hours(3)
+        };
+        let history: Vec<crate::db::tickets::NewHistory> = list
+            .iter()
+            .map(|(id, at)| crate::db::tickets::NewHistory {
+                tenant_id: plan.caller.scope.tenant_id(),
+                ticket_id: *id,
+                ticket_version: 2,
+                ordinal: 0,
+                at: (*at + after).into(),
+                actor_kind: plan.caller.actor.kind.to_owned(),
+                actor_id: plan.caller.actor.id,
+                actor_name: plan.caller.actor.name.clone(),
+                kind: "transition".to_owned(),
+                transition: None,
+                from_state: Some(initial.clone()),
+                to_state: Some(state.clone()),
+                field: None,
+                old_value: None,
+                new_value: None,
+                internal: false,
+            })
+            .collect();
+        crate::db::tickets::insert_history(conn, &plan.caller.scope, &history)?;
     }
     Ok(ids)
 }

@@ -63,7 +63,7 @@ pub struct BlockedTicket {
 }
 
 crate::domain::closed_set::closed_set! {
-    /// Whether a run has finished.
+    /// Whether a migration run has finished (a dry run is `done`).
     pub enum MigrationStatus {
         /// The `templates.migrate` job is moving the rest.
         Running = "running",
@@ -85,8 +85,6 @@ pub struct MigrationResult {
     /// The run (absent for a dry run: nothing is stored).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<MigrationId>,
-    /// `done` for a dry run.
-    #[schema(inline)]
     pub status: MigrationStatus,
     pub started_at: DateTime<Utc>,
     /// Null while running.

@@ -221,8 +221,9 @@ pub struct StatePlacement<'a> {
     pub closed: bool,
 }
 
-/// Puts tickets in a state without a transition, version or history entry: only the
-/// benchmark seeder does this, to give lists filtered by state a realistic selectivity.
+/// Puts tickets in a state without a transition (version 2; the caller writes its history
+/// entry): only the benchmark seeder does this, to give lists filtered by state a realistic
+/// selectivity.
 pub fn place_in_state(
     conn: &mut DbConnection,
     scope: &TenantScope,
@@ -239,6 +240,7 @@ pub fn place_in_state(
             tickets::state.eq(to.state),
             tickets::stage.eq(to.stage),
             tickets::closed.eq(to.closed),
+            tickets::version.eq(2_i64),
         ))
         .execute(conn)?;
     }
