@@ -494,6 +494,9 @@ fn seed_tenant(
     Ok(result)
 }
 
+/// A ticket and when it was filed.
+type Filed = (TicketId, DateTime<Utc>);
+
 /// Creates one batch through the ticket use case, then puts the planned share in later
 /// states.
 fn write_batch(
@@ -502,7 +505,7 @@ fn write_batch(
     batch: &[Planned],
 ) -> Result<Vec<TicketId>, ServiceError> {
     let mut ids = Vec::with_capacity(batch.len());
-    let mut moves: Vec<(usize, usize, Vec<(TicketId, DateTime<Utc>)>)> = Vec::new();
+    let mut moves: Vec<(usize, usize, Vec<Filed>)> = Vec::new();
     for p in batch {
         let t = &plan.templates[p.template];
         let ticket = create_from(
