@@ -534,16 +534,6 @@ fn write_batch(
         let t = &plan.templates[template];
         let (state, stage, terminal, _) = &t.states[state];
         let placed: Vec<TicketId> = list.iter().map(|(id, _)| *id).collect();
-        crate::db::tickets::place_in_state(
-            conn,
-            &plan.caller.scope,
-            &placed,
-            &crate::db::tickets::StatePlacement {
-                state,
-                stage,
-                closed: *terminal,
-            },
-        )?;
         // Its history says how it got there: one move, hours after filing (a day and more
         // for a closed one), as version 2 — what statistics, reports and `as_of` read.
         let initial = &t.states[0].0;
@@ -571,9 +561,20 @@ fn write_batch(
                 old_value: None,
                 new_value: None,
                 internal: false,
+                state_since: Some((*at).into()),
             })
             .collect();
         crate::db::tickets::insert_history(conn, &plan.caller.scope, &history)?;
+        crate::db::tickets::place_in_state(
+            conn,
+            &plan.caller.scope,
+            &placed,
+            &crate::db::tickets::StatePlacement {
+                state,
+                stage,
+                closed: *terminal,
+            },
+        )?;
     }
     Ok(ids)
 }

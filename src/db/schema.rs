@@ -555,6 +555,7 @@ diesel::table! {
         version -> BigInt,
         created_at -> DbTimestamp,
         updated_at -> DbTimestamp,
+        state_entered_at -> DbTimestamp,
     }
 }
 
@@ -604,6 +605,7 @@ diesel::table! {
         old_value -> Nullable<DbJson>,
         new_value -> Nullable<DbJson>,
         internal -> Bool,
+        state_since -> Nullable<DbTimestamp>,
     }
 }
 

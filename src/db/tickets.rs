@@ -42,6 +42,8 @@ pub struct TicketRow {
     pub version: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// When the ticket entered its current state.
+    pub state_entered_at: Timestamp,
 }
 
 impl TicketRow {
@@ -140,6 +142,7 @@ pub fn insert_ticket(
             tickets::created_by.eq(new.created_by),
             tickets::created_at.eq(new.now),
             tickets::updated_at.eq(new.now),
+            tickets::state_entered_at.eq(new.now),
         ))
         .execute(conn)?;
     Ok(())
@@ -194,6 +197,8 @@ pub struct TicketChanges<'a> {
     pub fields: Json,
     pub version: i64,
     pub updated_at: Timestamp,
+    /// Set when the change enters a state (a transition or a migration), else kept.
+    pub state_entered_at: Option<Timestamp>,
 }
 
 /// Writes the changes if the ticket is still at `version - 1`; false if it moved on.
@@ -221,9 +226,14 @@ pub struct StatePlacement<'a> {
     pub closed: bool,
 }
 
-/// Puts tickets in a state without a transition (version 2; the caller writes its history
-/// entry): only the benchmark seeder does this, to give lists filtered by state a realistic
-/// selectivity.
+/// The latest state change in a ticket's history (an SQL expression over `tickets`).
+const LATEST_STATE_CHANGE: &str = "(SELECT max(h.at) FROM ticket_history h \
+    WHERE h.tenant_id = tickets.tenant_id AND h.ticket_id = tickets.id \
+    AND h.kind IN ('created', 'transition', 'migrated'))";
+
+/// Puts tickets in a state without a transition (version 2; the caller has written its
+/// history entry, whose time becomes the ticket's `state_entered_at`): only the benchmark
+/// seeder does this, to give lists filtered by state a realistic selectivity.
 pub fn place_in_state(
     conn: &mut DbConnection,
     scope: &TenantScope,
@@ -241,6 +251,9 @@ pub fn place_in_state(
             tickets::stage.eq(to.stage),
             tickets::closed.eq(to.closed),
             tickets::version.eq(2_i64),
+            tickets::state_entered_at.eq(diesel::dsl::sql::<super::types::DbTimestamp>(
+                LATEST_STATE_CHANGE,
+            )),
         ))
         .execute(conn)?;
     }
@@ -294,6 +307,8 @@ pub struct HistoryRow {
     pub old_value: Option<Json>,
     pub new_value: Option<Json>,
     pub internal: bool,
+    /// On a state change (`transition`, `migrated`): when the state it leaves was entered.
+    pub state_since: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -315,6 +330,8 @@ pub struct NewHistory {
     pub old_value: Option<Json>,
     pub new_value: Option<Json>,
     pub internal: bool,
+    /// On a state change (`transition`, `migrated`): when the state it leaves was entered.
+    pub state_since: Option<Timestamp>,
 }
 
 pub fn insert_history(
@@ -725,8 +742,19 @@ pub struct StatsFilter {
     pub field: Option<(String, Vec<String>)>,
 }
 
-/// One ticket as the statistics see it.
-pub type StatsTicket = (TicketId, i32, String, String, bool, Timestamp);
+/// Tickets per `(stage, state, closed)`.
+pub type StatsCount = (String, String, bool, i64);
+
+/// A state change as the statistics see it: (the ticket's template version, a creation?,
+/// at, state left, state entered, when the state left was entered).
+pub type StateChange = (
+    i32,
+    bool,
+    Timestamp,
+    Option<String>,
+    Option<String>,
+    Option<Timestamp>,
+);
 
 /// Narrows a boxed query whose FROM has `tickets` to the template's tickets the filter keeps.
 macro_rules! stats_filtered {
@@ -756,33 +784,68 @@ macro_rules! stats_filtered {
     }};
 }
 
-/// The template's tickets the filter keeps: (id, template version, stage, state, closed,
-/// created at).
-pub fn stats_ticket_rows(
+/// The template's tickets the filter keeps, counted per `(stage, state, closed)`.
+pub fn stats_counts(
     conn: &mut DbConnection,
     scope: &TenantScope,
     template: TemplateId,
     filter: &StatsFilter,
-) -> QueryResult<Vec<StatsTicket>> {
-    stats_filtered!(tickets::table.into_boxed(), scope, template, filter)
+) -> QueryResult<Vec<StatsCount>> {
+    let grouped = tickets::table
+        .group_by((tickets::stage, tickets::state, tickets::closed))
         .select((
-            tickets::id,
-            tickets::template_version,
             tickets::stage,
             tickets::state,
             tickets::closed,
-            tickets::created_at,
+            diesel::dsl::count_star(),
         ))
-        .load(conn)
+        .into_boxed();
+    stats_filtered!(grouped, scope, template, filter).load(conn)
 }
 
-/// The state timelines of those tickets: (ticket, at, state entered), each ticket's in order.
-pub fn stats_state_changes(
+/// Which end of an open state's queue to count from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entered {
+    /// Earliest entry first (oldest first).
+    Earliest,
+    /// Latest entry first (youngest first).
+    Latest,
+}
+
+/// The `state_entered_at` of the open ticket `offset` places from one end of a state's
+/// queue (index `tickets_stats_idx` walks it in order): a rank of the open tickets' ages.
+pub fn stats_open_entered(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    (template, state): (TemplateId, &str),
+    filter: &StatsFilter,
+    from: Entered,
+    offset: i64,
+) -> QueryResult<Option<Timestamp>> {
+    let query = stats_filtered!(tickets::table.into_boxed(), scope, template, filter)
+        .filter(tickets::state.eq(state))
+        .filter(tickets::closed.eq(false));
+    let query = match from {
+        Entered::Earliest => query.order(tickets::state_entered_at.asc()),
+        Entered::Latest => query.order(tickets::state_entered_at.desc()),
+    };
+    query
+        .select(tickets::state_entered_at)
+        .offset(offset)
+        .limit(1)
+        .first(conn)
+        .optional()
+}
+
+/// The state changes of those tickets at or after `since` (index `ticket_history_at_idx`),
+/// in no particular order.
+pub fn stats_state_changes_since(
     conn: &mut DbConnection,
     scope: &TenantScope,
     template: TemplateId,
     filter: &StatsFilter,
-) -> QueryResult<Vec<(TicketId, Timestamp, Option<String>)>> {
+    since: Timestamp,
+) -> QueryResult<Vec<StateChange>> {
     let joined = ticket_history::table
         .inner_join(
             tickets::table.on(tickets::tenant_id
@@ -792,16 +855,15 @@ pub fn stats_state_changes(
         .into_boxed();
     stats_filtered!(joined, scope, template, filter)
         .filter(ticket_history::tenant_id.eq(scope.tenant_id()))
+        .filter(ticket_history::at.ge(since))
         .filter(ticket_history::kind.eq_any(["created", "transition", "migrated"]))
-        .order((
-            ticket_history::ticket_id.asc(),
-            ticket_history::ticket_version.asc(),
-            ticket_history::ordinal.asc(),
-        ))
         .select((
-            ticket_history::ticket_id,
+            tickets::template_version,
+            ticket_history::kind.eq("created"),
             ticket_history::at,
+            ticket_history::from_state,
             ticket_history::to_state,
+            ticket_history::state_since,
         ))
         .load(conn)
 }

@@ -12,7 +12,6 @@ use crate::auth::TenantScope;
 use crate::db::tickets::StatsFilter;
 use crate::db::types::Timestamp;
 use crate::db::{self, DbConnection};
-use crate::domain::ids::TicketId;
 use crate::domain::sla::Target;
 use crate::service::definitions::DefinitionCache;
 use crate::service::error::ServiceError;
@@ -81,14 +80,56 @@ pub struct Stats {
     pub sla: Vec<Compliance>,
 }
 
+/// The 1-based nearest rank of percentile `p` among `n` values: `ceil(p × n)`, at least 1.
+fn rank_of(n: i64, p: f64) -> i64 {
+    #[expect(clippy::cast_possible_truncation, reason = "p ≤ 1, so within n")]
+    let rank = (p * n as f64).ceil() as i64;
+    rank.clamp(1, n.max(1))
+}
+
+/// The tickets per state at the end of each day of `[from, to]` (or at `now`, whichever is
+/// earlier), walked back from the counts now: a state change at or after a day's end is
+/// undone (`moves`: `(at, state, +1 entered / -1 left)`). Only states with tickets appear.
+fn flow_back(
+    now_per_state: BTreeMap<String, i64>,
+    mut moves: Vec<(DateTime<Utc>, &str, i64)>,
+    tz: Tz,
+    (from, to): (NaiveDate, NaiveDate),
+    now: DateTime<Utc>,
+) -> Vec<(NaiveDate, BTreeMap<String, usize>)> {
+    moves.sort_unstable_by_key(|m| std::cmp::Reverse(m.0));
+    let mut counts = now_per_state;
+    let mut moves = moves.into_iter().peekable();
+    let mut flow = Vec::new();
+    let mut date = to;
+    while date >= from {
+        let end = start_of(tz, date + Days::new(1)).min(now);
+        while let Some((_, state, delta)) = moves.next_if(|m| m.0 >= end) {
+            *counts.entry(state.to_owned()).or_default() -= delta;
+        }
+        let at_end = counts
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(state, n)| (state.clone(), usize::try_from(*n).unwrap_or(0)))
+            .collect();
+        flow.push((date, at_end));
+        let Some(previous) = date.pred_opt() else {
+            break;
+        };
+        date = previous;
+    }
+    flow.reverse();
+    flow
+}
+
 /// Nearest-rank percentile of sorted values (0 for none).
 pub(crate) fn percentile(sorted: &[i64], p: f64) -> i64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    // Rank = ceil(p × n), 1-based (p ≤ 1, so the cast is within range).
-    let rank = (p * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank.min(sorted.len()) - 1]
+    let n = i64::try_from(sorted.len()).unwrap_or(i64::MAX);
+    usize::try_from(rank_of(n, p) - 1)
+        .ok()
+        .and_then(|i| sorted.get(i))
+        .copied()
+        .unwrap_or(0)
 }
 
 fn spread(mut values: Vec<i64>) -> Spread {
@@ -160,78 +201,106 @@ pub fn template_stats(
     }
     let (range_start, range_end) = (start_of(tz, from), start_of(tz, to + Days::new(1)));
 
-    let tickets = db::tickets::stats_ticket_rows(conn, scope, template.id, &query.filter)?;
-    let changes = db::tickets::stats_state_changes(conn, scope, template.id, &query.filter)?;
-    let mut terminal: HashMap<(i32, String), bool> = HashMap::new();
-    let mut versions: HashMap<TicketId, i32> = HashMap::new();
+    // Where the tickets are now (index-only over `tickets_stats_idx`).
+    let counts = db::tickets::stats_counts(conn, scope, template.id, &query.filter)?;
     let mut by_state: BTreeMap<(String, String), usize> = BTreeMap::new();
-    let mut open = 0;
-    let mut created_per_day: BTreeMap<NaiveDate, usize> = BTreeMap::new();
-    for (id, version, stage, state, closed, created_at) in &tickets {
-        versions.insert(*id, *version);
-        *by_state.entry((stage.clone(), state.clone())).or_default() += 1;
-        open += usize::from(!closed);
-        if created_at.0 >= range_start && created_at.0 < range_end {
-            *created_per_day
-                .entry(created_at.0.with_timezone(&tz).date_naive())
-                .or_default() += 1;
+    let mut open_per_state: BTreeMap<String, i64> = BTreeMap::new();
+    let mut now_per_state: BTreeMap<String, i64> = BTreeMap::new();
+    let (mut total, mut open) = (0, 0);
+    for (stage, state, closed, n) in counts {
+        let count = usize::try_from(n).unwrap_or(0);
+        total += count;
+        if !closed {
+            open += count;
+            *open_per_state.entry(state.clone()).or_default() += n;
         }
+        *now_per_state.entry(state.clone()).or_default() += n;
+        *by_state.entry((stage, state)).or_default() += count;
     }
 
-    // Stays per ticket: (state, entered, left).
-    let mut closed_per_day: BTreeMap<NaiveDate, usize> = BTreeMap::new();
-    let mut ageing: HashMap<String, Vec<i64>> = HashMap::new();
-    let mut time_in_state: HashMap<String, Vec<i64>> = HashMap::new();
-    let mut stays: Vec<(String, DateTime<Utc>, Option<DateTime<Utc>>)> = Vec::new();
-    let mut i = 0;
-    while i < changes.len() {
-        let ticket = changes[i].0;
-        let mut j = i;
-        while j < changes.len() && changes[j].0 == ticket {
-            j += 1;
-        }
-        let version = versions.get(&ticket).copied().unwrap_or(1);
-        for k in i..j {
-            let state = changes[k].2.clone().unwrap_or_default();
-            let entered = changes[k].1.0;
-            let left = changes.get(k + 1).filter(|_| k + 1 < j).map(|c| c.1.0);
-            let is_terminal = match terminal.get(&(version, state.clone())) {
-                Some(t) => *t,
-                None => {
-                    let def = defs.get(conn, scope, template.id, version)?;
-                    let t = def.state(&state).is_some_and(|s| s.terminal);
-                    terminal.insert((version, state.clone()), t);
-                    t
-                }
+    // The open tickets' ages per state, by rank from whichever end of the queue is nearer.
+    let mut ageing = Vec::new();
+    for (state, n) in &open_per_state {
+        let age_at = |conn: &mut DbConnection, rank: i64| -> Result<i64, ServiceError> {
+            // Rank 1 is the youngest, i.e. the latest entry.
+            let (from, offset) = if rank - 1 <= n - rank {
+                (db::tickets::Entered::Latest, rank - 1)
+            } else {
+                (db::tickets::Entered::Earliest, n - rank)
             };
-            // A transition into a terminal state closes the ticket that day.
-            if k > i && is_terminal && entered >= range_start && entered < range_end {
-                *closed_per_day
-                    .entry(entered.with_timezone(&tz).date_naive())
+            let key = (template.id, state.as_str());
+            let entered =
+                db::tickets::stats_open_entered(conn, scope, key, &query.filter, from, offset)?;
+            Ok(entered.map_or(0, |at| (now - at.0).num_seconds().max(0)))
+        };
+        ageing.push((
+            state.clone(),
+            Spread {
+                count: usize::try_from(*n).unwrap_or(0),
+                p50_seconds: age_at(conn, rank_of(*n, 0.5))?,
+                p90_seconds: age_at(conn, rank_of(*n, 0.9))?,
+                max_seconds: age_at(conn, *n)?,
+            },
+        ));
+    }
+
+    // Every state change since the range began: what the days counted, the stays that ended
+    // in the range, and — walking back from now — the tickets per state at each day's end.
+    let changes = db::tickets::stats_state_changes_since(
+        conn,
+        scope,
+        template.id,
+        &query.filter,
+        range_start.into(),
+    )?;
+    let mut terminal: HashMap<(i32, String), bool> = HashMap::new();
+    let mut created_per_day: BTreeMap<NaiveDate, usize> = BTreeMap::new();
+    let mut closed_per_day: BTreeMap<NaiveDate, usize> = BTreeMap::new();
+    let mut time_in_state: HashMap<String, Vec<i64>> = HashMap::new();
+    // (at, state, +1 entered / -1 left)
+    let mut moves: Vec<(DateTime<Utc>, &str, i64)> = Vec::with_capacity(changes.len() * 2);
+    for (version, created, at, left, entered, since) in &changes {
+        let at = at.0;
+        let entered = entered.as_deref().unwrap_or_default();
+        moves.push((at, entered, 1));
+        let in_range = at >= range_start && at < range_end;
+        if *created {
+            if in_range {
+                *created_per_day
+                    .entry(at.with_timezone(&tz).date_naive())
                     .or_default() += 1;
             }
-            match left {
-                Some(left) if left >= range_start && left < range_end => {
-                    time_in_state
-                        .entry(state.clone())
-                        .or_default()
-                        .push((left - entered).num_seconds());
-                }
-                None if !is_terminal => {
-                    ageing
-                        .entry(state.clone())
-                        .or_default()
-                        .push((now - entered).num_seconds().max(0));
-                }
-                _ => {}
-            }
-            stays.push((state, entered, left));
+            continue;
         }
-        i = j;
+        let left = left.as_deref().unwrap_or_default();
+        moves.push((at, left, -1));
+        if !in_range {
+            continue;
+        }
+        let is_terminal = match terminal.get(&(*version, entered.to_owned())) {
+            Some(t) => *t,
+            None => {
+                let def = defs.get(conn, scope, template.id, *version)?;
+                let t = def.state(entered).is_some_and(|s| s.terminal);
+                terminal.insert((*version, entered.to_owned()), t);
+                t
+            }
+        };
+        // A transition into a terminal state closes the ticket that day.
+        if is_terminal {
+            *closed_per_day
+                .entry(at.with_timezone(&tz).date_naive())
+                .or_default() += 1;
+        }
+        if let Some(since) = since {
+            time_in_state
+                .entry(left.to_owned())
+                .or_default()
+                .push((at - since.0).num_seconds());
+        }
     }
 
     let mut days = Vec::new();
-    let mut flow = Vec::new();
     let mut date = from;
     while date <= to {
         days.push(Day {
@@ -239,17 +308,9 @@ pub fn template_stats(
             created: created_per_day.get(&date).copied().unwrap_or(0),
             closed: closed_per_day.get(&date).copied().unwrap_or(0),
         });
-        let end = start_of(tz, date + Days::new(1)).min(now);
-        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-        for (state, entered, left) in &stays {
-            if *entered < end && left.is_none_or(|l| l >= end) {
-                *counts.entry(state.clone()).or_default() += 1;
-            }
-        }
-        flow.push((date, counts));
         date = date + Days::new(1);
     }
-
+    let flow = flow_back(now_per_state, moves, tz, (from, to), now);
     let clocks = db::tickets::stats_stopped_clocks(
         conn,
         scope,
@@ -263,13 +324,13 @@ pub fn template_stats(
         time_zone,
         from,
         to,
-        total: tickets.len(),
+        total,
         open,
         by_state: by_state
             .into_iter()
             .map(|((stage, state), n)| (stage, state, n))
             .collect(),
-        ageing: spreads(ageing),
+        ageing,
         time_in_state: spreads(time_in_state),
         days,
         flow,

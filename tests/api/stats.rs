@@ -136,6 +136,38 @@ async fn template_statistics_match_a_hand_computed_fixture() {
         p1["by_state"],
         json!([{"stage": "done", "state": "closed", "count": 1}])
     );
+    // A range that ended before now: the flow walks back over the later changes (C filed on
+    // 2 May), and only the stays that ended on 1 May count.
+    let first_day = app
+        .get(
+            "/api/v1/stats/templates/sla_desk?from=2026-05-01&to=2026-05-01",
+            Some(&d.agent),
+        )
+        .await
+        .json();
+    assert_eq!(
+        first_day["cumulative_flow"],
+        json!([{"date": "2026-05-01", "states": {"closed": 1, "working": 1}}])
+    );
+    assert_eq!(
+        first_day["daily"],
+        json!([{"date": "2026-05-01", "created": 2, "closed": 1}])
+    );
+    assert_eq!(first_day["time_in_state"], s["time_in_state"]);
+    assert_eq!(first_day["total"], 3, "counts are of now");
+    // Before anything was filed: nothing anywhere.
+    let before = app
+        .get(
+            "/api/v1/stats/templates/sla_desk?from=2026-04-29&to=2026-04-30",
+            Some(&d.agent),
+        )
+        .await
+        .json();
+    assert_eq!(
+        before["cumulative_flow"],
+        json!([{"date": "2026-04-29", "states": {}}, {"date": "2026-04-30", "states": {}}])
+    );
+    assert_eq!(before["time_in_state"], json!([]));
     // Default range: the 30 days up to today.
     let default = app
         .get("/api/v1/stats/templates/sla_desk", Some(&d.agent))
@@ -171,4 +203,48 @@ async fn template_statistics_match_a_hand_computed_fixture() {
         .await
         .json();
     assert_eq!(theirs["total"], 0);
+}
+
+/// The open tickets' ages are exact nearest-rank percentiles, whichever end of the queue the
+/// rank is nearer (ten tickets filed a minute apart: ages 1 to 10 minutes), filtered or not.
+#[actix_web::test]
+async fn ageing_percentiles_are_exact_ranks_from_either_end() {
+    let app = app().await;
+    let d = desk(&app, "ageing").await;
+    let t0 = at("2026-05-01T00:00:00Z");
+    for i in 0..10 {
+        app.clock.set(t0 + TimeDelta::minutes(i));
+        file(&app, &d.requester, if i < 4 { "p1" } else { "p2" }).await;
+    }
+    app.clock.set(t0 + TimeDelta::minutes(10));
+    let s = app
+        .get("/api/v1/stats/templates/sla_desk", Some(&d.agent))
+        .await
+        .json();
+    assert_eq!(
+        s["ageing"],
+        json!([{"state": "new", "count": 10, "p50_seconds": 300, "p90_seconds": 540,
+            "max_seconds": 600}])
+    );
+    assert_eq!(
+        s["daily"].as_array().unwrap().last().unwrap()["created"],
+        10
+    );
+    // p1: the first four filed (ages 10, 9, 8, 7 minutes).
+    let p1 = app
+        .get(
+            "/api/v1/stats/templates/sla_desk?priority=p1",
+            Some(&d.agent),
+        )
+        .await
+        .json();
+    assert_eq!(
+        p1["ageing"],
+        json!([{"state": "new", "count": 4, "p50_seconds": 480, "p90_seconds": 600,
+            "max_seconds": 600}])
+    );
+    assert_eq!(
+        p1["cumulative_flow"].as_array().unwrap().last().unwrap()["states"],
+        json!({"new": 4})
+    );
 }

@@ -607,6 +607,7 @@ fn move_one(
         fields: Json(Value::Object(fields.clone())),
         version,
         updated_at: now.into(),
+        state_entered_at: Some(now.into()),
     };
     if !db::tickets::update_ticket(conn, scope, row.id, &changes)? {
         return Ok(false);
@@ -615,6 +616,7 @@ fn move_one(
     history.push(HistoryKind::Migrated, false, |h| {
         h.from_state = Some(row.state.clone());
         h.to_state = Some(state.to_owned());
+        h.state_since = Some(row.state_entered_at);
         h.old_value = Some(Json(json!({"template_version": row.template_version})));
         let renamed: BTreeMap<&String, &String> =
             plan.fields.iter().filter(|(old, new)| old != new).collect();

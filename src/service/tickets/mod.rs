@@ -369,6 +369,7 @@ impl<'a> HistoryBatch<'a> {
             old_value: None,
             new_value: None,
             internal,
+            state_since: None,
         };
         fill(&mut row);
         self.rows.push(row);
@@ -382,11 +383,13 @@ impl<'a> HistoryBatch<'a> {
         });
     }
 
-    pub(crate) fn transition(&mut self, key: &str, from: &str, to: &str) {
+    /// A state change: `from` is the state left and when it was entered.
+    pub(crate) fn transition(&mut self, key: &str, from: (&str, Timestamp), to: &str) {
         self.push(HistoryKind::Transition, false, |r| {
             r.transition = Some(key.to_owned());
-            r.from_state = Some(from.to_owned());
+            r.from_state = Some(from.0.to_owned());
             r.to_state = Some(to.to_owned());
+            r.state_since = Some(from.1);
         });
     }
 
@@ -628,6 +631,7 @@ pub(crate) fn create_from(
         version: 1,
         created_at: now.into(),
         updated_at: now.into(),
+        state_entered_at: now.into(),
     };
     Ok(LoadedTicket {
         row,
@@ -774,6 +778,7 @@ pub fn update(
         fields: Json(Value::Object(fields.clone())),
         version,
         updated_at: now.into(),
+        state_entered_at: None,
     };
     apply_change(conn, scope, &current, &old, &changes, &fields, history)?;
     load(conn, defs, caller, id)

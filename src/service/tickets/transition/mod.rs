@@ -438,7 +438,11 @@ impl<'a> Draft<'a> {
         let caller = firing.cx.caller;
         let mut history = HistoryBatch::new(caller, row.id, version, firing.cx.now.into());
         let plan = firing.plan;
-        history.transition(&plan.transition, &plan.from, &plan.to);
+        history.transition(
+            &plan.transition,
+            (&plan.from, row.state_entered_at),
+            &plan.to,
+        );
         let mut draft = Self {
             version,
             fields: firing.loaded.fields.clone(),
@@ -494,6 +498,7 @@ fn apply(
         fields: Json(Value::Object(fields.clone())),
         version,
         updated_at: firing.cx.now.into(),
+        state_entered_at: Some(firing.cx.now.into()),
     };
     let scope = &firing.cx.caller.scope;
     let old = &firing.loaded.fields;
