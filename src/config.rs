@@ -9,8 +9,11 @@ use std::time::Duration;
 
 use crate::db::DatabaseUrl;
 
+mod backup;
 pub mod settings;
 mod smtp;
+
+pub use backup::BackupSettings;
 
 /// Where the embedded database lives when `DATABASE_URL` is unset.
 pub const DEFAULT_SQLITE_PATH: &str = "./data/stageflow.db";
@@ -114,6 +117,8 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// The job runner (`crate::jobs`).
     pub jobs: JobSettings,
+    /// Backups (`crate::backup`).
+    pub backup: BackupSettings,
     /// Webhook delivery (`crate::jobs::webhooks`).
     pub webhooks: WebhookSettings,
     /// The virus scanner (`STAGEFLOW_CLAMD`); `None` when unset — mail intake then refuses to
@@ -413,6 +418,7 @@ impl Config {
 
         let session = session_settings(&get)?;
         let jobs = job_settings(&get)?;
+        let backup = backup::backup_settings(&get, &data_dir)?;
         let webhooks = webhook_settings(&get)?;
         let clamd = scanner_settings(&get)?;
         let smtp = smtp::smtp_settings(&get)?;
@@ -447,6 +453,7 @@ impl Config {
 
         Ok(Self {
             jobs,
+            backup,
             webhooks,
             clamd,
             smtp,

@@ -65,6 +65,29 @@ enum Command {
         #[command(subcommand)]
         action: MailCommand,
     },
+    /// Backups (docs/operations.md): `stageflow backup` makes a generation now — a
+    /// consistent copy of the database while it serves, plus the attachment content it
+    /// references — copies it to STAGEFLOW_BACKUP_COPY_DIR, rotates, verifies it and records
+    /// both. Exit status: 0 done, 1 failed, 2 invalid configuration, 3 the backup was made
+    /// but does not verify.
+    Backup {
+        #[command(subcommand)]
+        action: Option<BackupCommand>,
+    },
+    /// Replace the configured database with a backup generation (verified first), and copy
+    /// back the attachment content the store lacks. Stop every server on the database first.
+    /// Exit status: 0 done, 1 failed, 2 invalid configuration, 3 the generation does not
+    /// verify (nothing was changed).
+    Restore {
+        /// The generation's name (`stageflow backup list`).
+        generation: String,
+        /// Verify and report what would be replaced; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Take the generation from STAGEFLOW_BACKUP_COPY_DIR.
+        #[arg(long)]
+        copy: bool,
+    },
     /// Fill an empty database with benchmark tenants and tickets (bench/tickets.sh).
     #[command(hide = true)]
     SeedTickets {
@@ -80,6 +103,27 @@ enum Command {
         /// Where to write tenants, credentials and sample ticket ids (JSON).
         #[arg(long, default_value = "target/bench-seed.json")]
         out: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// Make a generation now (the default): copy, rotate, verify, record.
+    Create,
+    /// Check a generation (the newest unless named): every file against its checksum, the
+    /// database restored into a scratch database and checked (integrity, schema version,
+    /// row counts per table), the attachment content re-hashed. Exit status 3 when invalid.
+    Verify {
+        generation: Option<String>,
+        /// Check a generation in STAGEFLOW_BACKUP_COPY_DIR.
+        #[arg(long)]
+        copy: bool,
+    },
+    /// List the finished generations, oldest first.
+    List {
+        /// List STAGEFLOW_BACKUP_COPY_DIR.
+        #[arg(long)]
+        copy: bool,
     },
 }
 
@@ -179,7 +223,144 @@ fn main() -> ExitCode {
         } => with_config_and(&settings, move |config| {
             Ok(mail_deliver(&config, &tenant, &channel))
         }),
+        Command::Backup { action } => with_config_and(&settings, move |config| {
+            backup_command(&config, action.unwrap_or(BackupCommand::Create))
+        }),
+        Command::Restore {
+            generation,
+            dry_run,
+            copy,
+        } => with_config_and(&settings, move |config| {
+            restore_command(&config, &generation, dry_run, location(copy))
+        }),
         Command::Serve => with_config(serve),
+    }
+}
+
+/// Exit status of a backup that does not verify.
+const EXIT_INVALID_BACKUP: u8 = 3;
+
+fn location(copy: bool) -> stageflow::service::backup::Location {
+    if copy {
+        stageflow::service::backup::Location::Copy
+    } else {
+        stageflow::service::backup::Location::Local
+    }
+}
+
+fn backup_failed(error: &stageflow::service::backup::BackupError) -> ExitCode {
+    eprintln!("stageflow: {error}");
+    match error {
+        stageflow::service::backup::BackupError::Invalid(_) => ExitCode::from(EXIT_INVALID_BACKUP),
+        _ => ExitCode::FAILURE,
+    }
+}
+
+fn backup_command(config: &Config, action: BackupCommand) -> Result<ExitCode, String> {
+    use stageflow::service::backup;
+    match action {
+        BackupCommand::Create => {
+            let (db, _) = Database::open_and_migrate(config).map_err(|e| e.to_string())?;
+            let recorded = backup::run_and_record(&db, config, SystemClock.now(), "cli")
+                .map_err(|e| e.to_string())?;
+            if let Some(m) = &recorded.manifest {
+                println!(
+                    "backup {} written to {}: database {} bytes, {} rows in {} tables, {} \
+                     attachments ({} bytes){}",
+                    m.id,
+                    config.backup.dir.display(),
+                    m.database.bytes,
+                    m.rows(),
+                    m.tables.len(),
+                    m.attachments.len(),
+                    m.attachment_bytes(),
+                    config
+                        .backup
+                        .copy_dir
+                        .as_ref()
+                        .map(|c| format!(", copied to {}", c.display()))
+                        .unwrap_or_default()
+                );
+            }
+            match &recorded.error {
+                None => {
+                    println!("verified");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(error) if recorded.manifest.is_some() => {
+                    eprintln!("stageflow: the new backup does not verify: {error}");
+                    Ok(ExitCode::from(EXIT_INVALID_BACKUP))
+                }
+                Some(error) => Ok(backup_failed(error)),
+            }
+        }
+        BackupCommand::Verify { generation, copy } => {
+            match backup::verify(config, location(copy), generation.as_deref()) {
+                Ok(v) => {
+                    println!(
+                        "backup {} verified: {} rows in {} tables, schema {}, {} attachments",
+                        v.manifest.id,
+                        v.manifest.rows(),
+                        v.manifest.tables.len(),
+                        v.manifest.schema_version,
+                        v.attachments
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(error) => Ok(backup_failed(&error)),
+            }
+        }
+        BackupCommand::List { copy } => {
+            let all = backup::list(&config.backup, location(copy)).map_err(|e| e.to_string())?;
+            for m in all {
+                println!(
+                    "{}  {}  {} bytes  {} rows  {} attachments  schema {}",
+                    m.id,
+                    m.backend,
+                    m.database.bytes,
+                    m.rows(),
+                    m.attachments.len(),
+                    m.schema_version
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn restore_command(
+    config: &Config,
+    generation: &str,
+    dry_run: bool,
+    location: stageflow::service::backup::Location,
+) -> Result<ExitCode, String> {
+    use stageflow::service::backup;
+    match backup::restore(config, location, generation, dry_run) {
+        Ok(r) => {
+            let before: i64 = r.replaced.values().sum();
+            let verb = if r.dry_run {
+                "would replace"
+            } else {
+                "replaced"
+            };
+            println!(
+                "backup {} verified; {verb} {before} rows in {} tables with {} rows in {} \
+                 tables (schema {}); attachment content {}: {}",
+                r.manifest.id,
+                r.replaced.len(),
+                r.manifest.rows(),
+                r.manifest.tables.len(),
+                r.manifest.schema_version,
+                if r.dry_run {
+                    "to copy back"
+                } else {
+                    "copied back"
+                },
+                r.attachments_copied
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => Ok(backup_failed(&error)),
     }
 }
 

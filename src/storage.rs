@@ -481,7 +481,7 @@ fn touch(path: &Path) -> io::Result<()> {
 }
 
 /// `<root>/<aa>/<bb>/<hash>`, or `None` unless `sha256_hex` is a well-formed hash.
-fn content_path(root: &Path, sha256_hex: &str) -> Option<PathBuf> {
+pub(crate) fn content_path(root: &Path, sha256_hex: &str) -> Option<PathBuf> {
     if !is_sha256_hex(sha256_hex) {
         return None;
     }

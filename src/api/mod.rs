@@ -4,6 +4,7 @@
 pub mod attachments;
 pub mod audit;
 pub mod auth;
+pub mod backups;
 pub mod catalog;
 pub mod common;
 pub mod directory;
@@ -185,6 +186,7 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(platform::get_tenant)
         .service(platform::update_tenant)
         .service(platform::delete_tenant)
+        .service(backups::list_backups)
         .service(signing_keys::create_signing_key)
         .service(directory::list_users)
         .service(directory::create_user)

@@ -145,7 +145,8 @@ fn clamd_address(state: &AppState) -> Option<&ScannerAddress> {
     state.config.clamd.as_ref().map(|c| &c.address)
 }
 
-/// Metrics in the Prometheus text format: scanner up, scans by verdict, mail pending.
+/// Metrics in the Prometheus text format: scanner up, scans by verdict, mail pending, and
+/// the newest successful backup (its time, age, size, whether it verified).
 ///
 /// Node-wide figures only (no tenant's data); the scanner state is the cached one `/readyz`
 /// shows. Scrape it like `/readyz`, from inside the deployment.
@@ -170,11 +171,11 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
     .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(prometheus_text(&figures)))
+        .body(prometheus_text(&figures, state.clock.now())))
 }
 
 /// The exposition text; `stageflow_scanner_up` is absent when no scanner is configured.
-fn prometheus_text(m: &health::Metrics) -> String {
+fn prometheus_text(m: &health::Metrics, now: chrono::DateTime<chrono::Utc>) -> String {
     let mut text = String::new();
     let up = match m.scanner {
         ScannerHealth::Up => Some(1),
@@ -209,6 +210,42 @@ fn prometheus_text(m: &health::Metrics) -> String {
         "stageflow_mail_messages_pending {}\n",
         m.mail_pending
     ));
+    if let Some(backup) = &m.last_backup {
+        let verified = match backup.verified {
+            Some(true) => 1,
+            _ => 0,
+        };
+        for (name, kind, help, value) in [
+            (
+                "stageflow_backup_last_success_timestamp_seconds",
+                "gauge",
+                "When the newest successful backup finished (Unix time).",
+                backup.finished_at.0.timestamp(),
+            ),
+            (
+                "stageflow_backup_age_seconds",
+                "gauge",
+                "Seconds since the newest successful backup finished.",
+                (now - backup.finished_at.0).num_seconds().max(0),
+            ),
+            (
+                "stageflow_backup_size_bytes",
+                "gauge",
+                "Database copy plus attachment content of the newest successful backup.",
+                backup.database_bytes + backup.attachment_bytes,
+            ),
+            (
+                "stageflow_backup_verified",
+                "gauge",
+                "1 when the newest successful backup passed its restore check, else 0.",
+                verified,
+            ),
+        ] {
+            text.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+            ));
+        }
+    }
     text
 }
 

@@ -17,6 +17,7 @@ macro_rules! per_backend {
 }
 
 pub mod audit;
+pub mod backup;
 pub mod credentials;
 pub mod events;
 pub mod groups;

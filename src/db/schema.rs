@@ -436,6 +436,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTimestamp, DbUuid};
+
+    backup_runs (id) {
+        id -> DbUuid,
+        generation -> Nullable<Text>,
+        started_at -> DbTimestamp,
+        finished_at -> DbTimestamp,
+        status -> Text,
+        error -> Nullable<Text>,
+        database_bytes -> BigInt,
+        row_count -> BigInt,
+        attachments -> BigInt,
+        attachment_bytes -> BigInt,
+        copied -> Bool,
+        verified_at -> Nullable<DbTimestamp>,
+        verified -> Nullable<Bool>,
+        verify_error -> Nullable<Text>,
+        made_by -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     plans,
     accounts,

@@ -75,7 +75,8 @@ macro_rules! for_each_typed_id {
             DeliveryId,
             CalendarId,
             SlaPolicyId,
-            MigrationId
+            MigrationId,
+            BackupRunId
         );
     };
 }
@@ -84,6 +85,11 @@ pub(crate) use for_each_typed_id;
 typed_id!(
     /// A run moving tickets from one template version to another.
     MigrationId
+);
+
+typed_id!(
+    /// A backup run (`backup_runs`).
+    BackupRunId
 );
 
 typed_id!(

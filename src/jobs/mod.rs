@@ -13,6 +13,7 @@
 //!
 //! Tests drive jobs without sleeping: move the injected clock, then call [`run_due`].
 
+mod backups;
 mod housekeeping;
 mod mail;
 mod migrations;
@@ -32,6 +33,7 @@ use crate::db::jobs::JobRow;
 pub use crate::db::jobs::NewJob;
 use crate::db::{Database, DbConnection, DbError};
 use crate::domain::ids::{JobId, TenantId};
+pub use backups::register_backups;
 pub use housekeeping::register_housekeeping;
 pub use mail::register_mail;
 pub use migrations::register_migrations;

@@ -129,6 +129,15 @@ impl Runner {
         self.insert_kind(kind, Arc::new(handler), Some(every), false);
     }
 
+    /// [`Runner::recurring`] for a kind whose runs take long (a backup): run beside the
+    /// passes, as with [`Runner::register_long`].
+    pub fn recurring_long<F>(&self, kind: &str, every: Duration, handler: F)
+    where
+        F: Fn(&JobContext, &Job) -> JobOutcome + Send + Sync + 'static,
+    {
+        self.insert_kind(kind, Arc::new(handler), Some(every), true);
+    }
+
     fn insert_kind(&self, kind: &str, handler: Handler, every: Option<Duration>, long: bool) {
         let kind_entry = Kind {
             handler,

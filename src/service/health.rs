@@ -80,6 +80,8 @@ pub struct Metrics {
     pub scans: ScanCounts,
     /// Incoming mail waiting for a scan, every tenant together.
     pub mail_pending: i64,
+    /// The newest successful backup run; `None`: none recorded.
+    pub last_backup: Option<crate::db::backup::BackupRunRow>,
 }
 
 /// Gathers the metrics: the (cached) scanner state, the scan counters and one count query.
@@ -90,12 +92,17 @@ pub async fn metrics(
     now: DateTime<Utc>,
 ) -> Result<Metrics, DbError> {
     let scanner = probe.check(address, now).await;
-    let mail_pending = db
-        .read(|conn| db::mail::count_pending(conn).map_err(DbError::from))
+    let (mail_pending, last_backup) = db
+        .read(|conn| {
+            let pending = db::mail::count_pending(conn)?;
+            let backup = db::backup::last_success(conn)?;
+            Ok::<_, DbError>((pending, backup))
+        })
         .await?;
     Ok(Metrics {
         scanner,
         scans: crate::scanner::scan_counts(),
         mail_pending,
+        last_backup,
     })
 }

@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod audit_log;
+pub mod backup;
 pub mod bootstrap;
 pub mod definitions;
 pub mod directory;

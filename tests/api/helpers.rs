@@ -133,6 +133,7 @@ pub fn test_config(db: &TestDb) -> Config {
     let mut config = Config::from_lookup(|_| None).unwrap();
     config.database_url = db.url();
     config.data_dir = db.data_dir();
+    config.backup.dir = db.data_dir().join("backups");
     config.master_key = stageflow::config::MasterKeySource::File {
         path: db.data_dir().join("master.key"),
         default: true,

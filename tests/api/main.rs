@@ -8,6 +8,7 @@
 mod api_keys;
 mod attachment_storage;
 mod auth;
+mod backup;
 mod catalog;
 mod clamd;
 mod cli;
