@@ -85,8 +85,12 @@ pub struct Config {
     pub max_attachment_bytes: u64,
     /// How often the collector removes attachment content no row references.
     pub blob_gc_interval: Duration,
-    /// Events older than this are deleted (`service::events::purge`).
+    /// Events older than this are deleted (`service::retention`).
     pub event_retention: Duration,
+    /// Audit entries older than this are deleted (`service::retention`).
+    pub audit_retention: Duration,
+    /// How long a stored `Idempotency-Key` response replays; then it is deleted.
+    pub idempotency_retention: Duration,
     /// How often the `sla.watch` job looks for at-risk and breached SLA clocks.
     pub sla_watch_interval: Duration,
     /// How long `POST /templates/{key}/migrations` works on a run itself before it answers
@@ -402,6 +406,24 @@ impl Config {
                     1..=3_650,
                 )?,
         );
+        let audit_retention = Duration::from_secs(
+            86_400
+                * bounded(
+                    "STAGEFLOW_AUDIT_RETENTION_DAYS",
+                    get("STAGEFLOW_AUDIT_RETENTION_DAYS"),
+                    365,
+                    1..=36_500,
+                )?,
+        );
+        let idempotency_retention = Duration::from_secs(
+            3_600
+                * bounded(
+                    "STAGEFLOW_IDEMPOTENCY_RETENTION_HOURS",
+                    get("STAGEFLOW_IDEMPOTENCY_RETENTION_HOURS"),
+                    24,
+                    1..=720,
+                )?,
+        );
         let blob_gc_grace = Duration::from_secs(bounded(
             "STAGEFLOW_BLOB_GC_GRACE_SECONDS",
             get("STAGEFLOW_BLOB_GC_GRACE_SECONDS"),
@@ -471,6 +493,8 @@ impl Config {
             max_attachment_bytes,
             blob_gc_interval,
             event_retention,
+            audit_retention,
+            idempotency_retention,
             sla_watch_interval,
             migration_inline,
             blob_gc_grace,

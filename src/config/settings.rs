@@ -97,6 +97,8 @@ pub const SETTINGS: &[Setting] = &[
     setting("STAGEFLOW_IMAP_POLL_SECONDS", "imap-poll-seconds", "the wait between two IMAP polls of a mail channel whose server has no IDLE (or idle off), 1–86400", |c, _| c.imap.poll.as_secs().to_string()),
     setting("STAGEFLOW_IMAP_TIMEOUT_SECONDS", "imap-timeout-seconds", "the deadline of connecting to an IMAP server and of each IMAP command, 1–600", |c, _| c.imap.timeout.as_secs().to_string()),
     setting("STAGEFLOW_EVENT_RETENTION_DAYS", "event-retention-days", "days the event log keeps an event, 1–3650", |c, _| (c.event_retention.as_secs() / 86_400).to_string()),
+    setting("STAGEFLOW_AUDIT_RETENTION_DAYS", "audit-retention-days", "days the audit log keeps an entry, 1–36500", |c, _| (c.audit_retention.as_secs() / 86_400).to_string()),
+    setting("STAGEFLOW_IDEMPOTENCY_RETENTION_HOURS", "idempotency-retention-hours", "hours a stored Idempotency-Key response replays before it is deleted, 1–720", |c, _| (c.idempotency_retention.as_secs() / 3_600).to_string()),
     setting("STAGEFLOW_BACKUP_DIR", "backup-dir", "where backup generations and their attachment copies are kept [default: <STAGEFLOW_DATA_DIR>/backups]", |c, _| c.backup.dir.display().to_string()),
     setting("STAGEFLOW_BACKUP_KEEP", "backup-keep", "backup generations kept in STAGEFLOW_BACKUP_DIR, 1–1000", |c, _| c.backup.keep.to_string()),
     setting("STAGEFLOW_BACKUP_COPY_DIR", "backup-copy-dir", "a second directory each finished backup is copied to [default: unset, no copy]", |c, _| c.backup.copy_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default()),

@@ -391,8 +391,3 @@ pub fn latest(conn: &mut DbConnection, scope: &TenantScope) -> QueryResult<Posit
         .optional()?;
     Ok(last.map_or_else(Position::default, |(txid, seq)| Position { txid, seq }))
 }
-
-/// Deletes events older than `before`, of every tenant (retention); returns how many.
-pub fn purge(conn: &mut DbConnection, before: Timestamp) -> QueryResult<usize> {
-    diesel::delete(events::table.filter(events::at.lt(before))).execute(conn)
-}

@@ -31,6 +31,7 @@ pub mod notifications;
 pub mod operators;
 pub mod platform;
 pub mod reports;
+pub mod retention;
 mod schema;
 pub mod settings;
 pub mod signing_keys;

@@ -349,14 +349,8 @@ pub fn delete_idempotent(
             .filter(idempotency_keys::tenant_id.eq(scope.tenant_id()))
             .filter(idempotency_keys::principal.eq(principal))
             .filter(idempotency_keys::key.eq(key))
-            .filter(idempotency_keys::created_at.le(expired_before)),
+            .filter(idempotency_keys::created_at.lt(expired_before)),
     )
     .execute(conn)?;
     Ok(())
-}
-
-/// Forgets stored responses older than `before`.
-pub fn purge_idempotent(conn: &mut DbConnection, before: Timestamp) -> QueryResult<usize> {
-    diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(before)))
-        .execute(conn)
 }

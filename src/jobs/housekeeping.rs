@@ -7,30 +7,49 @@ use std::time::{Duration, SystemTime};
 use super::{Job, JobContext, JobOutcome, Runner};
 use crate::config::Config;
 use crate::service::error::ServiceError;
+use crate::service::retention::{self, Kept};
 use crate::storage::BlobStore;
 
-/// Forgets stored `Idempotency-Key` responses past their retention.
+/// Forgets stored `Idempotency-Key` responses past `STAGEFLOW_IDEMPOTENCY_RETENTION_HOURS`.
 pub const PURGE_IDEMPOTENCY_KEYS: &str = "idempotency.purge";
 /// Removes attachment content no row references, and uploads left behind by a crash.
 pub const COLLECT_BLOBS: &str = "attachments.collect";
 /// Deletes events older than `STAGEFLOW_EVENT_RETENTION_DAYS`.
 pub const PURGE_EVENTS: &str = "events.purge";
-/// How often the event retention runs.
-const EVENT_PURGE_EVERY: Duration = Duration::from_secs(3_600);
+/// Deletes audit entries older than `STAGEFLOW_AUDIT_RETENTION_DAYS`.
+pub const PURGE_AUDIT: &str = "audit.purge";
+/// How often the event and audit retention runs.
+const PURGE_EVERY: Duration = Duration::from_secs(3_600);
 
-/// Registers the housekeeping jobs with their periods from the configuration: the purge at
-/// the period of the usage flush (as before the runner), the event retention hourly, the
-/// collector every `STAGEFLOW_BLOB_GC_SECONDS`.
+/// Registers the housekeeping jobs with their periods from the configuration: the
+/// idempotency purge at the period of the usage flush (as before the runner), the event and
+/// audit retention hourly, the collector every `STAGEFLOW_BLOB_GC_SECONDS`. Every purge
+/// deletes in batches (`service::retention`).
 pub fn register_housekeeping(runner: &Runner, config: &Config, blobs: Arc<dyn BlobStore>) {
-    runner.recurring(
-        PURGE_IDEMPOTENCY_KEYS,
-        config.usage_flush_interval,
-        purge_idempotency_keys,
-    );
-    let retention = config.event_retention;
-    runner.recurring(PURGE_EVENTS, EVENT_PURGE_EVERY, move |context, _job| {
-        purge_events(context, retention)
-    });
+    for (kind, every, kept, retention) in [
+        (
+            PURGE_IDEMPOTENCY_KEYS,
+            config.usage_flush_interval,
+            Kept::IdempotencyKeys,
+            config.idempotency_retention,
+        ),
+        (
+            PURGE_EVENTS,
+            PURGE_EVERY,
+            Kept::Events,
+            config.event_retention,
+        ),
+        (
+            PURGE_AUDIT,
+            PURGE_EVERY,
+            Kept::Audit,
+            config.audit_retention,
+        ),
+    ] {
+        runner.recurring(kind, every, move |context, _job| {
+            purge(context, kept, retention)
+        });
+    }
     let grace = config.blob_gc_grace;
     runner.recurring(
         COLLECT_BLOBS,
@@ -39,26 +58,18 @@ pub fn register_housekeeping(runner: &Runner, config: &Config, blobs: Arc<dyn Bl
     );
 }
 
-fn purge_idempotency_keys(context: &JobContext, _job: &Job) -> JobOutcome {
-    let before =
-        context.now - chrono::Duration::hours(crate::service::idempotency::RETENTION_HOURS);
-    let purged = context
-        .db
-        .write_blocking(|conn| crate::service::idempotency::purge(conn, before));
-    match purged {
-        Ok(()) => JobOutcome::Done,
-        Err(error) => retry("stored idempotent responses not purged", &error),
-    }
-}
-
-fn purge_events(context: &JobContext, retention: Duration) -> JobOutcome {
-    let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
-    let purged = context
-        .db
-        .write_blocking(|conn| crate::service::events::purge(conn, context.now, retention));
-    match purged {
-        Ok(_) => JobOutcome::Done,
-        Err(error) => retry("old events not purged", &error),
+fn purge(context: &JobContext, kept: Kept, retention: Duration) -> JobOutcome {
+    let before = chrono::Duration::from_std(retention)
+        .ok()
+        .and_then(|r| context.now.checked_sub_signed(r))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+    match retention::purge(&context.db, kept, before) {
+        Ok(0) => JobOutcome::Done,
+        Ok(n) => {
+            log::info!("retention: deleted {n} rows of {kept:?} recorded before {before}");
+            JobOutcome::Done
+        }
+        Err(error) => retry(&format!("{kept:?} past retention not purged"), &error),
     }
 }
 

@@ -3,7 +3,7 @@
 //! applied — decided when the event is written (who may read it; what requesters and
 //! partners read instead), so the feed only filters.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -11,7 +11,6 @@ use crate::auth::{Principal, TenantScope};
 use crate::db::audit::Actor;
 use crate::db::events::{FeedFilter, FeedVisibility, NewEvent, Position, RestrictedReader};
 use crate::db::tickets::NewHistory;
-use crate::db::types::Timestamp;
 use crate::db::{self, DbConnection};
 use crate::domain::event::{EventAudience, EventReader, EventType, SubjectType};
 use crate::domain::identity::Role;
@@ -268,15 +267,6 @@ pub(crate) fn ticket_activity(
             payload,
         },
     )
-}
-
-/// Events older than the retention are deleted (every tenant); returns how many.
-pub fn purge(
-    conn: &mut DbConnection,
-    now: DateTime<Utc>,
-    retention: Duration,
-) -> Result<usize, ServiceError> {
-    Ok(db::events::purge(conn, Timestamp::from(now - retention))?)
 }
 
 /// Who reads the feed: resolved once per request from the principal.

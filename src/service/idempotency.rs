@@ -1,7 +1,8 @@
 //! `Idempotency-Key` on creating requests: the first response is stored with the request's
 //! fingerprint in the same transaction as the creation, and a repeat with the same key and
-//! fingerprint gets it back instead of creating again. Keys are per caller; stored
-//! responses are kept for [`RETENTION_HOURS`].
+//! fingerprint gets it back instead of creating again. Keys are per caller; a stored
+//! response replays for `STAGEFLOW_IDEMPOTENCY_RETENTION_HOURS`, then the `idempotency.purge`
+//! job deletes it (`service::retention`).
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -10,10 +11,8 @@ use sha2::{Digest, Sha256};
 use crate::auth::TenantScope;
 use crate::db::audit::Actor;
 use crate::db::tickets::IdempotentResponse;
-use crate::db::{self, DbConnection, DbError};
+use crate::db::{self, DbConnection};
 use crate::service::error::{ConflictKind, ServiceError};
-
-pub const RETENTION_HOURS: i64 = 24;
 
 /// A response that can be stored and replayed.
 #[derive(Debug, Clone)]
@@ -68,16 +67,19 @@ pub fn run(
     actor: &Actor,
     key: Option<&str>,
     fingerprint: &str,
-    now: DateTime<Utc>,
+    (now, retention): (DateTime<Utc>, std::time::Duration),
     create: impl FnOnce(&mut DbConnection) -> Result<Replayable, ServiceError>,
 ) -> Result<Replayable, ServiceError> {
     let Some(key) = key else {
         return create(conn);
     };
     let principal = principal_key(actor);
-    let fresh_after = now - Duration::hours(RETENTION_HOURS);
+    let fresh_after = Duration::from_std(retention)
+        .ok()
+        .and_then(|r| now.checked_sub_signed(r))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
     if let Some(stored) = db::tickets::find_idempotent(conn, scope, &principal, key)?
-        && stored.created_at.0 > fresh_after
+        && stored.created_at.0 >= fresh_after
     {
         if stored.request_hash != fingerprint {
             return Err(ServiceError::validation(
@@ -126,10 +128,4 @@ pub fn run(
         }),
         Err(e) => Err(e.into()),
     }
-}
-
-/// Forgets stored responses recorded before `before` (their retention has passed).
-pub fn purge(conn: &mut DbConnection, before: DateTime<Utc>) -> Result<(), DbError> {
-    db::tickets::purge_idempotent(conn, before.into())?;
-    Ok(())
 }

@@ -20,6 +20,7 @@ pub mod notifications;
 pub mod operators;
 pub mod platform;
 pub mod reports;
+pub mod retention;
 pub mod sla;
 pub mod stats;
 pub mod template_items;

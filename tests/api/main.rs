@@ -35,6 +35,7 @@ mod platform;
 mod readme;
 mod reports;
 mod request_ids;
+mod retention;
 mod scanner;
 mod scanner_health;
 mod schema;

@@ -757,11 +757,12 @@ async fn a_delivery_whose_event_is_no_longer_kept_fails() {
     assert_eq!(r.got().len(), 1);
     app.clock.advance(TimeDelta::days(100));
     let now = app.clock_now();
-    app.state
-        .db
-        .write(move |conn| stageflow::service::events::purge(conn, now, TimeDelta::days(90)))
-        .await
-        .unwrap();
+    stageflow::service::retention::purge(
+        &app.state.db,
+        stageflow::service::retention::Kept::Events,
+        now - TimeDelta::days(90),
+    )
+    .unwrap();
     deliver(&app).await;
     // Nothing is sent without its event; the delivery fails and says why.
     assert_eq!(r.got().len(), 1);

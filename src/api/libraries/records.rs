@@ -297,6 +297,7 @@ pub async fn create_record(
     let idempotency_key = crate::api::tickets::idempotency_key(&req)?;
     let (key, body, now) = (key.into_inner(), body.into_inner(), state.clock.now());
     let fingerprint = idempotency::fingerprint(&(&key, &body.fields));
+    let retention = state.config.idempotency_retention;
     let replay = state
         .db
         .write(move |conn| {
@@ -306,7 +307,7 @@ pub async fn create_record(
                 &caller.actor,
                 idempotency_key.as_deref(),
                 &fingerprint,
-                now,
+                (now, retention),
                 |conn| {
                     let (library, row) =
                         svc::create_record(conn, &caller, &key, &body.fields, now)?;

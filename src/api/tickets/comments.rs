@@ -108,6 +108,7 @@ pub async fn create_ticket_comment(
     let fingerprint = idempotency::fingerprint(&(id, &body.body, body.internal));
     let now = state.clock.now();
     let s = state.clone();
+    let retention = state.config.idempotency_retention;
     let replay = state
         .db
         .write(move |conn| {
@@ -117,7 +118,7 @@ pub async fn create_ticket_comment(
                 &caller.actor,
                 key.as_deref(),
                 &fingerprint,
-                now,
+                (now, retention),
                 |conn| {
                     let comment = NewComment {
                         body: body.body,

@@ -212,6 +212,7 @@ pub async fn create_ticket(
     let fingerprint = idempotency::fingerprint(&body);
     let now = state.clock.now();
     let state2 = state.clone();
+    let retention = state.config.idempotency_retention;
     let replay = state
         .db
         .write(move |conn| {
@@ -221,7 +222,7 @@ pub async fn create_ticket(
                 &caller.actor,
                 key.as_deref(),
                 &fingerprint,
-                now,
+                (now, retention),
                 |conn| {
                     let request = NewTicketRequest {
                         template: body.template,

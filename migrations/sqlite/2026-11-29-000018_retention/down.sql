@@ -1,0 +1,2 @@
+DROP INDEX idempotency_keys_age;
+DROP INDEX audit_log_age;
