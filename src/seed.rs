@@ -562,6 +562,7 @@ fn write_batch(
                 new_value: None,
                 internal: false,
                 state_since: Some((*at).into()),
+                template_id: t.id,
             })
             .collect();
         crate::db::tickets::insert_history(conn, &plan.caller.scope, &history)?;

@@ -629,6 +629,7 @@ diesel::table! {
         new_value -> Nullable<DbJson>,
         internal -> Bool,
         state_since -> Nullable<DbTimestamp>,
+        template_id -> DbUuid,
     }
 }
 

@@ -137,6 +137,21 @@ pub fn find_version(
         .optional()
 }
 
+/// The numbers of a template's published versions (the ones tickets can be on).
+pub fn published_numbers(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    template: TemplateId,
+) -> QueryResult<Vec<i32>> {
+    template_versions::table
+        .filter(template_versions::tenant_id.eq(scope.tenant_id()))
+        .filter(template_versions::template_id.eq(template))
+        .filter(template_versions::published_at.is_not_null())
+        .order(template_versions::number.asc())
+        .select(template_versions::number)
+        .load(conn)
+}
+
 pub fn list_versions(
     conn: &mut DbConnection,
     scope: &TenantScope,

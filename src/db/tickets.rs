@@ -309,6 +309,8 @@ pub struct HistoryRow {
     pub internal: bool,
     /// On a state change (`transition`, `migrated`): when the state it leaves was entered.
     pub state_since: Option<Timestamp>,
+    /// The ticket's template.
+    pub template_id: TemplateId,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -332,6 +334,8 @@ pub struct NewHistory {
     pub internal: bool,
     /// On a state change (`transition`, `migrated`): when the state it leaves was entered.
     pub state_since: Option<Timestamp>,
+    /// The ticket's template.
+    pub template_id: TemplateId,
 }
 
 pub fn insert_history(
@@ -784,8 +788,24 @@ macro_rules! stats_filtered {
     }};
 }
 
-/// The template's tickets the filter keeps, counted per `(stage, state, closed)`.
+/// The template's tickets the filter keeps, counted per `(state, closed)`: a walk of
+/// `tickets_stats_idx` in its order, with no sort.
 pub fn stats_counts(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    template: TemplateId,
+    filter: &StatsFilter,
+) -> QueryResult<Vec<(String, bool, i64)>> {
+    let grouped = tickets::table
+        .group_by((tickets::state, tickets::closed))
+        .select((tickets::state, tickets::closed, diesel::dsl::count_star()))
+        .into_boxed();
+    stats_filtered!(grouped, scope, template, filter).load(conn)
+}
+
+/// [`stats_counts`] per `(stage, state, closed)`: for a template whose versions put a state in
+/// different stages.
+pub fn stats_counts_by_stage(
     conn: &mut DbConnection,
     scope: &TenantScope,
     template: TemplateId,
@@ -837,7 +857,8 @@ pub fn stats_open_entered(
         .optional()
 }
 
-/// The state changes of those tickets at or after `since` (index `ticket_history_at_idx`),
+/// The state changes of those tickets at or after `since` (index
+/// `ticket_history_template_at_idx`),
 /// in no particular order.
 pub fn stats_state_changes_since(
     conn: &mut DbConnection,
@@ -855,6 +876,7 @@ pub fn stats_state_changes_since(
         .into_boxed();
     stats_filtered!(joined, scope, template, filter)
         .filter(ticket_history::tenant_id.eq(scope.tenant_id()))
+        .filter(ticket_history::template_id.eq(template))
         .filter(ticket_history::at.ge(since))
         .filter(ticket_history::kind.eq_any(["created", "transition", "migrated"]))
         .select((

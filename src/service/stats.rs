@@ -159,6 +159,41 @@ pub(crate) fn start_of(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
         .map_or_else(|| midnight.and_utc(), |t| t.with_timezone(&Utc))
 }
 
+/// Tickets per `(stage, state, closed)`. The stage of a state comes from the template's
+/// published versions when they all agree (then the count needs no sort by stage); otherwise
+/// the stored stages are counted.
+fn counts_by_stage(
+    conn: &mut DbConnection,
+    defs: &DefinitionCache,
+    scope: &TenantScope,
+    template: crate::domain::ids::TemplateId,
+    filter: &StatsFilter,
+) -> Result<Vec<db::tickets::StatsCount>, ServiceError> {
+    let mut stage_of: HashMap<String, Option<String>> = HashMap::new();
+    for number in db::templates::published_numbers(conn, scope, template)? {
+        let def = defs.get(conn, scope, template, number)?;
+        for (stage, state) in def.states() {
+            stage_of
+                .entry(state.key.clone())
+                .and_modify(|known| {
+                    if known.as_deref() != Some(stage.key.as_str()) {
+                        *known = None;
+                    }
+                })
+                .or_insert_with(|| Some(stage.key.clone()));
+        }
+    }
+    let counts = db::tickets::stats_counts(conn, scope, template, filter)?;
+    let mut out = Vec::with_capacity(counts.len());
+    for (state, closed, n) in counts {
+        match stage_of.get(&state) {
+            Some(Some(stage)) => out.push((stage.clone(), state, closed, n)),
+            _ => return Ok(db::tickets::stats_counts_by_stage(conn, scope, template, filter)?),
+        }
+    }
+    Ok(out)
+}
+
 /// The statistics of a template's tickets at `now`.
 pub fn template_stats(
     conn: &mut DbConnection,
@@ -202,7 +237,7 @@ pub fn template_stats(
     let (range_start, range_end) = (start_of(tz, from), start_of(tz, to + Days::new(1)));
 
     // Where the tickets are now (index-only over `tickets_stats_idx`).
-    let counts = db::tickets::stats_counts(conn, scope, template.id, &query.filter)?;
+    let counts = counts_by_stage(conn, defs, scope, template.id, &query.filter)?;
     let mut by_state: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut open_per_state: BTreeMap<String, i64> = BTreeMap::new();
     let mut now_per_state: BTreeMap<String, i64> = BTreeMap::new();

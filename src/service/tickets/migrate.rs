@@ -612,7 +612,7 @@ fn move_one(
     if !db::tickets::update_ticket(conn, scope, row.id, &changes)? {
         return Ok(false);
     }
-    let mut history = HistoryBatch::new(caller, row.id, version, now.into());
+    let mut history = HistoryBatch::new(caller, (row.id, row.template_id), version, now.into());
     history.push(HistoryKind::Migrated, false, |h| {
         h.from_state = Some(row.state.clone());
         h.to_state = Some(state.to_owned());

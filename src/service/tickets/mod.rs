@@ -330,6 +330,7 @@ pub(crate) fn apply_change(
 pub(crate) struct HistoryBatch<'a> {
     caller: &'a TicketCaller,
     ticket: TicketId,
+    template: TemplateId,
     version: i64,
     at: Timestamp,
     rows: Vec<NewHistory>,
@@ -338,13 +339,14 @@ pub(crate) struct HistoryBatch<'a> {
 impl<'a> HistoryBatch<'a> {
     pub(crate) fn new(
         caller: &'a TicketCaller,
-        ticket: TicketId,
+        (ticket, template): (TicketId, TemplateId),
         version: i64,
         at: Timestamp,
     ) -> Self {
         Self {
             caller,
             ticket,
+            template,
             version,
             at,
             rows: Vec::new(),
@@ -370,6 +372,7 @@ impl<'a> HistoryBatch<'a> {
             new_value: None,
             internal,
             state_since: None,
+            template_id: self.template,
         };
         fill(&mut row);
         self.rows.push(row);
@@ -581,7 +584,7 @@ pub(crate) fn create_from(
         },
     )?;
     reindex(conn, scope, &def, id, None, (&title, &fields))?;
-    let mut history = HistoryBatch::new(caller, id, 1, now.into());
+    let mut history = HistoryBatch::new(caller, (id, *template_id), 1, now.into());
     history.created(&initial.key, &fields);
     history.attribute("assignee", None, request.assignee);
     history.attribute("group", None, request.group);
@@ -754,7 +757,7 @@ pub fn update(
         return Ok(current);
     }
     let version = current.row.version + 1;
-    let mut history = HistoryBatch::new(caller, id, version, now.into());
+    let mut history = HistoryBatch::new(caller, (id, current.row.template_id), version, now.into());
     for f in &def.fields {
         let before = old.get(&f.key).unwrap_or(&Value::Null);
         let after = fields.get(&f.key).unwrap_or(&Value::Null);
