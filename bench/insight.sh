@@ -13,6 +13,9 @@
 #
 #   bash bench/insight.sh                                    # 1M tickets, both backends
 #   TICKETS=20000 DURATION=3 BACKENDS=sqlite SKIP_BUILD=1 bash bench/insight.sh
+#   REUSE=1 KEEP_DB=1 bash bench/insight.sh  # the databases of an earlier KEEP_DB=1 run (or
+#                                            # seed-tickets): migrate them, then measure;
+#                                            # SKIP_WRITES=1 leaves out report and migration
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -79,22 +82,30 @@ for backend in $BACKENDS; do
   mkdir -p "$OUT/$backend"
   case $backend in
     sqlite)
-      rm -f "$OUT"/sqlite/bench.db*
+      [ -n "${REUSE:-}" ] || rm -f "$OUT"/sqlite/bench.db*
       url="$OUT/sqlite/bench.db"
       ;;
     postgres)
       admin=$(bash scripts/local-postgres.sh)
-      psql "$admin" -qc "DROP DATABASE IF EXISTS stageflow_insight WITH (FORCE)" -c "CREATE DATABASE stageflow_insight"
+      [ -n "${REUSE:-}" ] ||
+        psql "$admin" -qc "DROP DATABASE IF EXISTS stageflow_insight WITH (FORCE)" -c "CREATE DATABASE stageflow_insight"
       url=${admin/\/postgres\?/\/stageflow_insight?}
       ;;
     *) echo "unknown backend $backend" >&2; exit 2 ;;
   esac
   seed="$OUT/$backend/seed.json"
-  echo "== $backend: seeding $TICKETS tickets" >&2
-  started=$(date +%s)
-  DATABASE_URL=$url RUST_LOG=warn "$bin" seed-tickets --tickets "$TICKETS" --out "$seed" \
-    2>&1 | tee "$OUT/$backend/seed.log" | grep -E 'seeded|ANALYZE|wrote' >&2
-  notes+=("$backend: seeded $TICKETS tickets in $(($(date +%s) - started)) s")
+  if [ -n "${REUSE:-}" ]; then
+    started=$(date +%s.%N)
+    DATABASE_URL=$url RUST_LOG=warn "$bin" migrate >&2
+    notes+=("$backend: reused the seeded database; pending migrations applied in $(python3 -c "print(round($(date +%s.%N) - $started, 1))") s")
+    [ "$backend" = sqlite ] || psql "$url" -qc "VACUUM ANALYZE"
+  else
+    echo "== $backend: seeding $TICKETS tickets" >&2
+    started=$(date +%s)
+    DATABASE_URL=$url RUST_LOG=warn "$bin" seed-tickets --tickets "$TICKETS" --out "$seed" \
+      2>&1 | tee "$OUT/$backend/seed.log" | grep -E 'seeded|ANALYZE|wrote' >&2
+    notes+=("$backend: seeded $TICKETS tickets in $(($(date +%s) - started)) s")
+  fi
 
   export STAGEFLOW_MIGRATION_INLINE_SECONDS=0
   start_server "$url"
@@ -108,7 +119,9 @@ for backend in $BACKENDS; do
   export TOKEN=$token IDS=$get_ids AS_OF
 
   # The report and the migration first: a statistics run at 16 clients leaves requests
-  # holding the pool for seconds after wrk stops.
+  # holding the pool for seconds after wrk stops. SKIP_WRITES=1: a reused database that has
+  # both already.
+  if [ -z "${SKIP_WRITES:-}" ]; then
   made=$(seconds GET "/api/v1/reports/monthly?month=2026-10")
   stored=$(seconds GET "/api/v1/reports/monthly?month=2026-10")
   current=$(seconds GET "/api/v1/reports/monthly?month=2026-11")
@@ -131,6 +144,7 @@ for backend in $BACKENDS; do
   rate=$(python3 -c "print(round($moved / ($t1 - $t0)))")
   notes+=("$backend: migration of itil_service_request 1 → 2 by the job: $moved tickets in $(python3 -c "print(round($t1 - $t0, 1))") s, $rate tickets/s")
   echo "${notes[-1]}" >&2
+  fi
   api GET "/api/v1/tickets/$(head -n 1 "$get_ids")?as_of=$AS_OF" >/dev/null
   api GET "/api/v1/stats/templates/itil_incident" >/dev/null
   for spec in "as_of|GET /tickets/{id}?as_of=|asof.lua|$BASE/" \

@@ -364,6 +364,27 @@ where
     }
 }
 
+/// Several reads that must agree (statistics): one read-only transaction on `conn`, so every
+/// query sees the same snapshot (PostgreSQL: repeatable read; SQLite: a deferred transaction,
+/// whose snapshot is taken at its first read). On PostgreSQL it also runs without parallel
+/// workers: these are short index walks served side by side, where a worker per query costs
+/// more than it saves (docs/PERFORMANCE.md, "Process insight").
+pub fn read_snapshot<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    conn.transaction(|conn| {
+        if let DbConnection::Postgres(pg) = conn {
+            pg.batch_execute(
+                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
+                 SET LOCAL max_parallel_workers_per_gather = 0",
+            )?;
+        }
+        f(conn)
+    })
+}
+
 fn prepare_sqlite_file(path: &Path) -> Result<(), DbError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;

@@ -188,14 +188,28 @@ fn counts_by_stage(
     for (state, closed, n) in counts {
         match stage_of.get(&state) {
             Some(Some(stage)) => out.push((stage.clone(), state, closed, n)),
-            _ => return Ok(db::tickets::stats_counts_by_stage(conn, scope, template, filter)?),
+            _ => {
+                return Ok(db::tickets::stats_counts_by_stage(
+                    conn, scope, template, filter,
+                )?);
+            }
         }
     }
     Ok(out)
 }
 
-/// The statistics of a template's tickets at `now`.
+/// The statistics of a template's tickets at `now`, from one snapshot.
 pub fn template_stats(
+    conn: &mut DbConnection,
+    defs: &DefinitionCache,
+    scope: &TenantScope,
+    query: &StatsQuery,
+    now: DateTime<Utc>,
+) -> Result<Stats, ServiceError> {
+    db::read_snapshot(conn, |conn| compute(conn, defs, scope, query, now))
+}
+
+fn compute(
     conn: &mut DbConnection,
     defs: &DefinitionCache,
     scope: &TenantScope,

@@ -436,8 +436,12 @@ impl<'a> Draft<'a> {
         let row = &firing.ticket().row;
         let version = row.version + 1;
         let caller = firing.cx.caller;
-        let mut history =
-            HistoryBatch::new(caller, (row.id, row.template_id), version, firing.cx.now.into());
+        let mut history = HistoryBatch::new(
+            caller,
+            (row.id, row.template_id),
+            version,
+            firing.cx.now.into(),
+        );
         let plan = firing.plan;
         history.transition(
             &plan.transition,

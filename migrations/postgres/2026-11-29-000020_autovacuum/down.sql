@@ -1,0 +1,2 @@
+ALTER TABLE ticket_history RESET (autovacuum_vacuum_insert_scale_factor, autovacuum_analyze_scale_factor);
+ALTER TABLE tickets RESET (autovacuum_vacuum_scale_factor, autovacuum_analyze_scale_factor);

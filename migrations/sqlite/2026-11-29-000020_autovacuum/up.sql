@@ -1,0 +1,2 @@
+-- PostgreSQL only (autovacuum settings); nothing to do on SQLite.
+SELECT 1;
