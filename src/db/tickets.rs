@@ -738,7 +738,7 @@ pub fn tickets_of_template(
 }
 
 /// Which tickets of a template the statistics count (`GET /stats/templates/{key}`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatsFilter {
     pub group: Option<GroupId>,
     pub organization: Option<OrganizationId>,
@@ -858,8 +858,8 @@ pub fn stats_open_entered(
 }
 
 /// The state changes of those tickets at or after `since` (index
-/// `ticket_history_template_at_idx`),
-/// in no particular order.
+/// `ticket_history_template_at_idx`), with each ticket's template version, in no particular
+/// order.
 pub fn stats_state_changes_since(
     conn: &mut DbConnection,
     scope: &TenantScope,
@@ -881,6 +881,30 @@ pub fn stats_state_changes_since(
         .filter(ticket_history::kind.eq_any(["created", "transition", "migrated"]))
         .select((
             tickets::template_version,
+            ticket_history::kind.eq("created"),
+            ticket_history::at,
+            ticket_history::from_state,
+            ticket_history::to_state,
+            ticket_history::state_since,
+        ))
+        .load(conn)
+}
+
+/// [`stats_state_changes_since`] of every ticket of the template, from the history alone
+/// (no filter, so no ticket is read): the version in each row is 0.
+pub fn template_state_changes_since(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    template: TemplateId,
+    since: Timestamp,
+) -> QueryResult<Vec<StateChange>> {
+    ticket_history::table
+        .filter(ticket_history::tenant_id.eq(scope.tenant_id()))
+        .filter(ticket_history::template_id.eq(template))
+        .filter(ticket_history::at.ge(since))
+        .filter(ticket_history::kind.eq_any(["created", "transition", "migrated"]))
+        .select((
+            0_i32.into_sql::<diesel::sql_types::Integer>(),
             ticket_history::kind.eq("created"),
             ticket_history::at,
             ticket_history::from_state,

@@ -159,34 +159,61 @@ pub(crate) fn start_of(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
         .map_or_else(|| midnight.and_utc(), |t| t.with_timezone(&Utc))
 }
 
+/// What the template's published versions say of each state: its stage and whether it is
+/// terminal, `None` where versions disagree.
+#[derive(Debug, Default)]
+struct StateFacts {
+    stage: HashMap<String, Option<String>>,
+    terminal: HashMap<String, Option<bool>>,
+}
+
+impl StateFacts {
+    fn of(
+        conn: &mut DbConnection,
+        defs: &DefinitionCache,
+        scope: &TenantScope,
+        template: crate::domain::ids::TemplateId,
+    ) -> Result<Self, ServiceError> {
+        fn agree<T: PartialEq + Clone>(map: &mut HashMap<String, Option<T>>, key: &str, value: T) {
+            map.entry(key.to_owned())
+                .and_modify(|known| {
+                    if known.as_ref() != Some(&value) {
+                        *known = None;
+                    }
+                })
+                .or_insert_with(|| Some(value.clone()));
+        }
+        let mut facts = Self::default();
+        for number in db::templates::published_numbers(conn, scope, template)? {
+            let def = defs.get(conn, scope, template, number)?;
+            for (stage, state) in def.states() {
+                agree(&mut facts.stage, &state.key, stage.key.clone());
+                agree(&mut facts.terminal, &state.key, state.terminal);
+            }
+        }
+        Ok(facts)
+    }
+
+    /// Whether every version agrees on which states are terminal.
+    fn terminal_is_settled(&self) -> bool {
+        self.terminal.values().all(Option::is_some)
+    }
+}
+
 /// Tickets per `(stage, state, closed)`. The stage of a state comes from the template's
 /// published versions when they all agree (then the count needs no sort by stage); otherwise
 /// the stored stages are counted.
 fn counts_by_stage(
     conn: &mut DbConnection,
-    defs: &DefinitionCache,
+    facts: &StateFacts,
     scope: &TenantScope,
     template: crate::domain::ids::TemplateId,
     filter: &StatsFilter,
 ) -> Result<Vec<db::tickets::StatsCount>, ServiceError> {
-    let mut stage_of: HashMap<String, Option<String>> = HashMap::new();
-    for number in db::templates::published_numbers(conn, scope, template)? {
-        let def = defs.get(conn, scope, template, number)?;
-        for (stage, state) in def.states() {
-            stage_of
-                .entry(state.key.clone())
-                .and_modify(|known| {
-                    if known.as_deref() != Some(stage.key.as_str()) {
-                        *known = None;
-                    }
-                })
-                .or_insert_with(|| Some(stage.key.clone()));
-        }
-    }
     let counts = db::tickets::stats_counts(conn, scope, template, filter)?;
     let mut out = Vec::with_capacity(counts.len());
     for (state, closed, n) in counts {
-        match stage_of.get(&state) {
+        match facts.stage.get(&state) {
             Some(Some(stage)) => out.push((stage.clone(), state, closed, n)),
             _ => {
                 return Ok(db::tickets::stats_counts_by_stage(
@@ -251,7 +278,8 @@ fn compute(
     let (range_start, range_end) = (start_of(tz, from), start_of(tz, to + Days::new(1)));
 
     // Where the tickets are now (index-only over `tickets_stats_idx`).
-    let counts = counts_by_stage(conn, defs, scope, template.id, &query.filter)?;
+    let facts = StateFacts::of(conn, defs, scope, template.id)?;
+    let counts = counts_by_stage(conn, &facts, scope, template.id, &query.filter)?;
     let mut by_state: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut open_per_state: BTreeMap<String, i64> = BTreeMap::new();
     let mut now_per_state: BTreeMap<String, i64> = BTreeMap::new();
@@ -295,13 +323,19 @@ fn compute(
 
     // Every state change since the range began: what the days counted, the stays that ended
     // in the range, and — walking back from now — the tickets per state at each day's end.
-    let changes = db::tickets::stats_state_changes_since(
-        conn,
-        scope,
-        template.id,
-        &query.filter,
-        range_start.into(),
-    )?;
+    // Unfiltered, with terminal states the same in every version, the history alone will do.
+    let unfiltered = query.filter == StatsFilter::default() && facts.terminal_is_settled();
+    let changes = if unfiltered {
+        db::tickets::template_state_changes_since(conn, scope, template.id, range_start.into())?
+    } else {
+        db::tickets::stats_state_changes_since(
+            conn,
+            scope,
+            template.id,
+            &query.filter,
+            range_start.into(),
+        )?
+    };
     let mut terminal: HashMap<(i32, String), bool> = HashMap::new();
     let mut created_per_day: BTreeMap<NaiveDate, usize> = BTreeMap::new();
     let mut closed_per_day: BTreeMap<NaiveDate, usize> = BTreeMap::new();
@@ -326,8 +360,13 @@ fn compute(
         if !in_range {
             continue;
         }
-        let is_terminal = match terminal.get(&(*version, entered.to_owned())) {
-            Some(t) => *t,
+        // Settled by every published version, or else by the ticket's own version (0 when
+        // the history alone was read: a state no published version knows is not terminal).
+        let settled = facts.terminal.get(entered).copied().flatten();
+        let known = settled.or_else(|| terminal.get(&(*version, entered.to_owned())).copied());
+        let is_terminal = match known {
+            Some(t) => t,
+            None if *version == 0 => false,
             None => {
                 let def = defs.get(conn, scope, template.id, *version)?;
                 let t = def.state(entered).is_some_and(|s| s.terminal);

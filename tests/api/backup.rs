@@ -4,7 +4,7 @@
 //! rotate in both places; the operator sees each run through the API and the metrics.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -17,8 +17,9 @@ use crate::helpers::{TestApp, TestDb};
 use crate::sla::{app, desk, file};
 
 /// The binary with the test app's database, attachment store and backup places.
-fn run(db: &TestDb, places: &Path, args: &[&str]) -> Output {
-    stageflow(places)
+fn command(db: &TestDb, places: &Path, args: &[&str]) -> Command {
+    let mut command = stageflow(places);
+    command
         .env("DATABASE_URL", db.url_string())
         .env("STAGEFLOW_DATA_DIR", db.data_dir())
         .env("STAGEFLOW_BACKUP_DIR", places.join("local"))
@@ -26,9 +27,12 @@ fn run(db: &TestDb, places: &Path, args: &[&str]) -> Output {
         .env("STAGEFLOW_BACKUP_KEEP", "2")
         .env("STAGEFLOW_BACKUP_COPY_KEEP", "3")
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .args(args)
-        .output()
-        .unwrap()
+        .args(args);
+    command
+}
+
+fn run(db: &TestDb, places: &Path, args: &[&str]) -> Output {
+    command(db, places, args).output().unwrap()
 }
 
 fn text(output: &Output) -> String {
@@ -140,26 +144,10 @@ async fn a_backup_taken_while_tickets_are_filed_verifies_and_restores_every_ackn
         actix_web::rt::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     let before: Vec<String> = acknowledged.lock().unwrap().clone();
-    let backup = {
-        let args = (
-            app.db.url_string(),
-            app.db.data_dir(),
-            places.path().to_path_buf(),
-        );
-        actix_web::rt::task::spawn_blocking(move || {
-            stageflow(&args.2)
-                .env("DATABASE_URL", &args.0)
-                .env("STAGEFLOW_DATA_DIR", &args.1)
-                .env("STAGEFLOW_BACKUP_DIR", args.2.join("local"))
-                .env("STAGEFLOW_BACKUP_COPY_DIR", args.2.join("copy"))
-                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-                .arg("backup")
-                .output()
-                .unwrap()
-        })
+    let mut backup = command(&app.db, places.path(), &["backup"]);
+    let backup = actix_web::rt::task::spawn_blocking(move || backup.output().unwrap())
         .await
-        .unwrap()
-    };
+        .unwrap();
     stop.store(true, Ordering::SeqCst);
     writer.await.unwrap();
     assert!(backup.status.success(), "{}", text(&backup));

@@ -248,3 +248,91 @@ async fn ageing_percentiles_are_exact_ranks_from_either_end() {
         json!({"new": 4})
     );
 }
+
+/// Versions that disagree: version 2 moves `working` to the `done` stage and makes `resolved`
+/// terminal (no way out, no `closed`). Tickets keep the stage and the terminal states of their own version:
+/// the counts group the stored stages, and only a move into a state terminal in the ticket's
+/// version closes it.
+#[actix_web::test]
+async fn versions_that_disagree_are_counted_by_each_tickets_own_version() {
+    let app = app().await;
+    let d = desk(&app, "stats-versions").await;
+    let t0 = at("2026-05-01T00:00:00Z");
+    app.clock.set(t0);
+    let a = file(&app, &d.requester, "p1").await;
+    fire(&app, &d.agent, &a, "start").await;
+    fire(&app, &d.agent, &a, "resolve").await;
+    let c = file(&app, &d.requester, "p2").await;
+    fire(&app, &d.agent, &c, "start").await;
+
+    let draft = app
+        .post_json(
+            "/api/v1/templates/sla_desk/versions",
+            Some(&d.pm),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(draft.status, StatusCode::CREATED, "{}", draft.text);
+    let mut v2 = crate::sla::sla_desk();
+    let stages = v2["stages"].as_array_mut().unwrap();
+    let working = stages[0]["states"].as_array_mut().unwrap().remove(1);
+    stages[1]["states"]
+        .as_array_mut()
+        .unwrap()
+        .insert(0, working);
+    stages[1]["states"][1]["terminal"] = json!(true);
+    stages[1]["states"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|s| s["key"] != "closed");
+    v2["transitions"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|t| t["from"] != json!(["resolved"]));
+    let put = app
+        .send(
+            app.client
+                .put(app.url("/api/v1/templates/sla_desk/versions/2"))
+                .bearer_auth(&d.pm)
+                .json(&json!({"definition": v2})),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+    let published = app
+        .post_json(
+            "/api/v1/templates/sla_desk/versions/2/publish",
+            Some(&d.pm),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(published.status, StatusCode::OK, "{}", published.text);
+
+    app.clock.set(t0 + TimeDelta::hours(1));
+    let b = file(&app, &d.requester, "p1").await;
+    fire(&app, &d.agent, &b, "start").await;
+    fire(&app, &d.agent, &b, "resolve").await;
+    app.clock.set(t0 + TimeDelta::hours(2));
+
+    for filter in ["", "&priority=p1"] {
+        let s = app
+            .get(
+                &format!("/api/v1/stats/templates/sla_desk?from=2026-05-01&to=2026-05-01{filter}"),
+                Some(&d.agent),
+            )
+            .await
+            .json();
+        let p1 = !filter.is_empty();
+        // A (v1): resolved, open. B (v2): resolved, closed. C (v1, p2): working in `open`.
+        let mut expected = vec![json!({"stage": "done", "state": "resolved", "count": 2})];
+        if !p1 {
+            expected.push(json!({"stage": "open", "state": "working", "count": 1}));
+        }
+        assert_eq!(s["by_state"], json!(expected), "{filter}");
+        assert_eq!(s["open"], if p1 { 1 } else { 2 }, "{filter}");
+        assert_eq!(
+            s["daily"],
+            json!([{"date": "2026-05-01", "created": if p1 { 2 } else { 3 }, "closed": 1}]),
+            "{filter}: only B's move closed a ticket"
+        );
+    }
+}
