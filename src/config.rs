@@ -119,6 +119,8 @@ pub struct Config {
     /// Browser origins allowed to call the API cross-origin (`STAGEFLOW_CORS_ORIGINS`); empty
     /// turns CORS off.
     pub cors_origins: Vec<String>,
+    /// The bearer token `GET /metrics` demands (`STAGEFLOW_METRICS_TOKEN`); `None`: open.
+    pub metrics_token: Option<String>,
     /// The job runner (`crate::jobs`).
     pub jobs: JobSettings,
     /// Backups (`crate::backup`).
@@ -132,8 +134,22 @@ pub struct Config {
     pub smtp: Option<crate::mailer::SmtpSettings>,
     /// Where failure mail goes (`STAGEFLOW_ALERT_EMAIL`, lower-cased); empty: nowhere.
     pub alert_to: Vec<String>,
+    /// How long a check must keep failing before the operator is told
+    /// (`STAGEFLOW_ALERT_AFTER_SECONDS`).
+    pub alert_after: Duration,
+    /// When the attachment disk is low or full (`STAGEFLOW_DISK_*`).
+    pub disk: DiskLimits,
     /// The IMAP poller's timing (`service::mail::imap`).
     pub imap: ImapSettings,
+}
+
+/// When the attachment disk counts as low (degraded) and as full (down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskLimits {
+    /// Below this many free bytes: down.
+    pub min_free_bytes: u64,
+    /// Below this many free bytes: degraded.
+    pub low_free_bytes: u64,
 }
 
 /// How the IMAP poller of a mail channel waits (docs/mail.md, "IMAP setup").
@@ -445,6 +461,26 @@ impl Config {
         let clamd = scanner_settings(&get)?;
         let smtp = smtp::smtp_settings(&get)?;
         let alert_to = smtp::alert_addresses(&get)?;
+        let alert_after = Duration::from_secs(bounded(
+            "STAGEFLOW_ALERT_AFTER_SECONDS",
+            get("STAGEFLOW_ALERT_AFTER_SECONDS"),
+            300,
+            0..=86_400,
+        )?);
+        let disk = DiskLimits {
+            min_free_bytes: bounded(
+                "STAGEFLOW_DISK_MIN_FREE_MB",
+                get("STAGEFLOW_DISK_MIN_FREE_MB"),
+                512u64,
+                0..=1 << 30,
+            )? << 20,
+            low_free_bytes: bounded(
+                "STAGEFLOW_DISK_LOW_FREE_MB",
+                get("STAGEFLOW_DISK_LOW_FREE_MB"),
+                2_048u64,
+                0..=1 << 30,
+            )? << 20,
+        };
         let imap = imap_settings(&get, jobs.lease)?;
 
         let cors_origins = match get("STAGEFLOW_CORS_ORIGINS") {
@@ -453,6 +489,10 @@ impl Config {
             }
             None => Vec::new(),
         };
+        let metrics_token = get("STAGEFLOW_METRICS_TOKEN")
+            .map(|raw| parse_metrics_token(&raw))
+            .transpose()
+            .map_err(|m| ConfigError::new("STAGEFLOW_METRICS_TOKEN", m))?;
         let tls = match (get(TLS_CERT_VARIABLE), get(TLS_KEY_VARIABLE)) {
             (None, None) => None,
             (Some(cert), Some(key)) => Some(TlsFiles {
@@ -480,9 +520,12 @@ impl Config {
             clamd,
             smtp,
             alert_to,
+            alert_after,
+            disk,
             imap,
             tls,
             cors_origins,
+            metrics_token,
             account_rate_per_minute: session.account_rate_per_minute,
             session_rate_per_minute: session.session_rate_per_minute,
             trusted_proxies: session.trusted_proxies,
@@ -748,6 +791,16 @@ fn default_node_id() -> String {
 
 /// A comma-separated list of browser origins: `scheme://host[:port]` with `http` or `https`,
 /// no path, no trailing slash (what browsers send in `Origin`). Blank entries are skipped.
+/// A metrics token: 16–256 visible ASCII characters (what fits a header as it is, and is not
+/// guessed).
+fn parse_metrics_token(raw: &str) -> Result<String, String> {
+    let token = raw.trim();
+    if !(16..=256).contains(&token.len()) || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("must be 16 to 256 visible ASCII characters (no spaces)".to_owned());
+    }
+    Ok(token.to_owned())
+}
+
 fn parse_origins(raw: &str) -> Result<Vec<String>, String> {
     let mut origins = Vec::new();
     for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {

@@ -12,6 +12,7 @@ pub mod db;
 pub mod domain;
 pub mod jobs;
 pub mod mailer;
+pub mod metrics;
 pub mod outbound;
 pub mod scanner;
 pub mod seed;

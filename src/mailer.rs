@@ -189,6 +189,18 @@ impl Mailer {
         self.transport.send(&message).map(|_| ()).map_err(classify)
     }
 
+    /// Connects to the server and greets it (EHLO, STARTTLS or TLS and AUTH as configured,
+    /// then NOOP): what a send would need, without sending.
+    pub fn ping(&self) -> Result<(), SendError> {
+        match self.transport.test_connection() {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(SendError::Transient(
+                "the SMTP server did not answer NOOP".to_owned(),
+            )),
+            Err(error) => Err(classify(error)),
+        }
+    }
+
     /// The domain of the Message-IDs this mailer's mails carry.
     pub fn message_id_domain(&self) -> &str {
         &self.message_id_domain

@@ -5,7 +5,7 @@
 //!
 //! Layers, top to bottom: the composition root (`main`, `lib`, `seed`) →
 //! `api` → `jobs` → `service` → `auth` → `db` → `domain`. Leaf helpers (`clock`, `config`,
-//! `storage`, `usage`, `catalog`, `outbound`, `scanner`, `mailer`) may be used from every layer
+//! `storage`, `usage`, `catalog`, `outbound`, `scanner`, `mailer`, `metrics`) may be used from every layer
 //! that lists them.
 
 use std::fs;
@@ -17,37 +17,38 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "root",
         &[
             "service", "auth", "db", "domain", "seed", "clock", "config", "storage", "usage",
-            "catalog", "jobs", "outbound", "scanner", "mailer",
+            "catalog", "jobs", "outbound", "scanner", "mailer", "metrics",
         ],
     ),
     (
         "api",
         &[
             "service", "auth", "db", "domain", "clock", "config", "storage", "usage", "catalog",
-            "jobs", "outbound", "scanner", "mailer",
+            "jobs", "outbound", "scanner", "mailer", "metrics",
         ],
     ),
     (
         "jobs",
         &[
             "service", "auth", "db", "domain", "clock", "config", "storage", "usage", "outbound",
-            "scanner", "mailer",
+            "scanner", "mailer", "metrics",
         ],
     ),
     (
         "service",
         &[
             "auth", "db", "domain", "clock", "config", "storage", "usage", "catalog", "outbound",
-            "scanner", "mailer",
+            "scanner", "mailer", "metrics",
         ],
     ),
-    ("auth", &["db", "domain", "clock", "config"]),
-    ("db", &["domain", "clock", "config"]),
+    ("auth", &["db", "domain", "clock", "config", "metrics"]),
+    ("db", &["domain", "clock", "config", "metrics"]),
     ("domain", &[]),
     ("clock", &[]),
     ("storage", &[]),
     ("outbound", &["domain"]),
     ("scanner", &[]),
+    ("metrics", &[]),
     ("mailer", &["domain"]),
     ("catalog", &["domain"]),
     ("config", &["db", "domain", "scanner", "mailer"]),
@@ -110,6 +111,7 @@ fn layer_of(relative: &str) -> &'static str {
         "outbound" => "outbound",
         "scanner" => "scanner",
         "mailer" => "mailer",
+        "metrics" => "metrics",
         "catalog" => "catalog",
         "config" => "config",
         "usage" => "usage",

@@ -108,6 +108,18 @@ impl utoipa::Modify for BearerSecurity {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "GET /metrics only, when the node sets STAGEFLOW_METRICS_TOKEN: that \
+                         token as it is.",
+                    ))
+                    .build(),
+            ),
+        );
     }
 }
 

@@ -1,6 +1,7 @@
 //! Builds the HTTP application: state, middleware, routes, and the server around them.
 
 mod headers;
+mod measure;
 pub mod tls;
 
 use std::net::TcpListener;
@@ -146,13 +147,26 @@ fn local_tasks(state: &web::Data<AppState>) -> Vec<LocalTask> {
 /// How often each node looks at what the operator's failure mail reports.
 const ALERT_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// One look of the failure-mail monitor (none without SMTP and `STAGEFLOW_ALERT_EMAIL`).
+/// One look of the failure monitor: the dependencies as `/readyz` sees them, then the
+/// database and the job backlog; returns how many failures and recoveries it told.
 pub async fn check_alerts(state: &web::Data<AppState>) -> usize {
-    let Some(monitor) = state.alerts.clone() else {
-        return 0;
-    };
-    let (db, now) = (state.db.clone(), state.clock.now());
-    web::block(move || monitor.check(&db, now))
+    use crate::service::alerts::Health;
+    use crate::service::health::Dependency;
+    let checks = api::ops::dependency_checks(state).await;
+    let seen = [
+        ("scanner", Dependency::from(&checks.scanner)),
+        ("smtp", checks.smtp),
+        ("disk", checks.disk.0),
+    ]
+    .into_iter()
+    .filter_map(|(check, state)| match state {
+        Dependency::Down(why) => Some((check, Health::Failing(why))),
+        Dependency::Up | Dependency::Degraded(_) => Some((check, Health::Ok)),
+        Dependency::NotConfigured => None,
+    })
+    .collect();
+    let (monitor, db, now) = (state.alerts.clone(), state.db.clone(), state.clock.now());
+    web::block(move || monitor.check(&db, now, seen))
         .await
         .unwrap_or_default()
 }
@@ -230,9 +244,9 @@ fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, Star
         mailer.clone(),
         &config.alert_to,
         jobs.node_id(),
-        config.clamd.as_ref().map(|c| c.scanner()),
+        config.alert_after,
     );
-    crate::jobs::register_notify(&jobs, mailer, alerts.clone());
+    crate::jobs::register_notify(&jobs, mailer.clone(), alerts.clone());
     crate::jobs::register_sla(&jobs, config.sla_watch_interval);
     crate::jobs::register_reports(&jobs);
     crate::jobs::register_migrations(&jobs);
@@ -240,6 +254,8 @@ fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, Star
     Ok(AppState {
         jobs,
         alerts,
+        mailer,
+        smtp_probe: Default::default(),
         definitions: Default::default(),
         blobs,
         usage: crate::usage::UsageMeter::default(),
@@ -296,6 +312,7 @@ fn build_app(
             r#"%a "%r" %s %b %Dms "%{User-Agent}i" %{x-request-id}o"#,
         ))
         .wrap(actix_web::middleware::from_fn(headers::security_headers))
+        .wrap(actix_web::middleware::from_fn(measure::measure))
 }
 
 /// Cross-origin access for the configured browser origins (none: the middleware is off). A

@@ -29,8 +29,12 @@ pub struct AppState {
     pub blobs: Arc<dyn crate::storage::BlobStore>,
     /// This node's job runner: register kinds, wake it, run due jobs (tests).
     pub jobs: Arc<crate::jobs::Runner>,
-    /// The operator's failure mail (`None` without SMTP or `STAGEFLOW_ALERT_EMAIL`).
-    pub alerts: Option<Arc<crate::service::alerts::Monitor>>,
+    /// Telling the operator of failing checks (mail when configured, the platform audit log).
+    pub alerts: Arc<crate::service::alerts::Monitor>,
+    /// Outgoing mail (`None` without SMTP settings).
+    pub mailer: Option<Arc<crate::mailer::Mailer>>,
+    /// The last SMTP ping, reused by `/readyz` and the alerts for a while.
+    pub smtp_probe: crate::service::health::SmtpProbe,
 }
 
 impl AppState {

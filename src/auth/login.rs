@@ -178,11 +178,19 @@ pub async fn login(
     };
     let rule = LockoutRule::from_config(state.config);
     let ttl = TimeDelta::from_std(state.config.refresh_token_ttl).unwrap_or(TimeDelta::MAX);
+    let realm = if tenant.is_some() {
+        crate::metrics::Realm::Tenant
+    } else {
+        crate::metrics::Realm::Platform
+    };
     let settled = state
         .db
         .write(move |conn| settle(conn, &rule, attempt, ttl))
         .await?;
-    let (subject, refresh_token) = settled.ok_or(AuthError::Unauthorized)?;
+    let Some((subject, refresh_token)) = settled else {
+        crate::metrics::login_failed(realm);
+        return Err(AuthError::Unauthorized);
+    };
     Ok(TokenPair {
         access: issue_access(state, &subject, now)?,
         refresh_token,
@@ -275,6 +283,11 @@ fn settle(
     account.reference.save_state(conn, &next)?;
     if let Some(until) = next.locked_until {
         let (action, target_kind) = account.reference.lock_event();
+        crate::metrics::account_locked(if target_kind == "operator" {
+            crate::metrics::Realm::Platform
+        } else {
+            crate::metrics::Realm::Tenant
+        });
         let event = Event {
             action,
             target_kind,

@@ -31,6 +31,12 @@ pub fn job_scope(tenant: crate::domain::ids::TenantId) -> TenantScope {
     TenantScope::new(tenant)
 }
 pub(crate) use scope::{for_new_tenant, for_operator};
+
+/// The scope of the platform's own log, for node-level entries no caller made (a dependency
+/// that stays down): the operator reads them in `GET /api/v1/audit-log`.
+pub fn platform_log_scope() -> TenantScope {
+    TenantScope::platform()
+}
 use token::SubjectKind;
 
 /// Why a credential or a session request was refused. The API layer maps it to a problem.
@@ -462,6 +468,8 @@ fn effective_roles(
     )
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Equal bytes, compared in constant time (a length difference shows, the content does not).
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    bool::from(a.ct_eq(b))
 }

@@ -232,6 +232,77 @@ pub fn waiting_since(conn: &mut DbConnection, before: Timestamp) -> QueryResult<
         .get_result(conn)
 }
 
+/// The queue of one job kind as a scrape shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KindQueue {
+    pub kind: String,
+    /// Due (`run_at` passed), held by no node, not failed.
+    pub due: i64,
+    /// When the longest-waiting due job became due.
+    pub oldest_due: Option<Timestamp>,
+    /// Held by a node's lease at `now`.
+    pub running: i64,
+    /// Failed for good, kept for inspection.
+    pub failed: i64,
+}
+
+/// The queue per kind at `now` (kinds with nothing due, running or failed are absent): three
+/// grouped counts over the queue table.
+pub fn queue_by_kind(conn: &mut DbConnection, now: Timestamp) -> QueryResult<Vec<KindQueue>> {
+    use diesel::dsl::{count_star, min};
+    let due: Vec<(String, i64, Option<Timestamp>)> = jobs::table
+        .filter(jobs::run_at.le(now))
+        .filter(jobs::failed_at.is_null())
+        .filter(jobs::lease_until.is_null().or(jobs::lease_until.lt(now)))
+        .group_by(jobs::kind)
+        .select((jobs::kind, count_star(), min(jobs::run_at)))
+        .load(conn)?;
+    let running: Vec<(String, i64)> = jobs::table
+        .filter(jobs::failed_at.is_null())
+        .filter(jobs::lease_until.ge(now))
+        .group_by(jobs::kind)
+        .select((jobs::kind, count_star()))
+        .load(conn)?;
+    let failed: Vec<(String, i64)> = jobs::table
+        .filter(jobs::failed_at.is_not_null())
+        .group_by(jobs::kind)
+        .select((jobs::kind, count_star()))
+        .load(conn)?;
+    let mut queues = std::collections::BTreeMap::<String, KindQueue>::new();
+    for (kind, n, oldest) in due {
+        let q = queues
+            .entry(kind.clone())
+            .or_insert_with(|| KindQueue::empty(kind));
+        q.due = n;
+        q.oldest_due = oldest;
+    }
+    for (kind, n) in running {
+        queues
+            .entry(kind.clone())
+            .or_insert_with(|| KindQueue::empty(kind))
+            .running = n;
+    }
+    for (kind, n) in failed {
+        queues
+            .entry(kind.clone())
+            .or_insert_with(|| KindQueue::empty(kind))
+            .failed = n;
+    }
+    Ok(queues.into_values().collect())
+}
+
+impl KindQueue {
+    fn empty(kind: String) -> Self {
+        Self {
+            kind,
+            due: 0,
+            oldest_due: None,
+            running: 0,
+            failed: 0,
+        }
+    }
+}
+
 /// Like [`ensure_keyed`], and a job under `key` that is waiting (for its turn, a retry, or
 /// failed for good) is made due at `job.run_at` with its attempts counted from zero; one
 /// that is running is left alone.

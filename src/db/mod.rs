@@ -258,7 +258,17 @@ impl Database {
 
     /// A pooled connection, for blocking callers (start-up, CLI, jobs).
     pub fn get(&self) -> Result<PooledConnection, DbError> {
-        Ok(self.pool.get()?)
+        checkout(&self.pool)
+    }
+
+    /// The pool as it is now: `(open connections, idle ones, the most it opens)`.
+    pub fn pool_state(&self) -> (u32, u32, u32) {
+        let state = self.pool.state();
+        (
+            state.connections,
+            state.idle_connections,
+            self.pool.max_size(),
+        )
     }
 
     /// Runs `f` on a pooled connection on the blocking thread pool. For reads: no transaction
@@ -271,7 +281,7 @@ impl Database {
     {
         let pool = self.pool.clone();
         actix_web::rt::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(DbError::from)?;
+            let mut conn = checkout(&pool)?;
             f(&mut conn)
         })
         .await
@@ -298,7 +308,7 @@ impl Database {
         F: FnOnce(&mut DbConnection) -> Result<T, E>,
         E: From<DbError> + From<diesel::result::Error>,
     {
-        let mut conn = self.pool.get().map_err(DbError::from)?;
+        let mut conn = checkout(&self.pool)?;
         let outer = jobs::take_enqueued_due();
         let written = match self.backend {
             Backend::Sqlite => {
@@ -331,6 +341,14 @@ impl Database {
     pub fn next_commit(&self) -> tokio::sync::futures::OwnedNotified {
         self.committed.clone().notified_owned()
     }
+}
+
+/// A pooled connection, its wait measured (`stageflow_db_pool_wait_seconds`).
+fn checkout(pool: &Pool) -> Result<PooledConnection, DbError> {
+    let started = std::time::Instant::now();
+    let conn = pool.get();
+    crate::metrics::pool_wait(started.elapsed());
+    Ok(conn?)
 }
 
 /// One write transaction on `conn`. On SQLite it begins with `BEGIN IMMEDIATE`, taking the write

@@ -81,6 +81,10 @@ multi_backend_type!(DbUuid);
 multi_backend_type!(DbTimestamp);
 multi_backend_type!(DbJson);
 
+// Both representations order as time does (RFC 3339 TEXT in UTC has a fixed width), so
+// `MIN`/`MAX` work on them.
+impl diesel::sql_types::SqlOrd for DbTimestamp {}
+
 // --- uuid -------------------------------------------------------------------------------------
 
 impl ToSql<DbUuid, Pg> for Uuid {

@@ -38,5 +38,8 @@ closed_set! {
         MailMessage = "mail_message",
         Calendar = "calendar",
         SlaPolicy = "sla_policy",
+        /// A node's dependency (`database`, `scanner`, `smtp`, `disk`, `jobs`): the operator's
+        /// failure and recovery entries.
+        Dependency = "dependency",
     }
 }

@@ -14,17 +14,14 @@ use crate::service::notifications::{self, SEND, SendFailure, SendRequest};
 /// mail is sent, as documented for an unset `STAGEFLOW_SMTP_URL`/`STAGEFLOW_SMTP_HOST`.
 /// `ops.alert` mails a queued operator alert the same way (ended at once without SMTP or
 /// `STAGEFLOW_ALERT_EMAIL`).
-pub fn register_notify(runner: &Runner, mailer: Option<Arc<Mailer>>, alerts: Option<Arc<Monitor>>) {
+pub fn register_notify(runner: &Runner, mailer: Option<Arc<Mailer>>, alerts: Arc<Monitor>) {
     let definitions = Arc::new(DefinitionCache::default());
     runner.register(SEND, move |context, job| match &mailer {
         Some(mailer) => send(context, job, mailer, &definitions),
         None => JobOutcome::Done,
     });
     runner.register(ALERT, move |_, job| {
-        let Some(monitor) = &alerts else {
-            return JobOutcome::Done;
-        };
-        match monitor.send_queued(&job.payload, &job.id.to_string()) {
+        match alerts.send_queued(&job.payload, &job.id.to_string()) {
             Ok(()) => JobOutcome::Done,
             Err(e) if e.is_transient() => JobOutcome::Retry {
                 after: None,

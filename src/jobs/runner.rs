@@ -99,6 +99,17 @@ impl Runner {
         &self.node_id
     }
 
+    /// The kinds registered on this node, sorted.
+    pub fn kinds(&self) -> Vec<String> {
+        let mut kinds: Vec<String> = self
+            .kinds
+            .read()
+            .map(|k| k.keys().cloned().collect())
+            .unwrap_or_default();
+        kinds.sort();
+        kinds
+    }
+
     /// Runs jobs of `kind` with `handler` (replacing an earlier handler of the kind). Only
     /// kinds registered on a node are claimed by it, so a node that does not know a kind
     /// (an older version during an upgrade) leaves its jobs to the others.

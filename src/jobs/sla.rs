@@ -28,6 +28,9 @@ fn watch(context: &JobContext, _job: &Job) -> JobOutcome {
             let announced = context
                 .db
                 .write_blocking(|conn| sla::announce_due(conn, kind, context.now));
+            if let Ok(n) = announced {
+                crate::metrics::sla_announced(matches!(kind, Announcement::Breach), n);
+            }
             match announced {
                 Ok(n) if n < usize::try_from(sla::WATCH_BATCH).unwrap_or(usize::MAX) => break,
                 Ok(_) => continue,

@@ -334,6 +334,13 @@ impl Run<'_> {
                         },
                     };
                     let retry = decision.retry.is_some();
+                    crate::metrics::webhook_attempt(match (decision.failed, retry) {
+                        (false, _) if decision.attempt.status == rows::DELIVERED => {
+                            crate::metrics::WebhookResult::Delivered
+                        }
+                        (_, true) => crate::metrics::WebhookResult::Retrying,
+                        _ => crate::metrics::WebhookResult::Failed,
+                    });
                     lock(&sent).push((delivery.id, decision));
                     if retry {
                         halt.store(true, Ordering::Relaxed);

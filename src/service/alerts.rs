@@ -1,9 +1,11 @@
-//! Failure mail to the operator (`STAGEFLOW_ALERT_EMAIL`), #15 point 5: each node watches
-//! what it can see — the database answering, the virus scanner answering, jobs waiting far
-//! past their time — and mails when a check fails and when it recovers (once per change, not
-//! on every look). A webhook subscription disabled for failing deliveries is mailed through
-//! the `ops.alert` job, enqueued in the transaction that disables it. docs/mail.md, "Failure
-//! mail to the operator".
+//! Telling the operator of failures, #15 point 5 and #17 point 4: each node watches what it
+//! can see — the database, the virus scanner, the SMTP server, the attachment disk (the
+//! dependencies `/readyz` reports) and jobs waiting far past their time — and once a check
+//! has kept failing for `STAGEFLOW_ALERT_AFTER_SECONDS` it mails `STAGEFLOW_ALERT_EMAIL` (when
+//! set) and records `ops.dependency_down` in the platform audit log; the recovery of a check
+//! it told of is told the same way (`ops.dependency_recovered`). A webhook subscription
+//! disabled for failing deliveries is mailed through the `ops.alert` job, enqueued in the
+//! transaction that disables it. docs/operations.md, "Health and failure notification".
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -11,10 +13,10 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
+use crate::db::audit::{Actor, Event};
 use crate::db::jobs::NewJob;
 use crate::db::{self, Database, DbConnection};
 use crate::mailer::{Mailer, OutgoingMail, SendError};
-use crate::scanner::Scanner;
 use crate::service::error::ServiceError;
 
 /// The job kind that mails one alert.
@@ -29,25 +31,42 @@ pub enum Health {
     Failing(String),
 }
 
-/// What changed since the last look: `(check, now failing?, detail)`.
-pub fn changes(
-    before: &BTreeMap<&'static str, bool>,
-    now: &[(&'static str, Health)],
+/// One check's record on this node.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct CheckState {
+    /// Since when it has been failing without a break; `None`: it works.
+    failing_since: Option<DateTime<Utc>>,
+    /// Whether its failure was told (so its recovery is told too).
+    told: bool,
+}
+
+/// What to tell after a look: `(check, failing?, detail)`, given each check's record, what
+/// it saw now, and how long a failure must last before it is told.
+fn to_tell(
+    states: &mut BTreeMap<&'static str, CheckState>,
+    now_seen: &[(&'static str, Health)],
+    now: DateTime<Utc>,
+    after: Duration,
 ) -> Vec<(&'static str, bool, String)> {
-    now.iter()
-        .filter_map(|(check, health)| {
-            let failing = matches!(health, Health::Failing(_));
-            // A check seen for the first time reports only a failure.
-            let was = before.get(check).copied().unwrap_or(false);
-            (was != failing).then(|| {
-                let detail = match health {
-                    Health::Failing(why) => why.clone(),
-                    Health::Ok => String::new(),
-                };
-                (*check, failing, detail)
-            })
-        })
-        .collect()
+    let mut tell = Vec::new();
+    for (check, health) in now_seen {
+        let state = states.entry(check).or_default();
+        match health {
+            Health::Failing(why) => {
+                let since = *state.failing_since.get_or_insert(now);
+                if !state.told && now - since >= after {
+                    tell.push((*check, true, why.clone()));
+                }
+            }
+            Health::Ok => {
+                if state.told {
+                    tell.push((*check, false, String::new()));
+                }
+                *state = CheckState::default();
+            }
+        }
+    }
+    tell
 }
 
 /// The subject and text of an alert.
@@ -55,6 +74,8 @@ fn alert_mail(node: &str, check: &str, failing: bool, detail: &str) -> (String, 
     let what = match check {
         "database" => "the database",
         "scanner" => "the virus scanner (clamd)",
+        "smtp" => "the SMTP server",
+        "disk" => "the attachment disk",
         "jobs" => "the job queue",
         other => other,
     };
@@ -74,70 +95,128 @@ fn alert_mail(node: &str, check: &str, failing: bool, detail: &str) -> (String, 
     }
 }
 
-/// The per-node watcher: the checks' last state and how to mail.
+/// The per-node watcher: the checks' records and where to tell.
 pub struct Monitor {
-    mailer: Arc<Mailer>,
-    to: Vec<String>,
+    /// The mailer and the addresses; `None` without SMTP or `STAGEFLOW_ALERT_EMAIL` (the
+    /// audit log is still written).
+    mail: Option<(Arc<Mailer>, Vec<String>)>,
     node: String,
-    scanner: Option<Scanner>,
-    last: Mutex<BTreeMap<&'static str, bool>>,
+    after: Duration,
+    states: Mutex<BTreeMap<&'static str, CheckState>>,
 }
 
 impl Monitor {
-    /// `None` without SMTP or without alert addresses.
     pub fn new(
         mailer: Option<Arc<Mailer>>,
         to: &[String],
         node: &str,
-        scanner: Option<Scanner>,
-    ) -> Option<Arc<Self>> {
-        let mailer = mailer.filter(|_| !to.is_empty())?;
-        Some(Arc::new(Self {
-            mailer,
-            to: to.to_vec(),
+        after: std::time::Duration,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            mail: mailer.filter(|_| !to.is_empty()).map(|m| (m, to.to_vec())),
             node: node.to_owned(),
-            scanner,
-            last: Mutex::new(BTreeMap::new()),
-        }))
+            after: Duration::from_std(after).unwrap_or(Duration::MAX),
+            states: Mutex::new(BTreeMap::new()),
+        })
     }
 
-    /// One look at every check, mailing what changed; blocking (run it on the blocking pool).
-    /// A mail that cannot be sent leaves the state as it was, so the next look tries again.
-    pub fn check(&self, db: &Database, now: DateTime<Utc>) -> usize {
-        let mut seen = vec![("database", database(db))];
-        if seen[0].1 == Health::Ok {
+    /// One look: `seen` are the dependency checks the caller made (as `/readyz` shows them);
+    /// the database and the job backlog are checked here. Blocking (run it on the blocking
+    /// pool). Returns how many failures and recoveries were told. When telling fails (the
+    /// database or the mail is down), the record stays untold and the next look tries again.
+    pub fn check(
+        &self,
+        db: &Database,
+        now: DateTime<Utc>,
+        mut seen: Vec<(&'static str, Health)>,
+    ) -> usize {
+        let database = database(db);
+        let database_ok = database == Health::Ok;
+        seen.insert(0, ("database", database));
+        if database_ok {
             seen.push(("jobs", backlog(db, now)));
         }
-        if let Some(scanner) = &self.scanner {
-            let health = match scanner.ping() {
-                Ok(()) => Health::Ok,
-                Err(e) => Health::Failing(e.to_string()),
-            };
-            seen.push(("scanner", health));
-        }
-        let before = self.last.lock().map(|l| l.clone()).unwrap_or_default();
-        let mut sent = 0;
-        for (check, failing, detail) in changes(&before, &seen) {
-            let (subject, text) = alert_mail(&self.node, check, failing, &detail);
-            let id = format!(
-                "alert.{check}.{}.{}@{}",
-                now.timestamp_micros(),
-                u8::from(failing),
-                self.mailer.message_id_domain()
-            );
-            if self.send(subject, text, id).is_ok() {
-                if let Ok(mut last) = self.last.lock() {
-                    last.insert(check, failing);
-                }
-                sent += 1;
+        let tell = {
+            let mut states = self.states.lock().unwrap_or_else(|p| p.into_inner());
+            to_tell(&mut states, &seen, now, self.after)
+        };
+        let mut told = 0;
+        for (check, failing, detail) in tell {
+            let recorded = self.record(db, check, failing, &detail, now);
+            let mailed = self.mail(check, failing, &detail, now);
+            if recorded || mailed {
+                told += 1;
+            }
+            // Told once at least one way works; without either, the next look tries again.
+            if (recorded || mailed) && failing {
+                let mut states = self.states.lock().unwrap_or_else(|p| p.into_inner());
+                states.entry(check).or_default().told = true;
             }
         }
-        sent
+        told
+    }
+
+    /// The platform audit entry of a failure or recovery; whether it was written.
+    fn record(
+        &self,
+        db: &Database,
+        check: &str,
+        failing: bool,
+        detail: &str,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let actor = Actor {
+            kind: "system",
+            id: None,
+            name: format!("node {}", self.node),
+            client_addr: None,
+        };
+        let details = json!({"node": self.node, "dependency": check, "detail": detail});
+        let event = Event {
+            action: if failing {
+                "ops.dependency_down"
+            } else {
+                "ops.dependency_recovered"
+            },
+            target_kind: "dependency",
+            target_id: Some(check.to_owned()),
+            details,
+        };
+        db.write_blocking(|conn| {
+            db::audit::record(
+                conn,
+                &crate::auth::platform_log_scope(),
+                &actor,
+                event,
+                now.into(),
+            )
+            .map_err(ServiceError::from)
+        })
+        .inspect_err(|e| log::warn!("operator alert not recorded: {e}"))
+        .is_ok()
+    }
+
+    /// The alert mail; whether it was sent (false without mail settings).
+    fn mail(&self, check: &str, failing: bool, detail: &str, now: DateTime<Utc>) -> bool {
+        let Some((mailer, _)) = &self.mail else {
+            return false;
+        };
+        let (subject, text) = alert_mail(&self.node, check, failing, detail);
+        let id = format!(
+            "alert.{check}.{}.{}@{}",
+            now.timestamp_micros(),
+            u8::from(failing),
+            mailer.message_id_domain()
+        );
+        self.send(subject, text, id).is_ok()
     }
 
     fn send(&self, subject: String, text: String, message_id: String) -> Result<(), SendError> {
+        let Some((mailer, to)) = &self.mail else {
+            return Ok(());
+        };
         let mail = OutgoingMail {
-            to: self.to.iter().map(|a| (None, a.clone())).collect(),
+            to: to.iter().map(|a| (None, a.clone())).collect(),
             subject,
             text,
             message_id,
@@ -145,16 +224,19 @@ impl Monitor {
             references: Vec::new(),
             auto_submitted: true,
         };
-        self.mailer.send(&mail).inspect_err(|e| {
+        mailer.send(&mail).inspect_err(|e| {
             log::warn!("operator alert not sent: {e}");
         })
     }
 
-    /// Mails one queued alert (the `ops.alert` job).
+    /// Mails one queued alert (the `ops.alert` job); done at once without mail settings.
     pub fn send_queued(&self, payload: &Value, job_id: &str) -> Result<(), SendError> {
+        let Some((mailer, _)) = &self.mail else {
+            return Ok(());
+        };
         let subject = payload["subject"].as_str().unwrap_or("[Stageflow] alert");
         let text = payload["text"].as_str().unwrap_or_default();
-        let id = format!("alert.{job_id}@{}", self.mailer.message_id_domain());
+        let id = format!("alert.{job_id}@{}", mailer.message_id_domain());
         self.send(subject.to_owned(), text.to_owned(), id)
     }
 }
@@ -201,21 +283,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_changes_are_mailed_and_a_first_look_reports_only_failures() {
-        let mut last = BTreeMap::new();
+    fn a_failure_is_told_once_it_lasted_and_its_recovery_once() {
+        let t0 = DateTime::parse_from_rfc3339("2026-11-29T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let after = Duration::minutes(5);
+        let mut states = BTreeMap::new();
         let ok = [("database", Health::Ok), ("scanner", Health::Ok)];
-        assert!(changes(&last, &ok).is_empty());
+        assert!(to_tell(&mut states, &ok, t0, after).is_empty());
         let down = [
             ("database", Health::Ok),
             ("scanner", Health::Failing("refused".to_owned())),
         ];
+        assert!(
+            to_tell(&mut states, &down, t0, after).is_empty(),
+            "too soon"
+        );
+        let later = t0 + after;
         assert_eq!(
-            changes(&last, &down),
+            to_tell(&mut states, &down, later, after),
             [("scanner", true, "refused".to_owned())]
         );
-        last.insert("scanner", true);
-        assert!(changes(&last, &down).is_empty(), "no repeat while failing");
-        assert_eq!(changes(&last, &ok), [("scanner", false, String::new())]);
+        states.get_mut("scanner").unwrap().told = true;
+        assert!(
+            to_tell(&mut states, &down, later, after).is_empty(),
+            "no repeat"
+        );
+        assert_eq!(
+            to_tell(&mut states, &ok, later, after),
+            [("scanner", false, String::new())]
+        );
+        // A blip shorter than the wait is never told, nor its end.
+        assert!(to_tell(&mut states, &down, later, after).is_empty());
+        assert!(to_tell(&mut states, &ok, later + Duration::minutes(1), after).is_empty());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use crate::config::DiskLimits;
 use crate::db::{self, Database, DbConnection, DbError};
 use crate::scanner::{ScanCounts, Scanner, ScannerAddress};
 
@@ -32,11 +33,48 @@ pub enum ScannerHealth {
     },
 }
 
-/// The node's last scanner ping, reused for [`PING_TTL`]. One ping runs at a time: callers
+/// A blocking ping's last answer, reused for a while. One ping runs at a time: callers
 /// arriving meanwhile wait for its answer instead of starting their own.
+#[derive(Debug)]
+pub struct CachedPing<T> {
+    last: tokio::sync::Mutex<Option<(DateTime<Utc>, T)>>,
+}
+
+impl<T> Default for CachedPing<T> {
+    fn default() -> Self {
+        Self {
+            last: tokio::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl<T: Clone + Send + 'static> CachedPing<T> {
+    /// The answer as of `now`: the last one while younger than `ttl`, else `ping`'s (run on
+    /// the blocking pool; `lost` stands in when it does not finish).
+    pub async fn get(
+        &self,
+        now: DateTime<Utc>,
+        ttl: TimeDelta,
+        ping: impl FnOnce() -> T + Send + 'static,
+        lost: T,
+    ) -> T {
+        let mut last = self.last.lock().await;
+        if let Some((at, answer)) = last.as_ref()
+            && now >= *at
+            && now - *at < ttl
+        {
+            return answer.clone();
+        }
+        let answer = tokio::task::spawn_blocking(ping).await.unwrap_or(lost);
+        *last = Some((now, answer.clone()));
+        answer
+    }
+}
+
+/// The node's last scanner ping, reused for [`PING_TTL`].
 #[derive(Debug, Default)]
 pub struct ScannerProbe {
-    last: tokio::sync::Mutex<Option<(DateTime<Utc>, ScannerHealth)>>,
+    ping: CachedPing<ScannerHealth>,
 }
 
 impl ScannerProbe {
@@ -50,26 +88,120 @@ impl ScannerProbe {
         let Some(address) = address else {
             return ScannerHealth::NotConfigured;
         };
-        let mut last = self.last.lock().await;
-        if let Some((at, health)) = last.as_ref()
-            && now >= *at
-            && now - *at < PING_TTL
-        {
-            return health.clone();
-        }
         let scanner = Scanner::new(address.clone(), PING_TIMEOUT, 0);
-        let health = match tokio::task::spawn_blocking(move || scanner.ping()).await {
-            Ok(Ok(())) => ScannerHealth::Up,
-            Ok(Err(error)) => ScannerHealth::Down {
+        let ping = move || match scanner.ping() {
+            Ok(()) => ScannerHealth::Up,
+            Err(error) => ScannerHealth::Down {
                 reason: error.to_string(),
             },
-            Err(_) => ScannerHealth::Down {
-                reason: "the health ping did not finish".to_owned(),
-            },
         };
-        *last = Some((now, health.clone()));
-        health
+        let lost = ScannerHealth::Down {
+            reason: "the health ping did not finish".to_owned(),
+        };
+        self.ping.get(now, PING_TTL, ping, lost).await
     }
+}
+
+/// How long an SMTP ping's answer is reused: a connection and EHLO cost the server more than
+/// a clamd PING.
+pub const SMTP_PING_TTL: TimeDelta = TimeDelta::seconds(30);
+
+/// One dependency of the node as its last check found it (`/readyz`, the operator's alerts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dependency {
+    Up,
+    /// Working, but needing attention soon (disk space running low).
+    Degraded(String),
+    /// Not working; the reason names no address or path.
+    Down(String),
+    /// Not set up on this node.
+    NotConfigured,
+}
+
+impl Dependency {
+    pub fn is_down(&self) -> bool {
+        matches!(self, Self::Down(_))
+    }
+}
+
+impl From<&ScannerHealth> for Dependency {
+    fn from(health: &ScannerHealth) -> Self {
+        match health {
+            ScannerHealth::Up => Self::Up,
+            ScannerHealth::NotConfigured => Self::NotConfigured,
+            ScannerHealth::Down { reason } => Self::Down(reason.clone()),
+        }
+    }
+}
+
+/// The node's last SMTP ping (a connection, EHLO, NOOP), reused for [`SMTP_PING_TTL`].
+#[derive(Debug, Default)]
+pub struct SmtpProbe {
+    ping: CachedPing<Dependency>,
+}
+
+impl SmtpProbe {
+    /// The SMTP server of `mailer` (`None`: not configured) as of `now`.
+    pub async fn check(
+        &self,
+        mailer: Option<&std::sync::Arc<crate::mailer::Mailer>>,
+        now: DateTime<Utc>,
+    ) -> Dependency {
+        let Some(mailer) = mailer.cloned() else {
+            return Dependency::NotConfigured;
+        };
+        let ping = move || match mailer.ping() {
+            Ok(()) => Dependency::Up,
+            Err(error) => {
+                log::warn!("SMTP health ping failed: {error}");
+                Dependency::Down("the SMTP server did not accept a connection".to_owned())
+            }
+        };
+        let lost = Dependency::Down("the SMTP health ping did not finish".to_owned());
+        self.ping.get(now, SMTP_PING_TTL, ping, lost).await
+    }
+}
+
+/// The free space of the file system holding `path`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskSpace {
+    /// Free for this process (blocks available to unprivileged users).
+    pub free_bytes: u64,
+    pub total_bytes: u64,
+}
+
+/// The attachment disk (`STAGEFLOW_DATA_DIR`) against `limits`; blocking (one `statvfs`).
+pub fn disk(path: &std::path::Path, limits: DiskLimits) -> (Dependency, Option<DiskSpace>) {
+    let stat = match rustix::fs::statvfs(path) {
+        Ok(stat) => stat,
+        Err(error) => {
+            log::warn!("disk check of the data directory failed: {error}");
+            return (
+                Dependency::Down("the data directory cannot be examined".to_owned()),
+                None,
+            );
+        }
+    };
+    let space = DiskSpace {
+        free_bytes: stat.f_bavail.saturating_mul(stat.f_frsize),
+        total_bytes: stat.f_blocks.saturating_mul(stat.f_frsize),
+    };
+    let state = if space.free_bytes < limits.min_free_bytes {
+        Dependency::Down(format!(
+            "{} MiB free for attachments, below the {} MiB minimum",
+            space.free_bytes >> 20,
+            limits.min_free_bytes >> 20
+        ))
+    } else if space.free_bytes < limits.low_free_bytes {
+        Dependency::Degraded(format!(
+            "{} MiB free for attachments, below the {} MiB warning level",
+            space.free_bytes >> 20,
+            limits.low_free_bytes >> 20
+        ))
+    } else {
+        Dependency::Up
+    };
+    (state, Some(space))
 }
 
 /// What `/metrics` shows: node-wide figures only, no tenant's data.
@@ -82,9 +214,14 @@ pub struct Metrics {
     pub mail_pending: i64,
     /// The newest successful backup run; `None`: none recorded.
     pub last_backup: Option<crate::db::backup::BackupRunRow>,
+    /// The job queue per kind.
+    pub jobs: Vec<db::jobs::KindQueue>,
+    /// The connection pool: open, idle, most.
+    pub pool: (u32, u32, u32),
 }
 
-/// Gathers the metrics: the (cached) scanner state, the scan counters and one count query.
+/// Gathers the metrics read at scrape time: the (cached) scanner state, the scan counters,
+/// the pool, and a few grouped counts.
 pub async fn metrics(
     db: &Database,
     probe: &ScannerProbe,
@@ -92,11 +229,12 @@ pub async fn metrics(
     now: DateTime<Utc>,
 ) -> Result<Metrics, DbError> {
     let scanner = probe.check(address, now).await;
-    let (mail_pending, last_backup) = db
-        .read(|conn| {
+    let (mail_pending, last_backup, jobs) = db
+        .read(move |conn| {
             let pending = db::mail::count_pending(conn)?;
             let backup = db::backup::last_success(conn)?;
-            Ok::<_, DbError>((pending, backup))
+            let jobs = db::jobs::queue_by_kind(conn, now.into())?;
+            Ok::<_, DbError>((pending, backup, jobs))
         })
         .await?;
     Ok(Metrics {
@@ -104,5 +242,7 @@ pub async fn metrics(
         scans: crate::scanner::scan_counts(),
         mail_pending,
         last_backup,
+        jobs,
+        pool: db.pool_state(),
     })
 }

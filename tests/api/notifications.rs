@@ -437,11 +437,15 @@ async fn the_operator_is_mailed_when_a_check_fails_and_when_it_recovers() {
             max_bytes: 25 * 1024 * 1024,
         });
         c.jobs.tick = std::time::Duration::from_secs(3_600);
+        // Told at the first failing look (the wait is tested in tests/api/health.rs).
+        c.alert_after = std::time::Duration::ZERO;
     })
     .await;
     let check = || stageflow::api::server::check_alerts(&app.state);
     assert_eq!(check().await, 0, "all is well: nothing to say");
     clamd.stop();
+    // The scanner's last ping is reused for 5 seconds.
+    app.clock.advance(chrono::TimeDelta::seconds(6));
     assert_eq!(check().await, 1);
     assert_eq!(check().await, 0, "no repeat while it stays down");
     // A job waiting more than ten minutes is a backlog.
@@ -461,6 +465,7 @@ async fn the_operator_is_mailed_when_a_check_fails_and_when_it_recovers() {
     stageflow::jobs::run_due(&app.state.jobs, app.clock_now()).await;
     assert_eq!(check().await, 1);
     clamd.start();
+    app.clock.advance(chrono::TimeDelta::seconds(6));
     assert_eq!(check().await, 1, "the scanner's recovery");
     let sent = mails(&sink);
     let subjects: Vec<&str> = sent
@@ -483,6 +488,21 @@ async fn the_operator_is_mailed_when_a_check_fails_and_when_it_recovers() {
             .unwrap()
             .contains("1 jobs have been due")
     );
+    // The platform audit log holds the same story for the operator.
+    let operator = app.operator_token().await;
+    let down = app.audit_entries(&operator, "ops.dependency_down").await;
+    let kinds: Vec<&str> = down
+        .iter()
+        .map(|e| e["target_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.len(), 2, "{down:?}");
+    assert!(kinds.contains(&"scanner") && kinds.contains(&"jobs"));
+    let up = app
+        .audit_entries(&operator, "ops.dependency_recovered")
+        .await;
+    assert_eq!(up.len(), 1);
+    assert_eq!(up[0]["target_id"], "scanner");
+    assert_eq!(up[0]["details"]["node"], node);
 }
 
 /// Notification mails per second end to end: 200 tickets each matching one rule with one
