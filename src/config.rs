@@ -137,6 +137,9 @@ pub struct Config {
     /// How long a check must keep failing before the operator is told
     /// (`STAGEFLOW_ALERT_AFTER_SECONDS`).
     pub alert_after: Duration,
+    /// The notice period of a maintenance announcement below which publishing warns
+    /// (`STAGEFLOW_ANNOUNCEMENT_NOTICE_DAYS`).
+    pub announcement_notice_days: u32,
     /// When the attachment disk is low or full (`STAGEFLOW_DISK_*`).
     pub disk: DiskLimits,
     /// The IMAP poller's timing (`service::mail::imap`).
@@ -467,6 +470,12 @@ impl Config {
             300,
             0..=86_400,
         )?);
+        let announcement_notice_days = bounded(
+            "STAGEFLOW_ANNOUNCEMENT_NOTICE_DAYS",
+            get("STAGEFLOW_ANNOUNCEMENT_NOTICE_DAYS"),
+            30,
+            0..=365,
+        )?;
         let disk = DiskLimits {
             min_free_bytes: bounded(
                 "STAGEFLOW_DISK_MIN_FREE_MB",
@@ -521,6 +530,7 @@ impl Config {
             smtp,
             alert_to,
             alert_after,
+            announcement_notice_days,
             disk,
             imap,
             tls,

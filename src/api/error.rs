@@ -295,6 +295,7 @@ fn conflict_type(kind: ConflictKind) -> &'static str {
         ConflictKind::CalendarInUse => "/problems/calendar-in-use",
         ConflictKind::DefinitionItemInUse => "/problems/definition-item-in-use",
         ConflictKind::AlreadyInstalled => "/problems/already-installed",
+        ConflictKind::AlreadyWithdrawn => "/problems/already-withdrawn",
         ConflictKind::DraftExists => "/problems/draft-exists",
         ConflictKind::IdempotencyKeyInUse => "/problems/idempotency-key-in-use",
         ConflictKind::LibraryFieldInUse => "/problems/library-field-in-use",

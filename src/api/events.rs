@@ -182,7 +182,10 @@ impl Event {
         );
         let (template, library) = match subject_type {
             SubjectType::Record => (None, row.container),
-            SubjectType::User | SubjectType::Webhook | SubjectType::MailMessage => (None, None),
+            SubjectType::User
+            | SubjectType::Webhook
+            | SubjectType::MailMessage
+            | SubjectType::Announcement => (None, None),
             SubjectType::Ticket | SubjectType::Template => (row.container, None),
         };
         Ok(Self {

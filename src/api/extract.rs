@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use actix_web::HttpMessage as _;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 
@@ -39,6 +40,11 @@ pub fn client_addr(req: &HttpRequest) -> Option<String> {
     Some(proxies.client_address(peer, forwarded).to_string())
 }
 
+/// The tenant of the request's credential, once authenticated (response middleware reads it:
+/// the maintenance header).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestTenant(pub crate::domain::ids::TenantId);
+
 impl FromRequest for Principal {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
@@ -47,6 +53,7 @@ impl FromRequest for Principal {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let credential = bearer(req);
         let client_addr = client_addr(req);
+        let request = req.clone();
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
             let caller = auth::authenticate(&state.auth(), credential).await?;
@@ -56,6 +63,9 @@ impl FromRequest for Principal {
                 state
                     .usage
                     .record_api_call(scope.tenant_id(), state.clock.now());
+                request
+                    .extensions_mut()
+                    .insert(RequestTenant(scope.tenant_id()));
             }
             Ok(Principal {
                 caller,

@@ -1,6 +1,7 @@
 //! The HTTP API: thin handlers, their DTOs, and the route table that is also the OpenAPI
 //! document (an endpoint that is served is documented, by construction).
 
+pub mod announcements;
 pub mod attachments;
 pub mod audit;
 pub mod auth;
@@ -199,6 +200,10 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(platform::update_tenant)
         .service(platform::delete_tenant)
         .service(backups::list_backups)
+        .service(announcements::create_announcement)
+        .service(announcements::list_announcements)
+        .service(announcements::get_announcement)
+        .service(announcements::withdraw_announcement)
         .service(signing_keys::create_signing_key)
         .service(directory::list_users)
         .service(directory::create_user)

@@ -71,6 +71,7 @@ fn declare_request_id(doc: &mut Value) {
         .as_object_mut();
     headers.into_iter().for_each(|h| {
         h.insert(REQUEST_ID_HEADER.to_owned(), request_id_header());
+        h.insert(MAINTENANCE_HEADER.to_owned(), maintenance_header());
     });
     let shared = components
         .get_mut("responses")
@@ -90,6 +91,23 @@ fn declare_request_id(doc: &mut Value) {
         .filter_map(Value::as_object_mut)
         .flat_map(|responses| responses.values_mut());
     responses.for_each(refer_to_request_id);
+}
+
+/// The running maintenance windows' header (docs/operations.md, "Maintenance announcements").
+pub const MAINTENANCE_HEADER: &str = "Stageflow-Maintenance";
+
+fn maintenance_header() -> Value {
+    json!({
+        "description": "Present while an announced maintenance window runs for the caller \
+            (windows for every tenant on every response; a tenant's own on its authenticated \
+            responses): each running window as an RFC 3339 interval `start/end`, \
+            comma-separated. `GET /api/v1/announcements` has the notices.",
+        "required": false,
+        "schema": {
+            "type": "string",
+            "example": "2026-12-31T16:00:00Z/2026-12-31T18:00:00Z"
+        }
+    })
 }
 
 fn request_id_header() -> Value {
@@ -124,10 +142,12 @@ fn refer_to_request_id(response: &mut Value) {
         .or_insert_with(|| json!({}))
         .as_object_mut();
     headers.into_iter().for_each(|h| {
-        h.insert(
-            REQUEST_ID_HEADER.to_owned(),
-            json!({"$ref": format!("#/components/headers/{REQUEST_ID_HEADER}")}),
-        );
+        for name in [REQUEST_ID_HEADER, MAINTENANCE_HEADER] {
+            h.insert(
+                name.to_owned(),
+                json!({"$ref": format!("#/components/headers/{name}")}),
+            );
+        }
     });
 }
 

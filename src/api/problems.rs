@@ -54,7 +54,7 @@ pub struct NotFound(pub Problem);
 /// written), `/problems/ticket-closed`, `/problems/too-many-links`, `/problems/draft-exists`,
 /// `/problems/version-published`, `/problems/template-published`, `/problems/not-published`,
 /// `/problems/master-in-use`, `/problems/calendar-in-use` (an SLA policy uses the calendar),
-/// `/problems/already-installed`,
+/// `/problems/already-installed`, `/problems/already-withdrawn` (an announcement),
 /// `/problems/idempotency-key-in-use` (a concurrent request with the same key; retry).
 #[derive(ToResponse)]
 #[response(

@@ -71,6 +71,7 @@ impl Application {
             .await
             .map_err(|e| StartError::Setup(e.to_string()))??;
         let state = web::Data::new(state);
+        api::announcements::reload_windows(&state).await;
         let port = listener
             .local_addr()
             .map_err(|e| StartError::Setup(e.to_string()))?
@@ -121,6 +122,7 @@ fn local_tasks(state: &web::Data<AppState>) -> Vec<LocalTask> {
     let keys = state.clone();
     let limits = state.clone();
     let alerts = state.clone();
+    let windows = state.clone();
     vec![
         LocalTask::new("usage flush", every, move || {
             let state = flush.clone();
@@ -135,6 +137,14 @@ fn local_tasks(state: &web::Data<AppState>) -> Vec<LocalTask> {
             limits.limits.retain_recent();
             async {}
         }),
+        LocalTask::new(
+            "maintenance windows reload",
+            crate::service::announcements::WINDOWS_RELOAD_EVERY,
+            move || {
+                let state = windows.clone();
+                async move { api::announcements::reload_windows(&state).await }
+            },
+        ),
         LocalTask::new("operator alerts", ALERT_CHECK_EVERY, move || {
             let state = alerts.clone();
             async move {
@@ -255,6 +265,7 @@ fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, Star
         jobs,
         alerts,
         mailer,
+        maintenance: Default::default(),
         smtp_probe: Default::default(),
         definitions: Default::default(),
         blobs,
@@ -312,6 +323,7 @@ fn build_app(
             r#"%a "%r" %s %b %Dms "%{User-Agent}i" %{x-request-id}o"#,
         ))
         .wrap(actix_web::middleware::from_fn(headers::security_headers))
+        .wrap(actix_web::middleware::from_fn(headers::maintenance_window))
         .wrap(actix_web::middleware::from_fn(measure::measure))
 }
 
@@ -335,6 +347,7 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
             header::LOCATION,
             header::RETRY_AFTER,
             header::HeaderName::from_static("idempotent-replayed"),
+            header::HeaderName::from_static(headers::MAINTENANCE_HEADER),
             api::request_id::HEADER,
         ])
         .max_age(600);

@@ -33,6 +33,9 @@ pub struct AppState {
     pub alerts: Arc<crate::service::alerts::Monitor>,
     /// Outgoing mail (`None` without SMTP settings).
     pub mailer: Option<Arc<crate::mailer::Mailer>>,
+    /// This node's copy of the announced maintenance windows (the `Stageflow-Maintenance`
+    /// header).
+    pub maintenance: Arc<crate::service::announcements::MaintenanceWindows>,
     /// The last SMTP ping, reused by `/readyz` and the alerts for a while.
     pub smtp_probe: crate::service::health::SmtpProbe,
 }

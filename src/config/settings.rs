@@ -131,6 +131,7 @@ pub const SETTINGS: &[Setting] = &[
     setting("STAGEFLOW_MAIL_FROM", "mail-from", "another name of --smtp-from", |c, _| c.smtp.as_ref().map(|s| s.from.clone()).unwrap_or_default()),
     setting("STAGEFLOW_ALERT_EMAIL", "alert-email", "comma-separated addresses that get the operator's failure mail (database, scanner, job backlog, disabled webhooks) [default: unset, none]", |c, _| c.alert_to.join(",")),
     setting("STAGEFLOW_ALERT_AFTER_SECONDS", "alert-after-seconds", "how long a check (database, scanner, SMTP, disk, job queue) must keep failing before the operator is mailed and the platform audit log records it, 0–86400", |c, _| c.alert_after.as_secs().to_string()),
+    setting("STAGEFLOW_ANNOUNCEMENT_NOTICE_DAYS", "announcement-notice-days", "the notice period of a maintenance announcement: publishing one that starts sooner is allowed but warned of, 0–365", |c, _| c.announcement_notice_days.to_string()),
     setting("STAGEFLOW_SMTP_TIMEOUT_SECONDS", "smtp-timeout-seconds", "deadline of connecting and of each SMTP command, 1–600 [default: 30]", |c, _| c.smtp.as_ref().map(|s| s.timeout.as_secs().to_string()).unwrap_or_default()),
     setting("STAGEFLOW_MAIL_DOMAIN", "mail-domain", "the domain of the Message-IDs of outgoing mail [default: the From address's domain]", |c, _| c.smtp.as_ref().map(|s| s.message_id_domain.clone()).unwrap_or_default()),
     setting("RUST_LOG", "log", "log filter in env_logger syntax [default: info]", |_, raw| raw.unwrap_or("info").trim().to_owned()),

@@ -16,6 +16,7 @@ macro_rules! per_backend {
     };
 }
 
+pub mod announcements;
 pub mod audit;
 pub mod backup;
 pub mod credentials;

@@ -459,6 +459,38 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTimestamp, DbUuid};
+
+    announcements (id) {
+        id -> DbUuid,
+        title -> Text,
+        body -> Text,
+        starts_at -> DbTimestamp,
+        ends_at -> DbTimestamp,
+        all_tenants -> Bool,
+        mail_admins -> Bool,
+        published_at -> DbTimestamp,
+        published_by -> DbUuid,
+        withdrawn_at -> Nullable<DbTimestamp>,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::DbUuid;
+
+    announcement_tenants (tenant_id, announcement_id) {
+        tenant_id -> DbUuid,
+        announcement_id -> DbUuid,
+    }
+}
+
+diesel::joinable!(announcement_tenants -> announcements (announcement_id));
+diesel::allow_tables_to_appear_in_same_query!(announcements, announcement_tenants);
+
 diesel::allow_tables_to_appear_in_same_query!(
     plans,
     accounts,

@@ -41,5 +41,6 @@ closed_set! {
         /// A node's dependency (`database`, `scanner`, `smtp`, `disk`, `jobs`): the operator's
         /// failure and recovery entries.
         Dependency = "dependency",
+        Announcement = "announcement",
     }
 }

@@ -39,6 +39,11 @@ closed_set! {
         /// The virus scanner found malware in a message a mail channel took in; it is
         /// quarantined (tenant admins only).
         MailMessageQuarantined = "mail_message.quarantined",
+        /// The platform operator announced a maintenance window to the tenant (tenant admins
+        /// only; `announcement`: id, title, body, window).
+        AnnouncementPublished = "announcement.published",
+        /// The operator called off an announced window.
+        AnnouncementWithdrawn = "announcement.withdrawn",
     }
 }
 
@@ -51,6 +56,7 @@ closed_set! {
         User = "user",
         Webhook = "webhook",
         MailMessage = "mail_message",
+        Announcement = "announcement",
     }
 }
 

@@ -76,7 +76,8 @@ macro_rules! for_each_typed_id {
             CalendarId,
             SlaPolicyId,
             MigrationId,
-            BackupRunId
+            BackupRunId,
+            AnnouncementId
         );
     };
 }
@@ -90,6 +91,11 @@ typed_id!(
 typed_id!(
     /// A backup run (`backup_runs`).
     BackupRunId
+);
+
+typed_id!(
+    /// A maintenance announcement (`announcements`).
+    AnnouncementId
 );
 
 typed_id!(

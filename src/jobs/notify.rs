@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::jobs::{Job, JobContext, JobOutcome, Runner};
 use crate::mailer::Mailer;
 use crate::service::alerts::{ALERT, Monitor};
+use crate::service::announcements;
 use crate::service::definitions::DefinitionCache;
 use crate::service::notifications::{self, SEND, SendFailure, SendRequest};
 
@@ -16,6 +17,11 @@ use crate::service::notifications::{self, SEND, SendFailure, SendRequest};
 /// `STAGEFLOW_ALERT_EMAIL`).
 pub fn register_notify(runner: &Runner, mailer: Option<Arc<Mailer>>, alerts: Arc<Monitor>) {
     let definitions = Arc::new(DefinitionCache::default());
+    let announcer = mailer.clone();
+    runner.register(announcements::MAIL, move |context, job| match &announcer {
+        Some(mailer) => announce(context, job, mailer),
+        None => JobOutcome::Done,
+    });
     runner.register(SEND, move |context, job| match &mailer {
         Some(mailer) => send(context, job, mailer, &definitions),
         None => JobOutcome::Done,
@@ -32,6 +38,25 @@ pub fn register_notify(runner: &Runner, mailer: Option<Arc<Mailer>>, alerts: Arc
             },
         }
     });
+}
+
+/// `announcement.mail`: one tenant's admins get the announcement.
+fn announce(context: &JobContext, job: &Job, mailer: &Mailer) -> JobOutcome {
+    let id = job.payload["announcement"]
+        .as_str()
+        .and_then(|s| s.parse().ok());
+    let (Some(id), Some(tenant)) = (id, job.tenant) else {
+        return JobOutcome::Failed {
+            reason: "an announcement mail job without its announcement or tenant".to_owned(),
+        };
+    };
+    match announcements::mail_admins(&context.db, mailer, tenant, id, context.now) {
+        Ok(_) => JobOutcome::Done,
+        Err(announcements::MailFailure::Transient(error)) => {
+            JobOutcome::Retry { after: None, error }
+        }
+        Err(announcements::MailFailure::Permanent(reason)) => JobOutcome::Failed { reason },
+    }
 }
 
 fn send(

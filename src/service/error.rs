@@ -18,6 +18,8 @@ pub enum ConflictKind {
     /// A state or field of a draft that other parts of it still refer to.
     DefinitionItemInUse,
     AlreadyInstalled,
+    /// An announcement withdrawn before.
+    AlreadyWithdrawn,
     DraftExists,
     IdempotencyKeyInUse,
     LibraryFieldInUse,

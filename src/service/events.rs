@@ -103,7 +103,10 @@ pub fn delivery_body(tenant: TenantId, row: &EventRow) -> Result<Value, ServiceE
     let (template, library) = match subject_type {
         SubjectType::Record => (None, container),
         SubjectType::Ticket | SubjectType::Template => (container, None),
-        SubjectType::User | SubjectType::Webhook | SubjectType::MailMessage => (None, None),
+        SubjectType::User
+        | SubjectType::Webhook
+        | SubjectType::MailMessage
+        | SubjectType::Announcement => (None, None),
     };
     Ok(json!({
         "id": row.id,
@@ -135,7 +138,10 @@ pub fn subject_key(
         SubjectType::Ticket => text(&payload["ticket"]["key"]),
         SubjectType::Template => container.map(str::to_owned),
         SubjectType::User => text(&payload["user"]["username"]),
-        SubjectType::Record | SubjectType::Webhook | SubjectType::MailMessage => None,
+        SubjectType::Record
+        | SubjectType::Webhook
+        | SubjectType::MailMessage
+        | SubjectType::Announcement => None,
     }
 }
 

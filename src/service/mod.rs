@@ -3,6 +3,7 @@
 //! entry. Handlers call exactly one of these; these never see HTTP.
 
 pub mod alerts;
+pub mod announcements;
 pub mod audit_log;
 pub mod backup;
 pub mod bootstrap;

@@ -15,6 +15,7 @@ use crate::helpers::{TestApp, spawn_app};
 fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
     vec![
         (Method::GET, "/api/v1/users/{user}", None),
+        (Method::GET, "/api/v1/announcements/{announcement}", None),
         (
             Method::PATCH,
             "/api/v1/users/{user}",
@@ -535,7 +536,21 @@ async fn objects_of_a(app: &TestApp) -> HashMap<&'static str, String> {
         "{}",
         migration.text
     );
+    let operator = app.operator_token().await;
+    let start = app.clock_now() + chrono::TimeDelta::days(40);
+    let announcement = app
+        .create(
+            "/api/v1/announcements",
+            &operator,
+            json!({"title": "A only", "body": "b", "tenants": [a.id],
+                   "starts_at": start, "ends_at": start + chrono::TimeDelta::hours(1)}),
+        )
+        .await;
     HashMap::from([
+        (
+            "announcement",
+            announcement["id"].as_str().unwrap().to_owned(),
+        ),
         ("desk", "a_desk".to_owned()),
         (
             "migration",

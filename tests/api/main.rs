@@ -5,6 +5,7 @@
     reason = "a test reports failure by panicking"
 )]
 
+mod announcements;
 mod api_keys;
 mod attachment_storage;
 mod auth;

@@ -2,6 +2,7 @@
 //! raised by other middleware alike. The content security policy is chosen per path here, in
 //! this one table, so a future HTML page (API docs) loosens it for its own path only.
 
+use actix_web::HttpMessage as _;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -52,6 +53,51 @@ pub async fn security_headers(
     apply(response.headers_mut(), &path, tls);
     Ok(response)
 }
+
+/// `Stageflow-Maintenance` on every response while an announced maintenance window runs for
+/// the caller: windows for every tenant on all responses, a tenant's own windows on its
+/// authenticated ones (the credential's tenant, noted by the `Principal` extractor). The
+/// value lists each running window as an RFC 3339 interval, `start/end`, comma-separated.
+pub async fn maintenance_window(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let mut response = next.call(req).await?;
+    let Some(state) = state else {
+        return Ok(response);
+    };
+    let tenant = response
+        .request()
+        .extensions()
+        .get::<crate::api::extract::RequestTenant>()
+        .map(|t| t.0);
+    let running = state.maintenance.active(tenant, state.clock.now());
+    if running.is_empty() {
+        return Ok(response);
+    }
+    let value = running
+        .iter()
+        .map(|w| {
+            format!(
+                "{}/{}",
+                w.starts_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                w.ends_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(MAINTENANCE_HEADER), value);
+    }
+    Ok(response)
+}
+
+/// The maintenance window header's name (lower case, as HTTP/2 sends it).
+pub const MAINTENANCE_HEADER: &str = "stageflow-maintenance";
 
 fn apply(headers: &mut HeaderMap, path: &str, tls: bool) {
     let fixed = [

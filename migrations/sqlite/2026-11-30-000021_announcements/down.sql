@@ -1,0 +1,2 @@
+DROP TABLE announcement_tenants;
+DROP TABLE announcements;
