@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 redocly_version=2.77.0
-expected_warnings=5
+expected_warnings=4
 
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT

@@ -88,6 +88,11 @@ enum Command {
         #[arg(long)]
         copy: bool,
     },
+    /// Tenants (docs/operations.md, "Tenant export, import and erasure").
+    Tenant {
+        #[command(subcommand)]
+        action: TenantCommand,
+    },
     /// Fill an empty database with benchmark tenants and tickets (bench/tickets.sh).
     #[command(hide = true)]
     SeedTickets {
@@ -103,6 +108,18 @@ enum Command {
         /// Where to write tenants, credentials and sample ticket ids (JSON).
         #[arg(long, default_value = "target/bench-seed.json")]
         out: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Recreate a tenant from an export archive (`GET /api/v1/tenants/{id}/exports/{id}/archive`
+    /// of another instance on the same backend and schema version): its plan and account if
+    /// missing, every row, every attachment. Exit status: 0 done, 1 refused or failed (nothing
+    /// of the tenant is written), 2 invalid configuration.
+    Import {
+        /// The `.tar.gz` archive.
+        archive: std::path::PathBuf,
     },
 }
 
@@ -233,7 +250,31 @@ fn main() -> ExitCode {
         } => with_config_and(&settings, move |config| {
             restore_command(&config, &generation, dry_run, location(copy))
         }),
+        Command::Tenant {
+            action: TenantCommand::Import { archive },
+        } => with_config_and(&settings, move |config| tenant_import(&config, &archive)),
         Command::Serve => with_config(serve),
+    }
+}
+
+fn tenant_import(config: &Config, archive: &std::path::Path) -> Result<ExitCode, String> {
+    use stageflow::service::tenant_export;
+    let read = tenant_export::read_archive(archive)?;
+    let (db, _) = Database::open_and_migrate(config).map_err(|e| e.to_string())?;
+    let blobs = stageflow::storage::FsBlobStore::open(config.data_dir.join("attachments"))
+        .map_err(|e| e.to_string())?;
+    match tenant_export::import(&db, &blobs, &read) {
+        Ok(done) => {
+            println!(
+                "tenant {} ({}) imported: {} rows, {} attachments",
+                done.slug, done.tenant, done.rows, done.attachments
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("stageflow: {error}");
+            Ok(ExitCode::FAILURE)
+        }
     }
 }
 

@@ -297,6 +297,7 @@ fn conflict_type(kind: ConflictKind) -> &'static str {
         ConflictKind::AlreadyInstalled => "/problems/already-installed",
         ConflictKind::AlreadyWithdrawn => "/problems/already-withdrawn",
         ConflictKind::DraftExists => "/problems/draft-exists",
+        ConflictKind::ExportRequired => "/problems/export-required",
         ConflictKind::IdempotencyKeyInUse => "/problems/idempotency-key-in-use",
         ConflictKind::LibraryFieldInUse => "/problems/library-field-in-use",
         ConflictKind::LibraryInUse => "/problems/library-in-use",

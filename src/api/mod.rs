@@ -32,6 +32,7 @@ pub mod state;
 pub mod stats;
 pub mod template_items;
 pub mod templates;
+pub mod tenant_exports;
 pub mod tickets;
 pub mod webhooks;
 pub mod well_known;
@@ -200,6 +201,10 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(platform::update_tenant)
         .service(platform::delete_tenant)
         .service(backups::list_backups)
+        .service(tenant_exports::create_tenant_export)
+        .service(tenant_exports::list_tenant_exports)
+        .service(tenant_exports::get_tenant_export)
+        .service(tenant_exports::get_tenant_export_archive)
         .service(announcements::create_announcement)
         .service(announcements::list_announcements)
         .service(announcements::get_announcement)

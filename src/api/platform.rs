@@ -769,8 +769,11 @@ pub async fn update_tenant(
     Ok(ok_with_etag(&Tenant::from(tenant), version))
 }
 
-/// Deletes a tenant: it disappears from listings, and every token and API key of its users
-/// stops working at once. (The export-before-erase procedure arrives with the operations work.)
+/// Deletes a tenant for good: refused (409 `/problems/export-required`) until an export of it
+/// is done (`POST /api/v1/tenants/{tenant_id}/exports`); then every row of the tenant and the
+/// attachment content no other tenant shares are erased in one transaction, a count checks
+/// that nothing is left, and the platform audit log records `tenant.deleted`. Every token and
+/// API key of its users stops working at once; its exports stay.
 #[utoipa::path(
     tag = "platform", operation_id = "delete_tenant", security(("bearer" = [])),
     params(("tenant_id" = TenantId, Path), ("If-Match" = Option<String>, Header, description = "ETag of the version being deleted")),
@@ -779,6 +782,7 @@ pub async fn update_tenant(
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
         (status = 404, response = super::problems::NotFound),
+        (status = 409, response = super::problems::Conflict),
         (status = 412, response = super::problems::PreconditionFailed),
     )
 )]
@@ -792,9 +796,17 @@ pub async fn delete_tenant(
     principal.operator()?;
     let expected = if_match(&req)?;
     let (id, now) = (id.into_inner(), state.clock.now());
-    state
+    let erased = state
         .db
-        .write(move |conn| svc::delete_tenant(conn, &principal, id, expected, now))
+        .write(move |conn| {
+            crate::service::tenant_export::erase(conn, &principal, id, expected, now)
+        })
         .await?;
+    let blobs = state.blobs.clone();
+    web::block(move || {
+        crate::service::tenant_export::remove_contents(blobs.as_ref(), &erased.contents)
+    })
+    .await
+    .map_err(ApiError::internal)?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -55,6 +55,7 @@ pub struct NotFound(pub Problem);
 /// `/problems/version-published`, `/problems/template-published`, `/problems/not-published`,
 /// `/problems/master-in-use`, `/problems/calendar-in-use` (an SLA policy uses the calendar),
 /// `/problems/already-installed`, `/problems/already-withdrawn` (an announcement),
+/// `/problems/export-required` (a tenant is deleted only after a finished export),
 /// `/problems/idempotency-key-in-use` (a concurrent request with the same key; retry).
 #[derive(ToResponse)]
 #[response(

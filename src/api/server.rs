@@ -231,6 +231,7 @@ fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, Star
     let jobs = Runner::new(db.clone(), clock.clone(), &config.jobs);
     crate::jobs::register_housekeeping(&jobs, &config, blobs.clone());
     crate::jobs::register_backups(&jobs, &config);
+    crate::jobs::register_tenant_exports(&jobs, &config.data_dir, blobs.clone());
     crate::jobs::register_webhooks(
         &jobs,
         config.webhooks,

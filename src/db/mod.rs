@@ -39,6 +39,8 @@ pub mod signing_keys;
 pub mod sla;
 pub mod template_migrations;
 pub mod templates;
+pub mod tenant_data;
+pub mod tenant_exports;
 mod ticket_parts;
 pub mod tickets;
 pub mod types;

@@ -273,18 +273,6 @@ pub fn update_tenant(
         .get_result(conn)
 }
 
-/// Marks a tenant deleted: it disappears from every listing and its credentials stop working.
-pub fn delete_tenant(conn: &mut DbConnection, id: TenantId, now: Timestamp) -> QueryResult<usize> {
-    diesel::update(tenants::table.find(id).filter(tenants::active.eq(true)))
-        .set((
-            tenants::active.eq(false),
-            tenants::deleted_at.eq(Some(now)),
-            tenants::version.eq(tenants::version + 1),
-            tenants::updated_at.eq(now),
-        ))
-        .execute(conn)
-}
-
 /// Live tenants of an account.
 pub fn count_tenants(conn: &mut DbConnection, account: AccountId) -> QueryResult<i64> {
     tenants::table

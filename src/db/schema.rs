@@ -488,6 +488,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbTimestamp, DbUuid};
+
+    tenant_exports (id) {
+        id -> DbUuid,
+        exported_tenant -> DbUuid,
+        slug -> Text,
+        status -> Text,
+        requested_at -> DbTimestamp,
+        finished_at -> Nullable<DbTimestamp>,
+        file_name -> Nullable<Text>,
+        size_bytes -> Nullable<BigInt>,
+        sha256 -> Nullable<Text>,
+        row_count -> Nullable<BigInt>,
+        attachments -> Nullable<BigInt>,
+        error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(announcement_tenants -> announcements (announcement_id));
 diesel::allow_tables_to_appear_in_same_query!(announcements, announcement_tenants);
 

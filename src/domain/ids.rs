@@ -77,7 +77,8 @@ macro_rules! for_each_typed_id {
             SlaPolicyId,
             MigrationId,
             BackupRunId,
-            AnnouncementId
+            AnnouncementId,
+            TenantExportId
         );
     };
 }
@@ -91,6 +92,11 @@ typed_id!(
 typed_id!(
     /// A backup run (`backup_runs`).
     BackupRunId
+);
+
+typed_id!(
+    /// A tenant export (`tenant_exports`).
+    TenantExportId
 );
 
 typed_id!(

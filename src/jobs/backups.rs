@@ -49,3 +49,32 @@ pub fn register_backups(runner: &Runner, config: &Config) {
         },
     );
 }
+
+/// Registers `tenant.export`: the archive of one requested tenant export, written under
+/// `<data dir>/exports` (docs/operations.md, "Tenant export, import and erasure"). Runs beside
+/// the job passes (a large tenant takes a while); a failure is recorded on the export.
+pub fn register_tenant_exports(
+    runner: &Runner,
+    data_dir: &std::path::Path,
+    blobs: Arc<dyn crate::storage::BlobStore>,
+) {
+    use crate::service::tenant_export;
+    let dir = tenant_export::export_dir(data_dir);
+    runner.register_long(tenant_export::EXPORT, move |context, job| {
+        let Some(id) = job.payload["export"].as_str().and_then(|s| s.parse().ok()) else {
+            return JobOutcome::Failed {
+                reason: "a tenant export job without its export".to_owned(),
+            };
+        };
+        match tenant_export::run(&context.db, blobs.as_ref(), &dir, id, context.now) {
+            Ok(row) => {
+                log::info!("tenant export {} of {}: {}", row.id, row.slug, row.status);
+                JobOutcome::Done
+            }
+            Err(error) => JobOutcome::Retry {
+                after: None,
+                error: error.to_string(),
+            },
+        }
+    });
+}

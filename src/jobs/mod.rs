@@ -33,7 +33,7 @@ use crate::db::jobs::JobRow;
 pub use crate::db::jobs::NewJob;
 use crate::db::{Database, DbConnection, DbError};
 use crate::domain::ids::{JobId, TenantId};
-pub use backups::register_backups;
+pub use backups::{register_backups, register_tenant_exports};
 pub use housekeeping::register_housekeeping;
 pub use mail::register_mail;
 pub use migrations::register_migrations;

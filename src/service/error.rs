@@ -21,6 +21,8 @@ pub enum ConflictKind {
     /// An announcement withdrawn before.
     AlreadyWithdrawn,
     DraftExists,
+    /// A tenant is deleted only after an export of it is done.
+    ExportRequired,
     IdempotencyKeyInUse,
     LibraryFieldInUse,
     LibraryInUse,

@@ -26,6 +26,7 @@ pub mod sla;
 pub mod stats;
 pub mod template_items;
 pub mod templates;
+pub mod tenant_export;
 pub mod tickets;
 pub mod webhooks;
 

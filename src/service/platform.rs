@@ -346,29 +346,6 @@ pub fn update_tenant(
     Ok(tenant)
 }
 
-/// Marks a tenant deleted: its users' tokens and keys stop working at once; its data stays
-/// until the export-and-erase procedure of the operations work removes it.
-pub fn delete_tenant(
-    conn: &mut DbConnection,
-    principal: &Principal,
-    id: TenantId,
-    expected_version: Option<i64>,
-    now: DateTime<Utc>,
-) -> Result<(), ServiceError> {
-    let current = db::platform::find_tenant(conn, id)?.ok_or(ServiceError::NotFound)?;
-    crate::service::error::check_version(expected_version, current.version)?;
-    db::platform::delete_tenant(conn, id, now.into())?;
-    audit(
-        conn,
-        &principal.audit_scope(),
-        &principal.actor(),
-        "tenant.deleted",
-        ("tenant", id),
-        json!({"slug": current.slug}),
-        now.into(),
-    )
-}
-
 // Reads.
 
 pub fn list_plans(

@@ -63,7 +63,7 @@ fn name(path: &Path) -> String {
     path.file_name().unwrap().to_string_lossy().into_owned()
 }
 
-async fn attach(app: &TestApp, token: &str, ticket: &str, content: &[u8]) {
+pub(crate) async fn attach(app: &TestApp, token: &str, ticket: &str, content: &[u8]) {
     let form = reqwest::multipart::Form::new().part(
         "file",
         reqwest::multipart::Part::bytes(content.to_vec())

@@ -48,6 +48,7 @@ mod sla;
 mod stats;
 mod template_items;
 mod templates;
+mod tenant_export;
 mod tickets;
 mod tls;
 mod visibility;

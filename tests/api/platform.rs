@@ -311,6 +311,16 @@ async fn deleting_a_tenant_ends_its_sessions() {
     let app = spawn_app().await;
     let tenant = app.tenant("doomed").await;
     let op = app.operator_token().await;
+    // Deleting needs a finished export first (tests/api/tenant_export.rs).
+    let export = app
+        .post_json(
+            &format!("/api/v1/tenants/{}/exports", tenant.id),
+            Some(&op),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(export.status, StatusCode::ACCEPTED, "{}", export.text);
+    stageflow::jobs::run_due(&app.state.jobs, app.clock_now()).await;
     let reply = app
         .delete(&format!("/api/v1/tenants/{}", tenant.id), Some(&op))
         .await;

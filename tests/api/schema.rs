@@ -19,6 +19,7 @@ const PLATFORM_TABLES: &[&str] = &[
     "plans",
     "platform_settings",
     "signing_keys",
+    "tenant_exports",
     "tenants",
 ];
 
