@@ -140,6 +140,8 @@ pub struct Config {
     /// The notice period of a maintenance announcement below which publishing warns
     /// (`STAGEFLOW_ANNOUNCEMENT_NOTICE_DAYS`).
     pub announcement_notice_days: u32,
+    /// Log files (`STAGEFLOW_LOG_DIR` and their retention).
+    pub log: LogSettings,
     /// When the attachment disk is low or full (`STAGEFLOW_DISK_*`).
     pub disk: DiskLimits,
     /// The IMAP poller's timing (`service::mail::imap`).
@@ -153,6 +155,17 @@ pub struct DiskLimits {
     pub min_free_bytes: u64,
     /// Below this many free bytes: degraded.
     pub low_free_bytes: u64,
+}
+
+/// Where a server also writes its log (`STAGEFLOW_LOG_DIR`) and for how long (`crate::logging`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// `None`: stderr only.
+    pub dir: Option<PathBuf>,
+    /// Days `access.log` files are kept.
+    pub access_days: u32,
+    /// Days `stageflow.log` files are kept.
+    pub app_days: u32,
 }
 
 /// How the IMAP poller of a mail channel waits (docs/mail.md, "IMAP setup").
@@ -470,6 +483,21 @@ impl Config {
             300,
             0..=86_400,
         )?);
+        let log = LogSettings {
+            dir: get("STAGEFLOW_LOG_DIR").map(|d| PathBuf::from(d.trim())),
+            access_days: bounded(
+                "STAGEFLOW_ACCESS_LOG_RETENTION_DAYS",
+                get("STAGEFLOW_ACCESS_LOG_RETENTION_DAYS"),
+                7,
+                1..=3_650,
+            )?,
+            app_days: bounded(
+                "STAGEFLOW_APP_LOG_RETENTION_DAYS",
+                get("STAGEFLOW_APP_LOG_RETENTION_DAYS"),
+                14,
+                1..=3_650,
+            )?,
+        };
         let announcement_notice_days = bounded(
             "STAGEFLOW_ANNOUNCEMENT_NOTICE_DAYS",
             get("STAGEFLOW_ANNOUNCEMENT_NOTICE_DAYS"),
@@ -531,6 +559,7 @@ impl Config {
             alert_to,
             alert_after,
             announcement_notice_days,
+            log,
             disk,
             imap,
             tls,

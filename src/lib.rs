@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod jobs;
+pub mod logging;
 pub mod mailer;
 pub mod metrics;
 pub mod outbound;

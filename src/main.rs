@@ -190,9 +190,7 @@ enum OperatorCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let settings = cli.settings;
-    env_logger::Builder::from_env(env_logger::Env::new().write_style("RUST_LOG_STYLE"))
-        .parse_filters(settings.raw("RUST_LOG").unwrap_or("info"))
-        .init();
+    stageflow::logging::init(settings.raw("RUST_LOG").unwrap_or("info"));
     let with_config = |run: fn(Config) -> Result<(), String>| {
         with_config_and(&settings, move |config| {
             run(config).map(|()| ExitCode::SUCCESS)
@@ -582,6 +580,7 @@ fn keys_list(config: Config) -> Result<(), String> {
 }
 
 fn serve(config: Config) -> Result<(), String> {
+    stageflow::logging::write_files(&config.log)?;
     actix_web::rt::System::new().block_on(async move {
         let listen = config.listen;
         let scheme = if config.tls.is_some() {

@@ -99,7 +99,7 @@ fn layer_of(relative: &str) -> &'static str {
     let first = relative.split('/').next().unwrap_or("");
     let module = first.strip_suffix(".rs").unwrap_or(first);
     match module {
-        "main" | "lib" | "seed" => "root",
+        "main" | "lib" | "seed" | "logging" => "root",
         "api" => "api",
         "jobs" => "jobs",
         "service" => "service",

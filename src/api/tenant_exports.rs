@@ -171,13 +171,13 @@ pub async fn get_tenant_export(
     Ok(web::Json(row.into()))
 }
 
-/// The archive of a finished export (`application/gzip`, a tar archive; platform operator
+/// The archive of a finished export (a `.tar.gz` file, sent as `application/octet-stream`; platform operator
 /// only): 404 until the export is done.
 #[utoipa::path(
     tag = "platform", operation_id = "get_tenant_export_archive", security(("bearer" = [])),
     params(("tenant_id" = TenantId, Path), ("export_id" = TenantExportId, Path)),
     responses(
-        (status = 200, description = "The archive", content_type = "application/gzip", body = Vec<u8>),
+        (status = 200, description = "The archive (a gzip-compressed tar file)", content_type = "application/octet-stream", body = Vec<u8>),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
         (status = 404, response = super::problems::NotFound),
@@ -203,7 +203,7 @@ pub async fn get_tenant_export_archive(
         .map_err(ApiError::internal)?
         .map_err(|_| ApiError::NotFound)?;
     Ok(HttpResponse::Ok()
-        .content_type("application/gzip")
+        .content_type("application/octet-stream")
         .insert_header((
             actix_web::http::header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"{name}\""),

@@ -134,6 +134,9 @@ pub const SETTINGS: &[Setting] = &[
     setting("STAGEFLOW_ANNOUNCEMENT_NOTICE_DAYS", "announcement-notice-days", "the notice period of a maintenance announcement: publishing one that starts sooner is allowed but warned of, 0–365", |c, _| c.announcement_notice_days.to_string()),
     setting("STAGEFLOW_SMTP_TIMEOUT_SECONDS", "smtp-timeout-seconds", "deadline of connecting and of each SMTP command, 1–600 [default: 30]", |c, _| c.smtp.as_ref().map(|s| s.timeout.as_secs().to_string()).unwrap_or_default()),
     setting("STAGEFLOW_MAIL_DOMAIN", "mail-domain", "the domain of the Message-IDs of outgoing mail [default: the From address's domain]", |c, _| c.smtp.as_ref().map(|s| s.message_id_domain.clone()).unwrap_or_default()),
+    setting("STAGEFLOW_LOG_DIR", "log-dir", "a server also writes its log here: access.log and stageflow.log, rotated daily [default: unset, stderr only]", |c, _| c.log.dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default()),
+    setting("STAGEFLOW_ACCESS_LOG_RETENTION_DAYS", "access-log-retention-days", "days of access.log files kept, 1–3650", |c, _| c.log.access_days.to_string()),
+    setting("STAGEFLOW_APP_LOG_RETENTION_DAYS", "app-log-retention-days", "days of stageflow.log files kept, 1–3650", |c, _| c.log.app_days.to_string()),
     setting("RUST_LOG", "log", "log filter in env_logger syntax [default: info]", |_, raw| raw.unwrap_or("info").trim().to_owned()),
 ];
 

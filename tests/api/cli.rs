@@ -127,6 +127,51 @@ async fn first_start_without_configuration_serves_on_the_embedded_database() {
     );
 }
 
+#[actix_web::test]
+async fn a_server_with_a_log_directory_writes_the_access_and_application_logs_there_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let logs = dir.path().join("logs");
+    let mut child = stageflow(dir.path())
+        .arg("serve")
+        .env("STAGEFLOW_LISTEN", format!("127.0.0.1:{port}"))
+        .env("STAGEFLOW_LOG_DIR", &logs)
+        .env("STAGEFLOW_ACCESS_LOG_RETENTION_DAYS", "7")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = capture_stderr(&mut child);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    wait_until_ready(&client, &base).await;
+    let reply = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(reply.status(), reqwest::StatusCode::OK);
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(wait_for_exit(&mut child).success());
+
+    let access = std::fs::read_to_string(logs.join("access.log")).unwrap();
+    assert!(access.contains("\"GET /healthz HTTP/1.1\" 200"), "{access}");
+    assert!(
+        !access.contains("listening on"),
+        "the access log holds requests only"
+    );
+    let app = std::fs::read_to_string(logs.join("stageflow.log")).unwrap();
+    assert!(app.contains("listening on"), "{app}");
+    assert!(
+        !app.contains("GET /healthz"),
+        "requests go to the access log"
+    );
+    // stderr still gets every line.
+    let stderr = stderr.lock().unwrap();
+    assert!(stderr.iter().any(|l| l.contains("GET /healthz")));
+    assert!(stderr.iter().any(|l| l.contains("listening on")));
+}
+
 #[test]
 fn bad_configuration_stops_with_one_line_naming_the_variable() {
     let dir = tempfile::tempdir().unwrap();

@@ -41,7 +41,10 @@ async fn export(app: &TestApp, operator: &str, tenant: &str) -> (Value, Vec<u8>)
         )
         .await;
     assert_eq!(archive.status, StatusCode::OK);
-    assert_eq!(archive.header("content-type"), Some("application/gzip"));
+    assert_eq!(
+        archive.header("content-type"),
+        Some("application/octet-stream")
+    );
     let bytes = archive.bytes.clone();
     assert_eq!(bytes.len() as i64, done["size_bytes"].as_i64().unwrap());
     (done, bytes)
