@@ -15,6 +15,7 @@ pub mod logging;
 pub mod mailer;
 pub mod metrics;
 pub mod outbound;
+pub mod progress;
 pub mod scanner;
 pub mod seed;
 pub mod service;

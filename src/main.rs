@@ -261,7 +261,11 @@ fn tenant_import(config: &Config, archive: &std::path::Path) -> Result<ExitCode,
     let (db, _) = Database::open_and_migrate(config).map_err(|e| e.to_string())?;
     let blobs = stageflow::storage::FsBlobStore::open(config.data_dir.join("attachments"))
         .map_err(|e| e.to_string())?;
-    match tenant_export::import(&db, &blobs, &read) {
+    let total = read.tables.values().map(Vec::len).sum::<usize>();
+    let progress = stageflow::progress::Progress::start("tenant import: rows", total as u64);
+    let imported = tenant_export::import(&db, &blobs, &read, &progress);
+    progress.finish();
+    match imported {
         Ok(done) => {
             println!(
                 "tenant {} ({}) imported: {} rows, {} attachments",
@@ -300,8 +304,10 @@ fn backup_command(config: &Config, action: BackupCommand) -> Result<ExitCode, St
     match action {
         BackupCommand::Create => {
             let (db, _) = Database::open_and_migrate(config).map_err(|e| e.to_string())?;
-            let recorded = backup::run_and_record(&db, config, SystemClock.now(), "cli")
+            let progress = stageflow::progress::Progress::start("backup: attachments", 0);
+            let recorded = backup::run_and_record(&db, config, SystemClock.now(), "cli", &progress)
                 .map_err(|e| e.to_string())?;
+            progress.finish();
             if let Some(m) = &recorded.manifest {
                 println!(
                     "backup {} written to {}: database {} bytes, {} rows in {} tables, {} \
@@ -334,7 +340,10 @@ fn backup_command(config: &Config, action: BackupCommand) -> Result<ExitCode, St
             }
         }
         BackupCommand::Verify { generation, copy } => {
-            match backup::verify(config, location(copy), generation.as_deref()) {
+            let progress = stageflow::progress::Progress::start("verify: attachments", 0);
+            let checked = backup::verify(config, location(copy), generation.as_deref(), &progress);
+            progress.finish();
+            match checked {
                 Ok(v) => {
                     println!(
                         "backup {} verified: {} rows in {} tables, schema {}, {} attachments",
@@ -374,7 +383,10 @@ fn restore_command(
     location: stageflow::service::backup::Location,
 ) -> Result<ExitCode, String> {
     use stageflow::service::backup;
-    match backup::restore(config, location, generation, dry_run) {
+    let progress = stageflow::progress::Progress::start("restore: attachments checked", 0);
+    let restored = backup::restore(config, location, generation, dry_run, &progress);
+    progress.finish();
+    match restored {
         Ok(r) => {
             let before: i64 = r.replaced.values().sum();
             let verb = if r.dry_run {

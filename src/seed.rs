@@ -219,10 +219,12 @@ pub fn seed_tickets(config: &Config, options: &SeedOptions) -> Result<(), String
         .write_blocking(|conn| provision(conn, &admin_hash, &agent_hash, options, now))
         .map_err(err("provisioning"))?;
     let started = Instant::now();
+    let total: u64 = plans.iter().map(|p| p.tickets).sum();
+    let progress = crate::progress::Progress::start("seed: tickets", total);
     let results: Vec<Result<TenantResult, String>> = std::thread::scope(|s| {
         let handles: Vec<_> = plans
             .iter()
-            .map(|plan| s.spawn(|| seed_tenant(&db, plan, options, started)))
+            .map(|plan| s.spawn(|| seed_tenant(&db, plan, options, &progress)))
             .collect();
         handles
             .into_iter()
@@ -232,9 +234,9 @@ pub fn seed_tickets(config: &Config, options: &SeedOptions) -> Result<(), String
             })
             .collect()
     });
+    progress.finish();
     let results = results.into_iter().collect::<Result<Vec<_>, _>>()?;
     let elapsed = started.elapsed().as_secs_f64();
-    let total: u64 = plans.iter().map(|p| p.tickets).sum();
     eprintln!(
         "seeded {total} tickets in {elapsed:.0} s ({:.0} tickets/s)",
         total as f64 / elapsed.max(0.001)
@@ -423,7 +425,7 @@ fn seed_tenant(
     db: &Database,
     plan: &TenantPlan,
     options: &SeedOptions,
-    started: Instant,
+    progress: &crate::progress::Progress,
 ) -> Result<TenantResult, String> {
     let mut rng = StdRng::seed_from_u64(plan.rng_seed);
     let mut result = TenantResult::default();
@@ -436,7 +438,6 @@ fn seed_tenant(
     let span_ms = 2 * 365 * 24 * 3600 * 1000_i64;
     let step_ms = span_ms / i64::try_from(plan.tickets.max(1)).unwrap_or(i64::MAX);
     let mut done = 0_u64;
-    let mut last_report = Instant::now();
     while done < plan.tickets {
         let n = options.batch.min(plan.tickets - done);
         let batch: Vec<Planned> = (0..n)
@@ -480,16 +481,7 @@ fn seed_tenant(
             }
         }
         done += n;
-        if last_report.elapsed().as_secs() >= 10 || done == plan.tickets {
-            last_report = Instant::now();
-            let secs = started.elapsed().as_secs_f64().max(0.001);
-            eprintln!(
-                "{}: {done}/{} tickets, {:.0} tickets/s in this tenant",
-                plan.slug,
-                plan.tickets,
-                done as f64 / secs
-            );
-        }
+        progress.inc(n);
     }
     Ok(result)
 }

@@ -5,7 +5,7 @@
 //!
 //! Layers, top to bottom: the composition root (`main`, `lib`, `seed`) →
 //! `api` → `jobs` → `service` → `auth` → `db` → `domain`. Leaf helpers (`clock`, `config`,
-//! `storage`, `usage`, `catalog`, `outbound`, `scanner`, `mailer`, `metrics`) may be used from every layer
+//! `storage`, `usage`, `catalog`, `outbound`, `scanner`, `mailer`, `metrics`, `progress`) may be used from every layer
 //! that lists them.
 
 use std::fs;
@@ -17,7 +17,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "root",
         &[
             "service", "auth", "db", "domain", "seed", "clock", "config", "storage", "usage",
-            "catalog", "jobs", "outbound", "scanner", "mailer", "metrics",
+            "catalog", "jobs", "outbound", "scanner", "mailer", "metrics", "progress",
         ],
     ),
     (
@@ -31,14 +31,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "jobs",
         &[
             "service", "auth", "db", "domain", "clock", "config", "storage", "usage", "outbound",
-            "scanner", "mailer", "metrics",
+            "scanner", "mailer", "metrics", "progress",
         ],
     ),
     (
         "service",
         &[
             "auth", "db", "domain", "clock", "config", "storage", "usage", "catalog", "outbound",
-            "scanner", "mailer", "metrics",
+            "scanner", "mailer", "metrics", "progress",
         ],
     ),
     ("auth", &["db", "domain", "clock", "config", "metrics"]),
@@ -49,6 +49,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("outbound", &["domain"]),
     ("scanner", &[]),
     ("metrics", &[]),
+    ("progress", &[]),
     ("mailer", &["domain"]),
     ("catalog", &["domain"]),
     ("config", &["db", "domain", "scanner", "mailer"]),
@@ -112,6 +113,7 @@ fn layer_of(relative: &str) -> &'static str {
         "scanner" => "scanner",
         "mailer" => "mailer",
         "metrics" => "metrics",
+        "progress" => "progress",
         "catalog" => "catalog",
         "config" => "config",
         "usage" => "usage",

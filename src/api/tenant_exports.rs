@@ -121,6 +121,7 @@ pub async fn create_tenant_export(
         (status = 200, description = "A page of exports, newest first", body = Page<TenantExport>),
         (status = 401, response = super::problems::Unauthorized),
         (status = 403, response = super::problems::Forbidden),
+        (status = 404, response = super::problems::NotFound),
         (status = 422, response = super::problems::Unprocessable),
     )
 )]

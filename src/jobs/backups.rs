@@ -27,6 +27,7 @@ pub fn register_backups(runner: &Runner, config: &Config) {
             &config,
             context.now,
             &context.node_id,
+            &crate::progress::Progress::hidden(),
         ) {
             Ok(recorded) => {
                 match (&recorded.manifest, &recorded.error) {

@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 
 use crate::db::backup as database;
 pub use crate::db::backup::{BackupError, Inventory, PgTools};
+use crate::progress::Progress;
 
 use crate::config::{BackupSettings, Config};
 use crate::db::DatabaseUrl;
@@ -224,7 +225,11 @@ fn read_manifest(path: &Path) -> Result<Manifest, BackupError> {
 
 /// Makes a generation in `STAGEFLOW_BACKUP_DIR`, copies it to `STAGEFLOW_BACKUP_COPY_DIR`
 /// when one is set, and rotates both. Safe while the server runs.
-pub fn create(config: &Config, now: DateTime<Utc>) -> Result<Manifest, BackupError> {
+pub fn create(
+    config: &Config,
+    now: DateTime<Utc>,
+    progress: &Progress,
+) -> Result<Manifest, BackupError> {
     let settings = &config.backup;
     let root = &settings.dir;
     let generations = generations_dir(root);
@@ -238,7 +243,7 @@ pub fn create(config: &Config, now: DateTime<Utc>) -> Result<Manifest, BackupErr
     }
     let partial = generations.join(format!("{id}{PARTIAL}"));
     fs::create_dir_all(&partial)?;
-    let made = write_generation(config, (root, &partial), &id, now);
+    let made = write_generation(config, (root, &partial), &id, now, progress);
     let manifest = match made {
         Ok(manifest) => manifest,
         Err(e) => {
@@ -273,6 +278,7 @@ fn write_generation(
     (root, dir): (&Path, &Path),
     id: &str,
     started_at: DateTime<Utc>,
+    progress: &Progress,
 ) -> Result<Manifest, BackupError> {
     let timer = std::time::Instant::now();
     let (backend, file, inventory) = match &config.database_url {
@@ -305,7 +311,9 @@ fn write_generation(
     let (sha256, bytes) = hash_file(&file)?;
     let store = attachments_root(config);
     let mut attachments = Vec::new();
+    progress.restart(inventory.attachments.len() as u64);
     for hash in &inventory.attachments {
+        progress.inc(1);
         let path = crate::storage::content_path(&store, hash)
             .ok_or_else(|| BackupError::Invalid(format!("{hash:?} is not a content hash")))?;
         let bytes = fs::metadata(&path)
@@ -463,6 +471,7 @@ pub fn verify(
     config: &Config,
     location: Location,
     id: Option<&str>,
+    progress: &Progress,
 ) -> Result<Verified, BackupError> {
     let (root, manifest) = find(&config.backup, location, id)?;
     let dir = generations_dir(&root).join(&manifest.id);
@@ -474,7 +483,9 @@ pub fn verify(
             manifest.database.name
         )));
     }
+    progress.restart(manifest.attachments.len() as u64);
     for blob in &manifest.attachments {
+        progress.inc(1);
         let path =
             crate::storage::content_path(&blobs_dir(&root), &blob.sha256).ok_or_else(|| {
                 BackupError::Invalid(format!("{:?} is not a content hash", blob.sha256))
@@ -574,8 +585,9 @@ pub fn restore(
     location: Location,
     id: &str,
     dry_run: bool,
+    progress: &Progress,
 ) -> Result<Restored, BackupError> {
-    let Verified { manifest, .. } = verify(config, location, Some(id))?;
+    let Verified { manifest, .. } = verify(config, location, Some(id), progress)?;
     let (root, _) = find(&config.backup, location, Some(id))?;
     let file = generations_dir(&root)
         .join(&manifest.id)
@@ -663,10 +675,11 @@ pub fn run_and_record(
     config: &Config,
     now: DateTime<Utc>,
     made_by: &str,
+    progress: &Progress,
 ) -> Result<Recorded, crate::db::DbError> {
     use crate::db::backup::BackupRunRow;
     let timer = std::time::Instant::now();
-    let created = create(config, now);
+    let created = create(config, now, progress);
     let finished_at = now + chrono::Duration::from_std(timer.elapsed()).unwrap_or_default();
     let mut run = BackupRunRow {
         id: crate::domain::ids::BackupRunId(uuid::Uuid::now_v7()),
@@ -706,7 +719,7 @@ pub fn run_and_record(
         Ok(crate::db::backup::insert_run(conn, &run)?)
     })?;
     if let Some(manifest) = &manifest {
-        let checked = verify(config, Location::Local, Some(&manifest.id));
+        let checked = verify(config, Location::Local, Some(&manifest.id), progress);
         let at = finished_at + chrono::Duration::from_std(timer.elapsed()).unwrap_or_default();
         let failure = checked.err();
         let text = failure.as_ref().map(ToString::to_string);

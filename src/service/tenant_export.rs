@@ -443,6 +443,7 @@ pub fn import(
     db: &Database,
     blobs: &dyn BlobStore,
     archive: &Archive,
+    progress: &crate::progress::Progress,
 ) -> Result<Imported, ImportError> {
     let manifest = &archive.manifest;
     let backend = match db.backend() {
@@ -493,6 +494,7 @@ pub fn import(
                 tenant_data::load(conn, &table, line)
                     .map_err(|e| ImportError::Database(format!("{}: {e}", table.name)))?;
                 rows += 1;
+                progress.inc(1);
             }
         }
         tenant_data::settle_import(conn, tenant)?;

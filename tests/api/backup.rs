@@ -264,6 +264,9 @@ async fn a_corrupted_backup_is_refused_by_verify_and_restore() {
     let places = tempfile::tempdir().unwrap();
     let made = run(&app.db, places.path(), &["backup"]);
     assert!(made.status.success(), "{}", text(&made));
+    // Not a terminal: the progress is a plain log line (a bar on a terminal).
+    let said = String::from_utf8_lossy(&made.stderr);
+    assert!(said.contains("backup: attachments: 1 of 1 done"), "{said}");
     let generation = newest(&places.path().join("local"));
     let m = manifest(&generation);
     let database = generation.join(m["database"]["name"].as_str().unwrap());
