@@ -34,6 +34,19 @@ pub struct Actor {
     pub client_addr: Option<String>,
 }
 
+impl Actor {
+    /// Stageflow itself (background work: SLA announcements, mail intake, alerts, …), named
+    /// for the reader of the log.
+    pub fn system(name: impl Into<String>) -> Self {
+        Self {
+            kind: "system",
+            id: None,
+            name: name.into(),
+            client_addr: None,
+        }
+    }
+}
+
 /// One thing that happened.
 #[derive(Debug, Clone)]
 pub struct Event<'a> {

@@ -165,12 +165,7 @@ impl Monitor {
         detail: &str,
         now: DateTime<Utc>,
     ) -> bool {
-        let actor = Actor {
-            kind: "system",
-            id: None,
-            name: format!("node {}", self.node),
-            client_addr: None,
-        };
+        let actor = Actor::system(format!("node {}", self.node));
         let details = json!({"node": self.node, "dependency": check, "detail": detail});
         let event = Event {
             action: if failing {

@@ -187,12 +187,7 @@ fn announce_to(
     now: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
     let scope = crate::auth::job_scope(tenant);
-    let actor = crate::db::audit::Actor {
-        kind: "system",
-        id: None,
-        name: "platform operator".to_owned(),
-        client_addr: None,
-    };
+    let actor = crate::db::audit::Actor::system("platform operator");
     super::events::emit(
         conn,
         &scope,

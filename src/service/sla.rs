@@ -951,12 +951,7 @@ pub fn announce_due(
             "target_seconds": row.target_seconds,
             "at": at.map(|t| t.0),
         });
-        let actor = Actor {
-            kind: "system",
-            id: None,
-            name: "SLA".to_owned(),
-            client_addr: None,
-        };
+        let actor = Actor::system("SLA");
         super::events::ticket_activity(
             conn,
             &scope,

@@ -8,7 +8,8 @@
 //! The archive (`.tar.gz`): `manifest.json` (format, its version, the schema version, the
 //! backend, the tenant, rows per table, attachments), `platform/{plans,accounts,tenants}.json`
 //! (the rows the tenant hangs from), `tables/<table>.jsonl` (one JSON object per row, in a
-//! stable order) and `attachments/<sha256>`.
+//! stable order), `catalog/<template key>.json` (each template in the catalog format, for
+//! `POST /api/v1/templates/import` anywhere) and `attachments/<sha256>`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -126,6 +127,8 @@ struct Snapshot {
     platform: [(String, String); 3],
     tables: Vec<(Table, Vec<String>)>,
     attachments: BTreeSet<String>,
+    /// Each template in the catalog format (with the masters and libraries it uses), by key.
+    catalog: Vec<(String, String)>,
 }
 
 fn snapshot(conn: &mut DbConnection, tenant: TenantId) -> Result<Snapshot, ServiceError> {
@@ -149,11 +152,21 @@ fn snapshot(conn: &mut DbConnection, tenant: TenantId) -> Result<Snapshot, Servi
             }
             tables.push((table, dumped));
         }
+        let scope = crate::auth::job_scope(tenant);
+        let mut catalog = Vec::new();
+        for key in db::templates::keys(conn, &scope)? {
+            let entry = super::templates::export(conn, &scope, &key, None)?;
+            catalog.push((
+                key,
+                serde_json::to_string_pretty(&entry).map_err(ServiceError::internal)?,
+            ));
+        }
         Ok(Snapshot {
             schema_version: tenant_data::schema_version(conn)?,
             platform,
             tables,
             attachments,
+            catalog,
         })
     })
 }
@@ -276,6 +289,14 @@ fn write_archive(
             &mut tar,
             &format!("tables/{}.jsonl", table.name),
             body.as_bytes(),
+            now,
+        )?;
+    }
+    for (key, entry) in &snap.catalog {
+        append(
+            &mut tar,
+            &format!("catalog/{key}.json"),
+            entry.as_bytes(),
             now,
         )?;
     }

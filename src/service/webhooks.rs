@@ -584,12 +584,7 @@ pub fn set_failing(
         return Ok(());
     };
     let scope = crate::auth::job_scope(hook.tenant_id);
-    let actor = Actor {
-        kind: "system",
-        id: None,
-        name: "webhook delivery".to_owned(),
-        client_addr: None,
-    };
+    let actor = Actor::system("webhook delivery");
     super::events::emit(
         conn,
         &scope,

@@ -61,6 +61,27 @@ pub(crate) async fn wait_until_ready(client: &reqwest::Client, base: &str) {
     }
 }
 
+/// `stageflow serve` in `dir` on `port`, stderr piped for [`capture_stderr`].
+fn serve(dir: &Path, port: u16) -> Command {
+    let mut command = stageflow(dir);
+    command
+        .arg("serve")
+        .env("STAGEFLOW_LISTEN", format!("127.0.0.1:{port}"))
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null());
+    command
+}
+
+/// SIGTERM: a graceful shutdown with exit status 0.
+fn terminate(child: &mut Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(wait_for_exit(child).success());
+}
+
 fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -77,13 +98,7 @@ async fn first_start_without_configuration_serves_on_the_embedded_database() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     // Only the port is set, so that parallel tests do not collide on 8080.
-    let mut child = stageflow(dir.path())
-        .arg("serve")
-        .env("STAGEFLOW_LISTEN", format!("127.0.0.1:{port}"))
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = serve(dir.path(), port).spawn().unwrap();
     let log = capture_stderr(&mut child);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
@@ -111,12 +126,7 @@ async fn first_start_without_configuration_serves_on_the_embedded_database() {
     assert_eq!(reply.status(), reqwest::StatusCode::OK);
 
     // SIGTERM: graceful shutdown, exit status 0.
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(wait_for_exit(&mut child).success());
+    terminate(&mut child);
     let log = log.lock().unwrap();
     assert!(log.iter().any(|l| l.contains("applied migration")));
     assert_eq!(
@@ -132,13 +142,9 @@ async fn a_server_with_a_log_directory_writes_the_access_and_application_logs_th
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let logs = dir.path().join("logs");
-    let mut child = stageflow(dir.path())
-        .arg("serve")
-        .env("STAGEFLOW_LISTEN", format!("127.0.0.1:{port}"))
+    let mut child = serve(dir.path(), port)
         .env("STAGEFLOW_LOG_DIR", &logs)
         .env("STAGEFLOW_ACCESS_LOG_RETENTION_DAYS", "7")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
         .spawn()
         .unwrap();
     let stderr = capture_stderr(&mut child);
@@ -147,12 +153,7 @@ async fn a_server_with_a_log_directory_writes_the_access_and_application_logs_th
     wait_until_ready(&client, &base).await;
     let reply = client.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(reply.status(), reqwest::StatusCode::OK);
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(wait_for_exit(&mut child).success());
+    terminate(&mut child);
 
     let access = std::fs::read_to_string(logs.join("access.log")).unwrap();
     assert!(access.contains("\"GET /healthz HTTP/1.1\" 200"), "{access}");

@@ -219,6 +219,16 @@ async fn an_export_imports_into_another_instance_and_exports_the_same_again() {
     let target_operator = target.operator_token().await;
     let (_, second) = export(&target, &target_operator, &d.tenant.id).await;
     let (a, b) = (entries(&first), entries(&second));
+    // The process travels on its own too, in the catalog format.
+    let catalog: Value = serde_json::from_str(&a["catalog/sla_desk.json"]).unwrap();
+    assert_eq!(catalog["key"], "sla_desk", "{catalog}");
+    assert!(
+        catalog["masters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["key"] == "priority")
+    );
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
     for (path, text) in &a {
         if path == "manifest.json" {

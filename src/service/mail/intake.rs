@@ -399,12 +399,7 @@ fn quarantine(
     let mut outcome = outcome_of(&row, MessageStatus::Quarantined, Some("malware found"), now);
     outcome.signature = Some(signature.to_owned());
     outcome.raw = Some(sealed.into_bytes());
-    let system = Actor {
-        kind: "system",
-        id: None,
-        name: "mail intake".to_owned(),
-        client_addr: None,
-    };
+    let system = Actor::system("mail intake");
     let details = json!({"id": row.id, "channel_id": row.channel_id,
         "sender": row.sender, "subject": row.subject, "signature": signature});
     crate::service::audit(

@@ -185,12 +185,7 @@ pub(super) fn new_requester(
             .unwrap_or_else(|| RoleSet::from_storage("requester")),
         organization_id,
     };
-    let actor = Actor {
-        kind: "system",
-        id: None,
-        name: "mail intake".to_owned(),
-        client_addr: None,
-    };
+    let actor = Actor::system("mail intake");
     Ok(create_user_by(conn, &actor, &scope, &input, now)?.id)
 }
 
