@@ -168,16 +168,15 @@ pub fn ensure_keyed(conn: &mut DbConnection, job: &NewJob, key: &str) -> QueryRe
 /// has one writer: the two transactions cannot overlap. True when added.
 pub fn ensure_keyed_guarded(conn: &mut DbConnection, job: &NewJob, key: &str) -> QueryResult<bool> {
     if let DbConnection::Postgres(c) = conn {
-        // The lock and whether the job exists, in one round trip (this runs for every event).
-        let (class, number) = guard_key(key);
-        let found = diesel::sql_query(
-            "SELECT EXISTS (SELECT 1 FROM jobs WHERE singleton = $3) AS found \
-             FROM (SELECT pg_advisory_xact_lock_shared($1, $2)) AS locked",
-        )
-        .bind::<diesel::sql_types::Integer, _>(class)
-        .bind::<diesel::sql_types::Integer, _>(number)
-        .bind::<diesel::sql_types::Text, _>(key)
-        .get_result::<Found>(c)?;
+        // The lock first, then whether the job exists, in two statements: a statement's
+        // snapshot is taken when it starts, so a lock awaited inside the same statement would
+        // look at the jobs as they were before the deletion it waited for committed — it would
+        // see the job the deletion just removed and add none, stranding the delivery.
+        guard(c, key, "pg_advisory_xact_lock_shared")?;
+        let found =
+            diesel::sql_query("SELECT EXISTS (SELECT 1 FROM jobs WHERE singleton = $1) AS found")
+                .bind::<diesel::sql_types::Text, _>(key)
+                .get_result::<Found>(c)?;
         if found.found {
             return Ok(false);
         }

@@ -463,10 +463,7 @@ async fn a_committed_delivery_is_sent_at_once_without_waiting_for_a_tick() {
                 json!({"template": "desk", "fields": {"title": title}}),
             )
             .await;
-        // Far below the hour's tick, yet generous: on PostgreSQL the event feed only shows
-        // events below the cluster's transaction horizon, and other tests' long transactions
-        // on the same cluster (a pg_dump, an export snapshot) hold it back for seconds.
-        let (id, body) = actix_web::rt::time::timeout(Duration::from_secs(60), received.recv())
+        let (id, body) = actix_web::rt::time::timeout(Duration::from_secs(10), received.recv())
             .await
             .expect("delivered within a bounded wait, not at the hour's tick")
             .unwrap();
