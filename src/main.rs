@@ -259,8 +259,10 @@ fn tenant_import(config: &Config, archive: &std::path::Path) -> Result<ExitCode,
     use stageflow::service::tenant_export;
     let read = tenant_export::read_archive(archive)?;
     let (db, _) = Database::open_and_migrate(config).map_err(|e| e.to_string())?;
-    let blobs = stageflow::storage::FsBlobStore::open(config.data_dir.join("attachments"))
-        .map_err(|e| e.to_string())?;
+    let blobs = stageflow::storage::FsBlobStore::open(stageflow::storage::attachments_dir(
+        &config.data_dir,
+    ))
+    .map_err(|e| e.to_string())?;
     let total = read.tables.values().map(Vec::len).sum::<usize>();
     let progress = stageflow::progress::Progress::start("tenant import: rows", total as u64);
     let imported = tenant_export::import(&db, &blobs, &read, &progress);

@@ -68,6 +68,11 @@ pub struct BlobRef {
     pub size: u64,
 }
 
+/// Where the attachment content of a node lives: `<STAGEFLOW_DATA_DIR>/attachments`.
+pub fn attachments_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("attachments")
+}
+
 /// A content-addressed store of immutable byte strings.
 pub trait BlobStore: Send + Sync + fmt::Debug {
     /// Begins a streamed upload that refuses to grow beyond `limit` bytes.

@@ -225,7 +225,7 @@ fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, Star
     );
     let limits = crate::auth::limits::RateLimits::new(&config).map_err(StartError::Setup)?;
     let blobs: Arc<dyn crate::storage::BlobStore> = Arc::new(
-        crate::storage::FsBlobStore::open(config.data_dir.join("attachments"))
+        crate::storage::FsBlobStore::open(crate::storage::attachments_dir(&config.data_dir))
             .map_err(|e| StartError::Setup(format!("cannot prepare the attachment store: {e}")))?,
     );
     let jobs = Runner::new(db.clone(), clock.clone(), &config.jobs);

@@ -163,13 +163,21 @@ pub async fn get_tenant_export(
     principal: Principal,
     path: web::Path<(TenantId, TenantExportId)>,
 ) -> Result<web::Json<TenantExport>, ApiError> {
+    let row = fetch(&state, principal, path.into_inner()).await?;
+    Ok(web::Json(row.into()))
+}
+
+/// One export of a tenant, for the operator.
+async fn fetch(
+    state: &AppState,
+    principal: Principal,
+    (tenant, id): (TenantId, TenantExportId),
+) -> Result<TenantExportRow, ApiError> {
     principal.operator()?;
-    let (tenant, id) = path.into_inner();
-    let row = state
+    Ok(state
         .db
         .read(move |conn| svc::get(conn, &principal, tenant, id))
-        .await?;
-    Ok(web::Json(row.into()))
+        .await?)
 }
 
 /// The archive of a finished export (a `.tar.gz` file, sent as `application/octet-stream`; platform operator
@@ -190,12 +198,7 @@ pub async fn get_tenant_export_archive(
     principal: Principal,
     path: web::Path<(TenantId, TenantExportId)>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.operator()?;
-    let (tenant, id) = path.into_inner();
-    let row = state
-        .db
-        .read(move |conn| svc::get(conn, &principal, tenant, id))
-        .await?;
+    let row = fetch(&state, principal, path.into_inner()).await?;
     let dir = svc::export_dir(&state.config.data_dir);
     let path = svc::archive_path(&dir, &row).ok_or(ApiError::NotFound)?;
     let name = row.file_name.clone().unwrap_or_default();

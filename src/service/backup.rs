@@ -118,7 +118,7 @@ fn blobs_dir(root: &Path) -> PathBuf {
 }
 
 fn attachments_root(config: &Config) -> PathBuf {
-    config.data_dir.join("attachments")
+    crate::storage::attachments_dir(&config.data_dir)
 }
 
 /// Names the path an I/O error happened at.

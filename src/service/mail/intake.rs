@@ -97,8 +97,9 @@ impl CommandLineIntake {
         };
         let master = MasterKey::load(&config.master_key, false)
             .map_err(|e| ServiceError::Unavailable(format!("master key: {e}")))?;
-        let blobs = crate::storage::FsBlobStore::open(config.data_dir.join("attachments"))
-            .map_err(|e| ServiceError::Unavailable(format!("attachment store: {e}")))?;
+        let blobs =
+            crate::storage::FsBlobStore::open(crate::storage::attachments_dir(&config.data_dir))
+                .map_err(|e| ServiceError::Unavailable(format!("attachment store: {e}")))?;
         Ok(Some(Self {
             scope: crate::auth::job_scope(tenant.id),
             master,
