@@ -69,6 +69,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub db_pool_size: u32,
     pub db_connect_timeout: Duration,
+    /// The read replica (`DATABASE_READ_URL`, PostgreSQL only), if any.
+    pub replica: Option<crate::db::replica::ReplicaSettings>,
     pub workers: usize,
     pub shutdown_timeout: Duration,
     pub argon2: Argon2Params,
@@ -320,6 +322,7 @@ impl Config {
             10,
             1..=300,
         )?);
+        let replica = replica_settings(&get, &database_url)?;
         let workers = bounded(
             "STAGEFLOW_WORKERS",
             get("STAGEFLOW_WORKERS"),
@@ -589,6 +592,7 @@ impl Config {
             max_body_bytes,
             db_pool_size,
             db_connect_timeout,
+            replica,
             workers,
             shutdown_timeout,
             argon2,
@@ -945,6 +949,55 @@ where
     }
 }
 
+/// The read replica's settings: none without `DATABASE_READ_URL`; it and the primary must both
+/// be PostgreSQL (a streaming standby of `DATABASE_URL`).
+fn replica_settings(
+    get: &impl Fn(&str) -> Option<String>,
+    primary: &DatabaseUrl,
+) -> Result<Option<crate::db::replica::ReplicaSettings>, ConfigError> {
+    let max_lag = Duration::from_millis(bounded(
+        "STAGEFLOW_REPLICA_MAX_LAG_MS",
+        get("STAGEFLOW_REPLICA_MAX_LAG_MS"),
+        5_000,
+        0..=3_600_000,
+    )?);
+    let read_your_writes = Duration::from_secs(bounded(
+        "STAGEFLOW_READ_YOUR_WRITES_SECONDS",
+        get("STAGEFLOW_READ_YOUR_WRITES_SECONDS"),
+        30,
+        0..=3_600,
+    )?);
+    let check_every = Duration::from_millis(bounded(
+        "STAGEFLOW_REPLICA_CHECK_MILLIS",
+        get("STAGEFLOW_REPLICA_CHECK_MILLIS"),
+        1_000,
+        50..=60_000,
+    )?);
+    let Some(raw) = get("DATABASE_READ_URL") else {
+        return Ok(None);
+    };
+    let url = DatabaseUrl::parse(&raw).map_err(|m| ConfigError::new("DATABASE_READ_URL", m))?;
+    if url.backend() != crate::db::Backend::Postgres {
+        return Err(ConfigError::new(
+            "DATABASE_READ_URL",
+            "must be a PostgreSQL URL (postgres://…): a read replica is a PostgreSQL streaming \
+             standby",
+        ));
+    }
+    if primary.backend() != crate::db::Backend::Postgres {
+        return Err(ConfigError::new(
+            "DATABASE_READ_URL",
+            "needs DATABASE_URL on PostgreSQL: the embedded SQLite database has no replicas",
+        ));
+    }
+    Ok(Some(crate::db::replica::ReplicaSettings {
+        url,
+        max_lag,
+        read_your_writes,
+        check_every,
+    }))
+}
+
 fn bounded<T>(
     variable: &'static str,
     raw: Option<String>,
@@ -1137,6 +1190,29 @@ mod tests {
         assert_eq!(err.variable, "STAGEFLOW_MASTER_KEY");
         let err = config(&[("DATABASE_URL", "mysql://x")]).unwrap_err();
         assert_eq!(err.variable, "DATABASE_URL");
+        // A read replica is a PostgreSQL standby of a PostgreSQL primary.
+        let err = config(&[("DATABASE_READ_URL", "postgres://replica/db")]).unwrap_err();
+        assert_eq!(err.variable, "DATABASE_READ_URL");
+        assert!(err.message.contains("SQLite"), "{}", err.message);
+        let err = config(&[
+            ("DATABASE_URL", "postgres://primary/db"),
+            ("DATABASE_READ_URL", "/var/lib/replica.db"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, "DATABASE_READ_URL");
+        let err = config(&[("STAGEFLOW_REPLICA_CHECK_MILLIS", "10")]).unwrap_err();
+        assert_eq!(err.variable, "STAGEFLOW_REPLICA_CHECK_MILLIS");
+        let replica = config(&[
+            ("DATABASE_URL", "postgres://primary/db"),
+            ("DATABASE_READ_URL", "postgres://replica/db"),
+            ("STAGEFLOW_REPLICA_MAX_LAG_MS", "250"),
+        ])
+        .unwrap()
+        .replica
+        .unwrap();
+        assert_eq!(replica.max_lag, Duration::from_millis(250));
+        assert_eq!(replica.read_your_writes, Duration::from_secs(30));
+        assert!(config(&[]).unwrap().replica.is_none());
         let err = config(&[("STAGEFLOW_OPERATOR_PASSWORD", "short")]).unwrap_err();
         assert_eq!(err.variable, "STAGEFLOW_OPERATOR_PASSWORD");
         let err = config(&[("STAGEFLOW_TRUSTED_PROXIES", "10.0.0.1,proxy")]).unwrap_err();

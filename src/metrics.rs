@@ -37,6 +37,7 @@ struct Families {
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
     pool_wait: Histogram,
+    routed_reads: IntCounterVec,
     webhook_attempts: IntCounterVec,
     webhook_failures: IntCounterVec,
     sla_announced: IntCounterVec,
@@ -101,6 +102,15 @@ impl Families {
                 .buckets(POOL_BUCKETS.to_vec()),
             )?,
         )?;
+        let routed_reads = counter(
+            &registry,
+            "stageflow_db_routed_reads_total",
+            "Heavy reads (lists, searches, exports, statistics, reports) with a read replica \
+             configured, by the server that answered (replica or primary) and why: replica, \
+             fresh (Cache-Control: no-cache), own_write (the replica had not replayed the \
+             caller's recent write), lagging, down or unchecked.",
+            &["served_by", "reason"],
+        )?;
         let webhook_attempts = counter(
             &registry,
             "stageflow_webhook_attempts_total",
@@ -142,6 +152,7 @@ impl Families {
             http_requests,
             http_duration,
             pool_wait,
+            routed_reads,
             webhook_attempts,
             webhook_failures,
             sla_announced,
@@ -178,6 +189,16 @@ pub fn http_request(method: &str, route: &str, status: u16, elapsed: Duration) {
 pub fn pool_wait(elapsed: Duration) {
     if let Some(families) = FAMILIES.as_ref() {
         families.pool_wait.observe(elapsed.as_secs_f64());
+    }
+}
+
+/// One heavy read with a replica configured: who served it, and why (`db::replica::Routed`).
+pub fn routed_read(served_by: &str, reason: &str) {
+    if let Some(families) = FAMILIES.as_ref() {
+        families
+            .routed_reads
+            .with_label_values(&[served_by, reason])
+            .inc();
     }
 }
 

@@ -54,6 +54,7 @@ HTTP = ("method", "route", "status")
 METHODS = _v("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other")
 REALMS = {"realm": _v("tenant", "platform")}
 NO_BACKUP = "no backup has succeeded yet"
+NO_REPLICA = "no read replica configured (DATABASE_READ_URL)"
 
 FAMILIES: dict[str, Family] = {
     "stageflow_http_requests_total": Family("counter", HTTP),
@@ -72,6 +73,10 @@ FAMILIES: dict[str, Family] = {
     "stageflow_mail_scans_total": Family("counter", ("verdict",), {"verdict": _v("clean", "infected", "error")}),
     "stageflow_mail_messages_pending": Family("gauge"),
     "stageflow_scanner_up": Family("gauge", optional="no virus scanner configured", boolean=True),
+    "stageflow_db_replica_up": Family("gauge", optional=NO_REPLICA, boolean=True),
+    "stageflow_db_replica_lag_seconds": Family("gauge", optional=NO_REPLICA),
+    # label sets appear as reads are routed, so their values are not all shown at once
+    "stageflow_db_routed_reads_total": Family("counter", ("served_by", "reason"), optional=NO_REPLICA),
     "stageflow_sla_events_total": Family("counter", ("kind",), {"kind": _v("at_risk", "breached")}),
     "stageflow_login_failures_total": Family("counter", ("realm",), REALMS),
     "stageflow_account_lockouts_total": Family("counter", ("realm",), REALMS),

@@ -40,10 +40,38 @@ pub fn client_addr(req: &HttpRequest) -> Option<String> {
     Some(proxies.client_address(peer, forwarded).to_string())
 }
 
+/// Where a heavy read of this request may be served (`db::replica`): the caller's own recent
+/// writes must show, and `Cache-Control: no-cache` asks for the primary.
+pub fn read_route(req: &HttpRequest) -> crate::db::replica::ReadRoute {
+    let fresh = req
+        .headers()
+        .get_all(header::CACHE_CONTROL)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|directive| {
+            let directive = directive.trim();
+            directive.eq_ignore_ascii_case("no-cache")
+                || directive.eq_ignore_ascii_case("max-age=0")
+        });
+    let reader = req
+        .extensions()
+        .get::<RequestPrincipal>()
+        .map(|p| (p.scope, p.id));
+    crate::db::replica::ReadRoute { fresh, reader }
+}
+
 /// The tenant of the request's credential, once authenticated (response middleware reads it:
 /// the maintenance header).
 #[derive(Debug, Clone, Copy)]
 pub struct RequestTenant(pub crate::domain::ids::TenantId);
+
+/// The tenant user or API key of the request's credential, once authenticated (response
+/// middleware reads it: the write mark of a read replica, `db::replica`).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestPrincipal {
+    pub scope: crate::auth::TenantScope,
+    pub id: uuid::Uuid,
+}
 
 impl FromRequest for Principal {
     type Error = ApiError;
@@ -57,15 +85,18 @@ impl FromRequest for Principal {
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
             let caller = auth::authenticate(&state.auth(), credential).await?;
-            if let Caller::User(UserPrincipal { scope, .. })
-            | Caller::ApiKey(ApiKeyPrincipal { scope, .. }) = &caller
-            {
+            let member = match &caller {
+                Caller::User(UserPrincipal { scope, id, .. }) => Some((*scope, id.0)),
+                Caller::ApiKey(ApiKeyPrincipal { scope, id, .. }) => Some((*scope, id.0)),
+                Caller::Operator(_) => None,
+            };
+            if let Some((scope, id)) = member {
                 state
                     .usage
                     .record_api_call(scope.tenant_id(), state.clock.now());
-                request
-                    .extensions_mut()
-                    .insert(RequestTenant(scope.tenant_id()));
+                let mut extensions = request.extensions_mut();
+                extensions.insert(RequestTenant(scope.tenant_id()));
+                extensions.insert(RequestPrincipal { scope, id });
             }
             Ok(Principal {
                 caller,

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use crate::api::error::ApiError;
 use crate::api::state::AppState;
 use crate::db::Backend;
+use crate::db::replica::ReplicaState;
 use crate::scanner::ScannerAddress;
 use crate::service::health::{self, Dependency, ScannerHealth};
 
@@ -97,6 +98,9 @@ pub struct DependencyReport {
     /// The disk only: the size of that file system.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total_bytes: Option<u64>,
+    /// The read replica only: how far it was behind the primary at its last check, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lag_seconds: Option<f64>,
 }
 
 impl From<Dependency> for DependencyReport {
@@ -112,6 +116,38 @@ impl From<Dependency> for DependencyReport {
             reason,
             free_bytes: None,
             total_bytes: None,
+            lag_seconds: None,
+        }
+    }
+}
+
+impl DependencyReport {
+    /// The read replica as its last check found it: `degraded` while it lags past the bound or
+    /// is not checked yet, `down` when unreachable; either way reads go to the primary.
+    fn replica(state: Option<ReplicaState>, max_lag: std::time::Duration) -> Self {
+        let (dependency, lag) = match state {
+            None => (Dependency::NotConfigured, None),
+            Some(ReplicaState::Unchecked) => (
+                Dependency::Degraded("not checked yet: reads go to the primary".to_owned()),
+                None,
+            ),
+            Some(ReplicaState::Up { lag }) => (Dependency::Up, Some(lag)),
+            Some(ReplicaState::Lagging { lag }) => (
+                Dependency::Degraded(format!(
+                    "{:.1} s behind the primary, over the {} ms bound: reads go to the primary",
+                    lag.as_secs_f64(),
+                    max_lag.as_millis()
+                )),
+                Some(lag),
+            ),
+            Some(ReplicaState::Down { reason }) => (
+                Dependency::Down(format!("{reason}: reads go to the primary")),
+                None,
+            ),
+        };
+        Self {
+            lag_seconds: lag.map(|l| l.as_secs_f64()),
+            ..Self::from(dependency)
         }
     }
 }
@@ -127,13 +163,18 @@ pub struct DependencyChecks {
     pub smtp: DependencyReport,
     /// Free space for attachments (`STAGEFLOW_DISK_LOW_FREE_MB`, `STAGEFLOW_DISK_MIN_FREE_MB`).
     pub disk: DependencyReport,
+    /// The read replica (`DATABASE_READ_URL`), measured every `STAGEFLOW_REPLICA_CHECK_MILLIS`:
+    /// `degraded` while it lags more than `STAGEFLOW_REPLICA_MAX_LAG_MS`, `down` when it cannot
+    /// be reached or does not stream; either way reads go to the primary, without errors.
+    pub replica: DependencyReport,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"status": "ready", "database": "sqlite", "scanner": {"state": "up"},
     "checks": {"database": {"state": "up"}, "scanner": {"state": "up"},
                "smtp": {"state": "not_configured"},
-               "disk": {"state": "up", "free_bytes": 40_000_000_000_u64, "total_bytes": 53_687_091_200_u64}}}))]
+               "disk": {"state": "up", "free_bytes": 40_000_000_000_u64, "total_bytes": 53_687_091_200_u64},
+               "replica": {"state": "up", "lag_seconds": 0.02}}}))]
 pub struct Readiness {
     /// `ready`: the database answers, its schema is current and every other dependency is up
     /// or not configured; `degraded`: so, but another dependency is down or degraded.
@@ -191,9 +232,10 @@ pub async fn healthz() -> web::Json<Health> {
 /// 200 while the database is reachable and every migration this binary knows is applied;
 /// load balancers should route traffic to a node only while this answers 200. The other
 /// dependencies are reported in `checks` — the virus scanner (pinged at most every 5 seconds,
-/// 2-second deadline), the SMTP server (at most every 30 seconds), the attachment disk — and
-/// one that is down or degraded makes the answer `degraded`, never unready: mail waits as
-/// `pending` or in the job queue and nothing is lost. A dependency that stays down is told to
+/// 2-second deadline), the SMTP server (at most every 30 seconds), the attachment disk, the
+/// read replica (its lag) — and one that is down or degraded makes the answer `degraded`,
+/// never unready: mail waits as `pending` or in the job queue, reads meant for the replica go
+/// to the primary, and nothing is lost. A dependency that stays down is told to
 /// the operator (docs/operations.md, "Health and failure notification").
 #[utoipa::path(
     tag = "operations",
@@ -228,8 +270,15 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Readiness>, 
         scanner: Dependency::from(&checks.scanner).into(),
         smtp: checks.smtp.into(),
         disk,
+        replica: DependencyReport::replica(
+            state.db.replica().map(|r| r.state()),
+            state
+                .db
+                .replica()
+                .map_or(std::time::Duration::ZERO, |r| r.settings().max_lag),
+        ),
     };
-    let degraded = [&checks.scanner, &checks.smtp, &checks.disk]
+    let degraded = [&checks.scanner, &checks.smtp, &checks.disk, &checks.replica]
         .iter()
         .any(|c| matches!(c.state, DependencyState::Down | DependencyState::Degraded));
     Ok(web::Json(Readiness {
@@ -290,8 +339,13 @@ pub async fn metrics(
     .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     let mut families = crate::metrics::gather();
     families.extend(
-        scrape_families(&figures, &state.jobs.kinds(), state.clock.now())
-            .map_err(ApiError::internal)?,
+        scrape_families(
+            &figures,
+            &state.jobs.kinds(),
+            state.db.replica().map(|r| r.state()).as_ref(),
+            state.clock.now(),
+        )
+        .map_err(ApiError::internal)?,
     );
     let text = crate::metrics::encode(families).map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok()
@@ -315,6 +369,7 @@ fn bearer_matches(request: &actix_web::HttpRequest, token: &str) -> bool {
 fn scrape_families(
     m: &health::Metrics,
     kinds: &[String],
+    replica: Option<&ReplicaState>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> prometheus::Result<Vec<prometheus::proto::MetricFamily>> {
     use crate::metrics::register;
@@ -376,6 +431,30 @@ fn scrape_families(
         "The most connections this node's pool opens (STAGEFLOW_DB_POOL_SIZE).",
         i64::from(most),
     )?;
+    if let Some(replica) = replica {
+        let (up, lag) = match replica {
+            ReplicaState::Up { lag } => (1, Some(lag)),
+            ReplicaState::Lagging { lag } => (0, Some(lag)),
+            ReplicaState::Down { .. } | ReplicaState::Unchecked => (0, None),
+        };
+        gauge(
+            "stageflow_db_replica_up",
+            "Whether the read replica serves reads: reachable, streaming and within \
+             STAGEFLOW_REPLICA_MAX_LAG_MS (absent: no DATABASE_READ_URL).",
+            up,
+        )?;
+        if let Some(lag) = lag {
+            register(
+                &registry,
+                prometheus::Gauge::new(
+                    "stageflow_db_replica_lag_seconds",
+                    "How far the read replica was behind the primary at its last check \
+                     (absent while it is down).",
+                )?,
+            )?
+            .set(lag.as_secs_f64());
+        }
+    }
     let due = gauges(
         "stageflow_jobs_due",
         "Jobs due and waiting for a node, by kind.",

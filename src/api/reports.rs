@@ -72,6 +72,7 @@ pub struct ReportParams {
 pub async fn get_monthly_report(
     state: web::Data<AppState>,
     principal: Principal,
+    req: actix_web::HttpRequest,
     params: web::Query<ReportParams>,
 ) -> Result<HttpResponse, ApiError> {
     let p = params.into_inner();
@@ -92,10 +93,24 @@ pub async fn get_monthly_report(
         }
     };
     let (now, s, month) = (state.clock.now(), state.clone(), p.month.clone());
-    let document = state
+    let route = crate::api::extract::read_route(&req);
+    let read = state
         .db
-        .write(move |conn| svc::monthly(conn, &s.definitions, &scope, &month, now))
+        .read_routed(route, move |conn| {
+            svc::monthly_without_writing(conn, &s.definitions, &scope, &month, now)
+        })
         .await?;
+    let document = match read {
+        Some(document) => document,
+        None => {
+            // An ended month seen for the first time: made and stored on the primary.
+            let (s, month) = (state.clone(), p.month.clone());
+            state
+                .db
+                .write(move |conn| svc::monthly(conn, &s.definitions, &scope, &month, now))
+                .await?
+        }
+    };
     let format = p.format.unwrap_or(ReportFormat::Json);
     if format == ReportFormat::Json {
         return Ok(HttpResponse::Ok().json(document));

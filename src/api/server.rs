@@ -3,6 +3,7 @@
 mod headers;
 mod measure;
 pub mod tls;
+mod write_marks;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -123,7 +124,7 @@ fn local_tasks(state: &web::Data<AppState>) -> Vec<LocalTask> {
     let limits = state.clone();
     let alerts = state.clone();
     let windows = state.clone();
-    vec![
+    let mut tasks = vec![
         LocalTask::new("usage flush", every, move || {
             let state = flush.clone();
             async move { flush_usage(&state).await }
@@ -151,7 +152,17 @@ fn local_tasks(state: &web::Data<AppState>) -> Vec<LocalTask> {
                 check_alerts(&state).await;
             }
         }),
-    ]
+    ];
+    if let Some(replica) = state.db.replica().cloned() {
+        let every = replica.settings().check_every;
+        tasks.push(LocalTask::new("read replica check", every, move || {
+            let replica = replica.clone();
+            async move {
+                let _ = actix_web::rt::task::spawn_blocking(move || replica.check()).await;
+            }
+        }));
+    }
+    tasks
 }
 
 /// How often each node looks at what the operator's failure mail reports.
@@ -317,7 +328,8 @@ fn build_app(
         !state.config.cors_origins.is_empty(),
         cors(&state.config.cors_origins),
     );
-    app.wrap(cors)
+    app.wrap(actix_web::middleware::from_fn(write_marks::mark_writes))
+        .wrap(cors)
         .wrap(ErrorHandlers::new().default_handler(problems::ensure_problem))
         .wrap(actix_web::middleware::from_fn(api::request_id::request_id))
         .wrap(Logger::new(

@@ -145,6 +145,7 @@ pub struct TemplateStats {
 pub async fn get_template_stats(
     state: web::Data<AppState>,
     principal: Principal,
+    req: actix_web::HttpRequest,
     key: web::Path<String>,
     params: web::Query<StatsParams>,
 ) -> Result<web::Json<TemplateStats>, ApiError> {
@@ -164,9 +165,12 @@ pub async fn get_template_stats(
     };
     let (now, s) = (state.clock.now(), state.clone());
     let template = query.template.clone();
+    let route = crate::api::extract::read_route(&req);
     let stats = state
         .db
-        .read(move |conn| svc::template_stats(conn, &s.definitions, &scope, &query, now))
+        .read_routed(route, move |conn| {
+            svc::template_stats(conn, &s.definitions, &scope, &query, now)
+        })
         .await?;
     Ok(web::Json(TemplateStats {
         template,

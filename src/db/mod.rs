@@ -31,6 +31,7 @@ pub mod migrations;
 pub mod notifications;
 pub mod operators;
 pub mod platform;
+pub mod replica;
 pub mod reports;
 pub mod retention;
 mod schema;
@@ -206,6 +207,8 @@ pub struct Database {
     /// Notified (one permit) when a write that enqueued a due job commits: the runner of
     /// this process claims it at once instead of at its next tick (`crate::jobs`).
     jobs_enqueued: Arc<tokio::sync::Notify>,
+    /// The read replica (`DATABASE_READ_URL`), if one is configured.
+    replica: Option<Arc<replica::Replica>>,
 }
 
 impl Database {
@@ -213,11 +216,17 @@ impl Database {
     pub fn open_and_migrate(
         config: &crate::config::Config,
     ) -> Result<(Database, Vec<String>), DbError> {
-        let db = Database::open(
+        let mut db = Database::open(
             &config.database_url,
             config.db_pool_size,
             config.db_connect_timeout,
         )?;
+        if let Some(settings) = &config.replica {
+            db.replica = Some(replica::Replica::new(
+                settings.clone(),
+                config.db_pool_size,
+            )?);
+        }
         let mut conn = db.get()?;
         let applied = migrations::run_pending(&mut conn)?;
         drop(conn);
@@ -252,7 +261,13 @@ impl Database {
             sqlite_writer: Arc::new(Mutex::new(())),
             committed: Arc::new(tokio::sync::Notify::new()),
             jobs_enqueued: Arc::new(tokio::sync::Notify::new()),
+            replica: None,
         })
+    }
+
+    /// The read replica, if one is configured.
+    pub fn replica(&self) -> Option<&Arc<replica::Replica>> {
+        self.replica.as_ref()
     }
 
     pub fn backend(&self) -> Backend {
@@ -289,6 +304,45 @@ impl Database {
         })
         .await
         .map_err(|_| E::from(DbError::Cancelled))?
+    }
+
+    /// A heavy read (a list, search, export, statistic or report) that the read replica may
+    /// serve, if there is one and `route` allows it (`db::replica`); otherwise as
+    /// [`Database::read`]. `f` may run twice: on the replica, and on the primary when the
+    /// replica's connection is lost during the read.
+    pub async fn read_routed<T, E, F>(&self, route: replica::ReadRoute, f: F) -> Result<T, E>
+    where
+        F: Fn(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let Some(replica) = self.replica.clone() else {
+            return self.read(f).await;
+        };
+        let pool = self.pool.clone();
+        actix_web::rt::task::spawn_blocking(move || replica.run(&pool, route, f))
+            .await
+            .map_err(|_| E::from(DbError::Cancelled))?
+    }
+
+    /// After a principal's write has committed, with a replica configured: records how far the
+    /// primary's WAL has come, so that principal's routed reads on every node wait for the
+    /// replica to have replayed its write (or go to the primary). Without a replica, nothing.
+    pub async fn mark_write(&self, scope: crate::auth::TenantScope, principal: uuid::Uuid) {
+        if self.replica.is_none() {
+            return;
+        }
+        let pool = self.pool.clone();
+        let marked = actix_web::rt::task::spawn_blocking(move || {
+            let mut conn = checkout(&pool)?;
+            replica::record_write(&mut conn, &scope, principal).map_err(DbError::Query)
+        })
+        .await;
+        match marked {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => log::warn!("could not record a write mark: {e}"),
+            Err(_) => log::warn!("could not record a write mark: the task was cancelled"),
+        }
     }
 
     /// Runs `f` inside one write transaction on the blocking thread pool: committed when `f`

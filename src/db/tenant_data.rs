@@ -18,9 +18,9 @@ use super::DbConnection;
 use crate::domain::ids::TenantId;
 
 /// Tables with a `tenant_id` that are not the tenant's own data: the job queue (work in
-/// flight on this instance) and the platform's announcement targets. They are erased with the
-/// tenant but not exported.
-pub const NOT_EXPORTED: &[&str] = &["jobs", "announcement_tenants"];
+/// flight on this instance), the platform's announcement targets and the read-your-writes
+/// marks of a read replica. They are erased with the tenant but not exported.
+pub const NOT_EXPORTED: &[&str] = &["jobs", "announcement_tenants", "write_marks"];
 
 /// One tenant table: its name and columns (`true`: a binary column).
 #[derive(Debug, Clone, PartialEq, Eq)]

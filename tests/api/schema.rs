@@ -10,7 +10,7 @@ use stageflow::db::{Database, DatabaseUrl, migrations};
 use crate::helpers::{TestDb, postgres_admin_url};
 
 /// Tables owned by the platform rather than by a tenant: the only ones without `tenant_id`.
-const PLATFORM_TABLES: &[&str] = &[
+pub(crate) const PLATFORM_TABLES: &[&str] = &[
     "accounts",
     "announcements",
     "backup_runs",

@@ -158,7 +158,9 @@ pub async fn record_tickets(
     let caller = crate::service::tickets::TicketCaller::of(&principal)?;
     let pairs = query_pairs(&req)?;
     let (key, id) = path.into_inner();
+    let route = crate::api::extract::read_route(&req);
     let page =
-        crate::api::tickets::list::ticket_page(&state, caller, &pairs, Some((key, id))).await?;
+        crate::api::tickets::list::ticket_page(&state, caller, &pairs, Some((key, id)), route)
+            .await?;
     Ok(web::Json(page))
 }

@@ -250,12 +250,13 @@ pub async fn list_records(
         None => None,
     };
     let (key, now, sort) = (key.into_inner(), state.clock.now(), filter.sort);
+    let route = crate::api::extract::read_route(&req);
     let (library, rows, caller) = state
         .db
-        .read(move |conn| {
+        .read_routed(route, move |conn| {
             let (library, rows) =
                 svc::list_records(conn, &caller, &key, &filter, after.as_ref(), limit + 1, now)?;
-            Ok::<_, ApiError>((library, rows, caller))
+            Ok::<_, ApiError>((library, rows, caller.clone()))
         })
         .await?;
     Ok(web::Json(Page::from_rows(

@@ -182,13 +182,16 @@ pub async fn export_tickets(
         template: query.template,
     };
     let (s, c) = (state.clone(), caller.clone());
+    let route = crate::api::extract::read_route(&req);
     let svc::ExportPlan {
         filter,
         columns,
         matches,
     } = state
         .db
-        .read(move |conn| svc::plan_export(conn, &s.definitions, &c, target, filter))
+        .read_routed(route, move |conn| {
+            svc::plan_export(conn, &s.definitions, &c, target.clone(), filter.clone())
+        })
         .await?;
     let mut header_row: Vec<String> = EXPORT_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
     if columns.is_empty() {
@@ -213,6 +216,7 @@ pub async fn export_tickets(
         filter: TicketFilter,
         columns: Vec<String>,
         after: Option<After>,
+        route: crate::db::replica::ReadRoute,
         done: bool,
     }
     let start = Cursor {
@@ -221,6 +225,7 @@ pub async fn export_tickets(
         filter,
         columns,
         after: None,
+        route,
         done: !matches,
     };
     let pages = futures_util::stream::unfold(start, |mut cur| async move {
@@ -236,7 +241,9 @@ pub async fn export_tickets(
         let page = cur
             .state
             .db
-            .read(move |conn| svc::page(conn, &s.definitions, &c, &f, after.as_ref(), EXPORT_PAGE))
+            .read_routed(cur.route, move |conn| {
+                svc::page(conn, &s.definitions, &c, &f, after.as_ref(), EXPORT_PAGE)
+            })
             .await;
         match page {
             Err(e) => {

@@ -231,7 +231,10 @@ pub async fn list_tickets(
 ) -> Result<web::Json<Page<Ticket>>, ApiError> {
     let caller = caller(&principal)?;
     let pairs = query_pairs(&req)?;
-    Ok(web::Json(ticket_page(&state, caller, &pairs, None).await?))
+    let route = crate::api::extract::read_route(&req);
+    Ok(web::Json(
+        ticket_page(&state, caller, &pairs, None, route).await?,
+    ))
 }
 
 /// One page of the ticket list for a query; with `record`, only tickets referencing that
@@ -241,6 +244,7 @@ pub(crate) async fn ticket_page(
     caller: TicketCaller,
     pairs: &[(String, String)],
     record: Option<(String, RecordId)>,
+    route: crate::db::replica::ReadRoute,
 ) -> Result<Page<Ticket>, ApiError> {
     let (query, filter) = parse_query(
         pairs,
@@ -262,13 +266,13 @@ pub(crate) async fn ticket_page(
     let (s, c) = (state.clone(), caller.clone());
     let rows = state
         .db
-        .read(move |conn| {
+        .read_routed(route, move |conn| {
             svc::list_page(
                 conn,
                 &s.definitions,
                 &c,
-                target,
-                filter,
+                target.clone(),
+                filter.clone(),
                 after.as_ref(),
                 limit + 1,
             )

@@ -184,6 +184,25 @@ pub fn monthly(
     month: &str,
     now: DateTime<Utc>,
 ) -> Result<Value, ServiceError> {
+    if let Some(document) = monthly_without_writing(conn, defs, scope, month, now)? {
+        return Ok(document);
+    }
+    store(conn, defs, scope, month, now)?;
+    let (document, _) = db::reports::find(conn, scope, month)?
+        .ok_or_else(|| ServiceError::internal("a stored report went missing"))?;
+    Ok(document.0)
+}
+
+/// The report when it takes no write (so a read replica may answer): the running month's,
+/// built now, or an ended month's stored one. `None` for an ended month not stored yet: then
+/// [`monthly`] makes and stores it.
+pub fn monthly_without_writing(
+    conn: &mut DbConnection,
+    defs: &DefinitionCache,
+    scope: &TenantScope,
+    month: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Value>, ServiceError> {
     let tenant =
         db::platform::find_tenant(conn, scope.tenant_id())?.ok_or(ServiceError::NotFound)?;
     let tz: Tz = tenant.time_zone.parse().unwrap_or(Tz::UTC);
@@ -198,15 +217,11 @@ pub fn monthly(
     }
     if end > now {
         let report = build(conn, defs, scope, &tenant, month, (start, end), now, false)?;
-        return serde_json::to_value(report).map_err(ServiceError::internal);
+        return serde_json::to_value(report)
+            .map(Some)
+            .map_err(ServiceError::internal);
     }
-    if let Some((document, _)) = db::reports::find(conn, scope, month)? {
-        return Ok(document.0);
-    }
-    store(conn, defs, scope, month, now)?;
-    let (document, _) = db::reports::find(conn, scope, month)?
-        .ok_or_else(|| ServiceError::internal("a stored report went missing"))?;
-    Ok(document.0)
+    Ok(db::reports::find(conn, scope, month)?.map(|(document, _)| document.0))
 }
 
 /// Makes and stores the report of an ended month unless it is stored; true when stored now.

@@ -94,6 +94,7 @@ pub fn narrow_to_record(
 
 /// What a ticket list asks for besides its filter: the record it is narrowed to (the record
 /// endpoint's, or `?library_record=`) and the `template` key.
+#[derive(Debug, Clone)]
 pub struct ListTarget {
     pub record: Option<(String, RecordId)>,
     pub library_record: Option<RecordId>,
