@@ -45,7 +45,7 @@ pub fn insert_channel(
     scope: &TenantScope,
     row: &ChannelRow,
 ) -> QueryResult<()> {
-    debug_assert_eq!(row.tenant_id, scope.tenant_id());
+    super::of_scope(scope, row.tenant_id)?;
     diesel::insert_into(mail_channels::table)
         .values(row)
         .execute(conn)?;
@@ -294,7 +294,7 @@ pub fn insert_message(
     scope: &TenantScope,
     row: &MessageRow,
 ) -> QueryResult<()> {
-    debug_assert_eq!(row.tenant_id, scope.tenant_id());
+    super::of_scope(scope, row.tenant_id)?;
     diesel::insert_into(mail_messages::table)
         .values(row)
         .execute(conn)?;

@@ -467,6 +467,22 @@ fn prepare_sqlite_file(path: &Path) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Refuses to write a row built for another tenant than the scope's (in release builds too):
+/// the row inserts that take a whole row struct call it first, so a row can only land in the
+/// scope's tenant.
+pub(crate) fn of_scope(
+    scope: &crate::auth::TenantScope,
+    tenant: crate::domain::ids::TenantId,
+) -> diesel::QueryResult<()> {
+    if tenant == scope.tenant_id() {
+        Ok(())
+    } else {
+        Err(diesel::result::Error::QueryBuilderError(
+            "a row of another tenant than the scope's".into(),
+        ))
+    }
+}
+
 /// Whether a diesel error is a unique-constraint violation (portable across backends).
 pub fn is_unique_violation(error: &diesel::result::Error) -> bool {
     matches!(
@@ -486,6 +502,18 @@ pub fn backend_of(conn: &DbConnection) -> Backend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_row_of_another_tenant_is_refused() {
+        use crate::domain::ids::TenantId;
+        let (a, b) = (
+            TenantId(uuid::Uuid::now_v7()),
+            TenantId(uuid::Uuid::now_v7()),
+        );
+        let scope = crate::auth::job_scope(a);
+        assert!(of_scope(&scope, a).is_ok());
+        assert!(of_scope(&scope, b).is_err());
+    }
 
     #[test]
     fn database_urls() {

@@ -27,7 +27,7 @@ pub struct RuleRow {
 }
 
 pub fn insert(conn: &mut DbConnection, scope: &TenantScope, row: &RuleRow) -> QueryResult<()> {
-    debug_assert_eq!(row.tenant_id, scope.tenant_id());
+    super::of_scope(scope, row.tenant_id)?;
     diesel::insert_into(notification_rules::table)
         .values(row)
         .execute(conn)?;

@@ -65,7 +65,7 @@ impl WebhookRow {
 }
 
 pub fn insert(conn: &mut DbConnection, scope: &TenantScope, row: &WebhookRow) -> QueryResult<()> {
-    debug_assert_eq!(row.tenant_id, scope.tenant_id());
+    super::of_scope(scope, row.tenant_id)?;
     diesel::insert_into(webhooks::table)
         .values(row)
         .execute(conn)?;
@@ -241,7 +241,7 @@ pub fn insert_delivery(
     scope: &TenantScope,
     row: &DeliveryRow,
 ) -> QueryResult<()> {
-    debug_assert_eq!(row.tenant_id, scope.tenant_id());
+    super::of_scope(scope, row.tenant_id)?;
     diesel::insert_into(webhook_deliveries::table)
         .values(row)
         .execute(conn)?;
