@@ -44,3 +44,21 @@ pub(crate) fn for_operator(
 ) -> TenantScope {
     TenantScope::new(tenant_id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `db::of_scope` refuses a row struct of another tenant than the scope's, in release
+    /// builds too (the check lives here: `db` may not name `auth::job_scope`).
+    #[test]
+    fn a_row_of_another_tenant_is_refused() {
+        let (a, b) = (
+            TenantId(uuid::Uuid::now_v7()),
+            TenantId(uuid::Uuid::now_v7()),
+        );
+        let scope = TenantScope::new(a);
+        assert!(crate::db::of_scope(&scope, a).is_ok());
+        assert!(crate::db::of_scope(&scope, b).is_err());
+    }
+}

@@ -95,10 +95,20 @@ pub fn insert(
         events::restricted_payload.eq(event.restricted_payload.map(Json)),
     );
     match conn {
-        // The identity column numbers the row; the transaction id is the column default.
+        // The transaction id is the column default; the row is its transaction's last + 1
+        // (only this transaction writes rows with its id, so no other writer races for the
+        // number; a per-tenant or shared counter would either serialize a tenant's writers or
+        // be one sequence for all tenants, which Citus cannot distribute).
         DbConnection::Postgres(pg) => {
+            let this_transaction = diesel::dsl::sql::<BigInt>("pg_current_xact_id()::text::bigint");
+            let next = events::table
+                .filter(events::tenant_id.eq(scope.tenant_id()))
+                .filter(events::txid.eq(this_transaction))
+                .select(diesel::dsl::sql::<BigInt>("COALESCE(max(seq), 0) + 1"))
+                .single_value()
+                .assume_not_null();
             let (txid, seq) = diesel::insert_into(events::table)
-                .values(values)
+                .values((events::seq.eq(next), values))
                 .returning((events::txid, events::seq))
                 .get_result(pg)?;
             Ok(Position { txid, seq })

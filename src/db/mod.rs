@@ -504,18 +504,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_row_of_another_tenant_is_refused() {
-        use crate::domain::ids::TenantId;
-        let (a, b) = (
-            TenantId(uuid::Uuid::now_v7()),
-            TenantId(uuid::Uuid::now_v7()),
-        );
-        let scope = crate::auth::job_scope(a);
-        assert!(of_scope(&scope, a).is_ok());
-        assert!(of_scope(&scope, b).is_err());
-    }
-
-    #[test]
     fn database_urls() {
         assert_eq!(
             DatabaseUrl::parse("postgres://u:p@h/db").unwrap().backend(),

@@ -752,7 +752,7 @@ diesel::table! {
     use diesel::sql_types::*;
     use crate::db::types::{DbJson, DbTimestamp, DbUuid};
 
-    events (tenant_id, seq) {
+    events (tenant_id, txid, seq) {
         seq -> BigInt,
         txid -> BigInt,
         tenant_id -> DbUuid,

@@ -174,9 +174,17 @@ pub fn tenant_tables(conn: &mut DbConnection) -> QueryResult<Vec<Table>> {
 
 /// The tenant's rows of `table` as JSON objects, in a stable order (by their text).
 pub fn dump(conn: &mut DbConnection, table: &Table, tenant: TenantId) -> QueryResult<Vec<String>> {
+    // Rows in the order of their first column (an id, mostly); the event log in its feed
+    // order, which an import keeps while it renumbers the positions (`settle_import`).
+    let order = if table.name == "events" {
+        "txid, seq"
+    } else {
+        "1"
+    };
     let rows: Vec<JsonRow> = match conn {
         DbConnection::Postgres(pg) => diesel::sql_query(format!(
-            "SELECT row_to_json(t)::text AS row FROM {} t WHERE tenant_id = $1::uuid ORDER BY 1",
+            "SELECT row_to_json(t)::text AS row FROM {} t WHERE tenant_id = $1::uuid \
+             ORDER BY {order}",
             quoted(&table.name)
         ))
         .bind::<Text, _>(tenant.to_string())
@@ -195,7 +203,7 @@ pub fn dump(conn: &mut DbConnection, table: &Table, tenant: TenantId) -> QueryRe
                 })
                 .collect();
             diesel::sql_query(format!(
-                "SELECT json_object({}) AS row FROM {} WHERE tenant_id = ? ORDER BY 1",
+                "SELECT json_object({}) AS row FROM {} WHERE tenant_id = ? ORDER BY {order}",
                 pairs.join(", "),
                 quoted(&table.name)
             ))
@@ -245,20 +253,23 @@ pub fn load(conn: &mut DbConnection, table: &Table, row: &str) -> QueryResult<()
     Ok(())
 }
 
-/// After an import on PostgreSQL: identity columns continue after the imported values, and
-/// the tenant's events take this transaction's id (the source's transaction ids mean nothing
-/// here, and a future one would hide the events from the feed). Nothing to do on SQLite.
+/// After an import on PostgreSQL: the tenant's events take this transaction's id (the
+/// source's transaction ids mean nothing here, and a future one would hide the events from
+/// the feed), numbered 1, 2, … in their order in the source, since `seq` numbers the events
+/// of one transaction. Nothing to do on SQLite (transaction id 0, numbers per tenant).
 pub fn settle_import(conn: &mut DbConnection, tenant: TenantId) -> QueryResult<()> {
     let DbConnection::Postgres(pg) = conn else {
         return Ok(());
     };
-    diesel::sql_query("UPDATE events SET txid = txid_current() WHERE tenant_id = $1::uuid")
-        .bind::<Text, _>(tenant.to_string())
-        .execute(pg)?;
+    // No row of the tenant has this transaction's id yet, so each row moves to a key no
+    // other row holds, whatever order the update takes.
     diesel::sql_query(
-        "SELECT setval(pg_get_serial_sequence('events', 'seq'), \
-                greatest((SELECT max(seq) FROM events), 1))",
+        "UPDATE events e SET txid = pg_current_xact_id()::text::bigint, seq = r.n \
+         FROM (SELECT txid, seq, row_number() OVER (ORDER BY txid, seq) AS n \
+               FROM events WHERE tenant_id = $1::uuid) r \
+         WHERE e.tenant_id = $1::uuid AND e.txid = r.txid AND e.seq = r.seq",
     )
+    .bind::<Text, _>(tenant.to_string())
     .execute(pg)?;
     Ok(())
 }

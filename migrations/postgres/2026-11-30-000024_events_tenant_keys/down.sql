@@ -1,0 +1,10 @@
+DROP INDEX events_by_id;
+ALTER TABLE events DROP CONSTRAINT events_pkey;
+CREATE SEQUENCE events_seq_renumber;
+UPDATE events SET seq = nextval('events_seq_renumber');
+DROP SEQUENCE events_seq_renumber;
+ALTER TABLE events ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY;
+SELECT setval(pg_get_serial_sequence('events', 'seq'), greatest((SELECT max(seq) FROM events), 1));
+ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY (tenant_id, seq);
+ALTER TABLE events ADD CONSTRAINT events_id_key UNIQUE (id);
+CREATE INDEX events_feed ON events (tenant_id, txid, seq);
