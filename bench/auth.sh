@@ -17,7 +17,8 @@ BASE="http://127.0.0.1:$PORT"
 OP_PASSWORD="bench-platform-passphrase"
 ADMIN_PASSWORD="bench-tenant-passphrase-42"
 work=$(mktemp -d)
-trap 'kill "${server:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+# (never `kill 0`: with no server that would signal the whole process group, the caller too)
+trap '[ -z "${server:-}" ] || kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 [ -n "${SKIP_BUILD:-}" ] || cargo build --release --quiet

@@ -14,13 +14,26 @@ start_server() {
   return 1
 }
 
-# wrk → "requests/s p50 p99 non-2xx socket-errors"
+# Busy CPU time of the whole machine so far, in milliseconds (/proc/stat: user, nice, system,
+# irq, softirq and steal of the "cpu" line; idle and iowait left out). Server, database and
+# wrk share the machine, so a difference over a run is what that run cost all of them.
+busy_ms() {
+  awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" {printf "%.0f", ($2 + $3 + $4 + $7 + $8 + $9) * 1000 / hz}' /proc/stat
+}
+
+# wrk → "requests/s p50 p99 non-2xx socket-errors"; the CPU milliseconds per request of the
+# run (busy_ms over wrk's request count) go to $work/cpu_ms.
 measure() {
   local clients=$1 seconds=$2 script=$3 url=$4 threads=2
   [ "$clients" -ge 2 ] || threads=1
+  local before after
+  before=$(busy_ms)
   # THREADS tells the Lua scripts how many wrk threads share a pool of ids.
   THREADS=$threads wrk -t"$threads" -c"$clients" -d"${seconds}s" --timeout 10s --latency \
     -s "$work/$script" "$url" >"$work/wrk.txt"
+  after=$(busy_ms)
+  awk -v busy=$((after - before)) '/requests in/ {printf "%.2f\n", ($1 > 0 ? busy / $1 : 0)}' \
+    "$work/wrk.txt" >"$work/cpu_ms"
   local rps p50 p99 errors socket
   rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")
   p50=$(awk '$1 == "50%" {print $2}' "$work/wrk.txt")

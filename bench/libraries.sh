@@ -28,7 +28,8 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 work=$(mktemp -d)
 cleanup() {
-  kill "${server:-0}" 2>/dev/null || true
+  # Never `kill 0` (an unset pid): that signals the whole process group, the caller too.
+  [ -z "${server:-}" ] || kill "$server" 2>/dev/null || true
   rm -rf "$work"
   rm -f "$OUT"/sqlite/bench.db*
 }

@@ -9,12 +9,21 @@
 #   list         GET  /api/v1/tickets?template=itil_incident&state=in_progress&field.impact=high
 #   search ja    GET  /api/v1/tickets?q=障害
 #   search en    GET  /api/v1/tickets?q=printer
-# on SQLite and on PostgreSQL, plus the server's peak RSS (VmHWM). Prints a Markdown table for
-# docs/PERFORMANCE.md and appends it to target/bench-tickets/results.md. 127.0.0.1 only.
+#   mixed        70 % reads (get-one 40, list 15, search 15), 30 % writes (create 15,
+#                transition 10, comment 5), at MIXED_CLIENTS (64) for MIXED_DURATION (300 s),
+#                the server's RSS sampled every 10 s (flat after the first minute, or not)
+# on SQLite and on PostgreSQL, plus the server's peak RSS (VmHWM) and the machine's busy CPU
+# per request (/proc/stat before and after each wrk run: server, database and wrk together).
+# On PostgreSQL, pgbench's TPC-B (scale 16, PGBENCH_CLIENTS 16, DURATION) runs in the same
+# session on a scratch database, and create and transition throughput at 16 clients are
+# given as a share of it: absolute figures move between machines, ratios much less.
+# Prints a Markdown table for docs/PERFORMANCE.md and appends it to
+# target/bench-tickets/results.md. 127.0.0.1 only.
 #
 #   bash bench/tickets.sh                                   # 1M tickets, both backends, 10 s
 #   TICKETS=20000 DURATION=3 BACKENDS=sqlite SKIP_BUILD=1 bash bench/tickets.sh
 #   REQUESTS="transition get" CLIENTS=16 bash bench/tickets.sh   # a subset
+#   REQUESTS=mixed MIXED_DURATION=60 bash bench/tickets.sh          # the mixed load alone
 #
 # Any 409/412 (a transition pool ticket already moved) or other non-2xx is counted in the
 # table; a run that exhausts the pool of initial-state tickets shows it there as 404s.
@@ -26,7 +35,11 @@ DURATION=${DURATION%s}
 TICKETS=${TICKETS:-1000000}
 BACKENDS=${BACKENDS:-"sqlite postgres"}
 CLIENTS=${CLIENTS:-"1 16 64"}
-REQUESTS=${REQUESTS:-"create transition get list ja en"}
+REQUESTS=${REQUESTS:-"create transition get list ja en mixed"}
+MIXED_CLIENTS=${MIXED_CLIENTS:-64}
+MIXED_DURATION=${MIXED_DURATION:-300}
+MIXED_DURATION=${MIXED_DURATION%s}
+PGBENCH_CLIENTS=${PGBENCH_CLIENTS:-16}
 PORT=${PORT:-18182}
 BASE="http://127.0.0.1:$PORT"
 OP_PASSWORD="bench-platform-passphrase"
@@ -35,7 +48,8 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 work=$(mktemp -d)
 cleanup() {
-  kill "${server:-0}" 2>/dev/null || true
+  # Never `kill 0` (an unset pid): that signals the whole process group, the caller too.
+  [ -z "${server:-}" ] || kill "$server" 2>/dev/null || true
   rm -rf "$work"
   [ -n "${KEEP_DB:-}" ] || rm -f "$OUT"/sqlite/bench.db*
 }
@@ -145,9 +159,71 @@ LUA
   cat >"$work/static.lua" <<'LUA'
 dofile(os.getenv("LUA_DIR") .. "/common.lua")
 LUA
+  # The mixed load: each request drawn at random by the shares above; transitions take the
+  # pool's next untouched tickets like transition.lua, comments and reads random seeded ones.
+  cat >"$work/mixed.lua" <<LUA
+dofile(os.getenv("LUA_DIR") .. "/common.lua")
+local get_ids = load_ids(os.getenv("GET_IDS"))
+local transition_ids = load_ids(os.getenv("IDS"))
+local offset_file = os.getenv("OFFSET_FILE")
+local offset = read_offset(offset_file)
+local list_path = "$list_path"
+local ja_path = "$ja_path"
+local en_path = "$en_path"
+local seeded = false
+function request()
+  if not seeded then
+    math.randomseed(tid * 7919 + os.time())
+    seeded = true
+  end
+  local r = math.random(100)
+  local any = get_ids[math.random(#get_ids)]
+  if r <= 40 then
+    return wrk.format("GET", "/api/v1/tickets/" .. any, nil, nil)
+  elseif r <= 55 then
+    return wrk.format("GET", list_path, nil, nil)
+  elseif r <= 62 then
+    return wrk.format("GET", ja_path, nil, nil)
+  elseif r <= 70 then
+    return wrk.format("GET", en_path, nil, nil)
+  elseif r <= 85 then
+    local k = tid * 1000003 + math.random(1000000)
+    local body = string.format(
+      '{"template":"itil_incident","fields":{"title":"mixed %d 障害","description":"printer %d","impact":"medium","urgency":"low"}}', k, k)
+    return wrk.format("POST", "/api/v1/tickets", nil, body)
+  elseif r <= 95 then
+    local i = offset + tid + n * nthreads + 1
+    n = n + 1
+    local id = transition_ids[i] or "00000000-0000-7000-8000-000000000000"
+    return wrk.format("POST", "/api/v1/tickets/" .. id .. "/transitions", nil,
+      '{"transition":"start_triage"}')
+  else
+    return wrk.format("POST", "/api/v1/tickets/" .. any .. "/comments", nil,
+      '{"body":"確認しました (mixed load)"}')
+  end
+end
+function done(summary, latency, requests)
+  save_offset(offset_file, offset)
+end
+LUA
 }
 
-header="| backend | request | clients | requests/s | p50 | p99 | non-2xx | socket errors | server peak RSS so far |"
+declare -A throughput failures
+
+# pgbench's TPC-B on a scratch database of the same server, PGBENCH_CLIENTS clients: its
+# transactions per second (without connection time).
+pgbench_tps() {
+  local admin=$1 db_url pgbench
+  pgbench=$(ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null | tail -n 1)
+  psql "$admin" -qc "DROP DATABASE IF EXISTS stageflow_pgbench WITH (FORCE)" -c "CREATE DATABASE stageflow_pgbench"
+  db_url=${admin/\/postgres\?/\/stageflow_pgbench?}
+  "$pgbench" -i -q -s 16 "$db_url" >/dev/null 2>&1
+  "$pgbench" -n -c "$PGBENCH_CLIENTS" -j 2 -T "$DURATION" "$db_url" 2>/dev/null |
+    awk '/^tps = .*without initial connection time/ {printf "%.0f", $3}'
+  psql "$admin" -qc "DROP DATABASE stageflow_pgbench WITH (FORCE)"
+}
+
+header="| backend | request | clients | requests/s | p50 | p99 | non-2xx | socket errors | CPU ms/request | server peak RSS so far |"
 rows=()
 notes=()
 for backend in $BACKENDS; do
@@ -183,12 +259,11 @@ for backend in $BACKENDS; do
   token=$(curl -sf "$BASE/api/v1/auth/token" -H 'content-type: application/json' \
     -d "{\"tenant\":\"$tenant\",\"username\":\"$user\",\"password\":\"$password\"}" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-  write_lua
-  rm -f "$work/offset"
-
   list_path="/api/v1/tickets?template=itil_incident&state=in_progress&field.impact=high&limit=50"
   ja_path="/api/v1/tickets?q=%E9%9A%9C%E5%AE%B3&limit=50"
   en_path="/api/v1/tickets?q=printer&limit=50"
+  write_lua
+  rm -f "$work/offset"
   check POST /api/v1/tickets '{"template":"itil_incident","fields":{"title":"check","description":"check"}}'
   check POST "/api/v1/tickets/$(tail -n 1 "$transition_ids")/transitions" '{"transition":"start_triage"}'
   check GET "/api/v1/tickets/$(head -n 1 "$get_ids")"
@@ -202,19 +277,50 @@ for backend in $BACKENDS; do
     "get|GET /tickets/{id}|get.lua|$BASE/" \
     "list|GET /tickets?template&state&field.impact (limit 50)|static.lua|$BASE$list_path" \
     "ja|GET /tickets?q=障害 (limit 50)|static.lua|$BASE$ja_path" \
-    "en|GET /tickets?q=printer (limit 50)|static.lua|$BASE$en_path"; do
+    "en|GET /tickets?q=printer (limit 50)|static.lua|$BASE$en_path" \
+    "mixed|mixed: 70 % get/list/search, 30 % create/transition/comment|mixed.lua|$BASE/"; do
     IFS='|' read -r name label script target <<<"$spec"
     [[ " $REQUESTS " == *" $name "* ]] || continue
-    for clients in $CLIENTS; do
+    clients_list=$CLIENTS
+    seconds=$DURATION
+    if [ "$name" = mixed ]; then
+      clients_list=$MIXED_CLIENTS
+      seconds=$MIXED_DURATION
+      # RSS every 10 s while the mixed load runs.
+      (while sleep 10; do awk '/VmRSS/ {printf "%.0f ", $2/1024}' "/proc/$server/status" 2>/dev/null || break; done) >"$work/rss_series" &
+      sampler=$!
+    fi
+    for clients in $clients_list; do
       IDS=$transition_ids
       [ "$script" != get.lua ] || IDS=$get_ids
-      export IDS OFFSET_FILE="$work/offset" LUA_DIR=$work
-      read -r rps p50 p99 err sock < <(measure "$clients" "$DURATION" "$script" "$target")
-      row="| $backend | $label | $clients | $rps | $p50 | $p99 | $err | $sock | $(rss) |"
+      export IDS GET_IDS=$get_ids OFFSET_FILE="$work/offset" LUA_DIR=$work
+      read -r rps p50 p99 err sock < <(measure "$clients" "$seconds" "$script" "$target")
+      row="| $backend | $label | $clients | $rps | $p50 | $p99 | $err | $sock | $(cat "$work/cpu_ms") | $(rss) |"
       echo "$row" >&2
       rows+=("$row")
+      throughput[$name/$clients]=$rps
+      failures[$name/$clients]=$err
     done
+    if [ "$name" = mixed ]; then
+      kill "$sampler" 2>/dev/null || true
+      wait "$sampler" 2>/dev/null || true
+      notes+=("$backend: mixed load, server RSS every 10 s (MB): $(cat "$work/rss_series")")
+    fi
   done
+  if [ "$backend" = postgres ]; then
+    tps=$(pgbench_tps "$admin")
+    notes+=("postgres: pgbench TPC-B (scale 16, $PGBENCH_CLIENTS clients, ${DURATION} s, same session): $tps tps")
+    for name in create transition; do
+      [ -n "${throughput[$name/16]:-}" ] || continue
+      # A ratio only means something when every request did the work (no 404 from an
+      # exhausted transition pool).
+      if [ "${failures[$name/16]}" != 0 ]; then
+        notes+=("postgres: $name at 16 clients: no ratio to pgbench (${failures[$name/16]} non-2xx)")
+        continue
+      fi
+      notes+=("postgres: $name at 16 clients = $(python3 -c "print(f'{${throughput[$name/16]} / $tps * 100:.0f}')") % of pgbench")
+    done
+  fi
   notes+=("$backend: transition pool $(wc -l <"$transition_ids") initial-state incidents, $(cat "$work/offset" 2>/dev/null || echo 0) handed out")
   kill -TERM "$server"
   wait "$server" 2>/dev/null || true
@@ -226,7 +332,7 @@ done
   echo "### $(date -u +%Y-%m-%dT%H:%MZ) — $TICKETS tickets, ${DURATION} s per line, $(nproc) cores, commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
   echo
   echo "$header"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
   echo
   printf -- '- %s\n' "${notes[@]}"

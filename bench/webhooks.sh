@@ -38,7 +38,10 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 work=$(mktemp -d)
 cleanup() {
-  kill "${server:-0}" "${receiver:-0}" 2>/dev/null || true
+  # Never `kill 0` (an unset pid): that signals the whole process group, the caller too.
+  for pid in "${server:-}" "${receiver:-}"; do
+    [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
+  done
   rm -rf "$work"
   rm -f "$OUT"/sqlite/bench.db*
 }

@@ -3,13 +3,15 @@
 //!
 //! Order: a feed position is `(txid, seq)`. On SQLite one writer at a time (`BEGIN
 //! IMMEDIATE` and the process's writer lock) numbers a tenant's rows (`seq` = last + 1) in
-//! commit order, and `txid` is 0. On PostgreSQL `seq` (an identity) is handed out at insert,
-//! not at commit, so a transaction that inserts
+//! commit order, and `txid` is 0. On PostgreSQL `seq` numbers the events of one transaction
+//! (1, 2, … in the order written: [`next_in_transaction`]), and a transaction that inserts
 //! early and commits late would land behind a position a reader already passed. Each row
 //! therefore carries its transaction id (`txid`, the column default `pg_current_xact_id()`),
 //! and the feed returns only rows of transactions older than the oldest one still running
 //! (`pg_snapshot_xmin`): those have all finished, so nothing can appear below the horizon
 //! later. Ordered by `(txid, seq)`, pages have no gaps and no duplicates.
+
+use std::cell::Cell;
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
@@ -19,6 +21,37 @@ use super::schema::{events, tickets};
 use super::types::{Json, Timestamp};
 use crate::auth::TenantScope;
 use crate::domain::ids::{EntityId, EventId, OrganizationId, TicketId, UserId};
+
+thread_local! {
+    /// How many events the write transaction open on this thread has written (PostgreSQL).
+    /// A transaction runs on one thread, and only it writes rows with its transaction id, so
+    /// the count numbers its events uniquely without asking the database — no sequence shared
+    /// by all tenants (which Citus could not distribute) and no query per event.
+    static WRITTEN_IN_TRANSACTION: Cell<i64> = const { Cell::new(0) };
+}
+
+/// Starts the numbering of a write transaction's events (`db::write_transaction`); returns
+/// the count of a transaction still open around it on this thread, for
+/// [`end_transaction_numbering`].
+pub(super) fn begin_transaction_numbering() -> i64 {
+    WRITTEN_IN_TRANSACTION.replace(0)
+}
+
+/// Gives the numbering back to the transaction around the one that ended.
+pub(super) fn end_transaction_numbering(outer: i64) {
+    WRITTEN_IN_TRANSACTION.set(outer);
+}
+
+/// The next event number of this thread's open transaction. Outside `write_transaction`
+/// (a transaction a caller opened itself) the count only grows, which keeps the numbers of
+/// that transaction unique too.
+fn next_in_transaction() -> i64 {
+    WRITTEN_IN_TRANSACTION.with(|count| {
+        let next = count.get() + 1;
+        count.set(next);
+        next
+    })
+}
 
 /// A position in a tenant's feed: after `(txid, seq)`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -95,20 +128,11 @@ pub fn insert(
         events::restricted_payload.eq(event.restricted_payload.map(Json)),
     );
     match conn {
-        // The transaction id is the column default; the row is its transaction's last + 1
-        // (only this transaction writes rows with its id, so no other writer races for the
-        // number; a per-tenant or shared counter would either serialize a tenant's writers or
-        // be one sequence for all tenants, which Citus cannot distribute).
+        // The transaction id is the column default; the row is its transaction's next event
+        // (a statement without SQL literals, so it stays a cached prepared statement).
         DbConnection::Postgres(pg) => {
-            let this_transaction = diesel::dsl::sql::<BigInt>("pg_current_xact_id()::text::bigint");
-            let next = events::table
-                .filter(events::tenant_id.eq(scope.tenant_id()))
-                .filter(events::txid.eq(this_transaction))
-                .select(diesel::dsl::sql::<BigInt>("COALESCE(max(seq), 0) + 1"))
-                .single_value()
-                .assume_not_null();
             let (txid, seq) = diesel::insert_into(events::table)
-                .values((events::seq.eq(next), values))
+                .values((events::seq.eq(next_in_transaction()), values))
                 .returning((events::txid, events::seq))
                 .get_result(pg)?;
             Ok(Position { txid, seq })

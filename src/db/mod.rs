@@ -425,7 +425,10 @@ where
             <DbConnection as Connection>::TransactionManager::begin_transaction(conn)?
         }
     }
-    match f(conn) {
+    let outer = events::begin_transaction_numbering();
+    let done = f(conn);
+    events::end_transaction_numbering(outer);
+    match done {
         Ok(value) => {
             <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
             Ok(value)

@@ -1,8 +1,8 @@
 -- Keys of the event log that Citus can distribute by tenant (#20, docs/DEPLOYMENT.md "Citus";
 -- the check in tests/api/citus.rs): no key without tenant_id and no sequence shared by all
 -- tenants. The feed orders by (txid, seq) and a transaction's events need only be numbered
--- among themselves, so seq becomes the event's number within its transaction (the writer
--- takes its transaction's last + 1: only that transaction writes rows with its txid), and
+-- among themselves, so seq becomes the event's number within its transaction (counted by the
+-- writer as it writes them: only that transaction writes rows with its txid), and
 -- the primary key becomes the feed's own order, (tenant_id, txid, seq), which also replaces
 -- the feed index. Event ids stay unique per tenant. Existing rows keep their numbers, unique
 -- per tenant already.
