@@ -250,6 +250,56 @@ fn violations() -> Vec<String> {
     found
 }
 
+/// Where a tenant scope may be made from a bare tenant id (`auth::job_scope`): background
+/// work that chooses its tenant itself (a job's payload, a loop over tenants). A request
+/// handler gets its scope only from the verified credential (`Principal::require`), so the
+/// API layer, the composition root and the storage layer never call it.
+const JOB_SCOPE_CALLERS: &[&str] = &["auth/", "jobs/", "service/"];
+
+/// Lines outside `allowed` that mint a scope from a tenant id.
+fn job_scope_calls(allowed: &[&str]) -> Vec<String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut found = Vec::new();
+    for file in files {
+        let relative = file
+            .strip_prefix(&src)
+            .unwrap_or(&file)
+            .to_string_lossy()
+            .replace('\\', "/");
+        if allowed.iter().any(|p| relative.starts_with(p)) {
+            continue;
+        }
+        let text = fs::read_to_string(&file).unwrap_or_default();
+        for (number, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if !code.starts_with("//") && code.contains("job_scope(") {
+                found.push(format!("src/{relative}:{}: `{}`", number + 1, code.trim()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn only_background_work_makes_a_scope_from_a_tenant_id() {
+    let found = job_scope_calls(JOB_SCOPE_CALLERS);
+    assert!(
+        found.is_empty(),
+        "auth::job_scope outside {JOB_SCOPE_CALLERS:?}:\n{}",
+        found.join("\n")
+    );
+    // The scan itself sees the calls that are allowed (jobs and services use it).
+    let everywhere = job_scope_calls(&[]);
+    assert!(
+        everywhere.iter().any(|l| l.starts_with("src/jobs/"))
+            && everywhere.iter().any(|l| l.starts_with("src/service/")),
+        "{everywhere:?}"
+    );
+}
+
 #[test]
 fn imports_point_down_only() {
     let found = violations();

@@ -118,12 +118,6 @@ pub enum Dependency {
     NotConfigured,
 }
 
-impl Dependency {
-    pub fn is_down(&self) -> bool {
-        matches!(self, Self::Down(_))
-    }
-}
-
 impl From<&ScannerHealth> for Dependency {
     fn from(health: &ScannerHealth) -> Self {
         match health {
