@@ -27,14 +27,14 @@ pub use scope::TenantScope;
 
 /// The scope of background work acting for the tenant its job names (a job row written in
 /// that tenant's own transaction; see `crate::jobs`).
-pub fn job_scope(tenant: crate::domain::ids::TenantId) -> TenantScope {
+pub(crate) fn job_scope(tenant: crate::domain::ids::TenantId) -> TenantScope {
     TenantScope::new(tenant)
 }
 pub(crate) use scope::{for_new_tenant, for_operator};
 
 /// The scope of the platform's own log, for node-level entries no caller made (a dependency
 /// that stays down): the operator reads them in `GET /api/v1/audit-log`.
-pub fn platform_log_scope() -> TenantScope {
+pub(crate) fn platform_log_scope() -> TenantScope {
     TenantScope::platform()
 }
 use token::SubjectKind;
