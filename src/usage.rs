@@ -49,29 +49,36 @@ impl UsageMeter {
             .unwrap_or(0)
     }
 
-    /// Writes the pending counts to the database (blocking). Counts that fail to write are put
-    /// back, to be tried again at the next flush.
+    /// Writes the pending counts to the database (blocking), one transaction per tenant (no
+    /// transaction spans tenants: under Citus each stays on its tenant's node). Counts that
+    /// fail to write are put back, to be tried again at the next flush; the last failure is
+    /// returned.
     pub fn flush(&self, db: &Database) -> Result<(), DbError> {
-        let batch: Vec<((TenantId, String), i64)> = {
+        let mut by_tenant: std::collections::BTreeMap<TenantId, Vec<(String, i64)>> =
+            Default::default();
+        {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            pending.drain().collect()
-        };
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let written = db.write_blocking(|conn| {
-            for ((tenant, month), calls) in &batch {
-                db::usage::add_api_calls(conn, *tenant, month, *calls)?;
-            }
-            Ok::<_, DbError>(())
-        });
-        if written.is_err() {
-            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            for (key, calls) in batch {
-                *pending.entry(key).or_insert(0) += calls;
+            for ((tenant, month), calls) in pending.drain() {
+                by_tenant.entry(tenant).or_default().push((month, calls));
             }
         }
-        written
+        let mut outcome = Ok(());
+        for (tenant, counts) in by_tenant {
+            let written = db.write_blocking(|conn| {
+                for (month, calls) in &counts {
+                    db::usage::add_api_calls(conn, tenant, month, *calls)?;
+                }
+                Ok::<_, DbError>(())
+            });
+            if let Err(error) = written {
+                let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+                for (month, calls) in counts {
+                    *pending.entry((tenant, month)).or_insert(0) += calls;
+                }
+                outcome = Err(error);
+            }
+        }
+        outcome
     }
 }
 

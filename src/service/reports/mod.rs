@@ -251,24 +251,21 @@ pub fn store(
     )?)
 }
 
-/// Stores last month's report of every active tenant that lacks one (the job).
-pub fn store_last_month(
+/// Each active tenant with the month before `now` in its own time zone: the reports the job
+/// makes sure are stored, one tenant per transaction ([`store`]), so one tenant's failure
+/// does not hold back the others and no transaction spans tenants.
+pub fn last_months(
     conn: &mut DbConnection,
-    defs: &DefinitionCache,
     now: DateTime<Utc>,
-) -> Result<usize, ServiceError> {
-    let mut stored = 0;
-    for tenant in db::platform::list_tenants(conn, None, None, i64::MAX)? {
-        if !tenant.active || tenant.deleted_at.is_some() {
-            continue;
-        }
-        let tz: Tz = tenant.time_zone.parse().unwrap_or(Tz::UTC);
-        let scope = crate::auth::job_scope(tenant.id);
-        if store(conn, defs, &scope, &previous_month(tz, now), now)? {
-            stored += 1;
-        }
-    }
-    Ok(stored)
+) -> Result<Vec<(TenantScope, String)>, ServiceError> {
+    Ok(db::platform::list_tenants(conn, None, None, i64::MAX)?
+        .into_iter()
+        .filter(|tenant| tenant.active && tenant.deleted_at.is_none())
+        .map(|tenant| {
+            let tz: Tz = tenant.time_zone.parse().unwrap_or(Tz::UTC);
+            (crate::auth::job_scope(tenant.id), previous_month(tz, now))
+        })
+        .collect())
 }
 
 #[expect(clippy::too_many_arguments, reason = "the tenant, the month and when")]
