@@ -190,18 +190,28 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn violations() -> Vec<String> {
+/// Every source file under `src/`, sorted: its path relative to `src/` and its text.
+fn sources() -> Vec<(String, String)> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
     files.sort();
+    files
+        .into_iter()
+        .map(|file| {
+            let relative = file
+                .strip_prefix(&src)
+                .unwrap_or(&file)
+                .to_string_lossy()
+                .replace('\\', "/");
+            (relative, fs::read_to_string(&file).unwrap_or_default())
+        })
+        .collect()
+}
+
+fn violations() -> Vec<String> {
     let mut found = Vec::new();
-    for file in files {
-        let relative = file
-            .strip_prefix(&src)
-            .unwrap_or(&file)
-            .to_string_lossy()
-            .replace('\\', "/");
+    for (relative, text) in sources() {
         let layer = layer_of(&relative);
         let allowed = ALLOWED
             .iter()
@@ -213,7 +223,6 @@ fn violations() -> Vec<String> {
             ));
             continue;
         };
-        let text = fs::read_to_string(&file).unwrap_or_default();
         for (number, line) in text.lines().enumerate() {
             let code = line.trim_start();
             if code.starts_with("//") {
@@ -258,21 +267,11 @@ const JOB_SCOPE_CALLERS: &[&str] = &["auth/", "jobs/", "service/"];
 
 /// Lines outside `allowed` that mint a scope from a tenant id.
 fn job_scope_calls(allowed: &[&str]) -> Vec<String> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    files.sort();
     let mut found = Vec::new();
-    for file in files {
-        let relative = file
-            .strip_prefix(&src)
-            .unwrap_or(&file)
-            .to_string_lossy()
-            .replace('\\', "/");
+    for (relative, text) in sources() {
         if allowed.iter().any(|p| relative.starts_with(p)) {
             continue;
         }
-        let text = fs::read_to_string(&file).unwrap_or_default();
         for (number, line) in text.lines().enumerate() {
             let code = line.trim_start();
             if !code.starts_with("//") && code.contains("job_scope(") {

@@ -222,10 +222,7 @@ impl Database {
             config.db_connect_timeout,
         )?;
         if let Some(settings) = &config.replica {
-            db.replica = Some(replica::Replica::new(
-                settings.clone(),
-                config.db_pool_size,
-            )?);
+            db.replica = Some(replica::Replica::new(settings.clone(), config.db_pool_size));
         }
         let mut conn = db.get()?;
         let applied = migrations::run_pending(&mut conn)?;

@@ -137,17 +137,17 @@ struct Position {
 impl Replica {
     /// A pool for the replica that opens no connection yet: a replica that is down at start
     /// does not stop the node (the first check marks it down).
-    pub fn new(settings: ReplicaSettings, pool_size: u32) -> Result<Arc<Self>, DbError> {
+    pub fn new(settings: ReplicaSettings, pool_size: u32) -> Arc<Self> {
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(0))
             .connection_timeout(CHECKOUT_TIMEOUT)
             .build_unchecked(ConnectionManager::new(settings.url.clone()));
-        Ok(Arc::new(Self {
+        Arc::new(Self {
             pool,
             settings,
             state: RwLock::new(ReplicaState::Unchecked),
-        }))
+        })
     }
 
     pub fn settings(&self) -> &ReplicaSettings {
