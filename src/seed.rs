@@ -555,6 +555,7 @@ fn write_batch(
                 internal: false,
                 state_since: Some((*at).into()),
                 template_id: t.id,
+                imported: None,
             })
             .collect();
         crate::db::tickets::insert_history(conn, &plan.caller.scope, &history)?;

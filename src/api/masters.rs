@@ -8,12 +8,14 @@ use validator::Validate;
 
 use super::common::{Page, PageParams, created, double_option, if_match, ok_with_etag};
 use crate::api::error::{ApiError, FieldError};
+use crate::api::exports::{self, ExportParams, Pages, optional_cell};
 use crate::api::state::AppState;
-use crate::auth::Principal;
+use crate::auth::{Principal, TenantScope};
 use crate::db::masters::{ItemChanges, ItemRow, MasterChanges, MasterRow};
 use crate::domain::identity::Role;
 use crate::domain::ids::MasterId;
 use crate::domain::master::{ItemCode, Labels, MAX_ITEMS, MasterKey};
+use crate::domain::tabular::text_cell;
 use crate::service::masters::{self as svc, ItemInput, MasterInput};
 
 /// Everyone in the tenant reads masters (forms need the labels); these roles change them.
@@ -422,6 +424,94 @@ pub async fn list_master_items(
         items: items.into_iter().map(MasterItem::from).collect(),
         next_cursor: None,
     }))
+}
+
+/// A master's items for an export: one read (a master holds at most 5,000 items).
+struct ItemPages {
+    state: web::Data<AppState>,
+    scope: TenantScope,
+    key: String,
+    active_only: bool,
+    done: bool,
+}
+
+impl Pages for ItemPages {
+    type Item = MasterItem;
+
+    async fn next_page(&mut self) -> Result<Vec<MasterItem>, ApiError> {
+        if std::mem::replace(&mut self.done, true) {
+            return Ok(Vec::new());
+        }
+        let (scope, key, active_only) = (self.scope, self.key.clone(), self.active_only);
+        let items = self
+            .state
+            .db
+            .read(move |conn| svc::list_items(conn, &scope, &key, active_only))
+            .await?;
+        Ok(items.into_iter().map(MasterItem::from).collect())
+    }
+
+    fn header(&self) -> Vec<String> {
+        let columns = ["code", "label_ja", "label_en", "order", "active", "parent"];
+        columns.iter().map(|c| (*c).to_owned()).collect()
+    }
+
+    fn cells(&self, item: &MasterItem) -> Vec<String> {
+        vec![
+            text_cell(item.code.clone()),
+            text_cell(item.label.ja.clone()),
+            text_cell(item.label.en.clone()),
+            item.order.to_string(),
+            item.active.to_string(),
+            optional_cell(item.parent.clone(), text_cell),
+        ]
+    }
+}
+
+/// Exports a master's items as CSV (UTF-8 or CP932) or JSON Lines.
+///
+/// Everyone who may read the master; its items in display order (`active=true`: only
+/// active ones). CSV columns: `code`, `label_ja`, `label_en`, `order`, `active` (`true`/`false`), `parent`
+/// (the parent item's code, or empty). Text cells starting with `=`, `+`, `-`, `@`, tab or
+/// carriage return get a leading `'`. JSON Lines: one `MasterItem` per line, exactly as the
+/// item list returns it. `encoding=cp932` refuses a label CP932 cannot hold with 422 naming
+/// each (row, column).
+#[utoipa::path(
+    tag = "masters", operation_id = "export_master_items", security(("bearer" = [])),
+    params(("key" = String, Path), ExportParams, ItemListParams),
+    responses(
+        (status = 200, description = "The items: CSV (a header row, then one row per item; `charset=utf-8` or `charset=Shift_JIS` for cp932) or JSON Lines (one `MasterItem` object per line)",
+         content(
+            (String = "text/csv", example = "code,label_ja,label_en,order,active,parent\nhigh,高,High,10,true,\nlow,低,Low,20,true,\n"),
+            (String = "application/x-ndjson", example = "{\"code\":\"high\",\"label\":{\"ja\":\"高\",\"en\":\"High\"},\"order\":10,\"active\":true,\"parent\":null,\"version\":1}\n")
+         ),
+         headers(("Content-Disposition" = String, description = "`attachment` with the file name `<key>-items.csv` or `<key>-items.jsonl`"))),
+        (status = 401, response = super::problems::Unauthorized),
+        (status = 403, response = super::problems::Forbidden),
+        (status = 404, response = super::problems::NotFound),
+        (status = 422, response = super::exports::ExportUnprocessable),
+    )
+)]
+#[get("/masters/{key}/items/export")]
+pub async fn export_master_items(
+    state: web::Data<AppState>,
+    principal: Principal,
+    key: web::Path<String>,
+    params: web::Query<ExportParams>,
+    filter: web::Query<ItemListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = principal.require(READERS)?;
+    let shape = params.shape()?;
+    let key = key.into_inner();
+    let name = format!("{key}-items");
+    let pages = ItemPages {
+        state: state.clone(),
+        scope,
+        key,
+        active_only: filter.active.unwrap_or(false),
+        done: false,
+    };
+    exports::respond(shape, &name, pages).await
 }
 
 /// Adds an item to a master.

@@ -12,7 +12,9 @@ pub mod directory;
 pub mod docs_page;
 pub mod error;
 pub mod events;
+pub mod exports;
 pub mod extract;
+pub mod imports;
 pub mod libraries;
 pub mod mail;
 pub mod masters;
@@ -69,6 +71,7 @@ one (404).",
         (name = "masters", description = "Code lists (categories, priorities, impact…) that templates use for select fields."),
         (name = "templates", description = "Process definitions: multi-stage state machines with fields, rules and actions; versions, linting, diagrams."),
         (name = "tickets", description = "Cases running through templates: fields, transitions with dry runs and reasons, history, comments, watchers, links, attachments, search and export."),
+        (name = "imports", description = "Bulk import of tickets, library records, users and master items from CSV (UTF-8 or CP932) or JSON Lines, with a column mapping, a dry run and an outcome per row; larger files run as jobs."),
         (name = "libraries", description = "Record collections (knowledge base, CMDB, FAQ…) with the template field machinery: records with versioned history, review freshness, search, references from tickets and writes from transitions."),
     ),
     modifiers(&BearerSecurity),
@@ -85,6 +88,7 @@ one (404).",
             problems::PayloadTooLarge,
             problems::UnsupportedMediaType,
             problems::Unprocessable,
+            exports::ExportUnprocessable,
             problems::Unavailable,
             problems::Busy,
             problems::Internal,
@@ -170,6 +174,10 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(migrations::list_template_migrations)
         .service(migrations::get_template_migration)
         .service(reports::get_monthly_report)
+        .service(imports::create_import)
+        .service(imports::list_imports)
+        .service(imports::get_import)
+        .service(imports::list_import_rows)
         .service(webhooks::list_webhooks)
         .service(webhooks::create_webhook)
         .service(webhooks::get_webhook)
@@ -211,6 +219,7 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(announcements::withdraw_announcement)
         .service(signing_keys::create_signing_key)
         .service(directory::list_users)
+        .service(directory::export_users)
         .service(directory::create_user)
         .service(directory::get_user)
         .service(directory::update_user)
@@ -236,6 +245,7 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(masters::update_master)
         .service(masters::delete_master)
         .service(masters::list_master_items)
+        .service(masters::export_master_items)
         .service(masters::create_master_item)
         .service(masters::update_master_item)
         .service(templates::list_templates)
@@ -297,6 +307,7 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(libraries::update_library)
         .service(libraries::delete_library)
         .service(libraries::list_records)
+        .service(libraries::export_records)
         .service(libraries::create_record)
         .service(libraries::get_record)
         .service(libraries::update_record)

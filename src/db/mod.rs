@@ -22,6 +22,7 @@ pub mod backup;
 pub mod credentials;
 pub mod events;
 pub mod groups;
+pub mod imports;
 pub mod index;
 pub mod jobs;
 pub mod libraries;
@@ -301,6 +302,16 @@ impl Database {
         })
         .await
         .map_err(|_| E::from(DbError::Cancelled))?
+    }
+
+    /// [`Database::read`] for callers that are already off the async threads (jobs).
+    pub fn read_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E>,
+        E: From<DbError>,
+    {
+        let mut conn = checkout(&self.pool)?;
+        f(&mut conn)
     }
 
     /// A heavy read (a list, search, export, statistic or report) that the read replica may

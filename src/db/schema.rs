@@ -682,6 +682,7 @@ diesel::table! {
         internal -> Bool,
         state_since -> Nullable<DbTimestamp>,
         template_id -> DbUuid,
+        imported -> Nullable<DbJson>,
     }
 }
 
@@ -967,3 +968,51 @@ diesel::table! {
         created_at -> DbTimestamp,
     }
 }
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbJson, DbTimestamp, DbUuid};
+
+    imports (tenant_id, id) {
+        tenant_id -> DbUuid,
+        id -> DbUuid,
+        target -> Text,
+        target_key -> Nullable<Text>,
+        mode -> Text,
+        spec -> DbJson,
+        format -> Text,
+        encoding -> Text,
+        status -> Text,
+        source -> Text,
+        total_rows -> BigInt,
+        next_row -> BigInt,
+        created_count -> BigInt,
+        updated_count -> BigInt,
+        unchanged_count -> BigInt,
+        failed_count -> BigInt,
+        error -> Nullable<Text>,
+        created_by -> DbUuid,
+        created_at -> DbTimestamp,
+        started_at -> Nullable<DbTimestamp>,
+        finished_at -> Nullable<DbTimestamp>,
+        updated_at -> DbTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::{DbJson, DbUuid};
+
+    import_rows (tenant_id, import_id, row_number) {
+        tenant_id -> DbUuid,
+        import_id -> DbUuid,
+        row_number -> BigInt,
+        line -> BigInt,
+        outcome -> Text,
+        subject_id -> Nullable<Text>,
+        subject_key -> Nullable<Text>,
+        errors -> DbJson,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(imports, import_rows);

@@ -115,6 +115,8 @@ pub struct NewTicket<'a> {
     pub fields: &'a serde_json::Value,
     pub created_by: EntityId,
     pub now: Timestamp,
+    /// When it entered its state: `now`, unless an import says otherwise.
+    pub state_entered_at: Timestamp,
 }
 
 pub fn insert_ticket(
@@ -142,7 +144,7 @@ pub fn insert_ticket(
             tickets::created_by.eq(new.created_by),
             tickets::created_at.eq(new.now),
             tickets::updated_at.eq(new.now),
-            tickets::state_entered_at.eq(new.now),
+            tickets::state_entered_at.eq(new.state_entered_at),
         ))
         .execute(conn)?;
     Ok(())
@@ -311,6 +313,8 @@ pub struct HistoryRow {
     pub state_since: Option<Timestamp>,
     /// The ticket's template.
     pub template_id: TemplateId,
+    /// On a `created` entry of an imported ticket: the import and the source row.
+    pub imported: Option<Json>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -336,6 +340,7 @@ pub struct NewHistory {
     pub state_since: Option<Timestamp>,
     /// The ticket's template.
     pub template_id: TemplateId,
+    pub imported: Option<Json>,
 }
 
 pub fn insert_history(

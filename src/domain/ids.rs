@@ -78,7 +78,8 @@ macro_rules! for_each_typed_id {
             MigrationId,
             BackupRunId,
             AnnouncementId,
-            TenantExportId
+            TenantExportId,
+            ImportId
         );
     };
 }
@@ -97,6 +98,11 @@ typed_id!(
 typed_id!(
     /// A tenant export (`tenant_exports`).
     TenantExportId
+);
+
+typed_id!(
+    /// A bulk import (`imports`).
+    ImportId
 );
 
 typed_id!(

@@ -15,6 +15,7 @@
 
 mod backups;
 mod housekeeping;
+mod imports;
 mod mail;
 mod migrations;
 mod notify;
@@ -35,6 +36,7 @@ use crate::db::{Database, DbConnection, DbError};
 use crate::domain::ids::{JobId, TenantId};
 pub use backups::{register_backups, register_tenant_exports};
 pub use housekeeping::register_housekeeping;
+pub use imports::register_imports;
 pub use mail::register_mail;
 pub use migrations::register_migrations;
 pub use notify::register_notify;

@@ -14,6 +14,7 @@ pub mod events;
 pub mod fields;
 pub mod health;
 pub mod idempotency;
+pub mod imports;
 pub mod libraries;
 pub mod mail;
 pub mod masters;

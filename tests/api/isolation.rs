@@ -50,6 +50,14 @@ fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
         ),
         (Method::DELETE, "/api/v1/masters/{master}", None),
         (Method::GET, "/api/v1/masters/{master}/items", None),
+        (Method::GET, "/api/v1/masters/{master}/items/export", None),
+        (Method::GET, "/api/v1/imports/{import}", None),
+        (Method::GET, "/api/v1/imports/{import}/rows", None),
+        (
+            Method::GET,
+            "/api/v1/imports/{import}/rows?format=csv",
+            None,
+        ),
         (
             Method::POST,
             "/api/v1/masters/{master}/items",
@@ -231,6 +239,11 @@ fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
         ),
         (Method::DELETE, "/api/v1/libraries/{library}", None),
         (Method::GET, "/api/v1/libraries/{library}/records", None),
+        (
+            Method::GET,
+            "/api/v1/libraries/{library}/records/export?format=jsonl",
+            None,
+        ),
         (
             Method::GET,
             "/api/v1/libraries/{library}/records?q=secret&stale=true",
@@ -546,7 +559,22 @@ async fn objects_of_a(app: &TestApp) -> HashMap<&'static str, String> {
                    "starts_at": start, "ends_at": start + chrono::TimeDelta::hours(1)}),
         )
         .await;
+    let import = app
+        .post_json(
+            "/api/v1/imports",
+            Some(admin),
+            &json!({"target": "master_items", "master": master["key"], "mode": "upsert",
+                    "content": "code,label_ja,label_en\na_item2,二,Two\n"}),
+        )
+        .await;
+    assert_eq!(
+        import.status,
+        reqwest::StatusCode::CREATED,
+        "{}",
+        import.text
+    );
     HashMap::from([
+        ("import", import.json()["id"].as_str().unwrap().to_owned()),
         (
             "announcement",
             announcement["id"].as_str().unwrap().to_owned(),
@@ -775,6 +803,8 @@ async fn tenant_b_cannot_tell_tenant_a_objects_from_missing_ones() {
         "/api/v1/tickets",
         "/api/v1/tickets?q=secret",
         "/api/v1/tickets/export",
+        "/api/v1/tickets/export?format=jsonl",
+        "/api/v1/users/export",
         "/api/v1/libraries",
         "/api/v1/libraries/b_kb/records",
         "/api/v1/libraries/b_kb/records?q=secret",

@@ -573,6 +573,8 @@ fn restricted_calls(v: &Vault) -> Vec<Call> {
         format!("/api/v1/tickets?field.secret_kind={SENTINEL}"),
         "/api/v1/tickets?field.secret_int=987654322".to_owned(),
         "/api/v1/tickets/export".to_owned(),
+        "/api/v1/tickets/export?format=jsonl".to_owned(),
+        "/api/v1/tickets/export?template=vault&encoding=cp932".to_owned(),
         format!("{t}/history"),
         format!("{t}/timeline"),
         // Tickets as they were: a future instant reads as now.
@@ -587,6 +589,8 @@ fn restricted_calls(v: &Vault) -> Vec<Call> {
         "/api/v1/libraries/manual".to_owned(),
         "/api/v1/libraries/manual/records".to_owned(),
         format!("/api/v1/libraries/manual/records?q={SENTINEL}"),
+        "/api/v1/libraries/manual/records/export".to_owned(),
+        "/api/v1/libraries/manual/records/export?format=jsonl".to_owned(),
         r.clone(),
         format!("{r}/history"),
         format!("{r}/tickets"),

@@ -11,10 +11,15 @@ use crate::api::common::{
     search_query,
 };
 use crate::api::error::ApiError;
+use crate::api::exports::{
+    self, EXPORT_PAGE, ExportParams, Pages, csv_cell, optional_cell, time_cell,
+};
 use crate::api::state::AppState;
 use crate::auth::Principal;
 use crate::db::libraries::{RecordAfter, RecordRow, RecordSort};
+use crate::db::replica::ReadRoute;
 use crate::domain::ids::RecordId;
+use crate::domain::tabular::text_cell;
 use crate::service::idempotency::{self, Replayable};
 use crate::service::libraries::{self as svc, Library, LibraryCaller, RecordQuery};
 
@@ -143,7 +148,7 @@ fn parse_record_query(
     pairs: &[(String, String)],
     probe_threshold: i64,
 ) -> Result<(RecordListQuery, RecordQuery), ApiError> {
-    let (query, fields): (RecordListQuery, _) = list_query(pairs, &[])?;
+    let (query, fields): (RecordListQuery, _) = list_query(pairs, &exports::EXPORT_PARAMS)?;
     let stale = query.stale.unwrap_or(false);
     // A stale list is read most overdue first unless asked otherwise.
     let default = if stale {
@@ -265,6 +270,167 @@ pub async fn list_records(
         |r| record_cursor(sort, r),
         |r| Record::of(&library, &r, &caller, now),
     )))
+}
+
+/// Where the next page starts after `row`; `None` when the row has no sort key (never in a
+/// stale list, where every record has a due date).
+fn record_after(sort: RecordSort, row: &RecordRow) -> Option<RecordAfter> {
+    match sort {
+        RecordSort::Created => Some(RecordAfter::Created(row.id)),
+        RecordSort::Updated => Some(RecordAfter::Updated(row.updated_at, row.id)),
+        RecordSort::Due => row.review_due_at.map(|due| RecordAfter::Due(due, row.id)),
+    }
+}
+
+/// The records of one export, walked a page at a time in the list's order.
+struct RecordPages {
+    state: web::Data<AppState>,
+    caller: LibraryCaller,
+    key: String,
+    filter: RecordQuery,
+    after: Option<RecordAfter>,
+    route: ReadRoute,
+    now: DateTime<Utc>,
+    /// `field.<key>` columns: the library's fields the caller may see, in definition order
+    /// (set by the first page).
+    columns: Vec<String>,
+    done: bool,
+}
+
+impl Pages for RecordPages {
+    type Item = Record;
+
+    async fn next_page(&mut self) -> Result<Vec<Record>, ApiError> {
+        if self.done {
+            return Ok(Vec::new());
+        }
+        let (caller, key, filter) = (self.caller.clone(), self.key.clone(), self.filter.clone());
+        let (after, now) = (self.after.clone(), self.now);
+        let (library, rows) = self
+            .state
+            .db
+            .read_routed(self.route, move |conn| {
+                svc::list_records(
+                    conn,
+                    &caller,
+                    &key,
+                    &filter,
+                    after.as_ref(),
+                    EXPORT_PAGE,
+                    now,
+                )
+            })
+            .await?;
+        let reader = self.caller.reader();
+        if self.after.is_none() {
+            self.columns = library
+                .def
+                .fields
+                .iter()
+                .filter(|f| reader.is_staff() || !f.internal)
+                .map(|f| f.key.clone())
+                .collect();
+        }
+        self.after = rows
+            .last()
+            .and_then(|last| record_after(self.filter.sort, last));
+        self.done = (rows.len() as i64) < EXPORT_PAGE || self.after.is_none();
+        Ok(rows
+            .iter()
+            .map(|r| Record::of(&library, r, &self.caller, now))
+            .collect())
+    }
+
+    fn header(&self) -> Vec<String> {
+        let fixed = [
+            "id",
+            "title",
+            "version",
+            "reviewed_at",
+            "review_due_at",
+            "created_at",
+            "updated_at",
+        ];
+        let fields = self.columns.iter().map(|c| format!("field.{c}"));
+        fixed
+            .iter()
+            .map(|c| (*c).to_owned())
+            .chain(fields)
+            .collect()
+    }
+
+    fn cells(&self, record: &Record) -> Vec<String> {
+        let fixed = [
+            record.id.to_string(),
+            text_cell(record.title.clone()),
+            record.version.to_string(),
+            time_cell(record.reviewed_at),
+            optional_cell(record.review_due_at, time_cell),
+            time_cell(record.created_at),
+            time_cell(record.updated_at),
+        ];
+        let fields = self
+            .columns
+            .iter()
+            .map(|key| record.fields.get(key).map(csv_cell).unwrap_or_default());
+        fixed.into_iter().chain(fields).collect()
+    }
+}
+
+/// Exports a library's live records as CSV (UTF-8 or CP932) or JSON Lines.
+///
+/// The same filters (`field.<key>=`, `q`, `stale`, `updated_after`, `updated_before`) and
+/// order as `GET /libraries/{key}/records`, every matching record (`limit` and `cursor` are
+/// refused with 422). CSV columns: `id`,
+/// `title`, `version`, `reviewed_at`, `review_due_at`, `created_at`, `updated_at`, then
+/// `field.<key>` for each field of the library the caller may see, in definition order
+/// (requesters and partners get no internal field). Text cells starting with `=`, `+`, `-`,
+/// `@`, tab or carriage return get a leading `'`. JSON Lines: one `Record` per line, exactly
+/// as the list returns it. `encoding=cp932` holds at most 200,000 records, and a character
+/// CP932 cannot hold refuses the export with 422 naming each (row, column).
+#[utoipa::path(
+    tag = "libraries", operation_id = "export_library_records", security(("bearer" = [])),
+    params(("key" = String, Path), ExportParams, RecordListQuery, ("field" = Option<std::collections::HashMap<String, String>>, Query, style = DeepObject, explode, description = "Custom-field filters: `field[<key>]=<value>` (also written `field.<key>=<value>`), up to 8, all must match; a multi-select matches when it holds the value.")),
+    responses(
+        (status = 200, description = "The records: CSV (a header row, then one row per record; `charset=utf-8` or `charset=Shift_JIS` for cp932) or JSON Lines (one `Record` object per line)",
+         content(
+            (String = "text/csv", example = "id,title,version,reviewed_at,review_due_at,created_at,updated_at,field.name,field.status\n019ac0d2-4a00-7000-8000-0000000000c1,mail-01,3,2026-11-26T09:00:00Z,2027-11-26T09:00:00Z,2026-06-01T09:00:00Z,2026-11-26T09:00:00Z,mail-01,in_service\n"),
+            (String = "application/x-ndjson", example = "{\"id\":\"019ac0d2-4a00-7000-8000-0000000000c1\",\"library\":\"cmdb\",\"title\":\"mail-01\",\"fields\":{\"name\":\"mail-01\",\"status\":\"in_service\"},\"version\":3,\"reviewed_at\":\"2026-11-26T09:00:00Z\",\"review_due_at\":\"2027-11-26T09:00:00Z\",\"stale\":false,\"created_at\":\"2026-06-01T09:00:00Z\",\"updated_at\":\"2026-11-26T09:00:00Z\"}\n")
+         ),
+         headers(("Content-Disposition" = String, description = "`attachment` with the file name `<key>-records.csv` or `<key>-records.jsonl`"))),
+        (status = 401, response = crate::api::problems::Unauthorized),
+        (status = 403, response = crate::api::problems::Forbidden),
+        (status = 404, response = crate::api::problems::NotFound),
+        (status = 422, response = crate::api::exports::ExportUnprocessable),
+    )
+)]
+#[get("/libraries/{key}/records/export")]
+pub async fn export_records(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: HttpRequest,
+    key: web::Path<String>,
+    params: web::Query<ExportParams>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = LibraryCaller::of(&principal)?;
+    let shape = params.shape()?;
+    let (query, filter) =
+        parse_record_query(&query_pairs(&req)?, state.config.list_probe_threshold)?;
+    exports::refuse_paging(query.limit, query.cursor.as_deref())?;
+    let key = key.into_inner();
+    let name = format!("{key}-records");
+    let pages = RecordPages {
+        state: state.clone(),
+        caller,
+        key,
+        filter,
+        after: None,
+        route: crate::api::extract::read_route(&req),
+        now: state.clock.now(),
+        columns: Vec::new(),
+        done: false,
+    };
+    exports::respond(shape, &name, pages).await
 }
 
 /// Creates a record (callers the library's access lets write). Values are validated

@@ -1,41 +1,23 @@
-//! The ticket export as streamed CSV.
+//! The ticket export: CSV (UTF-8, UTF-8 with a BOM, or CP932) or JSON Lines, through the
+//! export mechanism of `api::exports`.
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, web};
-use serde::Deserialize;
 use serde_json::Value;
-use utoipa::IntoParams;
 
 use super::list::{TicketQuery, parse_query};
 use super::{Ticket, caller};
 use crate::api::common::query_pairs;
 use crate::api::error::ApiError;
+use crate::api::exports::{
+    self, EXPORT_PAGE, ExportParams, Pages, csv_cell, optional_cell, time_cell,
+};
 use crate::api::state::AppState;
 use crate::auth::Principal;
+use crate::db::replica::ReadRoute;
 use crate::db::tickets::{After, SortKey, TicketFilter};
 use crate::domain::ids::RecordId;
-use crate::service::tickets::{self as svc, LoadedTicket, TicketCaller};
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ExportParams {
-    /// The only format, and the default.
-    #[param(inline)]
-    pub format: Option<ExportFormat>,
-    /// Start with a UTF-8 byte order mark, so that Excel (Japanese Windows) reads UTF-8.
-    #[serde(default)]
-    pub bom: bool,
-}
-
-crate::domain::closed_set::closed_set! {
-    /// The file format of an export.
-    pub enum ExportFormat {
-        Csv = "csv",
-    }
-}
-
-/// Rows fetched per database round trip while exporting.
-const EXPORT_PAGE: i64 = 500;
+use crate::domain::tabular::text_cell;
+use crate::service::tickets::{self as svc, TicketCaller};
 
 const EXPORT_COLUMNS: [&str; 14] = [
     "id",
@@ -54,102 +36,116 @@ const EXPORT_COLUMNS: [&str; 14] = [
     "updated_at",
 ];
 
-/// First characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
-const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
-
-/// Text as a cell no spreadsheet evaluates: a leading formula character gets an apostrophe,
-/// which Excel and LibreOffice show as a text marker rather than part of the value.
-fn text_cell(text: String) -> String {
-    if text.starts_with(FORMULA_STARTS) {
-        format!("'{text}")
-    } else {
-        text
-    }
+/// The tickets of one export, walked a page at a time in the list's order.
+struct TicketPages {
+    state: web::Data<AppState>,
+    caller: TicketCaller,
+    filter: TicketFilter,
+    /// The field columns (with `template=`); empty: the fields are one JSON column.
+    columns: Vec<String>,
+    after: Option<After>,
+    route: ReadRoute,
+    done: bool,
 }
 
-/// A field value as a cell. Numbers and booleans are written as they are (they cannot carry a
-/// formula); text, and the `;`-joined items of a multi-select, are neutralised.
-fn csv_cell(value: &Value) -> String {
-    match value {
-        Value::Null => String::new(),
-        Value::String(s) => text_cell(s.clone()),
-        Value::Array(items) => text_cell(
-            items
-                .iter()
-                .map(|item| match item {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })
-                .collect::<Vec<_>>()
-                .join(";"),
-        ),
-        other => other.to_string(),
-    }
-}
+impl Pages for TicketPages {
+    type Item = Ticket;
 
-fn export_rows(
-    tickets: &[LoadedTicket],
-    caller: &TicketCaller,
-    field_columns: &[String],
-) -> Result<Vec<u8>, ApiError> {
-    let mut out = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(Vec::new());
-    for t in tickets {
-        let shown = Ticket::of(t, caller);
-        let id = |v: Option<uuid::Uuid>| v.map(|u| u.to_string()).unwrap_or_default();
+    async fn next_page(&mut self) -> Result<Vec<Ticket>, ApiError> {
+        if self.done {
+            return Ok(Vec::new());
+        }
+        let (s, c, f, after) = (
+            self.state.clone(),
+            self.caller.clone(),
+            self.filter.clone(),
+            self.after.clone(),
+        );
+        let rows = self
+            .state
+            .db
+            .read_routed(self.route, move |conn| {
+                svc::page(conn, &s.definitions, &c, &f, after.as_ref(), EXPORT_PAGE)
+            })
+            .await?;
+        self.done = (rows.len() as i64) < EXPORT_PAGE;
+        if let Some(last) = rows.last() {
+            self.after = Some(match self.filter.sort {
+                SortKey::Created => After::Created(last.row.id),
+                SortKey::Updated => After::Updated(last.row.updated_at, last.row.id),
+                SortKey::Key => {
+                    After::Key(last.row.key_prefix.clone(), last.row.number, last.row.id)
+                }
+            });
+        }
+        Ok(rows.iter().map(|t| Ticket::of(t, &self.caller)).collect())
+    }
+
+    fn header(&self) -> Vec<String> {
+        let mut header: Vec<String> = EXPORT_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
+        if self.columns.is_empty() {
+            header.push("fields".to_owned());
+        } else {
+            header.extend(self.columns.iter().map(|c| format!("field.{c}")));
+        }
+        header
+    }
+
+    fn cells(&self, shown: &Ticket) -> Vec<String> {
+        let id = |v: Option<uuid::Uuid>| optional_cell(v, |u| u.to_string());
         let mut record = vec![
             shown.id.to_string(),
-            shown.key,
-            shown.template,
+            shown.key.clone(),
+            shown.template.clone(),
             shown.template_version.to_string(),
-            text_cell(shown.title),
-            shown.stage,
-            shown.state,
+            text_cell(shown.title.clone()),
+            shown.stage.clone(),
+            shown.state.clone(),
             shown.closed.to_string(),
             id(shown.requester.map(|u| u.0)),
             id(shown.assignee.map(|u| u.0)),
             id(shown.group.map(|g| g.0)),
             id(shown.organization.map(|o| o.0)),
-            shown
-                .created_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            shown
-                .updated_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            time_cell(shown.created_at),
+            time_cell(shown.updated_at),
         ];
-        if field_columns.is_empty() {
+        if self.columns.is_empty() {
             // A JSON object starts with `{`: no spreadsheet reads it as a formula.
-            record.push(Value::Object(shown.fields).to_string());
+            record.push(Value::Object(shown.fields.clone()).to_string());
         } else {
-            for key in field_columns {
+            for key in &self.columns {
                 record.push(shown.fields.get(key).map(csv_cell).unwrap_or_default());
             }
         }
-        out.write_record(&record)
-            .map_err(|e| ApiError::Internal(format!("csv: {e}")))?;
+        record
     }
-    out.into_inner()
-        .map_err(|e| ApiError::Internal(format!("csv: {e}")))
 }
 
-/// The ticket list as CSV (UTF-8, optionally with a BOM), streamed.
+/// Exports the ticket list as CSV (UTF-8 or CP932) or JSON Lines.
 ///
 /// The same filters (including `field.<key>=` and `q`) and order as `GET /tickets`, every
-/// matching ticket. With `template=`, each field the caller
-/// may see is a column (multi-select items joined by `;`); otherwise the fields are one JSON
-/// column. Text cells starting with `=`, `+`, `-`, `@`, tab or carriage return get a leading
-/// `'` so that no spreadsheet evaluates them as formulas.
+/// matching ticket (`limit` and `cursor` are refused with 422). CSV columns: `id`, `key`, `template`, `template_version`, `title`,
+/// `stage`, `state`, `closed`, `requester`, `assignee`, `group`, `organization`,
+/// `created_at`, `updated_at`; then, with `template=`, `field.<key>` for each field the
+/// caller may see (multi-select items joined by `;`), otherwise one `fields` column holding
+/// the fields as JSON. Text cells starting with `=`, `+`, `-`, `@`, tab or carriage return
+/// get a leading `'` so that no spreadsheet evaluates them as formulas. JSON Lines: one
+/// `Ticket` per line, exactly as the list returns it. UTF-8 is streamed; `encoding=cp932` is
+/// written whole first, holds at most 200,000 tickets, and a character CP932 cannot hold
+/// (`❤`, `𠮷`, …) refuses the export with 422 naming each (row, column).
 #[utoipa::path(
     tag = "tickets", operation_id = "export_tickets", security(("bearer" = [])),
     params(ExportParams, TicketQuery, ("field" = Option<std::collections::HashMap<String, String>>, Query, style = DeepObject, explode, description = "Custom-field filters: `field[<key>]=<value>` (also written `field.<key>=<value>`), up to 8, all must match; a multi-select matches when it holds the value.")),
     responses(
-        (status = 200, description = "The tickets as CSV (UTF-8), one row per ticket after a header row",
-         content((String = "text/csv", example = "key,title,state\r\nSD-1,Mail server down,new\r\n")),
-         headers(("Content-Disposition" = String, description = "`attachment` with a file name"))),
+        (status = 200, description = "The tickets: CSV (a header row, then one row per ticket; `charset=utf-8` or `charset=Shift_JIS` for cp932) or JSON Lines (one `Ticket` object per line)",
+         content(
+            (String = "text/csv", example = "id,key,template,template_version,title,stage,state,closed,requester,assignee,group,organization,created_at,updated_at,field.impact\n019ac0d2-4a00-7000-8000-0000000000a1,SD-1,desk,1,メールサーバ障害,open,new,false,,,,,2026-11-26T09:00:00Z,2026-11-26T09:00:00Z,high\n"),
+            (String = "application/x-ndjson", example = "{\"id\":\"019ac0d2-4a00-7000-8000-0000000000a1\",\"key\":\"SD-1\",\"template\":\"desk\",\"template_version\":1,\"title\":\"メールサーバ障害\",\"stage\":\"open\",\"state\":\"new\",\"closed\":false,\"requester\":null,\"assignee\":null,\"group\":null,\"organization\":null,\"fields\":{\"title\":\"メールサーバ障害\",\"impact\":\"high\"},\"version\":1,\"created_at\":\"2026-11-26T09:00:00Z\",\"updated_at\":\"2026-11-26T09:00:00Z\"}\n")
+         ),
+         headers(("Content-Disposition" = String, description = "`attachment` with the file name `tickets.csv` or `tickets.jsonl`"))),
         (status = 401, response = crate::api::problems::Unauthorized),
         (status = 403, response = crate::api::problems::Forbidden),
-        (status = 422, response = crate::api::problems::Unprocessable),
+        (status = 422, response = crate::api::exports::ExportUnprocessable),
     )
 )]
 #[get("/tickets/export")]
@@ -160,7 +156,7 @@ pub async fn export_tickets(
     params: web::Query<ExportParams>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = caller(&principal)?;
-    let ExportFormat::Csv = params.format.unwrap_or(ExportFormat::Csv);
+    let shape = params.shape()?;
     let pairs = query_pairs(&req)?;
     let (query, filter) = parse_query(
         &pairs,
@@ -168,14 +164,8 @@ pub async fn export_tickets(
         state.config.list_probe_threshold,
         state.clock.now(),
     )?;
-    if query.cursor.is_some() || query.limit.is_some() {
-        return Err(ApiError::validation(
-            "cursor",
-            "invalid",
-            "an export has every matching ticket; it takes no cursor or limit",
-        ));
-    }
-    // Resolve the template (and its columns) before streaming, so errors are still problems.
+    exports::refuse_paging(query.limit, query.cursor.as_deref())?;
+    // Resolve the template (and its columns) first, so that its errors are still problems.
     let target = svc::ListTarget {
         record: None,
         library_record: query.library_record.map(RecordId),
@@ -183,115 +173,20 @@ pub async fn export_tickets(
     };
     let (s, c) = (state.clone(), caller.clone());
     let route = crate::api::extract::read_route(&req);
-    let svc::ExportPlan {
-        filter,
-        columns,
-        matches,
-    } = state
+    let plan = state
         .db
         .read_routed(route, move |conn| {
             svc::plan_export(conn, &s.definitions, &c, target.clone(), filter.clone())
         })
         .await?;
-    let mut header_row: Vec<String> = EXPORT_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
-    if columns.is_empty() {
-        header_row.push("fields".to_owned());
-    } else {
-        header_row.extend(columns.iter().map(|c| format!("field.{c}")));
-    }
-    let mut head = Vec::new();
-    if params.bom {
-        head.extend_from_slice("\u{feff}".as_bytes());
-    }
-    {
-        let mut w = csv::Writer::from_writer(&mut head);
-        w.write_record(&header_row)
-            .map_err(|e| ApiError::Internal(format!("csv: {e}")))?;
-        w.flush()
-            .map_err(|e| ApiError::Internal(format!("csv: {e}")))?;
-    }
-    struct Cursor {
-        state: web::Data<AppState>,
-        caller: TicketCaller,
-        filter: TicketFilter,
-        columns: Vec<String>,
-        after: Option<After>,
-        route: crate::db::replica::ReadRoute,
-        done: bool,
-    }
-    let start = Cursor {
+    let pages = TicketPages {
         state: state.clone(),
         caller,
-        filter,
-        columns,
+        filter: plan.filter,
+        columns: plan.columns,
         after: None,
         route,
-        done: !matches,
+        done: !plan.matches,
     };
-    let pages = futures_util::stream::unfold(start, |mut cur| async move {
-        if cur.done {
-            return None;
-        }
-        let (s, c, f, after) = (
-            cur.state.clone(),
-            cur.caller.clone(),
-            cur.filter.clone(),
-            cur.after.clone(),
-        );
-        let page = cur
-            .state
-            .db
-            .read_routed(cur.route, move |conn| {
-                svc::page(conn, &s.definitions, &c, &f, after.as_ref(), EXPORT_PAGE)
-            })
-            .await;
-        match page {
-            Err(e) => {
-                cur.done = true;
-                Some((
-                    Err(actix_web::error::ErrorInternalServerError(e.to_string())),
-                    cur,
-                ))
-            }
-            Ok(rows) => {
-                if (rows.len() as i64) < EXPORT_PAGE {
-                    cur.done = true;
-                }
-                if let Some(last) = rows.last() {
-                    cur.after = Some(match cur.filter.sort {
-                        SortKey::Created => After::Created(last.row.id),
-                        SortKey::Updated => After::Updated(last.row.updated_at, last.row.id),
-                        SortKey::Key => {
-                            After::Key(last.row.key_prefix.clone(), last.row.number, last.row.id)
-                        }
-                    });
-                } else {
-                    cur.done = true;
-                }
-                match export_rows(&rows, &cur.caller, &cur.columns) {
-                    Ok(bytes) => Some((Ok(web::Bytes::from(bytes)), cur)),
-                    Err(e) => {
-                        cur.done = true;
-                        Some((
-                            Err(actix_web::error::ErrorInternalServerError(e.to_string())),
-                            cur,
-                        ))
-                    }
-                }
-            }
-        }
-    });
-    use futures_util::StreamExt;
-    let body =
-        futures_util::stream::once(
-            async move { Ok::<_, actix_web::Error>(web::Bytes::from(head)) },
-        )
-        .chain(pages);
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            "attachment; filename=\"tickets.csv\"",
-        ))
-        .streaming(body))
+    exports::respond(shape, "tickets", pages).await
 }

@@ -41,6 +41,11 @@ pub struct HistoryEntry {
     /// The value after the change: any JSON value or null.
     #[schema(value_type = Value)]
     pub new_value: Option<Value>,
+    /// On the `created` entry of a ticket made by a bulk import: `{import_id, row, line}`
+    /// (`import_id` is null for a dry run's check, which is never kept). Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub imported: Option<Value>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -77,6 +82,7 @@ impl TryFrom<HistoryRow> for HistoryEntry {
             field: r.field,
             old_value: r.old_value.map(|v| v.0),
             new_value: r.new_value.map(|v| v.0),
+            imported: r.imported.map(|v| v.0),
         })
     }
 }

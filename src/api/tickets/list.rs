@@ -96,7 +96,8 @@ pub(super) fn parse_query(
     probe_threshold: i64,
     now: DateTime<Utc>,
 ) -> Result<(TicketQuery, TicketFilter), ApiError> {
-    let (query, raw_fields): (TicketQuery, _) = list_query(pairs, &["format", "bom"])?;
+    let (query, raw_fields): (TicketQuery, _) =
+        list_query(pairs, &crate::api::exports::EXPORT_PARAMS)?;
     if query.sla.is_some() && !audience.is_staff() {
         return Err(ApiError::Forbidden(
             "The `sla` filter is for staff.".to_owned(),

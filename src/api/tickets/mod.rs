@@ -231,6 +231,7 @@ pub async fn create_ticket(
                         assignee: body.assignee,
                         group: body.group,
                         organization: body.organization,
+                        imported: None,
                     };
                     let ticket = svc::create(conn, &state2.definitions, &caller, &request, now)?;
                     Ok(Replayable::created(

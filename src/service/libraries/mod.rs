@@ -189,7 +189,7 @@ pub fn readable(
 }
 
 /// A library whose records the caller may change: 404 if unreadable, 403 if read-only.
-fn writable(
+pub(crate) fn writable(
     conn: &mut DbConnection,
     caller: &LibraryCaller,
     key: &str,

@@ -57,6 +57,7 @@ pub(super) fn file(
         assignee: None,
         group: None,
         organization: None,
+        imported: None,
     };
     let ticket = tickets::create(conn, env.definitions, caller, &request, now)?;
     attach_all(conn, env, caller, ticket.row.id, raw, parsed, now)?;

@@ -373,16 +373,24 @@ impl<'a> HistoryBatch<'a> {
             internal,
             state_since: None,
             template_id: self.template,
+            imported: None,
         };
         fill(&mut row);
         self.rows.push(row);
     }
 
-    /// The creation, with the initial field values (one entry, not one per field).
-    pub(crate) fn created(&mut self, state: &str, fields: &Map<String, Value>) {
+    /// The creation, with the initial field values (one entry, not one per field); for an
+    /// imported ticket, with the import and source row.
+    pub(crate) fn created(
+        &mut self,
+        state: &str,
+        fields: &Map<String, Value>,
+        imported: Option<&Value>,
+    ) {
         self.push(HistoryKind::Created, false, |r| {
             r.to_state = Some(state.to_owned());
             r.new_value = Some(Json(Value::Object(fields.clone())));
+            r.imported = imported.map(|v| Json(v.clone()));
         });
     }
 
@@ -439,6 +447,20 @@ pub struct NewTicketRequest {
     pub assignee: Option<UserId>,
     pub group: Option<GroupId>,
     pub organization: Option<OrganizationId>,
+    /// Set by a bulk import: where the ticket is placed and what its history says.
+    pub imported: Option<Imported>,
+}
+
+/// How an imported ticket is created (docs/import-export.md, "Tickets").
+#[derive(Debug, Clone, Default)]
+pub struct Imported {
+    /// Any state of the template (the initial one when absent); entered without a
+    /// transition, and the history's `created` entry says so.
+    pub state: Option<String>,
+    /// When it entered that state (when it was closed), if not when it was created.
+    pub entered_at: Option<DateTime<Utc>>,
+    /// The import and source row, kept on the `created` history entry.
+    pub source: Value,
 }
 
 /// Creates a ticket from the template's published version, in its initial state.
@@ -512,11 +534,28 @@ pub(crate) fn create_from(
     template_key: &str,
 ) -> Result<LoadedTicket, ServiceError> {
     let scope = &caller.scope;
-    let Some((stage, initial)) = def.states().find(|(_, s)| s.initial) else {
+    let placed = request.imported.as_ref().and_then(|i| i.state.as_deref());
+    let Some((stage, initial)) = def
+        .states()
+        .find(|(_, s)| placed.map_or(s.initial, |key| s.key == key))
+    else {
+        if placed.is_some() {
+            return Err(ServiceError::validation(
+                "state",
+                "unknown",
+                "the template has no state with this key",
+            ));
+        }
         return Err(ServiceError::Internal(
             "published template without an initial state".into(),
         ));
     };
+    let entered_at = request
+        .imported
+        .as_ref()
+        .and_then(|i| i.entered_at)
+        .filter(|at| *at >= now)
+        .map_or(now, |at| at);
     refuse_internal(
         &*def,
         caller.audience.is_staff(),
@@ -581,11 +620,16 @@ pub(crate) fn create_from(
             fields: &stored,
             created_by: caller.entity(),
             now: now.into(),
+            state_entered_at: entered_at.into(),
         },
     )?;
     reindex(conn, scope, &def, id, None, (&title, &fields))?;
     let mut history = HistoryBatch::new(caller, (id, *template_id), 1, now.into());
-    history.created(&initial.key, &fields);
+    history.created(
+        &initial.key,
+        &fields,
+        request.imported.as_ref().map(|i| &i.source),
+    );
     history.attribute("assignee", None, request.assignee);
     history.attribute("group", None, request.group);
     history.attribute("organization", None, organization);
@@ -634,7 +678,7 @@ pub(crate) fn create_from(
         version: 1,
         created_at: now.into(),
         updated_at: now.into(),
-        state_entered_at: now.into(),
+        state_entered_at: entered_at.into(),
     };
     Ok(LoadedTicket {
         row,

@@ -204,6 +204,7 @@ fn create_child_ticket(
         assignee: None,
         group: None,
         organization: parent.organization_id,
+        imported: None,
     };
     let workflow = TicketCaller {
         audience: Audience::Staff,

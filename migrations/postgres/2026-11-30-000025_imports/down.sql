@@ -1,0 +1,3 @@
+ALTER TABLE ticket_history DROP COLUMN imported;
+DROP TABLE import_rows;
+DROP TABLE imports;
