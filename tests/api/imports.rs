@@ -194,6 +194,28 @@ async fn a_cp932_cmdb_file_is_dry_run_then_imported_and_a_rerun_changes_nothing(
         again["counts"]["unchanged"], 1000,
         "re-running the same file is a no-op"
     );
+    // The records exported in CP932 import back unchanged, matched by id.
+    let exported = app
+        .client
+        .get(app.url("/api/v1/libraries/cmdb/records/export?encoding=cp932"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let back = post_csv(
+        &app,
+        &admin,
+        "target=library_records&library=cmdb&mode=upsert",
+        exported.to_vec(),
+        "shift_jis",
+    )
+    .await;
+    assert_eq!(back.status, StatusCode::CREATED, "{}", back.text);
+    let back = back.json();
+    assert_eq!(back["counts"]["unchanged"], 1000, "{}", back["counts"]);
     let status = app
         .get(
             &format!("/api/v1/imports/{}", real["id"].as_str().unwrap()),
@@ -472,6 +494,24 @@ async fn master_items_and_users_round_trip_and_other_tenants_see_nothing() {
         [(1, "created".to_owned()), (2, "unchanged".to_owned())]
     );
     let id = items.json()["id"].as_str().unwrap().to_owned();
+    // The users export imports back unchanged.
+    let exported = app.get("/api/v1/users/export", Some(&admin)).await;
+    assert_eq!(exported.status, StatusCode::OK, "{}", exported.text);
+    let back = post_csv(
+        &app,
+        &admin,
+        "target=users&mode=upsert",
+        exported.text.into_bytes(),
+        "utf-8",
+    )
+    .await;
+    assert_eq!(back.status, StatusCode::CREATED, "{}", back.text);
+    let back = back.json();
+    assert_eq!(
+        back["counts"]["unchanged"], back["counts"]["total"],
+        "{back}"
+    );
+    assert_eq!(back["counts"]["total"], 3);
 
     let other = app.tenant("other").await;
     let stranger = app.user_token(&other, "root", &["tenant_admin"]).await;
@@ -543,4 +583,70 @@ async fn a_large_file_runs_as_a_job_with_progress() {
         .json();
     assert_eq!(page["items"].as_array().unwrap().len(), 500);
     assert!(page["next_cursor"].is_string());
+}
+
+#[actix_web::test]
+async fn a_form_carries_the_options_and_a_cp932_file() {
+    let app = spawn_app().await;
+    let (_, admin) = setup(&app, "acme").await;
+    let (file, _, _) = encoding_rs::SHIFT_JIS.encode("コード,名称,Name\r\nxl,特大,Extra large\r\n");
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "options",
+            reqwest::multipart::Part::text(
+                json!({"target": "master_items", "master": "impact", "encoding": "cp932",
+                       "mapping": {"コード": "code", "名称": "label_ja", "Name": "label_en"}})
+                .to_string(),
+            )
+            .mime_str("application/json")
+            .unwrap(),
+        )
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(file.to_vec()).file_name("items.csv"),
+        );
+    let reply = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/imports"))
+                .bearer_auth(&admin)
+                .multipart(form),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    assert_eq!(reply.json()["encoding"], "cp932");
+    let item = app.get("/api/v1/masters/impact", Some(&admin)).await.json();
+    let xl = item["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["code"] == "xl")
+        .cloned()
+        .unwrap();
+    assert_eq!(xl["label"]["ja"], "特大");
+    assert_eq!(xl["label"]["en"], "Extra large");
+
+    // The export of the items, imported back unchanged, in CP932 both ways.
+    let bytes = app
+        .client
+        .get(app.url("/api/v1/masters/impact/items/export?encoding=cp932"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let back = post_csv(
+        &app,
+        &admin,
+        "target=master_items&master=impact&mode=upsert",
+        bytes.to_vec(),
+        "shift_jis",
+    )
+    .await;
+    assert_eq!(back.status, StatusCode::CREATED, "{}", back.text);
+    let back = back.json();
+    assert_eq!(back["counts"]["unchanged"], 3, "{back}");
+    assert_eq!(back["counts"]["total"], 3);
 }
