@@ -86,8 +86,8 @@ pub struct ImportRequest {
     #[serde(default)]
     #[schema(value_type = Object, additional_properties = true)]
     pub defaults: Map<String, Value>,
-    /// The layout of `content` or of the uploaded file (default: from the content type, else
-    /// `csv`).
+    /// The layout of `content` or of the uploaded file: `csv` (default), `jsonl` (one object
+    /// per line) or `json` (one array of objects).
     pub format: Option<SourceFormat>,
     /// The encoding of the file; absent: UTF-8 (a BOM is recognised), else CP932 when the
     /// bytes are valid CP932.

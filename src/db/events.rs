@@ -138,9 +138,14 @@ pub fn insert(
             Ok(Position { txid, seq })
         }
         // The tenant's next number, safe under the one-writer lock the transaction holds.
+        // `txid` is always 0 here; naming it makes (tenant_id, txid) an equality prefix of
+        // the primary key, so `max(seq)` is one index probe instead of a scan of every event
+        // of the tenant (the scan made each event cost O(events): 461 imported tickets/s at
+        // 100,000 against 3,648/s at 3,000).
         DbConnection::Sqlite(lite) => {
             let last: Option<i64> = events::table
                 .filter(events::tenant_id.eq(scope.tenant_id()))
+                .filter(events::txid.eq(0))
                 .select(diesel::dsl::max(events::seq))
                 .get_result(lite)?;
             let seq = last.unwrap_or(0) + 1;
@@ -288,6 +293,26 @@ struct Horizon {
     horizon: i64,
 }
 
+/// Events after `after` in feed order. On SQLite every event has `txid` 0, so the position
+/// is `txid = 0 AND seq > n`: an equality prefix and a range of the primary key, which SQLite
+/// reads as one index range. The general `txid > t OR (txid = t AND seq > n)` makes SQLite
+/// scan the tenant's events from the first one (O(events) per page).
+fn after_position(
+    conn: &DbConnection,
+    after: Position,
+) -> Box<dyn BoxableExpression<events::table, super::MultiBackend, SqlType = diesel::sql_types::Bool>>
+{
+    if matches!(conn, DbConnection::Sqlite(_)) && after.txid == 0 {
+        Box::new(events::txid.eq(0).and(events::seq.gt(after.seq)))
+    } else {
+        Box::new(
+            events::txid
+                .gt(after.txid)
+                .or(events::txid.eq(after.txid).and(events::seq.gt(after.seq))),
+        )
+    }
+}
+
 /// Up to `limit` events after `after`, in feed order, that `visibility` lets the reader see
 /// and `filter` asks for.
 pub fn after(
@@ -302,15 +327,11 @@ pub fn after(
     let mut query = events::table
         .filter(events::tenant_id.eq(scope.tenant_id()))
         .filter(events::txid.lt(horizon))
-        .filter(
-            events::txid
-                .gt(after.txid)
-                .or(events::txid.eq(after.txid).and(events::seq.gt(after.seq))),
-        )
         .order((events::txid.asc(), events::seq.asc()))
         .limit(limit)
         .select(COLUMNS)
         .into_boxed();
+    query = query.filter(after_position(conn, after));
     if !filter.types.is_empty() {
         query = query.filter(events::event_type.eq_any(filter.types.clone()));
     }
@@ -391,15 +412,11 @@ pub fn to_deliver(
     let mut query = events::table
         .filter(events::tenant_id.eq(scope.tenant_id()))
         .filter(events::txid.lt(horizon))
-        .filter(
-            events::txid
-                .gt(after.txid)
-                .or(events::txid.eq(after.txid).and(events::seq.gt(after.seq))),
-        )
         .order((events::txid.asc(), events::seq.asc()))
         .limit(limit)
         .select(COLUMNS)
         .into_boxed();
+    query = query.filter(after_position(conn, after));
     if !filter.types.is_empty() {
         query = query.filter(events::event_type.eq_any(filter.types.clone()));
     }

@@ -44,6 +44,8 @@ crate::domain::closed_set::closed_set! {
         Csv = "csv",
         /// One JSON object per line.
         Jsonl = "jsonl",
+        /// One JSON array of objects.
+        Json = "json",
     }
 }
 
@@ -222,6 +224,24 @@ pub fn read_jsonl(text: &str, max_rows: usize) -> Result<Vec<SourceRow>, SourceE
         objects.push((line, value));
     }
     read_objects(objects)
+}
+
+/// Reads a JSON array of objects (`line` is the object's position in the array, from 1).
+pub fn read_json_array(text: &str, max_rows: usize) -> Result<Vec<SourceRow>, SourceError> {
+    let values: Vec<Value> = serde_json::from_str(text).map_err(|e| SourceError::Syntax {
+        line: u64::try_from(e.line()).unwrap_or(0),
+        message: format!("not a JSON array of objects: {}", e.classify_message()),
+    })?;
+    if values.len() > max_rows {
+        return Err(SourceError::TooManyRows { limit: max_rows });
+    }
+    read_objects(
+        values
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (u64::try_from(i).unwrap_or(u64::MAX) + 1, v))
+            .collect(),
+    )
 }
 
 trait Classify {
@@ -433,6 +453,13 @@ mod tests {
         assert_eq!(
             read_jsonl("[1]\n", 10),
             Err(SourceError::NotObject { line: 1 })
+        );
+        let array = read_json_array("[{\"a\": 1}, {\"fields\": {\"b\": true}}]", 10).unwrap();
+        assert_eq!(array[1].get("field.b"), Some(&json!(true)));
+        assert_eq!(array[1].line, 2);
+        assert_eq!(
+            read_json_array("[1, 2]", 1),
+            Err(SourceError::TooManyRows { limit: 1 })
         );
     }
 

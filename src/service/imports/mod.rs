@@ -471,6 +471,7 @@ pub fn parse_source(
     match spec.format {
         SourceFormat::Csv => crate::domain::import::read_csv(source, max_rows),
         SourceFormat::Jsonl => crate::domain::import::read_jsonl(source, max_rows),
+        SourceFormat::Json => crate::domain::import::read_json_array(source, max_rows),
     }
 }
 
