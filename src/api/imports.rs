@@ -697,7 +697,14 @@ pub async fn create_import(
 ) -> Result<HttpResponse, ApiError> {
     let mut received = receive(&req, &query, payload).await?;
     svc::check_caller(&principal, &received.spec)?;
-    let (rows, source) = rows_of(&mut received)?;
+    // Decoding and reading up to 100,000 rows is CPU work: off the async threads.
+    let (received, read) = web::block(move || {
+        let read = rows_of(&mut received);
+        (received, read)
+    })
+    .await
+    .map_err(|_| ApiError::Internal("import reading cancelled".to_owned()))?;
+    let (rows, source) = read?;
     let dry_run = query.dry_run;
     let key = super::tickets::idempotency_key(&req)?;
     let fingerprint = idempotency::fingerprint(&(

@@ -272,7 +272,7 @@ fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, Star
     crate::jobs::register_sla(&jobs, config.sla_watch_interval);
     crate::jobs::register_reports(&jobs);
     crate::jobs::register_migrations(&jobs);
-    crate::jobs::register_imports(&jobs);
+    crate::jobs::register_imports(&jobs, config.jobs.lease);
     jobs.seed_recurring_blocking(clock.now())?;
     Ok(AppState {
         jobs,

@@ -84,21 +84,20 @@ pub fn find(
         .optional()
 }
 
-/// The import locked for its job's batch (PostgreSQL; SQLite has one writer).
-pub fn lock(
+/// Where the import stands, `(next_row, status)`, locked for its job's batch (PostgreSQL;
+/// SQLite has one writer). The source is not read: a batch needs only the position.
+pub fn lock_position(
     conn: &mut DbConnection,
     scope: &TenantScope,
     id: ImportId,
-) -> QueryResult<Option<ImportRow>> {
+) -> QueryResult<Option<(i64, String)>> {
+    let query = imports::table
+        .filter(imports::tenant_id.eq(scope.tenant_id()))
+        .filter(imports::id.eq(id))
+        .select((imports::next_row, imports::status));
     match conn {
-        DbConnection::Postgres(pg) => imports::table
-            .filter(imports::tenant_id.eq(scope.tenant_id()))
-            .filter(imports::id.eq(id))
-            .select(ImportRow::as_select())
-            .for_update()
-            .first(pg)
-            .optional(),
-        DbConnection::Sqlite(_) => find(conn, scope, id),
+        DbConnection::Postgres(pg) => query.for_update().first(pg).optional(),
+        DbConnection::Sqlite(lite) => query.first(lite).optional(),
     }
 }
 

@@ -3,9 +3,10 @@
 //! given type takes (dates written the Japanese way, full-width digits, `;`-joined lists).
 
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveDateTime, TimeZone};
-use serde_json::{Map, Number, Value};
+use serde_json::{Number, Value};
 use unicode_normalization::UnicodeNormalization;
 
 use super::tabular::plain_cell;
@@ -56,12 +57,17 @@ crate::domain::closed_set::closed_set! {
 pub struct SourceRow {
     pub number: i64,
     pub line: i64,
-    pub cells: Vec<(String, Value)>,
+    /// Column names are shared by every row of a file (one allocation per column, not per
+    /// cell: a 100,000-row file is held whole while a job turn runs).
+    pub cells: Vec<(Arc<str>, Value)>,
 }
 
 impl SourceRow {
     pub fn get(&self, column: &str) -> Option<&Value> {
-        self.cells.iter().find(|(c, _)| c == column).map(|(_, v)| v)
+        self.cells
+            .iter()
+            .find(|(c, _)| &**c == column)
+            .map(|(_, v)| v)
     }
 }
 
@@ -136,6 +142,7 @@ pub fn read_csv(text: &str, max_rows: usize) -> Result<Vec<SourceRow>, SourceErr
         return Err(SourceError::Empty);
     }
     check_header(&headers)?;
+    let headers: Vec<Arc<str>> = headers.into_iter().map(Arc::from).collect();
     let mut rows = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
@@ -156,7 +163,7 @@ pub fn read_csv(text: &str, max_rows: usize) -> Result<Vec<SourceRow>, SourceErr
         let cells = headers
             .iter()
             .zip(record.iter())
-            .map(|(h, c)| (h.clone(), Value::String(plain_cell(c).to_owned())))
+            .map(|(h, c)| (Arc::clone(h), Value::String(plain_cell(c).to_owned())))
             .collect();
         rows.push(SourceRow {
             number: i64::try_from(rows.len()).unwrap_or(i64::MAX) + 1,
@@ -271,9 +278,13 @@ pub fn read_objects(objects: Vec<(u64, Value)>) -> Result<Vec<SourceRow>, Source
         for (key, value) in object {
             match (key.as_str(), value) {
                 ("fields", Value::Object(fields)) => {
-                    cells.extend(fields.into_iter().map(|(k, v)| (format!("field.{k}"), v)));
+                    cells.extend(
+                        fields
+                            .into_iter()
+                            .map(|(k, v)| (Arc::from(format!("field.{k}")), v)),
+                    );
                 }
-                (_, value) => cells.push((key, value)),
+                (_, value) => cells.push((Arc::from(key), value)),
             }
         }
         rows.push(SourceRow {
@@ -396,14 +407,6 @@ pub fn scalar_value<Z: TimeZone>(
         FieldType::Boolean => parse_bool(raw).map(Value::Bool),
         _ => None,
     }
-}
-
-/// A JSON object of the cells whose column starts with `prefix`, prefix removed.
-pub fn with_prefix(row: &SourceRow, prefix: &str) -> Map<String, Value> {
-    row.cells
-        .iter()
-        .filter_map(|(c, v)| c.strip_prefix(prefix).map(|k| (k.to_owned(), v.clone())))
-        .collect()
 }
 
 #[cfg(test)]

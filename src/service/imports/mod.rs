@@ -188,8 +188,8 @@ pub fn columns_of(rows: &[SourceRow]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for row in rows {
         for (c, _) in &row.cells {
-            if !out.contains(c) {
-                out.push(c.clone());
+            if !out.iter().any(|o| o.as_str() == &**c) {
+                out.push(c.to_string());
             }
         }
     }
@@ -484,7 +484,7 @@ pub enum Turn {
     Finished,
 }
 
-/// One turn of the `import.run` job: batches of [`BATCH_ROWS`] rows until `deadline`, each
+/// One turn of the `import.run` job: batches of [`BATCH_ROWS`] rows while `keep_going`, each
 /// batch one transaction that locks the import, checks no other runner moved it on, applies
 /// the rows and records their outcomes and the next row.
 pub fn run_batches(
@@ -493,7 +493,7 @@ pub fn run_batches(
     tenant: crate::domain::ids::TenantId,
     id: ImportId,
     clock: &dyn crate::clock::Clock,
-    deadline: std::time::Instant,
+    keep_going: &dyn Fn() -> bool,
 ) -> Result<Turn, ServiceError> {
     let scope = crate::auth::job_scope(tenant);
     let Some(row) =
@@ -545,10 +545,10 @@ pub fn run_batches(
         let now = clock.now();
         let expected = i64::try_from(next).unwrap_or(i64::MAX);
         let moved = db.write_blocking(|conn| {
-            let Some(current) = store::lock(conn, &scope, id)? else {
+            let Some((next_row, status)) = store::lock_position(conn, &scope, id)? else {
                 return Ok::<_, ServiceError>(false);
             };
-            if current.next_row != expected || current.status == store::DONE {
+            if next_row != expected || status == store::DONE || status == store::FAILED {
                 return Ok(false);
             }
             store::start(conn, &scope, id, now.into())?;
@@ -576,7 +576,7 @@ pub fn run_batches(
             return Ok(Turn::Finished);
         }
         next = end;
-        if std::time::Instant::now() >= deadline && next < rows.len() {
+        if !keep_going() && next < rows.len() {
             return Ok(Turn::More);
         }
     }
