@@ -44,3 +44,17 @@ measure() {
 }
 
 rss() { awk '/VmHWM/ {printf "%.0f MB", $2/1024}' "/proc/$server/status"; }
+
+# POST/GET with a token; prints the body, fails loudly on a non-2xx answer.
+call() {
+  local method=$1 path=$2 auth=$3 body=${4:-} code
+  code=$(curl -s -o "$work/reply.json" -w '%{http_code}' -X "$method" "$BASE$path" \
+    ${auth:+-H "authorization: Bearer $auth"} -H 'content-type: application/json' ${body:+-d "$body"})
+  if [ "${code:0:1}" != 2 ]; then
+    echo "$method $path: HTTP $code" >&2
+    cat "$work/reply.json" >&2
+    exit 1
+  fi
+  cat "$work/reply.json"
+}
+field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }

@@ -36,18 +36,6 @@ bin=$PWD/target/release/stageflow
 # shellcheck source=bench/common.sh
 source bench/common.sh
 
-call() {
-  local method=$1 path=$2 auth=$3 body=${4:-} code
-  code=$(curl -s -o "$work/reply.json" -w '%{http_code}' -X "$method" "$BASE$path" \
-    ${auth:+-H "authorization: Bearer $auth"} -H 'content-type: application/json' ${body:+-d "$body"})
-  if [ "${code:0:1}" != 2 ]; then
-    echo "$method $path: HTTP $code" >&2
-    cat "$work/reply.json" >&2
-    exit 1
-  fi
-  cat "$work/reply.json"
-}
-field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
 setup_tenant() {
   local op plan account
@@ -97,7 +85,7 @@ run_import() {
 import json, sys, datetime
 s = json.load(open(sys.argv[1]))
 parse = lambda t: datetime.datetime.fromisoformat(t.replace("Z", "+00:00"))
-seconds = (parse(s["finished_at"]) - parse(s["started_at"])).total_seconds()
+seconds = max((parse(s["finished_at"]) - parse(s["started_at"])).total_seconds(), 1e-3)
 rows = s["total_rows"]
 wall = float(sys.argv[3]) - float(sys.argv[2])
 cpu = (int(sys.argv[5]) - int(sys.argv[4])) / max(rows, 1)

@@ -86,6 +86,19 @@ async fn post_csv(
     .await
 }
 
+/// The bytes of a download (an export).
+async fn download(app: &TestApp, token: &str, path: &str) -> Vec<u8> {
+    let reply = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK, "{path}");
+    reply.bytes().await.unwrap().to_vec()
+}
+
 fn outcomes(reply: &Value) -> Vec<(i64, String)> {
     reply["rows"]
         .as_array()
@@ -195,21 +208,17 @@ async fn a_cp932_cmdb_file_is_dry_run_then_imported_and_a_rerun_changes_nothing(
         "re-running the same file is a no-op"
     );
     // The records exported in CP932 import back unchanged, matched by id.
-    let exported = app
-        .client
-        .get(app.url("/api/v1/libraries/cmdb/records/export?encoding=cp932"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let exported = download(
+        &app,
+        &admin,
+        "/api/v1/libraries/cmdb/records/export?encoding=cp932",
+    )
+    .await;
     let back = post_csv(
         &app,
         &admin,
         "target=library_records&library=cmdb&mode=upsert",
-        exported.to_vec(),
+        exported,
         "shift_jis",
     )
     .await;
@@ -627,21 +636,17 @@ async fn a_form_carries_the_options_and_a_cp932_file() {
     assert_eq!(xl["label"]["en"], "Extra large");
 
     // The export of the items, imported back unchanged, in CP932 both ways.
-    let bytes = app
-        .client
-        .get(app.url("/api/v1/masters/impact/items/export?encoding=cp932"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let bytes = download(
+        &app,
+        &admin,
+        "/api/v1/masters/impact/items/export?encoding=cp932",
+    )
+    .await;
     let back = post_csv(
         &app,
         &admin,
         "target=master_items&master=impact&mode=upsert",
-        bytes.to_vec(),
+        bytes,
         "shift_jis",
     )
     .await;

@@ -342,6 +342,16 @@ impl Values<'_> {
         self.values.get(name).map(|(_, v)| v)
     }
 
+    /// A boolean cell (`None` when absent or empty; an error when it is not a boolean).
+    fn flag(&mut self, name: &str) -> Option<bool> {
+        let text = self.text(name)?;
+        let flag = crate::domain::import::parse_bool(&text);
+        if flag.is_none() {
+            self.fail(name, ("invalid_type", "must be true or false".to_owned()));
+        }
+        flag
+    }
+
     fn fail(&mut self, name: &str, (code, message): CellError) {
         let column = self.values.get(name).and_then(|(c, _)| c.clone());
         self.errors.push(RowError {
@@ -823,20 +833,7 @@ fn user_row(
         );
     }
     let organization = id_of::<OrganizationId>(conn, &scope, lookups, v, "organization")?;
-    let active = match v
-        .text("active")
-        .map(|t| crate::domain::import::parse_bool(&t))
-    {
-        Some(Some(b)) => Some(b),
-        Some(None) => {
-            v.fail(
-                "active",
-                ("invalid_type", "must be true or false".to_owned()),
-            );
-            None
-        }
-        None => None,
-    };
+    let active = v.flag("active");
     if failed_early(v) {
         return Ok(None);
     }
@@ -952,20 +949,7 @@ fn item_row(
         },
         None => None,
     };
-    let active = match v
-        .text("active")
-        .map(|t| crate::domain::import::parse_bool(&t))
-    {
-        Some(Some(b)) => Some(b),
-        Some(None) => {
-            v.fail(
-                "active",
-                ("invalid_type", "must be true or false".to_owned()),
-            );
-            None
-        }
-        None => None,
-    };
+    let active = v.flag("active");
     let parent = if v.has("parent") {
         match v.text("parent").map(|p| ItemCode::parse(&p)) {
             Some(Ok(p)) => Some(Some(p)),
