@@ -275,6 +275,8 @@ fn provision(
             max_processes: 50,
             max_users: 1000,
             max_stored_bytes: None,
+            max_import_rows: None,
+            max_import_bytes: None,
         },
         now,
     )?;

@@ -25,10 +25,6 @@ use crate::domain::tabular::{self, TextEncoding};
 use crate::service::idempotency::{self, Replayable};
 use crate::service::imports::{self as svc, ColumnMap, ImportSpec, RunContext};
 
-/// The largest import file (bytes).
-pub const MAX_IMPORT_BYTES: usize = 32 * 1024 * 1024;
-/// The most data rows in one file.
-pub const MAX_IMPORT_ROWS: usize = 100_000;
 /// Files with more data rows than this run as a job (a real run; a dry run is always answered
 /// at once).
 pub const INLINE_ROWS: usize = 2_000;
@@ -422,8 +418,8 @@ fn spec_of(request: &ImportRequest, format: SourceFormat) -> Result<ImportSpec, 
     })
 }
 
-/// Reads at most [`MAX_IMPORT_BYTES`] of a stream.
-async fn read_capped<S, E>(mut stream: S) -> Result<Vec<u8>, ApiError>
+/// Reads at most `limit` bytes of a stream (413 beyond).
+async fn read_capped<S, E>(mut stream: S, limit: usize) -> Result<Vec<u8>, ApiError>
 where
     S: futures_util::Stream<Item = Result<web::Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -431,10 +427,8 @@ where
     let mut out = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ApiError::Malformed(format!("The upload broke off: {e}")))?;
-        if out.len() + chunk.len() > MAX_IMPORT_BYTES {
-            return Err(ApiError::PayloadTooLarge {
-                limit: MAX_IMPORT_BYTES,
-            });
+        if out.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
         }
         out.extend_from_slice(&chunk);
     }
@@ -457,6 +451,7 @@ async fn receive(
     req: &HttpRequest,
     query: &ImportQuery,
     payload: web::Payload,
+    caps: svc::ImportCaps,
 ) -> Result<Received, ApiError> {
     let mime = actix_web::HttpMessage::mime_type(req).ok().flatten();
     let Some(mime) = mime else {
@@ -468,7 +463,7 @@ async fn receive(
     let essence = mime.essence_str().to_owned();
     match essence.as_str() {
         "application/json" => {
-            let body = read_capped(payload).await?;
+            let body = read_capped(payload, caps.bytes).await?;
             let request = parse_request(&body)?;
             let spec = spec_of(&request, SourceFormat::Csv)?;
             if request.content.is_some() && spec.encoding == Some(TextEncoding::Cp932) {
@@ -508,9 +503,9 @@ async fn receive(
                     part.map_err(|e| ApiError::Malformed(format!("The form cannot be read: {e}")))?;
                 match part.name().unwrap_or("") {
                     "options" if options.is_none() => {
-                        options = Some(parse_request(&read_capped(part).await?)?);
+                        options = Some(parse_request(&read_capped(part, caps.bytes).await?)?);
                     }
-                    "file" if file.is_none() => file = Some(read_capped(part).await?),
+                    "file" if file.is_none() => file = Some(read_capped(part, caps.bytes).await?),
                     other => {
                         return Err(ApiError::validation(
                             other,
@@ -581,7 +576,7 @@ async fn receive(
             };
             Ok(Received {
                 spec: spec_of(&request, format)?,
-                bytes: Some(read_capped(payload).await?),
+                bytes: Some(read_capped(payload, caps.bytes).await?),
                 rows: None,
             })
         }
@@ -597,12 +592,18 @@ fn file_error(code: &str, message: String) -> ApiError {
 }
 
 /// The rows of what was received, and the source text a stored import keeps.
-fn rows_of(received: &mut Received) -> Result<(Vec<SourceRow>, String), ApiError> {
+fn rows_of(
+    received: &mut Received,
+    caps: svc::ImportCaps,
+) -> Result<(Vec<SourceRow>, String), ApiError> {
     if let Some(rows) = received.rows.take() {
-        if rows.len() > MAX_IMPORT_ROWS {
+        if rows.len() > caps.rows {
             return Err(file_error(
                 "too_many_rows",
-                format!("at most {MAX_IMPORT_ROWS} rows per import"),
+                format!(
+                    "at most {} rows per import (the plan's max_import_rows)",
+                    caps.rows
+                ),
             ));
         }
         let source = rows
@@ -632,7 +633,7 @@ fn rows_of(received: &mut Received) -> Result<(Vec<SourceRow>, String), ApiError
             ),
         })?;
     received.spec.encoding = Some(encoding);
-    let parsed = svc::parse_source(&received.spec, &text, MAX_IMPORT_ROWS).map_err(|e| {
+    let parsed = svc::parse_source(&received.spec, &text, caps.rows).map_err(|e| {
         use crate::domain::import::SourceError as E;
         let code = match e {
             E::Empty => "empty",
@@ -656,8 +657,9 @@ fn rows_of(received: &mut Received) -> Result<(Vec<SourceRow>, String), ApiError
 /// `encoding`) and the columns matched by name. The raw forms are not listed as request
 /// content types so that generated clients, which cannot send them, stay valid.
 ///
-/// A malformed file (bad encoding, ragged rows, a bad header, more than 100,000 rows or
-/// 32 MiB) is 422 and nothing is written. Each row is applied through the same use case as
+/// A malformed file (bad encoding, ragged rows, a bad header, more rows than the plan's
+/// `max_import_rows`, default 100,000) is 422, a file over the plan's `max_import_bytes`
+/// (default 32 MiB) is 413, and nothing is written. Each row is applied through the same use case as
 /// its API (fields, rights and audit alike) in its own savepoint: a failing row is reported
 /// with its located errors and the others go on. Cells are never evaluated: `=cmd` is text,
 /// and a leading `'` before a formula character (as exports write it) is dropped.
@@ -695,11 +697,16 @@ pub async fn create_import(
     query: web::Query<ImportQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let mut received = receive(&req, &query, payload).await?;
+    let scope = principal.require(&crate::domain::identity::Role::ALL)?;
+    let caps = state
+        .db
+        .read(move |conn| svc::caps(conn, &scope).map_err(ApiError::from))
+        .await?;
+    let mut received = receive(&req, &query, payload, caps).await?;
     svc::check_caller(&principal, &received.spec)?;
     // Decoding and reading up to 100,000 rows is CPU work: off the async threads.
     let (received, read) = web::block(move || {
-        let read = rows_of(&mut received);
+        let read = rows_of(&mut received, caps);
         (received, read)
     })
     .await

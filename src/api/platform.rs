@@ -31,6 +31,10 @@ pub struct Plan {
     /// Bytes of attachments an account may store across its tenants (each attachment counts
     /// its full size); `null`: unlimited.
     pub max_stored_bytes: Option<i64>,
+    /// Data rows of one bulk import (`POST /imports`); `null`: the server's default, 100,000.
+    pub max_import_rows: Option<i64>,
+    /// Bytes of one bulk import's file; `null`: the server's default, 32 MiB.
+    pub max_import_bytes: Option<i64>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -45,6 +49,8 @@ impl From<PlanRow> for Plan {
             max_processes: row.max_processes,
             max_users: row.max_users,
             max_stored_bytes: row.max_stored_bytes,
+            max_import_rows: row.max_import_rows,
+            max_import_bytes: row.max_import_bytes,
             version: row.version,
             created_at: row.created_at.0,
             updated_at: row.updated_at.0,
@@ -73,6 +79,17 @@ pub struct CreatePlan {
     #[validate(range(min = 0))]
     #[schema(minimum = 0)]
     pub max_stored_bytes: Option<i64>,
+    /// Data rows of one bulk import, 1–1,000,000; absent or `null`: the default, 100,000.
+    #[serde(default)]
+    #[validate(range(min = 1, max = 1_000_000))]
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    pub max_import_rows: Option<i64>,
+    /// Bytes of one bulk import's file, 1–268,435,456 (256 MiB; the file is held in memory
+    /// while it is read); absent or `null`: the default, 33,554,432 (32 MiB).
+    #[serde(default)]
+    #[validate(range(min = 1, max = 268_435_456))]
+    #[schema(minimum = 1, maximum = 268_435_456)]
+    pub max_import_bytes: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -95,6 +112,35 @@ pub struct UpdatePlan {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i64>)]
     pub max_stored_bytes: Option<Option<i64>>,
+    /// 1–1,000,000; `null`: back to the default (100,000).
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000)]
+    pub max_import_rows: Option<Option<i64>>,
+    /// 1–268,435,456; `null`: back to the default (32 MiB).
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 268_435_456)]
+    pub max_import_bytes: Option<Option<i64>>,
+}
+
+/// 422 for an import cap of a plan change outside its range (`validator` does not look
+/// inside the double option).
+fn check_import_caps(body: &UpdatePlan) -> Result<(), ApiError> {
+    let caps = [
+        ("max_import_rows", body.max_import_rows, 1_000_000),
+        ("max_import_bytes", body.max_import_bytes, 268_435_456),
+    ];
+    for (field, value, most) in caps {
+        if let Some(Some(v)) = value
+            && !(1..=most).contains(&v)
+        {
+            return Err(ApiError::validation(
+                field,
+                "range",
+                format!("must be 1 to {most}, or null for the default"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Lists plans in creation order.
@@ -155,6 +201,8 @@ pub async fn create_plan(
         max_processes: body.max_processes,
         max_users: body.max_users,
         max_stored_bytes: body.max_stored_bytes,
+        max_import_rows: body.max_import_rows,
+        max_import_bytes: body.max_import_bytes,
     };
     let now = state.clock.now();
     let plan = state
@@ -216,6 +264,7 @@ pub async fn update_plan(
 ) -> Result<HttpResponse, ApiError> {
     principal.operator()?;
     body.validate()?;
+    check_import_caps(&body)?;
     let expected = if_match(&req)?;
     let body = body.into_inner();
     let changes = PlanChanges {
@@ -224,6 +273,8 @@ pub async fn update_plan(
         max_processes: body.max_processes,
         max_users: body.max_users,
         max_stored_bytes: body.max_stored_bytes,
+        max_import_rows: body.max_import_rows,
+        max_import_bytes: body.max_import_bytes,
     };
     let (id, now) = (id.into_inner(), state.clock.now());
     let plan = state

@@ -19,6 +19,10 @@ pub struct PlanRow {
     pub updated_at: Timestamp,
     /// Bytes of attachments an account may store; `None` = unlimited.
     pub max_stored_bytes: Option<i64>,
+    /// Data rows of one bulk import; `None`: the server's default.
+    pub max_import_rows: Option<i64>,
+    /// Bytes of one bulk import's file; `None`: the server's default.
+    pub max_import_bytes: Option<i64>,
 }
 
 #[derive(Debug, Insertable)]
@@ -30,6 +34,8 @@ pub struct NewPlan<'a> {
     pub max_processes: i32,
     pub max_users: i32,
     pub max_stored_bytes: Option<i64>,
+    pub max_import_rows: Option<i64>,
+    pub max_import_bytes: Option<i64>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -43,6 +49,9 @@ pub struct PlanChanges {
     pub max_users: Option<i32>,
     /// `Some(None)` makes storage unlimited.
     pub max_stored_bytes: Option<Option<i64>>,
+    /// `Some(None)`: back to the server's default.
+    pub max_import_rows: Option<Option<i64>>,
+    pub max_import_bytes: Option<Option<i64>>,
 }
 
 #[derive(Debug, Clone, Queryable)]

@@ -59,6 +59,8 @@ diesel::table! {
         created_at -> DbTimestamp,
         updated_at -> DbTimestamp,
         max_stored_bytes -> Nullable<BigInt>,
+        max_import_rows -> Nullable<BigInt>,
+        max_import_bytes -> Nullable<BigInt>,
     }
 }
 

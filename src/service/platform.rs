@@ -103,6 +103,9 @@ pub struct PlanInput {
     pub max_users: i32,
     /// `None`: unlimited.
     pub max_stored_bytes: Option<i64>,
+    /// `None`: the server's defaults.
+    pub max_import_rows: Option<i64>,
+    pub max_import_bytes: Option<i64>,
 }
 
 pub fn create_plan(
@@ -120,6 +123,8 @@ pub fn create_plan(
             max_processes: input.max_processes,
             max_users: input.max_users,
             max_stored_bytes: input.max_stored_bytes,
+            max_import_rows: input.max_import_rows,
+            max_import_bytes: input.max_import_bytes,
             created_at: now.into(),
             updated_at: now.into(),
         },
@@ -133,7 +138,9 @@ pub fn create_plan(
         ("plan", plan.id),
         json!({"name": plan.name, "max_tenants": plan.max_tenants,
                "max_processes": plan.max_processes, "max_users": plan.max_users,
-               "max_stored_bytes": plan.max_stored_bytes}),
+               "max_stored_bytes": plan.max_stored_bytes,
+               "max_import_rows": plan.max_import_rows,
+               "max_import_bytes": plan.max_import_bytes}),
         now.into(),
     )?;
     Ok(plan)
@@ -160,7 +167,9 @@ pub fn update_plan(
         ("plan", id),
         json!({"name": plan.name, "max_tenants": plan.max_tenants,
                "max_processes": plan.max_processes, "max_users": plan.max_users,
-               "max_stored_bytes": plan.max_stored_bytes}),
+               "max_stored_bytes": plan.max_stored_bytes,
+               "max_import_rows": plan.max_import_rows,
+               "max_import_bytes": plan.max_import_bytes}),
         now.into(),
     )?;
     Ok(plan)

@@ -655,3 +655,46 @@ async fn a_form_carries_the_options_and_a_cp932_file() {
     assert_eq!(back["counts"]["unchanged"], 3, "{back}");
     assert_eq!(back["counts"]["total"], 3);
 }
+
+#[actix_web::test]
+async fn the_plan_caps_rows_and_bytes_of_one_import() {
+    let app = spawn_app().await;
+    let (tenant, admin) = setup(&app, "acme").await;
+    let operator = app.operator_token().await;
+    let plan = format!("/api/v1/plans/{}", tenant.plan_id);
+    let shown = app.get(&plan, Some(&operator)).await.json();
+    assert_eq!(shown["max_import_rows"], Value::Null, "null: the default");
+    app.patch_json(&plan, Some(&operator), &json!({"max_import_rows": 0}))
+        .await
+        .assert_problem(422, "/problems/validation");
+    let capped = app
+        .patch_json(
+            &plan,
+            Some(&operator),
+            &json!({"max_import_rows": 2, "max_import_bytes": 64}),
+        )
+        .await;
+    assert_eq!(capped.status, StatusCode::OK, "{}", capped.text);
+    assert_eq!(capped.json()["max_import_rows"], 2);
+
+    let query = "target=master_items&master=impact";
+    let three = post_csv(&app, &admin, query, b"code\na\nb\nc\n".to_vec(), "utf-8").await;
+    let problem = three.assert_problem(422, "/problems/validation");
+    assert_eq!(problem["errors"][0]["code"], "too_many_rows", "{problem}");
+    let big = post_csv(&app, &admin, query, vec![b'a'; 65], "utf-8").await;
+    big.assert_problem(413, "/problems/payload-too-large");
+    let two = post_csv(&app, &admin, query, b"code\na\nb\n".to_vec(), "utf-8").await;
+    assert_eq!(two.status, StatusCode::CREATED, "{}", two.text);
+
+    // Back to the defaults.
+    let reset = app
+        .patch_json(
+            &plan,
+            Some(&operator),
+            &json!({"max_import_rows": null, "max_import_bytes": null}),
+        )
+        .await;
+    assert_eq!(reset.json()["max_import_bytes"], Value::Null);
+    let three = post_csv(&app, &admin, query, b"code\nd\ne\nf\n".to_vec(), "utf-8").await;
+    assert_eq!(three.status, StatusCode::CREATED, "{}", three.text);
+}

@@ -610,3 +610,38 @@ pub fn acting_user(
         None => Ok(None),
     }
 }
+
+/// Data rows of one import when the plan sets none.
+pub const DEFAULT_MAX_ROWS: usize = 100_000;
+/// Bytes of one import's file when the plan sets none.
+pub const DEFAULT_MAX_BYTES: usize = 32 * 1024 * 1024;
+
+/// The caps on one import, from the tenant's plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportCaps {
+    pub rows: usize,
+    pub bytes: usize,
+}
+
+/// The tenant's plan's caps on one import (`max_import_rows`, `max_import_bytes`), or the
+/// defaults where the plan sets none.
+pub fn caps(conn: &mut DbConnection, scope: &TenantScope) -> Result<ImportCaps, ServiceError> {
+    let tenant =
+        db::platform::find_tenant(conn, scope.tenant_id())?.ok_or(ServiceError::NotFound)?;
+    let plan = db::platform::plan_of_account(conn, tenant.account_id)?;
+    let cap = |value: Option<i64>, default: usize| {
+        value
+            .and_then(|v| usize::try_from(v).ok())
+            .unwrap_or(default)
+    };
+    Ok(ImportCaps {
+        rows: cap(
+            plan.as_ref().and_then(|p| p.max_import_rows),
+            DEFAULT_MAX_ROWS,
+        ),
+        bytes: cap(
+            plan.as_ref().and_then(|p| p.max_import_bytes),
+            DEFAULT_MAX_BYTES,
+        ),
+    })
+}
