@@ -11,7 +11,6 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use super::common::{Page, PageParams};
@@ -714,11 +713,7 @@ pub async fn create_import(
     let (rows, source) = read?;
     let dry_run = query.dry_run;
     let key = super::tickets::idempotency_key(&req)?;
-    let fingerprint = idempotency::fingerprint(&(
-        &received.spec,
-        dry_run,
-        hex(&Sha256::digest(source.as_bytes())),
-    ));
+    let fingerprint = idempotency::fingerprint(&(&received.spec, dry_run, &source));
     let now = state.clock.now();
     let retention = state.config.idempotency_retention;
     let st = state.clone();
@@ -801,10 +796,6 @@ pub async fn create_import(
         })
         .await?;
     Ok(super::tickets::replay_response(response))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn mapped(plan: &svc::ColumnPlan) -> Vec<MappedColumn> {

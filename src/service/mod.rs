@@ -70,3 +70,31 @@ pub(crate) fn unique_or(error: diesel::result::Error, what: &str) -> ServiceErro
         error.into()
     }
 }
+
+/// Runs `run` in a savepoint and rolls it back whatever the result (dry runs: a transition's,
+/// an import's).
+pub(crate) fn rolled_back<T>(
+    conn: &mut DbConnection,
+    run: impl FnOnce(&mut DbConnection) -> Result<T, ServiceError>,
+) -> Result<T, ServiceError> {
+    enum Undo<T> {
+        Done(Box<T>),
+        Failed(ServiceError),
+    }
+    impl<T> From<diesel::result::Error> for Undo<T> {
+        fn from(e: diesel::result::Error) -> Self {
+            Undo::Failed(e.into())
+        }
+    }
+    let result = diesel::Connection::transaction::<(), Undo<T>, _>(conn, |c| {
+        Err(match run(c) {
+            Ok(done) => Undo::Done(Box::new(done)),
+            Err(e) => Undo::Failed(e),
+        })
+    });
+    match result {
+        Err(Undo::Done(done)) => Ok(*done),
+        Err(Undo::Failed(e)) => Err(e),
+        Ok(()) => Err(ServiceError::Internal("dry run committed".to_owned())),
+    }
+}

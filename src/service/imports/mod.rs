@@ -280,7 +280,7 @@ pub fn run_inline(
     let scope = cx.principal.audit_scope();
     let mut lookups = Lookups::load(conn, &scope, cx.spec)?;
     let results = if dry_run {
-        rolled_back(conn, |c| apply_rows(c, cx, plan, &mut lookups, rows))?
+        crate::service::rolled_back(conn, |c| apply_rows(c, cx, plan, &mut lookups, rows))?
     } else {
         apply_rows(conn, cx, plan, &mut lookups, rows)?
     };
@@ -292,22 +292,6 @@ pub fn run_inline(
         counts,
         rows: results,
     })
-}
-
-/// Runs `run` in a savepoint and rolls it back whatever the result.
-fn rolled_back<T>(
-    conn: &mut DbConnection,
-    run: impl FnOnce(&mut DbConnection) -> Result<T, ServiceError>,
-) -> Result<T, ServiceError> {
-    let mut kept = None;
-    let result = diesel::Connection::transaction::<(), ServiceError, _>(conn, |c| {
-        kept = Some(run(c));
-        Err(ServiceError::Internal("rolled back".to_owned()))
-    });
-    match (kept, result) {
-        (Some(outcome), Err(_)) => outcome,
-        _ => Err(ServiceError::Internal("dry run committed".to_owned())),
-    }
 }
 
 /// A stored import as first written.

@@ -269,34 +269,7 @@ pub fn fire(
 ) -> Result<TransitionOutcome, ServiceError> {
     match cx.mode {
         Mode::Execute => execute(conn, cx, request),
-        Mode::DryRun => rolled_back(conn, |c| execute(c, cx, request)),
-    }
-}
-
-/// Runs `run` in a savepoint and rolls it back whatever the result.
-fn rolled_back<T>(
-    conn: &mut DbConnection,
-    run: impl FnOnce(&mut DbConnection) -> Result<T, ServiceError>,
-) -> Result<T, ServiceError> {
-    enum Undo<T> {
-        Done(Box<T>),
-        Failed(ServiceError),
-    }
-    impl<T> From<diesel::result::Error> for Undo<T> {
-        fn from(e: diesel::result::Error) -> Self {
-            Undo::Failed(e.into())
-        }
-    }
-    let result = diesel::Connection::transaction::<(), Undo<T>, _>(conn, |c| {
-        Err(match run(c) {
-            Ok(done) => Undo::Done(Box::new(done)),
-            Err(e) => Undo::Failed(e),
-        })
-    });
-    match result {
-        Err(Undo::Done(done)) => Ok(*done),
-        Err(Undo::Failed(e)) => Err(e),
-        Ok(()) => Err(ServiceError::Internal("dry run committed".to_owned())),
+        Mode::DryRun => crate::service::rolled_back(conn, |c| execute(c, cx, request)),
     }
 }
 
