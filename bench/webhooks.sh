@@ -8,6 +8,9 @@
 #   2. create, one subscription to ticket.created: the same run; every ticket is delivered,
 #      and the receiver's arrival time minus the event's `at` gives the delivery lag
 #      (p50/p99/max over every delivery of the run);
+#   2b. the subscription disabled, the create run once more: the subscription's cost is run 2
+#      against the mean of runs 1 and 2b (the database grows over the runs, which would
+#      otherwise count against run 2 alone);
 #   3. delivery rate: the receiver answers 503 with `Retry-After: <one HTTP date>` while
 #      HOLD_CREATES tickets are created, so every delivery becomes due at the same instant;
 #      then it answers 200, and deliveries/s = held deliveries ÷ (last − first arrival).
@@ -142,11 +145,12 @@ for backend in $BACKENDS; do
   read -r rps _ p99 err sock < <(measure "$CLIENTS" "$DURATION" create.lua "$BASE/")
   rows+=("| $backend | create, events, no subscription | $CLIENTS | $rps | $p99 | – | – | – | – | – |")
   echo "${rows[-1]}" >&2
+  before_rps=$rps
 
   # 2. with a subscription: throughput and lag.
-  curl -sf "$BASE/api/v1/webhooks" -H "authorization: Bearer $admin_token" \
+  hook_id=$(curl -sf "$BASE/api/v1/webhooks" -H "authorization: Bearer $admin_token" \
     -H 'content-type: application/json' \
-    -d "{\"url\":\"$RECEIVER/hook\",\"event_types\":[\"ticket.created\"]}" >/dev/null
+    -d "{\"url\":\"$RECEIVER/hook\",\"event_types\":[\"ticket.created\"]}" | field '["id"]')
   curl -sf "$RECEIVER/dump?path=$work/discard.tsv" >/dev/null
   base=$(stats ok)
   # HELD=1: the receiver answers 503 with a long Retry-After during this run, so the run
@@ -175,6 +179,21 @@ PY
 )
   rows+=("| $backend | create, 1 subscription (ticket.created) | $CLIENTS | $rps | $p99 | $count | $lag50 | $lag99 | $lagmax | – |")
   echo "${rows[-1]}" >&2
+  with_rps=$rps
+
+  # 2b. the subscription disabled: the "before" again, now on the database runs 1 and 2 grew,
+  # so the cost of the subscription is run 2 against the mean of runs 1 and 2b (a drift over
+  # the runs, e.g. a larger database, then counts against neither side).
+  curl -sf -X PATCH "$BASE/api/v1/webhooks/$hook_id" -H "authorization: Bearer $admin_token" \
+    -H 'content-type: application/json' -d '{"enabled":false}' >/dev/null
+  read -r rps _ p99 err sock < <(measure "$CLIENTS" "$DURATION" create.lua "$BASE/")
+  rows+=("| $backend | create, subscription disabled again | $CLIENTS | $rps | $p99 | – | – | – | – | – |")
+  echo "${rows[-1]}" >&2
+  cost=$(python3 -c "print(f'{(1 - $with_rps / (($before_rps + $rps) / 2)) * 100:.1f}')")
+  rows+=("| $backend | cost of the subscription: run 2 against the mean of 1 and 2b | – | −$cost % | – | – | – | – | – | – |")
+  echo "${rows[-1]}" >&2
+  curl -sf -X PATCH "$BASE/api/v1/webhooks/$hook_id" -H "authorization: Bearer $admin_token" \
+    -H 'content-type: application/json' -d '{"enabled":true}' >/dev/null
 
   # 3. delivery rate: every delivery of HOLD_CREATES new tickets is answered 503 with
   # `Retry-After: <hold_until>`, so all come back at that instant (the runner finds them at

@@ -159,66 +159,51 @@ pub fn ensure_keyed(conn: &mut DbConnection, job: &NewJob, key: &str) -> QueryRe
     Ok(added > 0)
 }
 
-/// Like [`ensure_keyed`], for a job that ends itself with [`delete_guarded`] in a
-/// transaction that first checks nothing is left for it (a webhook subscription's delivery
-/// job): on PostgreSQL the caller's transaction holds a shared advisory lock on the key until
-/// it commits, so that deletion waits for it and then sees what it wrote, or this finds the
-/// job gone and adds it again. Shared holders do not wait for each other, and the lock writes
-/// nothing (a row lock on the job would: every holder rewrites the row's lock set). SQLite
-/// has one writer: the two transactions cannot overlap. True when added.
-pub fn ensure_keyed_guarded(conn: &mut DbConnection, job: &NewJob, key: &str) -> QueryResult<bool> {
-    if let DbConnection::Postgres(c) = conn {
-        // The lock first, then whether the job exists, in two statements: a statement's
-        // snapshot is taken when it starts, so a lock awaited inside the same statement would
-        // look at the jobs as they were before the deletion it waited for committed — it would
-        // see the job the deletion just removed and add none, stranding the delivery.
-        guard(c, key, "pg_advisory_xact_lock_shared")?;
-        let found =
-            diesel::sql_query("SELECT EXISTS (SELECT 1 FROM jobs WHERE singleton = $1) AS found")
-                .bind::<diesel::sql_types::Text, _>(key)
-                .get_result::<Found>(c)?;
-        if found.found {
-            return Ok(false);
-        }
+/// The write transactions other sessions have open now, for [`any_still_running`]: on
+/// PostgreSQL the in-progress list of a fresh snapshot (transaction ids, all databases of the
+/// server); `None` on SQLite, whose one writer means none runs beside the caller. A job that
+/// deletes its own row after checking that nothing is left for it waits for these: a
+/// transaction that saw the row before the deletion committed, and so started no new job,
+/// has ended by then and what it wrote can be read (the webhook delivery job).
+pub fn running_transactions(conn: &mut DbConnection) -> QueryResult<Option<Vec<i64>>> {
+    let DbConnection::Postgres(c) = conn else {
+        return Ok(None);
+    };
+    let rows: Vec<Xid> = diesel::sql_query(
+        "SELECT CAST(CAST(x AS text) AS bigint) AS xid \
+         FROM pg_snapshot_xip(pg_current_snapshot()) AS x",
+    )
+    .load(c)?;
+    Ok(Some(rows.into_iter().map(|r| r.xid).collect()))
+}
+
+/// Whether any of these transactions (from [`running_transactions`]) is still in progress.
+pub fn any_still_running(conn: &mut DbConnection, xids: &[i64]) -> QueryResult<bool> {
+    let DbConnection::Postgres(c) = conn else {
+        return Ok(false);
+    };
+    if xids.is_empty() {
+        return Ok(false);
     }
-    ensure_keyed(conn, job, key)
+    let found = diesel::sql_query(
+        "SELECT EXISTS (SELECT 1 FROM unnest($1) AS x \
+         WHERE pg_xact_status(CAST(CAST(x AS text) AS xid8)) = 'in progress') AS found",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(xids)
+    .get_result::<Found>(c)?;
+    Ok(found.found)
+}
+
+#[derive(QueryableByName)]
+struct Xid {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    xid: i64,
 }
 
 #[derive(QueryableByName)]
 struct Found {
     #[diesel(sql_type = diesel::sql_types::Bool)]
     found: bool,
-}
-
-/// [`delete_held`] for a job kept with [`ensure_keyed_guarded`]: waits for the transactions
-/// that hold its key's shared lock to end, and keeps new ones out until this one ends.
-pub fn delete_guarded(conn: &mut DbConnection, lease: &Lease<'_>, key: &str) -> QueryResult<bool> {
-    if let DbConnection::Postgres(c) = conn {
-        guard(c, key, "pg_advisory_xact_lock")?;
-    }
-    delete_held(conn, lease)
-}
-
-/// The advisory-lock class of job keys (the second number is from the key; an unrelated key
-/// with the same number only waits a little longer).
-const GUARD_CLASS: i32 = 0x5346_4a42;
-
-/// The advisory lock of a job key: the class and a number from the key's SHA-256 (stable
-/// across versions, so nodes of different releases agree on it).
-fn guard_key(key: &str) -> (i32, i32) {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(key.as_bytes());
-    let number = i32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
-    (GUARD_CLASS, number)
-}
-
-fn guard(conn: &mut diesel::PgConnection, key: &str, function: &str) -> QueryResult<()> {
-    let (class, number) = guard_key(key);
-    diesel::sql_query(format!("SELECT {function}($1, $2)"))
-        .bind::<diesel::sql_types::Integer, _>(class)
-        .bind::<diesel::sql_types::Integer, _>(number)
-        .execute(conn)?;
-    Ok(())
 }
 
 /// Jobs due before `before` that no node holds and that have not failed (a backlog).

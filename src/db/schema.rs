@@ -568,6 +568,9 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(masters, master_items);
 
+// The outbox reads a subscription with whether its delivery job exists (db::webhooks).
+diesel::allow_tables_to_appear_in_same_query!(webhooks, jobs);
+
 diesel::table! {
     use diesel::sql_types::*;
     use crate::db::types::{DbTimestamp, DbUuid};

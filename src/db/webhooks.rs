@@ -118,11 +118,34 @@ pub fn list(
     query.load(conn)
 }
 
-/// The tenant's enabled subscriptions (the outbox consults them for every event).
-pub fn enabled(conn: &mut DbConnection, scope: &TenantScope) -> QueryResult<Vec<WebhookRow>> {
+diesel::define_sql_function! {
+    /// `concat(text, id)`: PostgreSQL and SQLite (3.44 and later) both have it, and both
+    /// write a uuid as [`WebhookId`]'s `Display` does (SQLite stores it so).
+    fn concat(prefix: diesel::sql_types::Text, id: crate::db::types::DbUuid) -> diesel::sql_types::Text;
+}
+
+/// The tenant's enabled subscriptions (the outbox consults them for every event), each with
+/// whether its delivery job exists — the job whose singleton key is `job_key_prefix`
+/// followed by the subscription's id. One statement for both, so that an event with a
+/// subscription costs no more round trips than one without (ARCHITECTURE.md, "Ending
+/// without losing a delivery", says why reading the job without a lock is safe).
+pub fn enabled_with_job(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    job_key_prefix: &str,
+) -> QueryResult<Vec<(WebhookRow, bool)>> {
+    use super::schema::jobs;
+    let job = diesel::dsl::exists(
+        jobs::table.filter(
+            jobs::singleton
+                .assume_not_null()
+                .eq(concat(job_key_prefix, webhooks::id)),
+        ),
+    );
     webhooks::table
         .filter(webhooks::tenant_id.eq(scope.tenant_id()))
         .filter(webhooks::enabled.eq(true))
+        .select((webhooks::all_columns, job))
         .load(conn)
 }
 

@@ -40,6 +40,10 @@ const POLL: Duration = Duration::from_millis(20);
 /// (each is a commit, which on SQLite holds the one writer through its sync) at the price
 /// of this much more delivery lag.
 const GATHER: Duration = Duration::from_millis(100);
+/// How long a closing job waits for the transactions running after its deletion, and how
+/// often it looks whether they ended (ARCHITECTURE.md, "Ending without losing a delivery").
+const SETTLE: Duration = Duration::from_secs(2);
+const SETTLE_POLL: Duration = Duration::from_millis(5);
 /// How often the sweep looks for subscriptions with due deliveries and no job.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
 /// Subscriptions the sweep starts at most per run.
@@ -200,10 +204,17 @@ impl Run<'_> {
         }
     }
 
-    /// Deletes this job (under its lease) unless its subscription has a pending delivery,
-    /// in one transaction: a delivery written concurrently either is seen here or finds no
-    /// job and starts one (`db::jobs::ensure_keyed_guarded`). True when deleted (or the lease
-    /// was lost: the job is another node's now).
+    /// Deletes this job (under its lease) unless its subscription has a pending delivery
+    /// or an event left, in one transaction. True when deleted (or the lease was lost: the
+    /// job is another node's now).
+    ///
+    /// An event's transaction starts the job only if it finds none (one statement with the
+    /// subscriptions it reads anyway: `db::webhooks::enabled_with_job`), so one that read the
+    /// job just before this deletion committed started nothing, and its event may not have
+    /// been visible to the check. On PostgreSQL the deletion therefore waits for the
+    /// transactions running after it committed, then looks again and starts the job anew
+    /// if anything is left (SQLite's one writer lets no event's transaction overlap the
+    /// deletion).
     fn close(&self, job: &Job, ids: (TenantId, WebhookId)) -> Result<bool, ServiceError> {
         let lease = Lease {
             id: job.id,
@@ -211,20 +222,45 @@ impl Run<'_> {
             attempt: job.attempt,
         };
         let closed = self.context.db.write_blocking(|conn| {
-            if !jobs::delete_guarded(conn, &lease, &svc::job_key(ids.1))? {
-                return Ok(());
+            if !jobs::delete_held(conn, &lease)? {
+                return Ok(false);
             }
-            if rows::any_pending(conn, ids)? || events_left(conn, ids)? {
+            if work_left(conn, ids)? {
                 // Undo the deletion; the run goes on.
                 return Err(Kept::Pending);
             }
-            Ok(())
+            Ok(true)
         });
         match closed {
-            Ok(()) => Ok(true),
-            Err(Kept::Pending) => Ok(false),
-            Err(Kept::Failed(error)) => Err(error),
+            Ok(true) => {}
+            Ok(false) => return Ok(true),
+            Err(Kept::Pending) => return Ok(false),
+            Err(Kept::Failed(error)) => return Err(error),
         }
+        if self.settle(ids)? {
+            self.context
+                .db
+                .write_blocking(|conn| svc::schedule(conn, ids, self.now(), false))?;
+        }
+        Ok(true)
+    }
+
+    /// After the deletion: waits (at most [`SETTLE`]) for the transactions running now to
+    /// end; true when work is left for a new job — or when they did not end in time, and a
+    /// new job will look again.
+    fn settle(&self, ids: (TenantId, WebhookId)) -> Result<bool, ServiceError> {
+        let mut conn = self.context.db.get()?;
+        let Some(running) = jobs::running_transactions(&mut conn)? else {
+            return Ok(false);
+        };
+        let deadline = Instant::now() + SETTLE;
+        while jobs::any_still_running(&mut conn, &running)? {
+            if Instant::now() >= deadline {
+                return Ok(true);
+            }
+            std::thread::sleep(SETTLE_POLL);
+        }
+        Ok(work_left(&mut conn, ids)?)
     }
 
     fn load(
@@ -422,6 +458,11 @@ impl Run<'_> {
 
 /// Whether an enabled subscription has events after its cursor that it takes (committed
 /// ones, below the feed's horizon or not).
+/// A pending delivery, or an event after the cursor that the subscription takes.
+fn work_left(conn: &mut DbConnection, ids: (TenantId, WebhookId)) -> Result<bool, DbError> {
+    Ok(rows::any_pending(conn, ids)? || events_left(conn, ids)?)
+}
+
 fn events_left(conn: &mut DbConnection, ids: (TenantId, WebhookId)) -> Result<bool, DbError> {
     let Some(hook) = rows::for_job(conn, ids)? else {
         return Ok(false);

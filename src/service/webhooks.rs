@@ -383,16 +383,18 @@ fn matches(hook: &WebhookRow, event: &OutboxEvent<'_>) -> bool {
 }
 
 /// The outbox is the event log itself: each enabled subscription the event matches gets its
-/// delivery job started (if it is not running), in the event's own transaction; the job
-/// reads the event after the subscription's cursor.
+/// delivery job started if it has none, in the event's own transaction; the job reads the
+/// event after the subscription's cursor. A job that exists is left alone — also one that is
+/// closing at this moment: it waits for this transaction before it looks a last time
+/// (`jobs::webhooks`, ARCHITECTURE.md "Ending without losing a delivery").
 pub(crate) fn enqueue(
     conn: &mut DbConnection,
     scope: &TenantScope,
     event: &OutboxEvent<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
-    let hooks = rows::enabled(conn, scope)?;
-    for hook in hooks.iter().filter(|h| matches(h, event)) {
+    let hooks = rows::enabled_with_job(conn, scope, &job_key_prefix())?;
+    for (hook, _) in hooks.iter().filter(|(h, job)| !job && matches(h, event)) {
         schedule(conn, (scope.tenant_id(), hook.id), now, false)?;
     }
     Ok(())
@@ -450,14 +452,19 @@ pub(crate) fn schedule(
     if now {
         db::jobs::ensure_keyed_revived(conn, &job, &key)?;
     } else {
-        db::jobs::ensure_keyed_guarded(conn, &job, &key)?;
+        db::jobs::ensure_keyed(conn, &job, &key)?;
     }
     Ok(())
 }
 
 /// The singleton key of a subscription's delivery job.
 pub fn job_key(webhook: WebhookId) -> String {
-    format!("{DELIVER}:{webhook}")
+    format!("{}{webhook}", job_key_prefix())
+}
+
+/// What every delivery job's key starts with (the subscription id follows).
+fn job_key_prefix() -> String {
+    format!("{DELIVER}:")
 }
 
 /// A `webhook.ping` delivery to one subscription (not an event of the log): the body names

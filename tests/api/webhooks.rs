@@ -778,3 +778,72 @@ async fn a_delivery_whose_event_is_no_longer_kept_fails() {
             .contains("no longer kept")
     );
 }
+
+/// An event's transaction starts no job when it finds one, so a job that closes while such a
+/// transaction is still open must not end blind to its event: on PostgreSQL the closing job
+/// waits for the transactions running after its deletion, then looks again and starts a new
+/// job for what it finds (SQLite's one writer lets no such transaction overlap the deletion).
+#[actix_web::test]
+async fn a_closing_job_waits_for_an_event_that_found_it_still_there() {
+    let app = private_app().await;
+    if app.db.backend() != stageflow::db::Backend::Postgres {
+        return;
+    }
+    let (tenant, _) = desk_tenant(&app, "acme").await;
+    let admin = tenant.admin_token.clone();
+    let agent = app.user_token(&tenant, "agent1", &["agent"]).await;
+    let r = receiver(&[]);
+    let hook = subscribe(
+        &app,
+        &admin,
+        json!({"url": r.url, "events": ["ticket.created"]}),
+    )
+    .await;
+    let id = hook["id"].as_str().unwrap().to_owned();
+    file(&app, &agent, "一件目").await;
+    assert!(delivery_job(&app, &id).await.is_some());
+    // A writer that saw the job and so started none: its event is committed only once the
+    // job's deletion has committed (it copies the ticket's event under a new id).
+    let key = stageflow::service::webhooks::job_key(id.parse().unwrap());
+    let mut held = app.state.db.get().unwrap();
+    let mut watcher = app.state.db.get().unwrap();
+    let (began, wait_began) = std::sync::mpsc::channel();
+    let writer = std::thread::spawn(move || {
+        let sql = |conn: &mut stageflow::db::DbConnection, q: &str| {
+            diesel::sql_query(q).execute(conn).unwrap();
+        };
+        sql(&mut held, "BEGIN");
+        sql(
+            &mut held,
+            "INSERT INTO events (tenant_id, id, seq, at, event_type, actor_kind, actor_id, \
+             actor_name, subject_type, subject_id, ticket_id, container, audience, payload, \
+             restricted_payload) SELECT tenant_id, gen_random_uuid(), 1, at, event_type, \
+             actor_kind, actor_id, actor_name, subject_type, subject_id, ticket_id, container, \
+             audience, payload, restricted_payload FROM events \
+             WHERE event_type = 'ticket.created' ORDER BY at DESC LIMIT 1",
+        );
+        began.send(()).unwrap();
+        // Until the job has deleted itself (the closing job polls for this transaction).
+        let gone = format!("SELECT 1 FROM jobs WHERE singleton = '{key}'");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while diesel::sql_query(&gone).execute(&mut watcher).unwrap() > 0 {
+            assert!(std::time::Instant::now() < deadline, "the job never closed");
+            std::thread::yield_now();
+        }
+        sql(&mut held, "COMMIT");
+    });
+    wait_began.recv().unwrap();
+    deliver(&app).await;
+    writer.join().unwrap();
+    // The job closed, waited for the writer, found its event and started again.
+    deliver(&app).await;
+    let got = r.got();
+    assert_eq!(got.len(), 2, "both events delivered, the held one too");
+    let bodies: Vec<Value> = got
+        .iter()
+        .map(|g| serde_json::from_str(&g.body).unwrap())
+        .collect();
+    assert_ne!(bodies[0]["id"], bodies[1]["id"]);
+    assert_eq!(bodies[0]["ticket_id"], bodies[1]["ticket_id"]);
+    assert!(delivery_job(&app, &id).await.is_none());
+}
