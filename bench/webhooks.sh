@@ -222,7 +222,7 @@ arrivals = sorted(a for a in (float(l.split("\t")[0]) for l in open(sys.argv[1])
 print(len(arrivals), f"{(len(arrivals) - 1) / (arrivals[-1] - arrivals[0]):.0f}")
 PY
 )
-  rows+=("| $backend | backlog of $held deliveries due at once | – | – | – | $count | – | – | – | $rate |")
+  rows+=("| $backend | backlog of $HOLD_CREATES deliveries due at once ($held answered 503) | – | – | – | $count | – | – | – | $rate |")
   echo "${rows[-1]}" >&2
   curl -sf "$RECEIVER/mode?ok" >/dev/null
   echo "$backend: $(rss) server peak RSS" >&2

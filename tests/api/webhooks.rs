@@ -618,9 +618,9 @@ async fn one_job_per_subscription_sends_a_burst_of_deliveries() {
     .await;
     let id = hook["id"].as_str().unwrap().to_owned();
     assert!(delivery_job(&app, &id).await.is_none());
-    // More than one batch (100) of deliveries, each its own subject.
+    // More than one batch (250) of deliveries, each its own subject.
     let mut tickets = Vec::new();
-    for n in 0..130 {
+    for n in 0..260 {
         tickets.push(file(&app, &agent, &format!("まとめて {n}")).await["id"].clone());
     }
     // One job for all of them, not one per delivery.
@@ -661,7 +661,7 @@ async fn one_job_per_subscription_sends_a_burst_of_deliveries() {
     file(&app, &agent, "次の一件").await;
     assert!(delivery_job(&app, &id).await.is_some());
     deliver(&app).await;
-    assert_eq!(r.got().len(), 131);
+    assert_eq!(r.got().len(), 261);
 }
 
 #[actix_web::test]

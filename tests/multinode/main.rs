@@ -53,7 +53,7 @@ pub type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 /// A subscription's delivery job writes its attempts once per batch of at most this many
 /// (`jobs::webhooks`): with one subscription, at most this many deliveries are sent and not
 /// yet recorded when a node is killed, so at most this many can be sent twice.
-const BATCH_SIZE: usize = 100;
+const BATCH_SIZE: usize = 250;
 /// How slowly the receiver answers in the kill round.
 const SLOW_ANSWER: Duration = Duration::from_millis(50);
 /// Problems printed (all are counted).
