@@ -365,13 +365,12 @@ fn user_principal(
     scope: TenantScope,
     id: UserId,
 ) -> Result<Option<UserPrincipal>, AuthError> {
-    if db::platform::find_tenant(conn, scope.tenant_id())?.is_none() {
-        return Ok(None);
-    }
-    let Some(user) = db::users::find(conn, &scope, id)?.filter(|u| u.active) else {
+    let Some((user, groups)) = db::users::for_principal(conn, &scope, id)? else {
         return Ok(None);
     };
-    let groups = db::users::groups_of(conn, &scope, id)?;
+    if !user.active {
+        return Ok(None);
+    }
     Ok(Some(UserPrincipal {
         scope,
         id,
@@ -414,14 +413,8 @@ async fn authenticate_api_key(state: &AuthContext<'_>, key: &str) -> Result<Call
     let (key, creator) = state
         .db
         .read(move |conn| {
-            if db::platform::find_tenant(conn, scope.tenant_id())?.is_none() {
-                return Ok(None);
-            }
-            let Some(key) = db::credentials::find_api_key(conn, &scope, id)? else {
-                return Ok(None);
-            };
-            let creator = db::users::find(conn, &scope, key.created_by)?.filter(|u| u.active);
-            Ok::<_, AuthError>(Some((key, creator)))
+            let found = db::credentials::api_key_for_principal(conn, &scope, id)?;
+            Ok::<_, AuthError>(found.map(|(key, creator)| (key, creator.filter(|u| u.active))))
         })
         .await?
         .filter(|(row, _)| constant_time_eq(row.secret_hash.as_bytes(), presented.as_bytes()))

@@ -174,6 +174,34 @@ pub fn find_api_key(
         .optional()
 }
 
+/// What a request's credential check reads of an API key, in one statement: the key (if it
+/// is not revoked and its tenant exists and is active) and its creator's row, if there is
+/// one (whether the creator is active is the caller's to judge).
+pub fn api_key_for_principal(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    id: ApiKeyId,
+) -> QueryResult<Option<(ApiKeyRow, Option<super::users::UserRow>)>> {
+    use super::schema::{tenants, users};
+    api_keys::table
+        .inner_join(
+            tenants::table.on(tenants::id
+                .eq(api_keys::tenant_id)
+                .and(tenants::active.eq(true))),
+        )
+        .left_join(
+            users::table.on(users::tenant_id
+                .eq(api_keys::tenant_id)
+                .and(users::id.eq(api_keys::created_by))),
+        )
+        .filter(api_keys::tenant_id.eq(scope.tenant_id()))
+        .filter(api_keys::id.eq(id))
+        .filter(api_keys::revoked_at.is_null())
+        .select((api_keys::all_columns, users::all_columns.nullable()))
+        .first(conn)
+        .optional()
+}
+
 pub fn list_api_keys(
     conn: &mut DbConnection,
     scope: &TenantScope,

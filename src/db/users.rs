@@ -237,6 +237,43 @@ pub fn set_login_state(
 }
 
 /// The groups a user belongs to.
+/// What a request's credential check reads of a user, in one statement: the row (if the user
+/// and its tenant exist and the tenant is active) and the user's groups in id order. A
+/// request's check used to be three statements (tenant, user, groups): each a round trip on
+/// PostgreSQL, on every authenticated request.
+pub fn for_principal(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    id: UserId,
+) -> QueryResult<Option<(UserRow, Vec<GroupId>)>> {
+    use super::schema::tenants;
+    let rows: Vec<(UserRow, Option<GroupId>)> = users::table
+        .inner_join(
+            tenants::table.on(tenants::id
+                .eq(users::tenant_id)
+                .and(tenants::active.eq(true))),
+        )
+        .left_join(
+            group_members::table.on(group_members::tenant_id
+                .eq(users::tenant_id)
+                .and(group_members::user_id.eq(users::id))),
+        )
+        .filter(users::tenant_id.eq(scope.tenant_id()))
+        .filter(users::id.eq(id))
+        .select((users::all_columns, group_members::group_id.nullable()))
+        .order(group_members::group_id.asc())
+        .load(conn)?;
+    let mut rows = rows.into_iter();
+    let Some((user, first)) = rows.next() else {
+        return Ok(None);
+    };
+    let groups = first
+        .into_iter()
+        .chain(rows.filter_map(|(_, g)| g))
+        .collect();
+    Ok(Some((user, groups)))
+}
+
 pub fn groups_of(
     conn: &mut DbConnection,
     scope: &TenantScope,
