@@ -690,7 +690,7 @@ fn analyze(db: &Database) -> Result<(), String> {
     use diesel::connection::SimpleConnection;
     let started = Instant::now();
     let mut conn = db.get().map_err(|e| e.to_string())?;
-    let sql = match &mut *conn {
+    let sql = match &mut **conn {
         DbConnection::Postgres(_) => "ANALYZE",
         DbConnection::Sqlite(_) => "ANALYZE; PRAGMA wal_checkpoint(TRUNCATE);",
     };

@@ -106,3 +106,40 @@ async fn the_reference_page_is_served_with_its_assets_and_no_cdn() {
         Some("default-src 'none'; frame-ancestors 'none'")
     );
 }
+
+/// A pooled connection is handed out without a ping while it was back in the pool less than
+/// `db::TRUSTED_FOR` ago (a round trip saved per checkout under load); one idle for longer
+/// is pinged, and one the server dropped meanwhile is replaced rather than failing a
+/// request. PostgreSQL only: its server can drop a session (SQLite has none).
+#[actix_web::test]
+async fn connections_the_server_dropped_while_idle_are_replaced() {
+    let app = spawn_app().await;
+    if app.db.backend() != Backend::Postgres {
+        return;
+    }
+    let (tenant, _) = crate::tickets::desk_tenant(&app, "acme").await;
+    let token = tenant.admin_token.clone();
+    assert_eq!(
+        app.get("/api/v1/me", Some(&token)).await.status,
+        StatusCode::OK
+    );
+    // Every session of this test's database but the one doing it, as a server restart or an
+    // idle timeout in a proxy would.
+    let DatabaseUrl::Postgres(url) = app.db.url() else {
+        unreachable!()
+    };
+    let mut admin = diesel::PgConnection::establish(&url).unwrap();
+    admin
+        .batch_execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .unwrap();
+    // The pool's window is measured on its own monotonic clock, not the app's test clock.
+    std::thread::sleep(stageflow::db::TRUSTED_FOR + std::time::Duration::from_millis(100));
+    // More requests than the pool has connections (8), each two checkouts: none fails.
+    for _ in 0..12 {
+        let reply = app.get("/api/v1/me", Some(&token)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    }
+}

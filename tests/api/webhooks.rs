@@ -826,7 +826,7 @@ async fn a_closing_job_waits_for_an_event_that_found_it_still_there() {
         // Until the job has deleted itself (the closing job polls for this transaction).
         let gone = format!("SELECT 1 FROM jobs WHERE singleton = '{key}'");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while diesel::sql_query(&gone).execute(&mut watcher).unwrap() > 0 {
+        while diesel::sql_query(&gone).execute(&mut **watcher).unwrap() > 0 {
             assert!(std::time::Instant::now() < deadline, "the job never closed");
             std::thread::yield_now();
         }
