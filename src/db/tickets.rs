@@ -62,7 +62,7 @@ pub type TicketWithTemplate = (TicketRow, String);
 
 /// Takes the next ticket number of a template. The row stays locked until the transaction
 /// ends (on SQLite the single writer already serializes), so numbers never repeat.
-pub fn next_number(
+fn next_number(
     conn: &mut DbConnection,
     scope: &TenantScope,
     template: TemplateId,
@@ -81,8 +81,40 @@ pub fn next_number(
 /// numbers leaves it out), see [`set_number`].
 pub const UNNUMBERED: i64 = 0;
 
+/// [`next_number`] and [`set_number`] for a ticket being created: on PostgreSQL in one
+/// statement (a round trip fewer per create; both rows are the tenant's, so under Citus it
+/// still goes to one worker), on SQLite as the two. Returns the number.
+pub fn take_number(
+    conn: &mut DbConnection,
+    scope: &TenantScope,
+    template: TemplateId,
+    ticket: TicketId,
+) -> QueryResult<i64> {
+    if let DbConnection::Postgres(pg) = conn {
+        #[derive(QueryableByName)]
+        struct Taken {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            number: i64,
+        }
+        let taken: Taken = diesel::sql_query(
+            "WITH next AS (UPDATE templates SET ticket_seq = ticket_seq + 1 \
+             WHERE tenant_id = $1 AND id = $2 RETURNING ticket_seq) \
+             UPDATE tickets SET number = next.ticket_seq FROM next \
+             WHERE tickets.tenant_id = $1 AND tickets.id = $3 RETURNING tickets.number",
+        )
+        .bind::<super::types::DbUuid, _>(scope.tenant_id())
+        .bind::<super::types::DbUuid, _>(template)
+        .bind::<super::types::DbUuid, _>(ticket)
+        .get_result(pg)?;
+        return Ok(taken.number);
+    }
+    let number = next_number(conn, scope, template)?;
+    set_number(conn, scope, ticket, number)?;
+    Ok(number)
+}
+
 /// Gives a ticket being created its number.
-pub fn set_number(
+fn set_number(
     conn: &mut DbConnection,
     scope: &TenantScope,
     id: TicketId,

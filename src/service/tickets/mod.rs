@@ -644,8 +644,7 @@ pub(crate) fn create_from(
     super::sla::refresh(conn, scope, &clocks, now)?;
     // The number last: taking it locks the template's counter until the commit, so every
     // other write of this creation happens before, outside that lock.
-    let ticket_number = db::tickets::next_number(conn, scope, *template_id)?;
-    db::tickets::set_number(conn, scope, id, ticket_number)?;
+    let ticket_number = db::tickets::take_number(conn, scope, *template_id, id)?;
     let summary = events::TicketSummary {
         id,
         key: format!("{}-{ticket_number}", def.key_prefix),
