@@ -581,6 +581,23 @@ struct Count {
     n: i64,
 }
 
+/// A desk tenant whose admin subscribed a fresh receiver to `ticket.created`: the admin's
+/// and an agent's tokens, the receiver and the subscription's id.
+async fn subscribed_to_creations(app: &TestApp) -> (String, String, Receiver, String) {
+    let (tenant, _) = desk_tenant(app, "acme").await;
+    let admin = tenant.admin_token.clone();
+    let agent = app.user_token(&tenant, "agent1", &["agent"]).await;
+    let r = receiver(&[]);
+    let hook = subscribe(
+        app,
+        &admin,
+        json!({"url": r.url, "events": ["ticket.created"]}),
+    )
+    .await;
+    let id = hook["id"].as_str().unwrap().to_owned();
+    (admin, agent, r, id)
+}
+
 /// The delivery job of a subscription, if it has one.
 async fn delivery_job(app: &TestApp, hook: &str) -> Option<stageflow::db::jobs::JobRow> {
     let key = stageflow::service::webhooks::job_key(hook.parse().unwrap());
@@ -606,17 +623,7 @@ fn event_types(r: &Receiver) -> Vec<String> {
 #[actix_web::test]
 async fn one_job_per_subscription_sends_a_burst_of_deliveries() {
     let app = private_app().await;
-    let (tenant, _) = desk_tenant(&app, "acme").await;
-    let admin = tenant.admin_token.clone();
-    let agent = app.user_token(&tenant, "agent1", &["agent"]).await;
-    let r = receiver(&[]);
-    let hook = subscribe(
-        &app,
-        &admin,
-        json!({"url": r.url, "events": ["ticket.created"]}),
-    )
-    .await;
-    let id = hook["id"].as_str().unwrap().to_owned();
+    let (admin, agent, r, id) = subscribed_to_creations(&app).await;
     assert!(delivery_job(&app, &id).await.is_none());
     // More than one batch (250) of deliveries, each its own subject.
     let mut tickets = Vec::new();
@@ -789,17 +796,7 @@ async fn a_closing_job_waits_for_an_event_that_found_it_still_there() {
     if app.db.backend() != stageflow::db::Backend::Postgres {
         return;
     }
-    let (tenant, _) = desk_tenant(&app, "acme").await;
-    let admin = tenant.admin_token.clone();
-    let agent = app.user_token(&tenant, "agent1", &["agent"]).await;
-    let r = receiver(&[]);
-    let hook = subscribe(
-        &app,
-        &admin,
-        json!({"url": r.url, "events": ["ticket.created"]}),
-    )
-    .await;
-    let id = hook["id"].as_str().unwrap().to_owned();
+    let (_, agent, r, id) = subscribed_to_creations(&app).await;
     file(&app, &agent, "一件目").await;
     assert!(delivery_job(&app, &id).await.is_some());
     // A writer that saw the job and so started none: its event is committed only once the
