@@ -24,6 +24,7 @@
 #   TICKETS=20000 DURATION=3 BACKENDS=sqlite SKIP_BUILD=1 bash bench/tickets.sh
 #   REQUESTS="transition get" CLIENTS=16 bash bench/tickets.sh   # a subset
 #   REQUESTS=mixed MIXED_DURATION=60 bash bench/tickets.sh          # the mixed load alone
+#   BIN=/path/to/other/stageflow SKIP_BUILD=1 bash bench/tickets.sh  # another build, to alternate
 #
 # Any 409/412 (a transition pool ticket already moved) or other non-2xx is counted in the
 # table; a run that exhausts the pool of initial-state tickets shows it there as 404s.
@@ -57,7 +58,7 @@ trap cleanup EXIT
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 [ -n "${SKIP_BUILD:-}" ] || cargo build --release --quiet
-bin=$PWD/target/release/stageflow
+bin=${BIN:-$PWD/target/release/stageflow}
 # shellcheck source=bench/common.sh
 source bench/common.sh
 

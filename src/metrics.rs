@@ -26,7 +26,6 @@ const POOL_BUCKETS: &[f64] = &[
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
     2.5, 5.0, 10.0, 30.0,
 ];
-
 /// The label value of a request no route matched (a 404, a refused preflight…): one series for
 /// all of them, so probing clients cannot grow the label set.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -43,6 +42,7 @@ struct Families {
     sla_announced: IntCounterVec,
     login_failures: IntCounterVec,
     lockouts: IntCounterVec,
+    deferred_caller_checks: IntCounterVec,
 }
 
 /// `None` only if a definition were invalid (a bug the unit tests catch); recording is then
@@ -137,6 +137,14 @@ impl Families {
              by realm: tenant or platform.",
             &["realm"],
         )?;
+        let deferred_caller_checks = counter(
+            &registry,
+            "stageflow_auth_deferred_checks_total",
+            "Reads whose caller this node remembered and checked in the request's own database \
+             work, by verdict: passed, or changed (the request was answered again with the \
+             caller read at once).",
+            &["verdict"],
+        )?;
         let lockouts = counter(
             &registry,
             "stageflow_account_lockouts_total",
@@ -158,6 +166,7 @@ impl Families {
             sla_announced,
             login_failures,
             lockouts,
+            deferred_caller_checks,
         })
     }
 }
@@ -274,6 +283,18 @@ pub fn login_failed(realm: Realm) {
 pub fn account_locked(realm: Realm) {
     if let Some(families) = FAMILIES.as_ref() {
         families.lockouts.with_label_values(&[realm.label()]).inc();
+    }
+}
+
+/// One read whose remembered caller was checked in its own database work: `passed`, or
+/// `changed` (answered again).
+pub fn deferred_caller_check(passed: bool) {
+    if let Some(families) = FAMILIES.as_ref() {
+        let verdict = if passed { "passed" } else { "changed" };
+        families
+            .deferred_caller_checks
+            .with_label_values(&[verdict])
+            .inc();
     }
 }
 

@@ -280,7 +280,9 @@ impl ResponseError for ApiError {
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
         match error {
-            DbError::Pool(_) | DbError::Connect(_) => Self::Unavailable(error.to_string()),
+            DbError::Pool(_) | DbError::Connect(_) | DbError::CallerChanged => {
+                Self::Unavailable(error.to_string())
+            }
             DbError::Query(query) => query.into(),
             other => Self::Internal(other.to_string()),
         }

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::HttpMessage as _;
-use actix_web::http::header;
+use actix_web::http::{Method, header};
 use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::api::error::ApiError;
@@ -73,6 +73,23 @@ pub struct RequestPrincipal {
     pub id: uuid::Uuid,
 }
 
+/// Marks a request answered a second time because its caller changed
+/// (`api::server::caller_checks`): its caller is checked at once, and its call is not counted
+/// again.
+#[derive(Debug, Clone, Copy)]
+pub struct AnsweredAgain;
+
+/// How the caller of `req` is checked: a read answered the first time may leave the check to
+/// its own database work; anything else is checked at once.
+fn caller_check(req: &HttpRequest) -> auth::CallerCheck {
+    let read = matches!(*req.method(), Method::GET | Method::HEAD);
+    if read && req.extensions().get::<AnsweredAgain>().is_none() {
+        auth::CallerCheck::Deferred
+    } else {
+        auth::CallerCheck::Now
+    }
+}
+
 impl FromRequest for Principal {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
@@ -80,21 +97,24 @@ impl FromRequest for Principal {
     fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let credential = bearer(req);
+        let check = caller_check(req);
         let client_addr = client_addr(req);
         let request = req.clone();
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
-            let caller = auth::authenticate(&state.auth(), credential).await?;
+            let caller = auth::authenticate(&state.auth(), credential, check).await?;
             let member = match &caller {
                 Caller::User(UserPrincipal { scope, id, .. }) => Some((*scope, id.0)),
                 Caller::ApiKey(ApiKeyPrincipal { scope, id, .. }) => Some((*scope, id.0)),
                 Caller::Operator(_) => None,
             };
             if let Some((scope, id)) = member {
-                state
-                    .usage
-                    .record_api_call(scope.tenant_id(), state.clock.now());
                 let mut extensions = request.extensions_mut();
+                if extensions.get::<AnsweredAgain>().is_none() {
+                    state
+                        .usage
+                        .record_api_call(scope.tenant_id(), state.clock.now());
+                }
                 extensions.insert(RequestTenant(scope.tenant_id()));
                 extensions.insert(RequestPrincipal { scope, id });
             }

@@ -1,5 +1,6 @@
 //! Builds the HTTP application: state, middleware, routes, and the server around them.
 
+mod caller_checks;
 mod headers;
 mod measure;
 pub mod tls;
@@ -281,6 +282,7 @@ fn prepare_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, Star
         maintenance: Default::default(),
         smtp_probe: Default::default(),
         definitions: Default::default(),
+        principals: Default::default(),
         blobs,
         usage: crate::usage::UsageMeter::default(),
         scanner_probe: Default::default(),
@@ -329,7 +331,8 @@ fn build_app(
         !state.config.cors_origins.is_empty(),
         cors(&state.config.cors_origins),
     );
-    app.wrap(actix_web::middleware::from_fn(write_marks::mark_writes))
+    app.wrap(caller_checks::CallerChecks)
+        .wrap(actix_web::middleware::from_fn(write_marks::mark_writes))
         .wrap(cors)
         .wrap(ErrorHandlers::new().default_handler(problems::ensure_problem))
         .wrap(actix_web::middleware::from_fn(api::request_id::request_id))

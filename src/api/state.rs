@@ -26,6 +26,8 @@ pub struct AppState {
     pub scanner_probe: crate::service::health::ScannerProbe,
     pub limits: crate::auth::limits::RateLimits,
     pub definitions: crate::service::definitions::DefinitionCache,
+    /// The callers this node has authenticated, checked again by each request that uses one.
+    pub principals: crate::auth::PrincipalCache,
     pub blobs: Arc<dyn crate::storage::BlobStore>,
     /// This node's job runner: register kinds, wake it, run due jobs (tests).
     pub jobs: Arc<crate::jobs::Runner>,
@@ -50,6 +52,7 @@ impl AppState {
             clock: self.clock.as_ref(),
             config: &self.config,
             limits: &self.limits,
+            principals: &self.principals,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! into an identity and a [`TenantScope`], the value every tenant query starts from.
 
 pub mod admission;
+mod cache;
 pub mod keys;
 pub mod limits;
 pub mod lockout;
@@ -11,6 +12,8 @@ pub mod recovery;
 mod scope;
 pub mod session;
 pub mod token;
+
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -23,6 +26,7 @@ use crate::domain::identity::{PlatformRole, Role, RoleSet};
 use crate::domain::ids::{
     ApiKeyId, EntityId, GroupId, OperatorId, OrganizationId, TenantId, UserId,
 };
+pub use cache::PrincipalCache;
 pub use scope::TenantScope;
 
 /// The scope of background work acting for the tenant its job names (a job row written in
@@ -77,7 +81,9 @@ impl AuthError {
 impl From<DbError> for AuthError {
     fn from(error: DbError) -> Self {
         match error {
-            DbError::Pool(_) | DbError::Connect(_) => Self::Unavailable(error.to_string()),
+            DbError::Pool(_) | DbError::Connect(_) | DbError::CallerChanged => {
+                Self::Unavailable(error.to_string())
+            }
             other => Self::Internal(other.to_string()),
         }
     }
@@ -99,6 +105,7 @@ pub struct AuthContext<'a> {
     pub clock: &'a dyn Clock,
     pub config: &'a Config,
     pub limits: &'a limits::RateLimits,
+    pub principals: &'a PrincipalCache,
 }
 
 /// Role name carried by platform operator tokens.
@@ -143,7 +150,7 @@ pub fn command_line_operator(id: OperatorId, username: &str, display_name: &str)
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UserPrincipal {
     pub scope: TenantScope,
     pub id: UserId,
@@ -154,7 +161,7 @@ pub struct UserPrincipal {
     pub groups: Vec<GroupId>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ApiKeyPrincipal {
     pub scope: TenantScope,
     pub id: ApiKeyId,
@@ -268,15 +275,28 @@ pub fn secret_hash(secret: &str) -> String {
         .collect()
 }
 
+/// When the caller behind a credential is read from the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallerCheck {
+    /// Now, in a database trip of its own.
+    Now,
+    /// If this node remembers the caller: in the request's own first database call
+    /// (`db::caller_check`), which fails if the caller changed. Only for requests that can be
+    /// answered again (reads); a user or API key, never the operator.
+    Deferred,
+}
+
 /// The caller a bearer credential (access token or API key) names, read fresh from the
-/// database; [`AuthError::Unauthorized`] for a missing, invalid or expired one.
+/// database (or, with [`CallerCheck::Deferred`], read in the request's own database work);
+/// [`AuthError::Unauthorized`] for a missing, invalid or expired one.
 pub async fn authenticate(
     state: &AuthContext<'_>,
     credential: Option<String>,
+    check: CallerCheck,
 ) -> Result<Caller, AuthError> {
     let credential = credential.ok_or(AuthError::Unauthorized)?;
     if let Some(key) = credential.strip_prefix(API_KEY_PREFIX) {
-        return authenticate_api_key(state, key).await;
+        return authenticate_api_key(state, key, check).await;
     }
     let claims = verify_token(state, &credential).await?;
     // The account is read on every request so that deactivation, deletion and role changes
@@ -296,11 +316,51 @@ pub async fn authenticate(
             }))
         }
         SubjectKind::User => {
-            let tenant = TenantId(claims.tid.ok_or(AuthError::Unauthorized)?);
-            let user = load_user(state, TenantScope::new(tenant), UserId(claims.sub)).await?;
-            Ok(Caller::User(user.ok_or(AuthError::Unauthorized)?))
+            let scope = TenantScope::new(TenantId(claims.tid.ok_or(AuthError::Unauthorized)?));
+            let id = UserId(claims.sub);
+            let key = cache::Key::User(scope.tenant_id(), id);
+            if check == CallerCheck::Deferred
+                && let Some(cache::Entry::User(user)) = state.principals.get(&key)
+                && defer_user_check(&user)
+            {
+                return Ok(Caller::User(user));
+            }
+            let Some(user) = load_user(state, scope, id).await? else {
+                state.principals.remove(&key);
+                return Err(AuthError::Unauthorized);
+            };
+            state.principals.put(key, cache::Entry::User(user.clone()));
+            Ok(Caller::User(user))
         }
     }
+}
+
+/// Runs a request with room for a deferred caller check ([`CallerCheck::Deferred`]); the API
+/// layer wraps every request in it.
+pub async fn with_caller_check<F: std::future::Future>(request: F) -> F::Output {
+    db::caller_check::scope(request).await
+}
+
+/// Where the current request's deferred caller check stands; `None` if no caller of it was
+/// left to check later.
+pub fn deferred_check() -> Option<db::caller_check::Verdict> {
+    db::caller_check::current().map(|check| check.verdict())
+}
+
+/// Forgets the current request's deferred check, before the request is answered again with
+/// its caller checked at once.
+pub fn forget_deferred_check() {
+    db::caller_check::clear();
+}
+
+/// Leaves the check of a remembered user to the request's database work: the user read again
+/// must be the one remembered. `false` when the request has no place for it.
+fn defer_user_check(user: &UserPrincipal) -> bool {
+    let expected = user.clone();
+    db::caller_check::defer(db::caller_check::CallerCheck::new(Arc::new(move |conn| {
+        let fresh = user_principal(conn, expected.scope, expected.id)?;
+        Ok(fresh.as_ref() == Some(&expected))
+    })))
 }
 
 /// The claims of a valid access token. The key ring is reloaded when it is due
@@ -356,7 +416,7 @@ async fn load_user(
 ) -> Result<Option<UserPrincipal>, AuthError> {
     state
         .db
-        .read(move |conn| user_principal(conn, scope, id))
+        .read(move |conn| user_principal(conn, scope, id).map_err(AuthError::from))
         .await
 }
 
@@ -364,7 +424,7 @@ fn user_principal(
     conn: &mut crate::db::DbConnection,
     scope: TenantScope,
     id: UserId,
-) -> Result<Option<UserPrincipal>, AuthError> {
+) -> diesel::QueryResult<Option<UserPrincipal>> {
     let Some((user, groups)) = db::users::for_principal(conn, &scope, id)? else {
         return Ok(None);
     };
@@ -398,7 +458,11 @@ pub fn acting_user(
 }
 
 /// API keys look like `sfk_<tenant>_<key id>_<secret>` (ids as 32 hex digits).
-async fn authenticate_api_key(state: &AuthContext<'_>, key: &str) -> Result<Caller, AuthError> {
+async fn authenticate_api_key(
+    state: &AuthContext<'_>,
+    key: &str,
+    check: CallerCheck,
+) -> Result<Caller, AuthError> {
     let mut parts = key.splitn(3, '_');
     let (Some(tenant), Some(id), Some(_secret)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(AuthError::Unauthorized);
@@ -410,21 +474,35 @@ async fn authenticate_api_key(state: &AuthContext<'_>, key: &str) -> Result<Call
     let id = ApiKeyId(id);
     let presented = secret_hash(&format!("{API_KEY_PREFIX}{key}"));
     let now = state.clock.now();
-    let (key, creator) = state
+    let cache_key = cache::Key::ApiKey(scope.tenant_id(), id);
+    if check == CallerCheck::Deferred
+        && let Some(cache::Entry::ApiKey(cached)) = state.principals.get(&cache_key)
+        && constant_time_eq(cached.secret_hash.as_bytes(), presented.as_bytes())
+        && cached.expires_at.is_none_or(|at| at > now)
+        && !last_use_is_stale(cached.last_used_at, now)
+        && defer_api_key_check(&cached, now)
+    {
+        return Ok(Caller::ApiKey(cached.principal));
+    }
+    let found = state
         .db
         .read(move |conn| {
             let found = db::credentials::api_key_for_principal(conn, &scope, id)?;
             Ok::<_, AuthError>(found.map(|(key, creator)| (key, creator.filter(|u| u.active))))
         })
         .await?
-        .filter(|(row, _)| constant_time_eq(row.secret_hash.as_bytes(), presented.as_bytes()))
-        .ok_or(AuthError::Unauthorized)?;
-    let roles = effective_roles(&key, creator.as_ref(), now).ok_or(AuthError::Unauthorized)?;
+        .filter(|(row, _)| constant_time_eq(row.secret_hash.as_bytes(), presented.as_bytes()));
+    let Some(principal) = found
+        .as_ref()
+        .and_then(|(row, creator)| api_key_principal(row, creator.as_ref(), now))
+    else {
+        state.principals.remove(&cache_key);
+        return Err(AuthError::Unauthorized);
+    };
+    let (row, _) = found.ok_or(AuthError::Unauthorized)?;
+    let mut last_used_at = row.last_used_at.map(|at| at.0);
     // `last_used_at` is kept to the minute: a write per request would cost more than it tells.
-    let stale = key
-        .last_used_at
-        .is_none_or(|at| now - at.0 >= chrono::TimeDelta::minutes(1));
-    if stale {
+    if last_use_is_stale(last_used_at, now) {
         state
             .db
             .write(move |conn| {
@@ -432,13 +510,54 @@ async fn authenticate_api_key(state: &AuthContext<'_>, key: &str) -> Result<Call
                     .map_err(AuthError::from)
             })
             .await?;
+        last_used_at = Some(now);
     }
-    Ok(Caller::ApiKey(ApiKeyPrincipal {
-        scope,
-        id,
-        name: key.name,
-        roles,
-    }))
+    state.principals.put(
+        cache_key,
+        cache::Entry::ApiKey(cache::CachedKey {
+            principal: principal.clone(),
+            secret_hash: row.secret_hash,
+            expires_at: row.expires_at.map(|at| at.0),
+            last_used_at,
+        }),
+    );
+    Ok(Caller::ApiKey(principal))
+}
+
+fn last_use_is_stale(
+    last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    last_used_at.is_none_or(|at| now - at >= chrono::TimeDelta::minutes(1))
+}
+
+/// The principal of a key as stored, `None` if it grants nothing now ([`effective_roles`]).
+fn api_key_principal(
+    row: &db::credentials::ApiKeyRow,
+    creator: Option<&db::users::UserRow>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<ApiKeyPrincipal> {
+    Some(ApiKeyPrincipal {
+        scope: TenantScope::new(row.tenant_id),
+        id: row.id,
+        name: row.name.clone(),
+        roles: effective_roles(row, creator, now)?,
+    })
+}
+
+/// Leaves the check of a remembered key to the request's database work: the key read again
+/// must still have the remembered secret and grant exactly the remembered principal.
+fn defer_api_key_check(cached: &cache::CachedKey, now: chrono::DateTime<chrono::Utc>) -> bool {
+    let expected = cached.principal.clone();
+    let secret = cached.secret_hash.clone();
+    db::caller_check::defer(db::caller_check::CallerCheck::new(Arc::new(move |conn| {
+        let found = db::credentials::api_key_for_principal(conn, &expected.scope, expected.id)?;
+        Ok(found.is_some_and(|(row, creator)| {
+            let creator = creator.filter(|u| u.active);
+            row.secret_hash == secret
+                && api_key_principal(&row, creator.as_ref(), now).as_ref() == Some(&expected)
+        }))
+    })))
 }
 
 /// A key acts for its creator: its roles are those of its own that the creator still holds.

@@ -19,6 +19,7 @@ macro_rules! per_backend {
 pub mod announcements;
 pub mod audit;
 pub mod backup;
+pub mod caller_check;
 pub mod credentials;
 pub mod events;
 pub mod groups;
@@ -130,6 +131,9 @@ pub enum DbError {
     Io(#[from] std::io::Error),
     #[error("the database task was cancelled")]
     Cancelled,
+    /// The request's caller is no longer what its cached principal said (`caller_check`).
+    #[error("the caller's account changed while the request was answered")]
+    CallerChanged,
 }
 
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
@@ -332,8 +336,10 @@ impl Database {
         E: From<DbError> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let check = caller_check::pending();
         actix_web::rt::task::spawn_blocking(move || {
             let mut conn = checkout(&pool)?;
+            caller_check::run(check.as_ref(), &mut conn)?;
             f(&mut conn)
         })
         .await
@@ -364,9 +370,17 @@ impl Database {
             return self.read(f).await;
         };
         let pool = self.pool.clone();
-        actix_web::rt::task::spawn_blocking(move || replica.run(&pool, route, f))
-            .await
-            .map_err(|_| E::from(DbError::Cancelled))?
+        let check = caller_check::pending();
+        actix_web::rt::task::spawn_blocking(move || {
+            // The caller is checked on the primary: the replica may not have replayed a change.
+            if check.is_some() {
+                let mut conn = checkout(&pool)?;
+                caller_check::run(check.as_ref(), &mut conn)?;
+            }
+            replica.run(&pool, route, f)
+        })
+        .await
+        .map_err(|_| E::from(DbError::Cancelled))?
     }
 
     /// After a principal's write has committed, with a replica configured: records how far the
@@ -398,7 +412,8 @@ impl Database {
         E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     {
         let db = self.clone();
-        actix_web::rt::task::spawn_blocking(move || db.write_blocking(f))
+        let check = caller_check::pending();
+        actix_web::rt::task::spawn_blocking(move || db.write_checked(check.as_ref(), f))
             .await
             .map_err(|_| E::from(DbError::Cancelled))?
     }
@@ -409,7 +424,22 @@ impl Database {
         F: FnOnce(&mut DbConnection) -> Result<T, E>,
         E: From<DbError> + From<diesel::result::Error>,
     {
+        self.write_checked(None, f)
+    }
+
+    /// A write transaction, after the request's deferred caller check (if any) has passed on
+    /// the same connection.
+    fn write_checked<T, E, F>(
+        &self,
+        check: Option<&caller_check::CallerCheck>,
+        f: F,
+    ) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E>,
+        E: From<DbError> + From<diesel::result::Error>,
+    {
         let mut conn = checkout(&self.pool)?;
+        caller_check::run(check, &mut conn)?;
         let outer = jobs::take_enqueued_due();
         let written = match self.backend {
             Backend::Sqlite => {

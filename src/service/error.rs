@@ -105,7 +105,9 @@ pub fn check_version(expected: Option<i64>, actual: i64) -> Result<(), ServiceEr
 impl From<DbError> for ServiceError {
     fn from(error: DbError) -> Self {
         match error {
-            DbError::Pool(_) | DbError::Connect(_) => Self::Unavailable(error.to_string()),
+            DbError::Pool(_) | DbError::Connect(_) | DbError::CallerChanged => {
+                Self::Unavailable(error.to_string())
+            }
             DbError::Query(query) => query.into(),
             other => Self::Internal(other.to_string()),
         }

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use crate::helpers::{ADMIN_PASSWORD, TestApp, spawn_app, spawn_app_with};
 
 /// The exposition as (series with labels → value), after checking status and content type.
-async fn scrape(app: &TestApp, token: Option<&str>) -> Vec<(String, f64)> {
+pub(crate) async fn scrape(app: &TestApp, token: Option<&str>) -> Vec<(String, f64)> {
     let mut request = app.client.get(app.url("/metrics"));
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -42,7 +42,7 @@ async fn scrape(app: &TestApp, token: Option<&str>) -> Vec<(String, f64)> {
     series
 }
 
-fn value(all: &[(String, f64)], series: &str) -> Option<f64> {
+pub(crate) fn value(all: &[(String, f64)], series: &str) -> Option<f64> {
     all.iter().find(|(n, _)| n == series).map(|(_, v)| *v)
 }
 

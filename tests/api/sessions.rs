@@ -327,6 +327,76 @@ async fn user_tokens_stop_at_expiry_and_at_deactivation() {
     assert_eq!(app.audit_entries(&admin, "user.deactivated").await.len(), 1);
 }
 
+/// A read by a caller this node remembers starts without a trip for the credential; the read's
+/// own database work checks the caller, and a changed caller gets the read answered again with
+/// the caller read fresh (ADR-34). So a role given or taken counts from the next read, and a
+/// deactivated user is refused at once, as when every request read the caller first.
+#[actix_web::test]
+async fn reads_by_a_remembered_caller_follow_role_changes_and_deactivation_at_once() {
+    let app = spawn_app().await;
+    let tenant = app.tenant("acme").await;
+    let user_id = app.user(&tenant, "yamada", &["agent"]).await;
+    let token = app.login(Some("acme"), "yamada", USER_PASSWORD).await;
+    let admin = &tenant.admin_token;
+    let user = format!("/api/v1/users/{user_id}");
+    let set_roles = |roles: serde_json::Value| {
+        let app = &app;
+        let user = user.clone();
+        async move {
+            let reply = app
+                .patch_json(&user, Some(admin), &json!({ "roles": roles }))
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        }
+    };
+    let metrics = crate::metrics::scrape(&app, None).await;
+    let count = |all: &[(String, f64)], verdict: &str| {
+        let series = format!(r#"stageflow_auth_deferred_checks_total{{verdict="{verdict}"}}"#);
+        crate::metrics::value(all, &series).unwrap_or(0.0)
+    };
+
+    // An agent may not list the API keys; remembered, it still may read its own account.
+    app.get("/api/v1/api-keys", Some(&token))
+        .await
+        .assert_problem(403, "/problems/forbidden");
+    let me = app.get("/api/v1/me", Some(&token)).await;
+    assert_eq!(me.json()["roles"], json!(["agent"]), "{}", me.text);
+
+    // Made an administrator: the remembered agent would be refused, the fresh one is not.
+    set_roles(json!(["tenant_admin", "agent"])).await;
+    let keys = app.get("/api/v1/api-keys", Some(&token)).await;
+    assert_eq!(keys.status, StatusCode::OK, "{}", keys.text);
+    let me = app.get("/api/v1/me", Some(&token)).await;
+    assert_eq!(
+        me.json()["roles"],
+        json!(["tenant_admin", "agent"]),
+        "{}",
+        me.text
+    );
+
+    // The role taken away again: the remembered administrator would be let in, and is not.
+    set_roles(json!(["agent"])).await;
+    app.get("/api/v1/api-keys", Some(&token))
+        .await
+        .assert_problem(403, "/problems/forbidden");
+
+    // Deactivated: refused at once, on a read that touches the database and on one that
+    // would not have.
+    let deleted = app.delete(&user, Some(admin)).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    app.get("/api/v1/tickets", Some(&token))
+        .await
+        .assert_problem(401, "/problems/unauthorized");
+    app.get("/api/v1/me", Some(&token))
+        .await
+        .assert_problem(401, "/problems/unauthorized");
+
+    // The cached path was taken and its checks both passed and failed.
+    let after = crate::metrics::scrape(&app, None).await;
+    assert!(count(&after, "passed") >= count(&metrics, "passed") + 2.0);
+    assert!(count(&after, "changed") >= count(&metrics, "changed") + 3.0);
+}
+
 #[actix_web::test]
 async fn api_keys_authenticate_until_revoked_and_never_show_their_secret_again() {
     let app = spawn_app().await;
