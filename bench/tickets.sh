@@ -323,6 +323,14 @@ for backend in $BACKENDS; do
     done
   fi
   notes+=("$backend: transition pool $(wc -l <"$transition_ids") initial-state incidents, $(cat "$work/offset" 2>/dev/null || echo 0) handed out")
+  if [ "$backend" = sqlite ]; then
+    # Group commit (ADR-35): how many request writes each SQLite transaction held, on average.
+    groups=$(curl -sf "$BASE/metrics" | awk '/^stageflow_db_group_commit_writes_(sum|count) / {v[$1]=$2}
+      END {if (v["stageflow_db_group_commit_writes_count"] > 0) printf "%d writes in %d transactions, %.1f per transaction",
+        v["stageflow_db_group_commit_writes_sum"], v["stageflow_db_group_commit_writes_count"],
+        v["stageflow_db_group_commit_writes_sum"] / v["stageflow_db_group_commit_writes_count"]}')
+    notes+=("sqlite: group commit over the whole run: ${groups:-none}")
+  fi
   kill -TERM "$server"
   wait "$server" 2>/dev/null || true
   server=

@@ -26,6 +26,9 @@ const POOL_BUCKETS: &[f64] = &[
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
     2.5, 5.0, 10.0, 30.0,
 ];
+/// Buckets of a SQLite group commit, in request writes per transaction.
+const GROUP_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
+
 /// The label value of a request no route matched (a 404, a refused preflight…): one series for
 /// all of them, so probing clients cannot grow the label set.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -43,6 +46,7 @@ struct Families {
     login_failures: IntCounterVec,
     lockouts: IntCounterVec,
     deferred_caller_checks: IntCounterVec,
+    group_commits: Histogram,
 }
 
 /// `None` only if a definition were invalid (a bug the unit tests catch); recording is then
@@ -145,6 +149,17 @@ impl Families {
              caller read at once).",
             &["verdict"],
         )?;
+        let group_commits = register(
+            &registry,
+            Histogram::with_opts(
+                HistogramOpts::new(
+                    "stageflow_db_group_commit_writes",
+                    "SQLite: request writes committed together in one transaction (group \
+                     commit), per transaction.",
+                )
+                .buckets(GROUP_BUCKETS.to_vec()),
+            )?,
+        )?;
         let lockouts = counter(
             &registry,
             "stageflow_account_lockouts_total",
@@ -167,6 +182,7 @@ impl Families {
             login_failures,
             lockouts,
             deferred_caller_checks,
+            group_commits,
         })
     }
 }
@@ -295,6 +311,13 @@ pub fn deferred_caller_check(passed: bool) {
             .deferred_caller_checks
             .with_label_values(&[verdict])
             .inc();
+    }
+}
+
+/// One SQLite group commit of `writes` request writes.
+pub fn group_commit(writes: usize) {
+    if let Some(families) = FAMILIES.as_ref() {
+        families.group_commits.observe(writes as f64);
     }
 }
 

@@ -22,6 +22,7 @@ pub mod backup;
 pub mod caller_check;
 pub mod credentials;
 pub mod events;
+pub mod group_commit;
 pub mod groups;
 pub mod imports;
 pub mod index;
@@ -131,6 +132,9 @@ pub enum DbError {
     Io(#[from] std::io::Error),
     #[error("the database task was cancelled")]
     Cancelled,
+    /// The transaction that held this write (with others: `group_commit`) did not commit.
+    #[error("the write's group did not commit: {0}")]
+    Commit(String),
     /// The request's caller is no longer what its cached principal said (`caller_check`).
     #[error("the caller's account changed while the request was answered")]
     CallerChanged,
@@ -242,6 +246,9 @@ pub struct Database {
     /// than polling SQLite's busy handler; `BEGIN IMMEDIATE` plus the busy timeout still guard
     /// against writers in other processes.
     sqlite_writer: Arc<Mutex<()>>,
+    /// SQLite: request writes waiting for the writer, run and committed together by whichever
+    /// of their threads takes it next (`group_commit`).
+    sqlite_group: Arc<group_commit::Queue>,
     /// Woken after every committed write of this process: readers waiting for new rows (the
     /// event feed's long poll) look again at once instead of at their next poll.
     committed: Arc<tokio::sync::Notify>,
@@ -297,6 +304,7 @@ impl Database {
             pool,
             backend: url.backend(),
             sqlite_writer: Arc::new(Mutex::new(())),
+            sqlite_group: Default::default(),
             committed: Arc::new(tokio::sync::Notify::new()),
             jobs_enqueued: Arc::new(tokio::sync::Notify::new()),
             replica: None,
@@ -404,7 +412,9 @@ impl Database {
     }
 
     /// Runs `f` inside one write transaction on the blocking thread pool: committed when `f`
-    /// returns `Ok`, rolled back otherwise.
+    /// returns `Ok`, rolled back otherwise. On SQLite the transaction may hold other requests'
+    /// writes too, each in its own savepoint (`group_commit`); the result comes back only
+    /// after that transaction has committed.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
@@ -413,9 +423,65 @@ impl Database {
     {
         let db = self.clone();
         let check = caller_check::pending();
-        actix_web::rt::task::spawn_blocking(move || db.write_checked(check.as_ref(), f))
-            .await
-            .map_err(|_| E::from(DbError::Cancelled))?
+        actix_web::rt::task::spawn_blocking(move || match db.backend {
+            Backend::Sqlite => db.write_grouped(check, f),
+            Backend::Postgres => db.write_checked(check.as_ref(), f),
+        })
+        .await
+        .map_err(|_| E::from(DbError::Cancelled))?
+    }
+
+    /// SQLite: queues the write, then takes the writer; runs the group unless an earlier one
+    /// has run this write already.
+    fn write_grouped<T, E, F>(&self, check: Option<caller_check::CallerCheck>, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        let (unit, slot) = group_commit::Pending::new(f, check);
+        self.sqlite_group.push(Box::new(unit));
+        let _turn = self.sqlite_writer.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(done) = group_commit::finished(&slot) {
+            return done;
+        }
+        self.commit_group();
+        group_commit::finished(&slot).unwrap_or_else(|| Err(E::from(DbError::Cancelled)))
+    }
+
+    /// Runs every queued write in one transaction, each in its own savepoint, and commits
+    /// once (the writer held).
+    fn commit_group(&self) {
+        let mut units = self.sqlite_group.take();
+        let fail = |units: &mut Vec<Box<dyn group_commit::Unit>>, error: DbError| {
+            let error = error.to_string();
+            units.iter_mut().for_each(|unit| unit.fail(&error));
+        };
+        let mut conn = match checkout(&self.pool) {
+            Ok(conn) => conn,
+            Err(error) => return fail(&mut units, error),
+        };
+        let outer = jobs::take_enqueued_due();
+        let mut succeeded = false;
+        let committed = write_transaction(&mut conn, |conn| {
+            for unit in units.iter_mut() {
+                succeeded |= unit.run(conn);
+            }
+            Ok::<_, DbError>(())
+        });
+        let enqueued = jobs::take_enqueued_due();
+        jobs::restore_enqueued_due(outer);
+        crate::metrics::group_commit(units.len());
+        match committed {
+            Ok(()) if succeeded => {
+                self.committed.notify_waiters();
+                if enqueued {
+                    self.jobs_enqueued.notify_one();
+                }
+            }
+            Ok(()) => {}
+            Err(error) => fail(&mut units, error),
+        }
     }
 
     /// [`Database::write`] for callers that are already off the async threads.
@@ -607,5 +673,77 @@ mod tests {
             )
             .contains("secret")
         );
+    }
+
+    /// A group of SQLite writes commits together; the one that fails (a duplicate key) or
+    /// panics is rolled back to its own savepoint, and the others are kept.
+    #[test]
+    fn a_group_commits_its_writes_and_rolls_back_only_the_failing_ones() {
+        use diesel::RunQueryDsl;
+        let path = std::env::temp_dir().join(format!(
+            "stageflow-group-commit-{}-{}.db",
+            std::process::id(),
+            uuid::Uuid::now_v7()
+        ));
+        let db = Database::open(
+            &DatabaseUrl::Sqlite(path.clone()),
+            2,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        db.get()
+            .unwrap()
+            .batch_execute("CREATE TABLE probe (x INTEGER PRIMARY KEY)")
+            .unwrap();
+        let insert = |x: i64| {
+            move |conn: &mut DbConnection| {
+                diesel::sql_query(format!("INSERT INTO probe VALUES ({x})"))
+                    .execute(conn)
+                    .map_err(DbError::from)
+            }
+        };
+        let (first, first_slot) = group_commit::Pending::new(insert(1), None);
+        let (duplicate, duplicate_slot) = group_commit::Pending::new(insert(1), None);
+        let (panics, panics_slot) = group_commit::Pending::new(
+            move |conn: &mut DbConnection| -> Result<usize, DbError> {
+                insert(3)(conn)?;
+                panic!("a bug in one write")
+            },
+            None,
+        );
+        let (last, last_slot) = group_commit::Pending::new(insert(2), None);
+        db.sqlite_group.push(Box::new(first));
+        db.sqlite_group.push(Box::new(duplicate));
+        db.sqlite_group.push(Box::new(panics));
+        db.sqlite_group.push(Box::new(last));
+        {
+            let _turn = db.sqlite_writer.lock().unwrap();
+            db.commit_group();
+        }
+        assert_eq!(group_commit::finished(&first_slot).unwrap().unwrap(), 1);
+        match group_commit::finished(&duplicate_slot).unwrap() {
+            Err(DbError::Query(error)) => assert!(is_unique_violation(&error), "{error}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            group_commit::finished(&panics_slot).unwrap(),
+            Err(DbError::Cancelled)
+        ));
+        assert_eq!(group_commit::finished(&last_slot).unwrap().unwrap(), 1);
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            x: i64,
+        }
+        let mut conn = db.get().unwrap();
+        let rows: Vec<Row> = diesel::sql_query("SELECT x FROM probe ORDER BY x")
+            .load::<Row>(&mut **conn)
+            .unwrap();
+        drop(conn);
+        assert_eq!(rows.iter().map(|r| r.x).collect::<Vec<_>>(), [1, 2]);
+        drop(db);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
     }
 }
