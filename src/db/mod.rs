@@ -203,7 +203,7 @@ impl std::ops::DerefMut for Tracked {
 
 /// A connection back in the pool for less than this is handed out again without a ping:
 /// under load every checkout would otherwise cost a round trip (`SELECT 1`) on PostgreSQL —
-/// two of a ticket create's seventeen. One idle for longer (the server may have restarted
+/// two of a ticket create's nineteen. One idle for longer (the server may have restarted
 /// or dropped it meanwhile) is pinged as before, and a broken one is replaced.
 pub const TRUSTED_FOR: Duration = Duration::from_secs(1);
 

@@ -393,7 +393,7 @@ pub(crate) fn enqueue(
     event: &OutboxEvent<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
-    let hooks = rows::enabled_with_job(conn, scope, &job_key_prefix())?;
+    let hooks = rows::enabled_with_job(conn, scope, JOB_KEY_PREFIX)?;
     for (hook, _) in hooks.iter().filter(|(h, job)| !job && matches(h, event)) {
         schedule(conn, (scope.tenant_id(), hook.id), now, false)?;
     }
@@ -459,13 +459,12 @@ pub(crate) fn schedule(
 
 /// The singleton key of a subscription's delivery job.
 pub fn job_key(webhook: WebhookId) -> String {
-    format!("{}{webhook}", job_key_prefix())
+    format!("{JOB_KEY_PREFIX}{webhook}")
 }
 
-/// What every delivery job's key starts with (the subscription id follows).
-fn job_key_prefix() -> String {
-    format!("{DELIVER}:")
-}
+/// What every delivery job's key starts with (the subscription id follows): [`DELIVER`] and
+/// a colon, spelled out once so that no event allocates it.
+const JOB_KEY_PREFIX: &str = "webhook.deliver:";
 
 /// A `webhook.ping` delivery to one subscription (not an event of the log): the body names
 /// the subscription, signed like every delivery.
@@ -628,4 +627,14 @@ pub fn set_failing(
         ),
         now,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_job_key_prefix_is_the_job_kind_and_a_colon() {
+        assert_eq!(JOB_KEY_PREFIX, format!("{DELIVER}:"));
+    }
 }
