@@ -14,8 +14,10 @@
 //!
 //! A thread that takes the writer and finds its unit already committed by an earlier group
 //! just hands the writer on. Nothing waits for a group to fill: a group is what queued while
-//! the previous one ran, so a lone write commits at once. Threads waiting for the writer hold
-//! no pooled connection; only the group's runner checks one out.
+//! the previous one ran, so a lone write commits at once. A write is queued before its thread
+//! waits for a pooled connection, so a group can hold more writes than the pool has
+//! connections; the thread then takes a connection before the writer, as every writer does,
+//! so whoever holds the writer never waits for a connection.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};

@@ -441,29 +441,38 @@ impl Database {
     {
         let (unit, slot) = group_commit::Pending::new(f, check);
         self.sqlite_group.push(Box::new(unit));
+        // The connection first, then the writer, as every writer does: whoever holds the
+        // writer already has its connection, so it never waits for one that a thread waiting
+        // for the writer holds (that wait ended in the pool's timeout).
+        let conn = checkout(&self.pool);
         let _turn = self.sqlite_writer.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(done) = group_commit::finished(&slot) {
             return done;
         }
-        self.commit_group();
+        match conn {
+            Ok(mut conn) => self.commit_group(&mut conn),
+            Err(error) => {
+                let error = error.to_string();
+                self.sqlite_group
+                    .take()
+                    .iter_mut()
+                    .for_each(|unit| unit.fail(&error));
+            }
+        }
         group_commit::finished(&slot).unwrap_or_else(|| Err(E::from(DbError::Cancelled)))
     }
 
     /// Runs every queued write in one transaction, each in its own savepoint, and commits
     /// once (the writer held).
-    fn commit_group(&self) {
+    fn commit_group(&self, conn: &mut DbConnection) {
         let mut units = self.sqlite_group.take();
         let fail = |units: &mut Vec<Box<dyn group_commit::Unit>>, error: DbError| {
             let error = error.to_string();
             units.iter_mut().for_each(|unit| unit.fail(&error));
         };
-        let mut conn = match checkout(&self.pool) {
-            Ok(conn) => conn,
-            Err(error) => return fail(&mut units, error),
-        };
         let outer = jobs::take_enqueued_due();
         let mut succeeded = false;
-        let committed = write_transaction(&mut conn, |conn| {
+        let committed = write_transaction(conn, |conn| {
             for unit in units.iter_mut() {
                 succeeded |= unit.run(conn);
             }
@@ -717,8 +726,9 @@ mod tests {
         db.sqlite_group.push(Box::new(panics));
         db.sqlite_group.push(Box::new(last));
         {
+            let mut conn = db.get().unwrap();
             let _turn = db.sqlite_writer.lock().unwrap();
-            db.commit_group();
+            db.commit_group(&mut conn);
         }
         assert_eq!(group_commit::finished(&first_slot).unwrap().unwrap(), 1);
         match group_commit::finished(&duplicate_slot).unwrap() {
