@@ -62,6 +62,8 @@ FAMILIES: dict[str, Family] = {
     "stageflow_db_pool_connections": Family("gauge", ("state",), {"state": _v("idle", "in_use")}),
     "stageflow_db_pool_max_connections": Family("gauge"),
     "stageflow_db_pool_wait_seconds": Family("histogram"),
+    # SQLite's group commit (ADR-35); on PostgreSQL it stays at zero
+    "stageflow_db_group_commit_writes": Family("histogram"),
     "stageflow_jobs_due": Family("gauge", ("kind",)),
     "stageflow_jobs_oldest_due_age_seconds": Family("gauge", ("kind",)),
     "stageflow_jobs_running": Family("gauge", ("kind",)),
@@ -80,6 +82,11 @@ FAMILIES: dict[str, Family] = {
     "stageflow_sla_events_total": Family("counter", ("kind",), {"kind": _v("at_risk", "breached")}),
     "stageflow_login_failures_total": Family("counter", ("realm",), REALMS),
     "stageflow_account_lockouts_total": Family("counter", ("realm",), REALMS),
+    # appears once a remembered caller's read has been checked
+    # (verdict: passed, changed; shown as they occur)
+    "stageflow_auth_deferred_checks_total": Family(
+        "counter", ("verdict",), optional="no remembered caller has read yet"
+    ),
     "stageflow_backup_last_success_timestamp_seconds": Family("gauge", optional=NO_BACKUP),
     "stageflow_backup_age_seconds": Family("gauge", optional=NO_BACKUP),
     "stageflow_backup_size_bytes": Family("gauge", optional=NO_BACKUP),
