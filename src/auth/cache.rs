@@ -7,7 +7,7 @@
 //! it is full (ADR-34).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
@@ -23,10 +23,12 @@ pub(super) enum Key {
     ApiKey(TenantId, ApiKeyId),
 }
 
+/// Shared, so that a read answered from the cache and its deferred check take a reference
+/// rather than copies of the principal's strings and groups.
 #[derive(Debug, Clone)]
 pub(super) enum Entry {
-    User(UserPrincipal),
-    ApiKey(CachedKey),
+    User(Arc<UserPrincipal>),
+    ApiKey(Arc<CachedKey>),
 }
 
 /// An API key as last read: what it grants, and what is checked before the cache is trusted.

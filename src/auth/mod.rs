@@ -321,15 +321,17 @@ pub async fn authenticate(
             let key = cache::Key::User(scope.tenant_id(), id);
             if check == CallerCheck::Deferred
                 && let Some(cache::Entry::User(user)) = state.principals.get(&key)
-                && defer_user_check(&user)
+                && defer_user_check(Arc::clone(&user))
             {
-                return Ok(Caller::User(user));
+                return Ok(Caller::User(UserPrincipal::clone(&user)));
             }
             let Some(user) = load_user(state, scope, id).await? else {
                 state.principals.remove(&key);
                 return Err(AuthError::Unauthorized);
             };
-            state.principals.put(key, cache::Entry::User(user.clone()));
+            state
+                .principals
+                .put(key, cache::Entry::User(Arc::new(user.clone())));
             Ok(Caller::User(user))
         }
     }
@@ -355,11 +357,10 @@ pub fn forget_deferred_check() {
 
 /// Leaves the check of a remembered user to the request's database work: the user read again
 /// must be the one remembered. `false` when the request has no place for it.
-fn defer_user_check(user: &UserPrincipal) -> bool {
-    let expected = user.clone();
+fn defer_user_check(expected: Arc<UserPrincipal>) -> bool {
     db::caller_check::defer(db::caller_check::CallerCheck::new(Arc::new(move |conn| {
         let fresh = user_principal(conn, expected.scope, expected.id)?;
-        Ok(fresh.as_ref() == Some(&expected))
+        Ok(fresh.as_ref() == Some(&*expected))
     })))
 }
 
@@ -480,9 +481,9 @@ async fn authenticate_api_key(
         && constant_time_eq(cached.secret_hash.as_bytes(), presented.as_bytes())
         && cached.expires_at.is_none_or(|at| at > now)
         && !last_use_is_stale(cached.last_used_at, now)
-        && defer_api_key_check(&cached, now)
+        && defer_api_key_check(Arc::clone(&cached), now)
     {
-        return Ok(Caller::ApiKey(cached.principal));
+        return Ok(Caller::ApiKey(cached.principal.clone()));
     }
     let found = state
         .db
@@ -492,14 +493,16 @@ async fn authenticate_api_key(
         })
         .await?
         .filter(|(row, _)| constant_time_eq(row.secret_hash.as_bytes(), presented.as_bytes()));
-    let Some(principal) = found
-        .as_ref()
-        .and_then(|(row, creator)| api_key_principal(row, creator.as_ref(), now))
-    else {
+    let refuse = || {
         state.principals.remove(&cache_key);
-        return Err(AuthError::Unauthorized);
+        Err(AuthError::Unauthorized)
     };
-    let (row, _) = found.ok_or(AuthError::Unauthorized)?;
+    let Some((row, creator)) = found else {
+        return refuse();
+    };
+    let Some(principal) = api_key_principal(&row, creator.as_ref(), now) else {
+        return refuse();
+    };
     let mut last_used_at = row.last_used_at.map(|at| at.0);
     // `last_used_at` is kept to the minute: a write per request would cost more than it tells.
     if last_use_is_stale(last_used_at, now) {
@@ -514,12 +517,12 @@ async fn authenticate_api_key(
     }
     state.principals.put(
         cache_key,
-        cache::Entry::ApiKey(cache::CachedKey {
+        cache::Entry::ApiKey(Arc::new(cache::CachedKey {
             principal: principal.clone(),
             secret_hash: row.secret_hash,
             expires_at: row.expires_at.map(|at| at.0),
             last_used_at,
-        }),
+        })),
     );
     Ok(Caller::ApiKey(principal))
 }
@@ -547,15 +550,14 @@ fn api_key_principal(
 
 /// Leaves the check of a remembered key to the request's database work: the key read again
 /// must still have the remembered secret and grant exactly the remembered principal.
-fn defer_api_key_check(cached: &cache::CachedKey, now: chrono::DateTime<chrono::Utc>) -> bool {
-    let expected = cached.principal.clone();
-    let secret = cached.secret_hash.clone();
+fn defer_api_key_check(cached: Arc<cache::CachedKey>, now: chrono::DateTime<chrono::Utc>) -> bool {
     db::caller_check::defer(db::caller_check::CallerCheck::new(Arc::new(move |conn| {
+        let expected = &cached.principal;
         let found = db::credentials::api_key_for_principal(conn, &expected.scope, expected.id)?;
         Ok(found.is_some_and(|(row, creator)| {
             let creator = creator.filter(|u| u.active);
-            row.secret_hash == secret
-                && api_key_principal(&row, creator.as_ref(), now).as_ref() == Some(&expected)
+            row.secret_hash == cached.secret_hash
+                && api_key_principal(&row, creator.as_ref(), now).as_ref() == Some(expected)
         }))
     })))
 }

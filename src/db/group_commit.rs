@@ -14,17 +14,58 @@
 //!
 //! A thread that takes the writer and finds its unit already committed by an earlier group
 //! just hands the writer on. Nothing waits for a group to fill: a group is what queued while
-//! the previous one ran, so a lone write commits at once. A write is queued before its thread
-//! waits for a pooled connection, so a group can hold more writes than the pool has
-//! connections; the thread then takes a connection before the writer, as every writer does,
-//! so whoever holds the writer never waits for a connection.
+//! the previous one ran, so a lone write commits at once.
+//!
+//! The writer is a [`Writer`]: the process's one SQLite write connection, held by the mutex
+//! that queues its writers. A waiting thread holds no pooled connection, so a group can hold
+//! more writes than the pool has connections, and whoever holds the writer never waits for
+//! one (a version that had the runner check one out after taking the writer could wait out
+//! the pool's timeout for connections that writers queued behind it held).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 
 use diesel::Connection;
 
-use super::{DbConnection, DbError, caller_check};
+use diesel::r2d2::R2D2Connection;
+
+use super::{ConnectionManager, DbConnection, DbError, caller_check};
+
+/// SQLite's writer: one connection of its own, opened on first use, for every write of this
+/// process. Holding the guard is holding the writer.
+pub(super) struct Writer {
+    manager: ConnectionManager,
+    conn: Option<DbConnection>,
+}
+
+impl Writer {
+    pub(super) fn new(manager: ConnectionManager) -> Self {
+        Self {
+            manager,
+            conn: None,
+        }
+    }
+
+    /// Runs `f` on the write connection (opened now if there is none); a connection left
+    /// broken (a transaction that could not be ended) or by a panic is closed, and the next
+    /// use opens another.
+    pub(super) fn with<R>(&mut self, f: impl FnOnce(Result<&mut DbConnection, DbError>) -> R) -> R {
+        let mut conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => match self.manager.connect() {
+                Ok(conn) => conn,
+                Err(error) => return f(Err(error)),
+            },
+        };
+        // Out of `self` while `f` runs: a panic drops it rather than leaving a connection
+        // mid-transaction to the next writer.
+        let result = f(Ok(&mut conn));
+        if !conn.is_broken() {
+            self.conn = Some(conn);
+        }
+        result
+    }
+}
 
 /// One request's write, waiting for a group to run it.
 pub(super) trait Unit: Send {

@@ -243,9 +243,9 @@ pub struct Database {
     pool: Pool,
     backend: Backend,
     /// SQLite admits one writer at a time. Writers of this process queue here, in order, rather
-    /// than polling SQLite's busy handler; `BEGIN IMMEDIATE` plus the busy timeout still guard
-    /// against writers in other processes.
-    sqlite_writer: Arc<Mutex<()>>,
+    /// than polling SQLite's busy handler, and write on the writer's own connection;
+    /// `BEGIN IMMEDIATE` plus the busy timeout still guard against writers in other processes.
+    sqlite_writer: Arc<Mutex<group_commit::Writer>>,
     /// SQLite: request writes waiting for the writer, run and committed together by whichever
     /// of their threads takes it next (`group_commit`).
     sqlite_group: Arc<group_commit::Queue>,
@@ -282,6 +282,7 @@ impl Database {
     /// can be made — reporting the real error if not — and builds the pool.
     pub fn open(url: &DatabaseUrl, pool_size: u32, timeout: Duration) -> Result<Self, DbError> {
         let manager = ConnectionManager::new(url.clone());
+        let writer = group_commit::Writer::new(manager.clone());
         let mut first = match url {
             DatabaseUrl::Sqlite(path) => {
                 prepare_sqlite_file(path)?;
@@ -303,7 +304,7 @@ impl Database {
         Ok(Self {
             pool,
             backend: url.backend(),
-            sqlite_writer: Arc::new(Mutex::new(())),
+            sqlite_writer: Arc::new(Mutex::new(writer)),
             sqlite_group: Default::default(),
             committed: Arc::new(tokio::sync::Notify::new()),
             jobs_enqueued: Arc::new(tokio::sync::Notify::new()),
@@ -441,34 +442,26 @@ impl Database {
     {
         let (unit, slot) = group_commit::Pending::new(f, check);
         self.sqlite_group.push(Box::new(unit));
-        // The connection first, then the writer, as every writer does: whoever holds the
-        // writer already has its connection, so it never waits for one that a thread waiting
-        // for the writer holds (that wait ended in the pool's timeout).
-        let conn = checkout(&self.pool);
-        let _turn = self.sqlite_writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut writer = self.sqlite_writer.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(done) = group_commit::finished(&slot) {
             return done;
         }
-        match conn {
-            Ok(mut conn) => self.commit_group(&mut conn),
-            Err(error) => {
-                let error = error.to_string();
-                self.sqlite_group
-                    .take()
-                    .iter_mut()
-                    .for_each(|unit| unit.fail(&error));
-            }
-        }
+        writer.with(|conn| self.commit_group(conn));
         group_commit::finished(&slot).unwrap_or_else(|| Err(E::from(DbError::Cancelled)))
     }
 
     /// Runs every queued write in one transaction, each in its own savepoint, and commits
-    /// once (the writer held).
-    fn commit_group(&self, conn: &mut DbConnection) {
+    /// once, on the writer's connection (the writer held); if that could not be opened, every
+    /// queued write fails.
+    fn commit_group(&self, conn: Result<&mut DbConnection, DbError>) {
         let mut units = self.sqlite_group.take();
         let fail = |units: &mut Vec<Box<dyn group_commit::Unit>>, error: DbError| {
             let error = error.to_string();
             units.iter_mut().for_each(|unit| unit.fail(&error));
+        };
+        let conn = match conn {
+            Ok(conn) => conn,
+            Err(error) => return fail(&mut units, error),
         };
         let outer = jobs::take_enqueued_due();
         let mut succeeded = false;
@@ -513,15 +506,21 @@ impl Database {
         F: FnOnce(&mut DbConnection) -> Result<T, E>,
         E: From<DbError> + From<diesel::result::Error>,
     {
-        let mut conn = checkout(&self.pool)?;
-        caller_check::run(check, &mut conn)?;
         let outer = jobs::take_enqueued_due();
         let written = match self.backend {
             Backend::Sqlite => {
-                let _turn = self.sqlite_writer.lock().unwrap_or_else(|p| p.into_inner());
+                let mut writer = self.sqlite_writer.lock().unwrap_or_else(|p| p.into_inner());
+                writer.with(|conn| {
+                    let conn = conn?;
+                    caller_check::run(check, conn)?;
+                    write_transaction(conn, f)
+                })
+            }
+            Backend::Postgres => {
+                let mut conn = checkout(&self.pool)?;
+                caller_check::run(check, &mut conn)?;
                 write_transaction(&mut conn, f)
             }
-            Backend::Postgres => write_transaction(&mut conn, f),
         };
         let enqueued = jobs::take_enqueued_due();
         jobs::restore_enqueued_due(outer);
@@ -725,11 +724,10 @@ mod tests {
         db.sqlite_group.push(Box::new(duplicate));
         db.sqlite_group.push(Box::new(panics));
         db.sqlite_group.push(Box::new(last));
-        {
-            let mut conn = db.get().unwrap();
-            let _turn = db.sqlite_writer.lock().unwrap();
-            db.commit_group(&mut conn);
-        }
+        db.sqlite_writer
+            .lock()
+            .unwrap()
+            .with(|conn| db.commit_group(conn));
         assert_eq!(group_commit::finished(&first_slot).unwrap().unwrap(), 1);
         match group_commit::finished(&duplicate_slot).unwrap() {
             Err(DbError::Query(error)) => assert!(is_unique_violation(&error), "{error}"),
