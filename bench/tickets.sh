@@ -160,8 +160,10 @@ LUA
   cat >"$work/static.lua" <<'LUA'
 dofile(os.getenv("LUA_DIR") .. "/common.lua")
 LUA
-  # The mixed load: each request drawn at random by the shares above; transitions take the
-  # pool's next untouched tickets like transition.lua, comments and reads random seeded ones.
+  # The mixed load: each request drawn at random by the shares above. Transitions take the
+  # tickets this thread created earlier in the run (creates outnumber transitions, so the
+  # load sustains itself for any duration), the pool's next untouched seeded ones until the
+  # first creates are answered; comments and reads take random seeded ones.
   cat >"$work/mixed.lua" <<LUA
 dofile(os.getenv("LUA_DIR") .. "/common.lua")
 local get_ids = load_ids(os.getenv("GET_IDS"))
@@ -172,6 +174,28 @@ local list_path = "$list_path"
 local ja_path = "$ja_path"
 local en_path = "$en_path"
 local seeded = false
+local created = {}
+local created_first, created_last = 1, 0
+function response(status, headers, body)
+  if status == 201 and body:find('"state":"new"', 1, true) then
+    local id = body:match('^{"id":"([%x%-]+)"')
+    if id then
+      created_last = created_last + 1
+      created[created_last] = id
+    end
+  end
+end
+local function next_transition_id()
+  if created_first <= created_last then
+    local id = created[created_first]
+    created[created_first] = nil
+    created_first = created_first + 1
+    return id
+  end
+  local i = offset + tid + n * nthreads + 1
+  n = n + 1
+  return transition_ids[i] or "00000000-0000-7000-8000-000000000000"
+end
 function request()
   if not seeded then
     math.randomseed(tid * 7919 + os.time())
@@ -193,9 +217,7 @@ function request()
       '{"template":"itil_incident","fields":{"title":"mixed %d 障害","description":"printer %d","impact":"medium","urgency":"low"}}', k, k)
     return wrk.format("POST", "/api/v1/tickets", nil, body)
   elseif r <= 95 then
-    local i = offset + tid + n * nthreads + 1
-    n = n + 1
-    local id = transition_ids[i] or "00000000-0000-7000-8000-000000000000"
+    local id = next_transition_id()
     return wrk.format("POST", "/api/v1/tickets/" .. id .. "/transitions", nil,
       '{"transition":"start_triage"}')
   else

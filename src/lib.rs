@@ -13,6 +13,7 @@ pub mod domain;
 pub mod jobs;
 pub mod logging;
 pub mod mailer;
+pub mod memory;
 pub mod metrics;
 pub mod outbound;
 pub mod progress;

@@ -188,6 +188,7 @@ enum OperatorCommand {
 }
 
 fn main() -> ExitCode {
+    stageflow::memory::cap_malloc_arenas();
     let cli = Cli::parse();
     let settings = cli.settings;
     stageflow::logging::init(settings.raw("RUST_LOG").unwrap_or("info"));
