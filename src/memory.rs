@@ -4,8 +4,10 @@
 //! and memory freed into an arena mostly stays with the process. A node runs many short-lived
 //! blocking threads (every database call is one), so its resident memory grew with the number
 //! of arenas rather than with the work: at 1,000,000 tickets a SQLite node peaked at 191 MB
-//! in the mixed load, and 119–121 MB with two arenas, at no measured cost in throughput
-//! (docs/PERFORMANCE.md, "Memory"; ADR-36). mimalloc was tried instead and doubled the peak.
+//! in the mixed load, and 125 MB with two arenas; the cap costs some read throughput (about a
+//! tenth in an A/B at 20,000 tickets), which `MALLOC_ARENA_MAX` trades back
+//! (docs/PERFORMANCE.md, "Memory: capped malloc arenas"; ADR-36). mimalloc was tried
+//! instead and doubled the peak.
 //!
 //! This is the crate's one use of `unsafe` (a test holds it to this file).
 #![allow(unsafe_code)]
